@@ -1,0 +1,45 @@
+//! CityServe's domain: identifiers, states, validation, the authorization policy and pagination.
+//!
+//! Pure code: nothing here knows about SQL, gRPC or the clock's source. The store and API crates
+//! build on these types so that a rule lives in exactly one place.
+
+pub mod caller;
+pub mod department;
+pub mod error;
+pub mod ids;
+pub mod page;
+pub mod policy;
+pub mod validation;
+
+pub use caller::{Caller, Role};
+pub use department::{
+    Channel, Department, DepartmentStatus, NewDepartment, NewServiceCategory, NewServiceStandard, ServiceCategory,
+    ServiceCategoryStatus, ServiceStandard, ServiceTargets, resolve_targets,
+};
+pub use error::DomainError;
+pub use ids::{DepartmentId, ServiceCategoryId, ServiceStandardId};
+pub use page::{Page, PageRequest, PageToken};
+pub use policy::{Action, Denied, TenantScope, authorize};
+pub use validation::{FieldViolation, ValidationError};
+
+/// An optimistic-concurrency tag derived from a row's revision counter.
+pub fn etag_for(revision: i64) -> String {
+    format!("W/\"{revision}\"")
+}
+
+/// Parses an etag produced by [`etag_for`]. Returns `None` for anything else.
+pub fn revision_from_etag(etag: &str) -> Option<i64> {
+    etag.strip_prefix("W/\"")?.strip_suffix('"')?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_round_trips_and_rejects_garbage() {
+        assert_eq!(revision_from_etag(&etag_for(42)), Some(42));
+        assert_eq!(revision_from_etag("42"), None);
+        assert_eq!(revision_from_etag("W/\"x\""), None);
+    }
+}

@@ -1,0 +1,208 @@
+//! The authorization policy: one table says which role may do what, and to which tenants.
+//!
+//! [`authorize`] is the only way to obtain a [`TenantScope`], and every tenant-scoped store call
+//! takes one, so a handler cannot reach the data without passing through this table.
+use crate::caller::{Caller, Role};
+use crate::ids::DepartmentId;
+
+/// Something a caller wants to do. One variant per kind of operation; RPCs map onto these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Create a department (a new tenant).
+    CreateDepartment,
+    /// Read a department (get, list).
+    ReadDepartment,
+    /// Change a department's name, description or default targets.
+    UpdateDepartment,
+    /// Archive or unarchive a department.
+    ArchiveDepartment,
+    /// Read a department's service categories and standards (get, list, resolve).
+    ReadServiceCatalog,
+    /// Create, update, retire or delete service categories and standards.
+    ManageServiceCatalog,
+}
+
+impl Action {
+    /// Every action, for exhaustive tests.
+    pub const ALL: [Action; 6] = [
+        Action::CreateDepartment,
+        Action::ReadDepartment,
+        Action::UpdateDepartment,
+        Action::ArchiveDepartment,
+        Action::ReadServiceCatalog,
+        Action::ManageServiceCatalog,
+    ];
+
+    /// A stable name for audit records and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::CreateDepartment => "department.create",
+            Action::ReadDepartment => "department.read",
+            Action::UpdateDepartment => "department.update",
+            Action::ArchiveDepartment => "department.archive",
+            Action::ReadServiceCatalog => "catalog.read",
+            Action::ManageServiceCatalog => "catalog.manage",
+        }
+    }
+}
+
+/// How far a role's permission for an action reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Every department.
+    Any,
+    /// Only the caller's own departments.
+    Own,
+    /// Not allowed.
+    Never,
+}
+
+/// The policy table: `reach(action, role)`.
+pub fn reach(action: Action, role: Role) -> Reach {
+    use Action::*;
+    use Reach::*;
+    use Role::*;
+    match (action, role) {
+        (CreateDepartment | ArchiveDepartment, Chief) => Any,
+        (CreateDepartment | ArchiveDepartment, _) => Never,
+        (ReadDepartment | ReadServiceCatalog, Chief | Auditor) => Any,
+        (ReadDepartment | ReadServiceCatalog, Cso | Staff | Service) => Own,
+        (UpdateDepartment | ManageServiceCatalog, Chief) => Any,
+        (UpdateDepartment | ManageServiceCatalog, Cso) => Own,
+        (UpdateDepartment | ManageServiceCatalog, Staff | Auditor | Service) => Never,
+    }
+}
+
+/// Why a caller was turned away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// The target is outside the caller's tenants: answer as if it did not exist.
+    NotFound,
+    /// The caller can see the target but its role may not do this.
+    PermissionDenied,
+}
+
+/// Which tenants' data an authorized operation may touch. Only [`authorize`] creates one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantScope {
+    role: Role,
+    departments: Option<Vec<DepartmentId>>,
+}
+
+impl TenantScope {
+    /// Whether the scope reaches `department`.
+    pub fn allows(&self, department: &DepartmentId) -> bool {
+        self.departments.as_ref().is_none_or(|ds| ds.contains(department))
+    }
+
+    /// The departments the scope is limited to, or `None` for every department.
+    pub fn departments(&self) -> Option<&[DepartmentId]> {
+        self.departments.as_deref()
+    }
+
+    /// The caller's role (stores pass it to the database session for row-level security).
+    pub fn role(&self) -> Role {
+        self.role
+    }
+}
+
+/// Decides whether `caller` may perform `action` on `target` (a department, or `None` for
+/// city-wide operations such as creating or listing departments) and returns the tenant scope the
+/// operation may use.
+pub fn authorize(caller: &Caller, action: Action, target: Option<&DepartmentId>) -> Result<TenantScope, Denied> {
+    let reach = reach(action, caller.role);
+    let sees = |d: &DepartmentId| caller.role.is_city_wide() || caller.belongs_to(d);
+    match (reach, target) {
+        (Reach::Any, Some(d)) => Ok(TenantScope { role: caller.role, departments: Some(vec![d.clone()]) }),
+        (Reach::Any, None) => Ok(TenantScope { role: caller.role, departments: None }),
+        (Reach::Own, Some(d)) if caller.belongs_to(d) => {
+            Ok(TenantScope { role: caller.role, departments: Some(vec![d.clone()]) })
+        }
+        (Reach::Own, Some(_)) => Err(Denied::NotFound),
+        (Reach::Own, None) => Ok(TenantScope { role: caller.role, departments: Some(caller.departments.clone()) }),
+        (Reach::Never, Some(d)) if !sees(d) => Err(Denied::NotFound),
+        (Reach::Never, _) => Err(Denied::PermissionDenied),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dept(s: &str) -> DepartmentId {
+        DepartmentId::parse("id", s).unwrap()
+    }
+
+    fn caller(role: Role) -> Caller {
+        let departments = if role.is_city_wide() { vec![] } else { vec![dept("water")] };
+        Caller { subject: "u1".into(), role, departments }
+    }
+
+    /// The whole table, spelled out: (action, role, own-department outcome, foreign outcome,
+    /// city-wide outcome). `Ok` means allowed.
+    #[test]
+    fn policy_table_is_exactly_as_documented() {
+        use Action::*;
+        use Role::*;
+        type O = Result<(), Denied>;
+        const OK: O = Ok(());
+        const NF: O = Err(Denied::NotFound);
+        const PD: O = Err(Denied::PermissionDenied);
+        #[rustfmt::skip]
+        let expected: &[(Action, Role, O, O, O)] = &[
+            (CreateDepartment, Chief, OK, OK, OK),
+            (CreateDepartment, Cso, PD, NF, PD),
+            (CreateDepartment, Staff, PD, NF, PD),
+            (CreateDepartment, Auditor, PD, PD, PD),
+            (CreateDepartment, Service, PD, NF, PD),
+            (ReadDepartment, Chief, OK, OK, OK),
+            (ReadDepartment, Cso, OK, NF, OK),
+            (ReadDepartment, Staff, OK, NF, OK),
+            (ReadDepartment, Auditor, OK, OK, OK),
+            (ReadDepartment, Service, OK, NF, OK),
+            (UpdateDepartment, Chief, OK, OK, OK),
+            (UpdateDepartment, Cso, OK, NF, OK),
+            (UpdateDepartment, Staff, PD, NF, PD),
+            (UpdateDepartment, Auditor, PD, PD, PD),
+            (UpdateDepartment, Service, PD, NF, PD),
+            (ArchiveDepartment, Chief, OK, OK, OK),
+            (ArchiveDepartment, Cso, PD, NF, PD),
+            (ArchiveDepartment, Staff, PD, NF, PD),
+            (ArchiveDepartment, Auditor, PD, PD, PD),
+            (ArchiveDepartment, Service, PD, NF, PD),
+            (ReadServiceCatalog, Chief, OK, OK, OK),
+            (ReadServiceCatalog, Cso, OK, NF, OK),
+            (ReadServiceCatalog, Staff, OK, NF, OK),
+            (ReadServiceCatalog, Auditor, OK, OK, OK),
+            (ReadServiceCatalog, Service, OK, NF, OK),
+            (ManageServiceCatalog, Chief, OK, OK, OK),
+            (ManageServiceCatalog, Cso, OK, NF, OK),
+            (ManageServiceCatalog, Staff, PD, NF, PD),
+            (ManageServiceCatalog, Auditor, PD, PD, PD),
+            (ManageServiceCatalog, Service, PD, NF, PD),
+        ];
+        assert_eq!(expected.len(), Action::ALL.len() * Role::ALL.len(), "every cell is listed");
+        for (action, role, own, foreign, city) in expected {
+            let c = caller(*role);
+            let strip = |r: Result<TenantScope, Denied>| r.map(|_| ());
+            assert_eq!(strip(authorize(&c, *action, Some(&dept("water")))), *own, "{action:?} {role:?} own");
+            assert_eq!(strip(authorize(&c, *action, Some(&dept("streets")))), *foreign, "{action:?} {role:?} foreign");
+            assert_eq!(strip(authorize(&c, *action, None)), *city, "{action:?} {role:?} city-wide");
+        }
+    }
+
+    #[test]
+    fn scopes_are_as_narrow_as_the_grant() {
+        let chief = caller(Role::Chief);
+        let all = authorize(&chief, Action::ReadDepartment, None).unwrap();
+        assert!(all.departments().is_none());
+        assert!(all.allows(&dept("anything")));
+        let one = authorize(&chief, Action::ReadDepartment, Some(&dept("parks"))).unwrap();
+        assert!(one.allows(&dept("parks")) && !one.allows(&dept("water")));
+        let cso = caller(Role::Cso);
+        let own = authorize(&cso, Action::ReadDepartment, None).unwrap();
+        assert_eq!(own.departments(), Some(&[dept("water")][..]));
+        assert!(!own.allows(&dept("streets")));
+        assert_eq!(own.role(), Role::Cso);
+    }
+}

@@ -1,0 +1,14 @@
+//! Compiles `proto/` without a system `protoc`: protox parses the files into a descriptor set,
+//! tonic-prost-build generates the code, and the encoded set is kept for server reflection.
+use prost::Message;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    println!("cargo:rerun-if-changed={}", root.display());
+    let files = ["cityserve/v1/common.proto", "cityserve/v1/departments.proto"];
+    let fds = protox::compile(files, [&root])?;
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(out.join("cityserve_descriptor.bin"), fds.encode_to_vec())?;
+    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)?;
+    Ok(())
+}

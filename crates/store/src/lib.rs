@@ -1,0 +1,238 @@
+//! The storage contract: the [`Store`] trait every backend implements, its error type, and the
+//! shared test [`suite`] each backend runs (via [`backend_tests!`]) so behaviour is identical on
+//! SQLite and PostgreSQL.
+//!
+//! Every tenant-scoped call takes a [`TenantScope`], which only the domain's policy can create.
+//! Writes take a [`WriteCtx`] so the audit record and the outbox event are written in the same
+//! transaction as the change.
+
+use cityserve_domain::{
+    Caller, Department, DepartmentId, DepartmentStatus, NewDepartment, NewServiceCategory, NewServiceStandard, Page,
+    PageRequest, ServiceCategory, ServiceCategoryId, ServiceCategoryStatus, ServiceStandard, ServiceStandardId,
+    TenantScope,
+};
+use std::future::Future;
+
+pub mod suite;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// No such row within the caller's scope (rows of other tenants are reported the same way).
+    #[error("not found")]
+    NotFound,
+    /// A row with the same key (or unique combination) exists already.
+    #[error("already exists")]
+    AlreadyExists,
+    /// The idempotency key was used before for a different request.
+    #[error("request_id was already used for a different request")]
+    IdempotencyMismatch,
+    /// The expected revision (etag) is stale.
+    #[error("the resource was changed since it was read (stale etag)")]
+    Conflict,
+    /// The database is unreachable or shutting down; the call may be retried.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else; details are logged, not returned to clients.
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+/// Result alias for store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Who is writing, for what, and under which scope. Each write records one audit row and one
+/// outbox event from this context, in the write's own transaction.
+#[derive(Debug, Clone)]
+pub struct WriteCtx<'a> {
+    /// The authorized tenant scope.
+    pub scope: &'a TenantScope,
+    /// The authenticated caller (audited as subject and role).
+    pub actor: &'a Caller,
+    /// Audit action name, e.g. `department.update`; also the outbox event type.
+    pub action: &'static str,
+    /// W3C trace id of the request, for correlating audit rows with traces.
+    pub trace_id: Option<String>,
+}
+
+/// An idempotency key with a fingerprint of the request it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// The client's `request_id`.
+    pub request_id: String,
+    /// Hash of the request body without the `request_id`; a retry must match it.
+    pub request_hash: String,
+}
+
+/// Storage for departments (tenants), service categories and service standards.
+///
+/// Contract shared by all methods:
+/// - a department outside `scope` behaves exactly like a missing one ([`StoreError::NotFound`]);
+/// - `create_*` is idempotent on `(department, request_id)`: the same key and hash return the
+///   existing resource (also under concurrent retries), the same key with another hash fails with
+///   [`StoreError::IdempotencyMismatch`], a new key for an existing ID fails with
+///   [`StoreError::AlreadyExists`];
+/// - `update_*` writes every mutable field of the given value only if the stored revision equals
+///   `expected_revision` ([`StoreError::Conflict`] otherwise) and returns the row with its new
+///   revision and update time;
+/// - lists are ordered by ID and continue strictly after [`PageRequest::after`].
+pub trait Store: Clone + Send + Sync + 'static {
+    /// Checks that the database answers.
+    fn ping(&self) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Creates a department.
+    fn create_department(
+        &self,
+        ctx: &WriteCtx<'_>,
+        idem: &Idempotency,
+        new: &NewDepartment,
+    ) -> impl Future<Output = StoreResult<Department>> + Send;
+
+    /// Reads a department.
+    fn get_department(
+        &self,
+        scope: &TenantScope,
+        id: &DepartmentId,
+    ) -> impl Future<Output = StoreResult<Department>> + Send;
+
+    /// Lists departments in scope, optionally only those with `status`.
+    fn list_departments(
+        &self,
+        scope: &TenantScope,
+        status: Option<DepartmentStatus>,
+        page: &PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<Department>>> + Send;
+
+    /// Writes display name, description, status and default targets.
+    fn update_department(
+        &self,
+        ctx: &WriteCtx<'_>,
+        department: &Department,
+        expected_revision: i64,
+    ) -> impl Future<Output = StoreResult<Department>> + Send;
+
+    /// Creates a service category. The department must exist in scope.
+    fn create_service_category(
+        &self,
+        ctx: &WriteCtx<'_>,
+        idem: &Idempotency,
+        new: &NewServiceCategory,
+    ) -> impl Future<Output = StoreResult<ServiceCategory>> + Send;
+
+    /// Reads a service category.
+    fn get_service_category(
+        &self,
+        scope: &TenantScope,
+        department: &DepartmentId,
+        id: &ServiceCategoryId,
+    ) -> impl Future<Output = StoreResult<ServiceCategory>> + Send;
+
+    /// Lists a department's service categories, optionally only those with `status`.
+    fn list_service_categories(
+        &self,
+        scope: &TenantScope,
+        department: &DepartmentId,
+        status: Option<ServiceCategoryStatus>,
+        page: &PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<ServiceCategory>>> + Send;
+
+    /// Writes display name, description, keywords and status.
+    fn update_service_category(
+        &self,
+        ctx: &WriteCtx<'_>,
+        category: &ServiceCategory,
+        expected_revision: i64,
+    ) -> impl Future<Output = StoreResult<ServiceCategory>> + Send;
+
+    /// Creates a service standard. [`StoreError::AlreadyExists`] also when another standard of
+    /// the department has the same (category, channel) pair.
+    fn create_service_standard(
+        &self,
+        ctx: &WriteCtx<'_>,
+        idem: &Idempotency,
+        new: &NewServiceStandard,
+    ) -> impl Future<Output = StoreResult<ServiceStandard>> + Send;
+
+    /// Reads a service standard.
+    fn get_service_standard(
+        &self,
+        scope: &TenantScope,
+        department: &DepartmentId,
+        id: &ServiceStandardId,
+    ) -> impl Future<Output = StoreResult<ServiceStandard>> + Send;
+
+    /// Lists a department's service standards.
+    fn list_service_standards(
+        &self,
+        scope: &TenantScope,
+        department: &DepartmentId,
+        page: &PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<ServiceStandard>>> + Send;
+
+    /// Every service standard of a department (for resolving targets; a department has few).
+    fn all_service_standards(
+        &self,
+        scope: &TenantScope,
+        department: &DepartmentId,
+    ) -> impl Future<Output = StoreResult<Vec<ServiceStandard>>> + Send;
+
+    /// Writes the targets.
+    fn update_service_standard(
+        &self,
+        ctx: &WriteCtx<'_>,
+        standard: &ServiceStandard,
+        expected_revision: i64,
+    ) -> impl Future<Output = StoreResult<ServiceStandard>> + Send;
+
+    /// Deletes a standard; with `expected_revision`, only if it is current.
+    fn delete_service_standard(
+        &self,
+        ctx: &WriteCtx<'_>,
+        department: &DepartmentId,
+        id: &ServiceStandardId,
+        expected_revision: Option<i64>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Number of audit records for a department (read-only check used by tests and operations).
+    fn count_audit_records(
+        &self,
+        scope: &TenantScope,
+        department: &DepartmentId,
+    ) -> impl Future<Output = StoreResult<i64>> + Send;
+
+    /// Number of outbox events for a department.
+    fn count_events(
+        &self,
+        scope: &TenantScope,
+        department: &DepartmentId,
+    ) -> impl Future<Output = StoreResult<i64>> + Send;
+}
+
+/// Generates the shared [`suite`] as `#[tokio::test]` functions for one backend. `$factory` is an
+/// async function returning `(store, guard)`; the guard lives until the test ends (e.g. to drop
+/// a temporary database).
+#[macro_export]
+macro_rules! backend_tests {
+    ($factory:path) => {
+        $crate::backend_tests!(@each $factory;
+            department_crud_and_listing,
+            pagination_is_stable_and_complete,
+            create_is_idempotent,
+            concurrent_retries_create_once,
+            stale_revision_is_rejected,
+            scope_hides_other_tenants,
+            categories_and_standards,
+            standard_pairs_are_unique,
+            writes_are_audited_with_events,
+        );
+    };
+    (@each $factory:path; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, _guard) = $factory().await;
+                $crate::suite::$name(&store).await;
+            }
+        )+
+    };
+}
