@@ -1,1 +1,166 @@
-fn main() {}
+//! `cityserve`: the CityServe server and its operator commands.
+use cityserve::config::{Config, LogFormat};
+use cityserve_domain::{Caller, DepartmentId, Role};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "cityserve", version, about = "CityServe: the gRPC backend for a city's Customer Service Officer network")]
+struct Cli {
+    /// TOML configuration file (settings there are overridden by CITYSERVE_* variables).
+    #[arg(long, global = true, env = "CITYSERVE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gRPC server (applies migrations first).
+    Serve {
+        /// Log format: text or json (overrides CITYSERVE_LOG_FORMAT).
+        #[arg(long)]
+        log_format: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Mint a development bearer token signed with the configured HS256 secret.
+    Token {
+        /// chief, cso, staff, auditor or service.
+        #[arg(long)]
+        role: String,
+        /// Department the caller belongs to (repeat for several); required for cso, staff, service.
+        #[arg(long = "department")]
+        departments: Vec<String>,
+        /// Token subject (officer ID or client name). Default: dev-<role>.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Lifetime, e.g. 1h, 30m, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
+    Config::load(path.map(PathBuf::as_path), |k| std::env::var(k).ok()).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { log_format } => run_serve(cli.config.as_ref(), log_format),
+        Command::Migrate => run_migrate(cli.config.as_ref()),
+        Command::Token { role, departments, subject, ttl } => {
+            run_token(cli.config.as_ref(), &role, &departments, subject, &ttl)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cityserve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())
+}
+
+fn run_serve(config_path: Option<&PathBuf>, log_format: Option<String>) -> Result<(), String> {
+    let mut config = load_config(config_path)?;
+    match log_format.as_deref() {
+        None => {}
+        Some("json") => config.log_format = LogFormat::Json,
+        Some("text") => config.log_format = LogFormat::Text,
+        Some(other) => return Err(format!("--log-format: expected text or json, got {other:?}")),
+    }
+    runtime()?.block_on(async move {
+        let telemetry = cityserve_telemetry::init(&cityserve_telemetry::TelemetryConfig {
+            log_format: match config.log_format {
+                LogFormat::Text => cityserve_telemetry::LogFormat::Text,
+                LogFormat::Json => cityserve_telemetry::LogFormat::Json,
+            },
+            log_filter: config.log_filter.clone(),
+            otlp_endpoint: config.otlp_endpoint.clone(),
+            service_name: "cityserve".into(),
+        })
+        .map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let result = cityserve::serve(config, listener, shutdown_signal()).await;
+        telemetry.shutdown();
+        result.map_err(|e| e.to_string())
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+fn run_migrate(config_path: Option<&PathBuf>) -> Result<(), String> {
+    let config = load_config(config_path)?;
+    runtime()?.block_on(cityserve::migrate(&config)).map_err(|e| e.to_string())?;
+    println!("migrations applied to {}", redact_url(&config.database_url));
+    Ok(())
+}
+
+/// Drops any password from a database URL before printing it.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn run_token(
+    config_path: Option<&PathBuf>,
+    role: &str,
+    departments: &[String],
+    subject: Option<String>,
+    ttl: &str,
+) -> Result<(), String> {
+    let config = load_config(config_path)?;
+    let role = Role::parse(role).ok_or_else(|| format!("--role: expected chief, cso, staff, auditor or service, got {role:?}"))?;
+    let departments = departments
+        .iter()
+        .map(|d| DepartmentId::parse("--department", d).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !role.is_city_wide() && departments.is_empty() {
+        return Err(format!("--department is required for role {role}"));
+    }
+    let ttl: Duration = humantime::parse_duration(ttl).map_err(|e| format!("--ttl: {e}"))?;
+    let secret = cityserve::secret::load_or_create(&config).map_err(|e| e.to_string())?;
+    let caller = Caller { subject: subject.unwrap_or_else(|| format!("dev-{role}")), role, departments };
+    let token = cityserve_api::mint_token(&secret, &config.jwt_issuer, &config.jwt_audience, &caller, ttl)
+        .map_err(|e| e.to_string())?;
+    println!("{token}");
+    Ok(())
+}

@@ -1,1 +1,17 @@
-//! placeholder
+//! CityServe's gRPC layer: authentication, the service implementations, and the single place
+//! where errors become `tonic::Status`.
+//!
+//! Each handler follows the same path: take the [`Caller`](cityserve_domain::Caller) the auth
+//! layer put into the request, parse resource names, ask the domain policy for a tenant scope,
+//! validate the body, call the store, encode the response.
+
+pub mod auth;
+mod convert;
+pub mod departments;
+pub mod error;
+mod names;
+mod request;
+
+pub use auth::{AuthConfig, AuthLayer, Authenticator, Claims, mint_token};
+pub use departments::DepartmentsApi;
+pub use error::ApiError;

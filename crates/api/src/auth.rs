@@ -1,0 +1,324 @@
+//! Bearer-token authentication: JWT verification (HS256 shared secret, optionally RS256 public
+//! key) and the tower layer that turns a valid token into a [`Caller`] in the request extensions.
+use cityserve_domain::{Caller, DepartmentId, Role};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tonic::Status;
+
+/// Token verification settings.
+#[derive(Clone)]
+pub struct AuthConfig {
+    /// Expected `iss` claim.
+    pub issuer: String,
+    /// Expected `aud` claim.
+    pub audience: String,
+    /// HS256 shared secret (also used by `cityserve token` to mint tokens).
+    pub hs256_secret: Option<Vec<u8>>,
+    /// RS256 public key in PEM form, for tokens issued by an external identity provider.
+    pub rs256_public_key_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    // Never print the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| "<redacted>"))
+            .field("rs256_public_key_pem", &self.rs256_public_key_pem.is_some())
+            .finish()
+    }
+}
+
+/// The claims CityServe reads from (and puts into) a token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    /// Subject: officer ID or service client name.
+    pub sub: String,
+    /// Role: `chief`, `cso`, `staff`, `auditor` or `service`.
+    pub role: String,
+    /// Departments the subject belongs to (required for department-bound roles).
+    #[serde(default)]
+    pub departments: Vec<String>,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: u64,
+    /// Issued at, seconds since the epoch.
+    pub iat: u64,
+}
+
+/// Why a token was rejected. The text goes back to the client, so it never includes the token.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    /// No `authorization` metadata.
+    #[error("missing bearer token: send 'authorization: Bearer <token>'")]
+    Missing,
+    /// Not `Bearer <token>` or not valid UTF-8.
+    #[error("malformed authorization metadata: expected 'Bearer <token>'")]
+    Malformed,
+    /// Expired.
+    #[error("token expired")]
+    Expired,
+    /// Bad signature, issuer, audience, algorithm or claims.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The server's key material is unusable.
+    #[error("authentication is misconfigured: {0}")]
+    Config(String),
+}
+
+/// Verifies bearer tokens.
+#[derive(Clone)]
+pub struct Authenticator {
+    keys: Arc<Vec<(Algorithm, DecodingKey)>>,
+    issuer: String,
+    audience: String,
+}
+
+impl Authenticator {
+    /// Builds a verifier; at least one key must be configured.
+    pub fn new(config: &AuthConfig) -> Result<Self, AuthError> {
+        let mut keys = Vec::new();
+        if let Some(secret) = &config.hs256_secret {
+            if secret.len() < 32 {
+                return Err(AuthError::Config("the HS256 secret must be at least 32 bytes".into()));
+            }
+            keys.push((Algorithm::HS256, DecodingKey::from_secret(secret)));
+        }
+        if let Some(pem) = &config.rs256_public_key_pem {
+            let key = DecodingKey::from_rsa_pem(pem).map_err(|e| AuthError::Config(format!("RS256 public key: {e}")))?;
+            keys.push((Algorithm::RS256, key));
+        }
+        if keys.is_empty() {
+            return Err(AuthError::Config("no HS256 secret or RS256 public key configured".into()));
+        }
+        Ok(Self { keys: Arc::new(keys), issuer: config.issuer.clone(), audience: config.audience.clone() })
+    }
+
+    /// Verifies `token` and returns the caller it names.
+    pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid("not a JWT".into()))?;
+        let key = self
+            .keys
+            .iter()
+            .find(|(alg, _)| *alg == header.alg)
+            .map(|(_, k)| k)
+            .ok_or_else(|| AuthError::Invalid(format!("algorithm {:?} is not accepted", header.alg)))?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 30;
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
+            jsonwebtoken::errors::ErrorKind::InvalidIssuer => AuthError::Invalid("wrong issuer".into()),
+            jsonwebtoken::errors::ErrorKind::InvalidAudience => AuthError::Invalid("wrong audience".into()),
+            _ => AuthError::Invalid("unreadable claims".into()),
+        })?;
+        caller_from_claims(&data.claims)
+    }
+
+    /// Verifies the `authorization` header value (`Bearer <token>`).
+    pub fn verify_header(&self, value: Option<&http::HeaderValue>) -> Result<Caller, AuthError> {
+        let value = value.ok_or(AuthError::Missing)?;
+        let text = value.to_str().map_err(|_| AuthError::Malformed)?;
+        let token = text
+            .strip_prefix("Bearer ")
+            .or_else(|| text.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::Malformed)?;
+        self.verify(token)
+    }
+}
+
+fn caller_from_claims(claims: &Claims) -> Result<Caller, AuthError> {
+    let role = Role::parse(&claims.role).ok_or_else(|| AuthError::Invalid("unknown role".into()))?;
+    if claims.sub.trim().is_empty() || claims.sub.len() > 200 {
+        return Err(AuthError::Invalid("subject must be 1-200 characters".into()));
+    }
+    let departments = claims
+        .departments
+        .iter()
+        .map(|d| DepartmentId::parse("departments", d))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| AuthError::Invalid("departments claim holds an invalid department ID".into()))?;
+    if !role.is_city_wide() && departments.is_empty() {
+        return Err(AuthError::Invalid(format!("role {role} requires at least one department")));
+    }
+    let departments = if role.is_city_wide() { Vec::new() } else { departments };
+    Ok(Caller { subject: claims.sub.clone(), role, departments })
+}
+
+/// Mints an HS256 token for `caller`, valid for `ttl`. Used by `cityserve token` and tests.
+pub fn mint_token(
+    secret: &[u8],
+    issuer: &str,
+    audience: &str,
+    caller: &Caller,
+    ttl: Duration,
+) -> Result<String, AuthError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| AuthError::Config("system clock before 1970".into()))?
+        .as_secs();
+    let claims = Claims {
+        sub: caller.subject.clone(),
+        role: caller.role.as_str().to_owned(),
+        departments: caller.departments.iter().map(|d| d.to_string()).collect(),
+        iss: issuer.to_owned(),
+        aud: audience.to_owned(),
+        exp: now.saturating_add(ttl.as_secs()),
+        iat: now,
+    };
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
+        .map_err(|e| AuthError::Config(e.to_string()))
+}
+
+/// Tower layer that authenticates every CityServe RPC (paths under `/cityserve.`) and inserts
+/// the [`Caller`] into the request extensions. Health checks and reflection stay open so probes
+/// and tooling work without credentials.
+#[derive(Clone)]
+pub struct AuthLayer {
+    authenticator: Authenticator,
+}
+
+impl AuthLayer {
+    /// A layer verifying with `authenticator`.
+    pub fn new(authenticator: Authenticator) -> Self {
+        Self { authenticator }
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService { inner, authenticator: self.authenticator.clone() }
+    }
+}
+
+/// The service produced by [`AuthLayer`].
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    authenticator: Authenticator,
+}
+
+/// Whether a request path needs a token.
+fn protected(path: &str) -> bool {
+    path.starts_with("/cityserve.")
+}
+
+impl<S, B, ResBody> tower::Service<http::Request<B>> for AuthService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+    ResBody: Default,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::Either<S::Future, futures::future::Ready<Result<Self::Response, Self::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        if !protected(req.uri().path()) {
+            return futures::future::Either::Left(self.inner.call(req));
+        }
+        match self.authenticator.verify_header(req.headers().get(http::header::AUTHORIZATION)) {
+            Ok(caller) => {
+                tracing::Span::current().record("enduser.role", caller.role.as_str());
+                req.extensions_mut().insert(caller);
+                futures::future::Either::Left(self.inner.call(req))
+            }
+            Err(e) => {
+                tracing::debug!(reason = %e, "rejected credentials");
+                futures::future::Either::Right(futures::future::ready(Ok(Status::unauthenticated(e.to_string()).into_http())))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn auth() -> Authenticator {
+        Authenticator::new(&AuthConfig {
+            issuer: "cityserve".into(),
+            audience: "cityserve".into(),
+            hs256_secret: Some(SECRET.to_vec()),
+            rs256_public_key_pem: None,
+        })
+        .unwrap()
+    }
+
+    fn cso() -> Caller {
+        Caller { subject: "o-17".into(), role: Role::Cso, departments: vec![DepartmentId::parse("d", "water").unwrap()] }
+    }
+
+    #[test]
+    fn minted_tokens_verify() {
+        let t = mint_token(SECRET, "cityserve", "cityserve", &cso(), Duration::from_secs(60)).unwrap();
+        assert_eq!(auth().verify(&t).unwrap(), cso());
+        let header = http::HeaderValue::from_str(&format!("Bearer {t}")).unwrap();
+        assert_eq!(auth().verify_header(Some(&header)).unwrap(), cso());
+    }
+
+    #[test]
+    fn bad_tokens_are_rejected_with_a_reason() {
+        let other = mint_token(b"another-secret-another-secret-xx", "cityserve", "cityserve", &cso(), Duration::from_secs(60));
+        assert!(matches!(auth().verify(&other.unwrap()), Err(AuthError::Invalid(_))));
+        let wrong_aud = mint_token(SECRET, "cityserve", "elsewhere", &cso(), Duration::from_secs(60)).unwrap();
+        assert!(matches!(auth().verify(&wrong_aud), Err(AuthError::Invalid(_))));
+        assert_eq!(auth().verify_header(None), Err(AuthError::Missing));
+        let basic = http::HeaderValue::from_static("Basic abc");
+        assert_eq!(auth().verify_header(Some(&basic)), Err(AuthError::Malformed));
+        assert!(matches!(auth().verify("garbage"), Err(AuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn expired_tokens_are_rejected() {
+        let claims = Claims {
+            sub: "x".into(),
+            role: "chief".into(),
+            departments: vec![],
+            iss: "cityserve".into(),
+            aud: "cityserve".into(),
+            exp: 1_000,
+            iat: 0,
+        };
+        let t = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET)).unwrap();
+        assert_eq!(auth().verify(&t), Err(AuthError::Expired));
+    }
+
+    #[test]
+    fn department_roles_need_departments() {
+        let lone = Caller { departments: vec![], ..cso() };
+        let t = mint_token(SECRET, "cityserve", "cityserve", &lone, Duration::from_secs(60)).unwrap();
+        assert!(matches!(auth().verify(&t), Err(AuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        let cfg = AuthConfig {
+            issuer: "i".into(),
+            audience: "a".into(),
+            hs256_secret: Some(b"short".to_vec()),
+            rs256_public_key_pem: None,
+        };
+        assert!(matches!(Authenticator::new(&cfg), Err(AuthError::Config(_))));
+    }
+}

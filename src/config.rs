@@ -1,0 +1,233 @@
+//! Server configuration: defaults, then an optional TOML file, then `CITYSERVE_*` environment
+//! variables (each documented in the README's configuration table).
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Log output format, as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// JSON lines.
+    Json,
+}
+
+/// Every setting of the server. Field names are the TOML keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `sqlite://path` (default) or `postgres://user@host/db`.
+    pub database_url: String,
+    /// Maximum database connections in the pool.
+    pub db_max_connections: u32,
+    /// PostgreSQL role the server acts as (row-level security applies to it).
+    pub db_app_role: String,
+    /// Where the server keeps its files (the SQLite database by default, the generated secret).
+    pub data_dir: PathBuf,
+    /// HS256 signing secret for bearer tokens (at least 32 bytes). Prefer `jwt_secret_file`.
+    pub jwt_secret: Option<String>,
+    /// File holding the HS256 secret. Default: `<data_dir>/jwt-secret`, generated on first run.
+    pub jwt_secret_file: Option<PathBuf>,
+    /// PEM file with an RS256 public key, to accept tokens from an external identity provider.
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// Expected token issuer.
+    pub jwt_issuer: String,
+    /// Expected token audience.
+    pub jwt_audience: String,
+    /// Longest time a request may run (a client's shorter `grpc-timeout` wins).
+    #[serde(with = "humantime_serde_compat")]
+    pub request_timeout: Duration,
+    /// Largest request or response message, in bytes.
+    pub max_message_bytes: usize,
+    /// How long to drain in-flight calls on shutdown before giving up.
+    #[serde(with = "humantime_serde_compat")]
+    pub shutdown_grace: Duration,
+    /// Origins allowed to call through gRPC-Web from a browser (`*` for any). Empty: none.
+    pub cors_allowed_origins: Vec<String>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter directives (`RUST_LOG` syntax).
+    pub log_filter: String,
+    /// OTLP/gRPC endpoint for traces and metrics; unset disables export.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            database_url: "sqlite://data/cityserve.db".into(),
+            db_max_connections: 16,
+            db_app_role: "cityserve_app".into(),
+            data_dir: PathBuf::from("data"),
+            jwt_secret: None,
+            jwt_secret_file: None,
+            jwt_public_key_file: None,
+            jwt_issuer: "cityserve".into(),
+            jwt_audience: "cityserve".into(),
+            request_timeout: Duration::from_secs(30),
+            max_message_bytes: 4 * 1024 * 1024,
+            shutdown_grace: Duration::from_secs(30),
+            cors_allowed_origins: Vec::new(),
+            log_format: LogFormat::Text,
+            log_filter: "info".into(),
+            otlp_endpoint: None,
+        }
+    }
+}
+
+/// A configuration problem, naming the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then environment variables from `env`.
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+                toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.parse().map_err(|e| ConfigError(format!("{key}: {e}")))
+        }
+        let dur = |key: &str, v: &str| humantime::parse_duration(v).map_err(|e| ConfigError(format!("{key}: {e}")));
+        if let Some(v) = env("CITYSERVE_LISTEN") {
+            self.listen = parse("CITYSERVE_LISTEN", &v)?;
+        }
+        if let Some(v) = env("CITYSERVE_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = env("CITYSERVE_DB_MAX_CONNECTIONS") {
+            self.db_max_connections = parse("CITYSERVE_DB_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = env("CITYSERVE_DB_APP_ROLE") {
+            self.db_app_role = v;
+        }
+        if let Some(v) = env("CITYSERVE_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("CITYSERVE_JWT_SECRET") {
+            self.jwt_secret = Some(v);
+        }
+        if let Some(v) = env("CITYSERVE_JWT_SECRET_FILE") {
+            self.jwt_secret_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("CITYSERVE_JWT_PUBLIC_KEY_FILE") {
+            self.jwt_public_key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("CITYSERVE_JWT_ISSUER") {
+            self.jwt_issuer = v;
+        }
+        if let Some(v) = env("CITYSERVE_JWT_AUDIENCE") {
+            self.jwt_audience = v;
+        }
+        if let Some(v) = env("CITYSERVE_REQUEST_TIMEOUT") {
+            self.request_timeout = dur("CITYSERVE_REQUEST_TIMEOUT", &v)?;
+        }
+        if let Some(v) = env("CITYSERVE_MAX_MESSAGE_BYTES") {
+            self.max_message_bytes = parse("CITYSERVE_MAX_MESSAGE_BYTES", &v)?;
+        }
+        if let Some(v) = env("CITYSERVE_SHUTDOWN_GRACE") {
+            self.shutdown_grace = dur("CITYSERVE_SHUTDOWN_GRACE", &v)?;
+        }
+        if let Some(v) = env("CITYSERVE_CORS_ALLOWED_ORIGINS") {
+            self.cors_allowed_origins = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        }
+        if let Some(v) = env("CITYSERVE_LOG_FORMAT") {
+            self.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => return Err(ConfigError(format!("CITYSERVE_LOG_FORMAT: expected text or json, got {other:?}"))),
+            };
+        }
+        if let Some(v) = env("CITYSERVE_LOG").or_else(|| env("RUST_LOG")) {
+            self.log_filter = v;
+        }
+        if let Some(v) = env("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.is_empty()) {
+            self.otlp_endpoint = Some(v);
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError("database_url must start with sqlite:, postgres:// or postgresql://".into()));
+        }
+        if self.max_message_bytes < 1024 {
+            return Err(ConfigError("max_message_bytes must be at least 1024".into()));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(ConfigError("request_timeout must be positive".into()));
+        }
+        if self.db_max_connections == 0 {
+            return Err(ConfigError("db_max_connections must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        let dir = std::env::temp_dir().join(format!("cityserve-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:6000\"\nrequest_timeout = \"5s\"\nlog_format = \"json\"\n").unwrap();
+        let env = |k: &str| match k {
+            "CITYSERVE_LISTEN" => Some("127.0.0.1:7000".to_string()),
+            "CITYSERVE_MAX_MESSAGE_BYTES" => Some("2048".to_string()),
+            _ => None,
+        };
+        let c = Config::load(Some(&file), env).unwrap();
+        assert_eq!(c.listen.port(), 7000);
+        assert_eq!(c.request_timeout, Duration::from_secs(5));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.max_message_bytes, 2048);
+        assert_eq!(c.database_url, "sqlite://data/cityserve.db");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let e = Config::load(None, |k| (k == "CITYSERVE_LISTEN").then(|| "nope".into())).unwrap_err();
+        assert!(e.to_string().contains("CITYSERVE_LISTEN"));
+        let e = Config::load(None, |k| (k == "CITYSERVE_DATABASE_URL").then(|| "mysql://x".into())).unwrap_err();
+        assert!(e.to_string().contains("database_url"));
+    }
+}

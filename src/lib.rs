@@ -1,0 +1,245 @@
+//! The `cityserve` server: wires configuration, the storage backend chosen by the database URL,
+//! authentication, telemetry and the gRPC services into one process.
+//!
+//! The binary (`src/main.rs`) is a thin CLI over [`serve`], [`migrate`] and [`secret`]; the
+//! end-to-end tests in `tests/` call [`serve`] directly on an ephemeral loopback port.
+
+pub mod config;
+pub mod secret;
+
+use cityserve_api::{AuthConfig, AuthLayer, Authenticator, DepartmentsApi};
+use cityserve_proto::v1::department_service_server::DepartmentServiceServer;
+use cityserve_store::Store;
+use cityserve_store_postgres::{PgOptions, PgStore};
+use cityserve_store_sqlite::{SqliteOptions, SqliteStore};
+use config::Config;
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tonic::server::NamedService;
+use tonic_health::ServingStatus;
+
+/// Why the server could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// Key material could not be loaded or created.
+    #[error(transparent)]
+    Secret(#[from] secret::SecretError),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] cityserve_store::StoreError),
+    /// Token verification could not be set up.
+    #[error("auth: {0}")]
+    Auth(#[from] cityserve_api::auth::AuthError),
+    /// The gRPC server failed.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Reflection descriptors could not be loaded.
+    #[error("reflection: {0}")]
+    Reflection(String),
+    /// Binding the listener failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Which backend a database URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL with row-level security.
+    Postgres,
+}
+
+/// Picks the backend from the URL's scheme.
+pub fn backend_of(url: &str) -> Backend {
+    if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres }
+}
+
+/// Applies pending migrations and returns.
+pub async fn migrate(config: &Config) -> Result<(), ServeError> {
+    match backend_of(&config.database_url) {
+        Backend::Sqlite => {
+            SqliteStore::connect(
+                &config.database_url,
+                SqliteOptions { max_connections: 1, migrate: true },
+            )
+            .await?;
+        }
+        Backend::Postgres => PgStore::migrate(&config.database_url).await?,
+    }
+    Ok(())
+}
+
+/// Builds the token verifier from the configuration (generating the HS256 secret on first run).
+pub fn authenticator(config: &Config) -> Result<Authenticator, ServeError> {
+    let secret = secret::load_or_create(config)?;
+    let public_key = match &config.jwt_public_key_file {
+        Some(p) => Some(std::fs::read(p).map_err(|e| secret::SecretError(format!("{}: {e}", p.display())))?),
+        None => None,
+    };
+    Ok(Authenticator::new(&AuthConfig {
+        issuer: config.jwt_issuer.clone(),
+        audience: config.jwt_audience.clone(),
+        hs256_secret: Some(secret),
+        rs256_public_key_pem: public_key,
+    })?)
+}
+
+/// Serves on `listener` until `shutdown` resolves, then drains in-flight calls for at most
+/// `config.shutdown_grace`. Opens (and migrates) the database named by `config.database_url`.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let auth = authenticator(&config)?;
+    match backend_of(&config.database_url) {
+        Backend::Sqlite => {
+            let store = SqliteStore::connect(
+                &config.database_url,
+                SqliteOptions { max_connections: config.db_max_connections, migrate: true },
+            )
+            .await?;
+            serve_with(store, config, auth, listener, shutdown).await
+        }
+        Backend::Postgres => {
+            let store = PgStore::connect(
+                &config.database_url,
+                PgOptions {
+                    max_connections: config.db_max_connections,
+                    migrate: true,
+                    app_role: config.db_app_role.clone(),
+                },
+            )
+            .await?;
+            serve_with(store, config, auth, listener, shutdown).await
+        }
+    }
+}
+
+fn cors(config: &Config) -> Option<tower_http::cors::CorsLayer> {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    if config.cors_allowed_origins.is_empty() {
+        return None;
+    }
+    let origin = if config.cors_allowed_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        let list: Vec<http::HeaderValue> =
+            config.cors_allowed_origins.iter().filter_map(|o| http::HeaderValue::from_str(o).ok()).collect();
+        AllowOrigin::list(list)
+    };
+    let headers = ["grpc-status", "grpc-message", "grpc-status-details-bin"].map(http::HeaderName::from_static);
+    Some(
+        CorsLayer::new()
+            .allow_origin(origin)
+            .allow_methods([http::Method::POST, http::Method::OPTIONS])
+            .allow_headers(tower_http::cors::Any)
+            .expose_headers(headers)
+            .max_age(Duration::from_secs(3600)),
+    )
+}
+
+/// Keeps the health status in step with the database: NOT_SERVING while it does not answer.
+async fn watch_database<S: Store>(store: S, health: tonic_health::server::HealthReporter, service: &'static str) {
+    let mut last = None;
+    loop {
+        let status = match store.ping().await {
+            Ok(()) => ServingStatus::Serving,
+            Err(e) => {
+                tracing::warn!(error = %e, "database health check failed");
+                ServingStatus::NotServing
+            }
+        };
+        if last != Some(status) {
+            health.set_service_status("", status).await;
+            health.set_service_status(service, status).await;
+            tracing::info!(serving = matches!(status, ServingStatus::Serving), "health status changed");
+            last = Some(status);
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+async fn serve_with<S: Store>(
+    store: S,
+    config: Config,
+    auth: Authenticator,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let service_name = <DepartmentServiceServer<DepartmentsApi<S>> as NamedService>::NAME;
+    health.set_service_status("", ServingStatus::NotServing).await;
+    let watcher = tokio::spawn(watch_database(store.clone(), health.clone(), service_name));
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(cityserve_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(cityserve_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+
+    let limit = config.max_message_bytes;
+    let departments =
+        DepartmentsApi::new(store).into_server().max_decoding_message_size(limit).max_encoding_message_size(limit);
+
+    let addr = listener.local_addr()?;
+    let layers = tower::ServiceBuilder::new()
+        .layer(cityserve_telemetry::RpcTelemetryLayer::new())
+        .option_layer(cors(&config))
+        .layer(tonic_web::GrpcWebLayer::new())
+        .layer(AuthLayer::new(auth))
+        .into_inner();
+    let router = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .timeout(config.request_timeout)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .max_concurrent_streams(Some(256))
+        .layer(layers)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(departments);
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = stop_rx.await;
+    }));
+    tracing::info!(%addr, backend = ?backend_of(&config.database_url), "cityserve listening");
+
+    tokio::select! {
+        result = &mut server => {
+            watcher.abort();
+            return match result {
+                Ok(r) => r.map_err(ServeError::from),
+                Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
+            };
+        }
+        () = shutdown => {}
+    }
+    tracing::info!(grace = ?config.shutdown_grace, "shutting down: draining in-flight calls");
+    watcher.abort();
+    health.set_service_status("", ServingStatus::NotServing).await;
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(config.shutdown_grace, &mut server).await {
+        Ok(Ok(r)) => r?,
+        Ok(Err(e)) => return Err(ServeError::Io(std::io::Error::other(e))),
+        Err(_) => {
+            tracing::warn!("drain deadline passed; aborting remaining calls");
+            server.abort();
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

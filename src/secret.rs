@@ -1,0 +1,97 @@
+//! The HS256 token-signing secret: configured, read from a file, or generated on first run into
+//! the data directory (mode 0600) so a fresh checkout works with no setup.
+use crate::config::Config;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use std::path::PathBuf;
+
+/// A secret could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("signing secret: {0}")]
+pub struct SecretError(pub String);
+
+/// Where the secret file lives.
+pub fn secret_path(config: &Config) -> PathBuf {
+    config.jwt_secret_file.clone().unwrap_or_else(|| config.data_dir.join("jwt-secret"))
+}
+
+/// Returns the configured secret, or the file's, generating the file when it does not exist.
+pub fn load_or_create(config: &Config) -> Result<Vec<u8>, SecretError> {
+    if let Some(s) = &config.jwt_secret {
+        return check(s.trim().as_bytes().to_vec());
+    }
+    let path = secret_path(config);
+    match std::fs::read_to_string(&path) {
+        Ok(s) => check(s.trim().as_bytes().to_vec()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 48];
+            rand::rng().fill_bytes(&mut bytes);
+            let secret = URL_SAFE_NO_PAD.encode(bytes);
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| SecretError(format!("{}: {e}", dir.display())))?;
+            }
+            write_private(&path, secret.as_bytes())?;
+            tracing::warn!(
+                path = %path.display(),
+                "generated a new token-signing secret; mint a token with: cityserve token --role chief"
+            );
+            Ok(secret.into_bytes())
+        }
+        Err(e) => Err(SecretError(format!("{}: {e}", path.display()))),
+    }
+}
+
+fn check(secret: Vec<u8>) -> Result<Vec<u8>, SecretError> {
+    if secret.len() < 32 {
+        return Err(SecretError("the HS256 secret must be at least 32 bytes".into()));
+    }
+    Ok(secret)
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, data: &[u8]) -> Result<(), SecretError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| SecretError(format!("{}: {e}", path.display())))?;
+    f.write_all(data).map_err(|e| SecretError(format!("{}: {e}", path.display())))
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, data: &[u8]) -> Result<(), SecretError> {
+    std::fs::write(path, data).map_err(|e| SecretError(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn generated_once_then_reused() {
+        let dir = std::env::temp_dir().join(format!("cityserve-secret-{}-{}", std::process::id(), rand::random::<u32>()));
+        let config = Config { data_dir: dir.clone(), ..Config::default() };
+        let a = load_or_create(&config).unwrap();
+        let b = load_or_create(&config).unwrap();
+        assert_eq!(a, b);
+        assert!(a.len() >= 32);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("jwt-secret")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        let config = Config { jwt_secret: Some("short".into()), ..Config::default() };
+        assert!(load_or_create(&config).is_err());
+    }
+}

@@ -1,0 +1,48 @@
+//! Authentication at the edge: every CityServe RPC needs a valid bearer token.
+use crate::both_backends;
+use crate::harness::*;
+use cityserve_domain::{Caller, Role};
+use cityserve_proto::v1 as pb;
+use std::time::Duration;
+use tonic::Code;
+
+fn get() -> pb::GetDepartmentRequest {
+    pb::GetDepartmentRequest { name: "departments/water".into() }
+}
+
+both_backends! {
+    async fn bad_credentials_are_unauthenticated(app: &TestApp) {
+        create_department(app, "water").await;
+        let mut client = app.departments();
+        let err = client.get_department(tonic::Request::new(get())).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+        assert!(err.message().contains("missing bearer token"));
+
+        let other_key = cityserve_api::mint_token(
+            b"a-completely-different-secret-value!",
+            "cityserve",
+            "cityserve",
+            &Caller { subject: "x".into(), role: Role::Chief, departments: vec![] },
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        let expired = {
+            use jsonwebtoken::{EncodingKey, Header, encode};
+            let claims = cityserve_api::Claims {
+                sub: "x".into(),
+                role: "chief".into(),
+                departments: vec![],
+                iss: "cityserve".into(),
+                aud: "cityserve".into(),
+                exp: 1_000_000,
+                iat: 999_000,
+            };
+            encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET.as_bytes())).unwrap()
+        };
+        for (token, why) in [(other_key.as_str(), "bad signature"), (expired.as_str(), "expired"), ("not.a.jwt", "invalid")] {
+            let err = client.get_department(authed(get(), token)).await.unwrap_err();
+            assert_eq!(err.code(), Code::Unauthenticated, "{why}");
+        }
+        assert!(client.get_department(authed(get(), &chief())).await.is_ok());
+    }
+}

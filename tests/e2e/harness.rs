@@ -1,0 +1,216 @@
+//! Starts a server per test and hands out clients and tokens.
+use cityserve::config::Config;
+use cityserve_domain::{Caller, DepartmentId, Role};
+use cityserve_proto::v1 as pb;
+use cityserve_proto::v1::department_service_client::DepartmentServiceClient;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tonic::transport::Channel;
+
+pub const SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-e2e";
+
+/// Which backend a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub channel: Channel,
+    pub database_url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<Result<(), cityserve::ServeError>>>,
+    _dir: tempfile::TempDir,
+    _pg: Option<cityserve_store_postgres::testing::TestDatabase>,
+}
+
+impl TestApp {
+    /// Starts a server on `db`; `None` when PostgreSQL tests are explicitly opted out.
+    pub async fn start(db: Db) -> Option<TestApp> {
+        let dir = tempfile::tempdir().unwrap();
+        let (database_url, pg) = match db {
+            Db::Sqlite => (format!("sqlite://{}", dir.path().join("cityserve.db").display()), None),
+            Db::Postgres => {
+                if cityserve_store_postgres::testing::postgres_tests_skipped() {
+                    eprintln!("skipped: CITYSERVE_SKIP_POSTGRES_TESTS=1");
+                    return None;
+                }
+                let pg = cityserve_store_postgres::testing::TestDatabase::create().await;
+                (pg.url.clone(), Some(pg))
+            }
+        };
+        let config = Config {
+            database_url: database_url.clone(),
+            data_dir: dir.path().to_path_buf(),
+            jwt_secret: Some(SECRET.into()),
+            shutdown_grace: Duration::from_secs(5),
+            db_max_connections: 4,
+            ..Config::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(cityserve::serve(config, listener, async {
+            let _ = stopped.await;
+        }));
+        let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+        let app =
+            TestApp { addr, channel, database_url, stop: Some(stop), server: Some(server), _dir: dir, _pg: pg };
+        app.wait_serving().await;
+        Some(app)
+    }
+
+    /// Waits (by watching, not sleeping) until health reports SERVING.
+    pub async fn wait_serving(&self) {
+        use tonic_health::pb::health_check_response::ServingStatus;
+        let mut client = tonic_health::pb::health_client::HealthClient::new(self.channel.clone());
+        let mut stream = client
+            .watch(tonic_health::pb::HealthCheckRequest { service: String::new() })
+            .await
+            .unwrap()
+            .into_inner();
+        let serving = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(msg) = stream.message().await.unwrap() {
+                if msg.status == ServingStatus::Serving as i32 {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(serving, Ok(true), "server never reported SERVING");
+    }
+
+    pub fn departments(&self) -> DepartmentServiceClient<Channel> {
+        DepartmentServiceClient::new(self.channel.clone())
+    }
+
+    /// Stops the server and returns what `serve` returned.
+    pub async fn shutdown(mut self) -> Result<(), cityserve::ServeError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.server.take().unwrap().await.unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.abort();
+        }
+    }
+}
+
+pub fn dept(id: &str) -> DepartmentId {
+    DepartmentId::parse("id", id).unwrap()
+}
+
+/// A token for `role`, belonging to `departments`.
+pub fn token(role: Role, departments: &[&str]) -> String {
+    let caller = Caller {
+        subject: format!("e2e-{}", role.as_str()),
+        role,
+        departments: departments.iter().map(|d| dept(d)).collect(),
+    };
+    cityserve_api::mint_token(SECRET.as_bytes(), "cityserve", "cityserve", &caller, Duration::from_secs(600)).unwrap()
+}
+
+pub fn chief() -> String {
+    token(Role::Chief, &[])
+}
+
+/// Wraps `msg` with a bearer token.
+pub fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    req
+}
+
+pub fn hours(h: i64) -> prost_types::Duration {
+    prost_types::Duration { seconds: h * 3600, nanos: 0 }
+}
+
+/// Creates a department as the Chief.
+pub async fn create_department(app: &TestApp, id: &str) -> pb::Department {
+    app.departments()
+        .create_department(authed(
+            pb::CreateDepartmentRequest {
+                department_id: id.into(),
+                department: Some(pb::Department {
+                    display_name: format!("Department of {id}"),
+                    description: "serves residents".into(),
+                    ..Default::default()
+                }),
+                request_id: format!("create-{id}"),
+            },
+            &chief(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .department
+        .unwrap()
+}
+
+/// Creates a service category as the Chief.
+pub async fn create_category(app: &TestApp, dept: &str, id: &str) -> pb::ServiceCategory {
+    app.departments()
+        .create_service_category(authed(
+            pb::CreateServiceCategoryRequest {
+                parent: format!("departments/{dept}"),
+                service_category_id: id.into(),
+                service_category: Some(pb::ServiceCategory {
+                    display_name: id.to_uppercase(),
+                    keywords: vec![id.into()],
+                    ..Default::default()
+                }),
+                request_id: format!("cat-{dept}-{id}"),
+            },
+            &chief(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .service_category
+        .unwrap()
+}
+
+/// The field names of a status's BadRequest details.
+pub fn bad_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Defines `$name` once per backend: `mod $name { sqlite, postgres }`.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident: &TestApp) $body:block)+) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                async fn run($app: &$crate::harness::TestApp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::harness::TestApp::start($crate::harness::Db::Sqlite).await.unwrap();
+                    run(&app).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::harness::TestApp::start($crate::harness::Db::Postgres).await {
+                        run(&app).await;
+                    }
+                }
+            }
+        )+
+    };
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real server on an ephemeral loopback port, called through the generated
+//! tonic client, on SQLite and on PostgreSQL (row-level security on).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod harness;
+
+mod auth;
+mod catalog;
+mod departments;
+mod server;
