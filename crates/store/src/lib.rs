@@ -236,3 +236,30 @@ macro_rules! backend_tests {
         )+
     };
 }
+
+/// Resource names as recorded in audit rows and events (the same strings the API uses).
+pub mod resource {
+    use cityserve_domain::{DepartmentId, ServiceCategoryId, ServiceStandardId};
+
+    /// `departments/{d}`.
+    pub fn department(d: &DepartmentId) -> String {
+        format!("departments/{d}")
+    }
+
+    /// `departments/{d}/serviceCategories/{c}`.
+    pub fn category(d: &DepartmentId, c: &ServiceCategoryId) -> String {
+        format!("departments/{d}/serviceCategories/{c}")
+    }
+
+    /// `departments/{d}/serviceStandards/{s}`.
+    pub fn standard(d: &DepartmentId, s: &ServiceStandardId) -> String {
+        format!("departments/{d}/serviceStandards/{s}")
+    }
+}
+
+/// Microsecond precision, the finest both databases store, so a value returned from a write
+/// equals what a later read returns.
+pub fn now_micros() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}
