@@ -161,13 +161,16 @@ impl Config {
             self.shutdown_grace = dur("CITYSERVE_SHUTDOWN_GRACE", &v)?;
         }
         if let Some(v) = env("CITYSERVE_CORS_ALLOWED_ORIGINS") {
-            self.cors_allowed_origins = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+            self.cors_allowed_origins =
+                v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
         }
         if let Some(v) = env("CITYSERVE_LOG_FORMAT") {
             self.log_format = match v.as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
-                other => return Err(ConfigError(format!("CITYSERVE_LOG_FORMAT: expected text or json, got {other:?}"))),
+                other => {
+                    return Err(ConfigError(format!("CITYSERVE_LOG_FORMAT: expected text or json, got {other:?}")));
+                }
             };
         }
         if let Some(v) = env("CITYSERVE_LOG").or_else(|| env("RUST_LOG")) {
@@ -209,7 +212,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cityserve-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:6000\"\nrequest_timeout = \"5s\"\nlog_format = \"json\"\n").unwrap();
+        std::fs::write(&file, "listen = \"127.0.0.1:6000\"\nrequest_timeout = \"5s\"\nlog_format = \"json\"\n")
+            .unwrap();
         let env = |k: &str| match k {
             "CITYSERVE_LISTEN" => Some("127.0.0.1:7000".to_string()),
             "CITYSERVE_MAX_MESSAGE_BYTES" => Some("2048".to_string()),

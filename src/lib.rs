@@ -63,11 +63,7 @@ pub fn backend_of(url: &str) -> Backend {
 pub async fn migrate(config: &Config) -> Result<(), ServeError> {
     match backend_of(&config.database_url) {
         Backend::Sqlite => {
-            SqliteStore::connect(
-                &config.database_url,
-                SqliteOptions { max_connections: 1, migrate: true },
-            )
-            .await?;
+            SqliteStore::connect(&config.database_url, SqliteOptions { max_connections: 1, migrate: true }).await?;
         }
         Backend::Postgres => PgStore::migrate(&config.database_url).await?,
     }

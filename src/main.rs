@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "cityserve", version, about = "CityServe: the gRPC backend for a city's Customer Service Officer network")]
+#[command(
+    name = "cityserve",
+    version,
+    about = "CityServe: the gRPC backend for a city's Customer Service Officer network"
+)]
 struct Cli {
     /// TOML configuration file (settings there are overridden by CITYSERVE_* variables).
     #[arg(long, global = true, env = "CITYSERVE_CONFIG")]
@@ -148,7 +152,8 @@ fn run_token(
     ttl: &str,
 ) -> Result<(), String> {
     let config = load_config(config_path)?;
-    let role = Role::parse(role).ok_or_else(|| format!("--role: expected chief, cso, staff, auditor or service, got {role:?}"))?;
+    let role = Role::parse(role)
+        .ok_or_else(|| format!("--role: expected chief, cso, staff, auditor or service, got {role:?}"))?;
     let departments = departments
         .iter()
         .map(|d| DepartmentId::parse("--department", d).map_err(|e| e.to_string()))

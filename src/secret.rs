@@ -74,7 +74,8 @@ mod tests {
 
     #[test]
     fn generated_once_then_reused() {
-        let dir = std::env::temp_dir().join(format!("cityserve-secret-{}-{}", std::process::id(), rand::random::<u32>()));
+        let dir =
+            std::env::temp_dir().join(format!("cityserve-secret-{}-{}", std::process::id(), rand::random::<u32>()));
         let config = Config { data_dir: dir.clone(), ..Config::default() };
         let a = load_or_create(&config).unwrap();
         let b = load_or_create(&config).unwrap();

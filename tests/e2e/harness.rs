@@ -56,8 +56,7 @@ impl TestApp {
             let _ = stopped.await;
         }));
         let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
-        let app =
-            TestApp { addr, channel, database_url, stop: Some(stop), server: Some(server), _dir: dir, _pg: pg };
+        let app = TestApp { addr, channel, database_url, stop: Some(stop), server: Some(server), _dir: dir, _pg: pg };
         app.wait_serving().await;
         Some(app)
     }
@@ -66,11 +65,8 @@ impl TestApp {
     pub async fn wait_serving(&self) {
         use tonic_health::pb::health_check_response::ServingStatus;
         let mut client = tonic_health::pb::health_client::HealthClient::new(self.channel.clone());
-        let mut stream = client
-            .watch(tonic_health::pb::HealthCheckRequest { service: String::new() })
-            .await
-            .unwrap()
-            .into_inner();
+        let mut stream =
+            client.watch(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.unwrap().into_inner();
         let serving = tokio::time::timeout(Duration::from_secs(20), async {
             while let Some(msg) = stream.message().await.unwrap() {
                 if msg.status == ServingStatus::Serving as i32 {

@@ -92,7 +92,8 @@ impl Authenticator {
             keys.push((Algorithm::HS256, DecodingKey::from_secret(secret)));
         }
         if let Some(pem) = &config.rs256_public_key_pem {
-            let key = DecodingKey::from_rsa_pem(pem).map_err(|e| AuthError::Config(format!("RS256 public key: {e}")))?;
+            let key =
+                DecodingKey::from_rsa_pem(pem).map_err(|e| AuthError::Config(format!("RS256 public key: {e}")))?;
             keys.push((Algorithm::RS256, key));
         }
         if keys.is_empty() {
@@ -242,7 +243,9 @@ where
             }
             Err(e) => {
                 tracing::debug!(reason = %e, "rejected credentials");
-                futures::future::Either::Right(futures::future::ready(Ok(Status::unauthenticated(e.to_string()).into_http())))
+                futures::future::Either::Right(futures::future::ready(Ok(
+                    Status::unauthenticated(e.to_string()).into_http()
+                )))
             }
         }
     }
@@ -266,7 +269,11 @@ mod tests {
     }
 
     fn cso() -> Caller {
-        Caller { subject: "o-17".into(), role: Role::Cso, departments: vec![DepartmentId::parse("d", "water").unwrap()] }
+        Caller {
+            subject: "o-17".into(),
+            role: Role::Cso,
+            departments: vec![DepartmentId::parse("d", "water").unwrap()],
+        }
     }
 
     #[test]
@@ -279,7 +286,8 @@ mod tests {
 
     #[test]
     fn bad_tokens_are_rejected_with_a_reason() {
-        let other = mint_token(b"another-secret-another-secret-xx", "cityserve", "cityserve", &cso(), Duration::from_secs(60));
+        let other =
+            mint_token(b"another-secret-another-secret-xx", "cityserve", "cityserve", &cso(), Duration::from_secs(60));
         assert!(matches!(auth().verify(&other.unwrap()), Err(AuthError::Invalid(_))));
         let wrong_aud = mint_token(SECRET, "cityserve", "elsewhere", &cso(), Duration::from_secs(60)).unwrap();
         assert!(matches!(auth().verify(&wrong_aud), Err(AuthError::Invalid(_))));
@@ -300,7 +308,8 @@ mod tests {
             exp: 1_000,
             iat: 0,
         };
-        let t = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET)).unwrap();
+        let t =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET)).unwrap();
         assert_eq!(auth().verify(&t), Err(AuthError::Expired));
     }
 

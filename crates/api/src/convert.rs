@@ -1,11 +1,11 @@
 //! Domain <-> protobuf conversions.
 use crate::names;
+use chrono::{DateTime, Utc};
 use cityserve_domain::{
     Channel, Department, DepartmentStatus, ServiceCategory, ServiceCategoryStatus, ServiceStandard, ServiceTargets,
     ValidationError, etag_for,
 };
 use cityserve_proto::v1 as pb;
-use chrono::{DateTime, Utc};
 
 pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }

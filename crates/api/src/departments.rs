@@ -53,7 +53,11 @@ fn dept_label(d: &DepartmentId) -> String {
 }
 
 /// Validated update-mask paths. An empty mask means every path in `all`.
-fn mask_paths(mask: Option<&prost_types::FieldMask>, allowed: &[&str], all: &[&str]) -> Result<Vec<String>, ValidationError> {
+fn mask_paths(
+    mask: Option<&prost_types::FieldMask>,
+    allowed: &[&str],
+    all: &[&str],
+) -> Result<Vec<String>, ValidationError> {
     let paths = mask.map(|m| m.paths.as_slice()).unwrap_or_default();
     if paths.is_empty() || paths.iter().any(|p| p == "*") {
         return Ok(all.iter().map(|s| (*s).to_owned()).collect());
@@ -61,7 +65,10 @@ fn mask_paths(mask: Option<&prost_types::FieldMask>, allowed: &[&str], all: &[&s
     let mut errors = ValidationError::default();
     for (i, p) in paths.iter().enumerate() {
         if !allowed.contains(&p.as_str()) {
-            errors.push(format!("update_mask.paths[{i}]"), format!("unknown or immutable field; allowed: {}", allowed.join(", ")));
+            errors.push(
+                format!("update_mask.paths[{i}]"),
+                format!("unknown or immutable field; allowed: {}", allowed.join(", ")),
+            );
         }
     }
     errors.into_result().map(|()| paths.to_vec())
@@ -73,7 +80,8 @@ fn expected_revision(field: &str, etag: &str, current: i64) -> Result<i64, ApiEr
     if etag.is_empty() {
         return Ok(current);
     }
-    let rev = revision_from_etag(etag).ok_or_else(|| ValidationError::one(field, "is not an etag returned by this API"))?;
+    let rev =
+        revision_from_etag(etag).ok_or_else(|| ValidationError::one(field, "is not an etag returned by this API"))?;
     if rev != current {
         return Err(ApiError::Aborted);
     }
@@ -91,7 +99,11 @@ fn ensure_active(d: &Department) -> Result<(), ApiError> {
 }
 
 impl<S: Store> DepartmentsApi<S> {
-    async fn create_department(&self, caller: Caller, r: pb::CreateDepartmentRequest) -> Result<pb::Department, ApiError> {
+    async fn create_department(
+        &self,
+        caller: Caller,
+        r: pb::CreateDepartmentRequest,
+    ) -> Result<pb::Department, ApiError> {
         let id = DepartmentId::parse("department_id", &r.department_id)?;
         let scope = scope_for(&caller, Action::CreateDepartment, &id, &dept_label(&id))?;
         let idem = idempotency(&r.request_id, &pb::CreateDepartmentRequest { request_id: String::new(), ..r.clone() })?;
@@ -104,7 +116,8 @@ impl<S: Store> DepartmentsApi<S> {
             Some(t) => errors.check(convert::targets_from_pb("department.default_targets", Some(t))),
         };
         errors.into_result()?;
-        let (Some(display_name), Some(description), Some(default_targets)) = (display_name, description, targets) else {
+        let (Some(display_name), Some(description), Some(default_targets)) = (display_name, description, targets)
+        else {
             return Err(ApiError::Internal);
         };
         let new = NewDepartment { id: id.clone(), display_name, description, default_targets };
@@ -132,8 +145,13 @@ impl<S: Store> DepartmentsApi<S> {
         let status = convert::department_status_filter("status", r.status)?;
         let filter = format!("departments?status={}", status.map_or("", |s| s.as_str()));
         let page = PageRequest::parse(r.page_size, &r.page_token, &filter)?;
-        let scope = authorize(&caller, Action::ReadDepartment, None).map_err(|d| ApiError::from_denied(d, "departments"))?;
-        let p = self.store.list_departments(&scope, status, &page).await.map_err(|e| ApiError::from_store(e, "departments"))?;
+        let scope =
+            authorize(&caller, Action::ReadDepartment, None).map_err(|d| ApiError::from_denied(d, "departments"))?;
+        let p = self
+            .store
+            .list_departments(&scope, status, &page)
+            .await
+            .map_err(|e| ApiError::from_store(e, "departments"))?;
         Ok(pb::ListDepartmentsResponse {
             departments: p.items.iter().map(department_to_pb).collect(),
             next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter)).unwrap_or_default(),
@@ -169,12 +187,16 @@ impl<S: Store> DepartmentsApi<S> {
         for p in &paths {
             match p.as_str() {
                 "display_name" => {
-                    if let Some(v) = errors.check(required_text("department.display_name", &body.display_name, DISPLAY_NAME_MAX)) {
+                    if let Some(v) =
+                        errors.check(required_text("department.display_name", &body.display_name, DISPLAY_NAME_MAX))
+                    {
                         next.display_name = v;
                     }
                 }
                 "description" => {
-                    if let Some(v) = errors.check(optional_text("department.description", &body.description, DESCRIPTION_MAX)) {
+                    if let Some(v) =
+                        errors.check(optional_text("department.description", &body.description, DESCRIPTION_MAX))
+                    {
                         next.description = v;
                     }
                 }
@@ -184,7 +206,8 @@ impl<S: Store> DepartmentsApi<S> {
                 },
                 "default_targets.acknowledge_within" => {
                     let f = "department.default_targets.acknowledge_within";
-                    ack = errors.check(convert::seconds(f, t.and_then(|t| t.acknowledge_within.as_ref()))).unwrap_or(ack);
+                    ack =
+                        errors.check(convert::seconds(f, t.and_then(|t| t.acknowledge_within.as_ref()))).unwrap_or(ack);
                 }
                 "default_targets.resolve_within" => {
                     let f = "department.default_targets.resolve_within";
@@ -247,7 +270,8 @@ impl<S: Store> DepartmentsApi<S> {
         let dept = names::department("parent", &r.parent)?;
         let scope = scope_for(&caller, Action::ManageServiceCatalog, &dept, &dept_label(&dept))?;
         let id = ServiceCategoryId::parse("service_category_id", &r.service_category_id)?;
-        let idem = idempotency(&r.request_id, &pb::CreateServiceCategoryRequest { request_id: String::new(), ..r.clone() })?;
+        let idem =
+            idempotency(&r.request_id, &pb::CreateServiceCategoryRequest { request_id: String::new(), ..r.clone() })?;
         let body = r.service_category.unwrap_or_default();
         let mut errors = ValidationError::default();
         let display_name =
@@ -274,7 +298,8 @@ impl<S: Store> DepartmentsApi<S> {
         let (dept, id) = names::category("name", name)?;
         let label = format!("service category '{name}'");
         let scope = scope_for(&caller, Action::ReadServiceCatalog, &dept, &label)?;
-        let c = self.store.get_service_category(&scope, &dept, &id).await.map_err(|e| ApiError::from_store(e, &label))?;
+        let c =
+            self.store.get_service_category(&scope, &dept, &id).await.map_err(|e| ApiError::from_store(e, &label))?;
         Ok(category_to_pb(&c))
     }
 
@@ -313,7 +338,8 @@ impl<S: Store> DepartmentsApi<S> {
         let scope = scope_for(&caller, Action::ManageServiceCatalog, &dept, &label)?;
         let all = ["display_name", "description", "keywords"];
         let paths = mask_paths(r.update_mask.as_ref(), &all, &all)?;
-        let current = self.store.get_service_category(&scope, &dept, &id).await.map_err(|e| ApiError::from_store(e, &label))?;
+        let current =
+            self.store.get_service_category(&scope, &dept, &id).await.map_err(|e| ApiError::from_store(e, &label))?;
         let expected = expected_revision("service_category.etag", &body.etag, current.revision)?;
         self.active_department(&scope, &dept).await?;
         let mut next = current.clone();
@@ -349,11 +375,16 @@ impl<S: Store> DepartmentsApi<S> {
         Ok(category_to_pb(&c))
     }
 
-    async fn retire_category(&self, caller: Caller, r: pb::RetireServiceCategoryRequest) -> Result<pb::ServiceCategory, ApiError> {
+    async fn retire_category(
+        &self,
+        caller: Caller,
+        r: pb::RetireServiceCategoryRequest,
+    ) -> Result<pb::ServiceCategory, ApiError> {
         let (dept, id) = names::category("name", &r.name)?;
         let label = format!("service category '{}'", r.name);
         let scope = scope_for(&caller, Action::ManageServiceCatalog, &dept, &label)?;
-        let current = self.store.get_service_category(&scope, &dept, &id).await.map_err(|e| ApiError::from_store(e, &label))?;
+        let current =
+            self.store.get_service_category(&scope, &dept, &id).await.map_err(|e| ApiError::from_store(e, &label))?;
         let expected = expected_revision("etag", &r.etag, current.revision)?;
         if current.status == ServiceCategoryStatus::Retired {
             return Ok(category_to_pb(&current));
@@ -375,13 +406,16 @@ impl<S: Store> DepartmentsApi<S> {
         let dept = names::department("parent", &r.parent)?;
         let scope = scope_for(&caller, Action::ManageServiceCatalog, &dept, &dept_label(&dept))?;
         let id = ServiceStandardId::parse("service_standard_id", &r.service_standard_id)?;
-        let idem = idempotency(&r.request_id, &pb::CreateServiceStandardRequest { request_id: String::new(), ..r.clone() })?;
+        let idem =
+            idempotency(&r.request_id, &pb::CreateServiceStandardRequest { request_id: String::new(), ..r.clone() })?;
         let body = r.service_standard.unwrap_or_default();
         let mut errors = ValidationError::default();
         let category = if body.service_category_id.is_empty() {
             Some(None)
         } else {
-            errors.check(ServiceCategoryId::parse("service_standard.service_category_id", &body.service_category_id)).map(Some)
+            errors
+                .check(ServiceCategoryId::parse("service_standard.service_category_id", &body.service_category_id))
+                .map(Some)
         };
         let channel = errors.check(convert::channel_from_pb("service_standard.channel", body.channel));
         let targets = errors.check(convert::targets_from_pb("service_standard.targets", body.targets.as_ref()));
@@ -405,7 +439,10 @@ impl<S: Store> DepartmentsApi<S> {
                 Err(e) => return Err(ApiError::from_store(e, "service category")),
             }
         }
-        let label = format!("service standard '{}' (or one for the same category and channel)", names::standard_name(&dept, &new.id));
+        let label = format!(
+            "service standard '{}' (or one for the same category and channel)",
+            names::standard_name(&dept, &new.id)
+        );
         let s = self
             .store
             .create_service_standard(&ctx(&scope, &caller, "service_standard.create"), &idem, &new)
@@ -418,7 +455,8 @@ impl<S: Store> DepartmentsApi<S> {
         let (dept, id) = names::standard("name", name)?;
         let label = format!("service standard '{name}'");
         let scope = scope_for(&caller, Action::ReadServiceCatalog, &dept, &label)?;
-        let s = self.store.get_service_standard(&scope, &dept, &id).await.map_err(|e| ApiError::from_store(e, &label))?;
+        let s =
+            self.store.get_service_standard(&scope, &dept, &id).await.map_err(|e| ApiError::from_store(e, &label))?;
         Ok(standard_to_pb(&s))
     }
 
@@ -433,7 +471,11 @@ impl<S: Store> DepartmentsApi<S> {
         let filter = format!("{}/serviceStandards", r.parent);
         let page = PageRequest::parse(r.page_size, &r.page_token, &filter)?;
         self.store.get_department(&scope, &dept).await.map_err(|e| ApiError::from_store(e, &label))?;
-        let p = self.store.list_service_standards(&scope, &dept, &page).await.map_err(|e| ApiError::from_store(e, &label))?;
+        let p = self
+            .store
+            .list_service_standards(&scope, &dept, &page)
+            .await
+            .map_err(|e| ApiError::from_store(e, &label))?;
         Ok(pb::ListServiceStandardsResponse {
             service_standards: p.items.iter().map(standard_to_pb).collect(),
             next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter)).unwrap_or_default(),
@@ -451,7 +493,8 @@ impl<S: Store> DepartmentsApi<S> {
         let scope = scope_for(&caller, Action::ManageServiceCatalog, &dept, &label)?;
         let allowed = ["targets", "targets.acknowledge_within", "targets.resolve_within"];
         let paths = mask_paths(r.update_mask.as_ref(), &allowed, &["targets"])?;
-        let current = self.store.get_service_standard(&scope, &dept, &id).await.map_err(|e| ApiError::from_store(e, &label))?;
+        let current =
+            self.store.get_service_standard(&scope, &dept, &id).await.map_err(|e| ApiError::from_store(e, &label))?;
         let expected = expected_revision("service_standard.etag", &body.etag, current.revision)?;
         self.active_department(&scope, &dept).await?;
         let t = body.targets.as_ref();
@@ -466,7 +509,8 @@ impl<S: Store> DepartmentsApi<S> {
                 }
                 "targets.acknowledge_within" => {
                     let f = "service_standard.targets.acknowledge_within";
-                    ack = errors.check(convert::seconds(f, t.and_then(|t| t.acknowledge_within.as_ref()))).unwrap_or(ack);
+                    ack =
+                        errors.check(convert::seconds(f, t.and_then(|t| t.acknowledge_within.as_ref()))).unwrap_or(ack);
                 }
                 "targets.resolve_within" => {
                     let f = "service_standard.targets.resolve_within";
@@ -493,7 +537,10 @@ impl<S: Store> DepartmentsApi<S> {
         let expected = if r.etag.is_empty() {
             None
         } else {
-            Some(revision_from_etag(&r.etag).ok_or_else(|| ValidationError::one("etag", "is not an etag returned by this API"))?)
+            Some(
+                revision_from_etag(&r.etag)
+                    .ok_or_else(|| ValidationError::one("etag", "is not an etag returned by this API"))?,
+            )
         };
         self.active_department(&scope, &dept).await?;
         self.store
@@ -522,7 +569,8 @@ impl<S: Store> DepartmentsApi<S> {
             return Err(ApiError::Internal);
         };
         let d = self.store.get_department(&scope, &dept).await.map_err(|e| ApiError::from_store(e, &label))?;
-        let standards = self.store.all_service_standards(&scope, &dept).await.map_err(|e| ApiError::from_store(e, &label))?;
+        let standards =
+            self.store.all_service_standards(&scope, &dept).await.map_err(|e| ApiError::from_store(e, &label))?;
         let (targets, used) = resolve_targets(d.default_targets, &standards, category.as_ref(), channel);
         Ok(pb::ResolveServiceStandardResponse {
             targets: Some(convert::targets_to_pb(&targets)),
@@ -577,36 +625,36 @@ impl<S: Store> DepartmentService for DepartmentsApi<S> {
         &self,
         req: Request<pb::ArchiveDepartmentRequest>,
     ) -> Result<Response<pb::ArchiveDepartmentResponse>, Status> {
-        handle!(
-            req,
-            |c, r| self.set_department_status(c, &r.name, &r.etag, DepartmentStatus::Archived),
-            |d| pb::ArchiveDepartmentResponse { department: Some(d) }
-        )
+        handle!(req, |c, r| self.set_department_status(c, &r.name, &r.etag, DepartmentStatus::Archived), |d| {
+            pb::ArchiveDepartmentResponse { department: Some(d) }
+        })
     }
 
     async fn unarchive_department(
         &self,
         req: Request<pb::UnarchiveDepartmentRequest>,
     ) -> Result<Response<pb::UnarchiveDepartmentResponse>, Status> {
-        handle!(
-            req,
-            |c, r| self.set_department_status(c, &r.name, &r.etag, DepartmentStatus::Active),
-            |d| pb::UnarchiveDepartmentResponse { department: Some(d) }
-        )
+        handle!(req, |c, r| self.set_department_status(c, &r.name, &r.etag, DepartmentStatus::Active), |d| {
+            pb::UnarchiveDepartmentResponse { department: Some(d) }
+        })
     }
 
     async fn create_service_category(
         &self,
         req: Request<pb::CreateServiceCategoryRequest>,
     ) -> Result<Response<pb::CreateServiceCategoryResponse>, Status> {
-        handle!(req, |c, r| self.create_category(c, r), |x| pb::CreateServiceCategoryResponse { service_category: Some(x) })
+        handle!(req, |c, r| self.create_category(c, r), |x| pb::CreateServiceCategoryResponse {
+            service_category: Some(x)
+        })
     }
 
     async fn get_service_category(
         &self,
         req: Request<pb::GetServiceCategoryRequest>,
     ) -> Result<Response<pb::GetServiceCategoryResponse>, Status> {
-        handle!(req, |c, r| self.get_category(c, &r.name), |x| pb::GetServiceCategoryResponse { service_category: Some(x) })
+        handle!(req, |c, r| self.get_category(c, &r.name), |x| pb::GetServiceCategoryResponse {
+            service_category: Some(x)
+        })
     }
 
     async fn list_service_categories(
@@ -620,28 +668,36 @@ impl<S: Store> DepartmentService for DepartmentsApi<S> {
         &self,
         req: Request<pb::UpdateServiceCategoryRequest>,
     ) -> Result<Response<pb::UpdateServiceCategoryResponse>, Status> {
-        handle!(req, |c, r| self.update_category(c, r), |x| pb::UpdateServiceCategoryResponse { service_category: Some(x) })
+        handle!(req, |c, r| self.update_category(c, r), |x| pb::UpdateServiceCategoryResponse {
+            service_category: Some(x)
+        })
     }
 
     async fn retire_service_category(
         &self,
         req: Request<pb::RetireServiceCategoryRequest>,
     ) -> Result<Response<pb::RetireServiceCategoryResponse>, Status> {
-        handle!(req, |c, r| self.retire_category(c, r), |x| pb::RetireServiceCategoryResponse { service_category: Some(x) })
+        handle!(req, |c, r| self.retire_category(c, r), |x| pb::RetireServiceCategoryResponse {
+            service_category: Some(x)
+        })
     }
 
     async fn create_service_standard(
         &self,
         req: Request<pb::CreateServiceStandardRequest>,
     ) -> Result<Response<pb::CreateServiceStandardResponse>, Status> {
-        handle!(req, |c, r| self.create_standard(c, r), |x| pb::CreateServiceStandardResponse { service_standard: Some(x) })
+        handle!(req, |c, r| self.create_standard(c, r), |x| pb::CreateServiceStandardResponse {
+            service_standard: Some(x)
+        })
     }
 
     async fn get_service_standard(
         &self,
         req: Request<pb::GetServiceStandardRequest>,
     ) -> Result<Response<pb::GetServiceStandardResponse>, Status> {
-        handle!(req, |c, r| self.get_standard(c, &r.name), |x| pb::GetServiceStandardResponse { service_standard: Some(x) })
+        handle!(req, |c, r| self.get_standard(c, &r.name), |x| pb::GetServiceStandardResponse {
+            service_standard: Some(x)
+        })
     }
 
     async fn list_service_standards(
@@ -655,7 +711,9 @@ impl<S: Store> DepartmentService for DepartmentsApi<S> {
         &self,
         req: Request<pb::UpdateServiceStandardRequest>,
     ) -> Result<Response<pb::UpdateServiceStandardResponse>, Status> {
-        handle!(req, |c, r| self.update_standard(c, r), |x| pb::UpdateServiceStandardResponse { service_standard: Some(x) })
+        handle!(req, |c, r| self.update_standard(c, r), |x| pb::UpdateServiceStandardResponse {
+            service_standard: Some(x)
+        })
     }
 
     async fn delete_service_standard(

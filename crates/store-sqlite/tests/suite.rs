@@ -4,7 +4,11 @@
 use cityserve_store::Store;
 use cityserve_store_sqlite::{SqliteOptions, SqliteStore};
 
-async fn fresh_store() -> (SqliteStore, tempfile::TempDir) {
+async fn fresh_store() -> Option<(SqliteStore, tempfile::TempDir)> {
+    Some(file_store().await)
+}
+
+async fn file_store() -> (SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("cityserve.db").display());
     (SqliteStore::connect(&url, SqliteOptions::default()).await.unwrap(), dir)
@@ -31,7 +35,7 @@ async fn creates_the_file_and_its_directory_and_data_survives_reopening() {
 
 #[tokio::test]
 async fn audit_log_is_append_only() {
-    let (store, dir) = fresh_store().await;
+    let (store, dir) = file_store().await;
     cityserve_store::suite::seed_department(&store, "water").await;
     let url = format!("sqlite://{}", dir.path().join("cityserve.db").display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();

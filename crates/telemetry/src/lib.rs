@@ -8,14 +8,14 @@ mod rpc;
 pub use rpc::{RpcTelemetryLayer, RpcTelemetryService};
 
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::Layer;
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,7 +79,8 @@ fn resource(service_name: &str) -> opentelemetry_sdk::Resource {
 /// called inside a Tokio runtime when an endpoint is set: the exporters run on it.
 pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let filter = EnvFilter::try_new(&config.log_filter).map_err(|e| TelemetryError::Config(format!("log filter: {e}")))?;
+    let filter =
+        EnvFilter::try_new(&config.log_filter).map_err(|e| TelemetryError::Config(format!("log filter: {e}")))?;
 
     let mut tracer_builder = SdkTracerProvider::builder().with_resource(resource(&config.service_name));
     let mut meter = None;
@@ -129,15 +130,16 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         .with_target("tonic", LevelFilter::OFF)
         .with_target("tower", LevelFilter::OFF)
         .with_target("opentelemetry", LevelFilter::OFF);
-    let otel_layer = tracing_opentelemetry::layer()
-        .with_tracer(tracer_provider.tracer("cityserve"))
-        .with_filter(otel_filter);
+    let otel_layer =
+        tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("cityserve")).with_filter(otel_filter);
 
     let registry = tracing_subscriber::registry().with(otel_layer);
     let result = match config.log_format {
         LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_filter(filter)).try_init(),
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(true).with_filter(filter))
+            .with(
+                tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(true).with_filter(filter),
+            )
             .try_init(),
     };
     result.map_err(|e| TelemetryError::Config(format!("a global subscriber is already installed: {e}")))?;

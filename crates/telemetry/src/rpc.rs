@@ -42,7 +42,9 @@ impl RpcTelemetryLayer {
                     .f64_histogram("rpc.server.call.duration")
                     .with_unit("s")
                     .with_description("Time to the response headers of an RPC")
-                    .with_boundaries(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+                    .with_boundaries(vec![
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    ])
                     .build(),
                 in_flight: meter
                     .i64_up_down_counter("rpc.server.active_requests")
@@ -129,8 +131,7 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let (service, method) = split_path(req.uri().path());
-        let parent =
-            opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
+        let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
         let span = tracing::info_span!(
             "rpc",
             otel.name = %format!("{service}/{method}"),
