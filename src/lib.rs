@@ -140,6 +140,13 @@ fn cors(config: &Config) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
+/// Sets the overall and the service's health. Not generic on purpose: rustc cannot always prove
+/// `Send` for borrows held across awaits inside generic async code.
+async fn set_health(health: tonic_health::server::HealthReporter, service: &'static str, status: ServingStatus) {
+    health.set_service_status(String::new(), status).await;
+    health.set_service_status(service.to_owned(), status).await;
+}
+
 /// Keeps the health status in step with the database: NOT_SERVING while it does not answer.
 async fn watch_database<S: Store>(store: S, health: tonic_health::server::HealthReporter, service: &'static str) {
     let mut last = None;
@@ -152,8 +159,7 @@ async fn watch_database<S: Store>(store: S, health: tonic_health::server::Health
             }
         };
         if last != Some(status) {
-            health.set_service_status("", status).await;
-            health.set_service_status(service, status).await;
+            set_health(health.clone(), service, status).await;
             tracing::info!(serving = matches!(status, ServingStatus::Serving), "health status changed");
             last = Some(status);
         }
@@ -170,7 +176,7 @@ async fn serve_with<S: Store>(
 ) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     let service_name = <DepartmentServiceServer<DepartmentsApi<S>> as NamedService>::NAME;
-    health.set_service_status("", ServingStatus::NotServing).await;
+    set_health(health.clone(), service_name, ServingStatus::NotServing).await;
     let watcher = tokio::spawn(watch_database(store.clone(), health.clone(), service_name));
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -226,7 +232,7 @@ async fn serve_with<S: Store>(
     }
     tracing::info!(grace = ?config.shutdown_grace, "shutting down: draining in-flight calls");
     watcher.abort();
-    health.set_service_status("", ServingStatus::NotServing).await;
+    set_health(health.clone(), service_name, ServingStatus::NotServing).await;
     let _ = stop_tx.send(());
     match tokio::time::timeout(config.shutdown_grace, &mut server).await {
         Ok(Ok(r)) => r?,

@@ -93,24 +93,24 @@ async fn postgres_rls_hides_other_tenants_from_raw_queries() {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
     sqlx::query("SET ROLE cityserve_app").execute(&mut conn).await.unwrap();
-    let count = |tenant: &'static str, sql: &'static str| {
-        let conn = &mut conn;
-        async move {
-            let mut tx = conn.begin().await.unwrap();
-            sqlx::query("SELECT set_config('app.tenant_ids', $1, true), set_config('app.role', 'cso', true)")
-                .bind(tenant)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut *tx).await.unwrap();
-            tx.commit().await.unwrap();
-            n
-        }
-    };
     let streets_rows = "SELECT count(*) FROM service_categories WHERE department_id = 'streets'";
-    assert_eq!(count("water", streets_rows).await, 0, "water's session cannot see streets' rows");
-    assert_eq!(count("streets", streets_rows).await, 1);
-    assert_eq!(count("water", "SELECT count(*) FROM departments").await, 1);
-    assert_eq!(count("", "SELECT count(*) FROM departments").await, 0, "no tenant set: nothing visible");
-    assert_eq!(count("water", "SELECT count(*) FROM audit_log WHERE department_id = 'streets'").await, 0);
+    assert_eq!(count(&mut conn, "water", streets_rows).await, 0, "water's session cannot see streets' rows");
+    assert_eq!(count(&mut conn, "streets", streets_rows).await, 1);
+    assert_eq!(count(&mut conn, "water", "SELECT count(*) FROM departments").await, 1);
+    assert_eq!(count(&mut conn, "", "SELECT count(*) FROM departments").await, 0, "no tenant set: nothing visible");
+    assert_eq!(count(&mut conn, "water", "SELECT count(*) FROM audit_log WHERE department_id = 'streets'").await, 0);
+}
+
+/// Counts the rows `sql` returns in a transaction whose tenant is `tenant`, as the app role.
+async fn count(conn: &mut sqlx::PgConnection, tenant: &str, sql: &'static str) -> i64 {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_ids', $1, true), set_config('app.role', 'cso', true)")
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+    n
 }

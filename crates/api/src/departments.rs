@@ -105,7 +105,11 @@ impl<S: Store> DepartmentsApi<S> {
         r: pb::CreateDepartmentRequest,
     ) -> Result<pb::Department, ApiError> {
         let id = DepartmentId::parse("department_id", &r.department_id)?;
-        let scope = scope_for(&caller, Action::CreateDepartment, &id, &dept_label(&id))?;
+        // Creating a tenant is a city-wide action: no department to hide, so a refusal is
+        // PERMISSION_DENIED.
+        record_tenant(id.as_str());
+        let scope = authorize(&caller, Action::CreateDepartment, None)
+            .map_err(|d| ApiError::from_denied(d, &dept_label(&id)))?;
         let idem = idempotency(&r.request_id, &pb::CreateDepartmentRequest { request_id: String::new(), ..r.clone() })?;
         let body = r.department.unwrap_or_default();
         let mut errors = ValidationError::default();

@@ -349,9 +349,20 @@ impl PgStore {
 
     /// Applies pending migrations as `url`'s user (the schema owner).
     pub async fn migrate(url: &str) -> StoreResult<()> {
-        let mut conn = PgConnection::connect(url).await.map_err(db_err)?;
-        MIGRATOR.run(&mut conn).await.map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
-        conn.close().await.map_err(db_err)
+        // rustc cannot prove the migrator's future `Send` (a higher-ranked lifetime limitation),
+        // which would make every caller's future non-`Send`. Driving it on a blocking thread
+        // needs no such proof.
+        let url = url.to_owned();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            handle.block_on(async move {
+                let mut conn = PgConnection::connect(&url).await.map_err(db_err)?;
+                MIGRATOR.run(&mut conn).await.map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
+                conn.close().await.map_err(db_err)
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("migration task failed: {e}")))?
     }
 
     /// Closes the pool.

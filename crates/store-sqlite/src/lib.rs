@@ -311,7 +311,15 @@ impl SqliteStore {
 
     /// Applies pending migrations.
     pub async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Internal(format!("migration failed: {e}")))
+        // rustc cannot prove the migrator's future `Send` (a higher-ranked lifetime limitation),
+        // which would make every caller's future non-`Send`. Driving it on a blocking thread
+        // needs no such proof.
+        let pool = self.pool.clone();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || handle.block_on(async move { MIGRATOR.run(&pool).await }))
+            .await
+            .map_err(|e| StoreError::Internal(format!("migration task failed: {e}")))?
+            .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))
     }
 
     /// Closes the pool, waiting for connections to be returned.
