@@ -135,7 +135,11 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
 
     let registry = tracing_subscriber::registry().with(otel_layer);
     let result = match config.log_format {
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_filter(filter)).try_init(),
+        LogFormat::Text => {
+            // Colour only for a terminal: log files and collectors get plain text.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            registry.with(tracing_subscriber::fmt::layer().with_ansi(ansi).with_filter(filter)).try_init()
+        }
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(true).with_filter(filter),
