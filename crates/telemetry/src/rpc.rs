@@ -153,6 +153,7 @@ where
                 span.record("trace_id", sc.trace_id().to_string());
             }
         }
+        let quiet = service == "grpc.health.v1.Health";
         let attrs = vec![
             KeyValue::new("rpc.system", "grpc"),
             KeyValue::new("rpc.service", service),
@@ -184,9 +185,12 @@ where
                 instruments.requests.add(1, &attrs);
                 instruments.duration.record(elapsed.as_secs_f64(), &attrs);
                 let name = usize::try_from(code).ok().and_then(|c| CODE_NAMES.get(c)).copied().unwrap_or("UNKNOWN");
+                let elapsed_ms = elapsed.as_secs_f64() * 1e3;
                 match &result {
                     Err(e) => tracing::error!(error = %e, "rpc failed in transport"),
-                    Ok(_) => tracing::info!(code = name, elapsed_ms = elapsed.as_secs_f64() * 1e3, "rpc finished"),
+                    // Probes call health every few seconds; their lines would drown the rest.
+                    Ok(_) if quiet => tracing::debug!(code = name, elapsed_ms, "rpc finished"),
+                    Ok(_) => tracing::info!(code = name, elapsed_ms, "rpc finished"),
                 }
                 result
             }
