@@ -114,3 +114,25 @@ async fn count(conn: &mut sqlx::PgConnection, tenant: &str, sql: &'static str) -
     tx.commit().await.unwrap();
     n
 }
+
+/// A request over `max_message_bytes` is refused before it reaches a handler, and the server
+/// keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_messages_are_refused() {
+    use cityserve_proto::v1 as pb;
+    let app = TestApp::start(Db::Sqlite).await.unwrap();
+    let huge = pb::CreateDepartmentRequest {
+        department_id: "water".into(),
+        department: Some(pb::Department {
+            display_name: "Water".into(),
+            description: "x".repeat(5 * 1024 * 1024),
+            ..Default::default()
+        }),
+        request_id: "big".into(),
+    };
+    let mut client = app.departments().max_encoding_message_size(usize::MAX);
+    let err = client.create_department(authed(huge, &chief())).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::OutOfRange, "{err:?}");
+    assert!(err.message().contains("too large"));
+    create_department(&app, "water").await;
+}
