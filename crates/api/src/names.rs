@@ -48,20 +48,11 @@ pub fn standard(field: &str, name: &str) -> Result<(DepartmentId, ServiceStandar
     Ok((d, ServiceStandardId::parse(field, id)?))
 }
 
-/// Formats a department name.
-pub fn department_name(d: &DepartmentId) -> String {
-    format!("{DEPARTMENTS}/{d}")
-}
-
-/// Formats a category name.
-pub fn category_name(d: &DepartmentId, c: &ServiceCategoryId) -> String {
-    format!("{DEPARTMENTS}/{d}/{CATEGORIES}/{c}")
-}
-
-/// Formats a standard name.
-pub fn standard_name(d: &DepartmentId, s: &ServiceStandardId) -> String {
-    format!("{DEPARTMENTS}/{d}/{STANDARDS}/{s}")
-}
+// Formatting lives in `cityserve_store::resource`, so audit records and events carry exactly the
+// names the API hands out.
+pub use cityserve_store::resource::{
+    category as category_name, department as department_name, standard as standard_name,
+};
 
 #[cfg(test)]
 mod tests {
