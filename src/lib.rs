@@ -7,9 +7,12 @@
 pub mod config;
 pub mod secret;
 
-use cityserve_api::{AuthConfig, AuthLayer, Authenticator, DepartmentsApi};
+pub mod bootstrap;
+
+use cityserve_api::{AuthConfig, AuthLayer, Authenticator, DepartmentsApi, OfficersApi, StandingLayer};
 use cityserve_proto::v1::department_service_server::DepartmentServiceServer;
-use cityserve_store::Store;
+use cityserve_proto::v1::officer_service_server::OfficerServiceServer;
+use cityserve_store::{OfficerStore, Store};
 use cityserve_store_postgres::{PgOptions, PgStore};
 use cityserve_store_sqlite::{SqliteOptions, SqliteStore};
 use config::Config;
@@ -142,13 +145,19 @@ fn cors(config: &Config) -> Option<tower_http::cors::CorsLayer> {
 
 /// Sets the overall and the service's health. Not generic on purpose: rustc cannot always prove
 /// `Send` for borrows held across awaits inside generic async code.
-async fn set_health(health: tonic_health::server::HealthReporter, service: &'static str, status: ServingStatus) {
+async fn set_health(health: tonic_health::server::HealthReporter, services: &'static [&'static str], status: ServingStatus) {
     health.set_service_status(String::new(), status).await;
-    health.set_service_status(service.to_owned(), status).await;
+    for service in services {
+        health.set_service_status((*service).to_owned(), status).await;
+    }
 }
 
 /// Keeps the health status in step with the database: NOT_SERVING while it does not answer.
-async fn watch_database<S: Store>(store: S, health: tonic_health::server::HealthReporter, service: &'static str) {
+async fn watch_database<S: Store>(
+    store: S,
+    health: tonic_health::server::HealthReporter,
+    services: &'static [&'static str],
+) {
     let mut last = None;
     loop {
         let status = match store.ping().await {
@@ -159,7 +168,7 @@ async fn watch_database<S: Store>(store: S, health: tonic_health::server::Health
             }
         };
         if last != Some(status) {
-            set_health(health.clone(), service, status).await;
+            set_health(health.clone(), services, status).await;
             tracing::info!(serving = matches!(status, ServingStatus::Serving), "health status changed");
             last = Some(status);
         }
@@ -167,7 +176,13 @@ async fn watch_database<S: Store>(store: S, health: tonic_health::server::Health
     }
 }
 
-async fn serve_with<S: Store>(
+/// The CityServe services, as health reports them.
+const SERVICES: &[&str] = &[
+    <DepartmentServiceServer<DepartmentsApi<SqliteStore>> as NamedService>::NAME,
+    <OfficerServiceServer<OfficersApi<SqliteStore>> as NamedService>::NAME,
+];
+
+async fn serve_with<S: OfficerStore>(
     store: S,
     config: Config,
     auth: Authenticator,
@@ -175,9 +190,8 @@ async fn serve_with<S: Store>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    let service_name = <DepartmentServiceServer<DepartmentsApi<S>> as NamedService>::NAME;
-    set_health(health.clone(), service_name, ServingStatus::NotServing).await;
-    let watcher = tokio::spawn(watch_database(store.clone(), health.clone(), service_name));
+    set_health(health.clone(), SERVICES, ServingStatus::NotServing).await;
+    let watcher = tokio::spawn(watch_database(store.clone(), health.clone(), SERVICES));
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cityserve_proto::FILE_DESCRIPTOR_SET)
@@ -191,8 +205,12 @@ async fn serve_with<S: Store>(
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
 
     let limit = config.max_message_bytes;
-    let departments =
-        DepartmentsApi::new(store).into_server().max_decoding_message_size(limit).max_encoding_message_size(limit);
+    let departments = DepartmentsApi::new(store.clone())
+        .into_server()
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let officers =
+        OfficersApi::new(store.clone()).into_server().max_decoding_message_size(limit).max_encoding_message_size(limit);
 
     let addr = listener.local_addr()?;
     let layers = tower::ServiceBuilder::new()
@@ -200,6 +218,8 @@ async fn serve_with<S: Store>(
         .option_layer(cors(&config))
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(AuthLayer::new(auth))
+        // After authentication: the token's role must still be held by its subject.
+        .layer(StandingLayer::new(store))
         .into_inner();
     let router = tonic::transport::Server::builder()
         .accept_http1(true)
@@ -211,7 +231,8 @@ async fn serve_with<S: Store>(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(departments);
+        .add_service(departments)
+        .add_service(officers);
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -232,7 +253,7 @@ async fn serve_with<S: Store>(
     }
     tracing::info!(grace = ?config.shutdown_grace, "shutting down: draining in-flight calls");
     watcher.abort();
-    set_health(health.clone(), service_name, ServingStatus::NotServing).await;
+    set_health(health.clone(), SERVICES, ServingStatus::NotServing).await;
     let _ = stop_tx.send(());
     match tokio::time::timeout(config.shutdown_grace, &mut server).await {
         Ok(Ok(r)) => r?,

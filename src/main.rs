@@ -30,6 +30,28 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Appoint the first Chief CSO (creating their home department and officer record if
+    /// missing). Refuses once a Chief exists: later changes go through AppointChief.
+    BootstrapChief {
+        /// The Chief's home department ID, e.g. mdo.
+        #[arg(long)]
+        department: String,
+        /// The department's display name, used if it has to be created.
+        #[arg(long, default_value = "Office of the Chief Customer Service Officer")]
+        department_name: String,
+        /// The Chief's officer ID (the `sub` of their tokens), e.g. chief-cso.
+        #[arg(long)]
+        officer_id: String,
+        /// The Chief's full name.
+        #[arg(long)]
+        name: String,
+        /// The Chief's work e-mail.
+        #[arg(long)]
+        email: String,
+        /// The Chief's job title.
+        #[arg(long, default_value = "Chief Customer Service Officer")]
+        title: String,
+    },
     /// Mint a development bearer token signed with the configured HS256 secret.
     Token {
         /// chief, cso, staff, auditor or service.
@@ -56,6 +78,17 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { log_format } => run_serve(cli.config.as_ref(), log_format),
         Command::Migrate => run_migrate(cli.config.as_ref()),
+        Command::BootstrapChief { department, department_name, officer_id, name, email, title } => {
+            let spec = cityserve::bootstrap::ChiefSpec {
+                department_id: department,
+                department_name,
+                officer_id,
+                display_name: name,
+                email,
+                title,
+            };
+            run_bootstrap(cli.config.as_ref(), &spec)
+        }
         Command::Token { role, departments, subject, ttl } => {
             run_token(cli.config.as_ref(), &role, &departments, subject, &ttl)
         }
@@ -121,6 +154,14 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = term => {}
     }
+}
+
+fn run_bootstrap(config_path: Option<&PathBuf>, spec: &cityserve::bootstrap::ChiefSpec) -> Result<(), String> {
+    let config = load_config(config_path)?;
+    let done = runtime()?.block_on(cityserve::bootstrap::bootstrap_chief(&config, spec)).map_err(|e| e.to_string())?;
+    println!("appointed {} as Chief ({})", done.officer, done.appointment);
+    println!("mint a token with: cityserve token --role chief --subject {}", spec.officer_id);
+    Ok(())
 }
 
 fn run_migrate(config_path: Option<&PathBuf>) -> Result<(), String> {

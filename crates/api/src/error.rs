@@ -29,6 +29,9 @@ pub enum ApiError {
     /// The etag is stale.
     #[error("the resource was changed since it was read: read it again and retry with the new etag")]
     Aborted,
+    /// A concurrent change won; the message says what to re-read.
+    #[error("{0}")]
+    Contended(String),
     /// Not allowed in the resource's current state.
     #[error("{0}")]
     FailedPrecondition(String),
@@ -48,6 +51,8 @@ impl ApiError {
             StoreError::AlreadyExists => ApiError::AlreadyExists(resource.to_owned()),
             StoreError::IdempotencyMismatch => ApiError::IdempotencyMismatch,
             StoreError::Conflict => ApiError::Aborted,
+            StoreError::Contended(m) => ApiError::Contended(m),
+            StoreError::FailedPrecondition(m) => ApiError::FailedPrecondition(m),
             StoreError::Unavailable(detail) => {
                 tracing::warn!(error = %detail, "database unavailable");
                 ApiError::Unavailable
@@ -91,7 +96,7 @@ impl From<ApiError> for Status {
             ApiError::NotFound(_) => Status::not_found(message),
             ApiError::AlreadyExists(_) => Status::already_exists(message),
             ApiError::IdempotencyMismatch => Status::already_exists(message),
-            ApiError::Aborted => Status::aborted(message),
+            ApiError::Aborted | ApiError::Contended(_) => Status::aborted(message),
             ApiError::FailedPrecondition(_) => Status::failed_precondition(message),
             ApiError::Unavailable => Status::unavailable(message),
             ApiError::Internal => Status::internal(message),

@@ -10,8 +10,12 @@ mod convert;
 pub mod departments;
 pub mod error;
 mod names;
+pub mod officers;
 mod request;
+pub mod standing;
 
 pub use auth::{AuthConfig, AuthLayer, Authenticator, Claims, mint_token};
 pub use departments::DepartmentsApi;
 pub use error::ApiError;
+pub use officers::OfficersApi;
+pub use standing::{StandingLayer, verify_standing};

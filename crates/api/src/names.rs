@@ -1,5 +1,8 @@
 //! Resource names (`departments/{d}/serviceCategories/{c}`) in and out.
-use cityserve_domain::{DepartmentId, ServiceCategoryId, ServiceStandardId, ValidationError};
+use cityserve_domain::{
+    AppointmentId, CompetencyId, DepartmentId, OfficerId, ServiceCategoryId, ServiceStandardId,
+    ValidationError,
+};
 
 const DEPARTMENTS: &str = "departments";
 const CATEGORIES: &str = "serviceCategories";
@@ -48,10 +51,45 @@ pub fn standard(field: &str, name: &str) -> Result<(DepartmentId, ServiceStandar
     Ok((d, ServiceStandardId::parse(field, id)?))
 }
 
+/// Parses `departments/{department}` or `departments/-` (every department in scope: `None`).
+pub fn department_or_all(field: &str, name: &str) -> Result<Option<DepartmentId>, ValidationError> {
+    if name == "departments/-" {
+        return Ok(None);
+    }
+    department(field, name).map(Some)
+}
+
+/// Parses `departments/{department}/officers/{officer}`.
+pub fn officer(field: &str, name: &str) -> Result<(DepartmentId, OfficerId), ValidationError> {
+    let (d, id) = child(field, name, "officers")?;
+    Ok((d, OfficerId::parse(field, id)?))
+}
+
+/// Parses `departments/{department}/appointments/{appointment}`.
+pub fn appointment(field: &str, name: &str) -> Result<(DepartmentId, AppointmentId), ValidationError> {
+    let (d, id) = child(field, name, "appointments")?;
+    Ok((d, AppointmentId::parse(field, id)?))
+}
+
+/// Parses `departments/{department}/competencies/{competency}`.
+pub fn competency(field: &str, name: &str) -> Result<(DepartmentId, CompetencyId), ValidationError> {
+    let (d, id) = child(field, name, "competencies")?;
+    Ok((d, CompetencyId::parse(field, id)?))
+}
+
+/// Parses `departments/{department}/plans/{year}`.
+pub fn plan(field: &str, name: &str) -> Result<(DepartmentId, i32), ValidationError> {
+    let (d, year) = child(field, name, "plans")?;
+    let year: i32 = year.parse().map_err(|_| ValidationError::one(field, "must end with a year, e.g. plans/2026"))?;
+    Ok((d, cityserve_domain::officer::plan_year(field, year)?))
+}
+
 // Formatting lives in `cityserve_store::resource`, so audit records and events carry exactly the
 // names the API hands out.
 pub use cityserve_store::resource::{
-    category as category_name, department as department_name, standard as standard_name,
+    appointment as appointment_name, category as category_name, competency as competency_name,
+    department as department_name, officer as officer_name, plan as plan_name, plan_revision as plan_revision_name,
+    recognition as recognition_name, standard as standard_name, training_record as training_record_name,
 };
 
 #[cfg(test)]

@@ -73,6 +73,27 @@ slug_id!(
     ServiceStandardId
 );
 
+slug_id!(
+    /// An officer ID, city-wide unique; also the `sub` claim of the officer's tokens.
+    OfficerId
+);
+slug_id!(
+    /// An appointment ID (server-generated, time-ordered).
+    AppointmentId
+);
+slug_id!(
+    /// A competency ID within a department, e.g. `de-escalation`.
+    CompetencyId
+);
+slug_id!(
+    /// A training record ID (server-generated, time-ordered).
+    TrainingRecordId
+);
+slug_id!(
+    /// A recognition ID (server-generated, time-ordered).
+    RecognitionId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,10 +3,14 @@
 //! Pure code: nothing here knows about SQL, gRPC or the clock's source. The store and API crates
 //! build on these types so that a rule lives in exactly one place.
 
+#[macro_use]
+mod macros;
+
 pub mod caller;
 pub mod department;
 pub mod error;
 pub mod ids;
+pub mod officer;
 pub mod page;
 pub mod policy;
 pub mod validation;
@@ -17,7 +21,15 @@ pub use department::{
     ServiceCategoryStatus, ServiceStandard, ServiceTargets, resolve_targets,
 };
 pub use error::DomainError;
-pub use ids::{DepartmentId, ServiceCategoryId, ServiceStandardId};
+pub use ids::{
+    AppointmentId, CompetencyId, DepartmentId, OfficerId, RecognitionId, ServiceCategoryId, ServiceStandardId,
+    TrainingRecordId,
+};
+pub use officer::{
+    Appointment, Competency, CompetencyGap, CsoNetwork, GapReason, NetworkSeat, NewAppointment, NewCompetency,
+    NewOfficer, NewRecognition, NewTrainingRecord, Officer, OfficerFilter, OfficerKind, OfficerStatus, Plan,
+    PlanChange, PlanContent, PlanRevision, PlanStatus, Recognition, Seat, Standing, StandingError, TrainingRecord,
+};
 pub use page::{Page, PageRequest, PageToken};
 pub use policy::{Action, Denied, TenantScope, authorize};
 pub use validation::{FieldViolation, ValidationError};

@@ -20,17 +20,62 @@ pub enum Action {
     ReadServiceCatalog,
     /// Create, update, retire or delete service categories and standards.
     ManageServiceCatalog,
+    /// Look up the caller's own officer record and seats (the "roles follow appointments" check).
+    CheckStanding,
+    /// Read a department's officers and their appointment history.
+    ReadOfficers,
+    /// Add, update or deactivate a department's officers.
+    ManageOfficers,
+    /// Appoint a department's CSO or end an appointment.
+    AppointCso,
+    /// Appoint a new Chief (only the current Chief; the first one is bootstrapped by the CLI).
+    AppointChief,
+    /// Read the whole CSO network in one view.
+    ReadCsoNetwork,
+    /// Read a department's competencies and its competency gaps.
+    ReadCompetencies,
+    /// Define or change a department's competencies and record training.
+    ManageCompetencies,
+    /// Read an officer's training records (any officer of the department).
+    ReadTraining,
+    /// Read one's own training records.
+    ReadOwnTraining,
+    /// Recognise an officer (of any department) as a service hero.
+    RecognizeOfficer,
+    /// Read recognitions.
+    ReadRecognitions,
+    /// Read customer-service plans and their revisions.
+    ReadPlans,
+    /// Draft, edit and submit a department's customer-service plan.
+    DraftPlan,
+    /// Approve a plan or request changes.
+    ReviewPlan,
 }
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 21] = [
         Action::CreateDepartment,
         Action::ReadDepartment,
         Action::UpdateDepartment,
         Action::ArchiveDepartment,
         Action::ReadServiceCatalog,
         Action::ManageServiceCatalog,
+        Action::CheckStanding,
+        Action::ReadOfficers,
+        Action::ManageOfficers,
+        Action::AppointCso,
+        Action::AppointChief,
+        Action::ReadCsoNetwork,
+        Action::ReadCompetencies,
+        Action::ManageCompetencies,
+        Action::ReadTraining,
+        Action::ReadOwnTraining,
+        Action::RecognizeOfficer,
+        Action::ReadRecognitions,
+        Action::ReadPlans,
+        Action::DraftPlan,
+        Action::ReviewPlan,
     ];
 
     /// A stable name for audit records and logs.
@@ -42,6 +87,21 @@ impl Action {
             Action::ArchiveDepartment => "department.archive",
             Action::ReadServiceCatalog => "catalog.read",
             Action::ManageServiceCatalog => "catalog.manage",
+            Action::CheckStanding => "standing.check",
+            Action::ReadOfficers => "officer.read",
+            Action::ManageOfficers => "officer.manage",
+            Action::AppointCso => "appointment.cso",
+            Action::AppointChief => "appointment.chief",
+            Action::ReadCsoNetwork => "network.read",
+            Action::ReadCompetencies => "competency.read",
+            Action::ManageCompetencies => "competency.manage",
+            Action::ReadTraining => "training.read",
+            Action::ReadOwnTraining => "training.read_own",
+            Action::RecognizeOfficer => "recognition.create",
+            Action::ReadRecognitions => "recognition.read",
+            Action::ReadPlans => "plan.read",
+            Action::DraftPlan => "plan.draft",
+            Action::ReviewPlan => "plan.review",
         }
     }
 }
@@ -70,6 +130,29 @@ pub fn reach(action: Action, role: Role) -> Reach {
         (UpdateDepartment | ManageServiceCatalog, Chief) => Any,
         (UpdateDepartment | ManageServiceCatalog, Cso) => Own,
         (UpdateDepartment | ManageServiceCatalog, Staff | Auditor | Service) => Never,
+        // Service clients are not officers: they have no standing to check.
+        (CheckStanding, Chief | Auditor) => Any,
+        (CheckStanding, Cso | Staff) => Own,
+        (CheckStanding, Service) => Never,
+        (ReadOfficers | ReadCompetencies | ReadPlans | ReadRecognitions, Chief | Auditor) => Any,
+        (ReadOfficers | ReadCompetencies | ReadPlans | ReadRecognitions, Cso | Staff) => Own,
+        (ReadOfficers | ReadCompetencies | ReadPlans | ReadRecognitions, Service) => Never,
+        (ManageOfficers | ManageCompetencies | DraftPlan, Chief) => Any,
+        (ManageOfficers | ManageCompetencies | DraftPlan, Cso) => Own,
+        (ManageOfficers | ManageCompetencies | DraftPlan, Staff | Auditor | Service) => Never,
+        (AppointCso | AppointChief | ReviewPlan, Chief) => Any,
+        (AppointCso | AppointChief | ReviewPlan, _) => Never,
+        (ReadCsoNetwork, Chief | Auditor) => Any,
+        (ReadCsoNetwork, Cso | Staff | Service) => Never,
+        (ReadTraining, Chief | Auditor) => Any,
+        (ReadTraining, Cso) => Own,
+        (ReadTraining, Staff | Service) => Never,
+        (ReadOwnTraining, Chief | Auditor) => Any,
+        (ReadOwnTraining, Cso | Staff) => Own,
+        (ReadOwnTraining, Service) => Never,
+        // Recognition crosses silos on purpose: anyone on the roster may thank anyone.
+        (RecognizeOfficer, Chief | Cso | Staff) => Any,
+        (RecognizeOfficer, Auditor | Service) => Never,
     }
 }
 
@@ -114,6 +197,11 @@ pub fn authorize(caller: &Caller, action: Action, target: Option<&DepartmentId>)
     let sees = |d: &DepartmentId| caller.role.is_city_wide() || caller.belongs_to(d);
     match (reach, target) {
         (Reach::Any, Some(d)) => Ok(TenantScope { role: caller.role, departments: Some(vec![d.clone()]) }),
+        // A department-bound role reaching "any" department still gets no city-wide scope: it
+        // names the department it acts on, or acts on its own.
+        (Reach::Any, None) if !caller.role.is_city_wide() => {
+            Ok(TenantScope { role: caller.role, departments: Some(caller.departments.clone()) })
+        }
         (Reach::Any, None) => Ok(TenantScope { role: caller.role, departments: None }),
         (Reach::Own, Some(d)) if caller.belongs_to(d) => {
             Ok(TenantScope { role: caller.role, departments: Some(vec![d.clone()]) })
@@ -180,6 +268,81 @@ mod tests {
             (ManageServiceCatalog, Staff, PD, NF, PD),
             (ManageServiceCatalog, Auditor, PD, PD, PD),
             (ManageServiceCatalog, Service, PD, NF, PD),
+            (CheckStanding, Chief, OK, OK, OK),
+            (CheckStanding, Cso, OK, NF, OK),
+            (CheckStanding, Staff, OK, NF, OK),
+            (CheckStanding, Auditor, OK, OK, OK),
+            (CheckStanding, Service, PD, NF, PD),
+            (ReadOfficers, Chief, OK, OK, OK),
+            (ReadOfficers, Cso, OK, NF, OK),
+            (ReadOfficers, Staff, OK, NF, OK),
+            (ReadOfficers, Auditor, OK, OK, OK),
+            (ReadOfficers, Service, PD, NF, PD),
+            (ManageOfficers, Chief, OK, OK, OK),
+            (ManageOfficers, Cso, OK, NF, OK),
+            (ManageOfficers, Staff, PD, NF, PD),
+            (ManageOfficers, Auditor, PD, PD, PD),
+            (ManageOfficers, Service, PD, NF, PD),
+            (AppointCso, Chief, OK, OK, OK),
+            (AppointCso, Cso, PD, NF, PD),
+            (AppointCso, Staff, PD, NF, PD),
+            (AppointCso, Auditor, PD, PD, PD),
+            (AppointCso, Service, PD, NF, PD),
+            (AppointChief, Chief, OK, OK, OK),
+            (AppointChief, Cso, PD, NF, PD),
+            (AppointChief, Staff, PD, NF, PD),
+            (AppointChief, Auditor, PD, PD, PD),
+            (AppointChief, Service, PD, NF, PD),
+            (ReadCsoNetwork, Chief, OK, OK, OK),
+            (ReadCsoNetwork, Cso, PD, NF, PD),
+            (ReadCsoNetwork, Staff, PD, NF, PD),
+            (ReadCsoNetwork, Auditor, OK, OK, OK),
+            (ReadCsoNetwork, Service, PD, NF, PD),
+            (ReadCompetencies, Chief, OK, OK, OK),
+            (ReadCompetencies, Cso, OK, NF, OK),
+            (ReadCompetencies, Staff, OK, NF, OK),
+            (ReadCompetencies, Auditor, OK, OK, OK),
+            (ReadCompetencies, Service, PD, NF, PD),
+            (ManageCompetencies, Chief, OK, OK, OK),
+            (ManageCompetencies, Cso, OK, NF, OK),
+            (ManageCompetencies, Staff, PD, NF, PD),
+            (ManageCompetencies, Auditor, PD, PD, PD),
+            (ManageCompetencies, Service, PD, NF, PD),
+            (ReadTraining, Chief, OK, OK, OK),
+            (ReadTraining, Cso, OK, NF, OK),
+            (ReadTraining, Staff, PD, NF, PD),
+            (ReadTraining, Auditor, OK, OK, OK),
+            (ReadTraining, Service, PD, NF, PD),
+            (ReadOwnTraining, Chief, OK, OK, OK),
+            (ReadOwnTraining, Cso, OK, NF, OK),
+            (ReadOwnTraining, Staff, OK, NF, OK),
+            (ReadOwnTraining, Auditor, OK, OK, OK),
+            (ReadOwnTraining, Service, PD, NF, PD),
+            (RecognizeOfficer, Chief, OK, OK, OK),
+            (RecognizeOfficer, Cso, OK, OK, OK),
+            (RecognizeOfficer, Staff, OK, OK, OK),
+            (RecognizeOfficer, Auditor, PD, PD, PD),
+            (RecognizeOfficer, Service, PD, NF, PD),
+            (ReadRecognitions, Chief, OK, OK, OK),
+            (ReadRecognitions, Cso, OK, NF, OK),
+            (ReadRecognitions, Staff, OK, NF, OK),
+            (ReadRecognitions, Auditor, OK, OK, OK),
+            (ReadRecognitions, Service, PD, NF, PD),
+            (ReadPlans, Chief, OK, OK, OK),
+            (ReadPlans, Cso, OK, NF, OK),
+            (ReadPlans, Staff, OK, NF, OK),
+            (ReadPlans, Auditor, OK, OK, OK),
+            (ReadPlans, Service, PD, NF, PD),
+            (DraftPlan, Chief, OK, OK, OK),
+            (DraftPlan, Cso, OK, NF, OK),
+            (DraftPlan, Staff, PD, NF, PD),
+            (DraftPlan, Auditor, PD, PD, PD),
+            (DraftPlan, Service, PD, NF, PD),
+            (ReviewPlan, Chief, OK, OK, OK),
+            (ReviewPlan, Cso, PD, NF, PD),
+            (ReviewPlan, Staff, PD, NF, PD),
+            (ReviewPlan, Auditor, PD, PD, PD),
+            (ReviewPlan, Service, PD, NF, PD),
         ];
         assert_eq!(expected.len(), Action::ALL.len() * Role::ALL.len(), "every cell is listed");
         for (action, role, own, foreign, city) in expected {

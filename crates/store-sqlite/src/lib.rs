@@ -5,6 +5,8 @@
 //! takes SQLite's single write lock up front: concurrent writers queue on the busy timeout
 //! instead of failing with "database is locked" when a read lock would have to be upgraded.
 
+mod officers;
+
 use chrono::{DateTime, Utc};
 use cityserve_domain::{
     Channel, Department, DepartmentId, DepartmentStatus, NewDepartment, NewServiceCategory, NewServiceStandard, Page,

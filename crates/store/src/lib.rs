@@ -13,7 +13,10 @@ use cityserve_domain::{
 };
 use std::future::Future;
 
+pub mod officers;
 pub mod suite;
+
+pub use officers::OfficerStore;
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -30,6 +33,13 @@ pub enum StoreError {
     /// The expected revision (etag) is stale.
     #[error("the resource was changed since it was read (stale etag)")]
     Conflict,
+    /// A concurrent change won (e.g. the seat's current appointment is not the one the caller
+    /// replaces); the message says what to re-read. Never contains PII.
+    #[error("{0}")]
+    Contended(String),
+    /// The operation is not allowed in the current state; the message says why. Never contains PII.
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// The database is unreachable or shutting down; the call may be retried.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -225,6 +235,14 @@ macro_rules! backend_tests {
             categories_and_standards,
             standard_pairs_are_unique,
             writes_are_audited_with_events,
+            officer_crud_and_filters,
+            appointments_keep_history_and_one_cso_per_seat,
+            concurrent_appointments_to_one_seat_one_wins,
+            chief_seat_and_network,
+            competency_gaps_list_missing_and_expired,
+            recognitions_newest_first_and_counted,
+            plans_keep_every_revision,
+            officer_scope_hides_other_tenants,
         );
     };
     (@each $factory:path; $($name:ident),+ $(,)?) => {
@@ -240,7 +258,10 @@ macro_rules! backend_tests {
 
 /// Resource names as recorded in audit rows and events (the same strings the API uses).
 pub mod resource {
-    use cityserve_domain::{DepartmentId, ServiceCategoryId, ServiceStandardId};
+    use cityserve_domain::{
+        AppointmentId, CompetencyId, DepartmentId, OfficerId, RecognitionId, ServiceCategoryId, ServiceStandardId,
+        TrainingRecordId,
+    };
 
     /// `departments/{d}`.
     pub fn department(d: &DepartmentId) -> String {
@@ -255,6 +276,41 @@ pub mod resource {
     /// `departments/{d}/serviceStandards/{s}`.
     pub fn standard(d: &DepartmentId, s: &ServiceStandardId) -> String {
         format!("departments/{d}/serviceStandards/{s}")
+    }
+
+    /// `departments/{d}/officers/{o}`.
+    pub fn officer(d: &DepartmentId, o: &OfficerId) -> String {
+        format!("departments/{d}/officers/{o}")
+    }
+
+    /// `departments/{d}/appointments/{a}`.
+    pub fn appointment(d: &DepartmentId, a: &AppointmentId) -> String {
+        format!("departments/{d}/appointments/{a}")
+    }
+
+    /// `departments/{d}/competencies/{c}`.
+    pub fn competency(d: &DepartmentId, c: &CompetencyId) -> String {
+        format!("departments/{d}/competencies/{c}")
+    }
+
+    /// `departments/{d}/officers/{o}/trainingRecords/{t}`.
+    pub fn training_record(d: &DepartmentId, o: &OfficerId, t: &TrainingRecordId) -> String {
+        format!("departments/{d}/officers/{o}/trainingRecords/{t}")
+    }
+
+    /// `departments/{d}/recognitions/{r}`.
+    pub fn recognition(d: &DepartmentId, r: &RecognitionId) -> String {
+        format!("departments/{d}/recognitions/{r}")
+    }
+
+    /// `departments/{d}/plans/{year}`.
+    pub fn plan(d: &DepartmentId, year: i32) -> String {
+        format!("departments/{d}/plans/{year}")
+    }
+
+    /// `departments/{d}/plans/{year}/revisions/{n}`.
+    pub fn plan_revision(d: &DepartmentId, year: i32, n: i64) -> String {
+        format!("departments/{d}/plans/{year}/revisions/{n}")
     }
 }
 

@@ -9,6 +9,9 @@ use cityserve_domain::{
     authorize,
 };
 
+mod officers;
+pub use officers::*;
+
 fn dept(id: &str) -> DepartmentId {
     DepartmentId::parse("id", id).unwrap()
 }
