@@ -1,14 +1,13 @@
 //! Service categories and service standards, end to end.
 use crate::both_backends;
 use crate::harness::*;
-use cityserve_domain::Role;
 use cityserve_proto::v1 as pb;
 use tonic::Code;
 
 both_backends! {
     async fn categories_lifecycle(app: &TestApp) {
         create_department(app, "streets").await;
-        let cso = token(Role::Cso, &["streets"]);
+        let cso = app.cso("streets").await;
         let mut client = app.departments();
         for id in ["pothole", "signal", "sidewalk"] {
             client
@@ -109,7 +108,7 @@ both_backends! {
         assert_eq!(bad_fields(&err), ["page_token"]);
 
         // Staff read but cannot change the catalog.
-        let staff = token(Role::Staff, &["streets"]);
+        let staff = app.staff("streets").await;
         let err = client
             .retire_service_category(authed(pb::RetireServiceCategoryRequest { name: "departments/streets/serviceCategories/signal".into(), etag: String::new() }, &staff))
             .await
@@ -120,7 +119,7 @@ both_backends! {
     async fn standards_resolve_most_specific(app: &TestApp) {
         create_department(app, "water").await;
         create_category(app, "water", "leak").await;
-        let cso = token(Role::Cso, &["water"]);
+        let cso = app.cso("water").await;
         let mut client = app.departments();
         let create = |id: &str, cat: &str, channel: pb::Channel, ack: i64| pb::CreateServiceStandardRequest {
             parent: "departments/water".into(),

@@ -1,7 +1,6 @@
 //! Departments: CRUD, pagination, idempotency, optimistic concurrency, tenant isolation.
 use crate::both_backends;
 use crate::harness::*;
-use cityserve_domain::Role;
 use cityserve_proto::v1 as pb;
 use tonic::Code;
 
@@ -45,7 +44,7 @@ both_backends! {
         assert_eq!(pages, 3);
         assert_eq!(
             seen,
-            ["parks", "revenue", "sanitation", "streets", "water"].map(|d| format!("departments/{d}"))
+            [CHIEF_OFFICE, "parks", "revenue", "sanitation", "streets", "water"].map(|d| format!("departments/{d}"))
         );
 
         let updated = client
@@ -86,7 +85,7 @@ both_backends! {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(active.departments.len(), 4);
+        assert_eq!(active.departments.len(), 5, "four of ours and the Chief's office");
         assert!(active.departments.iter().all(|d| d.name != "departments/parks"));
 
         // An archived department takes no changes until it is unarchived.
@@ -125,7 +124,7 @@ both_backends! {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(listed.departments.len(), 1, "retries created nothing extra");
+        assert_eq!(listed.departments.len(), 2, "retries created nothing extra (besides the Chief's office)");
 
         // Concurrent retries of one create also produce exactly one department.
         let mut tasks = Vec::new();
@@ -176,7 +175,7 @@ both_backends! {
         create_department(app, "streets").await;
         create_category(app, "streets", "pothole").await;
         create_category(app, "water", "leak").await;
-        let water_cso = token(Role::Cso, &["water"]);
+        let water_cso = app.cso("water").await;
         let mut client = app.departments();
 
         let err = client
@@ -237,7 +236,7 @@ both_backends! {
         assert_eq!(listed.departments.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["departments/water"]);
 
         // Staff may read but not change; the Chief-only actions are PERMISSION_DENIED in their own department.
-        let staff = token(Role::Staff, &["water"]);
+        let staff = app.staff("water").await;
         let err = client
             .archive_department(authed(pb::ArchiveDepartmentRequest { name: "departments/water".into(), etag: String::new() }, &staff))
             .await

@@ -3,11 +3,16 @@ use cityserve::config::Config;
 use cityserve_domain::{Caller, DepartmentId, Role};
 use cityserve_proto::v1 as pb;
 use cityserve_proto::v1::department_service_client::DepartmentServiceClient;
+use cityserve_proto::v1::officer_service_client::OfficerServiceClient;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tonic::transport::Channel;
 
 pub const SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-e2e";
+/// The Chief every test server is bootstrapped with (`cityserve bootstrap-chief`).
+pub const CHIEF: &str = "city-chief";
+/// The Chief's home department.
+pub const CHIEF_OFFICE: &str = "chief-office";
 
 /// Which backend a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +54,15 @@ impl TestApp {
             db_max_connections: 4,
             ..Config::default()
         };
+        let spec = cityserve::bootstrap::ChiefSpec {
+            department_id: CHIEF_OFFICE.into(),
+            department_name: "Office of the Chief Customer Service Officer".into(),
+            officer_id: CHIEF.into(),
+            display_name: "Casey Chief".into(),
+            email: "casey.chief@city.gov".into(),
+            title: "Chief Customer Service Officer".into(),
+        };
+        cityserve::bootstrap::bootstrap_chief(&config, &spec).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -83,6 +97,68 @@ impl TestApp {
         DepartmentServiceClient::new(self.channel.clone())
     }
 
+    pub fn officers(&self) -> OfficerServiceClient<Channel> {
+        OfficerServiceClient::new(self.channel.clone())
+    }
+
+    /// Adds officer `id` to `dept` as the Chief.
+    pub async fn create_officer(&self, dept: &str, id: &str) -> pb::Officer {
+        self.officers()
+            .create_officer(authed(
+                pb::CreateOfficerRequest {
+                    parent: format!("departments/{dept}"),
+                    officer_id: id.into(),
+                    officer: Some(pb::Officer {
+                        display_name: format!("Officer {id}"),
+                        email: format!("{id}@city.gov"),
+                        title: "Customer Service Representative".into(),
+                        ..Default::default()
+                    }),
+                    request_id: format!("officer-{id}"),
+                },
+                &chief(),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .officer
+            .unwrap()
+    }
+
+    /// Appoints officer `id` (created if needed) CSO of `dept`, replacing `replaces`.
+    pub async fn appoint_cso(&self, dept: &str, id: &str, replaces: &str) -> pb::Appointment {
+        self.officers()
+            .appoint_cso(authed(
+                pb::AppointCsoRequest {
+                    parent: format!("departments/{dept}"),
+                    officer: format!("departments/{dept}/officers/{id}"),
+                    replaces: replaces.into(),
+                    request_id: format!("appoint-{dept}-{id}-{replaces}"),
+                },
+                &chief(),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .appointment
+            .unwrap()
+    }
+
+    /// A CSO token for `dept`, for a freshly appointed officer `cso-{dept}` (the seat must be vacant).
+    pub async fn cso(&self, dept: &str) -> String {
+        let id = format!("cso-{dept}");
+        self.create_officer(dept, &id).await;
+        self.appoint_cso(dept, &id, "").await;
+        token_for(&id, Role::Cso, &[dept])
+    }
+
+    /// A staff token for `dept`, for a freshly created officer `staff-{dept}`.
+    pub async fn staff(&self, dept: &str) -> String {
+        let id = format!("staff-{dept}");
+        self.create_officer(dept, &id).await;
+        token_for(&id, Role::Staff, &[dept])
+    }
+
     /// Stops the server and returns what `serve` returned.
     pub async fn shutdown(mut self) -> Result<(), cityserve::ServeError> {
         if let Some(stop) = self.stop.take() {
@@ -104,18 +180,22 @@ pub fn dept(id: &str) -> DepartmentId {
     DepartmentId::parse("id", id).unwrap()
 }
 
-/// A token for `role`, belonging to `departments`.
-pub fn token(role: Role, departments: &[&str]) -> String {
-    let caller = Caller {
-        subject: format!("e2e-{}", role.as_str()),
-        role,
-        departments: departments.iter().map(|d| dept(d)).collect(),
-    };
+/// A token for `subject` acting as `role` for `departments`. The server honours it only while
+/// the subject holds that role.
+pub fn token_for(subject: &str, role: Role, departments: &[&str]) -> String {
+    let caller =
+        Caller { subject: subject.into(), role, departments: departments.iter().map(|d| dept(d)).collect() };
     cityserve_api::mint_token(SECRET.as_bytes(), "cityserve", "cityserve", &caller, Duration::from_secs(600)).unwrap()
 }
 
+/// A validly signed token for `role` whose subject is no officer at all.
+pub fn token(role: Role, departments: &[&str]) -> String {
+    token_for(&format!("e2e-{}", role.as_str()), role, departments)
+}
+
+/// A token of the bootstrapped Chief.
 pub fn chief() -> String {
-    token(Role::Chief, &[])
+    token_for(CHIEF, Role::Chief, &[])
 }
 
 /// Wraps `msg` with a bearer token.

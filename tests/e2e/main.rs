@@ -7,4 +7,5 @@ mod harness;
 mod auth;
 mod catalog;
 mod departments;
+mod officers;
 mod server;

@@ -126,3 +126,51 @@ async fn refuses_to_run_as_a_role_that_bypasses_rls() {
     let err = PgStore::connect(&db.url, options).await.unwrap_err();
     assert!(err.to_string().contains("BYPASSRLS"), "{err}");
 }
+
+#[tokio::test]
+async fn officers_are_isolated_by_rls_and_seats_are_enforced_by_the_database() {
+    let Some((store, db)) = seeded().await else { return };
+    cityserve_store::suite::seed_officer(&store, "water", "ann").await;
+    cityserve_store::suite::seed_officer(&store, "water", "bob").await;
+    cityserve_store::suite::seed_officer(&store, "streets", "sam").await;
+    let mut conn = app_connection(&db).await;
+    for sql in ["SELECT count(*) FROM officers", "SELECT count(*) FROM appointments", "SELECT count(*) FROM plans"] {
+        assert_eq!(count_as(&mut conn, None, sql).await, 0, "{sql} with no tenant set");
+    }
+    assert_eq!(count_as(&mut conn, Some("water"), "SELECT count(*) FROM officers").await, 2);
+    assert_eq!(count_as(&mut conn, Some("streets"), "SELECT count(*) FROM officers").await, 1);
+
+    // As the owner (no RLS), bypassing the store: a second active CSO for one department is refused
+    // by the unique index, whatever the code does.
+    let mut admin = PgConnection::connect(&db.url).await.unwrap();
+    let insert = |id: &'static str, officer: &'static str| {
+        sqlx::query(
+            "INSERT INTO appointments (department_id, appointment_id, seat, officer_id, start_time, appointed_by)
+             VALUES ('water', $1, 'cso', $2, now(), 'test')",
+        )
+        .bind(id)
+        .bind(officer)
+    };
+    insert("ap-1", "ann").execute(&mut admin).await.unwrap();
+    let second = insert("ap-2", "bob").execute(&mut admin).await.unwrap_err();
+    assert!(second.to_string().contains("appointments_one_active_cso"), "{second}");
+    // Ending the first frees the seat; the ended one cannot be revived or rewritten.
+    sqlx::query("UPDATE appointments SET end_time = now(), end_reason = 'test' WHERE appointment_id = 'ap-1'")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    insert("ap-2", "bob").execute(&mut admin).await.unwrap();
+    let revive = sqlx::query("UPDATE appointments SET end_time = NULL WHERE appointment_id = 'ap-1'")
+        .execute(&mut admin)
+        .await
+        .unwrap_err();
+    assert!(revive.to_string().contains("ended appointment"), "{revive}");
+    // The app role cannot delete history at all.
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_ids', 'water', true), set_config('app.role', 'cso', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let erase = sqlx::query("DELETE FROM appointments").execute(&mut *tx).await.unwrap_err();
+    assert!(erase.to_string().contains("permission denied"), "{erase}");
+}

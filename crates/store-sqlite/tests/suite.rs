@@ -50,3 +50,33 @@ async fn in_memory_databases_work() {
     let store = SqliteStore::connect("sqlite::memory:", SqliteOptions::default()).await.unwrap();
     cityserve_store::suite::department_crud_and_listing(&store).await;
 }
+
+#[tokio::test]
+async fn seats_are_enforced_by_the_database_and_history_is_kept() {
+    let (store, dir) = file_store().await;
+    cityserve_store::suite::seed_department(&store, "water").await;
+    cityserve_store::suite::seed_officer(&store, "water", "ann").await;
+    cityserve_store::suite::seed_officer(&store, "water", "bob").await;
+    let url = format!("sqlite://{}", dir.path().join("cityserve.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let insert = |id: &'static str, officer: &'static str| {
+        sqlx::query(
+            "INSERT INTO appointments (department_id, appointment_id, seat, officer_id, start_time, appointed_by)
+             VALUES ('water', ?, 'cso', ?, 1, 'test')",
+        )
+        .bind(id)
+        .bind(officer)
+    };
+    insert("ap-1", "ann").execute(&pool).await.unwrap();
+    let second = insert("ap-2", "bob").execute(&pool).await.unwrap_err();
+    assert!(second.to_string().contains("UNIQUE"), "{second}");
+    sqlx::query("UPDATE appointments SET end_time = 2 WHERE appointment_id = 'ap-1'").execute(&pool).await.unwrap();
+    insert("ap-2", "bob").execute(&pool).await.unwrap();
+    let revive = sqlx::query("UPDATE appointments SET end_time = NULL WHERE appointment_id = 'ap-1'")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert!(revive.to_string().contains("ended appointment"), "{revive}");
+    let erase = sqlx::query("DELETE FROM appointments").execute(&pool).await.unwrap_err();
+    assert!(erase.to_string().contains("history"), "{erase}");
+}

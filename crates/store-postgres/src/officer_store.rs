@@ -1,0 +1,1064 @@
+//! [`OfficerStore`] on PostgreSQL. Every transaction, reads included, starts with the scope's
+//! row-level-security settings (`PgStore::begin`).
+use crate::{PgStore, claim_key, corrupt, db_err, id, in_scope, read_department, record};
+use chrono::{DateTime, Utc};
+use cityserve_domain::officer::{roles_from_string, roles_to_string};
+use cityserve_domain::{
+    Appointment, AppointmentId, Competency, CompetencyId, CsoNetwork, DepartmentId, DepartmentStatus, NetworkSeat,
+    NewAppointment, NewCompetency, NewOfficer, NewRecognition, NewTrainingRecord, Officer, OfficerFilter, OfficerId,
+    OfficerKind, OfficerStatus, Page, PageRequest, Plan, PlanChange, PlanContent, PlanRevision, PlanStatus,
+    Recognition, RecognitionId, Role, Seat, Standing, TenantScope, TrainingRecord, TrainingRecordId,
+};
+use cityserve_store::officers::{AppointmentFilter, CompetencySnapshot};
+use cityserve_store::{Idempotency, OfficerStore, StoreError, StoreResult, WriteCtx, now_micros, resource};
+use sqlx::postgres::PgRow;
+use sqlx::types::Json;
+use sqlx::{PgConnection, Row};
+
+const OFFICER_SELECT: &str = "SELECT o.department_id, o.officer_id, o.display_name, o.email, o.title, o.kind, o.status,
+        o.revision, o.create_time, o.update_time,
+        (SELECT a.seat FROM appointments a WHERE a.officer_id = o.officer_id AND a.end_time IS NULL
+         ORDER BY a.seat LIMIT 1) AS seat,
+        (SELECT count(*) FROM recognitions r WHERE r.department_id = o.department_id AND r.officer_id = o.officer_id)
+            AS recognition_count
+     FROM officers o";
+
+const APPOINTMENT_COLUMNS: &str =
+    "department_id, appointment_id, seat, officer_id, start_time, end_time, appointed_by, ended_by, end_reason";
+const COMPETENCY_COLUMNS: &str =
+    "department_id, competency_id, display_name, description, required_for, revision, create_time, update_time";
+const TRAINING_COLUMNS: &str = "department_id, record_id, officer_id, competency_id, complete_time, expire_time, \
+     notes, recorded_by, create_time";
+const RECOGNITION_COLUMNS: &str =
+    "department_id, recognition_id, officer_id, recognized_by, story, feedback, create_time";
+const PLAN_COLUMNS: &str =
+    "department_id, year, content, status, review_comment, revision, create_time, update_time";
+const REVISION_COLUMNS: &str =
+    "department_id, year, revision, change, content, status, comment, author, create_time";
+
+fn time(row: &PgRow, col: &str) -> StoreResult<DateTime<Utc>> {
+    row.try_get(col).map_err(db_err)
+}
+
+fn opt_time(row: &PgRow, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
+    row.try_get(col).map_err(db_err)
+}
+
+fn officer_from(row: &PgRow) -> StoreResult<Officer> {
+    let kind: String = row.try_get("kind").map_err(db_err)?;
+    let status: String = row.try_get("status").map_err(db_err)?;
+    let seat: Option<String> = row.try_get("seat").map_err(db_err)?;
+    Ok(Officer {
+        department_id: id(row, "department_id", DepartmentId::parse)?,
+        id: id(row, "officer_id", OfficerId::parse)?,
+        display_name: row.try_get("display_name").map_err(db_err)?,
+        email: row.try_get("email").map_err(db_err)?,
+        title: row.try_get("title").map_err(db_err)?,
+        kind: OfficerKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+        status: OfficerStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        seat: seat.map(|s| Seat::parse(&s).ok_or_else(|| corrupt("seat"))).transpose()?,
+        recognition_count: row.try_get("recognition_count").map_err(db_err)?,
+        create_time: time(row, "create_time")?,
+        update_time: time(row, "update_time")?,
+        revision: row.try_get("revision").map_err(db_err)?,
+    })
+}
+
+fn appointment_from(row: &PgRow) -> StoreResult<Appointment> {
+    let seat: String = row.try_get("seat").map_err(db_err)?;
+    Ok(Appointment {
+        department_id: id(row, "department_id", DepartmentId::parse)?,
+        id: id(row, "appointment_id", AppointmentId::parse)?,
+        seat: Seat::parse(&seat).ok_or_else(|| corrupt("seat"))?,
+        officer_id: id(row, "officer_id", OfficerId::parse)?,
+        start_time: time(row, "start_time")?,
+        end_time: opt_time(row, "end_time")?,
+        appointed_by: row.try_get("appointed_by").map_err(db_err)?,
+        ended_by: row.try_get("ended_by").map_err(db_err)?,
+        end_reason: row.try_get("end_reason").map_err(db_err)?,
+    })
+}
+
+fn competency_from(row: &PgRow) -> StoreResult<Competency> {
+    let roles: String = row.try_get("required_for").map_err(db_err)?;
+    Ok(Competency {
+        department_id: id(row, "department_id", DepartmentId::parse)?,
+        id: id(row, "competency_id", CompetencyId::parse)?,
+        display_name: row.try_get("display_name").map_err(db_err)?,
+        description: row.try_get("description").map_err(db_err)?,
+        required_for: roles_from_string(&roles).ok_or_else(|| corrupt("required_for"))?,
+        create_time: time(row, "create_time")?,
+        update_time: time(row, "update_time")?,
+        revision: row.try_get("revision").map_err(db_err)?,
+    })
+}
+
+fn training_from(row: &PgRow) -> StoreResult<TrainingRecord> {
+    Ok(TrainingRecord {
+        department_id: id(row, "department_id", DepartmentId::parse)?,
+        officer_id: id(row, "officer_id", OfficerId::parse)?,
+        id: id(row, "record_id", TrainingRecordId::parse)?,
+        competency_id: id(row, "competency_id", CompetencyId::parse)?,
+        complete_time: time(row, "complete_time")?,
+        expire_time: opt_time(row, "expire_time")?,
+        notes: row.try_get("notes").map_err(db_err)?,
+        recorded_by: row.try_get("recorded_by").map_err(db_err)?,
+        create_time: time(row, "create_time")?,
+    })
+}
+
+fn recognition_from(row: &PgRow) -> StoreResult<Recognition> {
+    Ok(Recognition {
+        department_id: id(row, "department_id", DepartmentId::parse)?,
+        id: id(row, "recognition_id", RecognitionId::parse)?,
+        officer_id: id(row, "officer_id", OfficerId::parse)?,
+        recognized_by: row.try_get("recognized_by").map_err(db_err)?,
+        story: row.try_get("story").map_err(db_err)?,
+        feedback: row.try_get("feedback").map_err(db_err)?,
+        create_time: time(row, "create_time")?,
+    })
+}
+
+fn content_from(row: &PgRow) -> StoreResult<PlanContent> {
+    let Json(content): Json<PlanContent> = row.try_get("content").map_err(|_| corrupt("content"))?;
+    Ok(content)
+}
+
+fn plan_from(row: &PgRow) -> StoreResult<Plan> {
+    let status: String = row.try_get("status").map_err(db_err)?;
+    Ok(Plan {
+        department_id: id(row, "department_id", DepartmentId::parse)?,
+        year: row.try_get("year").map_err(db_err)?,
+        content: content_from(row)?,
+        status: PlanStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        review_comment: row.try_get("review_comment").map_err(db_err)?,
+        create_time: time(row, "create_time")?,
+        update_time: time(row, "update_time")?,
+        revision: row.try_get("revision").map_err(db_err)?,
+    })
+}
+
+fn revision_from(row: &PgRow) -> StoreResult<PlanRevision> {
+    let status: String = row.try_get("status").map_err(db_err)?;
+    let change: String = row.try_get("change").map_err(db_err)?;
+    Ok(PlanRevision {
+        department_id: id(row, "department_id", DepartmentId::parse)?,
+        year: row.try_get("year").map_err(db_err)?,
+        revision: row.try_get("revision").map_err(db_err)?,
+        change: PlanChange::parse(&change).ok_or_else(|| corrupt("change"))?,
+        content: content_from(row)?,
+        status: PlanStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        comment: row.try_get("comment").map_err(db_err)?,
+        author: row.try_get("author").map_err(db_err)?,
+        create_time: time(row, "create_time")?,
+    })
+}
+
+fn json_text(content: &PlanContent) -> StoreResult<Json<&PlanContent>> {
+    Ok(Json(content))
+}
+
+async fn read_officer(conn: &mut PgConnection, d: &DepartmentId, o: &str) -> StoreResult<Officer> {
+    let sql = format!("{OFFICER_SELECT} WHERE o.department_id = $1 AND o.officer_id = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(d.as_str())
+        .bind(o)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    officer_from(&row.ok_or(StoreError::NotFound)?)
+}
+
+async fn read_appointment(conn: &mut PgConnection, d: &DepartmentId, a: &str) -> StoreResult<Appointment> {
+    let sql = format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE department_id = $1 AND appointment_id = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(d.as_str())
+        .bind(a)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    appointment_from(&row.ok_or(StoreError::NotFound)?)
+}
+
+async fn read_competency(conn: &mut PgConnection, d: &DepartmentId, c: &str) -> StoreResult<Competency> {
+    let sql = format!("SELECT {COMPETENCY_COLUMNS} FROM competencies WHERE department_id = $1 AND competency_id = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(d.as_str())
+        .bind(c)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    competency_from(&row.ok_or(StoreError::NotFound)?)
+}
+
+async fn read_training(conn: &mut PgConnection, d: &DepartmentId, t: &str) -> StoreResult<TrainingRecord> {
+    let sql = format!("SELECT {TRAINING_COLUMNS} FROM training_records WHERE department_id = $1 AND record_id = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(d.as_str())
+        .bind(t)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    training_from(&row.ok_or(StoreError::NotFound)?)
+}
+
+async fn read_recognition(conn: &mut PgConnection, d: &DepartmentId, r: &str) -> StoreResult<Recognition> {
+    let sql =
+        format!("SELECT {RECOGNITION_COLUMNS} FROM recognitions WHERE department_id = $1 AND recognition_id = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(d.as_str())
+        .bind(r)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    recognition_from(&row.ok_or(StoreError::NotFound)?)
+}
+
+async fn read_plan(conn: &mut PgConnection, d: &DepartmentId, year: i32) -> StoreResult<Plan> {
+    let sql = format!("SELECT {PLAN_COLUMNS} FROM plans WHERE department_id = $1 AND year = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(d.as_str())
+        .bind(year)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    plan_from(&row.ok_or(StoreError::NotFound)?)
+}
+
+async fn require_active_department(conn: &mut PgConnection, d: &DepartmentId) -> StoreResult<()> {
+    if read_department(conn, d).await?.status != DepartmentStatus::Active {
+        return Err(StoreError::FailedPrecondition(format!("department {d} is archived")));
+    }
+    Ok(())
+}
+
+async fn append_revision(
+    conn: &mut PgConnection,
+    plan: &Plan,
+    change: PlanChange,
+    comment: &str,
+    author: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO plan_revisions (department_id, year, revision, change, content, status, comment, author, create_time)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(plan.department_id.as_str())
+    .bind(plan.year)
+    .bind(plan.revision)
+    .bind(change.as_str())
+    .bind(json_text(&plan.content)?)
+    .bind(plan.status.as_str())
+    .bind(comment)
+    .bind(author)
+    .bind(plan.update_time)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// The scope's departments as one array parameter (`None`: city-wide). Row-level security
+/// enforces the same, this keeps the query plan tenant-first.
+fn scope_ids(scope: &TenantScope) -> Option<Vec<String>> {
+    scope.departments().map(|ds| ds.iter().map(|d| d.as_str().to_owned()).collect())
+}
+
+impl OfficerStore for PgStore {
+    async fn create_officer(&self, ctx: &WriteCtx<'_>, idem: &Idempotency, new: &NewOfficer) -> StoreResult<Officer> {
+        in_scope(ctx.scope, &new.department_id)?;
+        let mut tx = self.begin(ctx.scope).await?;
+        let now = now_micros();
+        if let Some(o) = claim_key(&mut tx, &new.department_id, idem, "officer", new.id.as_str(), now).await? {
+            let officer = read_officer(&mut tx, &new.department_id, &o).await?;
+            tx.commit().await.map_err(db_err)?;
+            return Ok(officer);
+        }
+        require_active_department(&mut tx, &new.department_id).await?;
+        let now = now_micros();
+        sqlx::query(
+            "INSERT INTO officers (department_id, officer_id, display_name, email, title, kind, status, revision,
+                 create_time, update_time)
+             VALUES ($1, $2, $3, $4, $5, $6, 'active', 1, $7, $8)",
+        )
+        .bind(new.department_id.as_str())
+        .bind(new.id.as_str())
+        .bind(&new.display_name)
+        .bind(&new.email)
+        .bind(&new.title)
+        .bind(new.kind.as_str())
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let name = resource::officer(&new.department_id, &new.id);
+        record(&mut tx, ctx, &new.department_id, &name, serde_json::json!({ "officer": new.id.as_str() })).await?;
+        let officer = read_officer(&mut tx, &new.department_id, new.id.as_str()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(officer)
+    }
+
+    async fn get_officer(&self, scope: &TenantScope, d: &DepartmentId, o: &OfficerId) -> StoreResult<Officer> {
+        in_scope(scope, d)?;
+        read_officer(&mut *self.begin(scope).await?, d, o.as_str()).await
+    }
+
+    async fn list_officers(
+        &self,
+        scope: &TenantScope,
+        filter: &OfficerFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Officer>> {
+        if let Some(d) = &filter.department {
+            in_scope(scope, d)?;
+        }
+        let role = match filter.role {
+            None => "",
+            Some(Role::Chief) => " AND seat = 'chief'",
+            Some(Role::Cso) => " AND seat = 'cso'",
+            Some(Role::Staff) => " AND seat IS NULL AND kind = 'staff'",
+            Some(Role::Auditor) => " AND seat IS NULL AND kind = 'auditor'",
+            Some(Role::Service) => " AND false",
+        };
+        let sql = format!(
+            "SELECT * FROM ({OFFICER_SELECT}) v
+             WHERE officer_id > $1 AND ($2::text IS NULL OR department_id = $2)
+               AND ($3::text[] IS NULL OR department_id = ANY($3)) AND ($4::text IS NULL OR status = $4){role}
+             ORDER BY officer_id LIMIT $5"
+        );
+        let mut tx = self.begin(scope).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(page.after.clone().unwrap_or_default())
+            .bind(filter.department.as_ref().map(|d| d.as_str().to_owned()))
+            .bind(scope_ids(scope))
+            .bind(filter.status.map(|s| s.as_str()))
+            .bind(i64::from(page.size) + 1)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let items = rows.iter().map(officer_from).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.size, |o| o.id.to_string()))
+    }
+
+    async fn update_officer(&self, ctx: &WriteCtx<'_>, o: &Officer, expected_revision: i64) -> StoreResult<Officer> {
+        in_scope(ctx.scope, &o.department_id)?;
+        let mut tx = self.begin(ctx.scope).await?;
+        let now = now_micros();
+        let done = sqlx::query(
+            "UPDATE officers SET display_name = $1, email = $2, title = $3, revision = revision + 1, update_time = $4
+             WHERE department_id = $5 AND officer_id = $6 AND revision = $7",
+        )
+        .bind(&o.display_name)
+        .bind(&o.email)
+        .bind(&o.title)
+        .bind(now)
+        .bind(o.department_id.as_str())
+        .bind(o.id.as_str())
+        .bind(expected_revision)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            read_officer(&mut tx, &o.department_id, o.id.as_str()).await?;
+            return Err(StoreError::Conflict);
+        }
+        let name = resource::officer(&o.department_id, &o.id);
+        record(&mut tx, ctx, &o.department_id, &name, serde_json::json!({ "officer": o.id.as_str() })).await?;
+        let updated = read_officer(&mut tx, &o.department_id, o.id.as_str()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(updated)
+    }
+
+    async fn deactivate_officer(
+        &self,
+        ctx: &WriteCtx<'_>,
+        d: &DepartmentId,
+        o: &OfficerId,
+        expected_revision: Option<i64>,
+    ) -> StoreResult<Officer> {
+        in_scope(ctx.scope, d)?;
+        let mut tx = self.begin(ctx.scope).await?;
+        let current = read_officer(&mut tx, d, o.as_str()).await?;
+        if expected_revision.is_some_and(|r| r != current.revision) {
+            return Err(StoreError::Conflict);
+        }
+        if current.status == OfficerStatus::Inactive {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(current);
+        }
+        if current.seat == Some(Seat::Chief) {
+            return Err(StoreError::FailedPrecondition(
+                "the Chief cannot be deactivated: appoint a successor first".into(),
+            ));
+        }
+        let now = now_micros();
+        sqlx::query(
+            "UPDATE appointments SET end_time = $1, ended_by = $2, end_reason = 'officer deactivated'
+             WHERE department_id = $3 AND officer_id = $4 AND end_time IS NULL",
+        )
+        .bind(now)
+        .bind(&ctx.actor.subject)
+        .bind(d.as_str())
+        .bind(o.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE officers SET status = 'inactive', revision = revision + 1, update_time = $1
+             WHERE department_id = $2 AND officer_id = $3",
+        )
+        .bind(now)
+        .bind(d.as_str())
+        .bind(o.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let payload = serde_json::json!({ "officer": o.as_str(), "status": "inactive" });
+        record(&mut tx, ctx, d, &resource::officer(d, o), payload).await?;
+        let updated = read_officer(&mut tx, d, o.as_str()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(updated)
+    }
+
+    async fn appoint(&self, ctx: &WriteCtx<'_>, idem: &Idempotency, new: &NewAppointment) -> StoreResult<Appointment> {
+        in_scope(ctx.scope, &new.department_id)?;
+        let mut tx = self.begin(ctx.scope).await?;
+        let now = now_micros();
+        if let Some(a) = claim_key(&mut tx, &new.department_id, idem, "appointment", new.id.as_str(), now).await? {
+            let appointment = read_appointment(&mut tx, &new.department_id, &a).await?;
+            tx.commit().await.map_err(db_err)?;
+            return Ok(appointment);
+        }
+        let officer = read_officer(&mut tx, &new.department_id, new.officer_id.as_str()).await?;
+        if officer.status != OfficerStatus::Active {
+            return Err(StoreError::FailedPrecondition(format!("officer {} is inactive", officer.id)));
+        }
+        if new.seat == Seat::Cso {
+            require_active_department(&mut tx, &new.department_id).await?;
+        }
+        // The seat's current holder: the Chief's seat is city-wide, a CSO seat is per department.
+        let sql = format!(
+            "SELECT {APPOINTMENT_COLUMNS} FROM appointments
+             WHERE seat = $1 AND end_time IS NULL AND (seat = 'chief' OR department_id = $2)"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(new.seat.as_str())
+            .bind(new.department_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let current = row.as_ref().map(appointment_from).transpose()?;
+        if current.as_ref().map(|a| &a.id) != new.replaces.as_ref() {
+            let seen = current.as_ref().map_or("vacant".to_owned(), |a| resource::appointment(&a.department_id, &a.id));
+            return Err(StoreError::Contended(format!(
+                "the seat's current appointment is {seen}, not the one this request replaces: read the seat again"
+            )));
+        }
+        if current.as_ref().is_some_and(|a| a.officer_id == new.officer_id) {
+            return Err(StoreError::FailedPrecondition(format!("officer {} already holds this seat", new.officer_id)));
+        }
+        let now = now_micros();
+        if let Some(cur) = &current {
+            let ended = sqlx::query(
+                "UPDATE appointments SET end_time = $1, ended_by = $2, end_reason = $3
+                 WHERE department_id = $4 AND appointment_id = $5 AND end_time IS NULL",
+            )
+            .bind(now)
+            .bind(&ctx.actor.subject)
+            .bind(format!("replaced by {}", new.id))
+            .bind(cur.department_id.as_str())
+            .bind(cur.id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if ended.rows_affected() != 1 {
+                return Err(StoreError::Contended("the seat changed concurrently: read it again".into()));
+            }
+            let payload = serde_json::json!({ "appointment": cur.id.as_str(), "ended": true });
+            record(&mut tx, ctx, &cur.department_id, &resource::appointment(&cur.department_id, &cur.id), payload)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO appointments (department_id, appointment_id, seat, officer_id, start_time, appointed_by)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(new.department_id.as_str())
+        .bind(new.id.as_str())
+        .bind(new.seat.as_str())
+        .bind(new.officer_id.as_str())
+        .bind(now)
+        .bind(&ctx.actor.subject)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match db_err(e) {
+            StoreError::AlreadyExists => StoreError::Contended("the seat changed concurrently: read it again".into()),
+            other => other,
+        })?;
+        let payload = serde_json::json!({
+            "appointment": new.id.as_str(), "seat": new.seat.as_str(), "officer": new.officer_id.as_str()
+        });
+        record(&mut tx, ctx, &new.department_id, &resource::appointment(&new.department_id, &new.id), payload)
+            .await?;
+        let appointment = read_appointment(&mut tx, &new.department_id, new.id.as_str()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(appointment)
+    }
+
+    async fn end_appointment(
+        &self,
+        ctx: &WriteCtx<'_>,
+        d: &DepartmentId,
+        a: &AppointmentId,
+        reason: &str,
+    ) -> StoreResult<Appointment> {
+        in_scope(ctx.scope, d)?;
+        let mut tx = self.begin(ctx.scope).await?;
+        let current = read_appointment(&mut tx, d, a.as_str()).await?;
+        if current.seat == Seat::Chief {
+            return Err(StoreError::FailedPrecondition(
+                "the Chief's appointment ends only when a successor is appointed".into(),
+            ));
+        }
+        if current.end_time.is_some() {
+            return Err(StoreError::FailedPrecondition(format!("appointment {a} has already ended")));
+        }
+        let now = now_micros();
+        sqlx::query(
+            "UPDATE appointments SET end_time = $1, ended_by = $2, end_reason = $3
+             WHERE department_id = $4 AND appointment_id = $5 AND end_time IS NULL",
+        )
+        .bind(now)
+        .bind(&ctx.actor.subject)
+        .bind(reason)
+        .bind(d.as_str())
+        .bind(a.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let payload = serde_json::json!({ "appointment": a.as_str(), "ended": true });
+        record(&mut tx, ctx, d, &resource::appointment(d, a), payload).await?;
+        let ended = read_appointment(&mut tx, d, a.as_str()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(ended)
+    }
+
+    async fn get_appointment(&self, scope: &TenantScope, d: &DepartmentId, a: &AppointmentId) -> StoreResult<Appointment> {
+        in_scope(scope, d)?;
+        read_appointment(&mut *self.begin(scope).await?, d, a.as_str()).await
+    }
+
+    async fn list_appointments(
+        &self,
+        scope: &TenantScope,
+        filter: &AppointmentFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Appointment>> {
+        if let Some(d) = &filter.department {
+            in_scope(scope, d)?;
+        }
+        let active = if filter.active_only { " AND end_time IS NULL" } else { "" };
+        let sql = format!(
+            "SELECT {APPOINTMENT_COLUMNS} FROM appointments
+             WHERE ($1 = '' OR appointment_id < $1) AND ($2::text IS NULL OR department_id = $2)
+               AND ($3::text[] IS NULL OR department_id = ANY($3)) AND ($4::text IS NULL OR seat = $4)
+               AND ($5::text IS NULL OR officer_id = $5){active}
+             ORDER BY appointment_id DESC LIMIT $6"
+        );
+        let mut tx = self.begin(scope).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(page.after.clone().unwrap_or_default())
+            .bind(filter.department.as_ref().map(|d| d.as_str().to_owned()))
+            .bind(scope_ids(scope))
+            .bind(filter.seat.map(|s| s.as_str()))
+            .bind(filter.officer.as_ref().map(|o| o.as_str().to_owned()))
+            .bind(i64::from(page.size) + 1)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let items = rows.iter().map(appointment_from).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.size, |a| a.id.to_string()))
+    }
+
+    async fn cso_network(&self, scope: &TenantScope, year: i32) -> StoreResult<CsoNetwork> {
+        if scope.departments().is_some() {
+            return Err(StoreError::NotFound);
+        }
+        // One read transaction: a consistent snapshot of seats, officers and plans.
+        let mut tx = self.begin(scope).await?;
+        let sql = format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE end_time IS NULL ORDER BY department_id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await.map_err(db_err)?;
+        let mut chief = None;
+        let mut csos = std::collections::HashMap::new();
+        for row in &rows {
+            let a = appointment_from(row)?;
+            let o = read_officer(&mut tx, &a.department_id, a.officer_id.as_str()).await?;
+            match a.seat {
+                Seat::Chief => chief = Some((a, o)),
+                Seat::Cso => {
+                    csos.insert(a.department_id.clone(), (a, o));
+                }
+            }
+        }
+        let plans: Vec<(String, String)> = sqlx::query_as("SELECT department_id, status FROM plans WHERE year = $1")
+            .bind(year)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let plans: std::collections::HashMap<String, String> = plans.into_iter().collect();
+        let departments: Vec<(String, String)> = sqlx::query_as(
+            "SELECT department_id, display_name FROM departments WHERE status = 'active' ORDER BY department_id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let mut seats = Vec::with_capacity(departments.len());
+        for (d, name) in departments {
+            let department_id = DepartmentId::parse("department_id", &d).map_err(|_| corrupt("department_id"))?;
+            let plan_status =
+                plans.get(&d).map(|s| PlanStatus::parse(s).ok_or_else(|| corrupt("plan status"))).transpose()?;
+            let cso = csos.remove(&department_id);
+            seats.push(NetworkSeat { department_id, department_name: name, cso, plan_status });
+        }
+        Ok(CsoNetwork { chief, departments: seats })
+    }
+
+    async fn standing(&self, scope: &TenantScope, subject: &str) -> StoreResult<Standing> {
+        let mut conn = self.begin(scope).await?;
+        let officer: Option<(String, String, String)> =
+            sqlx::query_as("SELECT department_id, kind, status FROM officers WHERE officer_id = $1")
+                .bind(subject)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        let Some((d, kind, status)) = officer else { return Ok(Standing::default()) };
+        let department = DepartmentId::parse("department_id", &d).map_err(|_| corrupt("department_id"))?;
+        if !scope.allows(&department) {
+            return Ok(Standing::default());
+        }
+        let seats: Vec<(String, String)> =
+            sqlx::query_as("SELECT seat, department_id FROM appointments WHERE officer_id = $1 AND end_time IS NULL")
+                .bind(subject)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        Ok(Standing {
+            officer: Some((
+                department,
+                OfficerKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+                OfficerStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+            )),
+            seats: seats
+                .into_iter()
+                .map(|(s, d)| {
+                    Ok((
+                        Seat::parse(&s).ok_or_else(|| corrupt("seat"))?,
+                        DepartmentId::parse("department_id", &d).map_err(|_| corrupt("department_id"))?,
+                    ))
+                })
+                .collect::<StoreResult<Vec<_>>>()?,
+        })
+    }
+
+    async fn create_competency(
+        &self,
+        ctx: &WriteCtx<'_>,
+        idem: &Idempotency,
+        new: &NewCompetency,
+    ) -> StoreResult<Competency> {
+        in_scope(ctx.scope, &new.department_id)?;
+        let mut tx = self.begin(ctx.scope).await?;
+        let now = now_micros();
+        if let Some(c) = claim_key(&mut tx, &new.department_id, idem, "competency", new.id.as_str(), now).await? {
+            let competency = read_competency(&mut tx, &new.department_id, &c).await?;
+            tx.commit().await.map_err(db_err)?;
+            return Ok(competency);
+        }
+        require_active_department(&mut tx, &new.department_id).await?;
+        let now = now_micros();
+        sqlx::query(
+            "INSERT INTO competencies (department_id, competency_id, display_name, description, required_for, revision,
+                 create_time, update_time)
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7)",
+        )
+        .bind(new.department_id.as_str())
+        .bind(new.id.as_str())
+        .bind(&new.display_name)
+        .bind(&new.description)
+        .bind(roles_to_string(&new.required_for))
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let name = resource::competency(&new.department_id, &new.id);
+        record(&mut tx, ctx, &new.department_id, &name, serde_json::json!({ "competency": new.id.as_str() }))
+            .await?;
+        let competency = read_competency(&mut tx, &new.department_id, new.id.as_str()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(competency)
+    }
+
+    async fn get_competency(&self, scope: &TenantScope, d: &DepartmentId, c: &CompetencyId) -> StoreResult<Competency> {
+        in_scope(scope, d)?;
+        read_competency(&mut *self.begin(scope).await?, d, c.as_str()).await
+    }
+
+    async fn list_competencies(
+        &self,
+        scope: &TenantScope,
+        d: &DepartmentId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Competency>> {
+        in_scope(scope, d)?;
+        let mut tx = self.begin(scope).await?;
+        let sql = format!(
+            "SELECT {COMPETENCY_COLUMNS} FROM competencies WHERE department_id = $1 AND competency_id > $2
+             ORDER BY competency_id LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(d.as_str())
+            .bind(page.after.clone().unwrap_or_default())
+            .bind(i64::from(page.size) + 1)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let items = rows.iter().map(competency_from).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.size, |c| c.id.to_string()))
+    }
+
+    async fn update_competency(
+        &self,
+        ctx: &WriteCtx<'_>,
+        c: &Competency,
+        expected_revision: i64,
+    ) -> StoreResult<Competency> {
+        in_scope(ctx.scope, &c.department_id)?;
+        let mut tx = self.begin(ctx.scope).await?;
+        let now = now_micros();
+        let done = sqlx::query(
+            "UPDATE competencies SET display_name = $1, description = $2, required_for = $3, revision = revision + 1,
+                 update_time = $4
+             WHERE department_id = $5 AND competency_id = $6 AND revision = $7",
+        )
+        .bind(&c.display_name)
+        .bind(&c.description)
+        .bind(roles_to_string(&c.required_for))
+        .bind(now)
+        .bind(c.department_id.as_str())
+        .bind(c.id.as_str())
+        .bind(expected_revision)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            read_competency(&mut tx, &c.department_id, c.id.as_str()).await?;
+            return Err(StoreError::Conflict);
+        }
+        let name = resource::competency(&c.department_id, &c.id);
+        record(&mut tx, ctx, &c.department_id, &name, serde_json::json!({ "competency": c.id.as_str() })).await?;
+        let updated = read_competency(&mut tx, &c.department_id, c.id.as_str()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(updated)
+    }
+
+    async fn create_training_record(
+        &self,
+        ctx: &WriteCtx<'_>,
+        idem: &Idempotency,
+        new: &NewTrainingRecord,
+    ) -> StoreResult<TrainingRecord> {
+        in_scope(ctx.scope, &new.department_id)?;
+        let mut tx = self.begin(ctx.scope).await?;
+        let now = now_micros();
+        if let Some(t) = claim_key(&mut tx, &new.department_id, idem, "training_record", new.id.as_str(), now).await? {
+            let r = read_training(&mut tx, &new.department_id, &t).await?;
+            tx.commit().await.map_err(db_err)?;
+            return Ok(r);
+        }
+        read_officer(&mut tx, &new.department_id, new.officer_id.as_str()).await?;
+        read_competency(&mut tx, &new.department_id, new.competency_id.as_str()).await?;
+        let now = now_micros();
+        sqlx::query(
+            "INSERT INTO training_records (department_id, record_id, officer_id, competency_id, complete_time,
+                 expire_time, notes, recorded_by, create_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(new.department_id.as_str())
+        .bind(new.id.as_str())
+        .bind(new.officer_id.as_str())
+        .bind(new.competency_id.as_str())
+        .bind(new.complete_time)
+        .bind(new.expire_time)
+        .bind(&new.notes)
+        .bind(&ctx.actor.subject)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let name = resource::training_record(&new.department_id, &new.officer_id, &new.id);
+        let payload = serde_json::json!({
+            "officer": new.officer_id.as_str(), "competency": new.competency_id.as_str(), "training_record": new.id.as_str()
+        });
+        record(&mut tx, ctx, &new.department_id, &name, payload).await?;
+        let r = read_training(&mut tx, &new.department_id, new.id.as_str()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(r)
+    }
+
+    async fn list_training_records(
+        &self,
+        scope: &TenantScope,
+        d: &DepartmentId,
+        o: &OfficerId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<TrainingRecord>> {
+        in_scope(scope, d)?;
+        let mut conn = self.begin(scope).await?;
+        read_officer(&mut conn, d, o.as_str()).await?;
+        let sql = format!(
+            "SELECT {TRAINING_COLUMNS} FROM training_records
+             WHERE department_id = $1 AND officer_id = $2 AND ($3 = '' OR record_id < $4)
+             ORDER BY record_id DESC LIMIT $5"
+        );
+        let after = page.after.clone().unwrap_or_default();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(d.as_str())
+            .bind(o.as_str())
+            .bind(after.clone())
+            .bind(after)
+            .bind(i64::from(page.size) + 1)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        let items = rows.iter().map(training_from).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.size, |t| t.id.to_string()))
+    }
+
+    async fn competency_snapshot(&self, scope: &TenantScope, d: &DepartmentId) -> StoreResult<CompetencySnapshot> {
+        in_scope(scope, d)?;
+        let mut tx = self.begin(scope).await?;
+        read_department(&mut tx, d).await?;
+        let sql = format!("{OFFICER_SELECT} WHERE o.department_id = $1 AND o.status = 'active' ORDER BY o.officer_id");
+        let officers = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
+        let sql = format!("SELECT {COMPETENCY_COLUMNS} FROM competencies WHERE department_id = $1 ORDER BY competency_id");
+        let competencies =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
+        let sql = format!("SELECT {TRAINING_COLUMNS} FROM training_records WHERE department_id = $1");
+        let records = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(CompetencySnapshot {
+            officers: officers.iter().map(officer_from).collect::<StoreResult<_>>()?,
+            competencies: competencies.iter().map(competency_from).collect::<StoreResult<_>>()?,
+            records: records.iter().map(training_from).collect::<StoreResult<_>>()?,
+        })
+    }
+
+    async fn create_recognition(
+        &self,
+        ctx: &WriteCtx<'_>,
+        idem: &Idempotency,
+        new: &NewRecognition,
+    ) -> StoreResult<Recognition> {
+        in_scope(ctx.scope, &new.department_id)?;
+        let mut tx = self.begin(ctx.scope).await?;
+        let now = now_micros();
+        if let Some(r) = claim_key(&mut tx, &new.department_id, idem, "recognition", new.id.as_str(), now).await? {
+            let recognition = read_recognition(&mut tx, &new.department_id, &r).await?;
+            tx.commit().await.map_err(db_err)?;
+            return Ok(recognition);
+        }
+        let officer = read_officer(&mut tx, &new.department_id, new.officer_id.as_str()).await?;
+        if officer.status != OfficerStatus::Active {
+            return Err(StoreError::FailedPrecondition(format!("officer {} is inactive", officer.id)));
+        }
+        let now = now_micros();
+        sqlx::query(
+            "INSERT INTO recognitions (department_id, recognition_id, officer_id, recognized_by, story, feedback,
+                 create_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(new.department_id.as_str())
+        .bind(new.id.as_str())
+        .bind(new.officer_id.as_str())
+        .bind(&ctx.actor.subject)
+        .bind(&new.story)
+        .bind(new.feedback.as_deref())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let name = resource::recognition(&new.department_id, &new.id);
+        let payload = serde_json::json!({ "recognition": new.id.as_str(), "officer": new.officer_id.as_str() });
+        record(&mut tx, ctx, &new.department_id, &name, payload).await?;
+        let recognition = read_recognition(&mut tx, &new.department_id, new.id.as_str()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(recognition)
+    }
+
+    async fn list_recognitions(
+        &self,
+        scope: &TenantScope,
+        department: Option<&DepartmentId>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Recognition>> {
+        if let Some(d) = department {
+            in_scope(scope, d)?;
+        }
+        let sql = format!(
+            "SELECT {RECOGNITION_COLUMNS} FROM recognitions
+             WHERE ($1 = '' OR recognition_id < $1) AND ($2::text IS NULL OR department_id = $2)
+               AND ($3::text[] IS NULL OR department_id = ANY($3))
+             ORDER BY recognition_id DESC LIMIT $4"
+        );
+        let mut tx = self.begin(scope).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(page.after.clone().unwrap_or_default())
+            .bind(department.map(|d| d.as_str().to_owned()))
+            .bind(scope_ids(scope))
+            .bind(i64::from(page.size) + 1)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let items = rows.iter().map(recognition_from).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.size, |r| r.id.to_string()))
+    }
+
+    async fn create_plan(
+        &self,
+        ctx: &WriteCtx<'_>,
+        idem: &Idempotency,
+        d: &DepartmentId,
+        year: i32,
+        content: &PlanContent,
+    ) -> StoreResult<Plan> {
+        in_scope(ctx.scope, d)?;
+        let mut tx = self.begin(ctx.scope).await?;
+        let now = now_micros();
+        if claim_key(&mut tx, d, idem, "plan", &year.to_string(), now).await?.is_some() {
+            let plan = read_plan(&mut tx, d, year).await?;
+            tx.commit().await.map_err(db_err)?;
+            return Ok(plan);
+        }
+        require_active_department(&mut tx, d).await?;
+        let now = now_micros();
+        sqlx::query(
+            "INSERT INTO plans (department_id, year, content, status, review_comment, revision, create_time, update_time)
+             VALUES ($1, $2, $3, 'draft', '', 1, $4, $5)",
+        )
+        .bind(d.as_str())
+        .bind(year)
+        .bind(json_text(content)?)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let plan = read_plan(&mut tx, d, year).await?;
+        append_revision(&mut tx, &plan, PlanChange::Create, "", &ctx.actor.subject).await?;
+        let payload = serde_json::json!({ "plan": year, "status": "draft" });
+        record(&mut tx, ctx, d, &resource::plan(d, year), payload).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(plan)
+    }
+
+    async fn get_plan(&self, scope: &TenantScope, d: &DepartmentId, year: i32) -> StoreResult<Plan> {
+        in_scope(scope, d)?;
+        read_plan(&mut *self.begin(scope).await?, d, year).await
+    }
+
+    async fn list_plans(&self, scope: &TenantScope, d: &DepartmentId, page: &PageRequest) -> StoreResult<Page<Plan>> {
+        in_scope(scope, d)?;
+        let before: i32 = match &page.after {
+            None => i32::MAX,
+            Some(y) => y.parse().map_err(|_| StoreError::Internal("bad plan cursor".into()))?,
+        };
+        let mut tx = self.begin(scope).await?;
+        let sql = format!(
+            "SELECT {PLAN_COLUMNS} FROM plans WHERE department_id = $1 AND year < $2 ORDER BY year DESC LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(d.as_str())
+            .bind(before)
+            .bind(i64::from(page.size) + 1)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let items = rows.iter().map(plan_from).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.size, |p| p.year.to_string()))
+    }
+
+    async fn save_plan(
+        &self,
+        ctx: &WriteCtx<'_>,
+        plan: &Plan,
+        expected_revision: i64,
+        change: PlanChange,
+        comment: &str,
+    ) -> StoreResult<Plan> {
+        let d = &plan.department_id;
+        in_scope(ctx.scope, d)?;
+        let mut tx = self.begin(ctx.scope).await?;
+        let now = now_micros();
+        let done = sqlx::query(
+            "UPDATE plans SET content = $1, status = $2, review_comment = $3, revision = revision + 1, update_time = $4
+             WHERE department_id = $5 AND year = $6 AND revision = $7",
+        )
+        .bind(json_text(&plan.content)?)
+        .bind(plan.status.as_str())
+        .bind(&plan.review_comment)
+        .bind(now)
+        .bind(d.as_str())
+        .bind(plan.year)
+        .bind(expected_revision)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if done.rows_affected() == 0 {
+            read_plan(&mut tx, d, plan.year).await?;
+            return Err(StoreError::Conflict);
+        }
+        let saved = read_plan(&mut tx, d, plan.year).await?;
+        append_revision(&mut tx, &saved, change, comment, &ctx.actor.subject).await?;
+        let payload = serde_json::json!({ "plan": plan.year, "status": saved.status.as_str(), "change": change.as_str() });
+        record(&mut tx, ctx, d, &resource::plan(d, plan.year), payload).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(saved)
+    }
+
+    async fn list_plan_revisions(
+        &self,
+        scope: &TenantScope,
+        d: &DepartmentId,
+        year: i32,
+        page: &PageRequest,
+    ) -> StoreResult<Page<PlanRevision>> {
+        in_scope(scope, d)?;
+        let mut conn = self.begin(scope).await?;
+        read_plan(&mut conn, d, year).await?;
+        let after: i64 = match &page.after {
+            None => 0,
+            Some(r) => r.parse().map_err(|_| StoreError::Internal("bad revision cursor".into()))?,
+        };
+        let sql = format!(
+            "SELECT {REVISION_COLUMNS} FROM plan_revisions WHERE department_id = $1 AND year = $2 AND revision > $3
+             ORDER BY revision LIMIT $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(d.as_str())
+            .bind(year)
+            .bind(after)
+            .bind(i64::from(page.size) + 1)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        let items = rows.iter().map(revision_from).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.size, |r| r.revision.to_string()))
+    }
+}
