@@ -71,10 +71,9 @@ impl From<StoreError> for BootstrapError {
 pub async fn bootstrap_chief(config: &Config, spec: &ChiefSpec) -> Result<Bootstrapped, BootstrapError> {
     match backend_of(&config.database_url) {
         Backend::Sqlite => {
-            let store =
-                SqliteStore::connect(&config.database_url, SqliteOptions { max_connections: 1, migrate: true })
-                    .await
-                    .map_err(ServeError::from)?;
+            let store = SqliteStore::connect(&config.database_url, SqliteOptions { max_connections: 1, migrate: true })
+                .await
+                .map_err(ServeError::from)?;
             let out = bootstrap_with(&store, spec).await;
             store.close().await;
             out
@@ -114,8 +113,15 @@ pub async fn bootstrap_with<S: OfficerStore>(store: &S, spec: &ChiefSpec) -> Res
         Err(StoreError::NotFound) => {
             let name = required_text("department-name", &spec.department_name, 200)?;
             let targets = ServiceTargets::new(86_400, 10 * 86_400).map_err(BootstrapError::from)?;
-            let new = NewDepartment { id: department.clone(), display_name: name, description: String::new(), default_targets: targets };
-            store.create_department(&ctx("department.create"), &key(format!("bootstrap-department-{department}")), &new).await?;
+            let new = NewDepartment {
+                id: department.clone(),
+                display_name: name,
+                description: String::new(),
+                default_targets: targets,
+            };
+            store
+                .create_department(&ctx("department.create"), &key(format!("bootstrap-department-{department}")), &new)
+                .await?;
         }
         Err(e) => return Err(e.into()),
     }

@@ -145,7 +145,11 @@ fn cors(config: &Config) -> Option<tower_http::cors::CorsLayer> {
 
 /// Sets the overall and the service's health. Not generic on purpose: rustc cannot always prove
 /// `Send` for borrows held across awaits inside generic async code.
-async fn set_health(health: tonic_health::server::HealthReporter, services: &'static [&'static str], status: ServingStatus) {
+async fn set_health(
+    health: tonic_health::server::HealthReporter,
+    services: &'static [&'static str],
+    status: ServingStatus,
+) {
     health.set_service_status(String::new(), status).await;
     for service in services {
         health.set_service_status((*service).to_owned(), status).await;

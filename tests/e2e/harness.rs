@@ -183,8 +183,7 @@ pub fn dept(id: &str) -> DepartmentId {
 /// A token for `subject` acting as `role` for `departments`. The server honours it only while
 /// the subject holds that role.
 pub fn token_for(subject: &str, role: Role, departments: &[&str]) -> String {
-    let caller =
-        Caller { subject: subject.into(), role, departments: departments.iter().map(|d| dept(d)).collect() };
+    let caller = Caller { subject: subject.into(), role, departments: departments.iter().map(|d| dept(d)).collect() };
     cityserve_api::mint_token(SECRET.as_bytes(), "cityserve", "cityserve", &caller, Duration::from_secs(600)).unwrap()
 }
 

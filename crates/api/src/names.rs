@@ -1,7 +1,6 @@
 //! Resource names (`departments/{d}/serviceCategories/{c}`) in and out.
 use cityserve_domain::{
-    AppointmentId, CompetencyId, DepartmentId, OfficerId, ServiceCategoryId, ServiceStandardId,
-    ValidationError,
+    AppointmentId, CompetencyId, DepartmentId, OfficerId, ServiceCategoryId, ServiceStandardId, ValidationError,
 };
 
 const DEPARTMENTS: &str = "departments";

@@ -52,7 +52,12 @@ fn scope_for(caller: &Caller, action: Action, target: &DepartmentId, resource: &
 }
 
 /// Scope for a list whose parent may be `departments/-`.
-fn list_scope(caller: &Caller, action: Action, target: Option<&DepartmentId>, what: &str) -> Result<TenantScope, ApiError> {
+fn list_scope(
+    caller: &Caller,
+    action: Action,
+    target: Option<&DepartmentId>,
+    what: &str,
+) -> Result<TenantScope, ApiError> {
     if let Some(d) = target {
         record_tenant(d.as_str());
     }
@@ -362,14 +367,21 @@ impl<S: OfficerStore> OfficersApi<S> {
         Ok(officer_to_pb(&saved))
     }
 
-    async fn deactivate_officer(&self, caller: Caller, r: pb::DeactivateOfficerRequest) -> Result<pb::Officer, ApiError> {
+    async fn deactivate_officer(
+        &self,
+        caller: Caller,
+        r: pb::DeactivateOfficerRequest,
+    ) -> Result<pb::Officer, ApiError> {
         let (d, o) = names::officer("name", &r.name)?;
         let what = label("officer", &r.name);
         let scope = scope_for(&caller, Action::ManageOfficers, &d, &what)?;
         let expected = if r.etag.is_empty() {
             None
         } else {
-            Some(revision_from_etag(&r.etag).ok_or_else(|| ValidationError::one("etag", "is not an etag returned by this API"))?)
+            Some(
+                revision_from_etag(&r.etag)
+                    .ok_or_else(|| ValidationError::one("etag", "is not an etag returned by this API"))?,
+            )
         };
         let saved = self
             .store
@@ -402,9 +414,14 @@ impl<S: OfficerStore> OfficersApi<S> {
         let action = if seat == Seat::Chief { Action::AppointChief } else { Action::AppointCso };
         let scope = match seat_department {
             Some(Some(seat_d)) => {
-                let scope = scope_for(&caller, action, &seat_d, &label("department", &names::department_name(&seat_d)))?;
+                let scope =
+                    scope_for(&caller, action, &seat_d, &label("department", &names::department_name(&seat_d)))?;
                 if seat_d != d {
-                    return Err(ValidationError::one("officer", "must be an officer of the department whose seat is filled").into());
+                    return Err(ValidationError::one(
+                        "officer",
+                        "must be an officer of the department whose seat is filled",
+                    )
+                    .into());
                 }
                 scope
             }
@@ -488,7 +505,11 @@ impl<S: OfficerStore> OfficersApi<S> {
         })
     }
 
-    async fn cso_network(&self, caller: Caller, r: pb::GetCsoNetworkRequest) -> Result<pb::GetCsoNetworkResponse, ApiError> {
+    async fn cso_network(
+        &self,
+        caller: Caller,
+        r: pb::GetCsoNetworkRequest,
+    ) -> Result<pb::GetCsoNetworkResponse, ApiError> {
         let year = if r.year == 0 { now_micros().year() } else { plan_year("year", r.year)? };
         let scope = authorize(&caller, Action::ReadCsoNetwork, None)
             .map_err(|d| ApiError::from_denied(d, "the CSO network"))?;
@@ -536,7 +557,11 @@ impl<S: OfficerStore> OfficersApi<S> {
         Ok(roles)
     }
 
-    async fn create_competency(&self, caller: Caller, r: pb::CreateCompetencyRequest) -> Result<pb::Competency, ApiError> {
+    async fn create_competency(
+        &self,
+        caller: Caller,
+        r: pb::CreateCompetencyRequest,
+    ) -> Result<pb::Competency, ApiError> {
         let d = names::department("parent", &r.parent)?;
         let scope = scope_for(&caller, Action::ManageCompetencies, &d, &label("department", &r.parent))?;
         let idem = idempotency(&r.request_id, &pb::CreateCompetencyRequest { request_id: String::new(), ..r.clone() })?;
@@ -586,7 +611,11 @@ impl<S: OfficerStore> OfficersApi<S> {
         })
     }
 
-    async fn update_competency(&self, caller: Caller, r: pb::UpdateCompetencyRequest) -> Result<pb::Competency, ApiError> {
+    async fn update_competency(
+        &self,
+        caller: Caller,
+        r: pb::UpdateCompetencyRequest,
+    ) -> Result<pb::Competency, ApiError> {
         let body = r.competency.ok_or_else(|| ValidationError::one("competency", "is required"))?;
         let (d, c) = names::competency("competency.name", &body.name)?;
         let what = label("competency", &body.name);
@@ -600,7 +629,9 @@ impl<S: OfficerStore> OfficersApi<S> {
         for p in &paths {
             match p.as_str() {
                 "display_name" => {
-                    if let Some(v) = errors.check(required_text("competency.display_name", &body.display_name, NAME_MAX)) {
+                    if let Some(v) =
+                        errors.check(required_text("competency.display_name", &body.display_name, NAME_MAX))
+                    {
                         next.display_name = v;
                     }
                 }
@@ -1032,7 +1063,10 @@ impl<S: OfficerStore> OfficerService for OfficersApi<S> {
         handle!(req, |c, r| self.create_officer(c, r), |o| pb::CreateOfficerResponse { officer: Some(o) })
     }
 
-    async fn get_officer(&self, req: Request<pb::GetOfficerRequest>) -> Result<Response<pb::GetOfficerResponse>, Status> {
+    async fn get_officer(
+        &self,
+        req: Request<pb::GetOfficerRequest>,
+    ) -> Result<Response<pb::GetOfficerResponse>, Status> {
         handle!(req, |c, r| self.get_officer(c, &r.name), |o| pb::GetOfficerResponse { officer: Some(o) })
     }
 
@@ -1057,12 +1091,16 @@ impl<S: OfficerStore> OfficerService for OfficersApi<S> {
         handle!(req, |c, r| self.deactivate_officer(c, r), |o| pb::DeactivateOfficerResponse { officer: Some(o) })
     }
 
-    async fn appoint_cso(&self, req: Request<pb::AppointCsoRequest>) -> Result<Response<pb::AppointCsoResponse>, Status> {
+    async fn appoint_cso(
+        &self,
+        req: Request<pb::AppointCsoRequest>,
+    ) -> Result<Response<pb::AppointCsoResponse>, Status> {
         let c = caller(&req).map_err(Status::from)?;
         let r = req.into_inner();
         let idem = idempotency(&r.request_id, &pb::AppointCsoRequest { request_id: String::new(), ..r.clone() })
             .map_err(|e| Status::from(ApiError::from(e)))?;
-        let a = self.appoint(c, Seat::Cso, Some(&r.parent), &r.officer, &r.replaces, idem).await.map_err(Status::from)?;
+        let a =
+            self.appoint(c, Seat::Cso, Some(&r.parent), &r.officer, &r.replaces, idem).await.map_err(Status::from)?;
         Ok(Response::new(pb::AppointCsoResponse { appointment: Some(a) }))
     }
 
@@ -1171,7 +1209,10 @@ impl<S: OfficerStore> OfficerService for OfficersApi<S> {
         handle!(req, |c, r| self.list_recognitions(c, r), |x| x)
     }
 
-    async fn create_plan(&self, req: Request<pb::CreatePlanRequest>) -> Result<Response<pb::CreatePlanResponse>, Status> {
+    async fn create_plan(
+        &self,
+        req: Request<pb::CreatePlanRequest>,
+    ) -> Result<Response<pb::CreatePlanResponse>, Status> {
         handle!(req, |c, r| self.create_plan(c, r), |x| pb::CreatePlanResponse { plan: Some(x) })
     }
 
@@ -1183,15 +1224,24 @@ impl<S: OfficerStore> OfficerService for OfficersApi<S> {
         handle!(req, |c, r| self.list_plans(c, r), |x| x)
     }
 
-    async fn update_plan(&self, req: Request<pb::UpdatePlanRequest>) -> Result<Response<pb::UpdatePlanResponse>, Status> {
+    async fn update_plan(
+        &self,
+        req: Request<pb::UpdatePlanRequest>,
+    ) -> Result<Response<pb::UpdatePlanResponse>, Status> {
         handle!(req, |c, r| self.update_plan(c, r), |x| pb::UpdatePlanResponse { plan: Some(x) })
     }
 
-    async fn submit_plan(&self, req: Request<pb::SubmitPlanRequest>) -> Result<Response<pb::SubmitPlanResponse>, Status> {
+    async fn submit_plan(
+        &self,
+        req: Request<pb::SubmitPlanRequest>,
+    ) -> Result<Response<pb::SubmitPlanResponse>, Status> {
         handle!(req, |c, r| self.submit_plan(c, r), |x| pb::SubmitPlanResponse { plan: Some(x) })
     }
 
-    async fn review_plan(&self, req: Request<pb::ReviewPlanRequest>) -> Result<Response<pb::ReviewPlanResponse>, Status> {
+    async fn review_plan(
+        &self,
+        req: Request<pb::ReviewPlanRequest>,
+    ) -> Result<Response<pb::ReviewPlanResponse>, Status> {
         handle!(req, |c, r| self.review_plan(c, r), |x| pb::ReviewPlanResponse { plan: Some(x) })
     }
 

@@ -42,10 +42,8 @@ pub async fn verify_standing<S: OfficerStore>(store: &S, caller: &Caller) -> Res
     }
     let scope = authorize(caller, Action::CheckStanding, None)
         .map_err(|_| Status::permission_denied("the token's role cannot be checked"))?;
-    let standing = store
-        .standing(&scope, &caller.subject)
-        .await
-        .map_err(|e| Status::from(ApiError::from_store(e, "officer")))?;
+    let standing =
+        store.standing(&scope, &caller.subject).await.map_err(|e| Status::from(ApiError::from_store(e, "officer")))?;
     check_standing(caller, &standing).map_err(|e| {
         tracing::info!(role = caller.role.as_str(), reason = %e, "token refused: role not held");
         Status::permission_denied(e.to_string())

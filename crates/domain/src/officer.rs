@@ -249,7 +249,11 @@ pub fn check_standing(caller: &Caller, standing: &Standing) -> Result<(), Standi
             Ok(())
         }
         Role::Auditor => {
-            if *kind == OfficerKind::Auditor { Ok(()) } else { Err(StandingError::RoleNotHeld(Role::Auditor)) }
+            if *kind == OfficerKind::Auditor {
+                Ok(())
+            } else {
+                Err(StandingError::RoleNotHeld(Role::Auditor))
+            }
         }
         Role::Service => Ok(()),
     }
@@ -677,7 +681,11 @@ pub struct CsoNetwork {
 
 /// Validates a plan year.
 pub fn plan_year(field: &str, year: i32) -> Result<i32, ValidationError> {
-    if (2000..=2100).contains(&year) { Ok(year) } else { Err(ValidationError::one(field, "must be between 2000 and 2100")) }
+    if (2000..=2100).contains(&year) {
+        Ok(year)
+    } else {
+        Err(ValidationError::one(field, "must be between 2000 and 2100"))
+    }
 }
 
 /// Validates a recognition story (1-4000 characters).
@@ -728,15 +736,24 @@ mod tests {
             check_standing(&caller(Role::Cso, &["streets"]), &active_staff),
             Err(StandingError::WrongDepartments)
         );
-        assert_eq!(check_standing(&caller(Role::Chief, &[]), &active_staff), Err(StandingError::RoleNotHeld(Role::Chief)));
+        assert_eq!(
+            check_standing(&caller(Role::Chief, &[]), &active_staff),
+            Err(StandingError::RoleNotHeld(Role::Chief))
+        );
         let replaced = Standing { seats: vec![], ..active_staff.clone() };
-        assert_eq!(check_standing(&caller(Role::Cso, &["water"]), &replaced), Err(StandingError::RoleNotHeld(Role::Cso)));
+        assert_eq!(
+            check_standing(&caller(Role::Cso, &["water"]), &replaced),
+            Err(StandingError::RoleNotHeld(Role::Cso))
+        );
         let gone = Standing {
             officer: Some((d("water"), OfficerKind::Staff, OfficerStatus::Inactive)),
             seats: vec![(Seat::Cso, d("water"))],
         };
         assert_eq!(check_standing(&caller(Role::Cso, &["water"]), &gone), Err(StandingError::NotAnOfficer));
-        assert_eq!(check_standing(&caller(Role::Staff, &["water"]), &Standing::default()), Err(StandingError::NotAnOfficer));
+        assert_eq!(
+            check_standing(&caller(Role::Staff, &["water"]), &Standing::default()),
+            Err(StandingError::NotAnOfficer)
+        );
         assert_eq!(check_standing(&caller(Role::Service, &["water"]), &Standing::default()), Ok(()));
         let auditor =
             Standing { officer: Some((d("finance"), OfficerKind::Auditor, OfficerStatus::Active)), seats: vec![] };
@@ -811,7 +828,10 @@ mod tests {
             update_time: t,
             revision: 1,
         };
-        assert!(matches!(plan_transition(&plan, PlanChange::Submit, None, ""), Err(PlanTransitionError::Incomplete(_))));
+        assert!(matches!(
+            plan_transition(&plan, PlanChange::Submit, None, ""),
+            Err(PlanTransitionError::Incomplete(_))
+        ));
         let full = PlanContent {
             vision: "v".into(),
             mission: "m".into(),
@@ -830,9 +850,13 @@ mod tests {
         let back = plan_transition(&submitted, PlanChange::RequestChanges, None, "sharpen the metric").unwrap();
         assert_eq!((back.status, back.review_comment.as_str()), (PlanStatus::ChangesRequested, "sharpen the metric"));
         assert_eq!(plan_transition(&back, PlanChange::Approve, None, ""), Err(PlanTransitionError::NotSubmitted));
-        let approved =
-            plan_transition(&plan_transition(&back, PlanChange::Submit, None, "").unwrap(), PlanChange::Approve, None, "ok")
-                .unwrap();
+        let approved = plan_transition(
+            &plan_transition(&back, PlanChange::Submit, None, "").unwrap(),
+            PlanChange::Approve,
+            None,
+            "ok",
+        )
+        .unwrap();
         assert_eq!(approved.status, PlanStatus::Approved);
         assert_eq!(plan_transition(&approved, PlanChange::Edit, None, "").unwrap().status, PlanStatus::Draft);
     }

@@ -31,10 +31,8 @@ const TRAINING_COLUMNS: &str = "department_id, record_id, officer_id, competency
      notes, recorded_by, create_time";
 const RECOGNITION_COLUMNS: &str =
     "department_id, recognition_id, officer_id, recognized_by, story, feedback, create_time";
-const PLAN_COLUMNS: &str =
-    "department_id, year, content, status, review_comment, revision, create_time, update_time";
-const REVISION_COLUMNS: &str =
-    "department_id, year, revision, change, content, status, comment, author, create_time";
+const PLAN_COLUMNS: &str = "department_id, year, content, status, review_comment, revision, create_time, update_time";
+const REVISION_COLUMNS: &str = "department_id, year, revision, change, content, status, comment, author, create_time";
 
 fn time(row: &PgRow, col: &str) -> StoreResult<DateTime<Utc>> {
     row.try_get(col).map_err(db_err)
@@ -170,7 +168,8 @@ async fn read_officer(conn: &mut PgConnection, d: &DepartmentId, o: &str) -> Sto
 }
 
 async fn read_appointment(conn: &mut PgConnection, d: &DepartmentId, a: &str) -> StoreResult<Appointment> {
-    let sql = format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE department_id = $1 AND appointment_id = $2");
+    let sql =
+        format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE department_id = $1 AND appointment_id = $2");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(d.as_str())
         .bind(a)
@@ -499,8 +498,7 @@ impl OfficerStore for PgStore {
         let payload = serde_json::json!({
             "appointment": new.id.as_str(), "seat": new.seat.as_str(), "officer": new.officer_id.as_str()
         });
-        record(&mut tx, ctx, &new.department_id, &resource::appointment(&new.department_id, &new.id), payload)
-            .await?;
+        record(&mut tx, ctx, &new.department_id, &resource::appointment(&new.department_id, &new.id), payload).await?;
         let appointment = read_appointment(&mut tx, &new.department_id, new.id.as_str()).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(appointment)
@@ -544,7 +542,12 @@ impl OfficerStore for PgStore {
         Ok(ended)
     }
 
-    async fn get_appointment(&self, scope: &TenantScope, d: &DepartmentId, a: &AppointmentId) -> StoreResult<Appointment> {
+    async fn get_appointment(
+        &self,
+        scope: &TenantScope,
+        d: &DepartmentId,
+        a: &AppointmentId,
+    ) -> StoreResult<Appointment> {
         in_scope(scope, d)?;
         read_appointment(&mut *self.begin(scope).await?, d, a.as_str()).await
     }
@@ -588,7 +591,8 @@ impl OfficerStore for PgStore {
         }
         // One read transaction: a consistent snapshot of seats, officers and plans.
         let mut tx = self.begin(scope).await?;
-        let sql = format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE end_time IS NULL ORDER BY department_id");
+        let sql =
+            format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE end_time IS NULL ORDER BY department_id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await.map_err(db_err)?;
         let mut chief = None;
         let mut csos = std::collections::HashMap::new();
@@ -695,8 +699,7 @@ impl OfficerStore for PgStore {
         .await
         .map_err(db_err)?;
         let name = resource::competency(&new.department_id, &new.id);
-        record(&mut tx, ctx, &new.department_id, &name, serde_json::json!({ "competency": new.id.as_str() }))
-            .await?;
+        record(&mut tx, ctx, &new.department_id, &name, serde_json::json!({ "competency": new.id.as_str() })).await?;
         let competency = read_competency(&mut tx, &new.department_id, new.id.as_str()).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(competency)
@@ -844,12 +847,15 @@ impl OfficerStore for PgStore {
         let mut tx = self.begin(scope).await?;
         read_department(&mut tx, d).await?;
         let sql = format!("{OFFICER_SELECT} WHERE o.department_id = $1 AND o.status = 'active' ORDER BY o.officer_id");
-        let officers = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
-        let sql = format!("SELECT {COMPETENCY_COLUMNS} FROM competencies WHERE department_id = $1 ORDER BY competency_id");
+        let officers =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
+        let sql =
+            format!("SELECT {COMPETENCY_COLUMNS} FROM competencies WHERE department_id = $1 ORDER BY competency_id");
         let competencies =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
         let sql = format!("SELECT {TRAINING_COLUMNS} FROM training_records WHERE department_id = $1");
-        let records = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
+        let records =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(CompetencySnapshot {
             officers: officers.iter().map(officer_from).collect::<StoreResult<_>>()?,
@@ -1026,7 +1032,8 @@ impl OfficerStore for PgStore {
         }
         let saved = read_plan(&mut tx, d, plan.year).await?;
         append_revision(&mut tx, &saved, change, comment, &ctx.actor.subject).await?;
-        let payload = serde_json::json!({ "plan": plan.year, "status": saved.status.as_str(), "change": change.as_str() });
+        let payload =
+            serde_json::json!({ "plan": plan.year, "status": saved.status.as_str(), "change": change.as_str() });
         record(&mut tx, ctx, d, &resource::plan(d, plan.year), payload).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(saved)

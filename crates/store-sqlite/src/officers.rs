@@ -32,10 +32,8 @@ const TRAINING_COLUMNS: &str = "department_id, record_id, officer_id, competency
      notes, recorded_by, create_time";
 const RECOGNITION_COLUMNS: &str =
     "department_id, recognition_id, officer_id, recognized_by, story, feedback, create_time";
-const PLAN_COLUMNS: &str =
-    "department_id, year, content, status, review_comment, revision, create_time, update_time";
-const REVISION_COLUMNS: &str =
-    "department_id, year, revision, change, content, status, comment, author, create_time";
+const PLAN_COLUMNS: &str = "department_id, year, content, status, review_comment, revision, create_time, update_time";
+const REVISION_COLUMNS: &str = "department_id, year, revision, change, content, status, comment, author, create_time";
 
 fn opt_time(row: &SqliteRow, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
     let v: Option<i64> = row.try_get(col).map_err(db_err)?;
@@ -201,8 +199,7 @@ async fn read_training(conn: &mut SqliteConnection, d: &DepartmentId, t: &str) -
 }
 
 async fn read_recognition(conn: &mut SqliteConnection, d: &DepartmentId, r: &str) -> StoreResult<Recognition> {
-    let sql =
-        format!("SELECT {RECOGNITION_COLUMNS} FROM recognitions WHERE department_id = ? AND recognition_id = ?");
+    let sql = format!("SELECT {RECOGNITION_COLUMNS} FROM recognitions WHERE department_id = ? AND recognition_id = ?");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(d.as_str())
         .bind(r)
@@ -259,11 +256,7 @@ async fn append_revision(
 /// Binds the departments of a scope into an `IN (...)` clause, or nothing for a city-wide scope.
 fn scope_clause(scope: &TenantScope, column: &str) -> Option<String> {
     scope.departments().map(|ds| {
-        if ds.is_empty() {
-            "1 = 0".to_owned()
-        } else {
-            format!("{column} IN ({})", vec!["?"; ds.len()].join(", "))
-        }
+        if ds.is_empty() { "1 = 0".to_owned() } else { format!("{column} IN ({})", vec!["?"; ds.len()].join(", ")) }
     })
 }
 
@@ -552,7 +545,12 @@ impl OfficerStore for SqliteStore {
         Ok(ended)
     }
 
-    async fn get_appointment(&self, scope: &TenantScope, d: &DepartmentId, a: &AppointmentId) -> StoreResult<Appointment> {
+    async fn get_appointment(
+        &self,
+        scope: &TenantScope,
+        d: &DepartmentId,
+        a: &AppointmentId,
+    ) -> StoreResult<Appointment> {
         in_scope(scope, d)?;
         read_appointment(&mut *self.read_conn().await?, d, a.as_str()).await
     }
@@ -608,7 +606,8 @@ impl OfficerStore for SqliteStore {
         }
         // One read transaction: a consistent snapshot of seats, officers and plans.
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let sql = format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE end_time IS NULL ORDER BY department_id");
+        let sql =
+            format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE end_time IS NULL ORDER BY department_id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await.map_err(db_err)?;
         let mut chief = None;
         let mut csos = std::collections::HashMap::new();
@@ -862,12 +861,15 @@ impl OfficerStore for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         read_department(&mut tx, d).await?;
         let sql = format!("{OFFICER_SELECT} WHERE o.department_id = ? AND o.status = 'active' ORDER BY o.officer_id");
-        let officers = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
-        let sql = format!("SELECT {COMPETENCY_COLUMNS} FROM competencies WHERE department_id = ? ORDER BY competency_id");
+        let officers =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
+        let sql =
+            format!("SELECT {COMPETENCY_COLUMNS} FROM competencies WHERE department_id = ? ORDER BY competency_id");
         let competencies =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
         let sql = format!("SELECT {TRAINING_COLUMNS} FROM training_records WHERE department_id = ?");
-        let records = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
+        let records =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(CompetencySnapshot {
             officers: officers.iter().map(officer_from).collect::<StoreResult<_>>()?,
@@ -997,9 +999,8 @@ impl OfficerStore for SqliteStore {
             None => i32::MAX,
             Some(y) => y.parse().map_err(|_| StoreError::Internal("bad plan cursor".into()))?,
         };
-        let sql = format!(
-            "SELECT {PLAN_COLUMNS} FROM plans WHERE department_id = ? AND year < ? ORDER BY year DESC LIMIT ?"
-        );
+        let sql =
+            format!("SELECT {PLAN_COLUMNS} FROM plans WHERE department_id = ? AND year < ? ORDER BY year DESC LIMIT ?");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(d.as_str())
             .bind(before)
@@ -1043,7 +1044,8 @@ impl OfficerStore for SqliteStore {
         }
         let saved = read_plan(&mut tx, d, plan.year).await?;
         append_revision(&mut tx, &saved, change, comment, &ctx.actor.subject).await?;
-        let payload = serde_json::json!({ "plan": plan.year, "status": saved.status.as_str(), "change": change.as_str() });
+        let payload =
+            serde_json::json!({ "plan": plan.year, "status": saved.status.as_str(), "change": change.as_str() });
         record(&mut tx, ctx, d, &resource::plan(d, plan.year), payload, now).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(saved)

@@ -30,7 +30,11 @@ pub async fn seed_officer<S: OfficerStore>(store: &S, d: &str, id: &str) {
     let c = chief();
     let s = scope(&c, Action::ManageOfficers, Some(&dept(d)));
     store
-        .create_officer(&ctx(&s, &c, "officer.create"), &idem(&format!("seed-{id}"), id), &new_officer(d, id, OfficerKind::Staff))
+        .create_officer(
+            &ctx(&s, &c, "officer.create"),
+            &idem(&format!("seed-{id}"), id),
+            &new_officer(d, id, OfficerKind::Staff),
+        )
         .await
         .unwrap();
 }
@@ -67,49 +71,81 @@ pub async fn officer_crud_and_filters<S: OfficerStore>(store: &S) {
     let c = chief();
     let s = scope(&c, Action::ManageOfficers, Some(&dept("water")));
     let ann = store
-        .create_officer(&ctx(&s, &c, "officer.create"), &idem("o1", "h1"), &new_officer("water", "ann", OfficerKind::Staff))
+        .create_officer(
+            &ctx(&s, &c, "officer.create"),
+            &idem("o1", "h1"),
+            &new_officer("water", "ann", OfficerKind::Staff),
+        )
         .await
         .unwrap();
-    assert_eq!((ann.status, ann.seat, ann.role(), ann.recognition_count), (OfficerStatus::Active, None, Role::Staff, 0));
+    assert_eq!(
+        (ann.status, ann.seat, ann.role(), ann.recognition_count),
+        (OfficerStatus::Active, None, Role::Staff, 0)
+    );
     let again = store
-        .create_officer(&ctx(&s, &c, "officer.create"), &idem("o1", "h1"), &new_officer("water", "ann", OfficerKind::Staff))
+        .create_officer(
+            &ctx(&s, &c, "officer.create"),
+            &idem("o1", "h1"),
+            &new_officer("water", "ann", OfficerKind::Staff),
+        )
         .await
         .unwrap();
     assert_eq!(again, ann, "a retry returns the same officer");
     assert_eq!(
         store
-            .create_officer(&ctx(&s, &c, "officer.create"), &idem("o1", "other"), &new_officer("water", "ann", OfficerKind::Staff))
+            .create_officer(
+                &ctx(&s, &c, "officer.create"),
+                &idem("o1", "other"),
+                &new_officer("water", "ann", OfficerKind::Staff)
+            )
             .await,
         Err(StoreError::IdempotencyMismatch)
     );
     assert_eq!(
         store
-            .create_officer(&ctx(&s, &c, "officer.create"), &idem("o2", "h2"), &new_officer("water", "ann", OfficerKind::Staff))
+            .create_officer(
+                &ctx(&s, &c, "officer.create"),
+                &idem("o2", "h2"),
+                &new_officer("water", "ann", OfficerKind::Staff)
+            )
             .await,
         Err(StoreError::AlreadyExists)
     );
     store
-        .create_officer(&ctx(&s, &c, "officer.create"), &idem("o3", "h3"), &new_officer("water", "aud", OfficerKind::Auditor))
+        .create_officer(
+            &ctx(&s, &c, "officer.create"),
+            &idem("o3", "h3"),
+            &new_officer("water", "aud", OfficerKind::Auditor),
+        )
         .await
         .unwrap();
     seed_officer(store, "water", "bob").await;
 
     let all = |role, status| OfficerFilter { department: Some(dept("water")), role, status };
-    let ids = |p: cityserve_domain::Page<cityserve_domain::Officer>| p.items.into_iter().map(|o| o.id.to_string()).collect::<Vec<_>>();
+    let ids = |p: cityserve_domain::Page<cityserve_domain::Officer>| {
+        p.items.into_iter().map(|o| o.id.to_string()).collect::<Vec<_>>()
+    };
     assert_eq!(ids(store.list_officers(&s, &all(None, None), &page(10, None)).await.unwrap()), ["ann", "aud", "bob"]);
     assert_eq!(ids(store.list_officers(&s, &all(Some(Role::Auditor), None), &page(10, None)).await.unwrap()), ["aud"]);
     let first = store.list_officers(&s, &all(Some(Role::Staff), None), &page(1, None)).await.unwrap();
     assert_eq!(first.next_after.as_deref(), Some("ann"));
-    assert_eq!(ids(store.list_officers(&s, &all(Some(Role::Staff), None), &page(1, first.next_after)).await.unwrap()), ["bob"]);
+    assert_eq!(
+        ids(store.list_officers(&s, &all(Some(Role::Staff), None), &page(1, first.next_after)).await.unwrap()),
+        ["bob"]
+    );
 
     let mut changed = ann.clone();
     changed.title = "Senior Representative".into();
     let updated = store.update_officer(&ctx(&s, &c, "officer.update"), &changed, ann.revision).await.unwrap();
     assert_eq!(updated.title, "Senior Representative");
     assert!(updated.revision > ann.revision);
-    assert_eq!(store.update_officer(&ctx(&s, &c, "officer.update"), &changed, ann.revision).await, Err(StoreError::Conflict));
+    assert_eq!(
+        store.update_officer(&ctx(&s, &c, "officer.update"), &changed, ann.revision).await,
+        Err(StoreError::Conflict)
+    );
 
-    let gone = store.deactivate_officer(&ctx(&s, &c, "officer.deactivate"), &dept("water"), &oid("bob"), None).await.unwrap();
+    let gone =
+        store.deactivate_officer(&ctx(&s, &c, "officer.deactivate"), &dept("water"), &oid("bob"), None).await.unwrap();
     assert_eq!(gone.status, OfficerStatus::Inactive);
     assert_eq!(
         ids(store.list_officers(&s, &all(None, Some(OfficerStatus::Active)), &page(10, None)).await.unwrap()),
@@ -123,24 +159,39 @@ pub async fn appointments_keep_history_and_one_cso_per_seat<S: OfficerStore>(sto
     seed_officer(store, "water", "bob").await;
     let first = appoint(store, Seat::Cso, "water", "ann", None).await.unwrap();
     assert!(first.end_time.is_none());
-    assert!(matches!(appoint(store, Seat::Cso, "water", "bob", None).await, Err(StoreError::Contended(_))),
-        "appointing over a seat the caller believed vacant is refused");
+    assert!(
+        matches!(appoint(store, Seat::Cso, "water", "bob", None).await, Err(StoreError::Contended(_))),
+        "appointing over a seat the caller believed vacant is refused"
+    );
     let second = appoint(store, Seat::Cso, "water", "bob", Some(&first.id)).await.unwrap();
     let c = chief();
     let s = scope(&c, Action::ReadOfficers, Some(&dept("water")));
     let ended = store.get_appointment(&s, &dept("water"), &first.id).await.unwrap();
     assert!(ended.end_time.is_some(), "the replaced appointment ended");
     assert_eq!(ended.end_reason, format!("replaced by {}", second.id));
-    assert!(matches!(appoint(store, Seat::Cso, "water", "ann", Some(&first.id)).await, Err(StoreError::Contended(_))),
-        "a stale `replaces` is refused");
+    assert!(
+        matches!(appoint(store, Seat::Cso, "water", "ann", Some(&first.id)).await, Err(StoreError::Contended(_))),
+        "a stale `replaces` is refused"
+    );
 
     let history = store
-        .list_appointments(&s, &AppointmentFilter { department: Some(dept("water")), ..Default::default() }, &page(10, None))
+        .list_appointments(
+            &s,
+            &AppointmentFilter { department: Some(dept("water")), ..Default::default() },
+            &page(10, None),
+        )
         .await
         .unwrap();
-    assert_eq!(history.items.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), vec![second.id.clone(), first.id.clone()]);
+    assert_eq!(
+        history.items.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
+        vec![second.id.clone(), first.id.clone()]
+    );
     let active = store
-        .list_appointments(&s, &AppointmentFilter { department: Some(dept("water")), active_only: true, ..Default::default() }, &page(10, None))
+        .list_appointments(
+            &s,
+            &AppointmentFilter { department: Some(dept("water")), active_only: true, ..Default::default() },
+            &page(10, None),
+        )
         .await
         .unwrap();
     assert_eq!(active.items.len(), 1);
@@ -157,7 +208,8 @@ pub async fn appointments_keep_history_and_one_cso_per_seat<S: OfficerStore>(sto
     assert_eq!(store.standing(&standing_scope, "nobody").await.unwrap().officer, None);
 
     let cw = scope(&c, Action::AppointCso, Some(&dept("water")));
-    let vacated = store.end_appointment(&ctx(&cw, &c, "appointment.end"), &dept("water"), &second.id, "retired").await.unwrap();
+    let vacated =
+        store.end_appointment(&ctx(&cw, &c, "appointment.end"), &dept("water"), &second.id, "retired").await.unwrap();
     assert_eq!(vacated.end_reason, "retired");
     assert!(matches!(
         store.end_appointment(&ctx(&cw, &c, "appointment.end"), &dept("water"), &second.id, "again").await,
@@ -211,7 +263,10 @@ pub async fn chief_seat_and_network<S: OfficerStore>(store: &S) {
     appoint(store, Seat::Cso, "water", "wendy", None).await.unwrap();
 
     let ds = scope(&c, Action::DraftPlan, Some(&dept("water")));
-    store.create_plan(&ctx(&ds, &c, "plan.create"), &idem("p1", "h"), &dept("water"), 2026, &PlanContent::default()).await.unwrap();
+    store
+        .create_plan(&ctx(&ds, &c, "plan.create"), &idem("p1", "h"), &dept("water"), 2026, &PlanContent::default())
+        .await
+        .unwrap();
 
     let net = store.cso_network(&network_scope, 2026).await.unwrap();
     assert_eq!(net.chief.as_ref().map(|(_, o)| o.id.to_string()), Some("chief-a".into()));
@@ -260,8 +315,18 @@ pub async fn competency_gaps_list_missing_and_expired<S: OfficerStore>(store: &S
         description: String::new(),
         required_for: roles,
     };
-    store.create_competency(&ctx(&s, &c, "competency.create"), &idem("c1", "h"), &comp("de-escalation", vec![Role::Staff])).await.unwrap();
-    store.create_competency(&ctx(&s, &c, "competency.create"), &idem("c2", "h"), &comp("plain-language", vec![])).await.unwrap();
+    store
+        .create_competency(
+            &ctx(&s, &c, "competency.create"),
+            &idem("c1", "h"),
+            &comp("de-escalation", vec![Role::Staff]),
+        )
+        .await
+        .unwrap();
+    store
+        .create_competency(&ctx(&s, &c, "competency.create"), &idem("c2", "h"), &comp("plain-language", vec![]))
+        .await
+        .unwrap();
     let now = Utc::now();
     let train = |o: &str, comp: &str, expires: Option<chrono::DateTime<Utc>>, key: &str| NewTrainingRecord {
         department_id: dept("water"),
@@ -272,13 +337,30 @@ pub async fn competency_gaps_list_missing_and_expired<S: OfficerStore>(store: &S
         expire_time: expires,
         notes: key.into(),
     };
-    store.create_training_record(&ctx(&s, &c, "training.create"), &idem("t1", "h"), &train("ann", "de-escalation", None, "t1")).await.unwrap();
     store
-        .create_training_record(&ctx(&s, &c, "training.create"), &idem("t2", "h"), &train("bob", "de-escalation", Some(now - Duration::days(30)), "t2"))
+        .create_training_record(
+            &ctx(&s, &c, "training.create"),
+            &idem("t1", "h"),
+            &train("ann", "de-escalation", None, "t1"),
+        )
+        .await
+        .unwrap();
+    store
+        .create_training_record(
+            &ctx(&s, &c, "training.create"),
+            &idem("t2", "h"),
+            &train("bob", "de-escalation", Some(now - Duration::days(30)), "t2"),
+        )
         .await
         .unwrap();
     assert_eq!(
-        store.create_training_record(&ctx(&s, &c, "training.create"), &idem("t3", "h"), &train("zed", "de-escalation", None, "t3")).await,
+        store
+            .create_training_record(
+                &ctx(&s, &c, "training.create"),
+                &idem("t3", "h"),
+                &train("zed", "de-escalation", None, "t3")
+            )
+            .await,
         Err(StoreError::NotFound),
         "training of an unknown officer"
     );
@@ -292,7 +374,8 @@ pub async fn competency_gaps_list_missing_and_expired<S: OfficerStore>(store: &S
         gaps.iter().map(|g| (g.officer_id.to_string(), matches!(g.reason, GapReason::Expired(_)))).collect();
     assert_eq!(got, vec![("bob".to_string(), true), ("cat".to_string(), false)]);
 
-    let mut changed = store.get_competency(&rs, &dept("water"), &CompetencyId::parse("id", "plain-language").unwrap()).await.unwrap();
+    let mut changed =
+        store.get_competency(&rs, &dept("water"), &CompetencyId::parse("id", "plain-language").unwrap()).await.unwrap();
     changed.required_for = vec![Role::Staff];
     store.update_competency(&ctx(&s, &c, "competency.update"), &changed, changed.revision).await.unwrap();
     let snap = store.competency_snapshot(&rs, &dept("water")).await.unwrap();
@@ -315,7 +398,10 @@ pub async fn recognitions_newest_first_and_counted<S: OfficerStore>(store: &S) {
             story: format!("fixed the leak #{i}"),
             feedback: None,
         };
-        let r = store.create_recognition(&ctx(&s, &from, "recognition.create"), &idem(&format!("r{i}"), "h"), &new).await.unwrap();
+        let r = store
+            .create_recognition(&ctx(&s, &from, "recognition.create"), &idem(&format!("r{i}"), "h"), &new)
+            .await
+            .unwrap();
         assert_eq!(r.recognized_by, "cso-streets");
         ids.push(r.id);
     }
@@ -335,30 +421,55 @@ pub async fn plans_keep_every_revision<S: OfficerStore>(store: &S) {
     seed_department(store, "water").await;
     let author = cso("water");
     let s = scope(&author, Action::DraftPlan, Some(&dept("water")));
-    let plan = store.create_plan(&ctx(&s, &author, "plan.create"), &idem("p", "h"), &dept("water"), 2026, &PlanContent::default()).await.unwrap();
+    let plan = store
+        .create_plan(&ctx(&s, &author, "plan.create"), &idem("p", "h"), &dept("water"), 2026, &PlanContent::default())
+        .await
+        .unwrap();
     assert_eq!((plan.status, plan.revision), (PlanStatus::Draft, 1));
     assert_eq!(
-        store.create_plan(&ctx(&s, &author, "plan.create"), &idem("p2", "h"), &dept("water"), 2026, &PlanContent::default()).await,
+        store
+            .create_plan(
+                &ctx(&s, &author, "plan.create"),
+                &idem("p2", "h"),
+                &dept("water"),
+                2026,
+                &PlanContent::default()
+            )
+            .await,
         Err(StoreError::AlreadyExists)
     );
     let mut edited = plan.clone();
     edited.content.vision = "No wrong door".into();
-    let edited = store.save_plan(&ctx(&s, &author, "plan.update"), &edited, plan.revision, PlanChange::Edit, "").await.unwrap();
-    assert_eq!(store.save_plan(&ctx(&s, &author, "plan.update"), &edited, plan.revision, PlanChange::Edit, "").await, Err(StoreError::Conflict));
+    let edited =
+        store.save_plan(&ctx(&s, &author, "plan.update"), &edited, plan.revision, PlanChange::Edit, "").await.unwrap();
+    assert_eq!(
+        store.save_plan(&ctx(&s, &author, "plan.update"), &edited, plan.revision, PlanChange::Edit, "").await,
+        Err(StoreError::Conflict)
+    );
     let mut submitted = edited.clone();
     submitted.status = PlanStatus::Submitted;
-    let submitted = store.save_plan(&ctx(&s, &author, "plan.submit"), &submitted, edited.revision, PlanChange::Submit, "").await.unwrap();
+    let submitted = store
+        .save_plan(&ctx(&s, &author, "plan.submit"), &submitted, edited.revision, PlanChange::Submit, "")
+        .await
+        .unwrap();
     let c = chief();
     let cs = scope(&c, Action::ReviewPlan, Some(&dept("water")));
     let mut back = submitted.clone();
     back.status = PlanStatus::ChangesRequested;
     back.review_comment = "add a metric".into();
-    let back = store.save_plan(&ctx(&cs, &c, "plan.review"), &back, submitted.revision, PlanChange::RequestChanges, "add a metric").await.unwrap();
+    let back = store
+        .save_plan(&ctx(&cs, &c, "plan.review"), &back, submitted.revision, PlanChange::RequestChanges, "add a metric")
+        .await
+        .unwrap();
     assert_eq!(back.revision, 4);
     let revisions = store.list_plan_revisions(&cs, &dept("water"), 2026, &page(3, None)).await.unwrap();
     assert_eq!(
         revisions.items.iter().map(|r| (r.revision, r.change, r.status)).collect::<Vec<_>>(),
-        vec![(1, PlanChange::Create, PlanStatus::Draft), (2, PlanChange::Edit, PlanStatus::Draft), (3, PlanChange::Submit, PlanStatus::Submitted)]
+        vec![
+            (1, PlanChange::Create, PlanStatus::Draft),
+            (2, PlanChange::Edit, PlanStatus::Draft),
+            (3, PlanChange::Submit, PlanStatus::Submitted)
+        ]
     );
     assert_eq!(revisions.items[1].content.vision, "No wrong door");
     assert_eq!(revisions.items[0].author, "cso-water");
