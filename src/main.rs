@@ -60,7 +60,9 @@ enum Command {
         /// Department the caller belongs to (repeat for several); required for cso, staff, service.
         #[arg(long = "department")]
         departments: Vec<String>,
-        /// Token subject (officer ID or client name). Default: dev-<role>.
+        /// Token subject: the officer ID (required for chief, cso, staff and auditor, whose roles
+        /// are honoured only while the officer holds them) or a service client's name
+        /// (default: dev-service).
         #[arg(long)]
         subject: Option<String>,
         /// Lifetime, e.g. 1h, 30m, 7d.
@@ -204,7 +206,16 @@ fn run_token(
     }
     let ttl: Duration = humantime::parse_duration(ttl).map_err(|e| format!("--ttl: {e}"))?;
     let secret = cityserve::secret::load_or_create(&config).map_err(|e| e.to_string())?;
-    let caller = Caller { subject: subject.unwrap_or_else(|| format!("dev-{role}")), role, departments };
+    let subject = match (subject, role) {
+        (Some(s), _) => s,
+        (None, Role::Service) => "dev-service".to_owned(),
+        (None, _) => {
+            return Err(format!(
+                "--subject is required for role {role}: the officer ID whose appointment the token acts on"
+            ));
+        }
+    };
+    let caller = Caller { subject, role, departments };
     let token = cityserve_api::mint_token(&secret, &config.jwt_issuer, &config.jwt_audience, &caller, ttl)
         .map_err(|e| e.to_string())?;
     println!("{token}");

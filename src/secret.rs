@@ -34,7 +34,7 @@ pub fn load_or_create(config: &Config) -> Result<Vec<u8>, SecretError> {
             write_private(&path, secret.as_bytes())?;
             tracing::warn!(
                 path = %path.display(),
-                "generated a new token-signing secret; mint a token with: cityserve token --role chief"
+                "generated a new token-signing secret; appoint the first Chief with: cityserve bootstrap-chief --help, then: cityserve token --role chief --subject <officer-id>"
             );
             Ok(secret.into_bytes())
         }

@@ -137,6 +137,22 @@ both_backends! {
         assert_eq!(err.code(), Code::FailedPrecondition);
     }
 
+    async fn bootstrap_refuses_once_a_chief_exists(app: &TestApp) {
+        let config = cityserve::config::Config { database_url: app.database_url.clone(), ..Default::default() };
+        let spec = cityserve::bootstrap::ChiefSpec {
+            department_id: "usurpers".into(),
+            department_name: "Usurpers".into(),
+            officer_id: "usurper".into(),
+            display_name: "U. Surper".into(),
+            email: "u@city.gov".into(),
+            title: String::new(),
+        };
+        let err = cityserve::bootstrap::bootstrap_chief(&config, &spec).await.unwrap_err();
+        assert!(matches!(err, cityserve::bootstrap::BootstrapError::ChiefExists(_)), "{err}");
+        let network = app.officers().get_cso_network(authed(pb::GetCsoNetworkRequest::default(), &chief())).await.unwrap().into_inner();
+        assert!(network.departments.iter().all(|d| d.department != "departments/usurpers"), "nothing was created");
+    }
+
     async fn competency_gaps_name_exactly_the_untrained(app: &TestApp) {
         create_department(app, "water").await;
         let cso = app.cso("water").await;
