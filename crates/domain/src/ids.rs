@@ -93,6 +93,21 @@ slug_id!(
     /// A recognition ID (server-generated, time-ordered).
     RecognitionId
 );
+slug_id!(
+    /// A feedback ID (server-generated, time-ordered).
+    FeedbackId
+);
+slug_id!(
+    /// A complaint case ID: the ID of the complaint that opened it.
+    CaseId
+);
+
+impl CaseId {
+    /// The case of a complaint shares the complaint's ID.
+    pub fn from_feedback(f: &FeedbackId) -> Self {
+        Self(f.as_str().to_owned())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@ mod macros;
 pub mod caller;
 pub mod department;
 pub mod error;
+pub mod feedback;
 pub mod ids;
 pub mod officer;
 pub mod page;
@@ -21,9 +22,13 @@ pub use department::{
     ServiceCategoryStatus, ServiceStandard, ServiceTargets, resolve_targets,
 };
 pub use error::DomainError;
+pub use feedback::{
+    Case, CaseEntry, CaseNote, CaseStatus, CaseTransition, Contact, Feedback, FeedbackKind, Location, NewFeedback,
+    RecoveryAction, RecoveryKind, ResidentKeyer, TimelineEntry,
+};
 pub use ids::{
-    AppointmentId, CompetencyId, DepartmentId, OfficerId, RecognitionId, ServiceCategoryId, ServiceStandardId,
-    TrainingRecordId,
+    AppointmentId, CaseId, CompetencyId, DepartmentId, FeedbackId, OfficerId, RecognitionId, ServiceCategoryId,
+    ServiceStandardId, TrainingRecordId,
 };
 pub use officer::{
     Appointment, Competency, CompetencyGap, CsoNetwork, GapReason, NetworkSeat, NewAppointment, NewCompetency,

@@ -50,11 +50,25 @@ pub enum Action {
     DraftPlan,
     /// Approve a plan or request changes.
     ReviewPlan,
+    /// Submit feedback received by a department (one item or a batch).
+    SubmitFeedback,
+    /// Submit feedback as an internal customer: one department rating another's service.
+    SubmitInternalFeedback,
+    /// Read a department's feedback.
+    ReadFeedback,
+    /// Read a resident's timeline (full entries in reach, redacted entries elsewhere).
+    ReadTimeline,
+    /// Erase a resident's contact details and identifying text everywhere.
+    EraseResident,
+    /// Read a department's complaint cases.
+    ReadCases,
+    /// Work a department's complaint cases: transitions, assignment, notes, recovery, follow-up.
+    ManageCases,
 }
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 28] = [
         Action::CreateDepartment,
         Action::ReadDepartment,
         Action::UpdateDepartment,
@@ -76,6 +90,13 @@ impl Action {
         Action::ReadPlans,
         Action::DraftPlan,
         Action::ReviewPlan,
+        Action::SubmitFeedback,
+        Action::SubmitInternalFeedback,
+        Action::ReadFeedback,
+        Action::ReadTimeline,
+        Action::EraseResident,
+        Action::ReadCases,
+        Action::ManageCases,
     ];
 
     /// A stable name for audit records and logs.
@@ -102,6 +123,13 @@ impl Action {
             Action::ReadPlans => "plan.read",
             Action::DraftPlan => "plan.draft",
             Action::ReviewPlan => "plan.review",
+            Action::SubmitFeedback => "feedback.submit",
+            Action::SubmitInternalFeedback => "feedback.submit_internal",
+            Action::ReadFeedback => "feedback.read",
+            Action::ReadTimeline => "timeline.read",
+            Action::EraseResident => "resident.erase",
+            Action::ReadCases => "case.read",
+            Action::ManageCases => "case.manage",
         }
     }
 }
@@ -153,6 +181,24 @@ pub fn reach(action: Action, role: Role) -> Reach {
         // Recognition crosses silos on purpose: anyone on the roster may thank anyone.
         (RecognizeOfficer, Chief | Cso | Staff) => Any,
         (RecognizeOfficer, Auditor | Service) => Never,
+        (SubmitFeedback, Chief) => Any,
+        (SubmitFeedback, Cso | Staff | Service) => Own,
+        (SubmitFeedback, Auditor) => Never,
+        // Any officer may rate another department's service on behalf of their own.
+        (SubmitInternalFeedback, Chief | Cso | Staff) => Any,
+        (SubmitInternalFeedback, Service) => Own,
+        (SubmitInternalFeedback, Auditor) => Never,
+        (ReadFeedback | ReadCases, Chief | Auditor) => Any,
+        (ReadFeedback | ReadCases, Cso | Staff) => Own,
+        (ReadFeedback | ReadCases, Service) => Never,
+        // Department-bound callers (including a 311 app) see other departments' entries redacted.
+        (ReadTimeline, Chief | Auditor) => Any,
+        (ReadTimeline, Cso | Staff | Service) => Own,
+        (EraseResident, Chief) => Any,
+        (EraseResident, _) => Never,
+        (ManageCases, Chief) => Any,
+        (ManageCases, Cso | Staff) => Own,
+        (ManageCases, Auditor | Service) => Never,
     }
 }
 
@@ -343,6 +389,41 @@ mod tests {
             (ReviewPlan, Staff, PD, NF, PD),
             (ReviewPlan, Auditor, PD, PD, PD),
             (ReviewPlan, Service, PD, NF, PD),
+            (SubmitFeedback, Chief, OK, OK, OK),
+            (SubmitFeedback, Cso, OK, NF, OK),
+            (SubmitFeedback, Staff, OK, NF, OK),
+            (SubmitFeedback, Auditor, PD, PD, PD),
+            (SubmitFeedback, Service, OK, NF, OK),
+            (SubmitInternalFeedback, Chief, OK, OK, OK),
+            (SubmitInternalFeedback, Cso, OK, OK, OK),
+            (SubmitInternalFeedback, Staff, OK, OK, OK),
+            (SubmitInternalFeedback, Auditor, PD, PD, PD),
+            (SubmitInternalFeedback, Service, OK, NF, OK),
+            (ReadFeedback, Chief, OK, OK, OK),
+            (ReadFeedback, Cso, OK, NF, OK),
+            (ReadFeedback, Staff, OK, NF, OK),
+            (ReadFeedback, Auditor, OK, OK, OK),
+            (ReadFeedback, Service, PD, NF, PD),
+            (ReadTimeline, Chief, OK, OK, OK),
+            (ReadTimeline, Cso, OK, NF, OK),
+            (ReadTimeline, Staff, OK, NF, OK),
+            (ReadTimeline, Auditor, OK, OK, OK),
+            (ReadTimeline, Service, OK, NF, OK),
+            (EraseResident, Chief, OK, OK, OK),
+            (EraseResident, Cso, PD, NF, PD),
+            (EraseResident, Staff, PD, NF, PD),
+            (EraseResident, Auditor, PD, PD, PD),
+            (EraseResident, Service, PD, NF, PD),
+            (ReadCases, Chief, OK, OK, OK),
+            (ReadCases, Cso, OK, NF, OK),
+            (ReadCases, Staff, OK, NF, OK),
+            (ReadCases, Auditor, OK, OK, OK),
+            (ReadCases, Service, PD, NF, PD),
+            (ManageCases, Chief, OK, OK, OK),
+            (ManageCases, Cso, OK, NF, OK),
+            (ManageCases, Staff, OK, NF, OK),
+            (ManageCases, Auditor, PD, PD, PD),
+            (ManageCases, Service, PD, NF, PD),
         ];
         assert_eq!(expected.len(), Action::ALL.len() * Role::ALL.len(), "every cell is listed");
         for (action, role, own, foreign, city) in expected {

@@ -5,6 +5,7 @@
 //! takes SQLite's single write lock up front: concurrent writers queue on the busy timeout
 //! instead of failing with "database is locked" when a read lock would have to be upgraded.
 
+mod feedback;
 mod officers;
 
 use chrono::{DateTime, Utc};
@@ -234,7 +235,7 @@ const DEPARTMENT_COLUMNS: &str = "department_id, display_name, description, stat
      default_resolve_secs, revision, create_time, update_time";
 const CATEGORY_COLUMNS: &str =
     "department_id, category_id, display_name, description, keywords, status, revision, create_time, update_time";
-const STANDARD_COLUMNS: &str =
+pub(crate) const STANDARD_COLUMNS: &str =
     "department_id, standard_id, category_id, channel, ack_secs, resolve_secs, revision, create_time, update_time";
 
 async fn read_department(conn: &mut SqliteConnection, d: &DepartmentId) -> StoreResult<Department> {

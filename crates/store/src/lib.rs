@@ -13,9 +13,11 @@ use cityserve_domain::{
 };
 use std::future::Future;
 
+pub mod feedback;
 pub mod officers;
 pub mod suite;
 
+pub use feedback::FeedbackStore;
 pub use officers::OfficerStore;
 
 /// Why a store call failed.
@@ -243,6 +245,13 @@ macro_rules! backend_tests {
             recognitions_newest_first_and_counted,
             plans_keep_every_revision,
             officer_scope_hides_other_tenants,
+            feedback_submit_is_idempotent_under_concurrent_retries,
+            feedback_batch_is_all_or_nothing,
+            case_lifecycle_with_due_times_from_standards,
+            cases_filter_and_sort_by_due,
+            timeline_spans_departments_with_details_in_scope,
+            erasure_keeps_statistics_and_removes_pii,
+            feedback_scope_hides_other_tenants,
         );
     };
     (@each $factory:path; $($name:ident),+ $(,)?) => {
@@ -306,6 +315,21 @@ pub mod resource {
     /// `departments/{d}/plans/{year}`.
     pub fn plan(d: &DepartmentId, year: i32) -> String {
         format!("departments/{d}/plans/{year}")
+    }
+
+    /// `departments/{d}/feedback/{f}`.
+    pub fn feedback(d: &DepartmentId, f: &cityserve_domain::FeedbackId) -> String {
+        format!("departments/{d}/feedback/{f}")
+    }
+
+    /// `departments/{d}/cases/{c}`.
+    pub fn case(d: &DepartmentId, c: &cityserve_domain::CaseId) -> String {
+        format!("departments/{d}/cases/{c}")
+    }
+
+    /// `residents/{key}`: a resident, by pseudonymous key (never by contact details).
+    pub fn resident(key: &str) -> String {
+        format!("residents/{key}")
     }
 
     /// `departments/{d}/plans/{year}/revisions/{n}`.

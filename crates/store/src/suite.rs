@@ -9,7 +9,9 @@ use cityserve_domain::{
     authorize,
 };
 
+mod feedback;
 mod officers;
+pub use feedback::*;
 pub use officers::*;
 
 fn dept(id: &str) -> DepartmentId {

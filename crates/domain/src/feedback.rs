@@ -1,0 +1,573 @@
+//! Feedback from every channel, residents' pseudonymous keys, complaint cases with their recovery
+//! clock, and the rules of the cross-department resident timeline.
+use crate::caller::{Caller, Role};
+use crate::department::{Channel, ServiceTargets};
+use crate::ids::{CaseId, DepartmentId, FeedbackId, OfficerId, ServiceCategoryId};
+use crate::validation::ValidationError;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+string_enum!(
+    /// What a piece of feedback is.
+    FeedbackKind {
+        /// Something went wrong; opens a case.
+        Complaint = "complaint",
+        /// Praise.
+        Compliment = "compliment",
+        /// An idea.
+        Suggestion = "suggestion",
+        /// A question.
+        Question = "question",
+        /// An answer to a survey (including follow-up surveys after a complaint).
+        SurveyResponse = "survey_response",
+    }
+);
+
+string_enum!(
+    /// Where a complaint case is in its lifecycle.
+    CaseStatus {
+        /// Received, not yet acknowledged.
+        Open = "open",
+        /// The resident has been told it is being handled.
+        Acknowledged = "acknowledged",
+        /// Someone is working on it.
+        InProgress = "in_progress",
+        /// Fixed (or answered); waiting to be closed.
+        Resolved = "resolved",
+        /// Done.
+        Closed = "closed",
+    }
+);
+
+string_enum!(
+    /// A service-recovery step taken for a complaint.
+    RecoveryKind {
+        /// An apology was sent.
+        Apology = "apology",
+        /// A remedy was offered (refund, priority repair, …).
+        Remedy = "remedy",
+        /// Someone called the resident back.
+        FollowUpCall = "follow_up_call",
+    }
+);
+
+/// A validated location: an address and/or coordinates.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Location {
+    /// Street address (may identify a resident's home: erased with the resident).
+    pub address: String,
+    /// Latitude, -90..90.
+    pub latitude: Option<f64>,
+    /// Longitude, -180..180.
+    pub longitude: Option<f64>,
+}
+
+/// A resident's contact details as submitted (normalised). Stored apart from feedback.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Contact {
+    /// Lowercased e-mail address, or empty.
+    pub email: String,
+    /// Phone number as digits with an optional leading `+`, or empty.
+    pub phone: String,
+}
+
+impl Contact {
+    /// Whether neither is given.
+    pub fn is_empty(&self) -> bool {
+        self.email.is_empty() && self.phone.is_empty()
+    }
+}
+
+/// Normalises and checks a resident's e-mail (`field` names it in errors; the value is never echoed).
+pub fn normalise_email(field: &str, value: &str) -> Result<String, ValidationError> {
+    let v = value.trim().to_lowercase();
+    if v.is_empty() {
+        return Ok(v);
+    }
+    let ok = v.len() <= 254
+        && v.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.ends_with('.'))
+        && !v.chars().any(char::is_whitespace);
+    if ok { Ok(v) } else { Err(ValidationError::one(field, "is not a valid e-mail address")) }
+}
+
+/// Normalises a phone number to `+digits` / `digits` (spaces, dashes, dots and brackets dropped).
+pub fn normalise_phone(field: &str, value: &str) -> Result<String, ValidationError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(String::new());
+    }
+    let plus = v.starts_with('+');
+    let mut digits = String::new();
+    for c in v.chars().skip(usize::from(plus)) {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '-' | '.' | '(' | ')' => {}
+            _ => {
+                return Err(ValidationError::one(
+                    field,
+                    "may contain only digits, spaces, '-', '.', '(' ')' and a leading '+'",
+                ));
+            }
+        }
+    }
+    if !(7..=15).contains(&digits.len()) {
+        return Err(ValidationError::one(field, "must have 7-15 digits"));
+    }
+    Ok(if plus { format!("+{digits}") } else { digits })
+}
+
+/// The server-side secret that turns contact details into resident keys.
+#[derive(Clone)]
+pub struct ResidentKeyer {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for ResidentKeyer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResidentKeyer(..)")
+    }
+}
+
+impl ResidentKeyer {
+    /// A keyer with `key` (at least 16 bytes of secret).
+    pub fn new(key: &[u8]) -> Self {
+        Self { key: key.to_vec() }
+    }
+
+    /// The stable, opaque key of a resident: HMAC-SHA256 of the normalised e-mail if given, else
+    /// of the phone. The same person links across departments and channels; the key reveals
+    /// nothing without the secret. `None` when the contact is empty.
+    pub fn key_of(&self, contact: &Contact) -> Option<String> {
+        let material = if !contact.email.is_empty() {
+            format!("email:{}", contact.email)
+        } else if !contact.phone.is_empty() {
+            format!("phone:{}", contact.phone)
+        } else {
+            return None;
+        };
+        // HMAC accepts keys of any length.
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).ok()?;
+        mac.update(material.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        Some(format!("r-{}", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>()))
+    }
+}
+
+/// Checks a resident key as given by a client (`r-` and 32 hex digits).
+pub fn resident_key(field: &str, value: &str) -> Result<String, ValidationError> {
+    let ok = value.len() == 34
+        && value.starts_with("r-")
+        && value[2..].chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+    if ok { Ok(value.to_owned()) } else { Err(ValidationError::one(field, "is not a resident key")) }
+}
+
+/// One resident contact, from any channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feedback {
+    /// The department it is about (the tenant).
+    pub department_id: DepartmentId,
+    /// Time-ordered ID.
+    pub id: FeedbackId,
+    /// How it came in.
+    pub channel: Channel,
+    /// What it is.
+    pub kind: FeedbackKind,
+    /// Customer satisfaction, 1-5.
+    pub csat: Option<i32>,
+    /// Net-promoter score, 0-10.
+    pub nps: Option<i32>,
+    /// Free text (erased with the resident).
+    pub text: String,
+    /// BCP 47 language tag of the text.
+    pub language: String,
+    /// Service category.
+    pub category: Option<ServiceCategoryId>,
+    /// Where.
+    pub location: Location,
+    /// When the interaction happened.
+    pub occurred_at: DateTime<Utc>,
+    /// When CityServe received it.
+    pub received_at: DateTime<Utc>,
+    /// The resident's pseudonymous key, if a resident was named.
+    pub resident_key: Option<String>,
+    /// For feedback from an internal customer: the department giving it. Reported apart.
+    pub internal_customer: Option<DepartmentId>,
+    /// The complaint's case, if any (same ID as the feedback).
+    pub case_id: Option<CaseId>,
+    /// Whether the resident's identifying details were erased.
+    pub erased: bool,
+}
+
+/// A validated feedback submission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewFeedback {
+    /// The department.
+    pub department_id: DepartmentId,
+    /// New ID.
+    pub id: FeedbackId,
+    /// Channel.
+    pub channel: Channel,
+    /// Kind.
+    pub kind: FeedbackKind,
+    /// CSAT 1-5.
+    pub csat: Option<i32>,
+    /// NPS 0-10.
+    pub nps: Option<i32>,
+    /// Free text.
+    pub text: String,
+    /// Language tag.
+    pub language: String,
+    /// Category (must exist in the department).
+    pub category: Option<ServiceCategoryId>,
+    /// Location.
+    pub location: Location,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Resident contact (stored apart) and its key.
+    pub resident: Option<(String, Contact)>,
+    /// Internal customer department.
+    pub internal_customer: Option<DepartmentId>,
+}
+
+/// A recovery step recorded on a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryAction {
+    /// What was done.
+    pub kind: RecoveryKind,
+    /// Details (erased with the resident).
+    pub note: String,
+    /// Who recorded it.
+    pub actor: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A note on a case (erased with the resident).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseNote {
+    /// The note.
+    pub text: String,
+    /// Who wrote it.
+    pub actor: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Something appended to a case's record together with a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseEntry {
+    /// A note.
+    Note(CaseNote),
+    /// A recovery step.
+    Recovery(RecoveryAction),
+}
+
+/// A complaint case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    /// The department (tenant).
+    pub department_id: DepartmentId,
+    /// Same as the complaint's feedback ID.
+    pub id: CaseId,
+    /// Lifecycle state.
+    pub status: CaseStatus,
+    /// Assigned officer.
+    pub assignee: Option<OfficerId>,
+    /// Category (copied from the complaint, for filters and standards).
+    pub category: Option<ServiceCategoryId>,
+    /// Channel (copied from the complaint).
+    pub channel: Channel,
+    /// When the complaint was received: the clock starts here.
+    pub received_at: DateTime<Utc>,
+    /// Acknowledge by.
+    pub acknowledge_due: DateTime<Utc>,
+    /// Resolve by.
+    pub resolve_due: DateTime<Utc>,
+    /// When it was acknowledged.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// When it was (last) resolved.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// When it was closed.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Closed as another department's responsibility: that department ("no wrong door").
+    pub owner_department: Option<DepartmentId>,
+    /// Times reopened.
+    pub reopen_count: i32,
+    /// Recovery steps, oldest first.
+    pub recovery: Vec<RecoveryAction>,
+    /// Notes, oldest first.
+    pub notes: Vec<CaseNote>,
+    /// The follow-up survey response linked after resolution.
+    pub follow_up: Option<FeedbackId>,
+    /// Whether the resident was satisfied with the recovery.
+    pub satisfied: Option<bool>,
+    /// Resident key (for erasure and the timeline).
+    pub resident_key: Option<String>,
+    /// Revision (etag).
+    pub revision: i64,
+    /// Last change.
+    pub update_time: DateTime<Utc>,
+}
+
+impl Case {
+    /// A new case for a complaint received at `received_at` under `targets`.
+    pub fn open(f: &NewFeedback, received_at: DateTime<Utc>, targets: ServiceTargets) -> Case {
+        let secs =
+            |d: std::time::Duration| chrono::Duration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2));
+        Case {
+            department_id: f.department_id.clone(),
+            id: CaseId::from_feedback(&f.id),
+            status: CaseStatus::Open,
+            assignee: None,
+            category: f.category.clone(),
+            channel: f.channel,
+            received_at,
+            acknowledge_due: received_at + secs(targets.acknowledge_within),
+            resolve_due: received_at + secs(targets.resolve_within),
+            acknowledged_at: None,
+            resolved_at: None,
+            closed_at: None,
+            owner_department: None,
+            reopen_count: 0,
+            recovery: Vec::new(),
+            notes: Vec::new(),
+            follow_up: None,
+            satisfied: None,
+            resident_key: f.resident.as_ref().map(|(k, _)| k.clone()),
+            revision: 1,
+            update_time: received_at,
+        }
+    }
+
+    /// Whether a due time has passed at `now` for the stage the case is in: still open after the
+    /// acknowledge-by time, or not resolved (again, after a reopen) by the resolve-by time.
+    pub fn overdue(&self, now: DateTime<Utc>) -> bool {
+        (self.status == CaseStatus::Open && now > self.acknowledge_due)
+            || (matches!(self.status, CaseStatus::Open | CaseStatus::Acknowledged | CaseStatus::InProgress)
+                && now > self.resolve_due)
+    }
+}
+
+/// A requested case transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseTransition {
+    /// OPEN → ACKNOWLEDGED.
+    Acknowledge,
+    /// ACKNOWLEDGED (or OPEN) → IN_PROGRESS.
+    Start,
+    /// IN_PROGRESS → RESOLVED.
+    Resolve,
+    /// RESOLVED → CLOSED.
+    Close,
+    /// Not this department's responsibility: closes naming the owning department.
+    CloseNotOurs(DepartmentId),
+    /// RESOLVED or CLOSED → IN_PROGRESS.
+    Reopen,
+}
+
+/// Why a case transition is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a case in status {from} cannot be {verb}")]
+pub struct InvalidTransition {
+    /// Current status.
+    pub from: &'static str,
+    /// What was attempted.
+    pub verb: &'static str,
+}
+
+/// Applies a transition at `now`.
+pub fn transition(case: &Case, t: &CaseTransition, now: DateTime<Utc>) -> Result<Case, InvalidTransition> {
+    use CaseStatus::*;
+    let mut next = case.clone();
+    let refuse = |verb| Err(InvalidTransition { from: case.status.as_str(), verb });
+    match (t, case.status) {
+        (CaseTransition::Acknowledge, Open) => {
+            next.status = Acknowledged;
+            next.acknowledged_at = Some(now);
+        }
+        (CaseTransition::Acknowledge, _) => return refuse("acknowledged"),
+        (CaseTransition::Start, Open | Acknowledged) => {
+            next.status = InProgress;
+            next.acknowledged_at.get_or_insert(now);
+        }
+        (CaseTransition::Start, _) => return refuse("started"),
+        (CaseTransition::Resolve, InProgress) => {
+            next.status = Resolved;
+            next.resolved_at = Some(now);
+        }
+        (CaseTransition::Resolve, _) => return refuse("resolved"),
+        (CaseTransition::Close, Resolved) => {
+            next.status = Closed;
+            next.closed_at = Some(now);
+        }
+        (CaseTransition::Close, _) => return refuse("closed"),
+        (CaseTransition::CloseNotOurs(owner), Open | Acknowledged | InProgress) => {
+            if *owner == case.department_id {
+                return refuse("closed as another department's responsibility naming itself");
+            }
+            next.status = Closed;
+            next.closed_at = Some(now);
+            next.acknowledged_at.get_or_insert(now);
+            next.owner_department = Some(owner.clone());
+        }
+        (CaseTransition::CloseNotOurs(_), _) => return refuse("closed as another department's responsibility"),
+        (CaseTransition::Reopen, Resolved | Closed) => {
+            if case.owner_department.is_some() {
+                return refuse("reopened after it was handed to its owner");
+            }
+            next.status = InProgress;
+            next.closed_at = None;
+            next.reopen_count += 1;
+        }
+        (CaseTransition::Reopen, _) => return refuse("reopened"),
+    }
+    Ok(next)
+}
+
+/// One entry of a resident's timeline, as a caller may see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineEntry {
+    /// The department contacted.
+    pub department_id: DepartmentId,
+    /// The feedback.
+    pub feedback_id: FeedbackId,
+    /// Channel.
+    pub channel: Channel,
+    /// Kind (hidden in redacted entries).
+    pub kind: Option<FeedbackKind>,
+    /// When.
+    pub occurred_at: DateTime<Utc>,
+    /// Case status, if it is a complaint.
+    pub case_status: Option<CaseStatus>,
+    /// Summary (the first words of the text; hidden in redacted entries).
+    pub summary: Option<String>,
+    /// Whether details were withheld: the caller may only see that the contact happened.
+    pub redacted: bool,
+}
+
+/// The longest summary shown in a timeline.
+pub const SUMMARY_CHARS: usize = 140;
+
+/// Whether `caller` sees the full entry of a contact with `department` (else only that it
+/// happened: department, channel, date, status). The Chief and auditors see everything; everyone
+/// else sees full entries of their own departments only.
+pub fn sees_full_timeline_entry(caller: &Caller, department: &DepartmentId) -> bool {
+    matches!(caller.role, Role::Chief | Role::Auditor) || caller.belongs_to(department)
+}
+
+/// Redacts `entry` unless the caller may see it in full.
+pub fn visible_entry(caller: &Caller, mut entry: TimelineEntry) -> TimelineEntry {
+    if !sees_full_timeline_entry(caller, &entry.department_id) {
+        entry.kind = None;
+        entry.summary = None;
+        entry.redacted = true;
+    }
+    entry
+}
+
+/// The summary of a text: its first [`SUMMARY_CHARS`] characters.
+pub fn summary_of(text: &str) -> String {
+    let mut s: String = text.chars().take(SUMMARY_CHARS).collect();
+    if text.chars().count() > SUMMARY_CHARS {
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn d(s: &str) -> DepartmentId {
+        DepartmentId::parse("id", s).unwrap()
+    }
+
+    fn complaint() -> NewFeedback {
+        NewFeedback {
+            department_id: d("streets"),
+            id: FeedbackId::parse("id", "fb-1").unwrap(),
+            channel: Channel::Phone,
+            kind: FeedbackKind::Complaint,
+            csat: Some(1),
+            nps: None,
+            text: "The street cut outside my house was left open".into(),
+            language: "en".into(),
+            category: None,
+            location: Location::default(),
+            occurred_at: Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap(),
+            resident: None,
+            internal_customer: None,
+        }
+    }
+
+    #[test]
+    fn keys_are_stable_normalised_and_secret_dependent() {
+        let k = ResidentKeyer::new(b"0123456789abcdef");
+        let a = Contact { email: normalise_email("e", " Ann@Example.ORG ").unwrap(), phone: String::new() };
+        let b = Contact { email: "ann@example.org".into(), phone: "+1 215 555 0100".into() };
+        assert_eq!(k.key_of(&a), k.key_of(&b));
+        assert!(resident_key("k", &k.key_of(&a).unwrap()).is_ok());
+        assert_ne!(ResidentKeyer::new(b"another-secret-key").key_of(&a), k.key_of(&a));
+        let phone = Contact { email: String::new(), phone: normalise_phone("p", "(215) 555-0100").unwrap() };
+        assert_eq!(phone.phone, "2155550100");
+        assert_ne!(k.key_of(&phone), k.key_of(&a));
+        assert_eq!(k.key_of(&Contact::default()), None);
+        assert!(normalise_phone("p", "call me").is_err());
+        assert!(normalise_email("e", "nope").is_err());
+    }
+
+    #[test]
+    fn lifecycle_allows_only_the_documented_moves() {
+        let t0 = Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap();
+        let case = Case::open(&complaint(), t0, ServiceTargets::new(3600, 86_400).unwrap());
+        assert_eq!(case.acknowledge_due, t0 + chrono::Duration::hours(1));
+        assert_eq!(case.resolve_due, t0 + chrono::Duration::hours(24));
+        assert!(transition(&case, &CaseTransition::Resolve, t0).is_err());
+        assert!(transition(&case, &CaseTransition::Close, t0).is_err());
+        let ack = transition(&case, &CaseTransition::Acknowledge, t0).unwrap();
+        let wip = transition(&ack, &CaseTransition::Start, t0).unwrap();
+        let done = transition(&wip, &CaseTransition::Resolve, t0).unwrap();
+        let closed = transition(&done, &CaseTransition::Close, t0).unwrap();
+        assert_eq!(closed.status, CaseStatus::Closed);
+        let again = transition(&closed, &CaseTransition::Reopen, t0).unwrap();
+        assert_eq!((again.status, again.reopen_count), (CaseStatus::InProgress, 1));
+        assert!(transition(&ack, &CaseTransition::Acknowledge, t0).is_err());
+        let not_ours = transition(&case, &CaseTransition::CloseNotOurs(d("water")), t0).unwrap();
+        assert_eq!(not_ours.owner_department, Some(d("water")));
+        assert!(transition(&case, &CaseTransition::CloseNotOurs(d("streets")), t0).is_err());
+        assert!(transition(&not_ours, &CaseTransition::Reopen, t0).is_err());
+    }
+
+    #[test]
+    fn overdue_follows_the_clock() {
+        let t0 = Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap();
+        let case = Case::open(&complaint(), t0, ServiceTargets::new(3600, 86_400).unwrap());
+        assert!(!case.overdue(t0 + chrono::Duration::minutes(59)));
+        assert!(case.overdue(t0 + chrono::Duration::minutes(61)));
+        let ack = transition(&case, &CaseTransition::Acknowledge, t0).unwrap();
+        assert!(!ack.overdue(t0 + chrono::Duration::hours(2)));
+        assert!(ack.overdue(t0 + chrono::Duration::hours(25)));
+    }
+
+    #[test]
+    fn timeline_redacts_other_departments_for_department_roles() {
+        let entry = TimelineEntry {
+            department_id: d("streets"),
+            feedback_id: FeedbackId::parse("id", "fb-1").unwrap(),
+            channel: Channel::Phone,
+            kind: Some(FeedbackKind::Complaint),
+            occurred_at: Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap(),
+            case_status: Some(CaseStatus::Open),
+            summary: Some("street cut".into()),
+            redacted: false,
+        };
+        let water = Caller { subject: "w".into(), role: Role::Cso, departments: vec![d("water")] };
+        let seen = visible_entry(&water, entry.clone());
+        assert!(seen.redacted && seen.summary.is_none() && seen.kind.is_none());
+        assert_eq!((seen.channel, seen.case_status), (Channel::Phone, Some(CaseStatus::Open)));
+        let chief = Caller { subject: "c".into(), role: Role::Chief, departments: vec![] };
+        assert_eq!(visible_entry(&chief, entry.clone()), entry);
+    }
+}
