@@ -7,6 +7,7 @@
 //! non-owner role without `BYPASSRLS` (checked on every new connection), and each transaction
 //! starts by setting `app.tenant_ids` and `app.role` transaction-locally.
 
+mod feedback_store;
 mod officer_store;
 #[cfg(feature = "testing")]
 pub mod testing;

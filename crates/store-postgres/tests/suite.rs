@@ -174,3 +174,54 @@ async fn officers_are_isolated_by_rls_and_seats_are_enforced_by_the_database() {
     let erase = sqlx::query("DELETE FROM appointments").execute(&mut *tx).await.unwrap_err();
     assert!(erase.to_string().contains("permission denied"), "{erase}");
 }
+
+#[tokio::test]
+async fn erasure_leaves_no_contact_details_or_free_text_in_any_table() {
+    let Some((store, db)) = fresh_store().await else { return };
+    cityserve_store::suite::seed_and_erase_resident(&store).await;
+    let mut admin = PgConnection::connect(&db.url).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+    assert!(tables.iter().any(|t| t == "resident_contact_details"));
+    for table in tables {
+        for needle in cityserve_store::suite::PII_NEEDLES {
+            // The owner is not subject to RLS here: this sees every tenant's rows.
+            let sql = format!("SELECT count(*) FROM \"{table}\" t WHERE t::text LIKE $1");
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(format!("%{needle}%"))
+                .fetch_one(&mut admin)
+                .await
+                .unwrap();
+            assert_eq!(n, 0, "{needle:?} survives in {table}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn feedback_is_isolated_by_rls_but_timeline_metadata_is_shared() {
+    let Some((store, db)) = fresh_store().await else { return };
+    cityserve_store::suite::seed_resident_complaints(&store).await;
+    let mut conn = app_connection(&db).await;
+    for table in ["feedback", "resident_contact_details", "cases", "case_entries"] {
+        let sql: &'static str = Box::leak(format!("SELECT count(*) FROM {table}").into_boxed_str());
+        assert_eq!(count_as(&mut conn, None, sql).await, 0, "{table} with no tenant set");
+        assert_eq!(count_as(&mut conn, Some("water"), sql).await, 1, "{table} as water");
+    }
+    // Every department-bound caller sees that the resident contacted both departments.
+    assert_eq!(count_as(&mut conn, Some("water"), "SELECT count(*) FROM timeline_entries").await, 2);
+    assert_eq!(count_as(&mut conn, None, "SELECT count(*) FROM timeline_entries").await, 0, "fails closed");
+    // ...but cannot change another department's entries or read its contact details.
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_ids', 'water', true), set_config('app.role', 'cso', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let changed = sqlx::query("UPDATE timeline_entries SET case_status = 'closed' WHERE department_id = 'streets'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(changed.rows_affected(), 0);
+    tx.commit().await.unwrap();
+}

@@ -80,3 +80,33 @@ async fn seats_are_enforced_by_the_database_and_history_is_kept() {
     let erase = sqlx::query("DELETE FROM appointments").execute(&pool).await.unwrap_err();
     assert!(erase.to_string().contains("history"), "{erase}");
 }
+
+#[tokio::test]
+async fn erasure_leaves_no_contact_details_or_free_text_in_any_table() {
+    let (store, dir) = file_store().await;
+    cityserve_store::suite::seed_and_erase_resident(&store).await;
+    let url = format!("sqlite://{}", dir.path().join("cityserve.db").display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert!(tables.iter().any(|t| t == "resident_contact_details"));
+    for table in tables {
+        let columns: Vec<String> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        for needle in cityserve_store::suite::PII_NEEDLES {
+            let clause = columns.iter().map(|c| format!("CAST(\"{c}\" AS TEXT) LIKE ?")).collect::<Vec<_>>();
+            let sql = format!("SELECT count(*) FROM \"{table}\" WHERE {}", clause.join(" OR "));
+            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+            for _ in &columns {
+                q = q.bind(format!("%{needle}%"));
+            }
+            assert_eq!(q.fetch_one(&mut conn).await.unwrap(), 0, "{needle:?} survives in {table}");
+        }
+    }
+}

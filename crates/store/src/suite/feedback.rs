@@ -10,9 +10,14 @@ use cityserve_domain::{
     ServiceStandardId, ServiceTargets,
 };
 
-const EMAIL: &str = "ann.resident@example.org";
-const PHONE: &str = "+12155550100";
-const SECRET_TEXT: &str = "The street cut outside 1401 Walnut St was left open";
+/// The resident's e-mail used throughout the suite.
+pub const EMAIL: &str = "ann.resident@example.org";
+/// The resident's phone.
+pub const PHONE: &str = "+12155550100";
+/// Free text naming the resident's address.
+pub const SECRET_TEXT: &str = "The street cut outside 1401 Walnut St was left open";
+/// Strings that must not survive an erasure anywhere in the database.
+pub const PII_NEEDLES: [&str; 4] = [EMAIL, "2155550100", "Walnut", "Called +1215"];
 
 fn keyer() -> ResidentKeyer {
     ResidentKeyer::new(b"suite-resident-key-0123456789")
@@ -303,7 +308,17 @@ pub async fn timeline_spans_departments_with_details_in_scope<S: FeedbackStore>(
     assert_eq!(store.resident_timeline(&ctx(&cs, &chief, "timeline.read"), &[], &key).await.unwrap().len(), 2);
 }
 
-pub async fn erasure_keeps_statistics_and_removes_pii<S: FeedbackStore>(store: &S) {
+/// Gives the suite's resident a complaint with a note in `streets` and `water` (both created
+/// here) and then erases them, as the Chief. Backend tests scan the raw tables afterwards.
+pub async fn seed_and_erase_resident<S: FeedbackStore>(store: &S) {
+    seed_resident_complaints(store).await;
+    let chief = chief();
+    let es = scope(&chief, Action::EraseResident, None);
+    store.erase_resident(&ctx(&es, &chief, "resident.erase"), &resident(EMAIL, "").0).await.unwrap();
+}
+
+/// Gives the suite's resident a complaint with a note in `streets` and `water` (both created here).
+pub async fn seed_resident_complaints<S: FeedbackStore>(store: &S) {
     seed_department(store, "streets").await;
     seed_department(store, "water").await;
     let chief = chief();
@@ -317,6 +332,11 @@ pub async fn erasure_keeps_statistics_and_removes_pii<S: FeedbackStore>(store: &
             CaseEntry::Note(CaseNote { text: format!("Called {PHONE}"), actor: "chief-1".into(), at: Utc::now() });
         store.save_case(&ctx(&m, &chief, "case.update"), &case, case.revision, Some(&note)).await.unwrap();
     }
+}
+
+pub async fn erasure_keeps_statistics_and_removes_pii<S: FeedbackStore>(store: &S) {
+    seed_resident_complaints(store).await;
+    let chief = chief();
     let mut other = item("water", "fb-e3", FeedbackKind::Compliment, Channel::Web);
     other.resident = Some(resident("someone.else@example.org", ""));
     let s = scope(&chief, Action::SubmitFeedback, Some(&dept("water")));

@@ -1,0 +1,749 @@
+//! [`FeedbackStore`] on PostgreSQL. Row-level security scopes every table; the timeline's metadata
+//! table is readable city-wide by design (see migrations/postgres/0003_feedback.sql).
+use crate::{
+    PgStore, STANDARD_COLUMNS, claim_key, corrupt, db_err, id, in_scope, read_department, record, standard_from,
+};
+use chrono::{DateTime, Utc};
+use cityserve_domain::feedback::RecoveryKind;
+use cityserve_domain::{
+    Case, CaseEntry, CaseId, CaseNote, CaseStatus, Channel, DepartmentId, DepartmentStatus, Feedback, FeedbackId,
+    FeedbackKind, Location, NewFeedback, OfficerId, Page, PageRequest, RecoveryAction, ServiceCategoryId,
+    ServiceCategoryStatus, ServiceStandard, ServiceTargets, TenantScope, resolve_targets,
+};
+use cityserve_store::feedback::{CaseFilter, CaseOrder, Erasure, FeedbackFilter, Source, Submitted, TimelineRow};
+use cityserve_store::{FeedbackStore, Idempotency, StoreError, StoreResult, WriteCtx, now_micros, resource};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+const FEEDBACK_COLUMNS: &str = "department_id, feedback_id, channel, kind, csat, nps, text, language, category_id, \
+     address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased";
+const CASE_COLUMNS: &str = "department_id, case_id, status, assignee, category_id, channel, received_at, \
+     acknowledge_due, resolve_due, acknowledged_at, resolved_at, closed_at, owner_department, reopen_count, \
+     follow_up, satisfied, resident_key, revision, update_time";
+
+fn opt_id<T>(
+    row: &PgRow,
+    col: &str,
+    parse: fn(&str, &str) -> Result<T, cityserve_domain::ValidationError>,
+) -> StoreResult<Option<T>> {
+    let v: Option<String> = row.try_get(col).map_err(db_err)?;
+    v.map(|v| parse(col, &v).map_err(|_| corrupt(col))).transpose()
+}
+
+fn feedback_from(row: &PgRow) -> StoreResult<Feedback> {
+    let channel: String = row.try_get("channel").map_err(db_err)?;
+    let kind: String = row.try_get("kind").map_err(db_err)?;
+    let kind = FeedbackKind::parse(&kind).ok_or_else(|| corrupt("kind"))?;
+    let feedback_id = id(row, "feedback_id", FeedbackId::parse)?;
+    Ok(Feedback {
+        department_id: id(row, "department_id", DepartmentId::parse)?,
+        case_id: (kind == FeedbackKind::Complaint).then(|| CaseId::from_feedback(&feedback_id)),
+        id: feedback_id,
+        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel"))?,
+        kind,
+        csat: row.try_get("csat").map_err(db_err)?,
+        nps: row.try_get("nps").map_err(db_err)?,
+        text: row.try_get("text").map_err(db_err)?,
+        language: row.try_get("language").map_err(db_err)?,
+        category: opt_id(row, "category_id", ServiceCategoryId::parse)?,
+        location: Location {
+            address: row.try_get("address").map_err(db_err)?,
+            latitude: row.try_get("latitude").map_err(db_err)?,
+            longitude: row.try_get("longitude").map_err(db_err)?,
+        },
+        occurred_at: row.try_get("occurred_at").map_err(db_err)?,
+        received_at: row.try_get("received_at").map_err(db_err)?,
+        resident_key: row.try_get("resident_key").map_err(db_err)?,
+        internal_customer: opt_id(row, "internal_customer", DepartmentId::parse)?,
+        erased: row.try_get("erased").map_err(db_err)?,
+    })
+}
+
+fn case_from(row: &PgRow) -> StoreResult<Case> {
+    let status: String = row.try_get("status").map_err(db_err)?;
+    let channel: String = row.try_get("channel").map_err(db_err)?;
+    Ok(Case {
+        department_id: id(row, "department_id", DepartmentId::parse)?,
+        id: id(row, "case_id", CaseId::parse)?,
+        status: CaseStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        assignee: opt_id(row, "assignee", OfficerId::parse)?,
+        category: opt_id(row, "category_id", ServiceCategoryId::parse)?,
+        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel"))?,
+        received_at: row.try_get("received_at").map_err(db_err)?,
+        acknowledge_due: row.try_get("acknowledge_due").map_err(db_err)?,
+        resolve_due: row.try_get("resolve_due").map_err(db_err)?,
+        acknowledged_at: row.try_get("acknowledged_at").map_err(db_err)?,
+        resolved_at: row.try_get("resolved_at").map_err(db_err)?,
+        closed_at: row.try_get("closed_at").map_err(db_err)?,
+        owner_department: opt_id(row, "owner_department", DepartmentId::parse)?,
+        reopen_count: row.try_get("reopen_count").map_err(db_err)?,
+        recovery: Vec::new(),
+        notes: Vec::new(),
+        follow_up: opt_id(row, "follow_up", FeedbackId::parse)?,
+        satisfied: row.try_get("satisfied").map_err(db_err)?,
+        resident_key: row.try_get("resident_key").map_err(db_err)?,
+        revision: row.try_get("revision").map_err(db_err)?,
+        update_time: row.try_get("update_time").map_err(db_err)?,
+    })
+}
+
+/// Adds each case's notes and recovery actions, in one query for the whole slice.
+async fn attach_entries(conn: &mut PgConnection, cases: &mut [Case]) -> StoreResult<()> {
+    if cases.is_empty() {
+        return Ok(());
+    }
+    let departments: Vec<&str> = cases.iter().map(|c| c.department_id.as_str()).collect();
+    let ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+    let rows = sqlx::query(
+        "SELECT e.department_id, e.case_id, e.kind, e.text, e.actor, e.at
+         FROM case_entries e
+         JOIN unnest($1::text[], $2::text[]) AS k (department_id, case_id)
+           ON e.department_id = k.department_id AND e.case_id = k.case_id
+         ORDER BY e.entry_no",
+    )
+    .bind(&departments)
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    for row in rows {
+        let (d, c, kind): (String, String, String) = (
+            row.try_get("department_id").map_err(db_err)?,
+            row.try_get("case_id").map_err(db_err)?,
+            row.try_get("kind").map_err(db_err)?,
+        );
+        let text: String = row.try_get("text").map_err(db_err)?;
+        let actor: String = row.try_get("actor").map_err(db_err)?;
+        let at: DateTime<Utc> = row.try_get("at").map_err(db_err)?;
+        let Some(case) = cases.iter_mut().find(|x| x.department_id.as_str() == d && x.id.as_str() == c) else {
+            continue;
+        };
+        if kind == "note" {
+            case.notes.push(CaseNote { text, actor, at });
+        } else {
+            let kind = RecoveryKind::parse(&kind).ok_or_else(|| corrupt("kind"))?;
+            case.recovery.push(RecoveryAction { kind, note: text, actor, at });
+        }
+    }
+    Ok(())
+}
+
+async fn read_feedback(conn: &mut PgConnection, d: &DepartmentId, f: &str) -> StoreResult<Feedback> {
+    let sql = format!("SELECT {FEEDBACK_COLUMNS} FROM feedback WHERE department_id = $1 AND feedback_id = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(d.as_str())
+        .bind(f)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    feedback_from(&row.ok_or(StoreError::NotFound)?)
+}
+
+async fn read_case(conn: &mut PgConnection, d: &DepartmentId, c: &str) -> StoreResult<Case> {
+    let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE department_id = $1 AND case_id = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(d.as_str())
+        .bind(c)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let mut cases = [case_from(&row.ok_or(StoreError::NotFound)?)?];
+    attach_entries(conn, &mut cases).await?;
+    let [case] = cases;
+    Ok(case)
+}
+
+async fn read_submitted(conn: &mut PgConnection, d: &DepartmentId, f: &str) -> StoreResult<Submitted> {
+    let feedback = read_feedback(conn, d, f).await?;
+    let case = match &feedback.case_id {
+        Some(c) => Some(read_case(conn, d, c.as_str()).await?),
+        None => None,
+    };
+    Ok(Submitted { feedback, case })
+}
+
+/// What every submission to a department is checked against, read once per transaction.
+struct Intake {
+    default_targets: ServiceTargets,
+    standards: Vec<ServiceStandard>,
+    active_categories: Vec<ServiceCategoryId>,
+}
+
+async fn intake(conn: &mut PgConnection, d: &DepartmentId) -> StoreResult<Intake> {
+    let department = read_department(conn, d).await?;
+    if department.status != DepartmentStatus::Active {
+        return Err(StoreError::FailedPrecondition(format!("department {d} is archived")));
+    }
+    let sql = format!("SELECT {STANDARD_COLUMNS} FROM service_standards WHERE department_id = $1 ORDER BY standard_id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *conn).await.map_err(db_err)?;
+    let standards = rows.iter().map(standard_from).collect::<StoreResult<Vec<_>>>()?;
+    let categories: Vec<String> =
+        sqlx::query_scalar("SELECT category_id FROM service_categories WHERE department_id = $1 AND status = $2")
+            .bind(d.as_str())
+            .bind(ServiceCategoryStatus::Active.as_str())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    let active_categories = categories
+        .iter()
+        .map(|c| ServiceCategoryId::parse("category_id", c).map_err(|_| corrupt("category_id")))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Intake { default_targets: department.default_targets, standards, active_categories })
+}
+
+/// Inserts one submission (feedback, contact details, case, timeline entry, audit, event).
+async fn insert_feedback(
+    conn: &mut PgConnection,
+    ctx: &WriteCtx<'_>,
+    intake: &Intake,
+    new: &NewFeedback,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    if let Some(c) = &new.category
+        && !intake.active_categories.contains(c)
+    {
+        return Err(StoreError::FailedPrecondition(format!(
+            "service category {c} is not an active category of department {}",
+            new.department_id
+        )));
+    }
+    let d = new.department_id.as_str();
+    let resident_key = new.resident.as_ref().map(|(k, _)| k.as_str());
+    sqlx::query(
+        "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
+             address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false)",
+    )
+    .bind(d)
+    .bind(new.id.as_str())
+    .bind(new.channel.as_str())
+    .bind(new.kind.as_str())
+    .bind(new.csat)
+    .bind(new.nps)
+    .bind(&new.text)
+    .bind(&new.language)
+    .bind(new.category.as_ref().map(|c| c.as_str()))
+    .bind(&new.location.address)
+    .bind(new.location.latitude)
+    .bind(new.location.longitude)
+    .bind(new.occurred_at)
+    .bind(now)
+    .bind(resident_key)
+    .bind(new.internal_customer.as_ref().map(|c| c.as_str()))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    if let Some((key, contact)) = &new.resident {
+        // The newest contact details win; a missing one keeps what was known.
+        sqlx::query(
+            "INSERT INTO resident_contact_details (department_id, resident_key, email, phone, update_time)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (department_id, resident_key) DO UPDATE SET
+                 email = CASE WHEN excluded.email <> '' THEN excluded.email ELSE resident_contact_details.email END,
+                 phone = CASE WHEN excluded.phone <> '' THEN excluded.phone ELSE resident_contact_details.phone END,
+                 update_time = excluded.update_time",
+        )
+        .bind(d)
+        .bind(key)
+        .bind(&contact.email)
+        .bind(&contact.phone)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
+    let mut case_status = None;
+    if new.kind == FeedbackKind::Complaint {
+        let (targets, _) =
+            resolve_targets(intake.default_targets, &intake.standards, new.category.as_ref(), Some(new.channel));
+        let case = Case::open(new, now, targets);
+        case_status = Some(case.status);
+        sqlx::query(
+            "INSERT INTO cases (department_id, case_id, status, category_id, channel, received_at, acknowledge_due,
+                 resolve_due, reopen_count, resident_key, revision, update_time)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 1, $6)",
+        )
+        .bind(d)
+        .bind(case.id.as_str())
+        .bind(case.status.as_str())
+        .bind(case.category.as_ref().map(|c| c.as_str()))
+        .bind(case.channel.as_str())
+        .bind(now)
+        .bind(case.acknowledge_due)
+        .bind(case.resolve_due)
+        .bind(resident_key)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
+    if let Some(key) = resident_key {
+        sqlx::query(
+            "INSERT INTO timeline_entries (department_id, feedback_id, resident_key, channel, occurred_at, case_status)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(d)
+        .bind(new.id.as_str())
+        .bind(key)
+        .bind(new.channel.as_str())
+        .bind(new.occurred_at)
+        .bind(case_status.map(|s| s.as_str()))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
+    let name = resource::feedback(&new.department_id, &new.id);
+    let payload = serde_json::json!({
+        "feedback": new.id.as_str(),
+        "kind": new.kind.as_str(),
+        "channel": new.channel.as_str(),
+        "case": case_status.is_some(),
+    });
+    record(conn, ctx, &new.department_id, &name, payload).await
+}
+
+/// Appends an audit record without an event (reads that must be audited).
+async fn audit_only(
+    conn: &mut PgConnection,
+    ctx: &WriteCtx<'_>,
+    department: &DepartmentId,
+    resource: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
+         VALUES ($1, now(), $2, $3, $4, $5, $6)",
+    )
+    .bind(department.as_str())
+    .bind(&ctx.actor.subject)
+    .bind(ctx.actor.role.as_str())
+    .bind(ctx.action)
+    .bind(resource)
+    .bind(ctx.trace_id.as_deref())
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// The scope's departments as one array parameter (`None`: city-wide).
+fn scope_ids(scope: &TenantScope) -> Option<Vec<String>> {
+    scope.departments().map(|ds| ds.iter().map(|d| d.as_str().to_owned()).collect())
+}
+
+/// The key of a case in a resolve-due ordered listing.
+fn due_key(c: &Case) -> String {
+    format!("{}:{}", c.resolve_due.timestamp_micros(), c.id)
+}
+
+fn parse_due_key(key: &str) -> StoreResult<(DateTime<Utc>, String)> {
+    let bad = || StoreError::Internal("bad page position".into());
+    let (t, id) = key.split_once(':').ok_or_else(bad)?;
+    let t = DateTime::from_timestamp_micros(t.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    Ok((t, id.to_owned()))
+}
+
+impl FeedbackStore for PgStore {
+    async fn submit_feedback(
+        &self,
+        ctx: &WriteCtx<'_>,
+        idem: &Idempotency,
+        new: &NewFeedback,
+    ) -> StoreResult<Submitted> {
+        in_scope(ctx.scope, &new.department_id)?;
+        let mut tx = self.begin(ctx.scope).await?;
+        let now = now_micros();
+        // Claiming the key first makes concurrent retries wait for the first one and replay it.
+        if let Some(f) = claim_key(&mut tx, &new.department_id, idem, "feedback", new.id.as_str(), now).await? {
+            let submitted = read_submitted(&mut tx, &new.department_id, &f).await?;
+            tx.commit().await.map_err(db_err)?;
+            return Ok(submitted);
+        }
+        let intake = intake(&mut tx, &new.department_id).await?;
+        insert_feedback(&mut tx, ctx, &intake, new, now).await?;
+        let submitted = read_submitted(&mut tx, &new.department_id, new.id.as_str()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(submitted)
+    }
+
+    async fn submit_feedback_batch(
+        &self,
+        ctx: &WriteCtx<'_>,
+        idem: &Idempotency,
+        department: &DepartmentId,
+        items: &[NewFeedback],
+    ) -> Result<Vec<Submitted>, (Option<usize>, StoreError)> {
+        in_scope(ctx.scope, department).map_err(|e| (None, e))?;
+        let mut tx = self.begin(ctx.scope).await.map_err(|e| (None, e))?;
+        let now = now_micros();
+        let ids = items.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(",");
+        if let Some(ids) =
+            claim_key(&mut tx, department, idem, "feedback_batch", &ids, now).await.map_err(|e| (None, e))?
+        {
+            let mut out = Vec::new();
+            for f in ids.split(',').filter(|s| !s.is_empty()) {
+                out.push(read_submitted(&mut tx, department, f).await.map_err(|e| (None, e))?);
+            }
+            tx.commit().await.map_err(|e| (None, db_err(e)))?;
+            return Ok(out);
+        }
+        let intake = intake(&mut tx, department).await.map_err(|e| (None, e))?;
+        for (i, item) in items.iter().enumerate() {
+            if item.department_id != *department {
+                return Err((Some(i), StoreError::FailedPrecondition("item is for another department".into())));
+            }
+            insert_feedback(&mut tx, ctx, &intake, item, now).await.map_err(|e| (Some(i), e))?;
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            out.push(read_submitted(&mut tx, department, item.id.as_str()).await.map_err(|e| (None, e))?);
+        }
+        tx.commit().await.map_err(|e| (None, db_err(e)))?;
+        Ok(out)
+    }
+
+    async fn get_feedback(&self, scope: &TenantScope, d: &DepartmentId, f: &FeedbackId) -> StoreResult<Feedback> {
+        in_scope(scope, d)?;
+        let mut tx = self.begin(scope).await?;
+        let feedback = read_feedback(&mut tx, d, f.as_str()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(feedback)
+    }
+
+    async fn list_feedback(
+        &self,
+        scope: &TenantScope,
+        filter: &FeedbackFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Feedback>> {
+        if let Some(d) = &filter.department {
+            in_scope(scope, d)?;
+        }
+        let source = match filter.source {
+            Some(Source::Residents) => " AND internal_customer IS NULL",
+            Some(Source::InternalCustomers) => " AND internal_customer IS NOT NULL",
+            None => "",
+        };
+        let sql = format!(
+            "SELECT {FEEDBACK_COLUMNS} FROM feedback
+             WHERE ($1::text IS NULL OR feedback_id < $1)
+               AND ($2::text IS NULL OR department_id = $2)
+               AND ($3::text IS NULL OR kind = $3)
+               AND ($4::text IS NULL OR channel = $4)
+               AND ($5::text IS NULL OR category_id = $5)
+               AND ($6::text[] IS NULL OR department_id = ANY($6)){source}
+             ORDER BY feedback_id DESC LIMIT $7"
+        );
+        let mut tx = self.begin(scope).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(page.after.as_deref())
+            .bind(filter.department.as_ref().map(|d| d.as_str()))
+            .bind(filter.kind.map(|k| k.as_str()))
+            .bind(filter.channel.map(|c| c.as_str()))
+            .bind(filter.category.as_ref().map(|c| c.as_str()))
+            .bind(scope_ids(scope))
+            .bind(i64::from(page.size) + 1)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let items = rows.iter().map(feedback_from).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.size, |f| f.id.to_string()))
+    }
+
+    async fn resident_timeline(
+        &self,
+        ctx: &WriteCtx<'_>,
+        audit_in: &[DepartmentId],
+        resident_key: &str,
+    ) -> StoreResult<Vec<TimelineRow>> {
+        let mut tx = self.begin(ctx.scope).await?;
+        // LEFT JOIN: row-level security hides other departments' feedback rows, not their entries.
+        let rows = sqlx::query(
+            "SELECT t.department_id, t.feedback_id, t.channel, t.occurred_at, t.case_status, f.kind, f.text
+             FROM timeline_entries t
+             LEFT JOIN feedback f ON f.department_id = t.department_id AND f.feedback_id = t.feedback_id
+             WHERE t.resident_key = $1
+             ORDER BY t.occurred_at, t.department_id, t.feedback_id",
+        )
+        .bind(resident_key)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let department_id = id(row, "department_id", DepartmentId::parse)?;
+            let channel: String = row.try_get("channel").map_err(db_err)?;
+            let status: Option<String> = row.try_get("case_status").map_err(db_err)?;
+            let kind: Option<String> = row.try_get("kind").map_err(db_err)?;
+            let details = match kind {
+                Some(kind) if ctx.scope.allows(&department_id) => Some((
+                    FeedbackKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+                    row.try_get::<Option<String>, _>("text").map_err(db_err)?.unwrap_or_default(),
+                )),
+                _ => None,
+            };
+            out.push(TimelineRow {
+                feedback_id: id(row, "feedback_id", FeedbackId::parse)?,
+                channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel"))?,
+                occurred_at: row.try_get("occurred_at").map_err(db_err)?,
+                case_status: status.map(|s| CaseStatus::parse(&s).ok_or_else(|| corrupt("case_status"))).transpose()?,
+                details,
+                department_id,
+            });
+        }
+        let mut audited: Vec<&DepartmentId> = audit_in.iter().chain(out.iter().map(|r| &r.department_id)).collect();
+        audited.sort();
+        audited.dedup();
+        let name = resource::resident(resident_key);
+        for d in audited {
+            audit_only(&mut tx, ctx, d, &name).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(out)
+    }
+
+    async fn erase_resident(&self, ctx: &WriteCtx<'_>, resident_key: &str) -> StoreResult<Erasure> {
+        let mut tx = self.begin(ctx.scope).await?;
+        let departments: Vec<String> = sqlx::query_scalar(
+            "SELECT department_id FROM feedback WHERE resident_key = $1
+             UNION SELECT department_id FROM resident_contact_details WHERE resident_key = $1",
+        )
+        .bind(resident_key)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let mut departments = departments
+            .iter()
+            .map(|d| DepartmentId::parse("department_id", d).map_err(|_| corrupt("department_id")))
+            .collect::<StoreResult<Vec<_>>>()?;
+        departments.retain(|d| ctx.scope.allows(d));
+        departments.sort();
+        let mut erasure = Erasure { departments: departments.clone(), ..Erasure::default() };
+        for d in &departments {
+            let d_str = d.as_str();
+            sqlx::query(
+                "UPDATE case_entries SET text = '' WHERE department_id = $1
+                   AND case_id IN (SELECT case_id FROM cases WHERE department_id = $1 AND resident_key = $2)",
+            )
+            .bind(d_str)
+            .bind(resident_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            sqlx::query("UPDATE cases SET resident_key = NULL WHERE department_id = $1 AND resident_key = $2")
+                .bind(d_str)
+                .bind(resident_key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            sqlx::query("DELETE FROM timeline_entries WHERE department_id = $1 AND resident_key = $2")
+                .bind(d_str)
+                .bind(resident_key)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let done = sqlx::query(
+                "UPDATE feedback SET text = '', address = '', latitude = NULL, longitude = NULL, resident_key = NULL,
+                     erased = true
+                 WHERE department_id = $1 AND resident_key = $2",
+            )
+            .bind(d_str)
+            .bind(resident_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            erasure.feedback_erased += i64::try_from(done.rows_affected()).unwrap_or(i64::MAX);
+            let done =
+                sqlx::query("DELETE FROM resident_contact_details WHERE department_id = $1 AND resident_key = $2")
+                    .bind(d_str)
+                    .bind(resident_key)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            erasure.contacts_deleted += i64::try_from(done.rows_affected()).unwrap_or(i64::MAX);
+            let name = resource::resident(resident_key);
+            record(&mut tx, ctx, d, &name, serde_json::json!({ "resident": resident_key })).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(erasure)
+    }
+
+    async fn get_case(&self, scope: &TenantScope, d: &DepartmentId, c: &CaseId) -> StoreResult<Case> {
+        in_scope(scope, d)?;
+        let mut tx = self.begin(scope).await?;
+        let case = read_case(&mut tx, d, c.as_str()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(case)
+    }
+
+    async fn list_cases(
+        &self,
+        scope: &TenantScope,
+        filter: &CaseFilter,
+        order: CaseOrder,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Case>> {
+        if let Some(d) = &filter.department {
+            in_scope(scope, d)?;
+        }
+        let (after_time, after_id) = match (order, &page.after) {
+            (CaseOrder::ResolveDue, Some(a)) => {
+                let (t, id) = parse_due_key(a)?;
+                (Some(t), Some(id))
+            }
+            (CaseOrder::Newest, Some(a)) => (None, Some(a.clone())),
+            (_, None) => (None, None),
+        };
+        let (cursor, order_by) = match order {
+            CaseOrder::Newest => ("($8::text IS NULL OR case_id < $8)", "case_id DESC"),
+            CaseOrder::ResolveDue => (
+                "($8::text IS NULL OR resolve_due > $9 OR (resolve_due = $9 AND case_id > $8))",
+                "resolve_due, case_id",
+            ),
+        };
+        // The overdue rule is Case::overdue's.
+        let sql = format!(
+            "SELECT {CASE_COLUMNS} FROM cases
+             WHERE ($1::text IS NULL OR department_id = $1)
+               AND ($2::text IS NULL OR status = $2)
+               AND ($3::text IS NULL OR assignee = $3)
+               AND ($4::text IS NULL OR category_id = $4)
+               AND ($5::text[] IS NULL OR department_id = ANY($5))
+               AND ($6::timestamptz IS NULL
+                    OR (status = 'open' AND acknowledge_due < $6)
+                    OR (status IN ('open', 'acknowledged', 'in_progress') AND resolve_due < $6))
+               AND {cursor}
+             ORDER BY {order_by} LIMIT $7"
+        );
+        let mut tx = self.begin(scope).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(filter.department.as_ref().map(|d| d.as_str()))
+            .bind(filter.status.map(|s| s.as_str()))
+            .bind(filter.assignee.as_ref().map(|a| a.as_str()))
+            .bind(filter.category.as_ref().map(|c| c.as_str()))
+            .bind(scope_ids(scope))
+            .bind(filter.overdue_at)
+            .bind(i64::from(page.size) + 1)
+            .bind(after_id)
+            .bind(after_time.unwrap_or_default())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let items = rows.iter().map(case_from).collect::<StoreResult<Vec<_>>>()?;
+        let mut page = match order {
+            CaseOrder::Newest => Page::from_overfetch(items, page.size, |c| c.id.to_string()),
+            CaseOrder::ResolveDue => Page::from_overfetch(items, page.size, due_key),
+        };
+        attach_entries(&mut tx, &mut page.items).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(page)
+    }
+
+    async fn save_case(
+        &self,
+        ctx: &WriteCtx<'_>,
+        case: &Case,
+        expected_revision: i64,
+        entry: Option<&CaseEntry>,
+    ) -> StoreResult<Case> {
+        let d = &case.department_id;
+        in_scope(ctx.scope, d)?;
+        let mut tx = self.begin(ctx.scope).await?;
+        // Locks the row: concurrent saves of one case serialize, and the loser sees a new revision.
+        let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE department_id = $1 AND case_id = $2 FOR UPDATE");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(d.as_str())
+            .bind(case.id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let current = case_from(&row.ok_or(StoreError::NotFound)?)?;
+        if current.revision != expected_revision {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(a) = &case.assignee
+            && current.assignee.as_ref() != Some(a)
+        {
+            let active: Option<i32> = sqlx::query_scalar(
+                "SELECT 1 FROM officers WHERE department_id = $1 AND officer_id = $2 AND status = 'active'",
+            )
+            .bind(d.as_str())
+            .bind(a.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if active.is_none() {
+                return Err(StoreError::FailedPrecondition(format!("{a} is not an active officer of department {d}")));
+            }
+        }
+        if let Some(f) = &case.follow_up
+            && current.follow_up.as_ref() != Some(f)
+        {
+            let kind: Option<String> =
+                sqlx::query_scalar("SELECT kind FROM feedback WHERE department_id = $1 AND feedback_id = $2")
+                    .bind(d.as_str())
+                    .bind(f.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            if kind.as_deref() != Some(FeedbackKind::SurveyResponse.as_str()) {
+                return Err(StoreError::FailedPrecondition(format!("{f} is not a survey response of department {d}")));
+            }
+        }
+        let now = now_micros();
+        sqlx::query(
+            "UPDATE cases SET status = $1, assignee = $2, acknowledged_at = $3, resolved_at = $4, closed_at = $5,
+                 owner_department = $6, reopen_count = $7, follow_up = $8, satisfied = $9, revision = revision + 1,
+                 update_time = $10
+             WHERE department_id = $11 AND case_id = $12 AND revision = $13",
+        )
+        .bind(case.status.as_str())
+        .bind(case.assignee.as_ref().map(|a| a.as_str()))
+        .bind(case.acknowledged_at)
+        .bind(case.resolved_at)
+        .bind(case.closed_at)
+        .bind(case.owner_department.as_ref().map(|o| o.as_str()))
+        .bind(case.reopen_count)
+        .bind(case.follow_up.as_ref().map(|f| f.as_str()))
+        .bind(case.satisfied)
+        .bind(now)
+        .bind(d.as_str())
+        .bind(case.id.as_str())
+        .bind(expected_revision)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if let Some(entry) = entry {
+            let (kind, text, actor, at) = match entry {
+                CaseEntry::Note(n) => ("note", &n.text, &n.actor, n.at),
+                CaseEntry::Recovery(r) => (r.kind.as_str(), &r.note, &r.actor, r.at),
+            };
+            sqlx::query(
+                "INSERT INTO case_entries (department_id, case_id, entry_no, kind, text, actor, at)
+                 VALUES ($1, $2, (SELECT COALESCE(MAX(entry_no), 0) + 1 FROM case_entries
+                                  WHERE department_id = $1 AND case_id = $2), $3, $4, $5, $6)",
+            )
+            .bind(d.as_str())
+            .bind(case.id.as_str())
+            .bind(kind)
+            .bind(text)
+            .bind(actor)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        sqlx::query("UPDATE timeline_entries SET case_status = $1 WHERE department_id = $2 AND feedback_id = $3")
+            .bind(case.status.as_str())
+            .bind(d.as_str())
+            .bind(case.id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let name = resource::case(d, &case.id);
+        let payload = serde_json::json!({ "case": case.id.as_str(), "status": case.status.as_str() });
+        record(&mut tx, ctx, d, &name, payload).await?;
+        let saved = read_case(&mut tx, d, case.id.as_str()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(saved)
+    }
+}
