@@ -34,6 +34,12 @@ pub struct Config {
     pub jwt_secret: Option<String>,
     /// File holding the HS256 secret. Default: `<data_dir>/jwt-secret`, generated on first run.
     pub jwt_secret_file: Option<PathBuf>,
+    /// Secret that turns residents' e-mail/phone into stable resident keys (at least 32 bytes).
+    /// Changing it unlinks every resident from their history. Prefer `resident_key_file`.
+    pub resident_key: Option<String>,
+    /// File holding the resident-key secret. Default: `<data_dir>/resident-key`, generated on
+    /// first run. Every replica must use the same one.
+    pub resident_key_file: Option<PathBuf>,
     /// PEM file with an RS256 public key, to accept tokens from an external identity provider.
     pub jwt_public_key_file: Option<PathBuf>,
     /// Expected token issuer.
@@ -68,6 +74,8 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             jwt_secret: None,
             jwt_secret_file: None,
+            resident_key: None,
+            resident_key_file: None,
             jwt_public_key_file: None,
             jwt_issuer: "cityserve".into(),
             jwt_audience: "cityserve".into(),
@@ -141,6 +149,12 @@ impl Config {
         }
         if let Some(v) = env("CITYSERVE_JWT_SECRET_FILE") {
             self.jwt_secret_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("CITYSERVE_RESIDENT_KEY") {
+            self.resident_key = Some(v);
+        }
+        if let Some(v) = env("CITYSERVE_RESIDENT_KEY_FILE") {
+            self.resident_key_file = Some(PathBuf::from(v));
         }
         if let Some(v) = env("CITYSERVE_JWT_PUBLIC_KEY_FILE") {
             self.jwt_public_key_file = Some(PathBuf::from(v));

@@ -9,10 +9,11 @@ pub mod secret;
 
 pub mod bootstrap;
 
-use cityserve_api::{AuthConfig, AuthLayer, Authenticator, DepartmentsApi, OfficersApi, StandingLayer};
+use cityserve_api::{AuthConfig, AuthLayer, Authenticator, DepartmentsApi, FeedbackApi, OfficersApi, StandingLayer};
 use cityserve_proto::v1::department_service_server::DepartmentServiceServer;
+use cityserve_proto::v1::feedback_service_server::FeedbackServiceServer;
 use cityserve_proto::v1::officer_service_server::OfficerServiceServer;
-use cityserve_store::{OfficerStore, Store};
+use cityserve_store::{FeedbackStore, Store};
 use cityserve_store_postgres::{PgOptions, PgStore};
 use cityserve_store_sqlite::{SqliteOptions, SqliteStore};
 use config::Config;
@@ -184,9 +185,10 @@ async fn watch_database<S: Store>(
 const SERVICES: &[&str] = &[
     <DepartmentServiceServer<DepartmentsApi<SqliteStore>> as NamedService>::NAME,
     <OfficerServiceServer<OfficersApi<SqliteStore>> as NamedService>::NAME,
+    <FeedbackServiceServer<FeedbackApi<SqliteStore>> as NamedService>::NAME,
 ];
 
-async fn serve_with<S: OfficerStore>(
+async fn serve_with<S: FeedbackStore>(
     store: S,
     config: Config,
     auth: Authenticator,
@@ -216,6 +218,12 @@ async fn serve_with<S: OfficerStore>(
     let officers =
         OfficersApi::new(store.clone()).into_server().max_decoding_message_size(limit).max_encoding_message_size(limit);
 
+    let keyer = cityserve_domain::ResidentKeyer::new(&secret::resident_key(&config)?);
+    let feedback = FeedbackApi::new(store.clone(), keyer)
+        .into_server()
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+
     let addr = listener.local_addr()?;
     let layers = tower::ServiceBuilder::new()
         .layer(cityserve_telemetry::RpcTelemetryLayer::new())
@@ -236,7 +244,8 @@ async fn serve_with<S: OfficerStore>(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(departments)
-        .add_service(officers);
+        .add_service(officers)
+        .add_service(feedback);
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);

@@ -1,5 +1,6 @@
-//! The HS256 token-signing secret: configured, read from a file, or generated on first run into
-//! the data directory (mode 0600) so a fresh checkout works with no setup.
+//! The server's secrets — the HS256 token-signing secret and the resident-key secret: configured,
+//! read from a file, or generated on first run into the data directory (mode 0600) so a fresh
+//! checkout works with no setup.
 use crate::config::Config;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,12 +17,34 @@ pub fn secret_path(config: &Config) -> PathBuf {
     config.jwt_secret_file.clone().unwrap_or_else(|| config.data_dir.join("jwt-secret"))
 }
 
-/// Returns the configured secret, or the file's, generating the file when it does not exist.
+/// Where the resident-key secret lives.
+pub fn resident_key_path(config: &Config) -> PathBuf {
+    config.resident_key_file.clone().unwrap_or_else(|| config.data_dir.join("resident-key"))
+}
+
+/// Returns the configured token secret, or the file's, generating the file when it does not exist.
 pub fn load_or_create(config: &Config) -> Result<Vec<u8>, SecretError> {
-    if let Some(s) = &config.jwt_secret {
+    load_or_generate(
+        config.jwt_secret.as_deref(),
+        &secret_path(config),
+        "generated a new token-signing secret; appoint the first Chief with: cityserve bootstrap-chief --help, then: cityserve token --role chief --subject <officer-id>",
+    )
+}
+
+/// Returns the secret that derives resident keys, generating its file when it does not exist.
+pub fn resident_key(config: &Config) -> Result<Vec<u8>, SecretError> {
+    load_or_generate(
+        config.resident_key.as_deref(),
+        &resident_key_path(config),
+        "generated a new resident-key secret; back it up: losing it unlinks residents from their history",
+    )
+}
+
+fn load_or_generate(inline: Option<&str>, path: &std::path::Path, generated: &str) -> Result<Vec<u8>, SecretError> {
+    if let Some(s) = inline {
         return check(s.trim().as_bytes().to_vec());
     }
-    let path = secret_path(config);
+    let path = path.to_path_buf();
     match std::fs::read_to_string(&path) {
         Ok(s) => check(s.trim().as_bytes().to_vec()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -32,10 +55,7 @@ pub fn load_or_create(config: &Config) -> Result<Vec<u8>, SecretError> {
                 std::fs::create_dir_all(dir).map_err(|e| SecretError(format!("{}: {e}", dir.display())))?;
             }
             write_private(&path, secret.as_bytes())?;
-            tracing::warn!(
-                path = %path.display(),
-                "generated a new token-signing secret; appoint the first Chief with: cityserve bootstrap-chief --help, then: cityserve token --role chief --subject <officer-id>"
-            );
+            tracing::warn!(path = %path.display(), "{generated}");
             Ok(secret.into_bytes())
         }
         Err(e) => Err(SecretError(format!("{}: {e}", path.display()))),
@@ -44,7 +64,7 @@ pub fn load_or_create(config: &Config) -> Result<Vec<u8>, SecretError> {
 
 fn check(secret: Vec<u8>) -> Result<Vec<u8>, SecretError> {
     if secret.len() < 32 {
-        return Err(SecretError("the HS256 secret must be at least 32 bytes".into()));
+        return Err(SecretError("a secret must be at least 32 bytes".into()));
     }
     Ok(secret)
 }
@@ -87,6 +107,17 @@ mod tests {
             let mode = std::fs::metadata(dir.join("jwt-secret")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn resident_key_is_its_own_secret() {
+        let dir = std::env::temp_dir().join(format!("cityserve-rkey-{}-{}", std::process::id(), rand::random::<u32>()));
+        let config = Config { data_dir: dir.clone(), ..Config::default() };
+        let jwt = load_or_create(&config).unwrap();
+        let key = resident_key(&config).unwrap();
+        assert_ne!(jwt, key);
+        assert_eq!(resident_key(&config).unwrap(), key);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -5,7 +5,12 @@ use prost::Message;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     println!("cargo:rerun-if-changed={}", root.display());
-    let files = ["cityserve/v1/common.proto", "cityserve/v1/departments.proto", "cityserve/v1/officers.proto"];
+    let files = [
+        "cityserve/v1/common.proto",
+        "cityserve/v1/departments.proto",
+        "cityserve/v1/officers.proto",
+        "cityserve/v1/feedback.proto",
+    ];
     let fds = protox::compile(files, [&root])?;
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("cityserve_descriptor.bin"), fds.encode_to_vec())?;

@@ -110,3 +110,23 @@ mod tests {
         assert!(category("parent", "departments/streets/serviceStandards/pothole").is_err());
     }
 }
+
+/// Parses `departments/{department}/feedback/{feedback}`.
+pub fn feedback(field: &str, name: &str) -> Result<(DepartmentId, cityserve_domain::FeedbackId), ValidationError> {
+    let (d, id) = child(field, name, "feedback")?;
+    Ok((d, cityserve_domain::FeedbackId::parse(field, id)?))
+}
+
+/// Parses `departments/{department}/cases/{case}`.
+pub fn case(field: &str, name: &str) -> Result<(DepartmentId, cityserve_domain::CaseId), ValidationError> {
+    let (d, id) = child(field, name, "cases")?;
+    Ok((d, cityserve_domain::CaseId::parse(field, id)?))
+}
+
+/// Parses `residents/{resident_key}`.
+pub fn resident(field: &str, name: &str) -> Result<String, ValidationError> {
+    let key = name
+        .strip_prefix("residents/")
+        .ok_or_else(|| ValidationError::one(field, "must have the form residents/{resident_key}"))?;
+    cityserve_domain::feedback::resident_key(field, key)
+}

@@ -42,17 +42,22 @@ impl<S: OfficerStore> OfficersApi<S> {
     }
 }
 
-fn ctx<'a>(scope: &'a TenantScope, actor: &'a Caller, action: &'static str) -> WriteCtx<'a> {
+pub(crate) fn ctx<'a>(scope: &'a TenantScope, actor: &'a Caller, action: &'static str) -> WriteCtx<'a> {
     WriteCtx { scope, actor, action, trace_id: trace_id() }
 }
 
-fn scope_for(caller: &Caller, action: Action, target: &DepartmentId, resource: &str) -> Result<TenantScope, ApiError> {
+pub(crate) fn scope_for(
+    caller: &Caller,
+    action: Action,
+    target: &DepartmentId,
+    resource: &str,
+) -> Result<TenantScope, ApiError> {
     record_tenant(target.as_str());
     authorize(caller, action, Some(target)).map_err(|d| ApiError::from_denied(d, resource))
 }
 
 /// Scope for a list whose parent may be `departments/-`.
-fn list_scope(
+pub(crate) fn list_scope(
     caller: &Caller,
     action: Action,
     target: Option<&DepartmentId>,
@@ -65,11 +70,11 @@ fn list_scope(
 }
 
 /// A new time-ordered ID (`{prefix}-{UUIDv7}`): sorting by ID sorts by creation time.
-fn generated_id(prefix: &str) -> String {
+pub(crate) fn generated_id(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
 
-fn expected_revision(field: &str, etag: &str, current: i64) -> Result<i64, ApiError> {
+pub(crate) fn expected_revision(field: &str, etag: &str, current: i64) -> Result<i64, ApiError> {
     if etag.is_empty() {
         return Ok(current);
     }
@@ -102,7 +107,10 @@ fn mask_paths(
     errors.into_result().map(|()| paths.to_vec())
 }
 
-fn time_from_pb(field: &str, t: Option<&prost_types::Timestamp>) -> Result<Option<DateTime<Utc>>, ValidationError> {
+pub(crate) fn time_from_pb(
+    field: &str,
+    t: Option<&prost_types::Timestamp>,
+) -> Result<Option<DateTime<Utc>>, ValidationError> {
     t.map(|t| {
         let nanos = u32::try_from(t.nanos).map_err(|_| ValidationError::one(field, "is not a valid timestamp"))?;
         DateTime::from_timestamp(t.seconds, nanos)
@@ -242,7 +250,7 @@ fn revision_to_pb(r: &PlanRevision, created: DateTime<Utc>) -> pb::PlanRevision 
     }
 }
 
-fn label(kind: &str, name: &str) -> String {
+pub(crate) fn label(kind: &str, name: &str) -> String {
     format!("{kind} '{name}'")
 }
 

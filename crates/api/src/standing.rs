@@ -3,7 +3,7 @@
 //! call. A CSO replaced at 10:00 holding a token minted at 9:00 is refused at 10:01.
 use crate::error::ApiError;
 use cityserve_domain::officer::check_standing;
-use cityserve_domain::{Action, Caller, Role, authorize};
+use cityserve_domain::{Action, Caller, DepartmentId, Role, authorize};
 use cityserve_store::OfficerStore;
 use std::task::{Context, Poll};
 use tonic::Status;
@@ -35,10 +35,16 @@ pub struct StandingService<S, I> {
     store: S,
 }
 
-/// Checks `caller` against the store. Service clients are not officers and pass.
-pub async fn verify_standing<S: OfficerStore>(store: &S, caller: &Caller) -> Result<(), Status> {
+/// The department of the calling officer's own record, as found by the standing check. Handlers
+/// that audit reads (the resident timeline) record them there too; absent for service clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HomeDepartment(pub DepartmentId);
+
+/// Checks `caller` against the store and returns the officer's home department. Service clients
+/// are not officers and pass with none.
+pub async fn verify_standing<S: OfficerStore>(store: &S, caller: &Caller) -> Result<Option<DepartmentId>, Status> {
     if caller.role == Role::Service {
-        return Ok(());
+        return Ok(None);
     }
     let scope = authorize(caller, Action::CheckStanding, None)
         .map_err(|_| Status::permission_denied("the token's role cannot be checked"))?;
@@ -47,7 +53,8 @@ pub async fn verify_standing<S: OfficerStore>(store: &S, caller: &Caller) -> Res
     check_standing(caller, &standing).map_err(|e| {
         tracing::info!(role = caller.role.as_str(), reason = %e, "token refused: role not held");
         Status::permission_denied(e.to_string())
-    })
+    })?;
+    Ok(standing.officer.map(|(d, _, _)| d))
 }
 
 impl<S, I, B, ResBody> tower::Service<http::Request<B>> for StandingService<S, I>
@@ -67,17 +74,21 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         // The clone that was polled ready serves this request; the fresh clone stays behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let caller = req.extensions().get::<Caller>().cloned();
         let store = self.store.clone();
         Box::pin(async move {
-            if let Some(caller) = caller
-                && let Err(status) = verify_standing(&store, &caller).await
-            {
-                return Ok(status.into_http());
+            if let Some(caller) = caller {
+                match verify_standing(&store, &caller).await {
+                    Ok(Some(home)) => {
+                        req.extensions_mut().insert(HomeDepartment(home));
+                    }
+                    Ok(None) => {}
+                    Err(status) => return Ok(status.into_http()),
+                }
             }
             inner.call(req).await
         })
