@@ -36,6 +36,16 @@ CREATE TABLE resident_contact_details (
 );
 CREATE INDEX resident_contact_details_by_key ON resident_contact_details (resident_key);
 
+-- The city-wide identity index: keyed hashes of a resident's e-mail and phone (no contact
+-- details) -> their key, so a resident known by phone keeps one key when they later write with
+-- an e-mail. Not tenant data: it names no department (policies below).
+CREATE TABLE resident_identifiers (
+    identifier   text        NOT NULL PRIMARY KEY,
+    resident_key text        NOT NULL,
+    create_time  timestamptz NOT NULL
+);
+CREATE INDEX resident_identifiers_by_key ON resident_identifiers (resident_key);
+
 CREATE TABLE cases (
     department_id    text        NOT NULL,
     case_id          text        NOT NULL,
@@ -112,6 +122,18 @@ BEGIN
 END
 $$;
 
+-- The identity index fails closed without a role; any officer or service may look up and add
+-- entries; only the Chief (erasure) deletes them.
+ALTER TABLE resident_identifiers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE resident_identifiers FORCE ROW LEVEL SECURITY;
+CREATE POLICY identity_lookup ON resident_identifiers FOR SELECT
+    USING ((SELECT current_setting('app.role', true)) IN ('chief', 'auditor', 'cso', 'staff', 'service'));
+CREATE POLICY identity_record ON resident_identifiers FOR INSERT
+    WITH CHECK ((SELECT current_setting('app.role', true)) IN ('chief', 'cso', 'staff', 'service'));
+CREATE POLICY identity_erase ON resident_identifiers FOR DELETE
+    USING ((SELECT current_setting('app.role', true)) = 'chief');
+GRANT SELECT, INSERT, DELETE ON resident_identifiers TO cityserve_app;
+
 -- The timeline's metadata is shared on purpose: a department-bound caller reads every
 -- department's entries (department, channel, time, status; never text or contact details) so
 -- nobody asks a resident to repeat themselves. Permissive policies combine with OR.
@@ -124,6 +146,16 @@ CREATE POLICY timeline_read_audited ON audit_log FOR INSERT
         action = 'timeline.read'
         AND (SELECT current_setting('app.role', true)) IN ('cso', 'staff', 'service')
     );
+
+-- "No wrong door": a department closing a complaint as another's must name a real, active
+-- department, which its own row-level security does not let it see. This answers only that
+-- yes/no, as the owner, and nothing else about the department.
+CREATE FUNCTION department_is_active(id text) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+    SELECT EXISTS (SELECT 1 FROM departments WHERE department_id = id AND status = 'active')
+$$;
+REVOKE ALL ON FUNCTION department_is_active(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION department_is_active(text) TO cityserve_app;
 
 GRANT SELECT, INSERT, UPDATE ON feedback, cases, case_entries TO cityserve_app;
 -- Personal data and timeline metadata are deleted on erasure.

@@ -37,6 +37,16 @@ CREATE TABLE resident_contact_details (
 );
 CREATE INDEX resident_contact_details_by_key ON resident_contact_details (resident_key);
 
+-- The city-wide identity index: keyed hashes of a resident's e-mail and phone (no contact
+-- details) -> their key, so a resident known by phone keeps one key when they later write with
+-- an e-mail. Not tenant data: it names no department. Entries are deleted on erasure.
+CREATE TABLE resident_identifiers (
+    identifier   TEXT    NOT NULL PRIMARY KEY,
+    resident_key TEXT    NOT NULL,
+    create_time  INTEGER NOT NULL
+);
+CREATE INDEX resident_identifiers_by_key ON resident_identifiers (resident_key);
+
 CREATE TABLE cases (
     department_id    TEXT    NOT NULL,
     case_id          TEXT    NOT NULL,

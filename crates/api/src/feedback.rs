@@ -17,7 +17,7 @@ use cityserve_domain::feedback::{
 use cityserve_domain::validation::{optional_text, required_text};
 use cityserve_domain::{
     Action, Caller, Case, CaseEntry, CaseNote, CaseStatus, Contact, DepartmentId, Feedback, FeedbackId, FeedbackKind,
-    Location, NewFeedback, OfficerId, PageRequest, PageToken, RecoveryAction, RecoveryKind, ResidentKeyer,
+    Location, NewFeedback, OfficerId, PageRequest, PageToken, RecoveryAction, RecoveryKind, ResidentKeyer, ResidentRef,
     ServiceCategoryId, TenantScope, TimelineEntry, ValidationError, authorize, etag_for,
 };
 use cityserve_proto::v1 as pb;
@@ -235,29 +235,33 @@ fn fingerprint(r: &pb::SubmitFeedbackRequest, key: Option<&str>) -> pb::SubmitFe
 
 impl<S: FeedbackStore> FeedbackApi<S> {
     /// The resident's contact details and key, or `None` for anonymous feedback.
-    fn resident(
-        &self,
-        field: &str,
-        c: Option<&pb::ResidentContact>,
-    ) -> Result<Option<(String, Contact)>, ValidationError> {
+    fn resident(&self, field: &str, c: Option<&pb::ResidentContact>) -> Result<Option<ResidentRef>, ValidationError> {
         let Some(c) = c else { return Ok(None) };
         let mut errors = ValidationError::default();
         let email = errors.check(normalise_email(&format!("{field}.email"), &c.email));
         let phone = errors.check(normalise_phone(&format!("{field}.phone"), &c.phone));
         errors.into_result()?;
         let contact = Contact { email: email.unwrap_or_default(), phone: phone.unwrap_or_default() };
-        Ok(self.keyer.key_of(&contact).map(|k| (k, contact)))
+        Ok(self.keyer.resident(contact))
     }
 
-    /// The resident a timeline or erasure request names: by key, or by contact details.
-    fn named_resident(&self, resident: &str, contact: Option<&pb::ResidentContact>) -> Result<String, ValidationError> {
+    /// The resident a timeline or erasure request names: by key, or by contact details (looked
+    /// up in the identity index; a resident never seen gets the key they would have).
+    async fn named_resident(
+        &self,
+        scope: &TenantScope,
+        resident: &str,
+        contact: Option<&pb::ResidentContact>,
+    ) -> Result<String, ApiError> {
         if !resident.is_empty() {
-            return names::resident("resident", resident);
+            return Ok(names::resident("resident", resident)?);
         }
-        match self.resident("contact", contact)? {
-            Some((key, _)) => Ok(key),
-            None => Err(ValidationError::one("resident", "name the resident by key or by contact e-mail/phone")),
-        }
+        let Some(r) = self.resident("contact", contact)? else {
+            return Err(ValidationError::one("resident", "name the resident by key or by contact e-mail/phone").into());
+        };
+        let known =
+            self.store.find_resident(scope, &r.identifiers).await.map_err(|e| ApiError::from_store(e, "resident"))?;
+        Ok(known.unwrap_or(r.key))
     }
 
     /// Validates one submission for department `d`. Field names are relative to the request.
@@ -363,7 +367,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         let d = names::department("parent", &r.parent)?;
         record_tenant(d.as_str());
         let new = self.new_feedback(&d, &r)?;
-        let key = new.resident.as_ref().map(|(k, _)| k.as_str());
+        let key = new.resident.as_ref().map(|r| r.key.as_str());
         let idem = idempotency(&r.request_id, &fingerprint(&r, key))?;
         let scope = self.authorize_submission(&caller, &new, "feedback.internal_customer").await?;
         let what = label("department", &r.parent);
@@ -391,7 +395,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         for (i, item) in r.requests.iter().enumerate() {
             match self.new_feedback(&d, item) {
                 Ok(new) => {
-                    prints.push(fingerprint(item, new.resident.as_ref().map(|(k, _)| k.as_str())));
+                    prints.push(fingerprint(item, new.resident.as_ref().map(|r| r.key.as_str())));
                     items.push(new);
                 }
                 Err(e) => errors.violations.extend(e.within(&format!("requests[{i}]")).violations),
@@ -480,8 +484,8 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         home: Option<DepartmentId>,
         r: pb::GetResidentTimelineRequest,
     ) -> Result<pb::GetResidentTimelineResponse, ApiError> {
-        let key = self.named_resident(&r.resident, r.contact.as_ref())?;
         let scope = authorize(&caller, Action::ReadTimeline, None).map_err(|e| ApiError::from_denied(e, "resident"))?;
+        let key = self.named_resident(&scope, &r.resident, r.contact.as_ref()).await?;
         let mut audit_in = caller.departments.clone();
         audit_in.extend(home);
         let rows = self
@@ -524,9 +528,9 @@ impl<S: FeedbackStore> FeedbackApi<S> {
     }
 
     async fn erase(&self, caller: Caller, r: pb::EraseResidentRequest) -> Result<pb::EraseResidentResponse, ApiError> {
-        let key = self.named_resident(&r.resident, r.contact.as_ref())?;
         let scope =
             authorize(&caller, Action::EraseResident, None).map_err(|e| ApiError::from_denied(e, "resident"))?;
+        let key = self.named_resident(&scope, &r.resident, r.contact.as_ref()).await?;
         let erasure = self
             .store
             .erase_resident(&ctx(&scope, &caller, "resident.erase"), &key)

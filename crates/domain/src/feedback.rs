@@ -135,23 +135,58 @@ impl ResidentKeyer {
         Self { key: key.to_vec() }
     }
 
-    /// The stable, opaque key of a resident: HMAC-SHA256 of the normalised e-mail if given, else
-    /// of the phone. The same person links across departments and channels; the key reveals
-    /// nothing without the secret. `None` when the contact is empty.
-    pub fn key_of(&self, contact: &Contact) -> Option<String> {
-        let material = if !contact.email.is_empty() {
-            format!("email:{}", contact.email)
-        } else if !contact.phone.is_empty() {
-            format!("phone:{}", contact.phone)
-        } else {
-            return None;
-        };
+    fn mac(&self, prefix: &str, material: &str) -> Option<String> {
         // HMAC accepts keys of any length.
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).ok()?;
         mac.update(material.as_bytes());
         let digest = mac.finalize().into_bytes();
-        Some(format!("r-{}", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>()))
+        Some(format!("{prefix}{}", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>()))
     }
+
+    /// The key a resident gets when none of their identifiers is known yet: HMAC-SHA256 of the
+    /// normalised e-mail if given, else of the phone. The key reveals nothing without the secret.
+    /// `None` when the contact is empty.
+    pub fn key_of(&self, contact: &Contact) -> Option<String> {
+        if !contact.email.is_empty() {
+            self.mac("r-", &format!("email:{}", contact.email))
+        } else if !contact.phone.is_empty() {
+            self.mac("r-", &format!("phone:{}", contact.phone))
+        } else {
+            None
+        }
+    }
+
+    /// Keyed hashes of each identifier in `contact` (e-mail first), under which a store
+    /// remembers the resident's key: a resident who called with a phone and later writes with an
+    /// e-mail and that phone keeps one key, so departments see one history.
+    pub fn identifiers(&self, contact: &Contact) -> Vec<String> {
+        let mut out = Vec::new();
+        if !contact.email.is_empty() {
+            out.extend(self.mac("i-", &format!("email:{}", contact.email)));
+        }
+        if !contact.phone.is_empty() {
+            out.extend(self.mac("i-", &format!("phone:{}", contact.phone)));
+        }
+        out
+    }
+
+    /// The resident named by `contact`, or `None` when it is empty.
+    pub fn resident(&self, contact: Contact) -> Option<ResidentRef> {
+        let key = self.key_of(&contact)?;
+        Some(ResidentRef { key, identifiers: self.identifiers(&contact), contact })
+    }
+}
+
+/// A resident named in a submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResidentRef {
+    /// The key to use if no identifier is known yet ([`ResidentKeyer::key_of`]). A store uses
+    /// the key already recorded for the first known identifier instead.
+    pub key: String,
+    /// Keyed hashes of the e-mail and phone ([`ResidentKeyer::identifiers`]), e-mail first.
+    pub identifiers: Vec<String>,
+    /// The contact details (stored apart, erased on request).
+    pub contact: Contact,
 }
 
 /// Checks a resident key as given by a client (`r-` and 32 hex digits).
@@ -224,8 +259,8 @@ pub struct NewFeedback {
     pub location: Location,
     /// When it happened.
     pub occurred_at: DateTime<Utc>,
-    /// Resident contact (stored apart) and its key.
-    pub resident: Option<(String, Contact)>,
+    /// The resident, if named.
+    pub resident: Option<ResidentRef>,
     /// Internal customer department.
     pub internal_customer: Option<DepartmentId>,
 }
@@ -311,7 +346,8 @@ pub struct Case {
 }
 
 impl Case {
-    /// A new case for a complaint received at `received_at` under `targets`.
+    /// A new case for a complaint received at `received_at` under `targets`. The resident key is
+    /// left for the store to set (it resolves the resident's recorded key).
     pub fn open(f: &NewFeedback, received_at: DateTime<Utc>, targets: ServiceTargets) -> Case {
         let secs =
             |d: std::time::Duration| chrono::Duration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2));
@@ -334,7 +370,7 @@ impl Case {
             notes: Vec::new(),
             follow_up: None,
             satisfied: None,
-            resident_key: f.resident.as_ref().map(|(k, _)| k.clone()),
+            resident_key: None,
             revision: 1,
             update_time: received_at,
         }
@@ -514,6 +550,9 @@ mod tests {
         assert_eq!(phone.phone, "2155550100");
         assert_ne!(k.key_of(&phone), k.key_of(&a));
         assert_eq!(k.key_of(&Contact::default()), None);
+        assert_eq!(k.identifiers(&b).len(), 2);
+        assert_eq!(k.identifiers(&b)[0], k.identifiers(&a)[0], "e-mail first");
+        assert!(k.resident(Contact::default()).is_none());
         assert!(normalise_phone("p", "call me").is_err());
         assert!(normalise_email("e", "nope").is_err());
     }

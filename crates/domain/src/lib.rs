@@ -24,7 +24,7 @@ pub use department::{
 pub use error::DomainError;
 pub use feedback::{
     Case, CaseEntry, CaseNote, CaseStatus, CaseTransition, Contact, Feedback, FeedbackKind, Location, NewFeedback,
-    RecoveryAction, RecoveryKind, ResidentKeyer, TimelineEntry,
+    RecoveryAction, RecoveryKind, ResidentKeyer, ResidentRef, TimelineEntry,
 };
 pub use ids::{
     AppointmentId, CaseId, CompetencyId, DepartmentId, FeedbackId, OfficerId, RecognitionId, ServiceCategoryId,

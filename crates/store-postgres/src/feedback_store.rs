@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use cityserve_domain::feedback::RecoveryKind;
 use cityserve_domain::{
     Case, CaseEntry, CaseId, CaseNote, CaseStatus, Channel, DepartmentId, DepartmentStatus, Feedback, FeedbackId,
-    FeedbackKind, Location, NewFeedback, OfficerId, Page, PageRequest, RecoveryAction, ServiceCategoryId,
+    FeedbackKind, Location, NewFeedback, OfficerId, Page, PageRequest, RecoveryAction, ResidentRef, ServiceCategoryId,
     ServiceCategoryStatus, ServiceStandard, ServiceTargets, TenantScope, resolve_targets,
 };
 use cityserve_store::feedback::{CaseFilter, CaseOrder, Erasure, FeedbackFilter, Source, Submitted, TimelineRow};
@@ -191,6 +191,41 @@ async fn intake(conn: &mut PgConnection, d: &DepartmentId) -> StoreResult<Intake
     Ok(Intake { default_targets: department.default_targets, standards, active_categories })
 }
 
+/// The key recorded for the first known identifier, if any.
+async fn known_key(conn: &mut PgConnection, identifiers: &[String]) -> StoreResult<Option<String>> {
+    for i in identifiers {
+        let key: Option<String> =
+            sqlx::query_scalar("SELECT resident_key FROM resident_identifiers WHERE identifier = $1")
+                .bind(i)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        if key.is_some() {
+            return Ok(key);
+        }
+    }
+    Ok(None)
+}
+
+/// The resident's key: the one recorded for a known identifier, else the proposed one; records
+/// every identifier under it.
+async fn resolve_resident(conn: &mut PgConnection, r: &ResidentRef, now: DateTime<Utc>) -> StoreResult<String> {
+    let key = known_key(conn, &r.identifiers).await?.unwrap_or_else(|| r.key.clone());
+    for i in &r.identifiers {
+        sqlx::query(
+            "INSERT INTO resident_identifiers (identifier, resident_key, create_time) VALUES ($1, $2, $3)
+             ON CONFLICT (identifier) DO NOTHING",
+        )
+        .bind(i)
+        .bind(&key)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(key)
+}
+
 /// Inserts one submission (feedback, contact details, case, timeline entry, audit, event).
 async fn insert_feedback(
     conn: &mut PgConnection,
@@ -208,7 +243,11 @@ async fn insert_feedback(
         )));
     }
     let d = new.department_id.as_str();
-    let resident_key = new.resident.as_ref().map(|(k, _)| k.as_str());
+    let resident_key = match &new.resident {
+        Some(r) => Some(resolve_resident(conn, r, now).await?),
+        None => None,
+    };
+    let resident_key = resident_key.as_deref();
     sqlx::query(
         "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
              address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased)
@@ -233,7 +272,7 @@ async fn insert_feedback(
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;
-    if let Some((key, contact)) = &new.resident {
+    if let (Some(key), Some(ResidentRef { contact, .. })) = (resident_key, &new.resident) {
         // The newest contact details win; a missing one keeps what was known.
         sqlx::query(
             "INSERT INTO resident_contact_details (department_id, resident_key, email, phone, update_time)
@@ -449,6 +488,13 @@ impl FeedbackStore for PgStore {
         Ok(Page::from_overfetch(items, page.size, |f| f.id.to_string()))
     }
 
+    async fn find_resident(&self, scope: &TenantScope, identifiers: &[String]) -> StoreResult<Option<String>> {
+        let mut tx = self.begin(scope).await?;
+        let key = known_key(&mut tx, identifiers).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(key)
+    }
+
     async fn resident_timeline(
         &self,
         ctx: &WriteCtx<'_>,
@@ -563,6 +609,11 @@ impl FeedbackStore for PgStore {
             let name = resource::resident(resident_key);
             record(&mut tx, ctx, d, &name, serde_json::json!({ "resident": resident_key })).await?;
         }
+        sqlx::query("DELETE FROM resident_identifiers WHERE resident_key = $1")
+            .bind(resident_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(erasure)
     }
@@ -673,6 +724,18 @@ impl FeedbackStore for PgStore {
             .map_err(db_err)?;
             if active.is_none() {
                 return Err(StoreError::FailedPrecondition(format!("{a} is not an active officer of department {d}")));
+            }
+        }
+        if let Some(o) = &case.owner_department
+            && current.owner_department.as_ref() != Some(o)
+        {
+            let active: bool = sqlx::query_scalar("SELECT department_is_active($1)")
+                .bind(o.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if !active {
+                return Err(StoreError::FailedPrecondition(format!("department {o} does not exist or is archived")));
             }
         }
         if let Some(f) = &case.follow_up

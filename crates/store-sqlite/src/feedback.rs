@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use cityserve_domain::feedback::RecoveryKind;
 use cityserve_domain::{
     Case, CaseEntry, CaseId, CaseNote, CaseStatus, Channel, DepartmentId, DepartmentStatus, Feedback, FeedbackId,
-    FeedbackKind, Location, NewFeedback, OfficerId, Page, PageRequest, RecoveryAction, ServiceCategoryId,
+    FeedbackKind, Location, NewFeedback, OfficerId, Page, PageRequest, RecoveryAction, ResidentRef, ServiceCategoryId,
     ServiceCategoryStatus, ServiceStandard, ServiceTargets, TenantScope, resolve_targets,
 };
 use cityserve_store::feedback::{CaseFilter, CaseOrder, Erasure, FeedbackFilter, Source, Submitted, TimelineRow};
@@ -195,6 +195,41 @@ async fn intake(conn: &mut SqliteConnection, d: &DepartmentId) -> StoreResult<In
     Ok(Intake { default_targets: department.default_targets, standards, active_categories })
 }
 
+/// The key recorded for the first known identifier, if any.
+async fn known_key(conn: &mut SqliteConnection, identifiers: &[String]) -> StoreResult<Option<String>> {
+    for i in identifiers {
+        let key: Option<String> =
+            sqlx::query_scalar("SELECT resident_key FROM resident_identifiers WHERE identifier = ?")
+                .bind(i)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_err)?;
+        if key.is_some() {
+            return Ok(key);
+        }
+    }
+    Ok(None)
+}
+
+/// The resident's key: the one recorded for a known identifier, else the proposed one; records
+/// every identifier under it.
+async fn resolve_resident(conn: &mut SqliteConnection, r: &ResidentRef, now: DateTime<Utc>) -> StoreResult<String> {
+    let key = known_key(conn, &r.identifiers).await?.unwrap_or_else(|| r.key.clone());
+    for i in &r.identifiers {
+        sqlx::query(
+            "INSERT INTO resident_identifiers (identifier, resident_key, create_time) VALUES (?, ?, ?)
+             ON CONFLICT (identifier) DO NOTHING",
+        )
+        .bind(i)
+        .bind(&key)
+        .bind(micros(now))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(key)
+}
+
 /// Inserts one submission (feedback, contact details, case, timeline entry, audit, event).
 async fn insert_feedback(
     conn: &mut SqliteConnection,
@@ -213,7 +248,11 @@ async fn insert_feedback(
     }
     let d = new.department_id.as_str();
     let now_i = micros(now);
-    let resident_key = new.resident.as_ref().map(|(k, _)| k.as_str());
+    let resident_key = match &new.resident {
+        Some(r) => Some(resolve_resident(conn, r, now).await?),
+        None => None,
+    };
+    let resident_key = resident_key.as_deref();
     sqlx::query(
         "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
              address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased)
@@ -238,7 +277,7 @@ async fn insert_feedback(
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;
-    if let Some((key, contact)) = &new.resident {
+    if let (Some(key), Some(ResidentRef { contact, .. })) = (resident_key, &new.resident) {
         // The newest contact details win; a missing one keeps what was known.
         sqlx::query(
             "INSERT INTO resident_contact_details (department_id, resident_key, email, phone, update_time)
@@ -463,6 +502,11 @@ impl FeedbackStore for SqliteStore {
         Ok(Page::from_overfetch(items, page.size, |f| f.id.to_string()))
     }
 
+    async fn find_resident(&self, _scope: &TenantScope, identifiers: &[String]) -> StoreResult<Option<String>> {
+        let mut conn = self.read_conn().await?;
+        known_key(&mut conn, identifiers).await
+    }
+
     async fn resident_timeline(
         &self,
         ctx: &WriteCtx<'_>,
@@ -576,6 +620,11 @@ impl FeedbackStore for SqliteStore {
             let name = resource::resident(resident_key);
             crate::record(&mut tx, ctx, d, &name, serde_json::json!({ "resident": resident_key }), now).await?;
         }
+        sqlx::query("DELETE FROM resident_identifiers WHERE resident_key = ?")
+            .bind(resident_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(erasure)
     }
@@ -691,6 +740,20 @@ impl FeedbackStore for SqliteStore {
             .map_err(db_err)?;
             if active.is_none() {
                 return Err(StoreError::FailedPrecondition(format!("{a} is not an active officer of department {d}")));
+            }
+        }
+        if let Some(o) = &case.owner_department
+            && current.owner_department.as_ref() != Some(o)
+        {
+            let active: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM departments WHERE department_id = ? AND status = 'active')",
+            )
+            .bind(o.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if !active {
+                return Err(StoreError::FailedPrecondition(format!("department {o} does not exist or is archived")));
             }
         }
         if let Some(f) = &case.follow_up

@@ -99,6 +99,9 @@ pub struct Erasure {
 /// - a complaint opens its case in the same transaction, with due times from the department's
 ///   service standards (category and channel) as they stand at receipt;
 /// - contact details are stored apart from feedback, per department, and never returned;
+/// - a submitted resident gets the key already recorded for their e-mail (else their phone), else
+///   the proposed key, and every identifier is recorded under that key (a city-wide index of keyed
+///   hashes, holding no contact details);
 /// - the timeline's metadata (department, channel, time, case status) is shared city-wide so a
 ///   department can see that a resident already contacted another; everything else is scoped;
 /// - feedback and cases are listed newest first (descending time-ordered ID) unless said otherwise.
@@ -140,6 +143,16 @@ pub trait FeedbackStore: OfficerStore {
         page: &PageRequest,
     ) -> impl Future<Output = StoreResult<Page<Feedback>>> + Send;
 
+    /// The key recorded for the first of `identifiers` (keyed hashes from
+    /// [`cityserve_domain::ResidentKeyer::identifiers`]) that is known, if any.
+    /// The index is city-wide; `scope` only sets the session (row-level security fails closed
+    /// without one).
+    fn find_resident(
+        &self,
+        scope: &TenantScope,
+        identifiers: &[String],
+    ) -> impl Future<Output = StoreResult<Option<String>>> + Send;
+
     /// A resident's contacts across every department, oldest first, with details for departments
     /// in `ctx.scope`. The read is audited (action `ctx.action`, no event) in `audit_in` and in
     /// every department the timeline shows.
@@ -150,9 +163,9 @@ pub trait FeedbackStore: OfficerStore {
         resident_key: &str,
     ) -> impl Future<Output = StoreResult<Vec<TimelineRow>>> + Send;
 
-    /// Erases a resident everywhere in scope: deletes contact details, clears free text, address
-    /// and coordinates of their feedback and the notes of their cases, drops the link between
-    /// them and their records (resident key) and their timeline; ratings, kinds, channels,
+    /// Erases a resident everywhere in scope: deletes contact details and identifier hashes,
+    /// clears free text, address and coordinates of their feedback and the notes of their cases,
+    /// drops the link between them and their records (resident key) and their timeline; ratings, kinds, channels,
     /// categories and times stay, so statistics do not change. Idempotent: erasing again erases
     /// nothing more.
     fn erase_resident(

@@ -6,8 +6,8 @@ use chrono::{Duration, TimeZone, Utc};
 use cityserve_domain::feedback::{CaseTransition, transition};
 use cityserve_domain::{
     Action, CaseEntry, CaseNote, CaseStatus, Channel, Contact, FeedbackId, FeedbackKind, Location, NewFeedback,
-    NewServiceCategory, NewServiceStandard, OfficerId, RecoveryAction, RecoveryKind, ResidentKeyer, ServiceCategoryId,
-    ServiceStandardId, ServiceTargets,
+    NewServiceCategory, NewServiceStandard, OfficerId, RecoveryAction, RecoveryKind, ResidentKeyer, ResidentRef,
+    ServiceCategoryId, ServiceStandardId, ServiceTargets,
 };
 
 /// The resident's e-mail used throughout the suite.
@@ -31,9 +31,8 @@ fn cat(id: &str) -> ServiceCategoryId {
     ServiceCategoryId::parse("id", id).unwrap()
 }
 
-fn resident(email: &str, phone: &str) -> (String, Contact) {
-    let contact = Contact { email: email.into(), phone: phone.into() };
-    (keyer().key_of(&contact).unwrap(), contact)
+fn resident(email: &str, phone: &str) -> ResidentRef {
+    keyer().resident(Contact { email: email.into(), phone: phone.into() }).unwrap()
 }
 
 fn item(d: &str, id: &str, kind: FeedbackKind, channel: Channel) -> NewFeedback {
@@ -230,7 +229,11 @@ pub async fn case_lifecycle_with_due_times_from_standards<S: FeedbackStore>(stor
     let read = scope(&c, Action::ReadCases, Some(&dept("streets")));
     assert_eq!(store.get_case(&read, &dept("streets"), &case.id).await.unwrap(), linked);
 
-    // "Not ours" closure names the owning department.
+    // "Not ours" closure names the owning department, which must exist.
+    let nowhere = transition(&other, &CaseTransition::CloseNotOurs(dept("nowhere")), now).unwrap();
+    let err = store.save_case(&ctx(&m, &c, "case.update"), &nowhere, other.revision, None).await.unwrap_err();
+    assert!(matches!(&err, StoreError::FailedPrecondition(m) if m.contains("nowhere")), "{err:?}");
+    seed_department(store, "water").await;
     let not_ours = transition(&other, &CaseTransition::CloseNotOurs(dept("water")), now).unwrap();
     let closed = store.save_case(&ctx(&m, &c, "case.update"), &not_ours, other.revision, None).await.unwrap();
     assert_eq!((closed.status, closed.owner_department), (CaseStatus::Closed, Some(dept("water"))));
@@ -274,15 +277,23 @@ pub async fn timeline_spans_departments_with_details_in_scope<S: FeedbackStore>(
     let chief = chief();
     let streets = scope(&chief, Action::SubmitFeedback, Some(&dept("streets")));
     let water = scope(&chief, Action::SubmitFeedback, Some(&dept("water")));
+    // The resident calls Streets giving only a phone, then writes to Water with e-mail and phone.
     let mut call = item("streets", "fb-t1", FeedbackKind::Complaint, Channel::Phone);
     call.resident = Some(resident("", PHONE));
-    call.resident = Some(resident(EMAIL, PHONE));
-    store.submit_feedback(&ctx(&streets, &chief, "feedback.submit"), &idem("t1", "h"), &call).await.unwrap();
+    let first =
+        store.submit_feedback(&ctx(&streets, &chief, "feedback.submit"), &idem("t1", "h"), &call).await.unwrap();
+    let key = first.feedback.resident_key.clone().unwrap();
+    assert_eq!(key, resident("", PHONE).key);
     let mut mail = item("water", "fb-t2", FeedbackKind::Question, Channel::Email);
     mail.occurred_at += Duration::days(1);
-    mail.resident = Some(resident(EMAIL, ""));
-    store.submit_feedback(&ctx(&water, &chief, "feedback.submit"), &idem("t2", "h"), &mail).await.unwrap();
-    let key = resident(EMAIL, "").0;
+    mail.resident = Some(resident(EMAIL, PHONE));
+    let second = store.submit_feedback(&ctx(&water, &chief, "feedback.submit"), &idem("t2", "h"), &mail).await.unwrap();
+    assert_eq!(second.feedback.resident_key.as_deref(), Some(key.as_str()), "one resident, one key");
+    // From now on the e-mail alone finds them too.
+    let ts = scope(&chief, Action::ReadTimeline, None);
+    let by_mail = store.find_resident(&ts, &resident(EMAIL, "").identifiers).await.unwrap();
+    assert_eq!(by_mail.as_deref(), Some(key.as_str()));
+    assert_eq!(store.find_resident(&ts, &resident("nobody@example.org", "").identifiers).await.unwrap(), None);
 
     let water_cso = cso("water");
     let ws = scope(&water_cso, Action::ReadTimeline, None);
@@ -314,7 +325,7 @@ pub async fn seed_and_erase_resident<S: FeedbackStore>(store: &S) {
     seed_resident_complaints(store).await;
     let chief = chief();
     let es = scope(&chief, Action::EraseResident, None);
-    store.erase_resident(&ctx(&es, &chief, "resident.erase"), &resident(EMAIL, "").0).await.unwrap();
+    store.erase_resident(&ctx(&es, &chief, "resident.erase"), &resident(EMAIL, "").key).await.unwrap();
 }
 
 /// Gives the suite's resident a complaint with a note in `streets` and `water` (both created here).
@@ -342,7 +353,7 @@ pub async fn erasure_keeps_statistics_and_removes_pii<S: FeedbackStore>(store: &
     let s = scope(&chief, Action::SubmitFeedback, Some(&dept("water")));
     store.submit_feedback(&ctx(&s, &chief, "feedback.submit"), &idem("e3", "h"), &other).await.unwrap();
 
-    let key = resident(EMAIL, "").0;
+    let key = resident(EMAIL, "").key;
     let es = scope(&chief, Action::EraseResident, None);
     let erasure = store.erase_resident(&ctx(&es, &chief, "resident.erase"), &key).await.unwrap();
     assert_eq!(erasure.feedback_erased, 2);
@@ -366,6 +377,7 @@ pub async fn erasure_keeps_statistics_and_removes_pii<S: FeedbackStore>(store: &
     assert!(case.notes.iter().all(|n| n.text.is_empty()) && case.resident_key.is_none());
     let ts = scope(&chief, Action::ReadTimeline, None);
     assert!(store.resident_timeline(&ctx(&ts, &chief, "timeline.read"), &[], &key).await.unwrap().is_empty());
+    assert_eq!(store.find_resident(&ts, &resident(EMAIL, PHONE).identifiers).await.unwrap(), None, "identifiers gone");
     let again = store.erase_resident(&ctx(&es, &chief, "resident.erase"), &key).await.unwrap();
     assert_eq!((again.feedback_erased, again.contacts_deleted), (0, 0), "erasing twice erases nothing more");
 }
