@@ -3,6 +3,7 @@ use cityserve::config::Config;
 use cityserve_domain::{Caller, DepartmentId, Role};
 use cityserve_proto::v1 as pb;
 use cityserve_proto::v1::department_service_client::DepartmentServiceClient;
+use cityserve_proto::v1::feedback_service_client::FeedbackServiceClient;
 use cityserve_proto::v1::officer_service_client::OfficerServiceClient;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -95,6 +96,61 @@ impl TestApp {
 
     pub fn departments(&self) -> DepartmentServiceClient<Channel> {
         DepartmentServiceClient::new(self.channel.clone())
+    }
+
+    pub fn feedback(&self) -> FeedbackServiceClient<Channel> {
+        FeedbackServiceClient::new(self.channel.clone())
+    }
+
+    /// How many rows of any table, in any tenant, contain `needle` (read as the database owner,
+    /// bypassing row-level security).
+    pub async fn rows_containing(&self, needle: &str) -> Vec<(String, i64)> {
+        use sqlx::Connection;
+        let pattern = format!("%{needle}%");
+        let mut hits = Vec::new();
+        if self.database_url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await.unwrap();
+            let tables: Vec<String> =
+                sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+            for t in tables {
+                let cols: Vec<String> =
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{t}')")))
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap();
+                let clause =
+                    cols.iter().map(|c| format!("CAST(\"{c}\" AS TEXT) LIKE ?1")).collect::<Vec<_>>().join(" OR ");
+                let n: i64 =
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM \"{t}\" WHERE {clause}")))
+                        .bind(&pattern)
+                        .fetch_one(&mut conn)
+                        .await
+                        .unwrap();
+                hits.push((t, n));
+            }
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.database_url).await.unwrap();
+            let tables: Vec<String> =
+                sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'")
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+            for t in tables {
+                let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT count(*) FROM \"{t}\" x WHERE x::text LIKE $1"
+                )))
+                .bind(&pattern)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+                hits.push((t, n));
+            }
+        }
+        hits.retain(|(_, n)| *n > 0);
+        hits
     }
 
     pub fn officers(&self) -> OfficerServiceClient<Channel> {

@@ -7,5 +7,6 @@ mod harness;
 mod auth;
 mod catalog;
 mod departments;
+mod feedback;
 mod officers;
 mod server;

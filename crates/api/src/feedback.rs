@@ -642,7 +642,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         self.change_case(&caller, name, etag, move |case| {
             let now = now_micros();
             let next = transition(case, &t, now).map_err(|e| ApiError::FailedPrecondition(e.to_string()))?;
-            let entry = (!text.is_empty()).then(|| CaseEntry::Note(CaseNote { text, actor, at: now }));
+            let entry = (!text.is_empty()).then_some(CaseEntry::Note(CaseNote { text, actor, at: now }));
             Ok((next, entry))
         })
         .await
