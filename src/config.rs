@@ -40,6 +40,10 @@ pub struct Config {
     /// File holding the resident-key secret. Default: `<data_dir>/resident-key`, generated on
     /// first run. Every replica must use the same one.
     pub resident_key_file: Option<PathBuf>,
+    /// The city's telephone calling code (e.g. `1`): phone numbers written without `+` are read
+    /// as numbers of this country, so `(215) 555-0142` and `+1 215 555 0142` are one resident.
+    /// Empty: numbers are compared as written (digits only).
+    pub phone_country_code: String,
     /// PEM file with an RS256 public key, to accept tokens from an external identity provider.
     pub jwt_public_key_file: Option<PathBuf>,
     /// Expected token issuer.
@@ -76,6 +80,7 @@ impl Default for Config {
             jwt_secret_file: None,
             resident_key: None,
             resident_key_file: None,
+            phone_country_code: String::new(),
             jwt_public_key_file: None,
             jwt_issuer: "cityserve".into(),
             jwt_audience: "cityserve".into(),
@@ -156,6 +161,9 @@ impl Config {
         if let Some(v) = env("CITYSERVE_RESIDENT_KEY_FILE") {
             self.resident_key_file = Some(PathBuf::from(v));
         }
+        if let Some(v) = env("CITYSERVE_PHONE_COUNTRY_CODE") {
+            self.phone_country_code = v;
+        }
         if let Some(v) = env("CITYSERVE_JWT_PUBLIC_KEY_FILE") {
             self.jwt_public_key_file = Some(PathBuf::from(v));
         }
@@ -203,6 +211,9 @@ impl Config {
         {
             return Err(ConfigError("database_url must start with sqlite:, postgres:// or postgresql://".into()));
         }
+        if cityserve_domain::feedback::country_code("phone_country_code", &self.phone_country_code).is_err() {
+            return Err(ConfigError("phone_country_code must be a calling code of 1-3 digits, e.g. 1".into()));
+        }
         if self.max_message_bytes < 1024 {
             return Err(ConfigError("max_message_bytes must be at least 1024".into()));
         }
@@ -247,5 +258,9 @@ mod tests {
         assert!(e.to_string().contains("CITYSERVE_LISTEN"));
         let e = Config::load(None, |k| (k == "CITYSERVE_DATABASE_URL").then(|| "mysql://x".into())).unwrap_err();
         assert!(e.to_string().contains("database_url"));
+        let e = Config::load(None, |k| (k == "CITYSERVE_PHONE_COUNTRY_CODE").then(|| "US".into())).unwrap_err();
+        assert!(e.to_string().contains("phone_country_code"));
+        let ok = Config::load(None, |k| (k == "CITYSERVE_PHONE_COUNTRY_CODE").then(|| "1".into())).unwrap();
+        assert_eq!(ok.phone_country_code, "1");
     }
 }

@@ -220,6 +220,7 @@ async fn serve_with<S: FeedbackStore>(
 
     let keyer = cityserve_domain::ResidentKeyer::new(&secret::resident_key(&config)?);
     let feedback = FeedbackApi::new(store.clone(), keyer)
+        .with_phone_country_code(config.phone_country_code.trim().trim_start_matches('+'))
         .into_server()
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);

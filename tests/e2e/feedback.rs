@@ -149,7 +149,7 @@ both_backends! {
         };
         let before: Vec<_> = all(&mut client).await.iter().map(|f| (f.name.clone(), f.kind, f.channel, f.csat, f.nps)).collect();
         assert_eq!(before.len(), 3);
-        let erase = || pb::EraseResidentRequest { resident: String::new(), contact: contact("", "215.555.0142") };
+        let erase = || pb::EraseResidentRequest { resident: String::new(), contact: contact("", "+1 215 555 0142") };
         let denied = client.erase_resident(authed(erase(), &water_cso)).await.unwrap_err();
         assert_eq!(denied.code(), Code::PermissionDenied);
         let erased = client.erase_resident(authed(erase(), &chief())).await.unwrap().into_inner();
@@ -157,7 +157,7 @@ both_backends! {
         assert_eq!(erased.departments, ["departments/streets", "departments/water"]);
         let after: Vec<_> = all(&mut client).await.iter().map(|f| (f.name.clone(), f.kind, f.channel, f.csat, f.nps)).collect();
         assert_eq!(after, before, "report counts and ratings are unchanged");
-        for needle in ["maria.lopez", "2155550142", "Fairmount", "Trench", "water bill", "Fixed quickly", "Called back"] {
+        for needle in ["maria.lopez", "2155550142", "12155550142", "Fairmount", "Trench", "water bill", "Fixed quickly", "Called back"] {
             assert_eq!(app.rows_containing(needle).await, Vec::<(String, i64)>::new(), "{needle:?} survives");
         }
         let gone = client.get_resident_timeline(authed(timeline_req(), &chief())).await.unwrap().into_inner();

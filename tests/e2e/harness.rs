@@ -53,6 +53,7 @@ impl TestApp {
             jwt_secret: Some(SECRET.into()),
             shutdown_grace: Duration::from_secs(5),
             db_max_connections: 4,
+            phone_country_code: "1".into(),
             ..Config::default()
         };
         let spec = cityserve::bootstrap::ChiefSpec {

@@ -12,7 +12,7 @@ use crate::request::{caller, idempotency, record_tenant};
 use crate::standing::HomeDepartment;
 use chrono::{Duration, Utc};
 use cityserve_domain::feedback::{
-    CaseTransition, normalise_email, normalise_phone, summary_of, transition, visible_entry,
+    CaseTransition, normalise_email, normalise_phone_in, summary_of, transition, visible_entry,
 };
 use cityserve_domain::validation::{optional_text, required_text};
 use cityserve_domain::{
@@ -39,12 +39,20 @@ const FUTURE_SKEW_SECS: i64 = 300;
 pub struct FeedbackApi<S> {
     store: S,
     keyer: ResidentKeyer,
+    country_code: String,
 }
 
 impl<S: FeedbackStore> FeedbackApi<S> {
     /// A service backed by `store`, deriving resident keys with `keyer`.
     pub fn new(store: S, keyer: ResidentKeyer) -> Self {
-        Self { store, keyer }
+        Self { store, keyer, country_code: String::new() }
+    }
+
+    /// Reads phone numbers written without `+` as numbers of this calling code (e.g. `1`), so
+    /// national and international spellings of one number link to one resident.
+    pub fn with_phone_country_code(mut self, code: &str) -> Self {
+        code.clone_into(&mut self.country_code);
+        self
     }
 
     /// The tonic server for this service, ready to add to a router.
@@ -239,7 +247,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         let Some(c) = c else { return Ok(None) };
         let mut errors = ValidationError::default();
         let email = errors.check(normalise_email(&format!("{field}.email"), &c.email));
-        let phone = errors.check(normalise_phone(&format!("{field}.phone"), &c.phone));
+        let phone = errors.check(normalise_phone_in(&format!("{field}.phone"), &c.phone, &self.country_code));
         errors.into_result()?;
         let contact = Contact { email: email.unwrap_or_default(), phone: phone.unwrap_or_default() };
         Ok(self.keyer.resident(contact))

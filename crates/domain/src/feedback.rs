@@ -93,6 +93,14 @@ pub fn normalise_email(field: &str, value: &str) -> Result<String, ValidationErr
 
 /// Normalises a phone number to `+digits` / `digits` (spaces, dashes, dots and brackets dropped).
 pub fn normalise_phone(field: &str, value: &str) -> Result<String, ValidationError> {
+    normalise_phone_in(field, value, "")
+}
+
+/// Like [`normalise_phone`], and with a city's calling code (`country_code`, e.g. `1`) a number
+/// written without `+` becomes international: `(215) 555-0142`, `1 215 555 0142` and
+/// `+1 215 555 0142` are one number. `00…` is read as an international prefix and a leading `0`
+/// as a trunk prefix.
+pub fn normalise_phone_in(field: &str, value: &str, country_code: &str) -> Result<String, ValidationError> {
     let v = value.trim();
     if v.is_empty() {
         return Ok(String::new());
@@ -111,10 +119,34 @@ pub fn normalise_phone(field: &str, value: &str) -> Result<String, ValidationErr
             }
         }
     }
+    let (plus, digits) = match (plus, country_code) {
+        (true, _) | (false, "") => (plus, digits),
+        (false, cc) => {
+            if let Some(rest) = digits.strip_prefix("00") {
+                (true, rest.to_owned())
+            } else if cc == "1" && digits.len() == 11 && digits.starts_with('1') {
+                (true, digits)
+            } else if let Some(rest) = digits.strip_prefix('0') {
+                (true, format!("{cc}{rest}"))
+            } else {
+                (true, format!("{cc}{digits}"))
+            }
+        }
+    };
     if !(7..=15).contains(&digits.len()) {
         return Err(ValidationError::one(field, "must have 7-15 digits"));
     }
     Ok(if plus { format!("+{digits}") } else { digits })
+}
+
+/// Checks a configured calling code: 1-3 digits, or empty for none.
+pub fn country_code(field: &str, value: &str) -> Result<String, ValidationError> {
+    let v = value.trim().trim_start_matches('+');
+    if v.len() <= 3 && v.chars().all(|c| c.is_ascii_digit()) {
+        Ok(v.to_owned())
+    } else {
+        Err(ValidationError::one(field, "must be a calling code of 1-3 digits, e.g. 1"))
+    }
 }
 
 /// The server-side secret that turns contact details into resident keys.
@@ -554,6 +586,12 @@ mod tests {
         assert_eq!(k.identifiers(&b)[0], k.identifiers(&a)[0], "e-mail first");
         assert!(k.resident(Contact::default()).is_none());
         assert!(normalise_phone("p", "call me").is_err());
+        for same in ["(215) 555-0142", "1 215 555 0142", "+1 215 555 0142", "001 215 555 0142"] {
+            assert_eq!(normalise_phone_in("p", same, "1").unwrap(), "+12155550142", "{same}");
+        }
+        assert_eq!(normalise_phone_in("p", "020 7946 0958", "44").unwrap(), "+442079460958");
+        assert_eq!(normalise_phone_in("p", "(215) 555-0142", "").unwrap(), "2155550142");
+        assert!(country_code("c", "+1").is_ok() && country_code("c", "abc").is_err());
         assert!(normalise_email("e", "nope").is_err());
     }
 

@@ -293,6 +293,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
+            // Erased residents' data is overwritten, not left in free pages of the file.
+            .pragma("secure_delete", "on")
             .busy_timeout(Duration::from_secs(5));
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         if !memory && let Some(dir) = connect.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -109,4 +109,11 @@ async fn erasure_leaves_no_contact_details_or_free_text_in_any_table() {
             assert_eq!(q.fetch_one(&mut conn).await.unwrap(), 0, "{needle:?} survives in {table}");
         }
     }
+    // Not in free pages of the file either (secure_delete), once the WAL is checkpointed.
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.unwrap();
+    let bytes = std::fs::read(dir.path().join("cityserve.db")).unwrap();
+    for needle in cityserve_store::suite::PII_NEEDLES {
+        let found = bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+        assert!(!found, "{needle:?} survives in the database file");
+    }
 }
