@@ -91,26 +91,6 @@ pub use cityserve_store::resource::{
     recognition as recognition_name, standard as standard_name, training_record as training_record_name,
 };
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn round_trips_and_rejects_malformed_names() {
-        let d = department("name", "departments/streets").unwrap();
-        assert_eq!(department_name(&d), "departments/streets");
-        let (d, c) = category("name", "departments/streets/serviceCategories/pothole").unwrap();
-        assert_eq!(category_name(&d, &c), "departments/streets/serviceCategories/pothole");
-        let (d, s) = standard("name", "departments/streets/serviceStandards/fast").unwrap();
-        assert_eq!(standard_name(&d, &s), "departments/streets/serviceStandards/fast");
-        for bad in ["", "streets", "departments/", "departments/Streets", "dept/streets", "departments/streets/x"] {
-            assert_eq!(department("name", bad).unwrap_err().violations[0].field, "name", "{bad}");
-        }
-        assert!(category("parent", "departments/streets/serviceStandards/pothole").is_err());
-    }
-}
-
 /// Parses `departments/{department}/feedback/{feedback}`.
 pub fn feedback(field: &str, name: &str) -> Result<(DepartmentId, cityserve_domain::FeedbackId), ValidationError> {
     let (d, id) = child(field, name, "feedback")?;
@@ -129,4 +109,24 @@ pub fn resident(field: &str, name: &str) -> Result<String, ValidationError> {
         .strip_prefix("residents/")
         .ok_or_else(|| ValidationError::one(field, "must have the form residents/{resident_key}"))?;
     cityserve_domain::feedback::resident_key(field, key)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_malformed_names() {
+        let d = department("name", "departments/streets").unwrap();
+        assert_eq!(department_name(&d), "departments/streets");
+        let (d, c) = category("name", "departments/streets/serviceCategories/pothole").unwrap();
+        assert_eq!(category_name(&d, &c), "departments/streets/serviceCategories/pothole");
+        let (d, s) = standard("name", "departments/streets/serviceStandards/fast").unwrap();
+        assert_eq!(standard_name(&d, &s), "departments/streets/serviceStandards/fast");
+        for bad in ["", "streets", "departments/", "departments/Streets", "dept/streets", "departments/streets/x"] {
+            assert_eq!(department("name", bad).unwrap_err().violations[0].field, "name", "{bad}");
+        }
+        assert!(category("parent", "departments/streets/serviceStandards/pothole").is_err());
+    }
 }
