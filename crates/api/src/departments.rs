@@ -2,7 +2,7 @@
 use crate::convert::{self, category_to_pb, department_to_pb, standard_to_pb};
 use crate::error::ApiError;
 use crate::names;
-use crate::request::{caller, idempotency, record_tenant, trace_id};
+use crate::request::{idempotency, record_tenant, trace_id};
 use cityserve_domain::validation::{keywords, optional_text, required_text};
 use cityserve_domain::{
     Action, Caller, Department, DepartmentId, DepartmentStatus, NewDepartment, NewServiceCategory, NewServiceStandard,
@@ -581,18 +581,6 @@ impl<S: Store> DepartmentsApi<S> {
             service_standard: used.map(|s| names::standard_name(&s.department_id, &s.id)).unwrap_or_default(),
         })
     }
-}
-
-/// Runs a handler with the request's caller and maps its error to a status in one place.
-macro_rules! handle {
-    ($req:ident, |$caller:ident, $r:ident| $body:expr, $wrap:expr) => {{
-        let $caller = caller(&$req)?;
-        let $r = $req.into_inner();
-        match $body.await {
-            Ok(v) => Ok(Response::new($wrap(v))),
-            Err(e) => Err(Status::from(e)),
-        }
-    }};
 }
 
 #[tonic::async_trait]

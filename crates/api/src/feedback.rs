@@ -657,18 +657,6 @@ impl<S: FeedbackStore> FeedbackApi<S> {
     }
 }
 
-/// Wraps a handler: takes the caller, runs `$body`, maps errors to `Status` in one place.
-macro_rules! handle {
-    ($req:ident, |$caller:ident, $r:ident| $body:expr, $wrap:expr) => {{
-        let $caller = caller(&$req)?;
-        let $r = $req.into_inner();
-        match $body.await {
-            Ok(v) => Ok(Response::new($wrap(v))),
-            Err(e) => Err(Status::from(e)),
-        }
-    }};
-}
-
 #[tonic::async_trait]
 impl<S: FeedbackStore> FeedbackService for FeedbackApi<S> {
     async fn submit_feedback(

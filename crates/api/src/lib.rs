@@ -5,6 +5,19 @@
 //! layer put into the request, parse resource names, ask the domain policy for a tenant scope,
 //! validate the body, call the store, encode the response.
 
+/// Wraps a handler body: takes the caller the auth layer attached, runs `$body`, and maps its
+/// error to `Status` in one place. Shared by every service module below.
+macro_rules! handle {
+    ($req:ident, |$caller:ident, $r:ident| $body:expr, $wrap:expr) => {{
+        let $caller = $crate::request::caller(&$req)?;
+        let $r = $req.into_inner();
+        match $body.await {
+            Ok(v) => Ok(tonic::Response::new($wrap(v))),
+            Err(e) => Err(tonic::Status::from(e)),
+        }
+    }};
+}
+
 pub mod auth;
 mod convert;
 pub mod departments;

@@ -1051,17 +1051,6 @@ fn recognition_to_pb(r: &cityserve_domain::Recognition) -> pb::Recognition {
     }
 }
 
-macro_rules! handle {
-    ($req:ident, |$caller:ident, $r:ident| $body:expr, $wrap:expr) => {{
-        let $caller = caller(&$req)?;
-        let $r = $req.into_inner();
-        match $body.await {
-            Ok(v) => Ok(Response::new($wrap(v))),
-            Err(e) => Err(Status::from(e)),
-        }
-    }};
-}
-
 #[tonic::async_trait]
 impl<S: OfficerStore> OfficerService for OfficersApi<S> {
     async fn create_officer(

@@ -1,7 +1,7 @@
 //! [`FeedbackStore`] on PostgreSQL. Row-level security scopes every table; the timeline's metadata
 //! table is readable city-wide by design (see migrations/postgres/0003_feedback.sql).
 use crate::{
-    PgStore, STANDARD_COLUMNS, claim_key, corrupt, db_err, id, in_scope, read_department, record, standard_from,
+    PgStore, audit, claim_key, corrupt, db_err, id, in_scope, read_department, read_standards, record, scope_ids,
 };
 use chrono::{DateTime, Utc};
 use cityserve_domain::feedback::RecoveryKind;
@@ -174,9 +174,7 @@ async fn intake(conn: &mut PgConnection, d: &DepartmentId) -> StoreResult<Intake
     if department.status != DepartmentStatus::Active {
         return Err(StoreError::FailedPrecondition(format!("department {d} is archived")));
     }
-    let sql = format!("SELECT {STANDARD_COLUMNS} FROM service_standards WHERE department_id = $1 ORDER BY standard_id");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *conn).await.map_err(db_err)?;
-    let standards = rows.iter().map(standard_from).collect::<StoreResult<Vec<_>>>()?;
+    let standards = read_standards(conn, d).await?;
     let categories: Vec<String> =
         sqlx::query_scalar("SELECT category_id FROM service_categories WHERE department_id = $1 AND status = $2")
             .bind(d.as_str())
@@ -338,34 +336,6 @@ async fn insert_feedback(
         "case": case_status.is_some(),
     });
     record(conn, ctx, &new.department_id, &name, payload).await
-}
-
-/// Appends an audit record without an event (reads that must be audited).
-async fn audit_only(
-    conn: &mut PgConnection,
-    ctx: &WriteCtx<'_>,
-    department: &DepartmentId,
-    resource: &str,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
-         VALUES ($1, now(), $2, $3, $4, $5, $6)",
-    )
-    .bind(department.as_str())
-    .bind(&ctx.actor.subject)
-    .bind(ctx.actor.role.as_str())
-    .bind(ctx.action)
-    .bind(resource)
-    .bind(ctx.trace_id.as_deref())
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(())
-}
-
-/// The scope's departments as one array parameter (`None`: city-wide).
-fn scope_ids(scope: &TenantScope) -> Option<Vec<String>> {
-    scope.departments().map(|ds| ds.iter().map(|d| d.as_str().to_owned()).collect())
 }
 
 /// The key of a case in a resolve-due ordered listing.
@@ -541,7 +511,7 @@ impl FeedbackStore for PgStore {
         audited.dedup();
         let name = resource::resident(resident_key);
         for d in audited {
-            audit_only(&mut tx, ctx, d, &name).await?;
+            audit(&mut tx, ctx, d, &name).await?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(out)

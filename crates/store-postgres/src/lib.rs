@@ -220,6 +220,42 @@ async fn claim_key(
     if op == operation && hash == idem.request_hash { Ok(Some(id)) } else { Err(StoreError::IdempotencyMismatch) }
 }
 
+/// Appends an audit record without an event (reads that must be audited).
+async fn audit(
+    conn: &mut PgConnection,
+    ctx: &WriteCtx<'_>,
+    department: &DepartmentId,
+    resource: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
+         VALUES ($1, now(), $2, $3, $4, $5, $6)",
+    )
+    .bind(department.as_str())
+    .bind(&ctx.actor.subject)
+    .bind(ctx.actor.role.as_str())
+    .bind(ctx.action)
+    .bind(resource)
+    .bind(ctx.trace_id.as_deref())
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// The scope's departments as one array parameter (`None`: city-wide). Row-level security
+/// enforces the same, this keeps the query plan tenant-first.
+fn scope_ids(scope: &TenantScope) -> Option<Vec<String>> {
+    scope.departments().map(|ds| ds.iter().map(|d| d.as_str().to_owned()).collect())
+}
+
+/// Every service standard of a department, ordered by ID.
+async fn read_standards(tx: &mut PgConnection, d: &DepartmentId) -> StoreResult<Vec<ServiceStandard>> {
+    let sql = format!("SELECT {STANDARD_COLUMNS} FROM service_standards WHERE department_id = $1 ORDER BY standard_id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
+    rows.iter().map(standard_from).collect()
+}
+
 /// Appends the audit record and the outbox event of a write, in the write's transaction.
 async fn record(
     tx: &mut PgConnection,
@@ -706,16 +742,10 @@ impl Store for PgStore {
         department: &DepartmentId,
     ) -> StoreResult<Vec<ServiceStandard>> {
         in_scope(scope, department)?;
-        let sql =
-            format!("SELECT {STANDARD_COLUMNS} FROM service_standards WHERE department_id = $1 ORDER BY standard_id");
         let mut tx = self.begin(scope).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(department.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let standards = read_standards(&mut tx, department).await?;
         tx.commit().await.map_err(db_err)?;
-        rows.iter().map(standard_from).collect()
+        Ok(standards)
     }
 
     async fn update_service_standard(

@@ -1,6 +1,6 @@
 //! [`OfficerStore`] on PostgreSQL. Every transaction, reads included, starts with the scope's
 //! row-level-security settings (`PgStore::begin`).
-use crate::{PgStore, claim_key, corrupt, db_err, id, in_scope, read_department, record};
+use crate::{PgStore, claim_key, corrupt, db_err, id, in_scope, read_department, record, scope_ids};
 use chrono::{DateTime, Utc};
 use cityserve_domain::officer::{roles_from_string, roles_to_string};
 use cityserve_domain::{
@@ -255,12 +255,6 @@ async fn append_revision(
     .await
     .map_err(db_err)?;
     Ok(())
-}
-
-/// The scope's departments as one array parameter (`None`: city-wide). Row-level security
-/// enforces the same, this keeps the query plan tenant-first.
-fn scope_ids(scope: &TenantScope) -> Option<Vec<String>> {
-    scope.departments().map(|ds| ds.iter().map(|d| d.as_str().to_owned()).collect())
 }
 
 impl OfficerStore for PgStore {

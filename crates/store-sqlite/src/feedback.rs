@@ -1,7 +1,7 @@
 //! [`FeedbackStore`] on SQLite.
 use crate::{
-    Replay, SqliteStore, check_idempotency, corrupt, db_err, id, in_scope, micros, read_department, remember_key,
-    standard_from, time,
+    Replay, SqliteStore, audit, check_idempotency, corrupt, db_err, id, in_scope, micros, opt_time, read_department,
+    read_standards, remember_key, scope_clause, time,
 };
 use chrono::{DateTime, Utc};
 use cityserve_domain::feedback::RecoveryKind;
@@ -20,11 +20,6 @@ const FEEDBACK_COLUMNS: &str = "department_id, feedback_id, channel, kind, csat,
 const CASE_COLUMNS: &str = "department_id, case_id, status, assignee, category_id, channel, received_at, \
      acknowledge_due, resolve_due, acknowledged_at, resolved_at, closed_at, owner_department, reopen_count, \
      follow_up, satisfied, resident_key, revision, update_time";
-
-fn opt_time(row: &SqliteRow, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
-    let v: Option<i64> = row.try_get(col).map_err(db_err)?;
-    v.map(|v| DateTime::from_timestamp_micros(v).ok_or_else(|| corrupt(col))).transpose()
-}
 
 fn opt_id<T>(
     row: &SqliteRow,
@@ -175,12 +170,7 @@ async fn intake(conn: &mut SqliteConnection, d: &DepartmentId) -> StoreResult<In
     if department.status != DepartmentStatus::Active {
         return Err(StoreError::FailedPrecondition(format!("department {d} is archived")));
     }
-    let sql = format!(
-        "SELECT {} FROM service_standards WHERE department_id = ? ORDER BY standard_id",
-        crate::STANDARD_COLUMNS
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *conn).await.map_err(db_err)?;
-    let standards = rows.iter().map(standard_from).collect::<StoreResult<Vec<_>>>()?;
+    let standards = read_standards(conn, d).await?;
     let categories: Vec<String> =
         sqlx::query_scalar("SELECT category_id FROM service_categories WHERE department_id = ? AND status = ?")
             .bind(d.as_str())
@@ -344,37 +334,6 @@ async fn insert_feedback(
         "case": case_status.is_some(),
     });
     crate::record(conn, ctx, &new.department_id, &name, payload, now_i).await
-}
-
-/// Appends an audit record without an event (reads that must be audited).
-async fn audit_only(
-    conn: &mut SqliteConnection,
-    ctx: &WriteCtx<'_>,
-    department: &DepartmentId,
-    resource: &str,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(department.as_str())
-    .bind(now)
-    .bind(&ctx.actor.subject)
-    .bind(ctx.actor.role.as_str())
-    .bind(ctx.action)
-    .bind(resource)
-    .bind(ctx.trace_id.as_deref())
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(())
-}
-
-fn scope_clause(scope: &TenantScope, column: &str) -> Option<String> {
-    scope.departments().map(|ds| {
-        if ds.is_empty() { "1 = 0".to_owned() } else { format!("{column} IN ({})", vec!["?"; ds.len()].join(", ")) }
-    })
 }
 
 /// The key of a case in a resolve-due ordered listing.
@@ -552,7 +511,7 @@ impl FeedbackStore for SqliteStore {
         let now = micros(now_micros());
         let name = resource::resident(resident_key);
         for d in audited {
-            audit_only(&mut tx, ctx, d, &name, now).await?;
+            audit(&mut tx, ctx, d, &name, now).await?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(out)

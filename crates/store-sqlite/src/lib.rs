@@ -135,6 +135,25 @@ fn in_scope(scope: &TenantScope, department: &DepartmentId) -> StoreResult<()> {
     if scope.allows(department) { Ok(()) } else { Err(StoreError::NotFound) }
 }
 
+fn opt_time(row: &SqliteRow, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
+    let v: Option<i64> = row.try_get(col).map_err(db_err)?;
+    v.map(|v| DateTime::from_timestamp_micros(v).ok_or_else(|| corrupt(col))).transpose()
+}
+
+/// Binds the departments of a scope into an `IN (...)` clause, or nothing for a city-wide scope.
+fn scope_clause(scope: &TenantScope, column: &str) -> Option<String> {
+    scope.departments().map(|ds| {
+        if ds.is_empty() { "1 = 0".to_owned() } else { format!("{column} IN ({})", vec!["?"; ds.len()].join(", ")) }
+    })
+}
+
+/// Every service standard of a department, ordered by ID.
+async fn read_standards(conn: &mut SqliteConnection, d: &DepartmentId) -> StoreResult<Vec<ServiceStandard>> {
+    let sql = format!("SELECT {STANDARD_COLUMNS} FROM service_standards WHERE department_id = ? ORDER BY standard_id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *conn).await.map_err(db_err)?;
+    rows.iter().map(standard_from).collect()
+}
+
 /// Outcome of looking up an idempotency key inside a write transaction.
 enum Replay {
     /// First use of the key.
@@ -194,13 +213,12 @@ async fn remember_key(
     Ok(())
 }
 
-/// Appends the audit record and the outbox event of a write, in the write's transaction.
-async fn record(
+/// Appends an audit record (alone for reads that must be audited; with an event via [`record`]).
+async fn audit(
     conn: &mut SqliteConnection,
     ctx: &WriteCtx<'_>,
     department: &DepartmentId,
     resource: &str,
-    payload: serde_json::Value,
     now: i64,
 ) -> StoreResult<()> {
     sqlx::query(
@@ -217,6 +235,19 @@ async fn record(
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;
+    Ok(())
+}
+
+/// Appends the audit record and the outbox event of a write, in the write's transaction.
+async fn record(
+    conn: &mut SqliteConnection,
+    ctx: &WriteCtx<'_>,
+    department: &DepartmentId,
+    resource: &str,
+    payload: serde_json::Value,
+    now: i64,
+) -> StoreResult<()> {
+    audit(conn, ctx, department, resource, now).await?;
     sqlx::query(
         "INSERT INTO events (department_id, event_type, resource, payload, occurred_at) VALUES (?, ?, ?, ?, ?)",
     )
@@ -235,7 +266,7 @@ const DEPARTMENT_COLUMNS: &str = "department_id, display_name, description, stat
      default_resolve_secs, revision, create_time, update_time";
 const CATEGORY_COLUMNS: &str =
     "department_id, category_id, display_name, description, keywords, status, revision, create_time, update_time";
-pub(crate) const STANDARD_COLUMNS: &str =
+const STANDARD_COLUMNS: &str =
     "department_id, standard_id, category_id, channel, ack_secs, resolve_secs, revision, create_time, update_time";
 
 async fn read_department(conn: &mut SqliteConnection, d: &DepartmentId) -> StoreResult<Department> {
@@ -673,14 +704,8 @@ impl Store for SqliteStore {
         department: &DepartmentId,
     ) -> StoreResult<Vec<ServiceStandard>> {
         in_scope(scope, department)?;
-        let sql =
-            format!("SELECT {STANDARD_COLUMNS} FROM service_standards WHERE department_id = ? ORDER BY standard_id");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(department.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(standard_from).collect()
+        let mut conn = self.read_conn().await?;
+        read_standards(&mut conn, department).await
     }
 
     async fn update_service_standard(

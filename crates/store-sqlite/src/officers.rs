@@ -1,9 +1,8 @@
 //! [`OfficerStore`] on SQLite.
 use crate::{
-    Replay, SqliteStore, check_idempotency, corrupt, db_err, id, in_scope, micros, read_department, record,
-    remember_key, time,
+    Replay, SqliteStore, check_idempotency, corrupt, db_err, id, in_scope, micros, opt_time, read_department, record,
+    remember_key, scope_clause, time,
 };
-use chrono::{DateTime, Utc};
 use cityserve_domain::officer::{roles_from_string, roles_to_string};
 use cityserve_domain::{
     Appointment, AppointmentId, Competency, CompetencyId, CsoNetwork, DepartmentId, DepartmentStatus, NetworkSeat,
@@ -34,11 +33,6 @@ const RECOGNITION_COLUMNS: &str =
     "department_id, recognition_id, officer_id, recognized_by, story, feedback, create_time";
 const PLAN_COLUMNS: &str = "department_id, year, content, status, review_comment, revision, create_time, update_time";
 const REVISION_COLUMNS: &str = "department_id, year, revision, change, content, status, comment, author, create_time";
-
-fn opt_time(row: &SqliteRow, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
-    let v: Option<i64> = row.try_get(col).map_err(db_err)?;
-    v.map(|v| DateTime::from_timestamp_micros(v).ok_or_else(|| corrupt(col))).transpose()
-}
 
 fn officer_from(row: &SqliteRow) -> StoreResult<Officer> {
     let kind: String = row.try_get("kind").map_err(db_err)?;
@@ -251,13 +245,6 @@ async fn append_revision(
     .await
     .map_err(db_err)?;
     Ok(())
-}
-
-/// Binds the departments of a scope into an `IN (...)` clause, or nothing for a city-wide scope.
-fn scope_clause(scope: &TenantScope, column: &str) -> Option<String> {
-    scope.departments().map(|ds| {
-        if ds.is_empty() { "1 = 0".to_owned() } else { format!("{column} IN ({})", vec!["?"; ds.len()].join(", ")) }
-    })
 }
 
 impl OfficerStore for SqliteStore {
