@@ -415,8 +415,15 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             &pb::BatchSubmitFeedbackRequest { parent: r.parent.clone(), requests: prints, request_id: String::new() },
         )?;
         // Every item is for `d`, so every item's scope is the same one department.
+        // Authorization depends only on the internal customer (if any): check each distinct one
+        // once, so a 1,000-item import does not look the same department up 1,000 times.
         let mut scope = None;
+        let mut checked: Vec<Option<&DepartmentId>> = Vec::new();
         for (i, new) in items.iter().enumerate() {
+            if checked.contains(&new.internal_customer.as_ref()) {
+                continue;
+            }
+            checked.push(new.internal_customer.as_ref());
             scope = Some(
                 self.authorize_submission(&caller, new, &format!("requests[{i}].feedback.internal_customer")).await?,
             );
