@@ -102,6 +102,23 @@ slug_id!(
     CaseId
 );
 
+slug_id!(
+    /// A hand-off ID (server-generated, time-ordered).
+    HandoffId
+);
+slug_id!(
+    /// An escalation ID (server-generated, time-ordered).
+    EscalationId
+);
+slug_id!(
+    /// An initiative ID (server-generated, time-ordered).
+    InitiativeId
+);
+slug_id!(
+    /// A dumb rule ID (server-generated, time-ordered).
+    DumbRuleId
+);
+
 impl CaseId {
     /// The case of a complaint shares the complaint's ID.
     pub fn from_feedback(f: &FeedbackId) -> Self {

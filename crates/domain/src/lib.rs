@@ -7,6 +7,7 @@
 mod macros;
 
 pub mod caller;
+pub mod coordination;
 pub mod department;
 pub mod error;
 pub mod feedback;
@@ -14,6 +15,7 @@ pub mod ids;
 pub mod officer;
 pub mod page;
 pub mod policy;
+pub mod report;
 pub mod validation;
 
 pub use caller::{Caller, Role};
@@ -27,8 +29,8 @@ pub use feedback::{
     RecoveryAction, RecoveryKind, ResidentKeyer, ResidentRef, TimelineEntry,
 };
 pub use ids::{
-    AppointmentId, CaseId, CompetencyId, DepartmentId, FeedbackId, OfficerId, RecognitionId, ServiceCategoryId,
-    ServiceStandardId, TrainingRecordId,
+    AppointmentId, CaseId, CompetencyId, DepartmentId, DumbRuleId, EscalationId, FeedbackId, HandoffId, InitiativeId,
+    OfficerId, RecognitionId, ServiceCategoryId, ServiceStandardId, TrainingRecordId,
 };
 pub use officer::{
     Appointment, Competency, CompetencyGap, CsoNetwork, GapReason, NetworkSeat, NewAppointment, NewCompetency,

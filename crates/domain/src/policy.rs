@@ -64,11 +64,43 @@ pub enum Action {
     ReadCases,
     /// Work a department's complaint cases: transitions, assignment, notes, recovery, follow-up.
     ManageCases,
+    /// Refer or transfer one of the department's cases to another department.
+    SendHandoff,
+    /// Read hand-offs the department sent or received.
+    ReadHandoffs,
+    /// Accept or decline a hand-off the department received.
+    RespondHandoff,
+    /// Escalate one of the department's cases to the Chief.
+    Escalate,
+    /// Read escalations.
+    ReadEscalations,
+    /// Acknowledge and resolve escalations (the Chief's desk).
+    ManageEscalations,
+    /// Start a cross-department initiative led by the department.
+    ProposeInitiative,
+    /// Read initiatives the department is a member of.
+    ReadInitiatives,
+    /// Change an initiative the department leads (status, milestones, members, links).
+    ManageInitiatives,
+    /// Report a dumb rule (on behalf of the reporter's department).
+    ReportDumbRule,
+    /// Read the city-wide dumb rules register.
+    ReadDumbRules,
+    /// Vote on a dumb rule affecting the department (its CSO).
+    VoteDumbRule,
+    /// Decide a dumb rule's fate.
+    DecideDumbRule,
+    /// Read a department's report cards.
+    ReadReportCards,
+    /// Read the city dashboard: every department side by side.
+    ReadCityDashboard,
+    /// Subscribe to the live event stream of departments in reach.
+    WatchEvents,
 }
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 44] = [
         Action::CreateDepartment,
         Action::ReadDepartment,
         Action::UpdateDepartment,
@@ -97,6 +129,22 @@ impl Action {
         Action::EraseResident,
         Action::ReadCases,
         Action::ManageCases,
+        Action::SendHandoff,
+        Action::ReadHandoffs,
+        Action::RespondHandoff,
+        Action::Escalate,
+        Action::ReadEscalations,
+        Action::ManageEscalations,
+        Action::ProposeInitiative,
+        Action::ReadInitiatives,
+        Action::ManageInitiatives,
+        Action::ReportDumbRule,
+        Action::ReadDumbRules,
+        Action::VoteDumbRule,
+        Action::DecideDumbRule,
+        Action::ReadReportCards,
+        Action::ReadCityDashboard,
+        Action::WatchEvents,
     ];
 
     /// A stable name for audit records and logs.
@@ -130,6 +178,22 @@ impl Action {
             Action::EraseResident => "resident.erase",
             Action::ReadCases => "case.read",
             Action::ManageCases => "case.manage",
+            Action::SendHandoff => "handoff.send",
+            Action::ReadHandoffs => "handoff.read",
+            Action::RespondHandoff => "handoff.respond",
+            Action::Escalate => "escalation.create",
+            Action::ReadEscalations => "escalation.read",
+            Action::ManageEscalations => "escalation.manage",
+            Action::ProposeInitiative => "initiative.create",
+            Action::ReadInitiatives => "initiative.read",
+            Action::ManageInitiatives => "initiative.manage",
+            Action::ReportDumbRule => "dumb_rule.report",
+            Action::ReadDumbRules => "dumb_rule.read",
+            Action::VoteDumbRule => "dumb_rule.vote",
+            Action::DecideDumbRule => "dumb_rule.decide",
+            Action::ReadReportCards => "report_card.read",
+            Action::ReadCityDashboard => "dashboard.read",
+            Action::WatchEvents => "events.watch",
         }
     }
 }
@@ -199,6 +263,33 @@ pub fn reach(action: Action, role: Role) -> Reach {
         (ManageCases, Chief) => Any,
         (ManageCases, Cso | Staff) => Own,
         (ManageCases, Auditor | Service) => Never,
+        (SendHandoff | RespondHandoff, Chief) => Any,
+        (SendHandoff | RespondHandoff, Cso | Staff) => Own,
+        (SendHandoff | RespondHandoff, Auditor | Service) => Never,
+        (ReadHandoffs | ReadInitiatives | ReadReportCards, Chief | Auditor) => Any,
+        (ReadHandoffs | ReadInitiatives | ReadReportCards, Cso | Staff) => Own,
+        (ReadHandoffs | ReadInitiatives | ReadReportCards, Service) => Never,
+        (Escalate | ProposeInitiative | ManageInitiatives, Chief) => Any,
+        (Escalate | ProposeInitiative | ManageInitiatives, Cso) => Own,
+        (Escalate | ProposeInitiative | ManageInitiatives, Staff | Auditor | Service) => Never,
+        (ReadEscalations, Chief | Auditor) => Any,
+        (ReadEscalations, Cso) => Own,
+        (ReadEscalations, Staff | Service) => Never,
+        (ManageEscalations | DecideDumbRule, Chief) => Any,
+        (ManageEscalations | DecideDumbRule, _) => Never,
+        // Anyone on the roster may name a rule that infuriates residents.
+        (ReportDumbRule, Chief) => Any,
+        (ReportDumbRule, Cso | Staff) => Own,
+        (ReportDumbRule, Auditor | Service) => Never,
+        // The register is city-wide and open to every officer: transparency is the point.
+        (ReadDumbRules, Chief | Auditor | Cso | Staff) => Any,
+        (ReadDumbRules, Service) => Never,
+        (VoteDumbRule, Cso) => Own,
+        (VoteDumbRule, _) => Never,
+        (ReadCityDashboard, Chief | Auditor) => Any,
+        (ReadCityDashboard, _) => Never,
+        (WatchEvents, Chief | Auditor) => Any,
+        (WatchEvents, Cso | Staff | Service) => Own,
     }
 }
 
@@ -257,6 +348,30 @@ pub fn authorize(caller: &Caller, action: Action, target: Option<&DepartmentId>)
         (Reach::Never, Some(d)) if !sees(d) => Err(Denied::NotFound),
         (Reach::Never, _) => Err(Denied::PermissionDenied),
     }
+}
+
+/// A hand-off is one transaction across the two departments it joins: authorized for `action` on
+/// the acting department, the scope extends to `counterpart` (the receiver when sending, the
+/// sender when answering) so the store can close, open and count on both sides.
+pub fn handoff_scope(
+    caller: &Caller,
+    action: Action,
+    acting: &DepartmentId,
+    counterpart: &DepartmentId,
+) -> Result<TenantScope, Denied> {
+    let mut scope = authorize(caller, action, Some(acting))?;
+    if let Some(ds) = scope.departments.as_mut()
+        && !ds.contains(counterpart)
+    {
+        ds.push(counterpart.clone());
+    }
+    Ok(scope)
+}
+
+/// The identity and city-wide scope of the server's own background jobs (the breach scan).
+pub fn system_scope(subject: &str) -> (Caller, TenantScope) {
+    let caller = Caller { subject: subject.to_owned(), role: Role::Chief, departments: Vec::new() };
+    (caller, TenantScope { role: Role::Chief, departments: None })
 }
 
 #[cfg(test)]
@@ -424,6 +539,86 @@ mod tests {
             (ManageCases, Staff, OK, NF, OK),
             (ManageCases, Auditor, PD, PD, PD),
             (ManageCases, Service, PD, NF, PD),
+            (SendHandoff, Chief, OK, OK, OK),
+            (SendHandoff, Cso, OK, NF, OK),
+            (SendHandoff, Staff, OK, NF, OK),
+            (SendHandoff, Auditor, PD, PD, PD),
+            (SendHandoff, Service, PD, NF, PD),
+            (ReadHandoffs, Chief, OK, OK, OK),
+            (ReadHandoffs, Cso, OK, NF, OK),
+            (ReadHandoffs, Staff, OK, NF, OK),
+            (ReadHandoffs, Auditor, OK, OK, OK),
+            (ReadHandoffs, Service, PD, NF, PD),
+            (RespondHandoff, Chief, OK, OK, OK),
+            (RespondHandoff, Cso, OK, NF, OK),
+            (RespondHandoff, Staff, OK, NF, OK),
+            (RespondHandoff, Auditor, PD, PD, PD),
+            (RespondHandoff, Service, PD, NF, PD),
+            (Escalate, Chief, OK, OK, OK),
+            (Escalate, Cso, OK, NF, OK),
+            (Escalate, Staff, PD, NF, PD),
+            (Escalate, Auditor, PD, PD, PD),
+            (Escalate, Service, PD, NF, PD),
+            (ReadEscalations, Chief, OK, OK, OK),
+            (ReadEscalations, Cso, OK, NF, OK),
+            (ReadEscalations, Staff, PD, NF, PD),
+            (ReadEscalations, Auditor, OK, OK, OK),
+            (ReadEscalations, Service, PD, NF, PD),
+            (ManageEscalations, Chief, OK, OK, OK),
+            (ManageEscalations, Cso, PD, NF, PD),
+            (ManageEscalations, Staff, PD, NF, PD),
+            (ManageEscalations, Auditor, PD, PD, PD),
+            (ManageEscalations, Service, PD, NF, PD),
+            (ProposeInitiative, Chief, OK, OK, OK),
+            (ProposeInitiative, Cso, OK, NF, OK),
+            (ProposeInitiative, Staff, PD, NF, PD),
+            (ProposeInitiative, Auditor, PD, PD, PD),
+            (ProposeInitiative, Service, PD, NF, PD),
+            (ReadInitiatives, Chief, OK, OK, OK),
+            (ReadInitiatives, Cso, OK, NF, OK),
+            (ReadInitiatives, Staff, OK, NF, OK),
+            (ReadInitiatives, Auditor, OK, OK, OK),
+            (ReadInitiatives, Service, PD, NF, PD),
+            (ManageInitiatives, Chief, OK, OK, OK),
+            (ManageInitiatives, Cso, OK, NF, OK),
+            (ManageInitiatives, Staff, PD, NF, PD),
+            (ManageInitiatives, Auditor, PD, PD, PD),
+            (ManageInitiatives, Service, PD, NF, PD),
+            (ReportDumbRule, Chief, OK, OK, OK),
+            (ReportDumbRule, Cso, OK, NF, OK),
+            (ReportDumbRule, Staff, OK, NF, OK),
+            (ReportDumbRule, Auditor, PD, PD, PD),
+            (ReportDumbRule, Service, PD, NF, PD),
+            (ReadDumbRules, Chief, OK, OK, OK),
+            (ReadDumbRules, Cso, OK, OK, OK),
+            (ReadDumbRules, Staff, OK, OK, OK),
+            (ReadDumbRules, Auditor, OK, OK, OK),
+            (ReadDumbRules, Service, PD, NF, PD),
+            (VoteDumbRule, Chief, PD, PD, PD),
+            (VoteDumbRule, Cso, OK, NF, OK),
+            (VoteDumbRule, Staff, PD, NF, PD),
+            (VoteDumbRule, Auditor, PD, PD, PD),
+            (VoteDumbRule, Service, PD, NF, PD),
+            (DecideDumbRule, Chief, OK, OK, OK),
+            (DecideDumbRule, Cso, PD, NF, PD),
+            (DecideDumbRule, Staff, PD, NF, PD),
+            (DecideDumbRule, Auditor, PD, PD, PD),
+            (DecideDumbRule, Service, PD, NF, PD),
+            (ReadReportCards, Chief, OK, OK, OK),
+            (ReadReportCards, Cso, OK, NF, OK),
+            (ReadReportCards, Staff, OK, NF, OK),
+            (ReadReportCards, Auditor, OK, OK, OK),
+            (ReadReportCards, Service, PD, NF, PD),
+            (ReadCityDashboard, Chief, OK, OK, OK),
+            (ReadCityDashboard, Cso, PD, NF, PD),
+            (ReadCityDashboard, Staff, PD, NF, PD),
+            (ReadCityDashboard, Auditor, OK, OK, OK),
+            (ReadCityDashboard, Service, PD, NF, PD),
+            (WatchEvents, Chief, OK, OK, OK),
+            (WatchEvents, Cso, OK, NF, OK),
+            (WatchEvents, Staff, OK, NF, OK),
+            (WatchEvents, Auditor, OK, OK, OK),
+            (WatchEvents, Service, OK, NF, OK),
         ];
         assert_eq!(expected.len(), Action::ALL.len() * Role::ALL.len(), "every cell is listed");
         for (action, role, own, foreign, city) in expected {

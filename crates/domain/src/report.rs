@@ -1,0 +1,512 @@
+//! Report-card arithmetic. Writes turn into [`Delta`]s (counter increments per department, day
+//! and metric) that the store adds to its rollup table in the write's own transaction; a report
+//! card sums the counters of its period and derives averages, rates and percentiles from them,
+//! so reading one never scans feedback.
+//!
+//! Days are UTC calendar days (no city time zone is configured yet). Durations are kept as
+//! histograms with fixed bucket bounds ([`BUCKETS_SECS`]); a percentile is the upper bound of the
+//! bucket that holds it, so it is exact to the bucket's width.
+use crate::department::Channel;
+use crate::feedback::{Case, CaseStatus, FeedbackKind};
+use crate::ids::DepartmentId;
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use std::collections::BTreeMap;
+
+/// Upper bounds (seconds) of the duration histogram's buckets; a last, open bucket holds the rest.
+pub const BUCKETS_SECS: [i64; 17] = [
+    60, 300, 900, 1_800, 3_600, 7_200, 14_400, 28_800, 43_200, 86_400, 172_800, 259_200, 432_000, 604_800,
+    1_209_600, 2_592_000, 5_184_000,
+];
+
+/// One counter increment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delta {
+    /// The department the figure belongs to.
+    pub department: DepartmentId,
+    /// UTC day number (days since 1970-01-01).
+    pub day: i64,
+    /// Metric key, e.g. `fb.ch.phone`.
+    pub metric: String,
+    /// Increment.
+    pub value: i64,
+}
+
+/// The UTC day number of `t`.
+pub fn day_of(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(86_400)
+}
+
+fn delta(d: &DepartmentId, at: DateTime<Utc>, metric: impl Into<String>) -> Delta {
+    Delta { department: d.clone(), day: day_of(at), metric: metric.into(), value: 1 }
+}
+
+fn bucket(secs: i64) -> usize {
+    BUCKETS_SECS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS_SECS.len())
+}
+
+/// What a feedback record adds: volume by channel and kind, ratings, and coverage for contacts
+/// that need no outcome (everything but complaints, whose outcome is their resolution).
+pub fn feedback_deltas(
+    d: &DepartmentId,
+    received_at: DateTime<Utc>,
+    channel: Channel,
+    kind: FeedbackKind,
+    csat: Option<i32>,
+    nps: Option<i32>,
+    has_category: bool,
+) -> Vec<Delta> {
+    let mut out = vec![
+        delta(d, received_at, "fb"),
+        delta(d, received_at, format!("fb.ch.{}", channel.as_str())),
+        delta(d, received_at, format!("fb.kind.{}", kind.as_str())),
+    ];
+    if let Some(c) = csat {
+        out.push(delta(d, received_at, format!("csat.{c}")));
+    }
+    if let Some(n) = nps {
+        out.push(delta(d, received_at, format!("nps.{n}")));
+    }
+    if has_category && kind != FeedbackKind::Complaint {
+        out.push(delta(d, received_at, "cov"));
+    }
+    out
+}
+
+/// What opening a case adds (also for a case opened by accepting a hand-off).
+pub fn case_opened_deltas(c: &Case) -> Vec<Delta> {
+    vec![delta(&c.department_id, c.received_at, "case")]
+}
+
+/// What a change of a case adds: time to acknowledge and to resolve (first time only) with SLA
+/// compliance, reopens, closed loops (follow-up recorded) and coverage (category and outcome).
+pub fn case_deltas(before: &Case, after: &Case) -> Vec<Delta> {
+    let d = &after.department_id;
+    let mut out = Vec::new();
+    if let (None, Some(at)) = (before.acknowledged_at, after.acknowledged_at) {
+        let secs = (at - after.received_at).num_seconds().max(0);
+        out.push(delta(d, at, "ack.n"));
+        out.push(delta(d, at, format!("ack.b{}", bucket(secs))));
+        if at <= after.acknowledge_due {
+            out.push(delta(d, at, "ack.sla"));
+        }
+    }
+    if let (None, Some(at)) = (before.resolved_at, after.resolved_at) {
+        let secs = (at - after.received_at).num_seconds().max(0);
+        out.push(delta(d, at, "res.n"));
+        out.push(delta(d, at, format!("res.b{}", bucket(secs))));
+        if at <= after.resolve_due {
+            out.push(delta(d, at, "res.sla"));
+        }
+        if after.category.is_some() {
+            out.push(delta(d, after.received_at, "cov"));
+        }
+    }
+    if after.reopen_count > before.reopen_count {
+        out.push(delta(d, after.update_time, "reopen"));
+    }
+    if before.follow_up.is_none() && after.follow_up.is_some() {
+        out.push(delta(d, after.received_at, "loop"));
+    }
+    out
+}
+
+/// A hand-off sent: one out for the sender, one in for the receiver.
+pub fn handoff_sent_deltas(from: &DepartmentId, to: &DepartmentId, at: DateTime<Utc>) -> Vec<Delta> {
+    vec![delta(from, at, "ho.out"), delta(to, at, "ho.in")]
+}
+
+/// A ping-pong hand-off accepted: it counts on both report cards.
+pub fn ping_pong_deltas(from: &DepartmentId, to: &DepartmentId, at: DateTime<Utc>) -> Vec<Delta> {
+    vec![delta(from, at, "ho.pingpong"), delta(to, at, "ho.pingpong")]
+}
+
+/// An escalation raised against `d`.
+pub fn escalation_deltas(d: &DepartmentId, at: DateTime<Utc>) -> Vec<Delta> {
+    vec![delta(d, at, "esc")]
+}
+
+string_enum!(
+    /// The length of a report period.
+    PeriodKind {
+        /// A UTC day.
+        Day = "day",
+        /// An ISO week (Monday to Sunday).
+        Week = "week",
+        /// A calendar month.
+        Month = "month",
+        /// A calendar quarter.
+        Quarter = "quarter",
+    }
+);
+
+/// A report period: `[start, end)` in UTC days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    /// Its length.
+    pub kind: PeriodKind,
+    /// First day.
+    pub start: NaiveDate,
+    /// Day after the last.
+    pub end: NaiveDate,
+}
+
+fn month_start(y: i32, m: u32) -> NaiveDate {
+    // Months 1-12 of years chrono supports always exist.
+    NaiveDate::from_ymd_opt(y, m, 1).unwrap_or(NaiveDate::MIN)
+}
+
+fn add_months(d: NaiveDate, n: u32) -> NaiveDate {
+    let m0 = d.month0() + n;
+    month_start(d.year() + i32::try_from(m0 / 12).unwrap_or(0), m0 % 12 + 1)
+}
+
+impl Period {
+    /// The period of `kind` that contains `date`.
+    pub fn containing(kind: PeriodKind, date: NaiveDate) -> Period {
+        let start = match kind {
+            PeriodKind::Day => date,
+            PeriodKind::Week => date - Duration::days(i64::from(date.weekday().num_days_from_monday())),
+            PeriodKind::Month => month_start(date.year(), date.month()),
+            PeriodKind::Quarter => month_start(date.year(), date.month0() / 3 * 3 + 1),
+        };
+        let end = match kind {
+            PeriodKind::Day => start + Duration::days(1),
+            PeriodKind::Week => start + Duration::days(7),
+            PeriodKind::Month => add_months(start, 1),
+            PeriodKind::Quarter => add_months(start, 3),
+        };
+        Period { kind, start, end }
+    }
+
+    /// The period just before this one.
+    pub fn previous(&self) -> Period {
+        Period::containing(self.kind, self.start - Duration::days(1))
+    }
+
+    /// First day as a UTC day number.
+    pub fn start_day(&self) -> i64 {
+        days(self.start)
+    }
+
+    /// Day after the last, as a UTC day number.
+    pub fn end_day(&self) -> i64 {
+        days(self.end)
+    }
+
+    /// Start as a time.
+    pub fn start_time(&self) -> DateTime<Utc> {
+        self.start.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+    }
+
+    /// End (exclusive) as a time.
+    pub fn end_time(&self) -> DateTime<Utc> {
+        self.end.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+    }
+}
+
+fn days(d: NaiveDate) -> i64 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN)).num_days()
+}
+
+/// Summed counters of one department (or of the city) over a period, by metric key.
+pub type Metrics = BTreeMap<String, i64>;
+
+/// Adds `other` into `into` (city-wide totals are the sum of departments' counters).
+pub fn merge(into: &mut Metrics, other: &Metrics) {
+    for (k, v) in other {
+        *into.entry(k.clone()).or_default() += v;
+    }
+}
+
+/// Figures that are read live rather than from rollups (their tables stay small).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveFigures {
+    /// Recognitions of the department's officers in the period.
+    pub recognitions: i64,
+    /// Current competency gaps (missing or expired) of the department's staff.
+    pub competency_gaps: i64,
+    /// Dumb rules affecting the department that the Chief killed or revised in the period.
+    pub dumb_rules_retired: i64,
+    /// The focus area of the department's plan for the period's year.
+    pub focus: Option<FocusProgress>,
+}
+
+/// Progress on a plan's focus area.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FocusProgress {
+    /// The focus area.
+    pub area: String,
+    /// Its metric.
+    pub metric: String,
+    /// Value at the start of the year.
+    pub baseline: f64,
+    /// Target for the year.
+    pub target: f64,
+    /// The latest value reported by the end of the period.
+    pub current: Option<f64>,
+}
+
+impl FocusProgress {
+    /// Share of the way from baseline to target (may be below 0 or above 1).
+    pub fn progress(&self) -> Option<f64> {
+        let span = self.target - self.baseline;
+        match self.current {
+            Some(c) if span != 0.0 => Some((c - self.baseline) / span),
+            _ => None,
+        }
+    }
+}
+
+/// A department's (or the city's) report card for a period.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReportCard {
+    /// Contacts received.
+    pub volume: i64,
+    /// Contacts by channel (only channels with contacts).
+    pub by_channel: Vec<(Channel, i64)>,
+    /// Contacts by kind (only kinds with contacts).
+    pub by_kind: Vec<(FeedbackKind, i64)>,
+    /// CSAT ratings 1..5: counts.
+    pub csat_distribution: [i64; 5],
+    /// Mean CSAT.
+    pub csat_average: Option<f64>,
+    /// NPS ratings 0..10: counts.
+    pub nps_distribution: [i64; 11],
+    /// Net promoter score, -100..100.
+    pub nps: Option<f64>,
+    /// Cases opened.
+    pub cases_opened: i64,
+    /// Cases acknowledged (first time).
+    pub acknowledged: i64,
+    /// Time to acknowledge, median and 90th percentile, in seconds.
+    pub acknowledge_p50_secs: Option<i64>,
+    /// See [`Self::acknowledge_p50_secs`].
+    pub acknowledge_p90_secs: Option<i64>,
+    /// Cases resolved (first time).
+    pub resolved: i64,
+    /// Time to resolve, median, in seconds.
+    pub resolve_p50_secs: Option<i64>,
+    /// Time to resolve, 90th percentile, in seconds.
+    pub resolve_p90_secs: Option<i64>,
+    /// Share of acknowledgements within target, percent.
+    pub acknowledge_sla_percent: Option<f64>,
+    /// Share of resolutions within target, percent.
+    pub resolve_sla_percent: Option<f64>,
+    /// Reopens per resolution.
+    pub reopen_rate: Option<f64>,
+    /// Reopens.
+    pub reopens: i64,
+    /// Hand-offs received.
+    pub handoffs_in: i64,
+    /// Hand-offs sent.
+    pub handoffs_out: i64,
+    /// Accepted hand-offs that bounced a case back to a department it had left.
+    pub ping_pongs: i64,
+    /// Escalations raised against the department.
+    pub escalations: i64,
+    /// Share of cases opened in the period whose loop was closed (follow-up recorded).
+    pub closed_loop_share: Option<f64>,
+    /// Share of contacts with a category and an outcome recorded.
+    pub coverage: Option<f64>,
+    /// Live figures.
+    pub live: LiveFigures,
+}
+
+fn get(m: &Metrics, k: &str) -> i64 {
+    m.get(k).copied().unwrap_or(0)
+}
+
+fn ratio(num: i64, den: i64) -> Option<f64> {
+    (den > 0).then(|| num as f64 / den as f64)
+}
+
+/// The `q` quantile (0..1) of a histogram, as its bucket's upper bound (the open bucket reports
+/// the last bound).
+pub fn quantile(m: &Metrics, prefix: &str, q: f64) -> Option<i64> {
+    let counts: Vec<i64> = (0..=BUCKETS_SECS.len()).map(|i| get(m, &format!("{prefix}.b{i}"))).collect();
+    let n: i64 = counts.iter().sum();
+    if n == 0 {
+        return None;
+    }
+    let rank = ((q * n as f64).ceil() as i64).max(1);
+    let mut seen = 0;
+    for (i, c) in counts.iter().enumerate() {
+        seen += c;
+        if seen >= rank {
+            return Some(BUCKETS_SECS[i.min(BUCKETS_SECS.len() - 1)]);
+        }
+    }
+    None
+}
+
+impl ReportCard {
+    /// Derives a card from summed counters and live figures.
+    pub fn from_metrics(m: &Metrics, live: LiveFigures) -> ReportCard {
+        let mut csat = [0; 5];
+        for (i, c) in csat.iter_mut().enumerate() {
+            *c = get(m, &format!("csat.{}", i + 1));
+        }
+        let mut nps = [0; 11];
+        for (i, c) in nps.iter_mut().enumerate() {
+            *c = get(m, &format!("nps.{i}"));
+        }
+        let csat_n: i64 = csat.iter().sum();
+        let csat_sum: i64 = csat.iter().enumerate().map(|(i, c)| (i as i64 + 1) * c).sum();
+        let nps_n: i64 = nps.iter().sum();
+        let promoters = nps[9] + nps[10];
+        let detractors: i64 = nps[..=6].iter().sum();
+        let volume = get(m, "fb");
+        let (ack, res) = (get(m, "ack.n"), get(m, "res.n"));
+        ReportCard {
+            volume,
+            by_channel: Channel::ALL
+                .iter()
+                .map(|c| (*c, get(m, &format!("fb.ch.{}", c.as_str()))))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            by_kind: FeedbackKind::ALL
+                .iter()
+                .map(|k| (*k, get(m, &format!("fb.kind.{}", k.as_str()))))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            csat_distribution: csat,
+            csat_average: ratio(csat_sum, csat_n),
+            nps_distribution: nps,
+            nps: ratio((promoters - detractors) * 100, nps_n),
+            cases_opened: get(m, "case"),
+            acknowledged: ack,
+            acknowledge_p50_secs: quantile(m, "ack", 0.5),
+            acknowledge_p90_secs: quantile(m, "ack", 0.9),
+            resolved: res,
+            resolve_p50_secs: quantile(m, "res", 0.5),
+            resolve_p90_secs: quantile(m, "res", 0.9),
+            acknowledge_sla_percent: ratio(get(m, "ack.sla") * 100, ack),
+            resolve_sla_percent: ratio(get(m, "res.sla") * 100, res),
+            reopen_rate: ratio(get(m, "reopen"), res),
+            reopens: get(m, "reopen"),
+            handoffs_in: get(m, "ho.in"),
+            handoffs_out: get(m, "ho.out"),
+            ping_pongs: get(m, "ho.pingpong"),
+            escalations: get(m, "esc"),
+            closed_loop_share: ratio(get(m, "loop"), get(m, "case")),
+            coverage: ratio(get(m, "cov"), volume),
+            live,
+        }
+    }
+}
+
+/// How a department moved against the previous period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Movement {
+    /// The department.
+    pub department: DepartmentId,
+    /// Change of resolve SLA compliance, percentage points.
+    pub resolve_sla_change: Option<f64>,
+    /// Change of mean CSAT.
+    pub csat_change: Option<f64>,
+    /// Change of ping-pongs.
+    pub ping_pong_change: i64,
+    /// Change of escalations.
+    pub escalation_change: i64,
+    /// Higher is worse: SLA points lost + 10 per CSAT point lost + 5 per extra ping-pong or
+    /// escalation.
+    pub score: f64,
+}
+
+/// Compares each department's card with its previous one.
+pub fn movement(department: &DepartmentId, now: &ReportCard, before: &ReportCard) -> Movement {
+    let diff = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a - b);
+    let resolve_sla_change = diff(now.resolve_sla_percent, before.resolve_sla_percent);
+    let csat_change = diff(now.csat_average, before.csat_average);
+    let ping_pong_change = now.ping_pongs - before.ping_pongs;
+    let escalation_change = now.escalations - before.escalations;
+    let score = -resolve_sla_change.unwrap_or(0.0) - 10.0 * csat_change.unwrap_or(0.0)
+        + 5.0 * (ping_pong_change + escalation_change) as f64;
+    Movement { department: department.clone(), resolve_sla_change, csat_change, ping_pong_change, escalation_change, score }
+}
+
+/// The departments that got worse the most (positive score), worst first, at most `n`.
+pub fn worst_movers(moves: &[Movement], n: usize) -> Vec<Movement> {
+    let mut worse: Vec<Movement> = moves.iter().filter(|m| m.score > 0.0).cloned().collect();
+    worse.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.department.cmp(&b.department)));
+    worse.truncate(n);
+    worse
+}
+
+/// Whether a case counts as still owing its outcome (for coverage and breach scans).
+pub fn outcome_pending(s: CaseStatus) -> bool {
+    matches!(s, CaseStatus::Open | CaseStatus::Acknowledged | CaseStatus::InProgress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn periods_cover_their_calendar_unit() {
+        let p = Period::containing(PeriodKind::Week, date(2026, 11, 26));
+        assert_eq!((p.start, p.end), (date(2026, 11, 23), date(2026, 11, 30)));
+        let p = Period::containing(PeriodKind::Month, date(2026, 12, 31));
+        assert_eq!((p.start, p.end), (date(2026, 12, 1), date(2027, 1, 1)));
+        let p = Period::containing(PeriodKind::Quarter, date(2026, 11, 26));
+        assert_eq!((p.start, p.end), (date(2026, 10, 1), date(2027, 1, 1)));
+        assert_eq!(p.previous().start, date(2026, 7, 1));
+        let p = Period::containing(PeriodKind::Day, date(2026, 1, 1));
+        assert_eq!(p.previous().start, date(2025, 12, 31));
+        assert_eq!(p.end_day() - p.start_day(), 1);
+    }
+
+    #[test]
+    fn cards_derive_rates_and_percentiles_from_counters() {
+        let mut m = Metrics::new();
+        for (k, v) in [
+            ("fb", 10),
+            ("fb.ch.phone", 6),
+            ("fb.ch.web", 4),
+            ("csat.1", 1),
+            ("csat.5", 3),
+            ("nps.10", 2),
+            ("nps.8", 1),
+            ("nps.3", 1),
+            ("case", 4),
+            ("res.n", 4),
+            ("res.sla", 3),
+            ("res.b4", 3), // <= 1 h
+            ("res.b9", 1), // <= 1 day
+            ("reopen", 1),
+            ("loop", 2),
+            ("cov", 5),
+        ] {
+            m.insert(k.into(), v);
+        }
+        let c = ReportCard::from_metrics(&m, LiveFigures::default());
+        assert_eq!(c.volume, 10);
+        assert_eq!(c.by_channel, vec![(Channel::Phone, 6), (Channel::Web, 4)]);
+        assert_eq!(c.csat_average, Some(4.0));
+        assert_eq!(c.nps, Some(25.0));
+        assert_eq!(c.resolve_p50_secs, Some(3_600));
+        assert_eq!(c.resolve_p90_secs, Some(86_400));
+        assert_eq!(c.resolve_sla_percent, Some(75.0));
+        assert_eq!(c.reopen_rate, Some(0.25));
+        assert_eq!(c.closed_loop_share, Some(0.5));
+        assert_eq!(c.coverage, Some(0.5));
+        assert_eq!(c.acknowledge_sla_percent, None);
+    }
+
+    #[test]
+    fn worst_movers_are_those_that_lost_most() {
+        let d = |s: &str| DepartmentId::parse("d", s).unwrap();
+        let card = |sla: f64| ReportCard { resolve_sla_percent: Some(sla), ..ReportCard::default() };
+        let moves = vec![
+            movement(&d("water"), &card(60.0), &card(90.0)),
+            movement(&d("streets"), &card(80.0), &card(85.0)),
+            movement(&d("parks"), &card(95.0), &card(90.0)),
+        ];
+        let worst = worst_movers(&moves, 3);
+        assert_eq!(worst.iter().map(|m| m.department.as_str()).collect::<Vec<_>>(), ["water", "streets"]);
+    }
+}
