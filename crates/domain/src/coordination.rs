@@ -118,11 +118,7 @@ pub fn accept_due(sent: DateTime<Utc>, receiver_targets: ServiceTargets) -> Date
 }
 
 /// Checks that a hand-off may be sent from a case in `status`, held by `from`, to `to`.
-pub fn check_handoff(
-    from: &DepartmentId,
-    to: &DepartmentId,
-    status: crate::CaseStatus,
-) -> Result<(), HandoffRefused> {
+pub fn check_handoff(from: &DepartmentId, to: &DepartmentId, status: crate::CaseStatus) -> Result<(), HandoffRefused> {
     if from == to {
         return Err(HandoffRefused("a case cannot be handed off to its own department".into()));
     }

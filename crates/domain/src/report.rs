@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 /// Upper bounds (seconds) of the duration histogram's buckets; a last, open bucket holds the rest.
 pub const BUCKETS_SECS: [i64; 17] = [
-    60, 300, 900, 1_800, 3_600, 7_200, 14_400, 28_800, 43_200, 86_400, 172_800, 259_200, 432_000, 604_800,
-    1_209_600, 2_592_000, 5_184_000,
+    60, 300, 900, 1_800, 3_600, 7_200, 14_400, 28_800, 43_200, 86_400, 172_800, 259_200, 432_000, 604_800, 1_209_600,
+    2_592_000, 5_184_000,
 ];
 
 /// One counter increment.
@@ -77,9 +77,9 @@ pub fn case_opened_deltas(c: &Case) -> Vec<Delta> {
     vec![delta(&c.department_id, c.received_at, "case")]
 }
 
-/// What a change of a case adds: time to acknowledge and to resolve (first time only) with SLA
+/// What a change of a case at `now` adds: time to acknowledge and to resolve (first time only) with SLA
 /// compliance, reopens, closed loops (follow-up recorded) and coverage (category and outcome).
-pub fn case_deltas(before: &Case, after: &Case) -> Vec<Delta> {
+pub fn case_deltas(before: &Case, after: &Case, now: DateTime<Utc>) -> Vec<Delta> {
     let d = &after.department_id;
     let mut out = Vec::new();
     if let (None, Some(at)) = (before.acknowledged_at, after.acknowledged_at) {
@@ -102,7 +102,7 @@ pub fn case_deltas(before: &Case, after: &Case) -> Vec<Delta> {
         }
     }
     if after.reopen_count > before.reopen_count {
-        out.push(delta(d, after.update_time, "reopen"));
+        out.push(delta(d, now, "reopen"));
     }
     if before.follow_up.is_none() && after.follow_up.is_some() {
         out.push(delta(d, after.received_at, "loop"));
@@ -422,7 +422,14 @@ pub fn movement(department: &DepartmentId, now: &ReportCard, before: &ReportCard
     let escalation_change = now.escalations - before.escalations;
     let score = -resolve_sla_change.unwrap_or(0.0) - 10.0 * csat_change.unwrap_or(0.0)
         + 5.0 * (ping_pong_change + escalation_change) as f64;
-    Movement { department: department.clone(), resolve_sla_change, csat_change, ping_pong_change, escalation_change, score }
+    Movement {
+        department: department.clone(),
+        resolve_sla_change,
+        csat_change,
+        ping_pong_change,
+        escalation_change,
+        score,
+    }
 }
 
 /// The departments that got worse the most (positive score), worst first, at most `n`.

@@ -5,6 +5,7 @@ use crate::{
 };
 use chrono::{DateTime, Utc};
 use cityserve_domain::feedback::RecoveryKind;
+use cityserve_domain::report;
 use cityserve_domain::{
     Case, CaseEntry, CaseId, CaseNote, CaseStatus, Channel, DepartmentId, DepartmentStatus, Feedback, FeedbackId,
     FeedbackKind, Location, NewFeedback, OfficerId, Page, PageRequest, RecoveryAction, ResidentRef, ServiceCategoryId,
@@ -124,7 +125,7 @@ async fn attach_entries(conn: &mut SqliteConnection, cases: &mut [Case]) -> Stor
     Ok(())
 }
 
-async fn read_feedback(conn: &mut SqliteConnection, d: &DepartmentId, f: &str) -> StoreResult<Feedback> {
+pub(crate) async fn read_feedback(conn: &mut SqliteConnection, d: &DepartmentId, f: &str) -> StoreResult<Feedback> {
     let sql = format!("SELECT {FEEDBACK_COLUMNS} FROM feedback WHERE department_id = ? AND feedback_id = ?");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(d.as_str())
@@ -135,7 +136,7 @@ async fn read_feedback(conn: &mut SqliteConnection, d: &DepartmentId, f: &str) -
     feedback_from(&row.ok_or(StoreError::NotFound)?)
 }
 
-async fn read_case(conn: &mut SqliteConnection, d: &DepartmentId, c: &str) -> StoreResult<Case> {
+pub(crate) async fn read_case(conn: &mut SqliteConnection, d: &DepartmentId, c: &str) -> StoreResult<Case> {
     let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE department_id = ? AND case_id = ?");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(d.as_str())
@@ -159,13 +160,13 @@ async fn read_submitted(conn: &mut SqliteConnection, d: &DepartmentId, f: &str) 
 }
 
 /// What every submission to a department is checked against, read once per transaction.
-struct Intake {
-    default_targets: ServiceTargets,
-    standards: Vec<ServiceStandard>,
+pub(crate) struct Intake {
+    pub(crate) default_targets: ServiceTargets,
+    pub(crate) standards: Vec<ServiceStandard>,
     active_categories: Vec<ServiceCategoryId>,
 }
 
-async fn intake(conn: &mut SqliteConnection, d: &DepartmentId) -> StoreResult<Intake> {
+pub(crate) async fn intake(conn: &mut SqliteConnection, d: &DepartmentId) -> StoreResult<Intake> {
     let department = read_department(conn, d).await?;
     if department.status != DepartmentStatus::Active {
         return Err(StoreError::FailedPrecondition(format!("department {d} is archived")));
@@ -220,13 +221,23 @@ async fn resolve_resident(conn: &mut SqliteConnection, r: &ResidentRef, now: Dat
     Ok(key)
 }
 
-/// Inserts one submission (feedback, contact details, case, timeline entry, audit, event).
-async fn insert_feedback(
+/// Where a complaint copied into another department by an accepted hand-off came from.
+pub(crate) struct Origin<'a> {
+    /// The resident's key, carried over (the copy names no contact details).
+    pub resident_key: Option<&'a str>,
+    /// The case's path, ending with the receiving department.
+    pub path: &'a [DepartmentId],
+}
+
+/// Inserts one submission (feedback, contact details, case, timeline entry, rollups, audit,
+/// event). With `origin`, it is a hand-off copy: not counted as a new contact.
+pub(crate) async fn insert_feedback(
     conn: &mut SqliteConnection,
     ctx: &WriteCtx<'_>,
     intake: &Intake,
     new: &NewFeedback,
     now: DateTime<Utc>,
+    origin: Option<&Origin<'_>>,
 ) -> StoreResult<()> {
     if let Some(c) = &new.category
         && !intake.active_categories.contains(c)
@@ -238,9 +249,10 @@ async fn insert_feedback(
     }
     let d = new.department_id.as_str();
     let now_i = micros(now);
-    let resident_key = match &new.resident {
-        Some(r) => Some(resolve_resident(conn, r, now).await?),
-        None => None,
+    let resident_key = match (&new.resident, origin) {
+        (Some(r), _) => Some(resolve_resident(conn, r, now).await?),
+        (None, Some(o)) => o.resident_key.map(str::to_owned),
+        (None, None) => None,
     };
     let resident_key = resident_key.as_deref();
     sqlx::query(
@@ -292,10 +304,12 @@ async fn insert_feedback(
             resolve_targets(intake.default_targets, &intake.standards, new.category.as_ref(), Some(new.channel));
         let case = Case::open(new, now, targets);
         case_status = Some(case.status);
+        crate::apply_deltas(conn, &report::case_opened_deltas(&case)).await?;
+        let path = origin.map(|o| serde_json::to_string(o.path).unwrap_or_default());
         sqlx::query(
             "INSERT INTO cases (department_id, case_id, status, category_id, channel, received_at, acknowledge_due,
-                 resolve_due, reopen_count, resident_key, revision, update_time)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 1, ?)",
+                 resolve_due, reopen_count, resident_key, revision, update_time, path)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 1, ?, ?)",
         )
         .bind(d)
         .bind(case.id.as_str())
@@ -307,9 +321,22 @@ async fn insert_feedback(
         .bind(micros(case.resolve_due))
         .bind(resident_key)
         .bind(now_i)
+        .bind(path)
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
+    }
+    if origin.is_none() {
+        let deltas = report::feedback_deltas(
+            &new.department_id,
+            now,
+            new.channel,
+            new.kind,
+            new.csat,
+            new.nps,
+            new.category.is_some(),
+        );
+        crate::apply_deltas(conn, &deltas).await?;
     }
     if let Some(key) = resident_key {
         sqlx::query(
@@ -346,6 +373,73 @@ fn parse_due_key(key: &str) -> StoreResult<(i64, String)> {
     Ok((t.parse().map_err(|_| StoreError::Internal("bad page position".into()))?, id.to_owned()))
 }
 
+/// Writes a case's mutable fields over `current` (whose revision the caller checked), appends
+/// `entry`, updates the timeline status and the report-card counters, and records the change.
+pub(crate) async fn write_case(
+    conn: &mut SqliteConnection,
+    ctx: &WriteCtx<'_>,
+    current: &Case,
+    case: &Case,
+    entry: Option<&CaseEntry>,
+) -> StoreResult<()> {
+    let d = &case.department_id;
+    let expected_revision = current.revision;
+    let now = micros(now_micros());
+    sqlx::query(
+        "UPDATE cases SET status = ?, assignee = ?, acknowledged_at = ?, resolved_at = ?, closed_at = ?,
+                 owner_department = ?, reopen_count = ?, follow_up = ?, satisfied = ?, revision = revision + 1,
+                 update_time = ?
+             WHERE department_id = ? AND case_id = ? AND revision = ?",
+    )
+    .bind(case.status.as_str())
+    .bind(case.assignee.as_ref().map(|a| a.as_str()))
+    .bind(case.acknowledged_at.map(micros))
+    .bind(case.resolved_at.map(micros))
+    .bind(case.closed_at.map(micros))
+    .bind(case.owner_department.as_ref().map(|o| o.as_str()))
+    .bind(case.reopen_count)
+    .bind(case.follow_up.as_ref().map(|f| f.as_str()))
+    .bind(case.satisfied.map(i64::from))
+    .bind(now)
+    .bind(d.as_str())
+    .bind(case.id.as_str())
+    .bind(expected_revision)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    if let Some(entry) = entry {
+        let (kind, text, actor, at) = match entry {
+            CaseEntry::Note(n) => ("note", &n.text, &n.actor, n.at),
+            CaseEntry::Recovery(r) => (r.kind.as_str(), &r.note, &r.actor, r.at),
+        };
+        sqlx::query(
+            "INSERT INTO case_entries (department_id, case_id, entry_no, kind, text, actor, at)
+                 VALUES (?1, ?2, (SELECT COALESCE(MAX(entry_no), 0) + 1 FROM case_entries
+                                  WHERE department_id = ?1 AND case_id = ?2), ?3, ?4, ?5, ?6)",
+        )
+        .bind(d.as_str())
+        .bind(case.id.as_str())
+        .bind(kind)
+        .bind(text)
+        .bind(actor)
+        .bind(micros(at))
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
+    sqlx::query("UPDATE timeline_entries SET case_status = ? WHERE department_id = ? AND feedback_id = ?")
+        .bind(case.status.as_str())
+        .bind(d.as_str())
+        .bind(case.id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let name = resource::case(d, &case.id);
+    let payload = serde_json::json!({ "case": case.id.as_str(), "status": case.status.as_str() });
+    crate::record(conn, ctx, d, &name, payload, now).await?;
+    crate::apply_deltas(conn, &report::case_deltas(current, case, now_micros())).await
+}
+
 impl FeedbackStore for SqliteStore {
     async fn submit_feedback(
         &self,
@@ -357,15 +451,15 @@ impl FeedbackStore for SqliteStore {
         let mut tx = self.write_tx().await?;
         if let Replay::Of(f) = check_idempotency(&mut tx, &new.department_id, idem, "feedback").await? {
             let submitted = read_submitted(&mut tx, &new.department_id, &f).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(submitted);
         }
         let intake = intake(&mut tx, &new.department_id).await?;
         let now = now_micros();
-        insert_feedback(&mut tx, ctx, &intake, new, now).await?;
+        insert_feedback(&mut tx, ctx, &intake, new, now, None).await?;
         remember_key(&mut tx, &new.department_id, idem, "feedback", new.id.as_str(), micros(now)).await?;
         let submitted = read_submitted(&mut tx, &new.department_id, new.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(submitted)
     }
 
@@ -385,7 +479,7 @@ impl FeedbackStore for SqliteStore {
             for f in ids.split(',').filter(|s| !s.is_empty()) {
                 out.push(read_submitted(&mut tx, department, f).await.map_err(|e| (None, e))?);
             }
-            tx.commit().await.map_err(|e| (None, db_err(e)))?;
+            self.commit(tx).await.map_err(|e| (None, e))?;
             return Ok(out);
         }
         let intake = intake(&mut tx, department).await.map_err(|e| (None, e))?;
@@ -394,7 +488,7 @@ impl FeedbackStore for SqliteStore {
             if item.department_id != *department {
                 return Err((Some(i), StoreError::FailedPrecondition("item is for another department".into())));
             }
-            insert_feedback(&mut tx, ctx, &intake, item, now).await.map_err(|e| (Some(i), e))?;
+            insert_feedback(&mut tx, ctx, &intake, item, now, None).await.map_err(|e| (Some(i), e))?;
         }
         let ids = items.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(",");
         remember_key(&mut tx, department, idem, "feedback_batch", &ids, micros(now)).await.map_err(|e| (None, e))?;
@@ -402,7 +496,7 @@ impl FeedbackStore for SqliteStore {
         for item in items {
             out.push(read_submitted(&mut tx, department, item.id.as_str()).await.map_err(|e| (None, e))?);
         }
-        tx.commit().await.map_err(|e| (None, db_err(e)))?;
+        self.commit(tx).await.map_err(|e| (None, e))?;
         Ok(out)
     }
 
@@ -513,7 +607,7 @@ impl FeedbackStore for SqliteStore {
         for d in audited {
             audit(&mut tx, ctx, d, &name, now).await?;
         }
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(out)
     }
 
@@ -540,6 +634,15 @@ impl FeedbackStore for SqliteStore {
             sqlx::query(
                 "UPDATE case_entries SET text = '' WHERE department_id = ?1
                    AND case_id IN (SELECT case_id FROM cases WHERE department_id = ?1 AND resident_key = ?2)",
+            )
+            .bind(d_str)
+            .bind(resident_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            sqlx::query(
+                "UPDATE handoffs SET reason = '', decline_reason = '', resident_key = NULL
+                 WHERE department_id = ? AND resident_key = ?",
             )
             .bind(d_str)
             .bind(resident_key)
@@ -584,7 +687,7 @@ impl FeedbackStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(erasure)
     }
 
@@ -729,61 +832,9 @@ impl FeedbackStore for SqliteStore {
                 return Err(StoreError::FailedPrecondition(format!("{f} is not a survey response of department {d}")));
             }
         }
-        let now = micros(now_micros());
-        sqlx::query(
-            "UPDATE cases SET status = ?, assignee = ?, acknowledged_at = ?, resolved_at = ?, closed_at = ?,
-                 owner_department = ?, reopen_count = ?, follow_up = ?, satisfied = ?, revision = revision + 1,
-                 update_time = ?
-             WHERE department_id = ? AND case_id = ? AND revision = ?",
-        )
-        .bind(case.status.as_str())
-        .bind(case.assignee.as_ref().map(|a| a.as_str()))
-        .bind(case.acknowledged_at.map(micros))
-        .bind(case.resolved_at.map(micros))
-        .bind(case.closed_at.map(micros))
-        .bind(case.owner_department.as_ref().map(|o| o.as_str()))
-        .bind(case.reopen_count)
-        .bind(case.follow_up.as_ref().map(|f| f.as_str()))
-        .bind(case.satisfied.map(i64::from))
-        .bind(now)
-        .bind(d.as_str())
-        .bind(case.id.as_str())
-        .bind(expected_revision)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if let Some(entry) = entry {
-            let (kind, text, actor, at) = match entry {
-                CaseEntry::Note(n) => ("note", &n.text, &n.actor, n.at),
-                CaseEntry::Recovery(r) => (r.kind.as_str(), &r.note, &r.actor, r.at),
-            };
-            sqlx::query(
-                "INSERT INTO case_entries (department_id, case_id, entry_no, kind, text, actor, at)
-                 VALUES (?1, ?2, (SELECT COALESCE(MAX(entry_no), 0) + 1 FROM case_entries
-                                  WHERE department_id = ?1 AND case_id = ?2), ?3, ?4, ?5, ?6)",
-            )
-            .bind(d.as_str())
-            .bind(case.id.as_str())
-            .bind(kind)
-            .bind(text)
-            .bind(actor)
-            .bind(micros(at))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
-        sqlx::query("UPDATE timeline_entries SET case_status = ? WHERE department_id = ? AND feedback_id = ?")
-            .bind(case.status.as_str())
-            .bind(d.as_str())
-            .bind(case.id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let name = resource::case(d, &case.id);
-        let payload = serde_json::json!({ "case": case.id.as_str(), "status": case.status.as_str() });
-        crate::record(&mut tx, ctx, d, &name, payload, now).await?;
+        write_case(&mut tx, ctx, &current, case, entry).await?;
         let saved = read_case(&mut tx, d, case.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(saved)
     }
 }

@@ -5,6 +5,7 @@
 //! takes SQLite's single write lock up front: concurrent writers queue on the busy timeout
 //! instead of failing with "database is locked" when a read lock would have to be upgraded.
 
+mod coordination;
 mod feedback;
 mod officers;
 
@@ -39,6 +40,8 @@ impl Default for SqliteOptions {
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Bumped after every committed write, so `Watch` subscribers in this process re-read.
+    events: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -262,6 +265,24 @@ async fn record(
     Ok(())
 }
 
+/// Adds report-card counter increments, in the caller's transaction.
+async fn apply_deltas(conn: &mut SqliteConnection, deltas: &[cityserve_domain::report::Delta]) -> StoreResult<()> {
+    for d in deltas {
+        sqlx::query(
+            "INSERT INTO rollups (department_id, day, metric, value) VALUES (?, ?, ?, ?)
+             ON CONFLICT (department_id, day, metric) DO UPDATE SET value = value + excluded.value",
+        )
+        .bind(d.department.as_str())
+        .bind(d.day)
+        .bind(&d.metric)
+        .bind(d.value)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
 const DEPARTMENT_COLUMNS: &str = "department_id, display_name, description, status, default_ack_secs, \
      default_resolve_secs, revision, create_time, update_time";
 const CATEGORY_COLUMNS: &str =
@@ -338,7 +359,7 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(db_err)?;
-        let store = Self { pool };
+        let store = Self { pool, events: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)) };
         if options.migrate {
             store.migrate().await?;
         }
@@ -367,6 +388,13 @@ impl SqliteStore {
         self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
     }
 
+    /// Commits a transaction and tells in-process event subscribers to look.
+    async fn commit(&self, tx: sqlx::Transaction<'static, sqlx::Sqlite>) -> StoreResult<()> {
+        tx.commit().await.map_err(db_err)?;
+        self.events.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+
     async fn read_conn(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
         self.pool.acquire().await.map_err(db_err)
     }
@@ -387,7 +415,7 @@ impl Store for SqliteStore {
         let mut tx = self.write_tx().await?;
         if let Replay::Of(_) = check_idempotency(&mut tx, &new.id, idem, "department").await? {
             let d = read_department(&mut tx, &new.id).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(d);
         }
         let now = now_micros();
@@ -409,7 +437,7 @@ impl Store for SqliteStore {
         remember_key(&mut tx, &new.id, idem, "department", new.id.as_str(), micros(now)).await?;
         let name = resource::department(&new.id);
         record(&mut tx, ctx, &new.id, &name, serde_json::json!({ "department": new.id.as_str() }), micros(now)).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(Department {
             id: new.id.clone(),
             display_name: new.display_name.clone(),
@@ -490,7 +518,7 @@ impl Store for SqliteStore {
         let payload = serde_json::json!({ "department": d.id.as_str(), "status": d.status.as_str() });
         record(&mut tx, ctx, &d.id, &resource::department(&d.id), payload, now).await?;
         let updated = read_department(&mut tx, &d.id).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(updated)
     }
 
@@ -504,7 +532,7 @@ impl Store for SqliteStore {
         let mut tx = self.write_tx().await?;
         if let Replay::Of(id) = check_idempotency(&mut tx, &new.department_id, idem, "service_category").await? {
             let c = read_category(&mut tx, &new.department_id, &id).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(c);
         }
         read_department(&mut tx, &new.department_id).await?;
@@ -530,7 +558,7 @@ impl Store for SqliteStore {
         let payload =
             serde_json::json!({ "department": new.department_id.as_str(), "service_category": new.id.as_str() });
         record(&mut tx, ctx, &new.department_id, &name, payload, micros(now)).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(ServiceCategory {
             department_id: new.department_id.clone(),
             id: new.id.clone(),
@@ -613,7 +641,7 @@ impl Store for SqliteStore {
         });
         record(&mut tx, ctx, &c.department_id, &resource::category(&c.department_id, &c.id), payload, now).await?;
         let updated = read_category(&mut tx, &c.department_id, c.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(updated)
     }
 
@@ -627,7 +655,7 @@ impl Store for SqliteStore {
         let mut tx = self.write_tx().await?;
         if let Replay::Of(id) = check_idempotency(&mut tx, &new.department_id, idem, "service_standard").await? {
             let s = read_standard(&mut tx, &new.department_id, &id).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(s);
         }
         read_department(&mut tx, &new.department_id).await?;
@@ -653,7 +681,7 @@ impl Store for SqliteStore {
         let payload =
             serde_json::json!({ "department": new.department_id.as_str(), "service_standard": new.id.as_str() });
         record(&mut tx, ctx, &new.department_id, &name, payload, micros(now)).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(ServiceStandard {
             department_id: new.department_id.clone(),
             id: new.id.clone(),
@@ -737,7 +765,7 @@ impl Store for SqliteStore {
         let payload = serde_json::json!({ "department": s.department_id.as_str(), "service_standard": s.id.as_str() });
         record(&mut tx, ctx, &s.department_id, &resource::standard(&s.department_id, &s.id), payload, now).await?;
         let updated = read_standard(&mut tx, &s.department_id, s.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(updated)
     }
 
@@ -766,7 +794,7 @@ impl Store for SqliteStore {
         }
         let payload = serde_json::json!({ "department": department.as_str(), "service_standard": id.as_str() });
         record(&mut tx, ctx, department, &resource::standard(department, id), payload, micros(now_micros())).await?;
-        tx.commit().await.map_err(db_err)
+        self.commit(tx).await
     }
 
     async fn count_audit_records(&self, scope: &TenantScope, department: &DepartmentId) -> StoreResult<i64> {

@@ -253,7 +253,7 @@ impl OfficerStore for SqliteStore {
         let mut tx = self.write_tx().await?;
         if let Replay::Of(o) = check_idempotency(&mut tx, &new.department_id, idem, "officer").await? {
             let officer = read_officer(&mut tx, &new.department_id, &o).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(officer);
         }
         require_active_department(&mut tx, &new.department_id).await?;
@@ -278,7 +278,7 @@ impl OfficerStore for SqliteStore {
         let name = resource::officer(&new.department_id, &new.id);
         record(&mut tx, ctx, &new.department_id, &name, serde_json::json!({ "officer": new.id.as_str() }), now).await?;
         let officer = read_officer(&mut tx, &new.department_id, new.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(officer)
     }
 
@@ -355,7 +355,7 @@ impl OfficerStore for SqliteStore {
         let name = resource::officer(&o.department_id, &o.id);
         record(&mut tx, ctx, &o.department_id, &name, serde_json::json!({ "officer": o.id.as_str() }), now).await?;
         let updated = read_officer(&mut tx, &o.department_id, o.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(updated)
     }
 
@@ -373,7 +373,7 @@ impl OfficerStore for SqliteStore {
             return Err(StoreError::Conflict);
         }
         if current.status == OfficerStatus::Inactive {
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(current);
         }
         if current.seat == Some(Seat::Chief) {
@@ -406,7 +406,7 @@ impl OfficerStore for SqliteStore {
         let payload = serde_json::json!({ "officer": o.as_str(), "status": "inactive" });
         record(&mut tx, ctx, d, &resource::officer(d, o), payload, now).await?;
         let updated = read_officer(&mut tx, d, o.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(updated)
     }
 
@@ -415,7 +415,7 @@ impl OfficerStore for SqliteStore {
         let mut tx = self.write_tx().await?;
         if let Replay::Of(a) = check_idempotency(&mut tx, &new.department_id, idem, "appointment").await? {
             let appointment = read_appointment(&mut tx, &new.department_id, &a).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(appointment);
         }
         let officer = read_officer(&mut tx, &new.department_id, new.officer_id.as_str()).await?;
@@ -490,7 +490,7 @@ impl OfficerStore for SqliteStore {
         record(&mut tx, ctx, &new.department_id, &resource::appointment(&new.department_id, &new.id), payload, now)
             .await?;
         let appointment = read_appointment(&mut tx, &new.department_id, new.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(appointment)
     }
 
@@ -528,7 +528,7 @@ impl OfficerStore for SqliteStore {
         let payload = serde_json::json!({ "appointment": a.as_str(), "ended": true });
         record(&mut tx, ctx, d, &resource::appointment(d, a), payload, now).await?;
         let ended = read_appointment(&mut tx, d, a.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(ended)
     }
 
@@ -620,7 +620,7 @@ impl OfficerStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         let mut seats = Vec::with_capacity(departments.len());
         for (d, name) in departments {
             let department_id = DepartmentId::parse("department_id", &d).map_err(|_| corrupt("department_id"))?;
@@ -679,7 +679,7 @@ impl OfficerStore for SqliteStore {
         let mut tx = self.write_tx().await?;
         if let Replay::Of(c) = check_idempotency(&mut tx, &new.department_id, idem, "competency").await? {
             let competency = read_competency(&mut tx, &new.department_id, &c).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(competency);
         }
         require_active_department(&mut tx, &new.department_id).await?;
@@ -704,7 +704,7 @@ impl OfficerStore for SqliteStore {
         record(&mut tx, ctx, &new.department_id, &name, serde_json::json!({ "competency": new.id.as_str() }), now)
             .await?;
         let competency = read_competency(&mut tx, &new.department_id, new.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(competency)
     }
 
@@ -766,7 +766,7 @@ impl OfficerStore for SqliteStore {
         let name = resource::competency(&c.department_id, &c.id);
         record(&mut tx, ctx, &c.department_id, &name, serde_json::json!({ "competency": c.id.as_str() }), now).await?;
         let updated = read_competency(&mut tx, &c.department_id, c.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(updated)
     }
 
@@ -780,7 +780,7 @@ impl OfficerStore for SqliteStore {
         let mut tx = self.write_tx().await?;
         if let Replay::Of(t) = check_idempotency(&mut tx, &new.department_id, idem, "training_record").await? {
             let r = read_training(&mut tx, &new.department_id, &t).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(r);
         }
         read_officer(&mut tx, &new.department_id, new.officer_id.as_str()).await?;
@@ -810,7 +810,7 @@ impl OfficerStore for SqliteStore {
         });
         record(&mut tx, ctx, &new.department_id, &name, payload, now).await?;
         let r = read_training(&mut tx, &new.department_id, new.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(r)
     }
 
@@ -857,7 +857,7 @@ impl OfficerStore for SqliteStore {
         let sql = format!("SELECT {TRAINING_COLUMNS} FROM training_records WHERE department_id = ?");
         let records =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(CompetencySnapshot {
             officers: officers.iter().map(officer_from).collect::<StoreResult<_>>()?,
             competencies: competencies.iter().map(competency_from).collect::<StoreResult<_>>()?,
@@ -875,7 +875,7 @@ impl OfficerStore for SqliteStore {
         let mut tx = self.write_tx().await?;
         if let Replay::Of(r) = check_idempotency(&mut tx, &new.department_id, idem, "recognition").await? {
             let recognition = read_recognition(&mut tx, &new.department_id, &r).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(recognition);
         }
         let officer = read_officer(&mut tx, &new.department_id, new.officer_id.as_str()).await?;
@@ -903,7 +903,7 @@ impl OfficerStore for SqliteStore {
         let payload = serde_json::json!({ "recognition": new.id.as_str(), "officer": new.officer_id.as_str() });
         record(&mut tx, ctx, &new.department_id, &name, payload, now).await?;
         let recognition = read_recognition(&mut tx, &new.department_id, new.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(recognition)
     }
 
@@ -949,7 +949,7 @@ impl OfficerStore for SqliteStore {
         let mut tx = self.write_tx().await?;
         if let Replay::Of(_) = check_idempotency(&mut tx, d, idem, "plan").await? {
             let plan = read_plan(&mut tx, d, year).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(plan);
         }
         require_active_department(&mut tx, d).await?;
@@ -971,7 +971,7 @@ impl OfficerStore for SqliteStore {
         remember_key(&mut tx, d, idem, "plan", &year.to_string(), micros(now)).await?;
         let payload = serde_json::json!({ "plan": year, "status": "draft" });
         record(&mut tx, ctx, d, &resource::plan(d, year), payload, micros(now)).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(plan)
     }
 
@@ -1034,7 +1034,7 @@ impl OfficerStore for SqliteStore {
         let payload =
             serde_json::json!({ "plan": plan.year, "status": saved.status.as_str(), "change": change.as_str() });
         record(&mut tx, ctx, d, &resource::plan(d, plan.year), payload, now).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(saved)
     }
 

@@ -13,10 +13,12 @@ use cityserve_domain::{
 };
 use std::future::Future;
 
+pub mod coordination;
 pub mod feedback;
 pub mod officers;
 pub mod suite;
 
+pub use coordination::CoordinationStore;
 pub use feedback::FeedbackStore;
 pub use officers::OfficerStore;
 
@@ -252,6 +254,14 @@ macro_rules! backend_tests {
             timeline_spans_departments_with_details_in_scope,
             erasure_keeps_statistics_and_removes_pii,
             feedback_scope_hides_other_tenants,
+            handoff_path_and_ping_pong_count_on_both_cards,
+            breach_scan_escalates_exactly_once_with_racing_scanners,
+            escalations_are_raised_and_settled,
+            initiatives_are_visible_to_member_departments,
+            dumb_rules_take_votes_and_a_decision,
+            report_card_figures_match_a_hand_computed_data_set,
+            watch_resumes_without_gaps_or_duplicates,
+            coordination_scope_hides_other_tenants,
         );
     };
     (@each $factory:path; $($name:ident),+ $(,)?) => {
@@ -332,10 +342,36 @@ pub mod resource {
         format!("residents/{key}")
     }
 
+    /// `departments/{d}/handoffs/{h}` (named under the sending department).
+    pub fn handoff(d: &DepartmentId, h: &cityserve_domain::HandoffId) -> String {
+        format!("departments/{d}/handoffs/{h}")
+    }
+
+    /// `departments/{d}/escalations/{e}`.
+    pub fn escalation(d: &DepartmentId, e: &cityserve_domain::EscalationId) -> String {
+        format!("departments/{d}/escalations/{e}")
+    }
+
+    /// `departments/{d}/initiatives/{i}` (named under the lead department).
+    pub fn initiative(d: &DepartmentId, i: &cityserve_domain::InitiativeId) -> String {
+        format!("departments/{d}/initiatives/{i}")
+    }
+
+    /// `dumbRules/{r}`: the register is city-wide.
+    pub fn dumb_rule(r: &cityserve_domain::DumbRuleId) -> String {
+        format!("dumbRules/{r}")
+    }
+
     /// `departments/{d}/plans/{year}/revisions/{n}`.
     pub fn plan_revision(d: &DepartmentId, year: i32, n: i64) -> String {
         format!("departments/{d}/plans/{year}/revisions/{n}")
     }
+}
+
+/// A new time-ordered ID (`{prefix}-{UUIDv7}`) for rows the server creates on its own (e.g.
+/// escalations raised by the breach scan): sorting by ID sorts by creation time.
+pub fn generated_id(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
 
 /// Microsecond precision, the finest both databases store, so a value returned from a write

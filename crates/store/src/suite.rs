@@ -9,8 +9,10 @@ use cityserve_domain::{
     authorize,
 };
 
+mod coordination;
 mod feedback;
 mod officers;
+pub use coordination::*;
 pub use feedback::*;
 pub use officers::*;
 

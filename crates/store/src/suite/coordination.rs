@@ -1,0 +1,679 @@
+//! Shared behaviour of [`crate::CoordinationStore`] backends.
+use super::{chief, cso, ctx, dept, idem, page, scope, seed_department};
+use crate::coordination::{
+    CoordinationStore, Direction, DumbRuleFilter, DumbRuleOrder, EscalationFilter, EventCursor, EventFilter,
+    HandoffFilter, InitiativeFilter, NewEscalation,
+};
+use crate::{StoreError, WriteCtx};
+use chrono::{Duration, TimeZone, Utc};
+use cityserve_domain::coordination::{
+    DumbRuleStatus, EscalationChange, EscalationStatus, EscalationTrigger, HandoffKind, HandoffResponse, HandoffStatus,
+    Initiative, InitiativeStatus, Milestone, NewDumbRule, NewHandoff, RuleDecision, RuleVerdict, RuleVote,
+    change_escalation, decide,
+};
+use cityserve_domain::feedback::{CaseTransition, transition};
+use cityserve_domain::policy::{handoff_scope, system_scope};
+use cityserve_domain::report::{self, LiveFigures, Metrics, ReportCard};
+use cityserve_domain::{
+    Action, CaseId, Channel, DepartmentId, DumbRuleId, EscalationId, FeedbackId, FeedbackKind, HandoffId, InitiativeId,
+    Location, NewFeedback, NewOfficer, OfficerId, ServiceCategoryId, TenantScope,
+};
+
+fn fid(id: &str) -> FeedbackId {
+    FeedbackId::parse("id", id).unwrap()
+}
+
+fn hid(id: &str) -> HandoffId {
+    HandoffId::parse("id", id).unwrap()
+}
+
+fn contact(
+    d: &str,
+    id: &str,
+    kind: FeedbackKind,
+    channel: Channel,
+    csat: Option<i32>,
+    nps: Option<i32>,
+) -> NewFeedback {
+    NewFeedback {
+        department_id: dept(d),
+        id: fid(id),
+        channel,
+        kind,
+        csat,
+        nps,
+        text: "The street cut was left open".into(),
+        language: "en".into(),
+        category: None,
+        location: Location::default(),
+        occurred_at: Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap(),
+        resident: None,
+        internal_customer: None,
+    }
+}
+
+async fn submit<S: CoordinationStore>(store: &S, f: &NewFeedback) {
+    let c = chief();
+    let s = scope(&c, Action::SubmitFeedback, Some(&f.department_id));
+    store.submit_feedback(&ctx(&s, &c, "feedback.submit"), &idem(f.id.as_str(), "h"), f).await.unwrap();
+}
+
+fn today_metrics(rows: &[(DepartmentId, Metrics)], d: &str) -> Metrics {
+    rows.iter().find(|(x, _)| x.as_str() == d).map(|(_, m)| m.clone()).unwrap_or_default()
+}
+
+async fn metrics_today<S: CoordinationStore>(store: &S, d: &str) -> Metrics {
+    let day = report::day_of(Utc::now());
+    let all = scope(&chief(), Action::ReadReportCards, None);
+    let rows = store.rollup_metrics(&all, None, day - 1, day + 2).await.unwrap();
+    today_metrics(&rows, d)
+}
+
+/// Sends a hand-off as `from`'s CSO and returns it.
+async fn send<S: CoordinationStore>(
+    store: &S,
+    from: &str,
+    case: &str,
+    to: &str,
+    kind: HandoffKind,
+    id: &str,
+) -> Result<cityserve_domain::coordination::Handoff, StoreError> {
+    let c = cso(from);
+    let s = handoff_scope(&c, Action::SendHandoff, &dept(from), &dept(to)).unwrap();
+    let new = NewHandoff {
+        department_id: dept(from),
+        id: hid(id),
+        case_id: CaseId::parse("c", case).unwrap(),
+        to_department: dept(to),
+        kind,
+        reason: "The street cut was made by Water".into(),
+    };
+    store.send_handoff(&ctx(&s, &c, "handoff.send"), &idem(id, "h"), &new).await
+}
+
+async fn answer<S: CoordinationStore>(
+    store: &S,
+    from: &str,
+    id: &str,
+    to: &str,
+    response: HandoffResponse,
+) -> Result<cityserve_domain::coordination::Handoff, StoreError> {
+    let c = cso(to);
+    let s = handoff_scope(&c, Action::RespondHandoff, &dept(to), &dept(from)).unwrap();
+    store.respond_handoff(&ctx(&s, &c, "handoff.respond"), &dept(from), &hid(id), &response, None).await
+}
+
+fn accept(new_case: &str) -> HandoffResponse {
+    HandoffResponse::Accept { new_case: fid(new_case), category: None }
+}
+
+pub async fn handoff_path_and_ping_pong_count_on_both_cards<S: CoordinationStore>(store: &S) {
+    for d in ["streets", "water", "parks"] {
+        seed_department(store, d).await;
+    }
+    submit(store, &contact("streets", "fb-1", FeedbackKind::Complaint, Channel::Phone, None, None)).await;
+
+    // Streets -> Water (transfer): Streets' case closes as Water's, Water opens its own.
+    let h1 = send(store, "streets", "fb-1", "water", HandoffKind::Transfer, "ho-1").await.unwrap();
+    assert_eq!(h1.status, HandoffStatus::Pending);
+    assert!(!h1.ping_pong);
+    assert_eq!(h1.path, [dept("streets")]);
+    assert!(h1.accept_due > h1.create_time);
+    // One pending answer per case.
+    let again = send(store, "streets", "fb-1", "parks", HandoffKind::Referral, "ho-x").await;
+    assert!(matches!(again, Err(StoreError::FailedPrecondition(_))), "{again:?}");
+    // Retrying the same request returns the same hand-off.
+    assert_eq!(send(store, "streets", "fb-1", "water", HandoffKind::Transfer, "ho-1").await.unwrap(), h1);
+
+    let accepted = answer(store, "streets", "ho-1", "water", accept("fb-w1")).await.unwrap();
+    assert_eq!(accepted.status, HandoffStatus::Accepted);
+    assert_eq!(accepted.received_case, Some(CaseId::parse("c", "fb-w1").unwrap()));
+    // Answered once only.
+    let twice = answer(store, "streets", "ho-1", "water", accept("fb-w9")).await;
+    assert!(matches!(twice, Err(StoreError::FailedPrecondition(_))), "{twice:?}");
+
+    let all = scope(&chief(), Action::ReadCases, None);
+    let origin = store.get_case(&all, &dept("streets"), &CaseId::parse("c", "fb-1").unwrap()).await.unwrap();
+    assert_eq!(origin.owner_department, Some(dept("water")), "a transfer closes the sender's case as the receiver's");
+    let water_case = store.get_case(&all, &dept("water"), &CaseId::parse("c", "fb-w1").unwrap()).await.unwrap();
+    assert_eq!(water_case.status, cityserve_domain::CaseStatus::Open);
+    let water_fb = store.get_feedback(&all, &dept("water"), &fid("fb-w1")).await.unwrap();
+    assert_eq!(water_fb.text, "The street cut was left open", "the receiver sees the complaint");
+    assert_eq!(
+        store.case_path(&all, &dept("water"), &CaseId::parse("c", "fb-w1").unwrap()).await.unwrap(),
+        [dept("streets"), dept("water")]
+    );
+
+    // Water -> Streets: the case returns to a department it left: a ping-pong.
+    let h2 = send(store, "water", "fb-w1", "streets", HandoffKind::Transfer, "ho-2").await.unwrap();
+    assert!(h2.ping_pong);
+    answer(store, "water", "ho-2", "streets", accept("fb-s2")).await.unwrap();
+    assert_eq!(
+        store.case_path(&all, &dept("streets"), &CaseId::parse("c", "fb-s2").unwrap()).await.unwrap(),
+        [dept("streets"), dept("water"), dept("streets")]
+    );
+
+    // A declined referral leaves the case with its sender.
+    send(store, "streets", "fb-s2", "parks", HandoffKind::Referral, "ho-3").await.unwrap();
+    let declined = answer(store, "streets", "ho-3", "parks", HandoffResponse::Decline { reason: "Not a park".into() })
+        .await
+        .unwrap();
+    assert_eq!(declined.status, HandoffStatus::Declined);
+    assert_eq!(declined.decline_reason, "Not a park");
+    let s2 = store.get_case(&all, &dept("streets"), &CaseId::parse("c", "fb-s2").unwrap()).await.unwrap();
+    assert_eq!(s2.status, cityserve_domain::CaseStatus::Open);
+
+    let streets = metrics_today(store, "streets").await;
+    let water = metrics_today(store, "water").await;
+    assert_eq!(streets.get("ho.pingpong"), Some(&1), "{streets:?}");
+    assert_eq!(water.get("ho.pingpong"), Some(&1), "{water:?}");
+    assert_eq!((streets.get("ho.out"), streets.get("ho.in")), (Some(&2), Some(&1)));
+    assert_eq!((water.get("ho.out"), water.get("ho.in")), (Some(&1), Some(&1)));
+    assert_eq!(streets.get("fb"), Some(&1), "hand-off copies are not new contacts");
+
+    // Each side lists what it sent and received; a third department sees none of it.
+    let w = cso("water");
+    let ws = scope(&w, Action::ReadHandoffs, None);
+    let incoming = store
+        .list_handoffs(
+            &ws,
+            &HandoffFilter { department: Some(dept("water")), direction: Direction::Incoming, ..Default::default() },
+            &page(10, None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(incoming.items.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), ["ho-1"]);
+    let any = store.list_handoffs(&ws, &HandoffFilter::default(), &page(10, None)).await.unwrap();
+    assert_eq!(any.items.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), ["ho-2", "ho-1"]);
+    let p = cso("parks");
+    let ps = scope(&p, Action::ReadHandoffs, None);
+    assert_eq!(store.get_handoff(&ps, &dept("streets"), &hid("ho-1")).await, Err(StoreError::NotFound));
+    assert_eq!(store.get_handoff(&ws, &dept("streets"), &hid("ho-1")).await.unwrap().id, hid("ho-1"));
+    let parks_list = store.list_handoffs(&ps, &HandoffFilter::default(), &page(10, None)).await.unwrap();
+    assert_eq!(parks_list.items.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), ["ho-3"]);
+}
+
+fn system() -> (cityserve_domain::Caller, TenantScope) {
+    system_scope(cityserve_domain::coordination::BREACH_SCAN_ACTOR)
+}
+
+pub async fn breach_scan_escalates_exactly_once_with_racing_scanners<S: CoordinationStore>(store: &S) {
+    seed_department(store, "streets").await;
+    seed_department(store, "water").await;
+    for i in 0..6 {
+        submit(store, &contact("streets", &format!("fb-{i}"), FeedbackKind::Complaint, Channel::Web, None, None)).await;
+    }
+    send(store, "streets", "fb-0", "water", HandoffKind::Referral, "ho-1").await.unwrap();
+    let (caller, s) = system();
+    let w = WriteCtx { scope: &s, actor: &caller, action: "escalation.create", trace_id: None };
+    // Nothing is due yet.
+    assert!(store.scan_breaches(&w, Utc::now(), 100).await.unwrap().is_empty());
+    // Eleven days on, every case missed both targets (1 day, 10 days) and the hand-off timed out.
+    let later = Utc::now() + Duration::days(11);
+    let (a, b, c) = tokio::join!(
+        store.scan_breaches(&w, later, 100),
+        store.scan_breaches(&w, later, 100),
+        store.scan_breaches(&w, later, 100)
+    );
+    let raised = a.unwrap().len() + b.unwrap().len() + c.unwrap().len();
+    assert_eq!(raised, 6 * 2 + 1, "each breach is escalated exactly once");
+    assert!(store.scan_breaches(&w, later, 100).await.unwrap().is_empty());
+    let all = scope(&chief(), Action::ReadEscalations, None);
+    let listed = store.list_escalations(&all, &EscalationFilter::default(), &page(100, None)).await.unwrap();
+    assert_eq!(listed.items.len(), 13);
+    let timeout: Vec<_> = listed.items.iter().filter(|e| e.trigger == EscalationTrigger::HandoffTimeout).collect();
+    assert_eq!(timeout.len(), 1);
+    assert_eq!(timeout[0].department_id, dept("water"), "the receiver that did not answer is accountable");
+    assert_eq!(timeout[0].handoff, Some((dept("streets"), hid("ho-1"))));
+    assert_eq!(metrics_today(store, "streets").await.get("esc"), Some(&12));
+    assert_eq!(metrics_today(store, "water").await.get("esc"), Some(&1));
+    // A limit bounds one scan's work; the rest follow in the next.
+    submit(store, &contact("water", "fb-w", FeedbackKind::Complaint, Channel::Web, None, None)).await;
+    assert_eq!(store.scan_breaches(&w, later, 1).await.unwrap().len(), 1);
+    assert_eq!(store.scan_breaches(&w, later, 10).await.unwrap().len(), 1);
+}
+
+pub async fn escalations_are_raised_and_settled<S: CoordinationStore>(store: &S) {
+    seed_department(store, "streets").await;
+    seed_department(store, "water").await;
+    submit(store, &contact("streets", "fb-1", FeedbackKind::Complaint, Channel::Phone, None, None)).await;
+    let c = cso("streets");
+    let s = scope(&c, Action::Escalate, Some(&dept("streets")));
+    let new = NewEscalation {
+        department_id: dept("streets"),
+        id: EscalationId::parse("id", "es-1").unwrap(),
+        case_id: CaseId::parse("c", "fb-1").unwrap(),
+        reason: "Resident called five times".into(),
+    };
+    let e = store.escalate_case(&ctx(&s, &c, "escalation.create"), &idem("e1", "h"), &new).await.unwrap();
+    assert_eq!((e.trigger, e.status), (EscalationTrigger::Manual, EscalationStatus::Open));
+    assert_eq!(store.escalate_case(&ctx(&s, &c, "escalation.create"), &idem("e1", "h"), &new).await.unwrap(), e);
+    // A case of another department is not found.
+    let foreign = NewEscalation { department_id: dept("water"), ..new.clone() };
+    let ws = scope(&chief(), Action::Escalate, Some(&dept("water")));
+    let chief = chief();
+    assert_eq!(
+        store.escalate_case(&ctx(&ws, &chief, "escalation.create"), &idem("e2", "h"), &foreign).await,
+        Err(StoreError::NotFound)
+    );
+    let cs = scope(&chief, Action::ManageEscalations, Some(&dept("streets")));
+    let acked = change_escalation(&e, &EscalationChange::Acknowledge, Utc::now()).unwrap();
+    let saved = store.save_escalation(&ctx(&cs, &chief, "escalation.manage"), &acked, e.revision).await.unwrap();
+    assert_eq!(saved.status, EscalationStatus::Acknowledged);
+    assert_eq!(
+        store.save_escalation(&ctx(&cs, &chief, "escalation.manage"), &acked, e.revision).await,
+        Err(StoreError::Conflict)
+    );
+    let done = change_escalation(&saved, &EscalationChange::Resolve("Crew sent".into()), Utc::now()).unwrap();
+    let saved = store.save_escalation(&ctx(&cs, &chief, "escalation.manage"), &done, saved.revision).await.unwrap();
+    assert_eq!((saved.status, saved.resolution.as_str()), (EscalationStatus::Resolved, "Crew sent"));
+    let open = store
+        .list_escalations(
+            &scope(&chief, Action::ReadEscalations, None),
+            &EscalationFilter { status: Some(EscalationStatus::Open), ..Default::default() },
+            &page(10, None),
+        )
+        .await
+        .unwrap();
+    assert!(open.items.is_empty());
+    let water_cso = cso("water");
+    let wscope = scope(&water_cso, Action::ReadEscalations, None);
+    assert!(
+        store.list_escalations(&wscope, &EscalationFilter::default(), &page(10, None)).await.unwrap().items.is_empty()
+    );
+    assert_eq!(
+        store
+            .get_escalation(&scope(&water_cso, Action::ReadEscalations, Some(&dept("water"))), &dept("water"), &e.id)
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+async fn seed_officer_in<S: CoordinationStore>(store: &S, d: &str, id: &str) -> OfficerId {
+    let c = chief();
+    let s = scope(&c, Action::ManageOfficers, Some(&dept(d)));
+    let new = NewOfficer {
+        department_id: dept(d),
+        id: OfficerId::parse("id", id).unwrap(),
+        display_name: "Pat Lead".into(),
+        email: format!("{id}@city.example"),
+        title: "Lead".into(),
+        kind: cityserve_domain::OfficerKind::Staff,
+    };
+    store.create_officer(&ctx(&s, &c, "officer.create"), &idem(id, "h"), &new).await.unwrap().id
+}
+
+pub async fn initiatives_are_visible_to_member_departments<S: CoordinationStore>(store: &S) {
+    for d in ["streets", "water", "parks"] {
+        seed_department(store, d).await;
+    }
+    let owner = seed_officer_in(store, "streets", "pat-lead").await;
+    let now = crate::now_micros();
+    let i = Initiative {
+        department_id: dept("streets"),
+        id: InitiativeId::parse("id", "in-1").unwrap(),
+        title: "Street cuts closed in 5 days".into(),
+        goal: "No open street cut older than 5 days".into(),
+        owner,
+        members: vec![dept("streets"), dept("water")],
+        status: InitiativeStatus::Proposed,
+        milestones: vec![Milestone {
+            title: "Shared map".into(),
+            due_time: Some(now + Duration::days(30)),
+            done_time: None,
+        }],
+        cases: vec![],
+        dumb_rules: vec![],
+        create_time: now,
+        update_time: now,
+        revision: 1,
+    };
+    let c = cso("streets");
+    let s = scope(&c, Action::ProposeInitiative, Some(&dept("streets")));
+    let created = store.create_initiative(&ctx(&s, &c, "initiative.create"), &idem("i1", "h"), &i).await.unwrap();
+    assert_eq!(created.members, [dept("streets"), dept("water")]);
+    assert_eq!(created.milestones.len(), 1);
+    let water = scope(&cso("water"), Action::ReadInitiatives, None);
+    assert_eq!(store.get_initiative(&water, &dept("streets"), &i.id).await.unwrap().title, i.title);
+    let listed = store.list_initiatives(&water, &InitiativeFilter::default(), &page(10, None)).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    let parks = scope(&cso("parks"), Action::ReadInitiatives, None);
+    assert_eq!(store.get_initiative(&parks, &dept("streets"), &i.id).await, Err(StoreError::NotFound));
+    assert!(
+        store.list_initiatives(&parks, &InitiativeFilter::default(), &page(10, None)).await.unwrap().items.is_empty()
+    );
+
+    let mut next = created.clone();
+    next.status = InitiativeStatus::Active;
+    next.members.push(dept("parks"));
+    next.milestones[0].done_time = Some(now);
+    let ms = scope(&c, Action::ManageInitiatives, Some(&dept("streets")));
+    let saved = store.save_initiative(&ctx(&ms, &c, "initiative.manage"), &next, created.revision).await.unwrap();
+    assert_eq!(saved.status, InitiativeStatus::Active);
+    assert!(saved.milestones[0].done_time.is_some());
+    assert_eq!(
+        store.save_initiative(&ctx(&ms, &c, "initiative.manage"), &next, created.revision).await,
+        Err(StoreError::Conflict)
+    );
+    assert_eq!(store.get_initiative(&parks, &dept("streets"), &i.id).await.unwrap().status, InitiativeStatus::Active);
+    let active = store
+        .list_initiatives(
+            &scope(&chief(), Action::ReadInitiatives, None),
+            &InitiativeFilter { status: Some(InitiativeStatus::Active), member: Some(dept("parks")) },
+            &page(10, None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(active.items.len(), 1);
+}
+
+pub async fn dumb_rules_take_votes_and_a_decision<S: CoordinationStore>(store: &S) {
+    for d in ["streets", "water", "parks"] {
+        seed_department(store, d).await;
+    }
+    for i in 0..3 {
+        submit(store, &contact("streets", &format!("fb-{i}"), FeedbackKind::Complaint, Channel::Phone, None, None))
+            .await;
+    }
+    let reporter = cso("streets");
+    let s = scope(&reporter, Action::ReportDumbRule, Some(&dept("streets")));
+    let rule = NewDumbRule {
+        id: DumbRuleId::parse("id", "dr-1").unwrap(),
+        text: "Permits must be picked up in person".into(),
+        affected: vec![dept("streets"), dept("water")],
+        evidence: vec![(dept("streets"), fid("fb-0")), (dept("streets"), fid("fb-1"))],
+        reporter_department: Some(dept("streets")),
+    };
+    let w = ctx(&s, &reporter, "dumb_rule.report");
+    let reported = store.report_dumb_rule(&w, &idem("r1", "h"), &rule).await.unwrap();
+    assert_eq!(reported.status, DumbRuleStatus::Open);
+    assert_eq!(reported.evidence.len(), 2);
+    assert_eq!(store.report_dumb_rule(&w, &idem("r1", "h"), &rule).await.unwrap(), reported);
+    // Evidence must be feedback the reporter can see.
+    let foreign = NewDumbRule {
+        id: DumbRuleId::parse("id", "dr-2").unwrap(),
+        evidence: vec![(dept("water"), fid("fb-0"))],
+        ..rule.clone()
+    };
+    assert!(matches!(
+        store.report_dumb_rule(&w, &idem("r2", "h"), &foreign).await,
+        Err(StoreError::FailedPrecondition(_))
+    ));
+    let little = NewDumbRule {
+        id: DumbRuleId::parse("id", "dr-3").unwrap(),
+        evidence: vec![(dept("streets"), fid("fb-2"))],
+        affected: vec![dept("parks")],
+        ..rule.clone()
+    };
+    store.report_dumb_rule(&w, &idem("r3", "h"), &little).await.unwrap();
+
+    let vote = |d: &str, verdict: RuleVerdict, comment: &str| RuleVote {
+        department_id: dept(d),
+        voter: OfficerId::parse("id", &format!("cso-{d}")).unwrap(),
+        verdict,
+        comment: comment.into(),
+        update_time: Utc::now(),
+    };
+    let (sc, wc, pc) = (cso("streets"), cso("water"), cso("parks"));
+    let ss = scope(&sc, Action::VoteDumbRule, Some(&dept("streets")));
+    let ws = scope(&wc, Action::VoteDumbRule, Some(&dept("water")));
+    let ps = scope(&pc, Action::VoteDumbRule, Some(&dept("parks")));
+    store
+        .vote_dumb_rule(&ctx(&ss, &sc, "dumb_rule.vote"), &rule.id, &vote("streets", RuleVerdict::Keep, "hm"))
+        .await
+        .unwrap();
+    // One vote per department: a second one replaces the first.
+    store
+        .vote_dumb_rule(
+            &ctx(&ss, &sc, "dumb_rule.vote"),
+            &rule.id,
+            &vote("streets", RuleVerdict::Kill, "on reflection"),
+        )
+        .await
+        .unwrap();
+    let voted = store
+        .vote_dumb_rule(&ctx(&ws, &wc, "dumb_rule.vote"), &rule.id, &vote("water", RuleVerdict::Revise, "online form"))
+        .await
+        .unwrap();
+    assert_eq!(
+        voted.votes.iter().map(|v| (v.department_id.as_str(), v.verdict)).collect::<Vec<_>>(),
+        [("streets", RuleVerdict::Kill), ("water", RuleVerdict::Revise)]
+    );
+    // Only affected departments vote.
+    assert!(matches!(
+        store.vote_dumb_rule(&ctx(&ps, &pc, "dumb_rule.vote"), &rule.id, &vote("parks", RuleVerdict::Kill, "")).await,
+        Err(StoreError::FailedPrecondition(_))
+    ));
+
+    let chief = chief();
+    let cs = scope(&chief, Action::DecideDumbRule, None);
+    let decision = RuleDecision {
+        verdict: RuleVerdict::Kill,
+        rationale: "Nobody could say why".into(),
+        decided_by: chief.subject.clone(),
+        decide_time: crate::now_micros(),
+    };
+    let decided_rule = decide(&voted, decision.clone()).unwrap();
+    let decided =
+        store.decide_dumb_rule(&ctx(&cs, &chief, "dumb_rule.decide"), &decided_rule, voted.revision).await.unwrap();
+    assert_eq!(decided.status, DumbRuleStatus::Decided);
+    assert_eq!(decided.decision, Some(decision));
+    assert_eq!(decided.votes.len(), 2, "the votes stay on record");
+    assert!(matches!(
+        store.vote_dumb_rule(&ctx(&ss, &sc, "dumb_rule.vote"), &rule.id, &vote("streets", RuleVerdict::Keep, "")).await,
+        Err(StoreError::FailedPrecondition(_))
+    ));
+    assert!(matches!(
+        store.decide_dumb_rule(&ctx(&cs, &chief, "dumb_rule.decide"), &decided_rule, decided.revision).await,
+        Err(StoreError::FailedPrecondition(_))
+    ));
+
+    let any = scope(&cso("parks"), Action::ReadDumbRules, None);
+    let by_evidence = store
+        .list_dumb_rules(&any, &DumbRuleFilter::default(), DumbRuleOrder::MostEvidence, &page(1, None))
+        .await
+        .unwrap();
+    assert_eq!(by_evidence.items[0].id.as_str(), "dr-1");
+    let rest = store
+        .list_dumb_rules(
+            &any,
+            &DumbRuleFilter::default(),
+            DumbRuleOrder::MostEvidence,
+            &page(1, by_evidence.next_after),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["dr-3"]);
+    let open = store
+        .list_dumb_rules(
+            &any,
+            &DumbRuleFilter { status: Some(DumbRuleStatus::Open), affected: None },
+            DumbRuleOrder::Newest,
+            &page(10, None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(open.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["dr-3"]);
+    let live = store
+        .live_figures(
+            &scope(&chief, Action::ReadReportCards, Some(&dept("water"))),
+            &dept("water"),
+            &report::Period::containing(report::PeriodKind::Month, Utc::now().date_naive()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(live.dumb_rules_retired, 1);
+}
+
+pub async fn report_card_figures_match_a_hand_computed_data_set<S: CoordinationStore>(store: &S) {
+    seed_department(store, "water").await;
+    // Ten contacts: 7 phone, 3 web; 4 complaints; CSAT 1,5,5,5; NPS 10,10,8,3; 2 with a category.
+    let cat = ServiceCategoryId::parse("id", "leak").unwrap();
+    let c = chief();
+    let s = scope(&c, Action::ManageServiceCatalog, Some(&dept("water")));
+    store
+        .create_service_category(
+            &ctx(&s, &c, "catalog.create"),
+            &idem("cat", "h"),
+            &cityserve_domain::NewServiceCategory {
+                department_id: dept("water"),
+                id: cat.clone(),
+                display_name: "Leak".into(),
+                description: String::new(),
+                keywords: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let ratings = [(Some(1), Some(10)), (Some(5), Some(10)), (Some(5), Some(8)), (Some(5), Some(3))];
+    for i in 0..10 {
+        let kind = if i < 4 { FeedbackKind::Complaint } else { FeedbackKind::Compliment };
+        let channel = if i % 2 == 0 || i == 9 || i == 7 { Channel::Phone } else { Channel::Web };
+        let (csat, nps) = ratings.get(i).copied().unwrap_or((None, None));
+        let mut f = contact("water", &format!("fb-{i}"), kind, channel, csat, nps);
+        if i == 0 || i == 5 {
+            f.category = Some(cat.clone());
+        }
+        submit(store, &f).await;
+    }
+    // Work the four cases: resolve two (one reopened), follow up one.
+    let all = scope(&c, Action::ManageCases, Some(&dept("water")));
+    let w = ctx(&all, &c, "case.manage");
+    let now = Utc::now();
+    for i in 0..2 {
+        let id = CaseId::parse("c", &format!("fb-{i}")).unwrap();
+        let case = store.get_case(&all, &dept("water"), &id).await.unwrap();
+        let started = transition(&case, &CaseTransition::Start, now).unwrap();
+        let case = store.save_case(&w, &started, case.revision, None).await.unwrap();
+        let resolved = transition(&case, &CaseTransition::Resolve, now).unwrap();
+        store.save_case(&w, &resolved, case.revision, None).await.unwrap();
+    }
+    let id = CaseId::parse("c", "fb-0").unwrap();
+    let case = store.get_case(&all, &dept("water"), &id).await.unwrap();
+    let reopened = transition(&case, &CaseTransition::Reopen, now).unwrap();
+    store.save_case(&w, &reopened, case.revision, None).await.unwrap();
+    submit(store, &contact("water", "fb-survey", FeedbackKind::SurveyResponse, Channel::Email, None, None)).await;
+    let case = store.get_case(&all, &dept("water"), &CaseId::parse("c", "fb-1").unwrap()).await.unwrap();
+    let mut followed = case.clone();
+    followed.follow_up = Some(fid("fb-survey"));
+    store.save_case(&w, &followed, case.revision, None).await.unwrap();
+
+    let m = metrics_today(store, "water").await;
+    let card = ReportCard::from_metrics(&m, LiveFigures::default());
+    assert_eq!(card.volume, 11);
+    assert_eq!(card.by_channel, vec![(Channel::Phone, 7), (Channel::Web, 3), (Channel::Email, 1)]);
+    assert_eq!(
+        card.by_kind,
+        vec![(FeedbackKind::Complaint, 4), (FeedbackKind::Compliment, 6), (FeedbackKind::SurveyResponse, 1)]
+    );
+    assert_eq!(card.csat_distribution, [1, 0, 0, 0, 3]);
+    assert_eq!(card.csat_average, Some(4.0));
+    assert_eq!(card.nps, Some(25.0)); // 2 promoters, 1 detractor of 4
+    assert_eq!(card.cases_opened, 4);
+    assert_eq!((card.acknowledged, card.resolved), (2, 2));
+    assert_eq!(card.acknowledge_sla_percent, Some(100.0));
+    assert_eq!(card.resolve_sla_percent, Some(100.0));
+    assert_eq!(card.resolve_p50_secs, Some(60), "resolved within the first minute bucket");
+    assert_eq!(card.reopen_rate, Some(0.5));
+    assert_eq!(card.closed_loop_share, Some(0.25));
+    // Covered: the categorised compliment (fb-5) and the categorised complaint once resolved (fb-0).
+    assert_eq!(card.coverage, Some(2.0 / 11.0));
+    // Nothing outside the period.
+    let all = scope(&c, Action::ReadReportCards, None);
+    let day = report::day_of(now);
+    assert!(store.rollup_metrics(&all, None, day - 10, day - 1).await.unwrap().is_empty());
+}
+
+pub async fn watch_resumes_without_gaps_or_duplicates<S: CoordinationStore>(store: &S) {
+    seed_department(store, "streets").await;
+    seed_department(store, "water").await;
+    let all = scope(&chief(), Action::WatchEvents, None);
+    let start = store.latest_event(&all).await.unwrap();
+    let mut signal = store.event_signal();
+    signal.borrow_and_update();
+    // Concurrent writers in two departments.
+    let writer = |d: &'static str, first: usize| async move {
+        for i in (first..10).step_by(2) {
+            submit(store, &contact(d, &format!("fb-{i}"), FeedbackKind::Compliment, Channel::Web, Some(5), None)).await;
+        }
+    };
+    tokio::join!(writer("streets", 0), writer("water", 1));
+    assert!(signal.has_changed().unwrap_or(false), "committed writes wake subscribers");
+
+    let filter = EventFilter { departments: None, type_prefixes: vec!["feedback.".into()] };
+    let mut seen = Vec::new();
+    let mut cursor = start.map_or(EventCursor::Start, EventCursor::After);
+    loop {
+        // A subscriber that reads three at a time and "reconnects" after each batch.
+        let batch = store.events_after(&all, &filter, cursor, 3).await.unwrap();
+        let Some(last) = batch.last() else { break };
+        cursor = EventCursor::After(last.sequence);
+        seen.extend(batch);
+    }
+    assert_eq!(seen.len(), 10, "{seen:?}");
+    let mut seqs: Vec<i64> = seen.iter().map(|e| e.sequence).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 10, "no event twice");
+    assert!(seen.iter().all(|e| e.event_type == "feedback.submit"));
+
+    // A department-bound subscriber sees its own department only, and cannot resume from
+    // another department's event.
+    let w = cso("water");
+    let ws = scope(&w, Action::WatchEvents, None);
+    let mine = store.events_after(&ws, &filter, EventCursor::Start, 100).await.unwrap();
+    assert_eq!(mine.len(), 5);
+    assert!(mine.iter().all(|e| e.department_id == dept("water")));
+    let streets_event = seen.iter().find(|e| e.department_id == dept("streets")).unwrap();
+    assert_eq!(
+        store.events_after(&ws, &filter, EventCursor::After(streets_event.sequence), 10).await,
+        Err(StoreError::NotFound)
+    );
+    let only = EventFilter { departments: Some(vec![dept("streets")]), type_prefixes: vec![] };
+    let streets_only = store.events_after(&all, &only, EventCursor::Start, 100).await.unwrap();
+    assert!(streets_only.iter().all(|e| e.department_id == dept("streets")));
+}
+
+pub async fn coordination_scope_hides_other_tenants<S: CoordinationStore>(store: &S) {
+    for d in ["streets", "water", "parks"] {
+        seed_department(store, d).await;
+    }
+    submit(store, &contact("streets", "fb-1", FeedbackKind::Complaint, Channel::Phone, None, None)).await;
+    // Parks cannot hand off Streets' case, even naming itself as the receiver.
+    let p = cso("parks");
+    let denied = handoff_scope(&p, Action::SendHandoff, &dept("streets"), &dept("parks"));
+    assert!(denied.is_err());
+    let own = scope(&p, Action::SendHandoff, Some(&dept("parks")));
+    let new = NewHandoff {
+        department_id: dept("streets"),
+        id: hid("ho-1"),
+        case_id: CaseId::parse("c", "fb-1").unwrap(),
+        to_department: dept("parks"),
+        kind: HandoffKind::Transfer,
+        reason: "mine now".into(),
+    };
+    assert_eq!(
+        store.send_handoff(&ctx(&own, &p, "handoff.send"), &idem("x", "h"), &new).await,
+        Err(StoreError::NotFound)
+    );
+    // Nor read another department's rollups or case path.
+    let ps = scope(&p, Action::ReadReportCards, None);
+    let day = report::day_of(Utc::now());
+    let rows = store.rollup_metrics(&ps, None, day - 1, day + 2).await.unwrap();
+    assert!(rows.iter().all(|(d, _)| d.as_str() == "parks"), "{rows:?}");
+    assert_eq!(
+        store.case_path(&ps, &dept("streets"), &CaseId::parse("c", "fb-1").unwrap()).await,
+        Err(StoreError::NotFound)
+    );
+    let es = scope(&p, Action::Escalate, Some(&dept("parks")));
+    let esc = NewEscalation {
+        department_id: dept("streets"),
+        id: EscalationId::parse("id", "es-1").unwrap(),
+        case_id: CaseId::parse("c", "fb-1").unwrap(),
+        reason: "x".into(),
+    };
+    assert_eq!(
+        store.escalate_case(&ctx(&es, &p, "escalation.create"), &idem("e", "h"), &esc).await,
+        Err(StoreError::NotFound)
+    );
+}
