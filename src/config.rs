@@ -58,6 +58,10 @@ pub struct Config {
     /// How long to drain in-flight calls on shutdown before giving up.
     #[serde(with = "humantime_serde_compat")]
     pub shutdown_grace: Duration,
+    /// How often the SLA breach scan looks for overdue cases and unanswered hand-offs to escalate
+    /// (every replica scans; each breach is escalated once). `0s` disables the scan.
+    #[serde(with = "humantime_serde_compat")]
+    pub breach_scan_interval: Duration,
     /// Origins allowed to call through gRPC-Web from a browser (`*` for any). Empty: none.
     pub cors_allowed_origins: Vec<String>,
     /// Log format.
@@ -87,6 +91,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(30),
             max_message_bytes: 4 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
+            breach_scan_interval: Duration::from_secs(60),
             cors_allowed_origins: Vec::new(),
             log_format: LogFormat::Text,
             log_filter: "info".into(),
@@ -181,6 +186,9 @@ impl Config {
         }
         if let Some(v) = env("CITYSERVE_SHUTDOWN_GRACE") {
             self.shutdown_grace = dur("CITYSERVE_SHUTDOWN_GRACE", &v)?;
+        }
+        if let Some(v) = env("CITYSERVE_BREACH_SCAN_INTERVAL") {
+            self.breach_scan_interval = dur("CITYSERVE_BREACH_SCAN_INTERVAL", &v)?;
         }
         if let Some(v) = env("CITYSERVE_CORS_ALLOWED_ORIGINS") {
             self.cors_allowed_origins =

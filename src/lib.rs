@@ -9,11 +9,14 @@ pub mod secret;
 
 pub mod bootstrap;
 
-use cityserve_api::{AuthConfig, AuthLayer, Authenticator, DepartmentsApi, FeedbackApi, OfficersApi, StandingLayer};
+use cityserve_api::{
+    AuthConfig, AuthLayer, Authenticator, CoordinationApi, DepartmentsApi, FeedbackApi, OfficersApi, StandingLayer,
+};
+use cityserve_proto::v1::coordination_service_server::CoordinationServiceServer;
 use cityserve_proto::v1::department_service_server::DepartmentServiceServer;
 use cityserve_proto::v1::feedback_service_server::FeedbackServiceServer;
 use cityserve_proto::v1::officer_service_server::OfficerServiceServer;
-use cityserve_store::{FeedbackStore, Store};
+use cityserve_store::{CoordinationStore, Store, WriteCtx};
 use cityserve_store_postgres::{PgOptions, PgStore};
 use cityserve_store_sqlite::{SqliteOptions, SqliteStore};
 use config::Config;
@@ -186,9 +189,41 @@ const SERVICES: &[&str] = &[
     <DepartmentServiceServer<DepartmentsApi<SqliteStore>> as NamedService>::NAME,
     <OfficerServiceServer<OfficersApi<SqliteStore>> as NamedService>::NAME,
     <FeedbackServiceServer<FeedbackApi<SqliteStore>> as NamedService>::NAME,
+    <CoordinationServiceServer<CoordinationApi<SqliteStore>> as NamedService>::NAME,
 ];
 
-async fn serve_with<S: FeedbackStore>(
+/// Most escalations one scan transaction raises; a scan that hits it goes on at once.
+const BREACH_SCAN_BATCH: u32 = 500;
+
+/// Escalates SLA breaches every `every`. Safe with several replicas on one database: the store
+/// escalates each breach exactly once.
+async fn breach_scanner<S: CoordinationStore>(store: S, every: Duration) {
+    let (caller, scope) = cityserve_domain::policy::system_scope(cityserve_domain::coordination::BREACH_SCAN_ACTOR);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        loop {
+            let ctx = WriteCtx { scope: &scope, actor: &caller, action: "escalation.create", trace_id: None };
+            match store.scan_breaches(&ctx, chrono::Utc::now(), BREACH_SCAN_BATCH).await {
+                Ok(raised) => {
+                    if !raised.is_empty() {
+                        tracing::info!(escalated = raised.len(), "breach scan escalated overdue work");
+                    }
+                    if raised.len() < BREACH_SCAN_BATCH as usize {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "breach scan failed; retrying at the next interval");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn serve_with<S: CoordinationStore>(
     store: S,
     config: Config,
     auth: Authenticator,
@@ -225,6 +260,15 @@ async fn serve_with<S: FeedbackStore>(
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
 
+    let (stop_watches, watches_stop) = tokio::sync::watch::channel(false);
+    let coordination = CoordinationApi::new(store.clone())
+        .with_shutdown(watches_stop)
+        .into_server()
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let scanner = (!config.breach_scan_interval.is_zero())
+        .then(|| tokio::spawn(breach_scanner(store.clone(), config.breach_scan_interval)));
+
     let addr = listener.local_addr()?;
     let layers = tower::ServiceBuilder::new()
         .layer(cityserve_telemetry::RpcTelemetryLayer::new())
@@ -246,7 +290,8 @@ async fn serve_with<S: FeedbackStore>(
         .add_service(reflection_v1alpha)
         .add_service(departments)
         .add_service(officers)
-        .add_service(feedback);
+        .add_service(feedback)
+        .add_service(coordination);
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -258,6 +303,9 @@ async fn serve_with<S: FeedbackStore>(
     tokio::select! {
         result = &mut server => {
             watcher.abort();
+            if let Some(s) = &scanner {
+                s.abort();
+            }
             return match result {
                 Ok(r) => r.map_err(ServeError::from),
                 Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
@@ -267,7 +315,11 @@ async fn serve_with<S: FeedbackStore>(
     }
     tracing::info!(grace = ?config.shutdown_grace, "shutting down: draining in-flight calls");
     watcher.abort();
+    if let Some(s) = &scanner {
+        s.abort();
+    }
     set_health(health.clone(), SERVICES, ServingStatus::NotServing).await;
+    let _ = stop_watches.send(true);
     let _ = stop_tx.send(());
     match tokio::time::timeout(config.shutdown_grace, &mut server).await {
         Ok(Ok(r)) => r?,

@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "cityserve/v1/departments.proto",
         "cityserve/v1/officers.proto",
         "cityserve/v1/feedback.proto",
+        "cityserve/v1/coordination.proto",
     ];
     let fds = protox::compile(files, [&root])?;
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);

@@ -2,6 +2,7 @@
 use cityserve::config::Config;
 use cityserve_domain::{Caller, DepartmentId, Role};
 use cityserve_proto::v1 as pb;
+use cityserve_proto::v1::coordination_service_client::CoordinationServiceClient;
 use cityserve_proto::v1::department_service_client::DepartmentServiceClient;
 use cityserve_proto::v1::feedback_service_client::FeedbackServiceClient;
 use cityserve_proto::v1::officer_service_client::OfficerServiceClient;
@@ -24,6 +25,7 @@ pub enum Db {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub config: Config,
     pub channel: Channel,
     pub database_url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -35,6 +37,11 @@ pub struct TestApp {
 impl TestApp {
     /// Starts a server on `db`; `None` when PostgreSQL tests are explicitly opted out.
     pub async fn start(db: Db) -> Option<TestApp> {
+        Self::start_with(db, |_| {}).await
+    }
+
+    /// Starts a server on `db` with `tweak` applied to its configuration.
+    pub async fn start_with(db: Db, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
         let dir = tempfile::tempdir().unwrap();
         let (database_url, pg) = match db {
             Db::Sqlite => (format!("sqlite://{}", dir.path().join("cityserve.db").display()), None),
@@ -47,7 +54,7 @@ impl TestApp {
                 (pg.url.clone(), Some(pg))
             }
         };
-        let config = Config {
+        let mut config = Config {
             database_url: database_url.clone(),
             data_dir: dir.path().to_path_buf(),
             jwt_secret: Some(SECRET.into()),
@@ -56,6 +63,7 @@ impl TestApp {
             phone_country_code: "1".into(),
             ..Config::default()
         };
+        tweak(&mut config);
         let spec = cityserve::bootstrap::ChiefSpec {
             department_id: CHIEF_OFFICE.into(),
             department_name: "Office of the Chief Customer Service Officer".into(),
@@ -68,11 +76,12 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(cityserve::serve(config, listener, async {
+        let server = tokio::spawn(cityserve::serve(config.clone(), listener, async {
             let _ = stopped.await;
         }));
         let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
-        let app = TestApp { addr, channel, database_url, stop: Some(stop), server: Some(server), _dir: dir, _pg: pg };
+        let app =
+            TestApp { addr, config, channel, database_url, stop: Some(stop), server: Some(server), _dir: dir, _pg: pg };
         app.wait_serving().await;
         Some(app)
     }
@@ -97,6 +106,10 @@ impl TestApp {
 
     pub fn departments(&self) -> DepartmentServiceClient<Channel> {
         DepartmentServiceClient::new(self.channel.clone())
+    }
+
+    pub fn coordination(&self) -> CoordinationServiceClient<Channel> {
+        CoordinationServiceClient::new(self.channel.clone())
     }
 
     pub fn feedback(&self) -> FeedbackServiceClient<Channel> {
@@ -216,6 +229,19 @@ impl TestApp {
         token_for(&id, Role::Staff, &[dept])
     }
 
+    /// Starts another server (a replica) on the same database and secrets; it stops when the
+    /// returned handle is dropped.
+    pub async fn replica(&self) -> Replica {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(cityserve::serve(self.config.clone(), listener, async {
+            let _ = stopped.await;
+        }));
+        let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+        Replica { channel, _stop: stop, server }
+    }
+
     /// Stops the server and returns what `serve` returned.
     pub async fn shutdown(mut self) -> Result<(), cityserve::ServeError> {
         if let Some(stop) = self.stop.take() {
@@ -230,6 +256,19 @@ impl Drop for TestApp {
         if let Some(s) = self.server.take() {
             s.abort();
         }
+    }
+}
+
+/// A second server process on the same database.
+pub struct Replica {
+    pub channel: Channel,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), cityserve::ServeError>>,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.server.abort();
     }
 }
 

@@ -6,6 +6,7 @@ mod harness;
 
 mod auth;
 mod catalog;
+mod coordination;
 mod departments;
 mod feedback;
 mod officers;

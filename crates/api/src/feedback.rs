@@ -73,7 +73,7 @@ fn kind_from_pb(field: &str, v: i32) -> Result<Option<FeedbackKind>, ValidationE
     }))
 }
 
-fn kind_to_pb(k: FeedbackKind) -> pb::FeedbackKind {
+pub(crate) fn kind_to_pb(k: FeedbackKind) -> pb::FeedbackKind {
     match k {
         FeedbackKind::Complaint => pb::FeedbackKind::Complaint,
         FeedbackKind::Compliment => pb::FeedbackKind::Compliment,
@@ -148,7 +148,7 @@ fn feedback_to_pb(f: &Feedback) -> pb::Feedback {
     }
 }
 
-fn case_to_pb(c: &Case) -> pb::Case {
+pub(crate) fn case_to_pb(c: &Case) -> pb::Case {
     pb::Case {
         name: resource::case(&c.department_id, &c.id),
         feedback: format!("departments/{}/feedback/{}", c.department_id, c.id),

@@ -20,6 +20,7 @@ macro_rules! handle {
 
 pub mod auth;
 mod convert;
+pub mod coordination;
 pub mod departments;
 pub mod error;
 pub mod feedback;
@@ -29,6 +30,7 @@ mod request;
 pub mod standing;
 
 pub use auth::{AuthConfig, AuthLayer, Authenticator, Claims, mint_token};
+pub use coordination::CoordinationApi;
 pub use departments::DepartmentsApi;
 pub use error::ApiError;
 pub use feedback::FeedbackApi;

@@ -111,6 +111,34 @@ pub fn resident(field: &str, name: &str) -> Result<String, ValidationError> {
     cityserve_domain::feedback::resident_key(field, key)
 }
 
+/// Parses `departments/{department}/handoffs/{handoff}`.
+pub fn handoff(field: &str, name: &str) -> Result<(DepartmentId, cityserve_domain::HandoffId), ValidationError> {
+    let (d, id) = child(field, name, "handoffs")?;
+    Ok((d, cityserve_domain::HandoffId::parse(field, id)?))
+}
+
+/// Parses `departments/{department}/escalations/{escalation}`.
+pub fn escalation(field: &str, name: &str) -> Result<(DepartmentId, cityserve_domain::EscalationId), ValidationError> {
+    let (d, id) = child(field, name, "escalations")?;
+    Ok((d, cityserve_domain::EscalationId::parse(field, id)?))
+}
+
+/// Parses `departments/{department}/initiatives/{initiative}`.
+pub fn initiative(field: &str, name: &str) -> Result<(DepartmentId, cityserve_domain::InitiativeId), ValidationError> {
+    let (d, id) = child(field, name, "initiatives")?;
+    Ok((d, cityserve_domain::InitiativeId::parse(field, id)?))
+}
+
+/// Parses `dumbRules/{dumb_rule}`.
+pub fn dumb_rule(field: &str, name: &str) -> Result<cityserve_domain::DumbRuleId, ValidationError> {
+    let shape = "dumbRules/{dumb_rule}";
+    let p = segments(field, name, shape, 2)?;
+    if p[0] != "dumbRules" {
+        return Err(ValidationError::one(field, format!("must have the form {shape}")));
+    }
+    cityserve_domain::DumbRuleId::parse(field, p[1])
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -86,7 +86,7 @@ pub(crate) fn expected_revision(field: &str, etag: &str, current: i64) -> Result
     Ok(rev)
 }
 
-fn mask_paths(
+pub(crate) fn mask_paths(
     mask: Option<&prost_types::FieldMask>,
     allowed: &[&str],
     all: &[&str],

@@ -1,10 +1,12 @@
 //! [`FeedbackStore`] on PostgreSQL. Row-level security scopes every table; the timeline's metadata
 //! table is readable city-wide by design (see migrations/postgres/0003_feedback.sql).
 use crate::{
-    PgStore, audit, claim_key, corrupt, db_err, id, in_scope, read_department, read_standards, record, scope_ids,
+    PgStore, apply_deltas, audit, claim_key, corrupt, db_err, id, in_scope, read_department, read_standards, record,
+    scope_ids,
 };
 use chrono::{DateTime, Utc};
 use cityserve_domain::feedback::RecoveryKind;
+use cityserve_domain::report;
 use cityserve_domain::{
     Case, CaseEntry, CaseId, CaseNote, CaseStatus, Channel, DepartmentId, DepartmentStatus, Feedback, FeedbackId,
     FeedbackKind, Location, NewFeedback, OfficerId, Page, PageRequest, RecoveryAction, ResidentRef, ServiceCategoryId,
@@ -128,7 +130,7 @@ async fn attach_entries(conn: &mut PgConnection, cases: &mut [Case]) -> StoreRes
     Ok(())
 }
 
-async fn read_feedback(conn: &mut PgConnection, d: &DepartmentId, f: &str) -> StoreResult<Feedback> {
+pub(crate) async fn read_feedback(conn: &mut PgConnection, d: &DepartmentId, f: &str) -> StoreResult<Feedback> {
     let sql = format!("SELECT {FEEDBACK_COLUMNS} FROM feedback WHERE department_id = $1 AND feedback_id = $2");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(d.as_str())
@@ -139,7 +141,7 @@ async fn read_feedback(conn: &mut PgConnection, d: &DepartmentId, f: &str) -> St
     feedback_from(&row.ok_or(StoreError::NotFound)?)
 }
 
-async fn read_case(conn: &mut PgConnection, d: &DepartmentId, c: &str) -> StoreResult<Case> {
+pub(crate) async fn read_case(conn: &mut PgConnection, d: &DepartmentId, c: &str) -> StoreResult<Case> {
     let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE department_id = $1 AND case_id = $2");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(d.as_str())
@@ -163,13 +165,13 @@ async fn read_submitted(conn: &mut PgConnection, d: &DepartmentId, f: &str) -> S
 }
 
 /// What every submission to a department is checked against, read once per transaction.
-struct Intake {
-    default_targets: ServiceTargets,
-    standards: Vec<ServiceStandard>,
+pub(crate) struct Intake {
+    pub(crate) default_targets: ServiceTargets,
+    pub(crate) standards: Vec<ServiceStandard>,
     active_categories: Vec<ServiceCategoryId>,
 }
 
-async fn intake(conn: &mut PgConnection, d: &DepartmentId) -> StoreResult<Intake> {
+pub(crate) async fn intake(conn: &mut PgConnection, d: &DepartmentId) -> StoreResult<Intake> {
     let department = read_department(conn, d).await?;
     if department.status != DepartmentStatus::Active {
         return Err(StoreError::FailedPrecondition(format!("department {d} is archived")));
@@ -224,13 +226,23 @@ async fn resolve_resident(conn: &mut PgConnection, r: &ResidentRef, now: DateTim
     Ok(key)
 }
 
-/// Inserts one submission (feedback, contact details, case, timeline entry, audit, event).
-async fn insert_feedback(
+/// Where a complaint copied into another department by an accepted hand-off came from.
+pub(crate) struct Origin<'a> {
+    /// The resident's key, carried over (the copy names no contact details).
+    pub resident_key: Option<&'a str>,
+    /// The case's path, ending with the receiving department.
+    pub path: &'a [DepartmentId],
+}
+
+/// Inserts one submission (feedback, contact details, case, timeline entry, rollups, audit,
+/// event). With `origin`, it is a hand-off copy: not counted as a new contact.
+pub(crate) async fn insert_feedback(
     conn: &mut PgConnection,
     ctx: &WriteCtx<'_>,
     intake: &Intake,
     new: &NewFeedback,
     now: DateTime<Utc>,
+    origin: Option<&Origin<'_>>,
 ) -> StoreResult<()> {
     if let Some(c) = &new.category
         && !intake.active_categories.contains(c)
@@ -241,9 +253,10 @@ async fn insert_feedback(
         )));
     }
     let d = new.department_id.as_str();
-    let resident_key = match &new.resident {
-        Some(r) => Some(resolve_resident(conn, r, now).await?),
-        None => None,
+    let resident_key = match (&new.resident, origin) {
+        (Some(r), _) => Some(resolve_resident(conn, r, now).await?),
+        (None, Some(o)) => o.resident_key.map(str::to_owned),
+        (None, None) => None,
     };
     let resident_key = resident_key.as_deref();
     sqlx::query(
@@ -295,10 +308,12 @@ async fn insert_feedback(
             resolve_targets(intake.default_targets, &intake.standards, new.category.as_ref(), Some(new.channel));
         let case = Case::open(new, now, targets);
         case_status = Some(case.status);
+        apply_deltas(conn, &report::case_opened_deltas(&case)).await?;
+        let path: Option<Vec<&str>> = origin.map(|o| o.path.iter().map(DepartmentId::as_str).collect());
         sqlx::query(
             "INSERT INTO cases (department_id, case_id, status, category_id, channel, received_at, acknowledge_due,
-                 resolve_due, reopen_count, resident_key, revision, update_time)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 1, $6)",
+                 resolve_due, reopen_count, resident_key, revision, update_time, path)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 1, $6, $10)",
         )
         .bind(d)
         .bind(case.id.as_str())
@@ -309,9 +324,22 @@ async fn insert_feedback(
         .bind(case.acknowledge_due)
         .bind(case.resolve_due)
         .bind(resident_key)
+        .bind(path)
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
+    }
+    if origin.is_none() {
+        let deltas = report::feedback_deltas(
+            &new.department_id,
+            now,
+            new.channel,
+            new.kind,
+            new.csat,
+            new.nps,
+            new.category.is_some(),
+        );
+        apply_deltas(conn, &deltas).await?;
     }
     if let Some(key) = resident_key {
         sqlx::query(
@@ -350,6 +378,73 @@ fn parse_due_key(key: &str) -> StoreResult<(DateTime<Utc>, String)> {
     Ok((t, id.to_owned()))
 }
 
+/// Writes a case's mutable fields over `current` (whose revision the caller checked, with the row
+/// locked), appends `entry`, updates the timeline status and the report-card counters, and
+/// records the change.
+pub(crate) async fn write_case(
+    conn: &mut PgConnection,
+    ctx: &WriteCtx<'_>,
+    current: &Case,
+    case: &Case,
+    entry: Option<&CaseEntry>,
+) -> StoreResult<()> {
+    let d = &case.department_id;
+    let now = now_micros();
+    sqlx::query(
+        "UPDATE cases SET status = $1, assignee = $2, acknowledged_at = $3, resolved_at = $4, closed_at = $5,
+             owner_department = $6, reopen_count = $7, follow_up = $8, satisfied = $9, revision = revision + 1,
+             update_time = $10
+         WHERE department_id = $11 AND case_id = $12 AND revision = $13",
+    )
+    .bind(case.status.as_str())
+    .bind(case.assignee.as_ref().map(|a| a.as_str()))
+    .bind(case.acknowledged_at)
+    .bind(case.resolved_at)
+    .bind(case.closed_at)
+    .bind(case.owner_department.as_ref().map(|o| o.as_str()))
+    .bind(case.reopen_count)
+    .bind(case.follow_up.as_ref().map(|f| f.as_str()))
+    .bind(case.satisfied)
+    .bind(now)
+    .bind(d.as_str())
+    .bind(case.id.as_str())
+    .bind(current.revision)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    if let Some(entry) = entry {
+        let (kind, text, actor, at) = match entry {
+            CaseEntry::Note(n) => ("note", &n.text, &n.actor, n.at),
+            CaseEntry::Recovery(r) => (r.kind.as_str(), &r.note, &r.actor, r.at),
+        };
+        sqlx::query(
+            "INSERT INTO case_entries (department_id, case_id, entry_no, kind, text, actor, at)
+             VALUES ($1, $2, (SELECT COALESCE(MAX(entry_no), 0) + 1 FROM case_entries
+                              WHERE department_id = $1 AND case_id = $2), $3, $4, $5, $6)",
+        )
+        .bind(d.as_str())
+        .bind(case.id.as_str())
+        .bind(kind)
+        .bind(text)
+        .bind(actor)
+        .bind(at)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
+    sqlx::query("UPDATE timeline_entries SET case_status = $1 WHERE department_id = $2 AND feedback_id = $3")
+        .bind(case.status.as_str())
+        .bind(d.as_str())
+        .bind(case.id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let name = resource::case(d, &case.id);
+    let payload = serde_json::json!({ "case": case.id.as_str(), "status": case.status.as_str() });
+    record(conn, ctx, d, &name, payload).await?;
+    apply_deltas(conn, &report::case_deltas(current, case, now_micros())).await
+}
+
 impl FeedbackStore for PgStore {
     async fn submit_feedback(
         &self,
@@ -367,9 +462,9 @@ impl FeedbackStore for PgStore {
             return Ok(submitted);
         }
         let intake = intake(&mut tx, &new.department_id).await?;
-        insert_feedback(&mut tx, ctx, &intake, new, now).await?;
+        insert_feedback(&mut tx, ctx, &intake, new, now, None).await?;
         let submitted = read_submitted(&mut tx, &new.department_id, new.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(submitted)
     }
 
@@ -399,13 +494,13 @@ impl FeedbackStore for PgStore {
             if item.department_id != *department {
                 return Err((Some(i), StoreError::FailedPrecondition("item is for another department".into())));
             }
-            insert_feedback(&mut tx, ctx, &intake, item, now).await.map_err(|e| (Some(i), e))?;
+            insert_feedback(&mut tx, ctx, &intake, item, now, None).await.map_err(|e| (Some(i), e))?;
         }
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             out.push(read_submitted(&mut tx, department, item.id.as_str()).await.map_err(|e| (None, e))?);
         }
-        tx.commit().await.map_err(|e| (None, db_err(e)))?;
+        self.commit(tx).await.map_err(|e| (None, e))?;
         Ok(out)
     }
 
@@ -545,6 +640,15 @@ impl FeedbackStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+            sqlx::query(
+                "UPDATE handoffs SET reason = '', decline_reason = '', resident_key = NULL
+                 WHERE department_id = $1 AND resident_key = $2",
+            )
+            .bind(d_str)
+            .bind(resident_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
             sqlx::query("UPDATE cases SET resident_key = NULL WHERE department_id = $1 AND resident_key = $2")
                 .bind(d_str)
                 .bind(resident_key)
@@ -584,7 +688,7 @@ impl FeedbackStore for PgStore {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(erasure)
     }
 
@@ -722,61 +826,9 @@ impl FeedbackStore for PgStore {
                 return Err(StoreError::FailedPrecondition(format!("{f} is not a survey response of department {d}")));
             }
         }
-        let now = now_micros();
-        sqlx::query(
-            "UPDATE cases SET status = $1, assignee = $2, acknowledged_at = $3, resolved_at = $4, closed_at = $5,
-                 owner_department = $6, reopen_count = $7, follow_up = $8, satisfied = $9, revision = revision + 1,
-                 update_time = $10
-             WHERE department_id = $11 AND case_id = $12 AND revision = $13",
-        )
-        .bind(case.status.as_str())
-        .bind(case.assignee.as_ref().map(|a| a.as_str()))
-        .bind(case.acknowledged_at)
-        .bind(case.resolved_at)
-        .bind(case.closed_at)
-        .bind(case.owner_department.as_ref().map(|o| o.as_str()))
-        .bind(case.reopen_count)
-        .bind(case.follow_up.as_ref().map(|f| f.as_str()))
-        .bind(case.satisfied)
-        .bind(now)
-        .bind(d.as_str())
-        .bind(case.id.as_str())
-        .bind(expected_revision)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if let Some(entry) = entry {
-            let (kind, text, actor, at) = match entry {
-                CaseEntry::Note(n) => ("note", &n.text, &n.actor, n.at),
-                CaseEntry::Recovery(r) => (r.kind.as_str(), &r.note, &r.actor, r.at),
-            };
-            sqlx::query(
-                "INSERT INTO case_entries (department_id, case_id, entry_no, kind, text, actor, at)
-                 VALUES ($1, $2, (SELECT COALESCE(MAX(entry_no), 0) + 1 FROM case_entries
-                                  WHERE department_id = $1 AND case_id = $2), $3, $4, $5, $6)",
-            )
-            .bind(d.as_str())
-            .bind(case.id.as_str())
-            .bind(kind)
-            .bind(text)
-            .bind(actor)
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        }
-        sqlx::query("UPDATE timeline_entries SET case_status = $1 WHERE department_id = $2 AND feedback_id = $3")
-            .bind(case.status.as_str())
-            .bind(d.as_str())
-            .bind(case.id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let name = resource::case(d, &case.id);
-        let payload = serde_json::json!({ "case": case.id.as_str(), "status": case.status.as_str() });
-        record(&mut tx, ctx, d, &name, payload).await?;
+        write_case(&mut tx, ctx, &current, case, entry).await?;
         let saved = read_case(&mut tx, d, case.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(saved)
     }
 }

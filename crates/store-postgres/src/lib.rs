@@ -7,6 +7,7 @@
 //! non-owner role without `BYPASSRLS` (checked on every new connection), and each transaction
 //! starts by setting `app.tenant_ids` and `app.role` transaction-locally.
 
+mod coordination;
 mod feedback_store;
 mod officer_store;
 #[cfg(feature = "testing")]
@@ -48,6 +49,112 @@ impl Default for PgOptions {
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// Bumped after this process commits a write, and on every `cityserve_events` notification
+    /// (any replica's commit of an event), so `Watch` subscribers re-read.
+    events: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The background task relaying notifications into `events`; stopped by [`PgStore::close`].
+    listener: tokio::task::AbortHandle,
+}
+
+/// The channel the `events` insert trigger notifies (migrations/postgres/0004_coordination.sql).
+const EVENTS_CHANNEL: &str = "cityserve_events";
+
+fn bump(signal: &tokio::sync::watch::Sender<u64>) {
+    signal.send_modify(|n| *n = n.wrapping_add(1));
+}
+
+/// Relays `cityserve_events` notifications into `signal` until every store handle is gone (or
+/// the task is aborted). On a lost connection it logs, waits a second, reconnects and bumps once,
+/// since notifications sent in between are lost.
+async fn relay_notifications(pool: PgPool, signal: std::sync::Weak<tokio::sync::watch::Sender<u64>>) {
+    let bump_weak = || match signal.upgrade() {
+        Some(s) => {
+            bump(&s);
+            true
+        }
+        None => false,
+    };
+    let mut reconnecting = false;
+    loop {
+        if signal.strong_count() == 0 {
+            return;
+        }
+        let listener = async {
+            let mut l = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            l.ignore_pool_close_event(true);
+            l.listen(EVENTS_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(l)
+        }
+        .await;
+        let mut listener = match listener {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for event notifications; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                reconnecting = true;
+                continue;
+            }
+        };
+        if reconnecting && !bump_weak() {
+            return;
+        }
+        reconnecting = true;
+        loop {
+            match listener.try_recv().await {
+                // A notification, or a lost-and-reestablished connection that may have missed some.
+                Ok(_) => {
+                    if !bump_weak() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "event notifications interrupted; reconnecting in 1 s");
+                    break;
+                }
+            }
+        }
+        drop(listener);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Adds report-card counter increments to the rollups, in the caller's transaction, in one
+/// statement. Each transaction adds to one shard of each counter (its transaction id modulo 8),
+/// so concurrent writers rarely wait on each other's row locks; rows are locked in key order.
+async fn apply_deltas(conn: &mut PgConnection, deltas: &[cityserve_domain::report::Delta]) -> StoreResult<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    // One row per key: ON CONFLICT DO UPDATE cannot touch a row twice in one statement.
+    let mut summed: std::collections::BTreeMap<(&str, i64, &str), i64> = std::collections::BTreeMap::new();
+    for d in deltas {
+        *summed.entry((d.department.as_str(), d.day, d.metric.as_str())).or_default() += d.value;
+    }
+    let mut departments = Vec::with_capacity(summed.len());
+    let mut days = Vec::with_capacity(summed.len());
+    let mut metrics = Vec::with_capacity(summed.len());
+    let mut values = Vec::with_capacity(summed.len());
+    for ((d, day, m), v) in summed {
+        departments.push(d);
+        days.push(day);
+        metrics.push(m);
+        values.push(v);
+    }
+    sqlx::query(
+        "INSERT INTO rollups (department_id, day, metric, shard, value)
+         SELECT d, day, m, (pg_current_xact_id()::text::bigint % 8)::smallint, v
+         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) AS t (d, day, m, v)
+         ORDER BY d, day, m
+         ON CONFLICT (department_id, day, metric, shard) DO UPDATE SET value = rollups.value + excluded.value",
+    )
+    .bind(&departments)
+    .bind(&days)
+    .bind(&metrics)
+    .bind(&values)
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -357,6 +464,7 @@ impl PgStore {
             other => db_err(other),
         })?;
         probe.close().await.map_err(db_err)?;
+        let listen_options = connect.clone();
         let role = Arc::new(options.app_role.clone());
         let warned = Arc::new(AtomicBool::new(false));
         let pool = PgPoolOptions::new()
@@ -382,7 +490,15 @@ impl PgStore {
                 sqlx::Error::Configuration(msg) => StoreError::Internal(msg.to_string()),
                 other => db_err(other),
             })?;
-        Ok(Self { pool })
+        let events = Arc::new(tokio::sync::watch::Sender::new(0));
+        // LISTEN holds its own connection (as the URL's user: notifications need no tenant
+        // settings), outside the pool the store's transactions use.
+        let listen_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(listen_options);
+        let listener = tokio::spawn(relay_notifications(listen_pool, Arc::downgrade(&events))).abort_handle();
+        Ok(Self { pool, events, listener })
     }
 
     /// Applies pending migrations as `url`'s user (the schema owner).
@@ -403,9 +519,18 @@ impl PgStore {
         .map_err(|e| StoreError::Internal(format!("migration task failed: {e}")))?
     }
 
-    /// Closes the pool.
+    /// Closes the pool and stops relaying event notifications.
     pub async fn close(&self) {
+        self.listener.abort();
         self.pool.close().await;
+    }
+
+    /// Commits a write transaction and tells this process's event subscribers to look (other
+    /// replicas learn of it by the `events` trigger's notification).
+    async fn commit(&self, tx: Transaction<'static, Postgres>) -> StoreResult<()> {
+        tx.commit().await.map_err(db_err)?;
+        bump(&self.events);
+        Ok(())
     }
 
     /// Starts a transaction whose row-level-security settings are those of `scope`.
