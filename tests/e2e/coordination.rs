@@ -107,6 +107,10 @@ both_backends! {
         assert_eq!(hidden.code(), Code::NotFound);
 
         let a1 = accept(app, &water, &h1.name).await;
+        // A retry (the answer was recorded, the response lost) returns the same result.
+        let again = accept(app, &water, &h1.name).await;
+        assert_eq!(again.handoff, a1.handoff);
+        assert_eq!(again.case.as_ref().map(|c| &c.name), a1.case.as_ref().map(|c| &c.name));
         let water_case = a1.case.unwrap();
         assert!(water_case.name.starts_with("departments/water/cases/"));
         assert_eq!(a1.handoff.unwrap().received_case, water_case.name);

@@ -499,6 +499,15 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         record_tenant(h.to_department.as_str());
         let scope = handoff_scope(caller, Action::RespondHandoff, &h.to_department, &h.department_id)
             .map_err(|e| ApiError::from_denied(e, name))?;
+        // A retry of an answer that was recorded (its response lost) gets the recorded result.
+        let same = match (&response, h.status) {
+            (HandoffResponse::Accept { .. }, HandoffStatus::Accepted) => true,
+            (HandoffResponse::Decline { reason }, HandoffStatus::Declined) => *reason == h.decline_reason,
+            _ => false,
+        };
+        if same && h.responded_by == caller.subject {
+            return Ok(h);
+        }
         let rev = if etag.is_empty() { None } else { Some(expected_revision("etag", etag, h.revision)?) };
         self.store
             .respond_handoff(
@@ -642,6 +651,14 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         change: EscalationChange,
     ) -> Result<Escalation, ApiError> {
         let (scope, current) = self.read_escalation(&caller, Action::ManageEscalations, name).await?;
+        // Retries of a change already made answer with the current state.
+        match (&change, current.status) {
+            (EscalationChange::Acknowledge, EscalationStatus::Acknowledged) => return Ok(current),
+            (EscalationChange::Resolve(note), EscalationStatus::Resolved) if *note == current.resolution => {
+                return Ok(current);
+            }
+            _ => {}
+        }
         let rev = expected_revision("etag", etag, current.revision)?;
         let next = coordination::change_escalation(&current, &change, now_micros())
             .map_err(|e| ApiError::FailedPrecondition(e.0))?;
@@ -1011,6 +1028,14 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         };
         let scope = list_scope(&caller, Action::DecideDumbRule, None, &r.name)?;
         let (_, current) = self.get_rule(&caller, &r.name).await?;
+        if let Some(d) = &current.decision
+            && d.verdict == verdict
+            && d.rationale == rationale
+            && d.decided_by == caller.subject
+        {
+            // A retry of the recorded decision.
+            return Ok(pb::DecideDumbRuleResponse { dumb_rule: Some(rule_to_pb(&current)) });
+        }
         let rev = expected_revision("etag", &r.etag, current.revision)?;
         let decision =
             RuleDecision { verdict, rationale, decided_by: caller.subject.clone(), decide_time: now_micros() };
