@@ -70,6 +70,17 @@ pub struct Config {
     pub log_filter: String,
     /// OTLP/gRPC endpoint for traces and metrics; unset disables export.
     pub otlp_endpoint: Option<String>,
+    /// Listen address of the Open311 GeoReport v2 gateway (HTTP, `/open311/v2/`); unset disables it.
+    pub open311_listen: Option<SocketAddr>,
+    /// The city's Open311 `jurisdiction_id` (e.g. `city.gov`); empty accepts any.
+    pub open311_jurisdiction_id: String,
+    /// Requests per minute one Open311 API key may file (also its burst).
+    pub open311_requests_per_minute: u32,
+    /// Secret (at least 32 bytes) from which Open311 API keys are derived; prefer the file.
+    pub api_key_secret: Option<String>,
+    /// File holding that secret. Default: `<data_dir>/api-key-secret`, generated on first run.
+    /// Every replica must use the same one.
+    pub api_key_secret_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -96,6 +107,11 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log_filter: "info".into(),
             otlp_endpoint: None,
+            open311_listen: None,
+            open311_jurisdiction_id: String::new(),
+            open311_requests_per_minute: 60,
+            api_key_secret: None,
+            api_key_secret_file: None,
         }
     }
 }
@@ -209,10 +225,29 @@ impl Config {
         if let Some(v) = env("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|v| !v.is_empty()) {
             self.otlp_endpoint = Some(v);
         }
+        if let Some(v) = env("CITYSERVE_OPEN311_LISTEN") {
+            self.open311_listen =
+                if v.trim().is_empty() || v == "off" { None } else { Some(parse("CITYSERVE_OPEN311_LISTEN", &v)?) };
+        }
+        if let Some(v) = env("CITYSERVE_OPEN311_JURISDICTION_ID") {
+            self.open311_jurisdiction_id = v;
+        }
+        if let Some(v) = env("CITYSERVE_OPEN311_REQUESTS_PER_MINUTE") {
+            self.open311_requests_per_minute = parse("CITYSERVE_OPEN311_REQUESTS_PER_MINUTE", &v)?;
+        }
+        if let Some(v) = env("CITYSERVE_API_KEY_SECRET") {
+            self.api_key_secret = Some(v);
+        }
+        if let Some(v) = env("CITYSERVE_API_KEY_SECRET_FILE") {
+            self.api_key_secret_file = Some(PathBuf::from(v));
+        }
         Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.open311_requests_per_minute == 0 {
+            return Err(ConfigError("open311_requests_per_minute must be positive".into()));
+        }
         if !(self.database_url.starts_with("sqlite:")
             || self.database_url.starts_with("postgres://")
             || self.database_url.starts_with("postgresql://"))

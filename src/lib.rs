@@ -10,13 +10,15 @@ pub mod secret;
 pub mod bootstrap;
 
 use cityserve_api::{
-    AuthConfig, AuthLayer, Authenticator, CoordinationApi, DepartmentsApi, FeedbackApi, OfficersApi, StandingLayer,
+    ApiKeysApi, AuthConfig, AuthLayer, Authenticator, CoordinationApi, DepartmentsApi, FeedbackApi, KeyDeriver,
+    OfficersApi, StandingLayer,
 };
+use cityserve_proto::v1::api_key_service_server::ApiKeyServiceServer;
 use cityserve_proto::v1::coordination_service_server::CoordinationServiceServer;
 use cityserve_proto::v1::department_service_server::DepartmentServiceServer;
 use cityserve_proto::v1::feedback_service_server::FeedbackServiceServer;
 use cityserve_proto::v1::officer_service_server::OfficerServiceServer;
-use cityserve_store::{CoordinationStore, Store, WriteCtx};
+use cityserve_store::{CoordinationStore, Open311Store, Store, WriteCtx};
 use cityserve_store_postgres::{PgOptions, PgStore};
 use cityserve_store_sqlite::{SqliteOptions, SqliteStore};
 use config::Config;
@@ -99,6 +101,20 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let open311 = match config.open311_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    serve_all(config, listener, open311, shutdown).await
+}
+
+/// Like [`serve`], with the Open311 gateway's listener bound by the caller (`None`: no gateway).
+pub async fn serve_all(
+    config: Config,
+    listener: TcpListener,
+    open311: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let auth = authenticator(&config)?;
     match backend_of(&config.database_url) {
         Backend::Sqlite => {
@@ -107,7 +123,7 @@ pub async fn serve(
                 SqliteOptions { max_connections: config.db_max_connections, migrate: true },
             )
             .await?;
-            serve_with(store, config, auth, listener, shutdown).await
+            serve_with(store, config, auth, listener, open311, shutdown).await
         }
         Backend::Postgres => {
             let store = PgStore::connect(
@@ -119,7 +135,7 @@ pub async fn serve(
                 },
             )
             .await?;
-            serve_with(store, config, auth, listener, shutdown).await
+            serve_with(store, config, auth, listener, open311, shutdown).await
         }
     }
 }
@@ -190,6 +206,7 @@ const SERVICES: &[&str] = &[
     <OfficerServiceServer<OfficersApi<SqliteStore>> as NamedService>::NAME,
     <FeedbackServiceServer<FeedbackApi<SqliteStore>> as NamedService>::NAME,
     <CoordinationServiceServer<CoordinationApi<SqliteStore>> as NamedService>::NAME,
+    <ApiKeyServiceServer<ApiKeysApi<SqliteStore>> as NamedService>::NAME,
 ];
 
 /// Most escalations one scan transaction raises; a scan that hits it goes on at once.
@@ -223,11 +240,12 @@ async fn breach_scanner<S: CoordinationStore>(store: S, every: Duration) {
     }
 }
 
-async fn serve_with<S: CoordinationStore>(
+async fn serve_with<S: Open311Store>(
     store: S,
     config: Config,
     auth: Authenticator,
     listener: TcpListener,
+    open311: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -254,11 +272,24 @@ async fn serve_with<S: CoordinationStore>(
         OfficersApi::new(store.clone()).into_server().max_decoding_message_size(limit).max_encoding_message_size(limit);
 
     let keyer = cityserve_domain::ResidentKeyer::new(&secret::resident_key(&config)?);
-    let feedback = FeedbackApi::new(store.clone(), keyer)
-        .with_phone_country_code(config.phone_country_code.trim().trim_start_matches('+'))
+    let feedback_api = FeedbackApi::new(store.clone(), keyer)
+        .with_phone_country_code(config.phone_country_code.trim().trim_start_matches('+'));
+    let key_deriver = KeyDeriver::new(&secret::api_key_secret(&config)?);
+    let api_keys = ApiKeysApi::new(store.clone(), key_deriver.clone())
         .into_server()
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
+    let gateway = open311.map(|l| {
+        let settings = cityserve_open311::Settings {
+            jurisdiction_id: config.open311_jurisdiction_id.clone(),
+            requests_per_minute: config.open311_requests_per_minute,
+        };
+        let router =
+            cityserve_open311::Gateway::new(store.clone(), feedback_api.clone(), key_deriver.clone(), settings)
+                .router();
+        (l, router)
+    });
+    let feedback = feedback_api.into_server().max_decoding_message_size(limit).max_encoding_message_size(limit);
 
     let (stop_watches, watches_stop) = tokio::sync::watch::channel(false);
     let coordination = CoordinationApi::new(store.clone())
@@ -291,7 +322,8 @@ async fn serve_with<S: CoordinationStore>(
         .add_service(departments)
         .add_service(officers)
         .add_service(feedback)
-        .add_service(coordination);
+        .add_service(coordination)
+        .add_service(api_keys);
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
@@ -299,12 +331,32 @@ async fn serve_with<S: CoordinationStore>(
         let _ = stop_rx.await;
     }));
     tracing::info!(%addr, backend = ?backend_of(&config.database_url), "cityserve listening");
+    let (stop_open311, open311_stop) = tokio::sync::watch::channel(false);
+    let open311_server = match gateway {
+        Some((l, router)) => {
+            let addr = l.local_addr()?;
+            tracing::info!(%addr, "open311 gateway listening on /open311/v2/");
+            let mut stop = open311_stop.clone();
+            Some(tokio::spawn(async move {
+                let graceful = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                if let Err(e) = axum::serve(l, router).with_graceful_shutdown(graceful).await {
+                    tracing::error!(error = %e, "open311 gateway failed");
+                }
+            }))
+        }
+        None => None,
+    };
 
     tokio::select! {
         result = &mut server => {
             watcher.abort();
             if let Some(s) = &scanner {
                 s.abort();
+            }
+            if let Some(g) = &open311_server {
+                g.abort();
             }
             return match result {
                 Ok(r) => r.map_err(ServeError::from),
@@ -320,6 +372,7 @@ async fn serve_with<S: CoordinationStore>(
     }
     set_health(health.clone(), SERVICES, ServingStatus::NotServing).await;
     let _ = stop_watches.send(true);
+    let _ = stop_open311.send(true);
     let _ = stop_tx.send(());
     match tokio::time::timeout(config.shutdown_grace, &mut server).await {
         Ok(Ok(r)) => r?,
@@ -328,6 +381,11 @@ async fn serve_with<S: CoordinationStore>(
             tracing::warn!("drain deadline passed; aborting remaining calls");
             server.abort();
         }
+    }
+    if let Some(g) = open311_server
+        && tokio::time::timeout(config.shutdown_grace, g).await.is_err()
+    {
+        tracing::warn!("open311 gateway did not drain in time");
     }
     tracing::info!("stopped");
     Ok(())

@@ -40,6 +40,20 @@ pub fn resident_key(config: &Config) -> Result<Vec<u8>, SecretError> {
     )
 }
 
+/// Where the Open311 API-key secret lives.
+pub fn api_key_secret_path(config: &Config) -> PathBuf {
+    config.api_key_secret_file.clone().unwrap_or_else(|| config.data_dir.join("api-key-secret"))
+}
+
+/// Returns the secret Open311 API keys are derived from, generating its file when needed.
+pub fn api_key_secret(config: &Config) -> Result<Vec<u8>, SecretError> {
+    load_or_generate(
+        config.api_key_secret.as_deref(),
+        &api_key_secret_path(config),
+        "generated a new Open311 API-key secret; give every replica the same one",
+    )
+}
+
 fn load_or_generate(inline: Option<&str>, path: &std::path::Path, generated: &str) -> Result<Vec<u8>, SecretError> {
     if let Some(s) = inline {
         return check(s.trim().as_bytes().to_vec());

@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "cityserve/v1/officers.proto",
         "cityserve/v1/feedback.proto",
         "cityserve/v1/coordination.proto",
+        "cityserve/v1/open311.proto",
     ];
     let fds = protox::compile(files, [&root])?;
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);

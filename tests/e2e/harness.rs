@@ -25,6 +25,8 @@ pub enum Db {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The Open311 gateway's address (HTTP).
+    pub open311: SocketAddr,
     pub config: Config,
     pub channel: Channel,
     pub database_url: String,
@@ -75,13 +77,24 @@ impl TestApp {
         cityserve::bootstrap::bootstrap_chief(&config, &spec).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let open311_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let open311 = open311_listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(cityserve::serve(config.clone(), listener, async {
+        let server = tokio::spawn(cityserve::serve_all(config.clone(), listener, Some(open311_listener), async {
             let _ = stopped.await;
         }));
         let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
-        let app =
-            TestApp { addr, config, channel, database_url, stop: Some(stop), server: Some(server), _dir: dir, _pg: pg };
+        let app = TestApp {
+            addr,
+            open311,
+            config,
+            channel,
+            database_url,
+            stop: Some(stop),
+            server: Some(server),
+            _dir: dir,
+            _pg: pg,
+        };
         app.wait_serving().await;
         Some(app)
     }
@@ -257,6 +270,96 @@ impl Drop for TestApp {
             s.abort();
         }
     }
+}
+
+/// A plain HTTP/1.1 response.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection), so the Open311 tests speak plain
+/// HTTP exactly as a 311 app would.
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> HttpResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded; charset=utf-8\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    req.push_str("\r\n");
+    if let Some(b) = body {
+        req.push_str(b);
+    }
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_owned())
+        })
+    };
+    let body = if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        let mut out = String::new();
+        let mut rest = rest;
+        loop {
+            let (size, after) = rest.split_once("\r\n").unwrap();
+            let n = usize::from_str_radix(size.trim(), 16).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.push_str(&after[..n]);
+            rest = &after[n + 2..];
+        }
+        out
+    } else {
+        rest.to_owned()
+    };
+    HttpResponse { status, content_type: header("content-type").unwrap_or_default(), body }
+}
+
+/// Percent-encodes a form value.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let enc = |s: &str| {
+                s.bytes()
+                    .map(|b| match b {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                        b' ' => "+".to_owned(),
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect::<String>()
+            };
+            format!("{}={}", enc(k), enc(v))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// A second server process on the same database.

@@ -10,4 +10,5 @@ mod coordination;
 mod departments;
 mod feedback;
 mod officers;
+mod open311;
 mod server;

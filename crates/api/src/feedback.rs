@@ -177,7 +177,12 @@ pub(crate) fn case_to_pb(c: &Case) -> pb::Case {
         notes: c
             .notes
             .iter()
-            .map(|n| pb::CaseNote { text: n.text.clone(), author: n.actor.clone(), create_time: Some(timestamp(n.at)) })
+            .map(|n| pb::CaseNote {
+                text: n.text.clone(),
+                author: n.actor.clone(),
+                create_time: Some(timestamp(n.at)),
+                public: n.public,
+            })
             .collect(),
         follow_up: c.follow_up.as_ref().map(|f| resource::feedback(&c.department_id, f)).unwrap_or_default(),
         resident_satisfied: c.satisfied,
@@ -339,6 +344,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             occurred_at: occurred.flatten().unwrap_or(now),
             resident: resident.flatten(),
             internal_customer: internal.flatten(),
+            source: None,
         })
     }
 
@@ -372,9 +378,22 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         caller: Caller,
         r: pb::SubmitFeedbackRequest,
     ) -> Result<pb::SubmitFeedbackResponse, ApiError> {
+        self.submit_from(caller, r, None).await
+    }
+
+    /// SubmitFeedback on behalf of another intake path (the Open311 gateway): the same
+    /// validation, authorization, idempotency, audit and events, recording `source` as the
+    /// client that filed it.
+    pub async fn submit_from(
+        &self,
+        caller: Caller,
+        r: pb::SubmitFeedbackRequest,
+        source: Option<&str>,
+    ) -> Result<pb::SubmitFeedbackResponse, ApiError> {
         let d = names::department("parent", &r.parent)?;
         record_tenant(d.as_str());
-        let new = self.new_feedback(&d, &r)?;
+        let mut new = self.new_feedback(&d, &r)?;
+        new.source = source.map(str::to_owned);
         let key = new.resident.as_ref().map(|r| r.key.as_str());
         let idem = idempotency(&r.request_id, &fingerprint(&r, key))?;
         let scope = self.authorize_submission(&caller, &new, "feedback.internal_customer").await?;
@@ -657,7 +676,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         self.change_case(&caller, name, etag, move |case| {
             let now = now_micros();
             let next = transition(case, &t, now).map_err(|e| ApiError::FailedPrecondition(e.to_string()))?;
-            let entry = (!text.is_empty()).then_some(CaseEntry::Note(CaseNote { text, actor, at: now }));
+            let entry = (!text.is_empty()).then_some(CaseEntry::Note(CaseNote { text, public: false, actor, at: now }));
             Ok((next, entry))
         })
         .await
@@ -790,8 +809,9 @@ impl<S: FeedbackStore> FeedbackService for FeedbackApi<S> {
             |c, r| async {
                 let text = required_text("text", &r.text, NOTE_MAX)?;
                 let actor = c.subject.clone();
+                let public = r.public;
                 self.change_case(&c, &r.name, &r.etag, |case| {
-                    Ok((case.clone(), Some(CaseEntry::Note(CaseNote { text, actor, at: now_micros() }))))
+                    Ok((case.clone(), Some(CaseEntry::Note(CaseNote { text, public, actor, at: now_micros() }))))
                 })
                 .await
             },

@@ -18,6 +18,7 @@ macro_rules! handle {
     }};
 }
 
+pub mod api_keys;
 pub mod auth;
 mod convert;
 pub mod coordination;
@@ -29,6 +30,7 @@ pub mod officers;
 mod request;
 pub mod standing;
 
+pub use api_keys::{ApiKeysApi, KeyDeriver, KeyRefused};
 pub use auth::{AuthConfig, AuthLayer, Authenticator, Claims, mint_token};
 pub use coordination::CoordinationApi;
 pub use departments::DepartmentsApi;

@@ -260,6 +260,8 @@ pub struct Feedback {
     pub resident_key: Option<String>,
     /// For feedback from an internal customer: the department giving it. Reported apart.
     pub internal_customer: Option<DepartmentId>,
+    /// The Open311 client that filed it, if it came through the Open311 gateway.
+    pub source: Option<String>,
     /// The complaint's case, if any (same ID as the feedback).
     pub case_id: Option<CaseId>,
     /// Whether the resident's identifying details were erased.
@@ -295,6 +297,8 @@ pub struct NewFeedback {
     pub resident: Option<ResidentRef>,
     /// Internal customer department.
     pub internal_customer: Option<DepartmentId>,
+    /// The Open311 client that filed it (`None` for every other intake path).
+    pub source: Option<String>,
 }
 
 /// A recovery step recorded on a case.
@@ -315,6 +319,8 @@ pub struct RecoveryAction {
 pub struct CaseNote {
     /// The note.
     pub text: String,
+    /// Shown to the public (as an Open311 request's status notes); internal otherwise.
+    pub public: bool,
     /// Who wrote it.
     pub actor: String,
     /// When.
@@ -567,6 +573,7 @@ mod tests {
             occurred_at: Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap(),
             resident: None,
             internal_customer: None,
+            source: None,
         }
     }
 

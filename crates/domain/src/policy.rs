@@ -96,11 +96,15 @@ pub enum Action {
     ReadCityDashboard,
     /// Subscribe to the live event stream of departments in reach.
     WatchEvents,
+    /// Issue and revoke API keys of Open311 clients.
+    ManageApiKeys,
+    /// Read the API keys of Open311 clients (never their secrets).
+    ReadApiKeys,
 }
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 44] = [
+    pub const ALL: [Action; 46] = [
         Action::CreateDepartment,
         Action::ReadDepartment,
         Action::UpdateDepartment,
@@ -145,6 +149,8 @@ impl Action {
         Action::ReadReportCards,
         Action::ReadCityDashboard,
         Action::WatchEvents,
+        Action::ManageApiKeys,
+        Action::ReadApiKeys,
     ];
 
     /// A stable name for audit records and logs.
@@ -194,6 +200,8 @@ impl Action {
             Action::ReadReportCards => "report_card.read",
             Action::ReadCityDashboard => "dashboard.read",
             Action::WatchEvents => "events.watch",
+            Action::ManageApiKeys => "api_key.manage",
+            Action::ReadApiKeys => "api_key.read",
         }
     }
 }
@@ -290,6 +298,10 @@ pub fn reach(action: Action, role: Role) -> Reach {
         (ReadCityDashboard, _) => Never,
         (WatchEvents, Chief | Auditor) => Any,
         (WatchEvents, Cso | Staff | Service) => Own,
+        (ManageApiKeys, Chief) => Any,
+        (ManageApiKeys, _) => Never,
+        (ReadApiKeys, Chief | Auditor) => Any,
+        (ReadApiKeys, _) => Never,
     }
 }
 
@@ -366,6 +378,13 @@ pub fn handoff_scope(
         ds.push(counterpart.clone());
     }
     Ok(scope)
+}
+
+/// The identity and read-only city-wide scope of the public Open311 gateway's reads (service
+/// lists, API-key lookups, the public view of Open311 requests).
+pub fn gateway_read_scope() -> (Caller, TenantScope) {
+    let caller = Caller { subject: "open311:public".into(), role: Role::Auditor, departments: Vec::new() };
+    (caller, TenantScope { role: Role::Auditor, departments: None })
 }
 
 /// The identity and city-wide scope of the server's own background jobs (the breach scan).
@@ -619,6 +638,16 @@ mod tests {
             (WatchEvents, Staff, OK, NF, OK),
             (WatchEvents, Auditor, OK, OK, OK),
             (WatchEvents, Service, OK, NF, OK),
+            (ManageApiKeys, Chief, OK, OK, OK),
+            (ManageApiKeys, Cso, PD, NF, PD),
+            (ManageApiKeys, Staff, PD, NF, PD),
+            (ManageApiKeys, Auditor, PD, PD, PD),
+            (ManageApiKeys, Service, PD, NF, PD),
+            (ReadApiKeys, Chief, OK, OK, OK),
+            (ReadApiKeys, Cso, PD, NF, PD),
+            (ReadApiKeys, Staff, PD, NF, PD),
+            (ReadApiKeys, Auditor, OK, OK, OK),
+            (ReadApiKeys, Service, PD, NF, PD),
         ];
         assert_eq!(expected.len(), Action::ALL.len() * Role::ALL.len(), "every cell is listed");
         for (action, role, own, foreign, city) in expected {

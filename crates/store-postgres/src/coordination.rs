@@ -646,6 +646,7 @@ impl CoordinationStore for PgStore {
                 occurred_at: original.occurred_at,
                 resident: None,
                 internal_customer: None,
+                source: None,
             };
             let mut path = h.path.clone();
             path.push(h.to_department.clone());

@@ -10,6 +10,7 @@
 mod coordination;
 mod feedback_store;
 mod officer_store;
+mod open311;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -582,6 +582,7 @@ impl CoordinationStore for SqliteStore {
                 occurred_at: original.occurred_at,
                 resident: None,
                 internal_customer: None,
+                source: None,
             };
             let mut path = h.path.clone();
             path.push(h.to_department.clone());

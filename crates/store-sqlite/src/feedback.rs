@@ -16,9 +16,9 @@ use cityserve_store::{FeedbackStore, Idempotency, StoreError, StoreResult, Write
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-const FEEDBACK_COLUMNS: &str = "department_id, feedback_id, channel, kind, csat, nps, text, language, category_id, \
-     address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased";
-const CASE_COLUMNS: &str = "department_id, case_id, status, assignee, category_id, channel, received_at, \
+pub(crate) const FEEDBACK_COLUMNS: &str = "department_id, feedback_id, channel, kind, csat, nps, text, language, category_id, \
+     address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source";
+pub(crate) const CASE_COLUMNS: &str = "department_id, case_id, status, assignee, category_id, channel, received_at, \
      acknowledge_due, resolve_due, acknowledged_at, resolved_at, closed_at, owner_department, reopen_count, \
      follow_up, satisfied, resident_key, revision, update_time";
 
@@ -31,7 +31,7 @@ fn opt_id<T>(
     v.map(|v| parse(col, &v).map_err(|_| corrupt(col))).transpose()
 }
 
-fn feedback_from(row: &SqliteRow) -> StoreResult<Feedback> {
+pub(crate) fn feedback_from(row: &SqliteRow) -> StoreResult<Feedback> {
     let channel: String = row.try_get("channel").map_err(db_err)?;
     let kind: String = row.try_get("kind").map_err(db_err)?;
     let kind = FeedbackKind::parse(&kind).ok_or_else(|| corrupt("kind"))?;
@@ -56,11 +56,12 @@ fn feedback_from(row: &SqliteRow) -> StoreResult<Feedback> {
         received_at: time(row, "received_at")?,
         resident_key: row.try_get("resident_key").map_err(db_err)?,
         internal_customer: opt_id(row, "internal_customer", DepartmentId::parse)?,
+        source: row.try_get("source").map_err(db_err)?,
         erased: row.try_get::<i64, _>("erased").map_err(db_err)? != 0,
     })
 }
 
-fn case_from(row: &SqliteRow) -> StoreResult<Case> {
+pub(crate) fn case_from(row: &SqliteRow) -> StoreResult<Case> {
     let status: String = row.try_get("status").map_err(db_err)?;
     let channel: String = row.try_get("channel").map_err(db_err)?;
     let satisfied: Option<i64> = row.try_get("satisfied").map_err(db_err)?;
@@ -95,7 +96,7 @@ async fn attach_entries(conn: &mut SqliteConnection, cases: &mut [Case]) -> Stor
         return Ok(());
     }
     let sql = format!(
-        "SELECT department_id, case_id, kind, text, actor, at FROM case_entries
+        "SELECT department_id, case_id, kind, text, actor, at, public FROM case_entries
          WHERE (department_id, case_id) IN ({}) ORDER BY entry_no",
         vec!["(?, ?)"; cases.len()].join(", ")
     );
@@ -112,11 +113,12 @@ async fn attach_entries(conn: &mut SqliteConnection, cases: &mut [Case]) -> Stor
         let text: String = row.try_get("text").map_err(db_err)?;
         let actor: String = row.try_get("actor").map_err(db_err)?;
         let at = time(&row, "at")?;
+        let public = row.try_get::<i64, _>("public").map_err(db_err)? != 0;
         let Some(case) = cases.iter_mut().find(|x| x.department_id.as_str() == d && x.id.as_str() == c) else {
             continue;
         };
         if kind == "note" {
-            case.notes.push(CaseNote { text, actor, at });
+            case.notes.push(CaseNote { text, public, actor, at });
         } else {
             let kind = RecoveryKind::parse(&kind).ok_or_else(|| corrupt("kind"))?;
             case.recovery.push(RecoveryAction { kind, note: text, actor, at });
@@ -257,8 +259,8 @@ pub(crate) async fn insert_feedback(
     let resident_key = resident_key.as_deref();
     sqlx::query(
         "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
-             address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+             address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
     )
     .bind(d)
     .bind(new.id.as_str())
@@ -276,6 +278,7 @@ pub(crate) async fn insert_feedback(
     .bind(now_i)
     .bind(resident_key)
     .bind(new.internal_customer.as_ref().map(|c| c.as_str()))
+    .bind(new.source.as_deref())
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;
@@ -408,14 +411,14 @@ pub(crate) async fn write_case(
     .await
     .map_err(db_err)?;
     if let Some(entry) = entry {
-        let (kind, text, actor, at) = match entry {
-            CaseEntry::Note(n) => ("note", &n.text, &n.actor, n.at),
-            CaseEntry::Recovery(r) => (r.kind.as_str(), &r.note, &r.actor, r.at),
+        let (kind, text, actor, at, public) = match entry {
+            CaseEntry::Note(n) => ("note", &n.text, &n.actor, n.at, n.public),
+            CaseEntry::Recovery(r) => (r.kind.as_str(), &r.note, &r.actor, r.at, false),
         };
         sqlx::query(
-            "INSERT INTO case_entries (department_id, case_id, entry_no, kind, text, actor, at)
+            "INSERT INTO case_entries (department_id, case_id, entry_no, kind, text, actor, at, public)
                  VALUES (?1, ?2, (SELECT COALESCE(MAX(entry_no), 0) + 1 FROM case_entries
-                                  WHERE department_id = ?1 AND case_id = ?2), ?3, ?4, ?5, ?6)",
+                                  WHERE department_id = ?1 AND case_id = ?2), ?3, ?4, ?5, ?6, ?7)",
         )
         .bind(d.as_str())
         .bind(case.id.as_str())
@@ -423,6 +426,7 @@ pub(crate) async fn write_case(
         .bind(text)
         .bind(actor)
         .bind(micros(at))
+        .bind(i64::from(public))
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;

@@ -8,6 +8,7 @@
 mod coordination;
 mod feedback;
 mod officers;
+mod open311;
 
 use chrono::{DateTime, Utc};
 use cityserve_domain::{

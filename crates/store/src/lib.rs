@@ -16,11 +16,13 @@ use std::future::Future;
 pub mod coordination;
 pub mod feedback;
 pub mod officers;
+pub mod open311;
 pub mod suite;
 
 pub use coordination::CoordinationStore;
 pub use feedback::FeedbackStore;
 pub use officers::OfficerStore;
+pub use open311::Open311Store;
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -262,6 +264,8 @@ macro_rules! backend_tests {
             report_card_figures_match_a_hand_computed_data_set,
             watch_resumes_without_gaps_or_duplicates,
             coordination_scope_hides_other_tenants,
+            api_keys_are_issued_listed_and_revoked,
+            open311_requests_are_filtered_and_paged,
         );
     };
     (@each $factory:path; $($name:ident),+ $(,)?) => {
@@ -360,6 +364,11 @@ pub mod resource {
     /// `dumbRules/{r}`: the register is city-wide.
     pub fn dumb_rule(r: &cityserve_domain::DumbRuleId) -> String {
         format!("dumbRules/{r}")
+    }
+
+    /// `apiKeys/{k}`: Open311 client keys are city-wide.
+    pub fn api_key(k: &str) -> String {
+        format!("apiKeys/{k}")
     }
 
     /// `departments/{d}/plans/{year}/revisions/{n}`.

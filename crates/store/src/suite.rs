@@ -12,9 +12,11 @@ use cityserve_domain::{
 mod coordination;
 mod feedback;
 mod officers;
+mod open311;
 pub use coordination::*;
 pub use feedback::*;
 pub use officers::*;
+pub use open311::*;
 
 fn dept(id: &str) -> DepartmentId {
     DepartmentId::parse("id", id).unwrap()

@@ -49,6 +49,7 @@ fn contact(
         occurred_at: Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap(),
         resident: None,
         internal_customer: None,
+        source: None,
     }
 }
 

@@ -50,6 +50,7 @@ fn item(d: &str, id: &str, kind: FeedbackKind, channel: Channel) -> NewFeedback 
         occurred_at: Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap(),
         resident: Some(resident(EMAIL, PHONE)),
         internal_customer: None,
+        source: None,
     }
 }
 
@@ -205,7 +206,8 @@ pub async fn case_lifecycle_with_due_times_from_standards<S: FeedbackStore>(stor
         at: now,
     });
     let wip = store.save_case(&ctx(&m, &c, "case.update"), &wip, ack.revision, Some(&apology)).await.unwrap();
-    let note = CaseEntry::Note(CaseNote { text: "Crew booked".into(), actor: c.subject.clone(), at: now });
+    let note =
+        CaseEntry::Note(CaseNote { text: "Crew booked".into(), public: false, actor: c.subject.clone(), at: now });
     let wip = store.save_case(&ctx(&m, &c, "case.update"), &wip, wip.revision, Some(&note)).await.unwrap();
     assert_eq!(wip.recovery.len(), 1);
     assert_eq!(wip.notes.len(), 1);
@@ -339,8 +341,12 @@ pub async fn seed_resident_complaints<S: FeedbackStore>(store: &S) {
         let case =
             store.submit_feedback(&ctx(&s, &chief, "feedback.submit"), &idem(id, "h"), &f).await.unwrap().case.unwrap();
         let m = scope(&chief, Action::ManageCases, Some(&dept(d)));
-        let note =
-            CaseEntry::Note(CaseNote { text: format!("Called {PHONE}"), actor: "chief-1".into(), at: Utc::now() });
+        let note = CaseEntry::Note(CaseNote {
+            text: format!("Called {PHONE}"),
+            public: false,
+            actor: "chief-1".into(),
+            at: Utc::now(),
+        });
         store.save_case(&ctx(&m, &chief, "case.update"), &case, case.revision, Some(&note)).await.unwrap();
     }
 }
