@@ -102,6 +102,7 @@ impl<S: Open311Store> Gateway<S> {
             .route("/open311/v2/tokens/{file}", get(token::<S>))
             .fallback(not_found)
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(axum::middleware::from_fn(log_request))
             .with_state(state)
     }
 }
@@ -675,6 +676,22 @@ async fn post_request<S: Open311Store>(g: &Gateway<S>, headers: &HeaderMap, body
             ("account_id", V::Null),
         ])],
     })
+}
+
+/// One log line per request: method, path (never the body or the query, which may carry a key
+/// or contact details), status and time taken.
+async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let start = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16();
+    let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(%method, %path, status, elapsed_ms, "open311 request");
+    } else {
+        tracing::info!(%method, %path, status, elapsed_ms, "open311 request");
+    }
+    response
 }
 
 async fn not_found() -> Response {
