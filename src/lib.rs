@@ -8,6 +8,7 @@ pub mod config;
 pub mod secret;
 
 pub mod bootstrap;
+pub mod demo;
 
 use cityserve_api::{
     ApiKeysApi, AuthConfig, AuthLayer, Authenticator, CoordinationApi, DepartmentsApi, FeedbackApi, KeyDeriver,

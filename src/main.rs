@@ -52,6 +52,19 @@ enum Command {
         #[arg(long, default_value = "Chief Customer Service Officer")]
         title: String,
     },
+    /// Load a realistic demo city (departments, CSOs, standards, months of feedback, hand-offs,
+    /// escalations, a dumb rule, an initiative) and print tokens and example calls.
+    Demo {
+        /// How many contacts (feedback records) to load.
+        #[arg(long, default_value_t = 5_000)]
+        scale: u64,
+        /// Over how many months back from now.
+        #[arg(long, default_value_t = 6)]
+        months: u32,
+        /// Random seed: the same seed loads the same city.
+        #[arg(long, default_value_t = 311)]
+        seed: u64,
+    },
     /// Mint a development bearer token signed with the configured HS256 secret.
     Token {
         /// chief, cso, staff, auditor or service.
@@ -91,6 +104,7 @@ fn main() -> ExitCode {
             };
             run_bootstrap(cli.config.as_ref(), &spec)
         }
+        Command::Demo { scale, months, seed } => run_demo(cli.config.as_ref(), scale, months, seed),
         Command::Token { role, departments, subject, ttl } => {
             run_token(cli.config.as_ref(), &role, &departments, subject, &ttl)
         }
@@ -163,6 +177,62 @@ fn run_bootstrap(config_path: Option<&PathBuf>, spec: &cityserve::bootstrap::Chi
     let done = runtime()?.block_on(cityserve::bootstrap::bootstrap_chief(&config, spec)).map_err(|e| e.to_string())?;
     println!("appointed {} as Chief ({})", done.officer, done.appointment);
     println!("mint a token with: cityserve token --role chief --subject {}", spec.officer_id);
+    Ok(())
+}
+
+fn run_demo(config_path: Option<&PathBuf>, scale: u64, months: u32, seed: u64) -> Result<(), String> {
+    let config = load_config(config_path)?;
+    let spec = cityserve::demo::DemoSpec { scale, months, seed };
+    let report = runtime()?.block_on(cityserve::demo::load(&config, &spec)).map_err(|e| e.to_string())?;
+    let rate = report.contacts as f64 / report.load_seconds.max(1e-9);
+    println!(
+        "loaded the demo city into {}: {} departments, {} contacts over {months} months in {:.1} s ({rate:.0} contacts/s), {} breach escalations",
+        redact_url(&config.database_url),
+        report.departments,
+        report.contacts,
+        report.load_seconds,
+        report.escalations,
+    );
+    let secret = cityserve::secret::load_or_create(&config).map_err(|e| e.to_string())?;
+    let mint = |subject: &str, role: Role, departments: &[&str]| {
+        let caller = Caller {
+            subject: subject.into(),
+            role,
+            departments: departments.iter().filter_map(|d| DepartmentId::parse("d", d).ok()).collect(),
+        };
+        cityserve_api::mint_token(
+            &secret,
+            &config.jwt_issuer,
+            &config.jwt_audience,
+            &caller,
+            Duration::from_secs(8 * 3600),
+        )
+        .map_err(|e| e.to_string())
+    };
+    let chief = mint("chief-cso", Role::Chief, &[])?;
+    let water = mint("cso-water", Role::Cso, &["water"])?;
+    let streets = mint("staff-streets-1", Role::Staff, &["streets"])?;
+    let addr = config.listen;
+    println!("\ntokens (8 h):\n  export CHIEF={chief}\n  export WATER={water}\n  export STREETS={streets}\n");
+    println!("start the server (cityserve serve), then try:");
+    println!(
+        "  grpcurl -plaintext -H \"authorization: Bearer $CHIEF\" -d '{{\"period\": \"REPORT_PERIOD_MONTH\"}}' {addr} cityserve.v1.CoordinationService/GetCityDashboard"
+    );
+    println!(
+        "  grpcurl -plaintext -H \"authorization: Bearer $WATER\" -d '{{\"department\": \"departments/water\", \"period\": \"REPORT_PERIOD_QUARTER\"}}' {addr} cityserve.v1.CoordinationService/GetReportCard"
+    );
+    println!(
+        "  grpcurl -plaintext -H \"authorization: Bearer $WATER\" -d '{{\"parent\": \"departments/water\", \"direction\": \"HANDOFF_DIRECTION_INCOMING\"}}' {addr} cityserve.v1.CoordinationService/ListHandoffs"
+    );
+    println!(
+        "  grpcurl -plaintext -H \"authorization: Bearer $STREETS\" -d '{{\"parent\": \"departments/streets\", \"state\": \"CASE_STATE_OPEN\", \"order\": \"CASE_ORDER_RESOLVE_DUE\"}}' {addr} cityserve.v1.FeedbackService/ListCases"
+    );
+    println!(
+        "  grpcurl -plaintext -H \"authorization: Bearer $CHIEF\" -d '{{\"parent\": \"departments/-\", \"state\": \"ESCALATION_STATE_OPEN\"}}' {addr} cityserve.v1.CoordinationService/ListEscalations"
+    );
+    println!(
+        "  grpcurl -plaintext -H \"authorization: Bearer $CHIEF\" -d '{{}}' {addr} cityserve.v1.CoordinationService/ListDumbRules"
+    );
     Ok(())
 }
 

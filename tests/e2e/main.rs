@@ -7,6 +7,7 @@ mod harness;
 mod auth;
 mod catalog;
 mod coordination;
+mod demo;
 mod departments;
 mod feedback;
 mod officers;

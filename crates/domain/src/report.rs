@@ -110,6 +110,23 @@ pub fn case_deltas(before: &Case, after: &Case, now: DateTime<Utc>) -> Vec<Delta
     out
 }
 
+/// What an imported case adds: everything its history would have added, as of its own times.
+pub fn imported_case_deltas(c: &Case) -> Vec<Delta> {
+    let fresh = Case { acknowledged_at: None, resolved_at: None, reopen_count: 0, follow_up: None, ..c.clone() };
+    let mut out = case_opened_deltas(c);
+    out.extend(case_deltas(&fresh, c, c.resolved_at.unwrap_or(c.received_at)));
+    out
+}
+
+/// Sums deltas of the same department, day and metric (a bulk write adds each counter once).
+pub fn aggregate(deltas: impl IntoIterator<Item = Delta>) -> Vec<Delta> {
+    let mut sums: BTreeMap<(DepartmentId, i64, String), i64> = BTreeMap::new();
+    for d in deltas {
+        *sums.entry((d.department, d.day, d.metric)).or_default() += d.value;
+    }
+    sums.into_iter().map(|((department, day, metric), value)| Delta { department, day, metric, value }).collect()
+}
+
 /// A hand-off sent: one out for the sender, one in for the receiver.
 pub fn handoff_sent_deltas(from: &DepartmentId, to: &DepartmentId, at: DateTime<Utc>) -> Vec<Delta> {
     vec![delta(from, at, "ho.out"), delta(to, at, "ho.in")]

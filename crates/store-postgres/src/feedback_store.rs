@@ -170,7 +170,7 @@ async fn read_submitted(conn: &mut PgConnection, d: &DepartmentId, f: &str) -> S
 pub(crate) struct Intake {
     pub(crate) default_targets: ServiceTargets,
     pub(crate) standards: Vec<ServiceStandard>,
-    active_categories: Vec<ServiceCategoryId>,
+    pub(crate) active_categories: Vec<ServiceCategoryId>,
 }
 
 pub(crate) async fn intake(conn: &mut PgConnection, d: &DepartmentId) -> StoreResult<Intake> {

@@ -9,6 +9,7 @@
 
 mod coordination;
 mod feedback_store;
+mod import;
 mod officer_store;
 mod open311;
 #[cfg(feature = "testing")]

@@ -165,7 +165,7 @@ async fn read_submitted(conn: &mut SqliteConnection, d: &DepartmentId, f: &str) 
 pub(crate) struct Intake {
     pub(crate) default_targets: ServiceTargets,
     pub(crate) standards: Vec<ServiceStandard>,
-    active_categories: Vec<ServiceCategoryId>,
+    pub(crate) active_categories: Vec<ServiceCategoryId>,
 }
 
 pub(crate) async fn intake(conn: &mut SqliteConnection, d: &DepartmentId) -> StoreResult<Intake> {

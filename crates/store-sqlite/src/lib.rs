@@ -7,6 +7,7 @@
 
 mod coordination;
 mod feedback;
+mod import;
 mod officers;
 mod open311;
 

@@ -15,12 +15,14 @@ use std::future::Future;
 
 pub mod coordination;
 pub mod feedback;
+pub mod import;
 pub mod officers;
 pub mod open311;
 pub mod suite;
 
 pub use coordination::CoordinationStore;
 pub use feedback::FeedbackStore;
+pub use import::ImportStore;
 pub use officers::OfficerStore;
 pub use open311::Open311Store;
 
@@ -266,6 +268,7 @@ macro_rules! backend_tests {
             coordination_scope_hides_other_tenants,
             api_keys_are_issued_listed_and_revoked,
             open311_requests_are_filtered_and_paged,
+            history_imports_in_bulk_with_its_counters,
         );
     };
     (@each $factory:path; $($name:ident),+ $(,)?) => {

@@ -11,10 +11,12 @@ use cityserve_domain::{
 
 mod coordination;
 mod feedback;
+mod import;
 mod officers;
 mod open311;
 pub use coordination::*;
 pub use feedback::*;
+pub use import::*;
 pub use officers::*;
 pub use open311::*;
 

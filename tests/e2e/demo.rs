@@ -1,0 +1,76 @@
+//! `cityserve demo`: a newcomer's living city, loaded fast and visible through every service.
+use crate::both_backends;
+use crate::harness::*;
+use cityserve_proto::v1 as pb;
+
+both_backends! {
+    async fn the_demo_city_is_alive(app: &TestApp) {
+        let spec = cityserve::demo::DemoSpec { scale: 700, months: 6, seed: 7 };
+        let report = cityserve::demo::load(&app.config, &spec).await.unwrap();
+        assert_eq!(report.departments, 7);
+        assert!(report.contacts >= 690, "{report:?}");
+        assert!(matches!(
+            cityserve::demo::load(&app.config, &spec).await,
+            Err(cityserve::demo::DemoError::AlreadyLoaded)
+        ));
+
+        let dash = app
+            .coordination()
+            .get_city_dashboard(authed(
+                pb::GetCityDashboardRequest { period: pb::ReportPeriod::Quarter as i32, date: String::new() },
+                &chief(),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        let city = dash.city.unwrap();
+        assert!(dash.departments.len() >= 7);
+        assert_eq!(city.ping_pongs, 2, "Streets -> Water -> Streets counts on both cards");
+        assert!(city.escalations >= 1);
+        assert!(city.volume > 0 && city.csat_average.is_some() && city.resolve_p50.is_some());
+        let water = dash.departments.iter().find(|c| c.department == "departments/water").unwrap();
+        assert_eq!(water.focus.as_ref().and_then(|f| f.current), Some(0.63));
+        // Six months of history: last quarter has figures too.
+        let earlier = chrono::Utc::now() - chrono::Duration::days(100);
+        let before = app
+            .coordination()
+            .get_report_card(authed(
+                pb::GetReportCardRequest {
+                    department: "departments/streets".into(),
+                    period: pb::ReportPeriod::Quarter as i32,
+                    date: earlier.format("%Y-%m-%d").to_string(),
+                },
+                &chief(),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .report_card
+            .unwrap();
+        assert!(before.volume > 0, "{before:?}");
+
+        let rules = app
+            .coordination()
+            .list_dumb_rules(authed(pb::ListDumbRulesRequest::default(), &chief()))
+            .await
+            .unwrap()
+            .into_inner()
+            .dumb_rules;
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].state, pb::DumbRuleState::Decided as i32);
+        assert_eq!(rules[0].votes.len(), 2);
+        let cases = app
+            .feedback()
+            .list_cases(authed(
+                pb::ListCasesRequest { parent: "departments/-".into(), page_size: 500, ..Default::default() },
+                &chief(),
+            ))
+            .await
+            .unwrap()
+            .into_inner()
+            .cases;
+        for state in [pb::CaseState::Open, pb::CaseState::Acknowledged, pb::CaseState::InProgress, pb::CaseState::Resolved, pb::CaseState::Closed] {
+            assert!(cases.iter().any(|c| c.state == state as i32), "a case in state {state:?}");
+        }
+    }
+}
