@@ -12,4 +12,5 @@ mod departments;
 mod feedback;
 mod officers;
 mod open311;
+mod open311_client;
 mod server;
