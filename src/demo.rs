@@ -492,7 +492,12 @@ fn contact(rng: &mut StdRng, d: &Dept, serial: u64, now: DateTime<Utc>, span_sec
                 (CaseStatus::Resolved, Some(ack_at.min(res_at)), Some(res_at), None)
             }
         } else if ack_at < now && roll < 95 {
-            (if roll.is_multiple_of(2) { CaseStatus::InProgress } else { CaseStatus::Acknowledged }, Some(ack_at), None, None)
+            (
+                if roll.is_multiple_of(2) { CaseStatus::InProgress } else { CaseStatus::Acknowledged },
+                Some(ack_at),
+                None,
+                None,
+            )
         } else {
             (CaseStatus::Open, None, None, None)
         };

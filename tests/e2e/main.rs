@@ -9,6 +9,7 @@ mod catalog;
 mod coordination;
 mod demo;
 mod departments;
+mod examples;
 mod feedback;
 mod officers;
 mod open311;
