@@ -6,18 +6,19 @@ use crate::feedback_store::intake;
 use crate::{PgStore, apply_deltas, db_err, in_scope, record};
 use chrono::{DateTime, Utc};
 use cityserve_domain::report::{self, Delta};
-use cityserve_domain::{Case, CaseId, DepartmentId, FeedbackKind};
+use cityserve_domain::{Case, CaseId, DepartmentId, FeedbackKind, ServiceCategoryId};
 use cityserve_store::import::{ImportStore, ImportedContact};
 use cityserve_store::{StoreError, StoreResult, WriteCtx, resource};
 use sqlx::PgConnection;
+use std::collections::{HashMap, HashSet};
 
 /// Rows per INSERT statement: large enough that round trips and planning vanish in the cost of
 /// the rows, small enough to keep each statement's arrays a few megabytes.
 const ROWS_PER_STATEMENT: usize = 10_000;
 
-/// Items whose counter deltas are summed before the next ones are collected (bounds memory: a
-/// contact yields about five deltas, each with its own metric string).
-const DELTAS_PER_FOLD: usize = 50_000;
+/// Items validated between two yields to the insert running alongside (see
+/// [`ImportStore::import_contacts`]).
+const ITEMS_PER_YIELD: usize = 500;
 
 /// A validated contact and, for a complaint, its case.
 struct Row<'a> {
@@ -25,18 +26,51 @@ struct Row<'a> {
     case: Option<Case>,
 }
 
-/// Checks every item as the SQLite backend does and computes the report-card counters; nothing is
-/// written yet.
-fn validate<'a>(
-    department: &DepartmentId,
-    active_categories: &[cityserve_domain::ServiceCategoryId],
-    officers: &std::collections::HashSet<String>,
+/// Report-card counters of one department, summed as they are computed (a contact yields about
+/// five deltas; keeping them all would cost more than the inserts).
+#[derive(Default)]
+struct Counters(HashMap<(i64, String), i64>);
+
+impl Counters {
+    fn add(&mut self, deltas: Vec<Delta>) {
+        for d in deltas {
+            *self.0.entry((d.day, d.metric)).or_default() += d.value;
+        }
+    }
+
+    fn into_deltas(self, department: &DepartmentId) -> Vec<Delta> {
+        report::aggregate(self.0.into_iter().map(|((day, metric), value)| Delta {
+            department: department.clone(),
+            day,
+            metric,
+            value,
+        }))
+    }
+}
+
+/// What [`validate`] checks against.
+struct Rules<'a> {
+    department: &'a DepartmentId,
+    active_categories: &'a [ServiceCategoryId],
+    officers: &'a HashSet<String>,
+}
+
+/// Checks `items` (numbered from `first`) as the SQLite backend does, adds their counters and
+/// builds their cases; writes nothing. Yields every [`ITEMS_PER_YIELD`] items so the previous
+/// chunk's insert, joined with it, makes progress.
+async fn validate<'a>(
+    rules: &Rules<'_>,
+    first: usize,
     items: &'a [ImportedContact],
-) -> StoreResult<(Vec<Row<'a>>, Vec<Delta>)> {
+    counters: &mut Counters,
+) -> StoreResult<Vec<Row<'a>>> {
+    let department = rules.department;
     let mut rows = Vec::with_capacity(items.len());
-    let mut totals: Vec<Delta> = Vec::new();
-    let mut pending: Vec<Delta> = Vec::new();
-    for (i, item) in items.iter().enumerate() {
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 && n % ITEMS_PER_YIELD == 0 {
+            tokio::task::yield_now().await;
+        }
+        let i = first + n;
         let f = &item.feedback;
         let bad = |why: String| StoreError::FailedPrecondition(format!("item {i}: {why}"));
         if f.department_id != *department {
@@ -46,11 +80,11 @@ fn validate<'a>(
             return Err(bad("contact details cannot be bulk-loaded; name the resident by key".into()));
         }
         if let Some(c) = &f.category
-            && !active_categories.contains(c)
+            && !rules.active_categories.contains(c)
         {
             return Err(bad(format!("service category {c} is not an active category of department {department}")));
         }
-        pending.extend(report::feedback_deltas(
+        counters.add(report::feedback_deltas(
             department,
             item.received_at,
             f.channel,
@@ -63,7 +97,7 @@ fn validate<'a>(
         if f.kind == FeedbackKind::Complaint {
             let c = item.case.as_ref().ok_or_else(|| bad("a complaint needs its case".into()))?;
             if let Some(a) = &c.assignee
-                && !officers.contains(a.as_str())
+                && !rules.officers.contains(a.as_str())
             {
                 return Err(bad(format!("{a} is not an officer of department {department}")));
             }
@@ -90,15 +124,24 @@ fn validate<'a>(
                 revision: 1,
                 update_time: c.closed_at.or(c.resolved_at).or(c.acknowledged_at).unwrap_or(item.received_at),
             };
-            pending.extend(report::imported_case_deltas(&imported));
+            counters.add(report::imported_case_deltas(&imported));
             case = Some(imported);
         }
         rows.push(Row { item, case });
-        if (i + 1) % DELTAS_PER_FOLD == 0 {
-            totals = report::aggregate(totals.into_iter().chain(pending.drain(..)));
-        }
     }
-    Ok((rows, report::aggregate(totals.into_iter().chain(pending))))
+    Ok(rows)
+}
+
+/// Writes one validated chunk: its feedback, then its cases and timeline entries (which refer to
+/// the feedback).
+async fn insert_chunk(conn: &mut PgConnection, department: &DepartmentId, rows: &[Row<'_>]) -> StoreResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    insert_feedback(conn, department, rows).await?;
+    let cases: Vec<&Case> = rows.iter().filter_map(|r| r.case.as_ref()).collect();
+    insert_cases(conn, department, &cases).await?;
+    insert_timeline(conn, department, rows).await
 }
 
 async fn insert_feedback(conn: &mut PgConnection, department: &DepartmentId, rows: &[Row<'_>]) -> StoreResult<()> {
@@ -285,22 +328,28 @@ impl ImportStore for PgStore {
         in_scope(ctx.scope, department)?;
         let mut tx = self.begin(ctx.scope).await?;
         let intake = intake(&mut tx, department).await?;
-        let officers: std::collections::HashSet<String> =
-            sqlx::query_scalar("SELECT officer_id FROM officers WHERE department_id = $1")
-                .bind(department.as_str())
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .into_iter()
-                .collect();
-        let (rows, deltas) = validate(department, &intake.active_categories, &officers, items)?;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            insert_feedback(&mut tx, department, chunk).await?;
-            let cases: Vec<&Case> = chunk.iter().filter_map(|r| r.case.as_ref()).collect();
-            insert_cases(&mut tx, department, &cases).await?;
-            insert_timeline(&mut tx, department, chunk).await?;
+        let officers: HashSet<String> = sqlx::query_scalar("SELECT officer_id FROM officers WHERE department_id = $1")
+            .bind(department.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .collect();
+        let rules = Rules { department, active_categories: &intake.active_categories, officers: &officers };
+        let mut counters = Counters::default();
+        // Each chunk is validated while the previous one is being inserted: the client's work
+        // overlaps the server's. On any error the transaction is rolled back (dropped).
+        let mut previous: Vec<Row<'_>> = Vec::new();
+        for (n, chunk) in items.chunks(ROWS_PER_STATEMENT).enumerate() {
+            let (inserted, validated) = tokio::join!(
+                insert_chunk(&mut tx, department, &previous),
+                validate(&rules, n * ROWS_PER_STATEMENT, chunk, &mut counters)
+            );
+            inserted?;
+            previous = validated?;
         }
-        apply_deltas(&mut tx, &deltas).await?;
+        insert_chunk(&mut tx, department, &previous).await?;
+        apply_deltas(&mut tx, &counters.into_deltas(department)).await?;
         let payload = serde_json::json!({ "imported": items.len() });
         record(&mut tx, ctx, department, &resource::department(department), payload).await?;
         self.commit(tx).await?;
