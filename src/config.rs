@@ -81,6 +81,18 @@ pub struct Config {
     /// File holding that secret. Default: `<data_dir>/api-key-secret`, generated on first run.
     /// Every replica must use the same one.
     pub api_key_secret_file: Option<PathBuf>,
+    /// Most calls in flight across all connections; past it calls are answered at once with
+    /// UNAVAILABLE and `retry-after` (health and reflection are exempt).
+    pub max_concurrent_requests: usize,
+    /// Requests per second each tenant (department; city-wide roles: each subject) may make,
+    /// with bursts of twice that; past it RESOURCE_EXHAUSTED with `retry-after`. `0` disables.
+    pub tenant_requests_per_second: u32,
+    /// PEM certificate chain for TLS on the gRPC listener (with `tls_key_file`; neither: plaintext).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key for `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// PEM CA bundle: when set, clients must present a certificate it issued (mutual TLS).
+    pub tls_client_ca_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -112,6 +124,11 @@ impl Default for Config {
             open311_requests_per_minute: 60,
             api_key_secret: None,
             api_key_secret_file: None,
+            max_concurrent_requests: 1024,
+            tenant_requests_per_second: 200,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
         }
     }
 }
@@ -241,6 +258,22 @@ impl Config {
         if let Some(v) = env("CITYSERVE_API_KEY_SECRET_FILE") {
             self.api_key_secret_file = Some(PathBuf::from(v));
         }
+        if let Some(v) = env("CITYSERVE_MAX_CONCURRENT_REQUESTS") {
+            self.max_concurrent_requests = parse("CITYSERVE_MAX_CONCURRENT_REQUESTS", &v)?;
+        }
+        if let Some(v) = env("CITYSERVE_TENANT_REQUESTS_PER_SECOND") {
+            self.tenant_requests_per_second = parse("CITYSERVE_TENANT_REQUESTS_PER_SECOND", &v)?;
+        }
+        let path = |v: String| (!v.trim().is_empty()).then(|| PathBuf::from(v));
+        if let Some(v) = env("CITYSERVE_TLS_CERT_FILE") {
+            self.tls_cert_file = path(v);
+        }
+        if let Some(v) = env("CITYSERVE_TLS_KEY_FILE") {
+            self.tls_key_file = path(v);
+        }
+        if let Some(v) = env("CITYSERVE_TLS_CLIENT_CA_FILE") {
+            self.tls_client_ca_file = path(v);
+        }
         Ok(())
     }
 
@@ -265,6 +298,15 @@ impl Config {
         }
         if self.db_max_connections == 0 {
             return Err(ConfigError("db_max_connections must be positive".into()));
+        }
+        if self.max_concurrent_requests == 0 {
+            return Err(ConfigError("max_concurrent_requests must be positive".into()));
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err(ConfigError("tls_cert_file and tls_key_file must be set together".into()));
+        }
+        if self.tls_client_ca_file.is_some() && self.tls_cert_file.is_none() {
+            return Err(ConfigError("tls_client_ca_file needs tls_cert_file and tls_key_file".into()));
         }
         Ok(())
     }
@@ -305,5 +347,28 @@ mod tests {
         assert!(e.to_string().contains("phone_country_code"));
         let ok = Config::load(None, |k| (k == "CITYSERVE_PHONE_COUNTRY_CODE").then(|| "1".into())).unwrap();
         assert_eq!(ok.phone_country_code, "1");
+    }
+
+    #[test]
+    fn limits_and_tls_settings() {
+        let c = Config::load(None, |_| None).unwrap();
+        assert_eq!((c.max_concurrent_requests, c.tenant_requests_per_second), (1024, 200));
+        assert!(c.tls_cert_file.is_none());
+        let env = |k: &str| match k {
+            "CITYSERVE_MAX_CONCURRENT_REQUESTS" => Some("8".to_string()),
+            "CITYSERVE_TENANT_REQUESTS_PER_SECOND" => Some("0".to_string()),
+            "CITYSERVE_TLS_CERT_FILE" => Some("/tls/cert.pem".to_string()),
+            "CITYSERVE_TLS_KEY_FILE" => Some("/tls/key.pem".to_string()),
+            _ => None,
+        };
+        let c = Config::load(None, env).unwrap();
+        assert_eq!((c.max_concurrent_requests, c.tenant_requests_per_second), (8, 0));
+        assert_eq!(c.tls_key_file, Some(PathBuf::from("/tls/key.pem")));
+        let e = Config::load(None, |k| (k == "CITYSERVE_MAX_CONCURRENT_REQUESTS").then(|| "0".into())).unwrap_err();
+        assert!(e.to_string().contains("max_concurrent_requests"));
+        let e = Config::load(None, |k| (k == "CITYSERVE_TLS_CERT_FILE").then(|| "/c.pem".into())).unwrap_err();
+        assert!(e.to_string().contains("tls_key_file"));
+        let e = Config::load(None, |k| (k == "CITYSERVE_TLS_CLIENT_CA_FILE").then(|| "/ca.pem".into())).unwrap_err();
+        assert!(e.to_string().contains("tls_client_ca_file"));
     }
 }

@@ -443,7 +443,7 @@ fn contact(rng: &mut StdRng, d: &Dept, serial: u64, now: DateTime<Utc>, span_sec
     let channel = pick(rng, CHANNELS);
     let kind = pick(rng, KINDS);
     let (cat, _, _, complaint_text) = d.categories[rng.random_range(0..d.categories.len())];
-    let resident_key = (rng.random_range(0..4) == 0).then(|| format!("r-demo-{}", rng.random_range(0..2_000)));
+    let resident_key = (rng.random_range(0..4) == 0).then(|| format!("r-{:032x}", rng.random_range(0..2_000u32)));
     let (csat, nps) = match kind {
         FeedbackKind::SurveyResponse => (Some(rng.random_range(1..=5)), Some(rng.random_range(0..=10))),
         FeedbackKind::Compliment => (Some(rng.random_range(4..=5)), None),

@@ -9,12 +9,14 @@ pub mod secret;
 
 pub mod bootstrap;
 pub mod demo;
+pub mod gate;
 
 use cityserve_api::{
     ApiKeysApi, AuthConfig, AuthLayer, Authenticator, CoordinationApi, DepartmentsApi, FeedbackApi, KeyDeriver,
     OfficersApi, StandingLayer,
 };
 use cityserve_proto::v1::api_key_service_server::ApiKeyServiceServer;
+use cityserve_proto::v1::audit_service_server::AuditServiceServer;
 use cityserve_proto::v1::coordination_service_server::CoordinationServiceServer;
 use cityserve_proto::v1::department_service_server::DepartmentServiceServer;
 use cityserve_proto::v1::feedback_service_server::FeedbackServiceServer;
@@ -124,21 +126,43 @@ pub async fn serve_all(
                 SqliteOptions { max_connections: config.db_max_connections, migrate: true },
             )
             .await?;
-            serve_with(store, config, auth, listener, open311, shutdown).await
+            serve_with(store, config, auth, listener, open311, shutdown, gate::DbGate::new(true)).await
         }
         Backend::Postgres => {
-            let store = PgStore::connect(
-                &config.database_url,
-                PgOptions {
-                    max_connections: config.db_max_connections,
-                    migrate: true,
-                    app_role: config.db_app_role.clone(),
-                },
-            )
-            .await?;
-            serve_with(store, config, auth, listener, open311, shutdown).await
+            let options = PgOptions {
+                max_connections: config.db_max_connections,
+                migrate: true,
+                app_role: config.db_app_role.clone(),
+            };
+            // Serve at once (health NOT_SERVING, RPCs UNAVAILABLE behind the gate); the database
+            // is reached, migrated and checked in the background until that succeeds.
+            let store = PgStore::connect_lazy(&config.database_url, options.clone())?;
+            let gate = gate::DbGate::new(false);
+            let prepare = tokio::spawn(prepare_postgres(config.database_url.clone(), options, gate.clone()));
+            let result = serve_with(store, config, auth, listener, open311, shutdown, gate).await;
+            prepare.abort();
+            result
         }
     }
+}
+
+/// TLS for the gRPC listener from `tls_cert_file`/`tls_key_file`, requiring client certificates
+/// issued by `tls_client_ca_file` when that is set; `None` for plaintext.
+fn tls_config(config: &Config) -> Result<Option<tonic::transport::ServerTlsConfig>, ServeError> {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let read = |setting: &str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| config::ConfigError(format!("{setting} {}: {e}", path.display())))
+    };
+    let (Some(cert), Some(key)) = (&config.tls_cert_file, &config.tls_key_file) else {
+        return Ok(None);
+    };
+    let identity = Identity::from_pem(read("tls_cert_file", cert)?, read("tls_key_file", key)?);
+    // A client that stalls the handshake is dropped.
+    let mut tls = ServerTlsConfig::new().identity(identity).timeout(Duration::from_secs(10));
+    if let Some(ca) = &config.tls_client_ca_file {
+        tls = tls.client_ca_root(Certificate::from_pem(read("tls_client_ca_file", ca)?));
+    }
+    Ok(Some(tls))
 }
 
 fn cors(config: &Config) -> Option<tower_http::cors::CorsLayer> {
@@ -177,27 +201,67 @@ async fn set_health(
     }
 }
 
-/// Keeps the health status in step with the database: NOT_SERVING while it does not answer.
+/// Migrates and checks a PostgreSQL database until that succeeds (backing off up to 5 s between
+/// attempts), then lets the gate open. A role that would bypass row-level security is an error
+/// logged on every attempt: the gate stays closed, so the server never serves with it.
+async fn prepare_postgres(url: String, options: PgOptions, gate: gate::DbGate) {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match PgStore::prepare(&url, &options).await {
+            Ok(()) => {
+                tracing::info!("database reached and migrated");
+                gate.set_prepared();
+                return;
+            }
+            Err(e @ cityserve_store::StoreError::Unavailable(_)) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "database unavailable; retrying");
+            }
+            Err(e) => tracing::error!(error = %e, retry_in = ?delay, "database not usable; retrying"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Longest a database check may take before the database counts as lost.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Keeps the health status and the gate in step with the database: NOT_SERVING (and RPCs
+/// answered UNAVAILABLE) while it does not answer. Checks every 5 s while serving, every second
+/// while not, and at once when a call answered UNAVAILABLE.
 async fn watch_database<S: Store>(
     store: S,
     health: tonic_health::server::HealthReporter,
     services: &'static [&'static str],
+    gate: gate::DbGate,
 ) {
     let mut last = None;
     loop {
-        let status = match store.ping().await {
-            Ok(()) => ServingStatus::Serving,
-            Err(e) => {
-                tracing::warn!(error = %e, "database health check failed");
-                ServingStatus::NotServing
+        let status = if !gate.is_prepared() {
+            ServingStatus::NotServing
+        } else {
+            match tokio::time::timeout(PING_TIMEOUT, store.ping()).await {
+                Ok(Ok(())) => ServingStatus::Serving,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "database health check failed");
+                    ServingStatus::NotServing
+                }
+                Err(_) => {
+                    tracing::warn!(timeout = ?PING_TIMEOUT, "database health check timed out");
+                    ServingStatus::NotServing
+                }
             }
         };
+        gate.set_up(status == ServingStatus::Serving);
         if last != Some(status) {
             set_health(health.clone(), services, status).await;
             tracing::info!(serving = matches!(status, ServingStatus::Serving), "health status changed");
             last = Some(status);
         }
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        let every = if status == ServingStatus::Serving { 5 } else { 1 };
+        gate.wait_for_check(Duration::from_secs(every)).await;
+        // A floor between checks however often they are requested.
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -208,6 +272,7 @@ const SERVICES: &[&str] = &[
     <FeedbackServiceServer<FeedbackApi<SqliteStore>> as NamedService>::NAME,
     <CoordinationServiceServer<CoordinationApi<SqliteStore>> as NamedService>::NAME,
     <ApiKeyServiceServer<ApiKeysApi<SqliteStore>> as NamedService>::NAME,
+    <AuditServiceServer<cityserve_api::AuditApi<SqliteStore>> as NamedService>::NAME,
 ];
 
 /// Most escalations one scan transaction raises; a scan that hits it goes on at once.
@@ -241,17 +306,18 @@ async fn breach_scanner<S: CoordinationStore>(store: S, every: Duration) {
     }
 }
 
-async fn serve_with<S: Open311Store>(
+async fn serve_with<S: Open311Store + cityserve_store::AuditStore>(
     store: S,
     config: Config,
     auth: Authenticator,
     listener: TcpListener,
     open311: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    gate: gate::DbGate,
 ) -> Result<(), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(health.clone(), SERVICES, ServingStatus::NotServing).await;
-    let watcher = tokio::spawn(watch_database(store.clone(), health.clone(), SERVICES));
+    let watcher = tokio::spawn(watch_database(store.clone(), health.clone(), SERVICES, gate.clone()));
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(cityserve_proto::FILE_DESCRIPTOR_SET)
@@ -291,6 +357,7 @@ async fn serve_with<S: Open311Store>(
         (l, router)
     });
     let feedback = feedback_api.into_server().max_decoding_message_size(limit).max_encoding_message_size(limit);
+    let audit = cityserve_api::AuditApi::new(store.clone()).into_server().max_decoding_message_size(limit);
 
     let (stop_watches, watches_stop) = tokio::sync::watch::channel(false);
     let coordination = CoordinationApi::new(store.clone())
@@ -306,16 +373,42 @@ async fn serve_with<S: Open311Store>(
         .layer(cityserve_telemetry::RpcTelemetryLayer::new())
         .option_layer(cors(&config))
         .layer(tonic_web::GrpcWebLayer::new())
+        // Limits (crates/api/src/limits.rs) answer in gRPC, after GrpcWeb so browsers read them
+        // too: DEADLINE_EXCEEDED by the shorter of request_timeout and the client's grpc-timeout
+        // (instead of tonic's CANCELLED), UNAVAILABLE + retry-after past max_concurrent_requests.
+        .layer(cityserve_api::DeadlineLayer::new(config.request_timeout))
+        .layer(cityserve_api::ConcurrencyLimitLayer::new(config.max_concurrent_requests))
         .layer(AuthLayer::new(auth))
+        // Per tenant of the authenticated caller: RESOURCE_EXHAUSTED + retry-after.
+        .layer(cityserve_api::TenantRateLimitLayer::new(config.tenant_requests_per_second))
+        // While the database is not ready, CityServe RPCs are answered UNAVAILABLE here.
+        .layer(gate::GateLayer::new(gate))
+        // Refused mutations and resident-data reads get an audit row (crates/api/src/audit.rs).
+        .layer(cityserve_api::AuditLayer::new(store.clone()))
         // After authentication: the token's role must still be held by its subject.
         .layer(StandingLayer::new(store))
+        // Innermost, so every layer above (audit, telemetry) sees the mapped code: undecodable
+        // request bodies are INVALID_ARGUMENT rather than tonic's INTERNAL (docs/security.md).
+        .layer(cityserve_api::DecodeErrorLayer)
         .into_inner();
-    let router = tonic::transport::Server::builder()
+    // HTTP/2 hardening (docs/security.md, "Limits and transport"): the deadline is the layer
+    // above; dead peers are dropped by keep-alive pings, rapid-reset floods by a GOAWAY.
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls_config(&config)? {
+        builder = builder.tls_config(tls)?;
+    }
+    let router = builder
         .accept_http1(true)
-        .timeout(config.request_timeout)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .max_concurrent_streams(Some(256))
+        .http2_max_pending_accept_reset_streams(Some(20))
+        .http2_max_local_error_reset_streams(Some(256))
+        .http2_max_header_list_size(16 * 1024)
+        .max_frame_size(16 * 1024)
+        .initial_stream_window_size(256 * 1024)
+        .initial_connection_window_size(1024 * 1024)
+        .http2_adaptive_window(Some(false))
         .layer(layers)
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -324,10 +417,17 @@ async fn serve_with<S: Open311Store>(
         .add_service(officers)
         .add_service(feedback)
         .add_service(coordination)
-        .add_service(api_keys);
+        .add_service(api_keys)
+        .add_service(audit);
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Socket options are set here: `serve_with_incoming*` ignores the builder's TCP settings.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(Duration::from_secs(60)));
+    let incoming = tokio_stream::StreamExt::map(incoming, |conn| {
+        conn.map(|io| cityserve_api::PrefaceDeadline::new(io, Duration::from_secs(10)))
+    });
     let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
         let _ = stop_rx.await;
     }));

@@ -62,11 +62,10 @@ async fn logs_carry_no_secret_and_no_personal_data() {
     }
     let mut serve = tokio::process::Command::new(bin);
     env(&mut serve);
-    let mut child = serve.arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true).spawn().unwrap();
-    let streams: Vec<Box<dyn tokio::io::AsyncRead + Unpin + Send>> = vec![
-        Box::new(child.stdout.take().unwrap()),
-        Box::new(child.stderr.take().unwrap()),
-    ];
+    let mut child =
+        serve.arg("serve").stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true).spawn().unwrap();
+    let streams: Vec<Box<dyn tokio::io::AsyncRead + Unpin + Send>> =
+        vec![Box::new(child.stdout.take().unwrap()), Box::new(child.stderr.take().unwrap())];
     for s in streams {
         let lines = lines.clone();
         tokio::spawn(async move {
@@ -92,9 +91,14 @@ async fn logs_carry_no_secret_and_no_personal_data() {
     })
     .await
     .expect("server never reported SERVING");
-    let chief_caller =
-        cityserve_domain::Caller { subject: "chief-cso".into(), role: cityserve_domain::Role::Chief, departments: vec![] };
-    let chief = cityserve_api::mint_token(SECRET.as_bytes(), "cityserve", "cityserve", &chief_caller, Duration::from_secs(300)).unwrap();
+    let chief_caller = cityserve_domain::Caller {
+        subject: "chief-cso".into(),
+        role: cityserve_domain::Role::Chief,
+        departments: vec![],
+    };
+    let chief =
+        cityserve_api::mint_token(SECRET.as_bytes(), "cityserve", "cityserve", &chief_caller, Duration::from_secs(300))
+            .unwrap();
 
     let mut departments = pb::department_service_client::DepartmentServiceClient::new(channel.clone());
     departments
@@ -166,7 +170,10 @@ async fn logs_carry_no_secret_and_no_personal_data() {
                     kind: pb::FeedbackKind::Question as i32,
                     ..Default::default()
                 }),
-                resident: Some(pb::ResidentContact { email: "not-an-email-private-value".into(), phone: String::new() }),
+                resident: Some(pb::ResidentContact {
+                    email: "not-an-email-private-value".into(),
+                    phone: String::new(),
+                }),
                 request_id: "f2".into(),
             },
             &chief,

@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "cityserve/v1/feedback.proto",
         "cityserve/v1/coordination.proto",
         "cityserve/v1/open311.proto",
+        "cityserve/v1/audit.proto",
     ];
     let fds = protox::compile(files, [&root])?;
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);

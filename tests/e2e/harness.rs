@@ -101,20 +101,7 @@ impl TestApp {
 
     /// Waits (by watching, not sleeping) until health reports SERVING.
     pub async fn wait_serving(&self) {
-        use tonic_health::pb::health_check_response::ServingStatus;
-        let mut client = tonic_health::pb::health_client::HealthClient::new(self.channel.clone());
-        let mut stream =
-            client.watch(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.unwrap().into_inner();
-        let serving = tokio::time::timeout(Duration::from_secs(20), async {
-            while let Some(msg) = stream.message().await.unwrap() {
-                if msg.status == ServingStatus::Serving as i32 {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        assert_eq!(serving, Ok(true), "server never reported SERVING");
+        wait_serving_on(&self.channel).await;
     }
 
     pub fn departments(&self) -> DepartmentServiceClient<Channel> {
@@ -252,6 +239,8 @@ impl TestApp {
             let _ = stopped.await;
         }));
         let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+        // A PostgreSQL server answers UNAVAILABLE until it has reached its database.
+        wait_serving_on(&channel).await;
         Replica { channel, _stop: stop, server }
     }
 
@@ -270,6 +259,24 @@ impl Drop for TestApp {
             s.abort();
         }
     }
+}
+
+/// Waits (by watching, not sleeping) until the server behind `channel` reports SERVING.
+pub async fn wait_serving_on(channel: &Channel) {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let mut stream =
+        client.watch(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.unwrap().into_inner();
+    let serving = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(msg) = stream.message().await.unwrap() {
+            if msg.status == ServingStatus::Serving as i32 {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(serving, Ok(true), "server never reported SERVING");
 }
 
 /// A plain HTTP/1.1 response.

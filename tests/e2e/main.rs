@@ -4,13 +4,18 @@
 
 mod harness;
 
+mod audit;
 mod auth;
+mod authz_matrix;
+mod bad_input;
+mod bench_smoke;
 mod catalog;
 mod coordination;
 mod demo;
 mod departments;
 mod examples;
 mod feedback;
+mod limits;
 mod officers;
 mod open311;
 mod open311_client;

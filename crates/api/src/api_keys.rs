@@ -119,7 +119,7 @@ fn key_to_pb(k: &ApiKey) -> pb::ApiKey {
     }
 }
 
-fn key_id(field: &str, name: &str) -> Result<String, ValidationError> {
+pub(crate) fn key_id(field: &str, name: &str) -> Result<String, ValidationError> {
     let id = name.strip_prefix("apiKeys/").unwrap_or_default();
     cityserve_domain::ids::check_slug(field, id)
         .map_err(|_| ValidationError::one(field, "must have the form apiKeys/{api_key}"))?;

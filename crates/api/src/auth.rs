@@ -73,6 +73,9 @@ pub enum AuthError {
     Config(String),
 }
 
+/// Largest bearer token [`Authenticator::verify`] decodes.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
 /// Verifies bearer tokens.
 #[derive(Clone)]
 pub struct Authenticator {
@@ -104,6 +107,10 @@ impl Authenticator {
 
     /// Verifies `token` and returns the caller it names.
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        // Refuse oversized input before base64- and JSON-decoding it (real tokens are < 2 KiB).
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::Invalid("token too large".into()));
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid("not a JWT".into()))?;
         let key = self
             .keys

@@ -259,7 +259,7 @@ fn period_to_pb(k: PeriodKind) -> pb::ReportPeriod {
     }
 }
 
-fn period(period_field: &str, kind: i32, date_field: &str, date: &str) -> Result<Period, ValidationError> {
+pub(crate) fn period(period_field: &str, kind: i32, date_field: &str, date: &str) -> Result<Period, ValidationError> {
     let mut errors = ValidationError::default();
     let kind = errors.check(period_from_pb(period_field, kind));
     let day = if date.is_empty() {

@@ -53,7 +53,7 @@ fn dept_label(d: &DepartmentId) -> String {
 }
 
 /// Validated update-mask paths. An empty mask means every path in `all`.
-fn mask_paths(
+pub(crate) fn mask_paths(
     mask: Option<&prost_types::FieldMask>,
     allowed: &[&str],
     all: &[&str],

@@ -197,7 +197,7 @@ fn submitted_to_pb(s: &Submitted) -> pb::SubmitFeedbackResponse {
 }
 
 /// A BCP 47 tag, loosely: 2-3 letter primary subtag, then alphanumeric subtags of 1-8.
-fn language(field: &str, v: &str) -> Result<String, ValidationError> {
+pub(crate) fn language(field: &str, v: &str) -> Result<String, ValidationError> {
     let v = v.trim();
     if v.is_empty() {
         return Ok("en".into());
@@ -215,7 +215,7 @@ fn language(field: &str, v: &str) -> Result<String, ValidationError> {
     }
 }
 
-fn location(field: &str, l: Option<&pb::Location>) -> Result<Location, ValidationError> {
+pub(crate) fn location(field: &str, l: Option<&pb::Location>) -> Result<Location, ValidationError> {
     let Some(l) = l else { return Ok(Location::default()) };
     let mut errors = ValidationError::default();
     let address = errors.check(optional_text(&format!("{field}.address"), &l.address, ADDRESS_MAX));

@@ -25,9 +25,10 @@ pub fn idempotency<M: prost::Message>(request_id: &str, without_id: &M) -> Resul
     Ok(Idempotency { request_id: id.to_owned(), request_hash: hex })
 }
 
-/// The current request's trace id, for audit records.
+/// The current request's trace id, for audit records: the RPC span's, else the one the request
+/// arrived with in `traceparent` (when no OpenTelemetry subscriber is installed).
 pub fn trace_id() -> Option<String> {
-    cityserve_telemetry::current_trace_id()
+    cityserve_telemetry::current_trace_id().or_else(crate::audit::incoming_trace_id)
 }
 
 /// Records the tenant on the RPC span.

@@ -100,11 +100,13 @@ pub enum Action {
     ManageApiKeys,
     /// Read the API keys of Open311 clients (never their secrets).
     ReadApiKeys,
+    /// Read the audit log (who did what, to which resource, when, with which outcome).
+    ReadAudit,
 }
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 46] = [
+    pub const ALL: [Action; 47] = [
         Action::CreateDepartment,
         Action::ReadDepartment,
         Action::UpdateDepartment,
@@ -151,6 +153,7 @@ impl Action {
         Action::WatchEvents,
         Action::ManageApiKeys,
         Action::ReadApiKeys,
+        Action::ReadAudit,
     ];
 
     /// A stable name for audit records and logs.
@@ -202,6 +205,7 @@ impl Action {
             Action::WatchEvents => "events.watch",
             Action::ManageApiKeys => "api_key.manage",
             Action::ReadApiKeys => "api_key.read",
+            Action::ReadAudit => "audit.read",
         }
     }
 }
@@ -302,6 +306,8 @@ pub fn reach(action: Action, role: Role) -> Reach {
         (ManageApiKeys, _) => Never,
         (ReadApiKeys, Chief | Auditor) => Any,
         (ReadApiKeys, _) => Never,
+        (ReadAudit, Chief | Auditor) => Any,
+        (ReadAudit, _) => Never,
     }
 }
 
@@ -385,6 +391,15 @@ pub fn handoff_scope(
 pub fn gateway_read_scope() -> (Caller, TenantScope) {
     let caller = Caller { subject: "open311:public".into(), role: Role::Auditor, departments: Vec::new() };
     (caller, TenantScope { role: Role::Auditor, departments: None })
+}
+
+/// The scope in which a refused request of `caller` is audited: `department` alone, with the
+/// caller's role. Only a department the caller belongs to, or any for a city-wide role (the API
+/// picks the target department if it exists, else the caller's home department). It permits
+/// nothing but appending that one audit record.
+pub fn refusal_audit_scope(caller: &Caller, department: &DepartmentId) -> Option<TenantScope> {
+    (caller.role.is_city_wide() || caller.belongs_to(department))
+        .then(|| TenantScope { role: caller.role, departments: Some(vec![department.clone()]) })
 }
 
 /// The identity and city-wide scope of the server's own background jobs (the breach scan).
@@ -648,6 +663,11 @@ mod tests {
             (ReadApiKeys, Staff, PD, NF, PD),
             (ReadApiKeys, Auditor, OK, OK, OK),
             (ReadApiKeys, Service, PD, NF, PD),
+            (ReadAudit, Chief, OK, OK, OK),
+            (ReadAudit, Cso, PD, NF, PD),
+            (ReadAudit, Staff, PD, NF, PD),
+            (ReadAudit, Auditor, OK, OK, OK),
+            (ReadAudit, Service, PD, NF, PD),
         ];
         assert_eq!(expected.len(), Action::ALL.len() * Role::ALL.len(), "every cell is listed");
         for (action, role, own, foreign, city) in expected {
@@ -657,6 +677,17 @@ mod tests {
             assert_eq!(strip(authorize(&c, *action, Some(&dept("streets")))), *foreign, "{action:?} {role:?} foreign");
             assert_eq!(strip(authorize(&c, *action, None)), *city, "{action:?} {role:?} city-wide");
         }
+    }
+
+    #[test]
+    fn refusals_are_audited_only_where_the_caller_reaches() {
+        let cso = caller(Role::Cso);
+        let own = refusal_audit_scope(&cso, &dept("water")).unwrap();
+        assert_eq!(own.departments(), Some(&[dept("water")][..]));
+        assert!(refusal_audit_scope(&cso, &dept("streets")).is_none());
+        let chief = refusal_audit_scope(&caller(Role::Chief), &dept("streets")).unwrap();
+        assert_eq!(chief.departments(), Some(&[dept("streets")][..]));
+        assert_eq!(chief.role(), Role::Chief);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! non-owner role without `BYPASSRLS` (checked on every new connection), and each transaction
 //! starts by setting `app.tenant_ids` and `app.role` transaction-locally.
 
+mod audit;
 mod coordination;
 mod feedback_store;
 mod import;
@@ -450,26 +451,56 @@ impl PgStore {
     /// Applies migrations (as `url`'s user, which should own the schema), then opens a pool acting
     /// as `options.app_role`. Refuses to start when that role would bypass row-level security.
     pub async fn connect(url: &str, options: PgOptions) -> StoreResult<Self> {
-        if !valid_role_name(&options.app_role) {
-            return Err(StoreError::Internal(format!("invalid app role name {:?}", options.app_role)));
-        }
+        let connect = Self::check_options(url, &options)?;
+        Self::prepare(url, &options).await?;
+        let pool = Self::pool_options(&options).connect_with(connect.clone()).await.map_err(|e| match e {
+            sqlx::Error::Configuration(msg) => StoreError::Internal(msg.to_string()),
+            other => db_err(other),
+        })?;
+        Ok(Self::with_pool(pool, connect))
+    }
+
+    /// Like [`PgStore::connect`] without touching the database: checks the URL and the role name
+    /// and returns at once, with a pool that connects on first use (every pooled connection still
+    /// acts as the app role and refuses one that bypasses row-level security). Until the database
+    /// answers, calls fail with [`StoreError::Unavailable`]. Migrations are not applied: run
+    /// [`PgStore::prepare`] until it succeeds before relying on the schema.
+    pub fn connect_lazy(url: &str, options: PgOptions) -> StoreResult<Self> {
+        let connect = Self::check_options(url, &options)?;
+        let pool = Self::pool_options(&options).connect_lazy_with(connect.clone());
+        Ok(Self::with_pool(pool, connect))
+    }
+
+    /// What [`PgStore::connect`] does before opening its pool: applies pending migrations (if
+    /// `options.migrate`) and checks, on one connection, that `options.app_role` is subject to
+    /// row-level security. [`StoreError::Unavailable`] when the database cannot be reached (try
+    /// again later); [`StoreError::Internal`] for a role that bypasses row-level security.
+    pub async fn prepare(url: &str, options: &PgOptions) -> StoreResult<()> {
+        let connect = Self::check_options(url, options)?;
         if options.migrate {
             Self::migrate(url).await?;
         }
-        let connect = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))?;
         // Checked once up front for a clear error (a failing `after_connect` only shows up as a
-        // pool timeout), and again on every pooled connection below.
+        // pool timeout), and again on every pooled connection.
         let mut probe = PgConnection::connect_with(&connect).await.map_err(db_err)?;
         act_as_app_role(&mut probe, &options.app_role).await.map_err(|e| match e {
             sqlx::Error::Configuration(msg) => StoreError::Internal(msg.to_string()),
             other => db_err(other),
         })?;
-        probe.close().await.map_err(db_err)?;
-        let listen_options = connect.clone();
+        probe.close().await.map_err(db_err)
+    }
+
+    fn check_options(url: &str, options: &PgOptions) -> StoreResult<PgConnectOptions> {
+        if !valid_role_name(&options.app_role) {
+            return Err(StoreError::Internal(format!("invalid app role name {:?}", options.app_role)));
+        }
+        PgConnectOptions::from_str(url).map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))
+    }
+
+    fn pool_options(options: &PgOptions) -> PgPoolOptions {
         let role = Arc::new(options.app_role.clone());
         let warned = Arc::new(AtomicBool::new(false));
-        let pool = PgPoolOptions::new()
+        PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(5))
             .after_connect(move |conn, _| {
@@ -486,12 +517,9 @@ impl PgStore {
                     Ok(())
                 })
             })
-            .connect_with(connect)
-            .await
-            .map_err(|e| match e {
-                sqlx::Error::Configuration(msg) => StoreError::Internal(msg.to_string()),
-                other => db_err(other),
-            })?;
+    }
+
+    fn with_pool(pool: PgPool, listen_options: PgConnectOptions) -> Self {
         let events = Arc::new(tokio::sync::watch::Sender::new(0));
         // LISTEN holds its own connection (as the URL's user: notifications need no tenant
         // settings), outside the pool the store's transactions use.
@@ -500,7 +528,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(listen_options);
         let listener = tokio::spawn(relay_notifications(listen_pool, Arc::downgrade(&events))).abort_handle();
-        Ok(Self { pool, events, listener })
+        Self { pool, events, listener }
     }
 
     /// Applies pending migrations as `url`'s user (the schema owner).

@@ -5,6 +5,7 @@
 //! takes SQLite's single write lock up front: concurrent writers queue on the busy timeout
 //! instead of failing with "database is locked" when a read lock would have to be upgraded.
 
+mod audit;
 mod coordination;
 mod feedback;
 mod import;

@@ -13,6 +13,7 @@ use cityserve_domain::{
 };
 use std::future::Future;
 
+pub mod audit;
 pub mod coordination;
 pub mod feedback;
 pub mod import;
@@ -20,6 +21,7 @@ pub mod officers;
 pub mod open311;
 pub mod suite;
 
+pub use audit::AuditStore;
 pub use coordination::CoordinationStore;
 pub use feedback::FeedbackStore;
 pub use import::ImportStore;
@@ -269,6 +271,7 @@ macro_rules! backend_tests {
             api_keys_are_issued_listed_and_revoked,
             open311_requests_are_filtered_and_paged,
             history_imports_in_bulk_with_its_counters,
+            audit_log_lists_newest_first_with_filters_and_refusals,
         );
     };
     (@each $factory:path; $($name:ident),+ $(,)?) => {

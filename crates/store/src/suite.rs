@@ -9,11 +9,13 @@ use cityserve_domain::{
     authorize,
 };
 
+mod audit;
 mod coordination;
 mod feedback;
 mod import;
 mod officers;
 mod open311;
+pub use audit::*;
 pub use coordination::*;
 pub use feedback::*;
 pub use import::*;

@@ -1,0 +1,320 @@
+//! The CityServe load generator: tonic clients over several HTTP/2 connections, either a fixed
+//! number of calls in flight (closed loop) or a fixed arrival rate (open loop), one scenario at a
+//! time. Every response's gRPC status is counted: a run with errors is not a result.
+use cityserve_proto::v1 as pb;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+/// What to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// `grpc.health.v1.Health/Check`: the server's floor.
+    Noop,
+    /// `DepartmentService/GetDepartment`: a tenant-scoped read.
+    Get,
+    /// `FeedbackService/SubmitFeedback` with a fresh `request_id` each time.
+    Submit,
+    /// `FeedbackService/GetResidentTimeline` of one resident.
+    Timeline,
+    /// `CoordinationService/GetReportCard` (quarter).
+    ReportCard,
+    /// `CoordinationService/GetCityDashboard` (quarter).
+    Dashboard,
+    /// 40% get, 25% submit, 15% timeline, 15% report card, 5% dashboard.
+    Mix,
+}
+
+impl Scenario {
+    /// Parses a scenario name.
+    pub fn parse(s: &str) -> Option<Scenario> {
+        Some(match s {
+            "noop" => Scenario::Noop,
+            "get" => Scenario::Get,
+            "submit" => Scenario::Submit,
+            "timeline" => Scenario::Timeline,
+            "report-card" => Scenario::ReportCard,
+            "dashboard" => Scenario::Dashboard,
+            "mix" => Scenario::Mix,
+            _ => return None,
+        })
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Noop => "noop",
+            Scenario::Get => "get",
+            Scenario::Submit => "submit",
+            Scenario::Timeline => "timeline",
+            Scenario::ReportCard => "report-card",
+            Scenario::Dashboard => "dashboard",
+            Scenario::Mix => "mix",
+        }
+    }
+}
+
+/// A run's settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `http://host:port` of the server.
+    pub target: String,
+    /// Bearer token (a Chief's, so every scenario is allowed).
+    pub token: String,
+    /// What to call.
+    pub scenario: Scenario,
+    /// HTTP/2 connections to spread calls over.
+    pub connections: usize,
+    /// Calls in flight (closed loop), or the most in flight (open loop).
+    pub concurrency: usize,
+    /// Open loop: calls started per second; `None`: closed loop.
+    pub rate: Option<f64>,
+    /// How long to measure.
+    pub duration: Duration,
+    /// Warm-up before measuring (calls made, not counted).
+    pub warmup: Duration,
+    /// The department the calls target.
+    pub department: String,
+    /// The resident key of the timeline scenario.
+    pub resident: String,
+}
+
+/// A run's result.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: &'static str,
+    /// Calls measured.
+    pub calls: u64,
+    /// Calls per second.
+    pub throughput: f64,
+    /// Latency percentiles, microseconds: p50, p90, p99, p99.9.
+    pub p50_us: u64,
+    /// See `p50_us`.
+    pub p90_us: u64,
+    /// See `p50_us`.
+    pub p99_us: u64,
+    /// See `p50_us`.
+    pub p999_us: u64,
+    /// Calls by gRPC status code name.
+    pub codes: BTreeMap<String, u64>,
+    /// Calls that did not answer OK.
+    pub errors: u64,
+}
+
+impl Report {
+    /// As JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "scenario": self.scenario,
+            "calls": self.calls,
+            "throughput_per_s": self.throughput,
+            "latency_us": {"p50": self.p50_us, "p90": self.p90_us, "p99": self.p99_us, "p99.9": self.p999_us},
+            "codes": self.codes,
+            "errors": self.errors,
+        })
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The target could not be reached.
+    #[error("connect: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    /// A setting is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    if let Ok(v) = format!("Bearer {token}").parse() {
+        r.metadata_mut().insert("authorization", v);
+    }
+    r
+}
+
+/// One call of `scenario` (for Mix, chosen by `n`); returns its status code.
+async fn call(channel: &Channel, s: &Settings, scenario: Scenario, n: u64) -> tonic::Code {
+    let token = s.token.as_str();
+    let dept = format!("departments/{}", s.department);
+    let code = |r: Result<(), tonic::Status>| r.map_or_else(|e| e.code(), |()| tonic::Code::Ok);
+    match scenario {
+        Scenario::Noop => {
+            let mut c = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+            code(c.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.map(|_| ()))
+        }
+        Scenario::Get => {
+            let mut c = pb::department_service_client::DepartmentServiceClient::new(channel.clone());
+            code(c.get_department(authed(pb::GetDepartmentRequest { name: dept }, token)).await.map(|_| ()))
+        }
+        Scenario::Submit => {
+            let mut c = pb::feedback_service_client::FeedbackServiceClient::new(channel.clone());
+            let req = pb::SubmitFeedbackRequest {
+                parent: dept,
+                feedback: Some(pb::Feedback {
+                    channel: pb::Channel::Channel311 as i32,
+                    kind: if n.is_multiple_of(3) {
+                        pb::FeedbackKind::Complaint
+                    } else {
+                        pb::FeedbackKind::SurveyResponse
+                    } as i32,
+                    csat: Some(i32::try_from(n % 5).unwrap_or(0) + 1),
+                    text: "Load test contact".into(),
+                    ..Default::default()
+                }),
+                resident: None,
+                request_id: uuid::Uuid::now_v7().simple().to_string(),
+            };
+            code(c.submit_feedback(authed(req, token)).await.map(|_| ()))
+        }
+        Scenario::Timeline => {
+            let mut c = pb::feedback_service_client::FeedbackServiceClient::new(channel.clone());
+            let req = pb::GetResidentTimelineRequest { resident: format!("residents/{}", s.resident), contact: None };
+            code(c.get_resident_timeline(authed(req, token)).await.map(|_| ()))
+        }
+        Scenario::ReportCard => {
+            let mut c = pb::coordination_service_client::CoordinationServiceClient::new(channel.clone());
+            let req = pb::GetReportCardRequest {
+                department: dept,
+                period: pb::ReportPeriod::Quarter as i32,
+                date: String::new(),
+            };
+            code(c.get_report_card(authed(req, token)).await.map(|_| ()))
+        }
+        Scenario::Dashboard => {
+            let mut c = pb::coordination_service_client::CoordinationServiceClient::new(channel.clone());
+            let req = pb::GetCityDashboardRequest { period: pb::ReportPeriod::Quarter as i32, date: String::new() };
+            code(c.get_city_dashboard(authed(req, token)).await.map(|_| ()))
+        }
+        Scenario::Mix => {
+            let pick = match n % 20 {
+                0..=7 => Scenario::Get,
+                8..=12 => Scenario::Submit,
+                13..=15 => Scenario::Timeline,
+                16..=18 => Scenario::ReportCard,
+                _ => Scenario::Dashboard,
+            };
+            Box::pin(call(channel, s, pick, n / 20)).await
+        }
+    }
+}
+
+fn percentile(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Runs `s` and reports.
+pub async fn run(s: Settings) -> Result<Report, BenchError> {
+    if s.connections == 0 || s.concurrency == 0 {
+        return Err(BenchError::Invalid("connections and concurrency must be positive".into()));
+    }
+    let mut channels = Vec::with_capacity(s.connections);
+    for _ in 0..s.connections {
+        channels.push(
+            Channel::from_shared(s.target.clone()).map_err(|e| BenchError::Invalid(e.to_string()))?.connect().await?,
+        );
+    }
+    let s = Arc::new(s);
+    let counter = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let measure_from = start + s.warmup;
+    let end = measure_from + s.duration;
+    let limit = Arc::new(tokio::sync::Semaphore::new(s.concurrency));
+    let mut tasks = Vec::new();
+    match s.rate {
+        None => {
+            for i in 0..s.concurrency {
+                let (s, ch, counter) = (s.clone(), channels[i % channels.len()].clone(), counter.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut out = (Vec::new(), BTreeMap::<String, u64>::new());
+                    loop {
+                        let n = counter.fetch_add(1, Ordering::Relaxed);
+                        let t = Instant::now();
+                        if t >= end {
+                            break;
+                        }
+                        let code = call(&ch, &s, s.scenario, n).await;
+                        if t >= measure_from {
+                            out.0.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+                            *out.1.entry(format!("{code:?}")).or_default() += 1;
+                        }
+                    }
+                    out
+                }));
+            }
+        }
+        Some(rate) => {
+            let interval = Duration::from_secs_f64(1.0 / rate.max(0.001));
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut i = 0usize;
+            while Instant::now() < end {
+                tick.tick().await;
+                let Ok(permit) = limit.clone().acquire_owned().await else { break };
+                let (s, ch, counter) = (s.clone(), channels[i % channels.len()].clone(), counter.clone());
+                i += 1;
+                tasks.push(tokio::spawn(async move {
+                    let _permit = permit;
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    let t = Instant::now();
+                    let code = call(&ch, &s, s.scenario, n).await;
+                    let mut out = (Vec::new(), BTreeMap::<String, u64>::new());
+                    if t >= measure_from && t < end {
+                        out.0.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
+                        *out.1.entry(format!("{code:?}")).or_default() += 1;
+                    }
+                    out
+                }));
+            }
+        }
+    }
+    let mut latencies = Vec::new();
+    let mut codes: BTreeMap<String, u64> = BTreeMap::new();
+    for t in tasks {
+        if let Ok((l, c)) = t.await {
+            latencies.extend(l);
+            for (k, v) in c {
+                *codes.entry(k).or_default() += v;
+            }
+        }
+    }
+    latencies.sort_unstable();
+    let calls = latencies.len() as u64;
+    let errors = codes.iter().filter(|(k, _)| k.as_str() != "Ok").map(|(_, v)| v).sum();
+    Ok(Report {
+        scenario: s.scenario.name(),
+        calls,
+        throughput: calls as f64 / s.duration.as_secs_f64(),
+        p50_us: percentile(&latencies, 0.5),
+        p90_us: percentile(&latencies, 0.9),
+        p99_us: percentile(&latencies, 0.99),
+        p999_us: percentile(&latencies, 0.999),
+        codes,
+        errors,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_ranks() {
+        let v: Vec<u64> = (1..=1000).collect();
+        assert_eq!(percentile(&v, 0.5), 500);
+        assert_eq!(percentile(&v, 0.99), 990);
+        assert_eq!(percentile(&v, 0.999), 999);
+        assert_eq!(percentile(&[], 0.5), 0);
+        for s in ["noop", "get", "submit", "timeline", "report-card", "dashboard", "mix"] {
+            assert_eq!(Scenario::parse(s).map(Scenario::name), Some(s));
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! `cityserve-bench`: drives a running CityServe server and prints throughput and latency.
+//!
+//! ```sh
+//! cityserve-bench --target http://127.0.0.1:50051 --token "$CHIEF" --scenario get --concurrency 64 --duration 20s
+//! ```
+use cityserve_bench::{Scenario, Settings, run};
+use clap::Parser;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "cityserve-bench", about = "Load generator for CityServe (closed or open loop)")]
+struct Args {
+    /// Server address.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    target: String,
+    /// Bearer token (a Chief's); default: $CHIEF.
+    #[arg(long, env = "CHIEF")]
+    token: String,
+    /// noop, get, submit, timeline, report-card, dashboard or mix.
+    #[arg(long, default_value = "get")]
+    scenario: String,
+    /// HTTP/2 connections.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Calls in flight (closed loop) or at most in flight (open loop).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Open loop: calls per second (omit for closed loop).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Measured duration in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Warm-up in seconds (not measured).
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Department the calls target.
+    #[arg(long, default_value = "water")]
+    department: String,
+    /// Resident key for the timeline scenario.
+    #[arg(long, default_value = "r-00000000000000000000000000000001")]
+    resident: String,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let a = Args::parse();
+    let Some(scenario) = Scenario::parse(&a.scenario) else {
+        eprintln!("cityserve-bench: unknown scenario {}", a.scenario);
+        return ExitCode::FAILURE;
+    };
+    let settings = Settings {
+        target: a.target,
+        token: a.token,
+        scenario,
+        connections: a.connections,
+        concurrency: a.concurrency,
+        rate: a.rate,
+        duration: Duration::from_secs_f64(a.duration.max(0.1)),
+        warmup: Duration::from_secs_f64(a.warmup.max(0.0)),
+        department: a.department,
+        resident: a.resident,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cityserve-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = match rt.block_on(run(settings)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cityserve-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "{:<12} {:>9.0} calls/s  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms  p99.9 {:>7.2} ms  calls {}  errors {}",
+        report.scenario,
+        report.throughput,
+        report.p50_us as f64 / 1000.0,
+        report.p90_us as f64 / 1000.0,
+        report.p99_us as f64 / 1000.0,
+        report.p999_us as f64 / 1000.0,
+        report.calls,
+        report.errors
+    );
+    if report.errors > 0 {
+        eprintln!("cityserve-bench: {} calls failed: {:?} — not a result", report.errors, report.codes);
+    }
+    if let Some(path) = a.json
+        && let Err(e) = std::fs::write(&path, report.to_json().to_string())
+    {
+        eprintln!("cityserve-bench: {}: {e}", path.display());
+        return ExitCode::FAILURE;
+    }
+    if report.errors > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}

@@ -1,0 +1,4 @@
+//! Rebuilds this crate when a migration is added or changed: `sqlx::migrate!` embeds them.
+fn main() {
+    println!("cargo:rerun-if-changed=../../migrations/postgres");
+}
