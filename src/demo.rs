@@ -26,6 +26,13 @@ use cityserve_store_sqlite::{SqliteOptions, SqliteStore};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+/// The demo's frequent caller: a resident key with 1,000 contacts across departments (the
+/// benchmark's `timeline` scenario reads it).
+pub const FREQUENT_CALLER: &str = "r-00000000000000000000000000000001";
+
+/// Contacts per import transaction: large batches amortise each transaction's fixed cost.
+const IMPORT_BATCH: usize = 50_000;
+
 /// What to load.
 #[derive(Debug, Clone)]
 pub struct DemoSpec {
@@ -321,11 +328,11 @@ pub async fn load_with<S: ImportStore + CoordinationStore + Open311Store>(
         let count = spec.scale * u64::from(d.weight) / total_weight;
         let s = scope(&chief, Action::SubmitFeedback, Some(&did(d.id)))?;
         let w = wctx(&s, &chief, "feedback.import");
-        let mut batch = Vec::with_capacity(10_000);
+        let mut batch = Vec::with_capacity(IMPORT_BATCH);
         for _ in 0..count {
             serial += 1;
             batch.extend(contact(&mut rng, d, serial, now, span_secs));
-            if batch.len() >= 10_000 {
+            if batch.len() >= IMPORT_BATCH {
                 report.contacts += store.import_contacts(&w, &did(d.id), &batch).await.map_err(store_err("import"))?;
                 batch.clear();
             }
@@ -335,6 +342,25 @@ pub async fn load_with<S: ImportStore + CoordinationStore + Open311Store>(
         }
     }
     report.load_seconds = start.elapsed().as_secs_f64();
+    // A frequent caller (`FREQUENT_CALLER`): 1,000 contacts across every department, the
+    // benchmark's timeline.
+    for (i, d) in CITY.iter().enumerate() {
+        let s = scope(&chief, Action::SubmitFeedback, Some(&did(d.id)))?;
+        let w = wctx(&s, &chief, "feedback.import");
+        let share = 1_000 / CITY.len() + usize::from(i < 1_000 % CITY.len());
+        let batch: Vec<ImportedContact> = (0..share)
+            .map(|n| {
+                let mut c = contact(&mut rng, d, 0, now, span_secs).swap_remove(0);
+                c.feedback.id = FeedbackId::parse("id", &format!("fb-frequent-{}-{n:04}", d.id))
+                    .unwrap_or_else(|_| unreachable!("demo feedback IDs are slugs"));
+                c.feedback.kind = FeedbackKind::Question;
+                c.case = None;
+                c.resident_key = Some(FREQUENT_CALLER.to_owned());
+                c
+            })
+            .collect();
+        store.import_contacts(&w, &did(d.id), &batch).await.map_err(store_err("import"))?;
+    }
     live_coordination(store).await?;
     let (scanner, system) = system_scope(BREACH_SCAN_ACTOR);
     let sw = wctx(&system, &scanner, "escalation.create");

@@ -145,7 +145,13 @@ async fn call(channel: &Channel, s: &Settings, scenario: Scenario, n: u64) -> to
     match scenario {
         Scenario::Noop => {
             let mut c = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-            code(c.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.map(|_| ()))
+            let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+            match c.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await {
+                // A server that answers but is not serving is not a result either.
+                Ok(r) if r.get_ref().status == serving => tonic::Code::Ok,
+                Ok(_) => tonic::Code::Unavailable,
+                Err(e) => e.code(),
+            }
         }
         Scenario::Get => {
             let mut c = pb::department_service_client::DepartmentServiceClient::new(channel.clone());

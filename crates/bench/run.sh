@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs CityServe's benchmark on this machine and writes the figures to $OUT (default target/bench):
+# the demo city at $SCALE contacts, then every scenario at $CONCURRENCY calls in flight for
+# $DURATION seconds, on PostgreSQL (RLS on) and on SQLite, with the baselines measured in the same
+# run (health-check floor; pgbench -S and a pgbench single-row INSERT at the same client count).
+#   SCALE=1000000 DURATION=15 crates/bench/run.sh
+# Needs: a release build (cargo build --release -p cityserve -p cityserve-bench), PostgreSQL at
+# 127.0.0.1:5432 (trust, user postgres), pgbench.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SCALE=${SCALE:-1000000}
+DURATION=${DURATION:-15}
+C=${CONCURRENCY:-64}
+OUT=${OUT:-target/bench}
+BIN=target/release/cityserve
+BENCH=target/release/cityserve-bench
+PG=postgres://postgres@127.0.0.1:5432
+PORT=${PORT:-50151}
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json
+log() { echo "bench: $*" >&2; }
+
+wait_serving() { # pid
+  local start=$(date +%s%N)
+  for _ in $(seq 1 600); do
+    if "$BENCH" --target "http://127.0.0.1:$PORT" --token x --scenario noop --concurrency 1 --connections 1 \
+        --duration 0.05 --warmup 0 >/dev/null 2>&1; then
+      echo $(( ($(date +%s%N) - start) / 1000000 ))
+      return 0
+    fi
+    sleep 0.01
+  done
+  log "server never served"; return 1
+}
+
+run_backend() { # name url
+  local name=$1 url=$2
+  export CITYSERVE_DATABASE_URL=$url CITYSERVE_DATA_DIR=$OUT/data-$name CITYSERVE_LISTEN=127.0.0.1:$PORT \
+    CITYSERVE_TENANT_REQUESTS_PER_SECOND=0 CITYSERVE_MAX_CONCURRENT_REQUESTS=100000 \
+    CITYSERVE_BREACH_SCAN_INTERVAL=0s CITYSERVE_LOG=warn CITYSERVE_DB_MAX_CONNECTIONS=${POOL:-16}
+  rm -rf "$OUT/data-$name"
+  log "$name: loading the demo city at scale $SCALE"
+  "$BIN" demo --scale "$SCALE" --months 36 > "$OUT/$name-demo.txt"
+  head -n 1 "$OUT/$name-demo.txt" >&2
+  "$BIN" serve & local pid=$!
+  local ready_ms; ready_ms=$(wait_serving)
+  echo "{\"start_to_serving_ms\": $ready_ms}" > "$OUT/$name-start.json"
+  local chief; chief=$("$BIN" token --role chief --subject chief-cso --ttl 2h)
+  for s in noop get submit timeline report-card dashboard mix; do
+    local rss_max=0
+    ( while kill -0 $pid 2>/dev/null; do ps -o rss= -p $pid; sleep 0.2; done ) > "$OUT/$name-$s.rss" &
+    local sampler=$!
+    "$BENCH" --target "http://127.0.0.1:$PORT" --token "$chief" --scenario "$s" --concurrency "$C" \
+      --connections 4 --duration "$DURATION" --warmup 2 --department water \
+      --resident r-00000000000000000000000000000001 --json "$OUT/$name-$s.json" >&2 || log "$name $s reported errors"
+    kill $sampler 2>/dev/null || true
+    rss_max=$(sort -n "$OUT/$name-$s.rss" | tail -n 1)
+    echo "{\"rss_kib_max\": ${rss_max:-0}}" > "$OUT/$name-$s-rss.json"
+  done
+  kill -TERM $pid; wait $pid || true
+}
+
+# Baselines on the same machine, same client count.
+log "pgbench baselines ($C clients)"
+dropdb -h 127.0.0.1 -U postgres --if-exists cityserve_pgbench
+createdb -h 127.0.0.1 -U postgres cityserve_pgbench
+pgbench -h 127.0.0.1 -U postgres -i -q -s 10 cityserve_pgbench >/dev/null 2>&1
+psql -h 127.0.0.1 -U postgres -q -d cityserve_pgbench -c "CREATE TABLE one_row (id bigserial PRIMARY KEY, v text NOT NULL)"
+echo "INSERT INTO one_row (v) VALUES ('load test contact');" > "$OUT/insert.sql"
+tps() { grep -Eo 'tps = [0-9.]+' | head -n 1 | awk '{print $3}'; }
+sel=$(pgbench -h 127.0.0.1 -U postgres -S -c "$C" -j 2 -T "$DURATION" -n cityserve_pgbench 2>/dev/null | tps)
+ins=$(pgbench -h 127.0.0.1 -U postgres -f "$OUT/insert.sql" -c "$C" -j 2 -T "$DURATION" -n cityserve_pgbench 2>/dev/null | tps)
+echo "{\"pgbench_select_tps\": $sel, \"pgbench_insert_tps\": $ins}" > "$OUT/pgbench.json"
+log "pgbench -S: $sel tps; single-row INSERT: $ins tps"
+
+dropdb -h 127.0.0.1 -U postgres --if-exists cityserve_bench
+createdb -h 127.0.0.1 -U postgres cityserve_bench
+run_backend pg "$PG/cityserve_bench"
+run_backend sqlite "sqlite://$OUT/data-sqlite/cityserve.db"
+log "figures in $OUT"
