@@ -100,15 +100,22 @@ async fn past_max_concurrent_requests_calls_are_shed_with_retry_after() {
 
     // A write held in flight by the database lock occupies the one slot.
     let lock = WriteLock::take(&app).await;
-    let held = {
+    let hold = || {
         let mut client = app.departments();
         tokio::spawn(async move { client.create_department(authed(new_department("held"), &chief())).await })
     };
-    let shed = tokio::time::timeout(Duration::from_secs(4), async {
+    let mut held = hold();
+    let shed = tokio::time::timeout(Duration::from_secs(8), async {
         loop {
+            // Under load a probe can win the slot before the held call reaches the server, and
+            // the held call is then the one shed: hold again until it is the one in flight.
+            if held.is_finished() {
+                held = hold();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
             match get_department(&app, "water", &chief()).await {
                 Err(s) if s.code() == Code::Unavailable => return s,
-                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                _ => {}
             }
         }
     })

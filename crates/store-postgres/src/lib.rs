@@ -31,6 +31,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// Longest wait for a pooled connection before a call fails with UNAVAILABLE.
+const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Connection settings.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -502,7 +505,10 @@ impl PgStore {
         let warned = Arc::new(AtomicBool::new(false));
         PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(5))
+            // A call that cannot get a connection for this long (the database is gone, and the
+            // pool keeps retrying to connect) fails with UNAVAILABLE well inside usual client
+            // deadlines, which also makes the health watcher re-check and close the gate.
+            .acquire_timeout(POOL_ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _| {
                 let role = role.clone();
                 let warned = warned.clone();
