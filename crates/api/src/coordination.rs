@@ -826,33 +826,20 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         const FIELDS: [&str; 8] =
             ["title", "goal", "owner", "member_departments", "state", "milestones", "cases", "dumb_rules"];
         let paths = crate::officers::mask_paths(r.update_mask.as_ref(), &FIELDS, &FIELDS)?;
-        // Validate the whole body once, then take what the mask names.
-        let mut full = body.clone();
-        for (f, keep) in [("title", current.title.clone()), ("goal", current.goal.clone())] {
-            if !paths.iter().any(|p| p == f) {
-                match f {
-                    "title" => full.title = keep,
-                    _ => full.goal = keep,
-                }
+        // The current initiative with the masked fields taken from the request, validated whole.
+        let mut full = initiative_to_pb(&current);
+        for path in &paths {
+            match path.as_str() {
+                "title" => full.title.clone_from(&body.title),
+                "goal" => full.goal.clone_from(&body.goal),
+                "owner" => full.owner.clone_from(&body.owner),
+                "member_departments" => full.member_departments.clone_from(&body.member_departments),
+                "state" => full.state = body.state,
+                "milestones" => full.milestones.clone_from(&body.milestones),
+                "cases" => full.cases.clone_from(&body.cases),
+                "dumb_rules" => full.dumb_rules.clone_from(&body.dumb_rules),
+                _ => {}
             }
-        }
-        if !paths.iter().any(|p| p == "owner") {
-            full.owner = resource::officer(&lead, &current.owner);
-        }
-        if !paths.iter().any(|p| p == "member_departments") {
-            full.member_departments = dept_names(&current.members);
-        }
-        if !paths.iter().any(|p| p == "state") {
-            full.state = initiative_state_to_pb(current.status) as i32;
-        }
-        if !paths.iter().any(|p| p == "milestones") {
-            full.milestones = initiative_to_pb(&current).milestones;
-        }
-        if !paths.iter().any(|p| p == "cases") {
-            full.cases = current.cases.iter().map(|(d, c)| resource::case(d, c)).collect();
-        }
-        if !paths.iter().any(|p| p == "dumb_rules") {
-            full.dumb_rules = current.dumb_rules.iter().map(resource::dumb_rule).collect();
         }
         let next = Self::initiative_body(&lead, &full)?;
         if !coordination::initiative_transition_allowed(current.status, next.status) {

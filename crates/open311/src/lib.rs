@@ -220,13 +220,20 @@ fn parse_request_id(id: &str) -> Option<(DepartmentId, CaseId)> {
 }
 
 /// Every active department with its active categories.
-async fn catalogue<S: Open311Store>(store: &S) -> Result<Vec<(Department, Vec<ServiceCategory>)>, Fail> {
+/// Departments with their categories: only active ones (the service list), or all of them
+/// (archived departments and retired categories still name their old requests).
+async fn catalogue<S: Open311Store>(
+    store: &S,
+    active_only: bool,
+) -> Result<Vec<(Department, Vec<ServiceCategory>)>, Fail> {
     let (_, scope) = cityserve_domain::policy::gateway_read_scope();
+    let department_status = active_only.then_some(DepartmentStatus::Active);
+    let category_status = active_only.then_some(ServiceCategoryStatus::Active);
     let mut departments = Vec::new();
     let mut after = None;
     loop {
         let page = store
-            .list_departments(&scope, Some(DepartmentStatus::Active), &PageRequest { size: 500, after })
+            .list_departments(&scope, department_status, &PageRequest { size: 500, after })
             .await
             .map_err(Fail::store)?;
         departments.extend(page.items);
@@ -241,12 +248,7 @@ async fn catalogue<S: Open311Store>(store: &S) -> Result<Vec<(Department, Vec<Se
         let mut after = None;
         loop {
             let page = store
-                .list_service_categories(
-                    &scope,
-                    &d.id,
-                    Some(ServiceCategoryStatus::Active),
-                    &PageRequest { size: 500, after },
-                )
+                .list_service_categories(&scope, &d.id, category_status, &PageRequest { size: 500, after })
                 .await
                 .map_err(Fail::store)?;
             categories.extend(page.items);
@@ -274,8 +276,11 @@ fn service_to_v(d: &Department, c: &ServiceCategory) -> V {
 
 async fn services<S: Open311Store>(g: &Gateway<S>, ps: &[(String, String)]) -> Result<V, Fail> {
     check_jurisdiction(&g.settings, ps)?;
-    let items =
-        catalogue(&g.store).await?.iter().flat_map(|(d, cs)| cs.iter().map(move |c| service_to_v(d, c))).collect();
+    let items = catalogue(&g.store, true)
+        .await?
+        .iter()
+        .flat_map(|(d, cs)| cs.iter().map(move |c| service_to_v(d, c)))
+        .collect();
     Ok(V::List { item: "service", items })
 }
 
@@ -369,35 +374,13 @@ struct Names {
 }
 
 async fn names<S: Open311Store>(store: &S) -> Result<Names, Fail> {
-    let (_, scope) = cityserve_domain::policy::gateway_read_scope();
     let mut services = HashMap::new();
     let mut departments = HashMap::new();
-    let mut after = None;
-    loop {
-        // Archived departments and retired categories still name their old requests.
-        let page =
-            store.list_departments(&scope, None, &PageRequest { size: 500, after }).await.map_err(Fail::store)?;
-        for d in page.items {
-            let mut cafter = None;
-            loop {
-                let cats = store
-                    .list_service_categories(&scope, &d.id, None, &PageRequest { size: 500, after: cafter })
-                    .await
-                    .map_err(Fail::store)?;
-                for c in cats.items {
-                    services.insert((d.id.clone(), c.id.clone()), c.display_name.clone());
-                }
-                match cats.next_after {
-                    Some(a) => cafter = Some(a),
-                    None => break,
-                }
-            }
-            departments.insert(d.id.clone(), d.display_name.clone());
+    for (d, categories) in catalogue(store, false).await? {
+        for c in categories {
+            services.insert((d.id.clone(), c.id), c.display_name);
         }
-        match page.next_after {
-            Some(a) => after = Some(a),
-            None => break,
-        }
+        departments.insert(d.id, d.display_name);
     }
     Ok(Names { services, departments })
 }

@@ -235,20 +235,6 @@ async fn check_members_active(conn: &mut PgConnection, members: &[DepartmentId])
     Ok(())
 }
 
-async fn check_owner(conn: &mut PgConnection, d: &DepartmentId, owner: &OfficerId) -> StoreResult<()> {
-    let found: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM officers WHERE department_id = $1 AND officer_id = $2 AND status = 'active'")
-            .bind(d.as_str())
-            .bind(owner.as_str())
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?;
-    if found.is_none() {
-        return Err(StoreError::FailedPrecondition(format!("{owner} is not an active officer of department {d}")));
-    }
-    Ok(())
-}
-
 async fn write_members(conn: &mut PgConnection, i: &Initiative) -> StoreResult<()> {
     sqlx::query("DELETE FROM initiative_members WHERE lead_department = $1 AND initiative_id = $2")
         .bind(i.department_id.as_str())
@@ -927,7 +913,7 @@ impl CoordinationStore for PgStore {
             return Ok(found);
         }
         check_members_active(&mut tx, &i.members).await?;
-        check_owner(&mut tx, d, &i.owner).await?;
+        crate::require_active_officer(&mut tx, d, &i.owner).await?;
         sqlx::query(
             "INSERT INTO initiatives (department_id, initiative_id, title, goal, owner, status, members, milestones,
                  cases, dumb_rules, create_time, update_time, revision)
@@ -1024,7 +1010,7 @@ impl CoordinationStore for PgStore {
             check_members_active(&mut tx, &i.members).await?;
         }
         if current.owner != i.owner {
-            check_owner(&mut tx, d, &i.owner).await?;
+            crate::require_active_officer(&mut tx, d, &i.owner).await?;
         }
         let now = now_micros();
         sqlx::query(

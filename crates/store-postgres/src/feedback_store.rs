@@ -792,17 +792,7 @@ impl FeedbackStore for PgStore {
         if let Some(a) = &case.assignee
             && current.assignee.as_ref() != Some(a)
         {
-            let active: Option<i32> = sqlx::query_scalar(
-                "SELECT 1 FROM officers WHERE department_id = $1 AND officer_id = $2 AND status = 'active'",
-            )
-            .bind(d.as_str())
-            .bind(a.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            if active.is_none() {
-                return Err(StoreError::FailedPrecondition(format!("{a} is not an active officer of department {d}")));
-            }
+            crate::require_active_officer(&mut tx, d, a).await?;
         }
         if let Some(o) = &case.owner_department
             && current.owner_department.as_ref() != Some(o)

@@ -333,6 +333,25 @@ async fn claim_key(
     if op == operation && hash == idem.request_hash { Ok(Some(id)) } else { Err(StoreError::IdempotencyMismatch) }
 }
 
+/// Fails with a precondition error unless `owner` is an active officer of `d`.
+async fn require_active_officer(
+    conn: &mut PgConnection,
+    d: &DepartmentId,
+    owner: &cityserve_domain::OfficerId,
+) -> StoreResult<()> {
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM officers WHERE department_id = $1 AND officer_id = $2 AND status = 'active'")
+            .bind(d.as_str())
+            .bind(owner.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    if found.is_none() {
+        return Err(StoreError::FailedPrecondition(format!("{owner} is not an active officer of department {d}")));
+    }
+    Ok(())
+}
+
 /// Appends an audit record without an event (reads that must be audited).
 async fn audit(
     conn: &mut PgConnection,

@@ -1,8 +1,8 @@
 //! [`CoordinationStore`] on SQLite.
 use crate::feedback::{Origin, insert_feedback, intake, read_case, read_feedback, write_case};
 use crate::{
-    Replay, SqliteStore, apply_deltas, check_idempotency, corrupt, db_err, id, in_scope, micros, opt_time,
-    read_department, remember_key, scope_clause, time,
+    Bind, Replay, SqliteStore, apply_deltas, bind_all, check_idempotency, corrupt, db_err, id, in_scope, micros,
+    opt_time, read_department, remember_key, scope_clause, time,
 };
 use chrono::{DateTime, Utc};
 use cityserve_domain::coordination::{
@@ -32,24 +32,6 @@ const INITIATIVE_COLUMNS: &str = "department_id, initiative_id, title, goal, own
      dumb_rules, create_time, update_time, revision";
 const RULE_COLUMNS: &str = "rule_id, text, status, verdict, rationale, decided_by, decide_time, reported_by, \
      reporter_department, evidence_count, create_time, update_time, revision";
-
-enum Bind {
-    Text(String),
-    Int(i64),
-}
-
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    binds: Vec<Bind>,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-    for b in binds {
-        q = match b {
-            Bind::Text(t) => q.bind(t),
-            Bind::Int(i) => q.bind(i),
-        };
-    }
-    q
-}
 
 fn path_from(v: Option<String>, own: &DepartmentId) -> StoreResult<Vec<DepartmentId>> {
     match v {
@@ -848,20 +830,7 @@ impl CoordinationStore for SqliteStore {
             return Ok(found);
         }
         check_members_active(&mut tx, &i.members).await?;
-        let owner: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM officers WHERE department_id = ? AND officer_id = ? AND status = 'active'",
-        )
-        .bind(d.as_str())
-        .bind(i.owner.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if owner.is_none() {
-            return Err(StoreError::FailedPrecondition(format!(
-                "{} is not an active officer of department {d}",
-                i.owner
-            )));
-        }
+        crate::require_active_officer(&mut tx, d, &i.owner).await?;
         let now = now_micros();
         sqlx::query(
             "INSERT INTO initiatives (department_id, initiative_id, title, goal, owner, status, milestones, cases,
@@ -970,20 +939,7 @@ impl CoordinationStore for SqliteStore {
             check_members_active(&mut tx, &i.members).await?;
         }
         if current.owner != i.owner {
-            let owner: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM officers WHERE department_id = ? AND officer_id = ? AND status = 'active'",
-            )
-            .bind(d.as_str())
-            .bind(i.owner.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            if owner.is_none() {
-                return Err(StoreError::FailedPrecondition(format!(
-                    "{} is not an active officer of department {d}",
-                    i.owner
-                )));
-            }
+            crate::require_active_officer(&mut tx, d, &i.owner).await?;
         }
         let now = now_micros();
         sqlx::query(

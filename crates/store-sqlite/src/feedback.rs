@@ -1,7 +1,7 @@
 //! [`FeedbackStore`] on SQLite.
 use crate::{
-    Replay, SqliteStore, audit, check_idempotency, corrupt, db_err, id, in_scope, micros, opt_time, read_department,
-    read_standards, remember_key, scope_clause, time,
+    Bind, Replay, SqliteStore, audit, check_idempotency, corrupt, db_err, id, in_scope, micros, opt_time,
+    read_department, read_standards, remember_key, scope_clause, time,
 };
 use chrono::{DateTime, Utc};
 use cityserve_domain::feedback::RecoveryKind;
@@ -711,10 +711,6 @@ impl FeedbackStore for SqliteStore {
         if let Some(d) = &filter.department {
             in_scope(scope, d)?;
         }
-        enum Bind {
-            Text(String),
-            Int(i64),
-        }
         let mut sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE 1 = 1");
         let mut binds: Vec<Bind> = Vec::new();
         if let Some(d) = &filter.department {
@@ -761,13 +757,7 @@ impl FeedbackStore for SqliteStore {
             CaseOrder::Newest => " ORDER BY case_id DESC LIMIT ?",
             CaseOrder::ResolveDue => " ORDER BY resolve_due, case_id LIMIT ?",
         });
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in binds {
-            q = match b {
-                Bind::Text(t) => q.bind(t),
-                Bind::Int(i) => q.bind(i),
-            };
-        }
+        let q = crate::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), binds);
         let mut conn = self.read_conn().await?;
         let rows = q.bind(i64::from(page.size) + 1).fetch_all(&mut *conn).await.map_err(db_err)?;
         let items = rows.iter().map(case_from).collect::<StoreResult<Vec<_>>>()?;
@@ -796,17 +786,7 @@ impl FeedbackStore for SqliteStore {
         if let Some(a) = &case.assignee
             && current.assignee.as_ref() != Some(a)
         {
-            let active: Option<i64> = sqlx::query_scalar(
-                "SELECT 1 FROM officers WHERE department_id = ? AND officer_id = ? AND status = 'active'",
-            )
-            .bind(d.as_str())
-            .bind(a.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            if active.is_none() {
-                return Err(StoreError::FailedPrecondition(format!("{a} is not an active officer of department {d}")));
-            }
+            crate::require_active_officer(&mut tx, d, a).await?;
         }
         if let Some(o) = &case.owner_department
             && current.owner_department.as_ref() != Some(o)

@@ -268,6 +268,49 @@ async fn record(
     Ok(())
 }
 
+/// A value bound to a query assembled at run time (filters that are present or not).
+pub(crate) enum Bind {
+    /// Text.
+    Text(String),
+    /// Integer.
+    Int(i64),
+}
+
+/// Binds `binds` in order.
+pub(crate) fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    for b in binds {
+        q = match b {
+            Bind::Text(t) => q.bind(t),
+            Bind::Int(i) => q.bind(i),
+        };
+    }
+    q
+}
+
+/// Fails with a precondition error unless `officer` is an active officer of `department`.
+async fn require_active_officer(
+    conn: &mut SqliteConnection,
+    department: &DepartmentId,
+    officer: &cityserve_domain::OfficerId,
+) -> StoreResult<()> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM officers WHERE department_id = ? AND officer_id = ? AND status = 'active'")
+            .bind(department.as_str())
+            .bind(officer.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    if found.is_none() {
+        return Err(StoreError::FailedPrecondition(format!(
+            "{officer} is not an active officer of department {department}"
+        )));
+    }
+    Ok(())
+}
+
 /// Adds report-card counter increments, in the caller's transaction.
 async fn apply_deltas(conn: &mut SqliteConnection, deltas: &[cityserve_domain::report::Delta]) -> StoreResult<()> {
     for d in deltas {

@@ -1,6 +1,6 @@
 //! [`Open311Store`] on SQLite.
 use crate::feedback::{CASE_COLUMNS, FEEDBACK_COLUMNS, case_from, feedback_from};
-use crate::{Replay, SqliteStore, check_idempotency, db_err, micros, opt_time, remember_key, time};
+use crate::{Bind, Replay, SqliteStore, check_idempotency, db_err, micros, opt_time, remember_key, time};
 use cityserve_domain::{Page, PageRequest, TenantScope};
 use cityserve_store::open311::{ApiKey, Open311Store, RequestQuery, RequestStatus, ServiceRequestRow};
 use cityserve_store::{Idempotency, StoreError, StoreResult, WriteCtx, now_micros, resource};
@@ -25,11 +25,6 @@ async fn read_key(conn: &mut SqliteConnection, id: &str) -> StoreResult<ApiKey> 
     let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *conn).await.map_err(db_err)?;
     key_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-enum Bind {
-    Text(String),
-    Int(i64),
 }
 
 impl Open311Store for SqliteStore {
@@ -163,13 +158,7 @@ impl Open311Store for SqliteStore {
         }
         sql.push_str(" ORDER BY f.received_at DESC, f.department_id, f.feedback_id LIMIT ? OFFSET ?");
         binds.extend([Bind::Int(i64::from(q.limit)), Bind::Int(i64::from(q.offset))]);
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in binds {
-            query = match b {
-                Bind::Text(t) => query.bind(t),
-                Bind::Int(i) => query.bind(i),
-            };
-        }
+        let query = crate::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), binds);
         let mut conn = self.read_conn().await?;
         let rows = query.fetch_all(&mut *conn).await.map_err(db_err)?;
         rows.iter()
