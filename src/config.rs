@@ -62,6 +62,11 @@ pub struct Config {
     /// (every replica scans; each breach is escalated once). `0s` disables the scan.
     #[serde(with = "humantime_serde_compat")]
     pub breach_scan_interval: Duration,
+    /// How long a verified token-holder's standing (officer record and appointments) is reused
+    /// before it is read again. Changes made through this server apply at once; through another
+    /// replica, within this time. `0s`: read on every call.
+    #[serde(with = "humantime_serde_compat")]
+    pub standing_cache_ttl: Duration,
     /// Origins allowed to call through gRPC-Web from a browser (`*` for any). Empty: none.
     pub cors_allowed_origins: Vec<String>,
     /// Log format.
@@ -115,6 +120,7 @@ impl Default for Config {
             max_message_bytes: 4 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
             breach_scan_interval: Duration::from_secs(60),
+            standing_cache_ttl: Duration::from_secs(1),
             cors_allowed_origins: Vec::new(),
             log_format: LogFormat::Text,
             log_filter: "info".into(),
@@ -222,6 +228,9 @@ impl Config {
         }
         if let Some(v) = env("CITYSERVE_BREACH_SCAN_INTERVAL") {
             self.breach_scan_interval = dur("CITYSERVE_BREACH_SCAN_INTERVAL", &v)?;
+        }
+        if let Some(v) = env("CITYSERVE_STANDING_CACHE_TTL") {
+            self.standing_cache_ttl = dur("CITYSERVE_STANDING_CACHE_TTL", &v)?;
         }
         if let Some(v) = env("CITYSERVE_CORS_ALLOWED_ORIGINS") {
             self.cors_allowed_origins =

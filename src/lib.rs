@@ -386,7 +386,7 @@ async fn serve_with<S: Open311Store + cityserve_store::AuditStore>(
         // Refused mutations and resident-data reads get an audit row (crates/api/src/audit.rs).
         .layer(cityserve_api::AuditLayer::new(store.clone()))
         // After authentication: the token's role must still be held by its subject.
-        .layer(StandingLayer::new(store))
+        .layer(StandingLayer::new(store, config.standing_cache_ttl))
         // Innermost, so every layer above (audit, telemetry) sees the mapped code: undecodable
         // request bodies are INVALID_ARGUMENT rather than tonic's INTERNAL (docs/security.md).
         .layer(cityserve_api::DecodeErrorLayer)

@@ -1,30 +1,114 @@
 //! "Roles in tokens follow appointments": a tower layer, after [`crate::AuthLayer`], that checks
 //! the verified token's role against what its subject holds in the database at the time of the
 //! call. A CSO replaced at 10:00 holding a token minted at 9:00 is refused at 10:01.
+//!
+//! A verified standing is remembered for a short time ([`StandingCache`]): a busy caller costs one
+//! lookup per TTL instead of one database transaction per call. A change to officers or
+//! appointments made through this server forgets every remembered standing at once; one made
+//! through another replica is seen here within the TTL.
 use crate::error::ApiError;
 use cityserve_domain::officer::check_standing;
 use cityserve_domain::{Action, Caller, DepartmentId, Role, authorize};
 use cityserve_store::OfficerStore;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 use tonic::Status;
+
+/// Beyond this many callers the cache starts over rather than grow without bound.
+const MAX_CACHED_CALLERS: usize = 10_000;
+
+/// Standings verified within the last `ttl`, keyed by the whole verified [`Caller`] (subject,
+/// role and departments), so a token with other claims is checked on its own. Only successful
+/// checks are kept: a refused caller is looked up again on every call.
+#[derive(Clone)]
+pub struct StandingCache {
+    ttl: Duration,
+    state: Arc<Mutex<CacheState>>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    /// Bumped by [`StandingCache::clear`]; a lookup that began before a bump is not stored.
+    generation: u64,
+    entries: HashMap<Caller, (Instant, Option<DepartmentId>)>,
+}
+
+impl StandingCache {
+    /// A cache keeping verified standings for `ttl` (zero: nothing is kept).
+    pub fn new(ttl: Duration) -> Self {
+        Self { ttl, state: Arc::default() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        // The state is a plain map: a panic while holding the lock cannot leave it inconsistent.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The remembered home department of `caller`, if its standing was verified within the TTL;
+    /// otherwise the generation to pass to [`Self::remember`].
+    fn recall(&self, caller: &Caller) -> Result<Option<DepartmentId>, u64> {
+        let state = self.lock();
+        match state.entries.get(caller) {
+            Some((at, home)) if at.elapsed() < self.ttl => Ok(home.clone()),
+            _ => Err(state.generation),
+        }
+    }
+
+    fn remember(&self, caller: &Caller, home: Option<DepartmentId>, generation: u64, looked_up_at: Instant) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut state = self.lock();
+        // Officers changed while the lookup ran: its answer may predate the change.
+        if state.generation != generation {
+            return;
+        }
+        if state.entries.len() >= MAX_CACHED_CALLERS {
+            state.entries.clear();
+        }
+        state.entries.insert(caller.clone(), (looked_up_at, home));
+    }
+
+    /// Forgets every remembered standing (after officers or appointments changed).
+    pub fn clear(&self) {
+        let mut state = self.lock();
+        state.generation = state.generation.wrapping_add(1);
+        state.entries.clear();
+    }
+}
+
+/// Whether a call to `path` may change what [`verify_standing`] finds: any officer or department
+/// method other than a read.
+fn changes_standings(path: &str) -> bool {
+    let Some(method) = path
+        .strip_prefix("/cityserve.v1.OfficerService/")
+        .or_else(|| path.strip_prefix("/cityserve.v1.DepartmentService/"))
+    else {
+        return false;
+    };
+    !(method.starts_with("Get") || method.starts_with("List"))
+}
 
 /// Adds the standing check to every request that carries a [`Caller`].
 #[derive(Clone)]
 pub struct StandingLayer<S> {
     store: S,
+    cache: StandingCache,
 }
 
 impl<S: OfficerStore> StandingLayer<S> {
-    /// A layer reading standings from `store`.
-    pub fn new(store: S) -> Self {
-        Self { store }
+    /// A layer reading standings from `store`, remembering each verified one for `ttl`.
+    pub fn new(store: S, ttl: Duration) -> Self {
+        Self { store, cache: StandingCache::new(ttl) }
     }
 }
 
 impl<S: Clone, I> tower::Layer<I> for StandingLayer<S> {
     type Service = StandingService<S, I>;
     fn layer(&self, inner: I) -> Self::Service {
-        StandingService { inner, store: self.store.clone() }
+        StandingService { inner, store: self.store.clone(), cache: self.cache.clone() }
     }
 }
 
@@ -33,6 +117,7 @@ impl<S: Clone, I> tower::Layer<I> for StandingLayer<S> {
 pub struct StandingService<S, I> {
     inner: I,
     store: S,
+    cache: StandingCache,
 }
 
 /// The department of the calling officer's own record, as found by the standing check. Handlers
@@ -80,17 +165,100 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let caller = req.extensions().get::<Caller>().cloned();
         let store = self.store.clone();
+        let cache = self.cache.clone();
+        let changes = changes_standings(req.uri().path());
         Box::pin(async move {
             if let Some(caller) = caller {
-                match verify_standing(&store, &caller).await {
-                    Ok(Some(home)) => {
-                        req.extensions_mut().insert(HomeDepartment(home));
+                let home = match cache.recall(&caller) {
+                    Ok(home) => home,
+                    Err(generation) => {
+                        let at = Instant::now();
+                        match verify_standing(&store, &caller).await {
+                            Ok(home) => {
+                                cache.remember(&caller, home.clone(), generation, at);
+                                home
+                            }
+                            Err(status) => return Ok(status.into_http()),
+                        }
                     }
-                    Ok(None) => {}
-                    Err(status) => return Ok(status.into_http()),
+                };
+                if let Some(home) = home {
+                    req.extensions_mut().insert(HomeDepartment(home));
                 }
             }
-            inner.call(req).await
+            let response = inner.call(req).await;
+            if changes {
+                cache.clear();
+            }
+            response
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(subject: &str) -> Caller {
+        Caller {
+            subject: subject.into(),
+            role: Role::Cso,
+            departments: vec![DepartmentId::parse("d", "water").unwrap()],
+        }
+    }
+
+    fn water() -> Option<DepartmentId> {
+        Some(DepartmentId::parse("d", "water").unwrap())
+    }
+
+    #[test]
+    fn a_verified_standing_is_reused_only_within_the_ttl_and_for_the_same_claims() {
+        let cache = StandingCache::new(Duration::from_secs(60));
+        let generation = cache.recall(&caller("ann")).unwrap_err();
+        cache.remember(&caller("ann"), water(), generation, Instant::now());
+        assert_eq!(cache.recall(&caller("ann")), Ok(water()));
+        // Other claims (here another role) are checked on their own.
+        let staff = Caller { role: Role::Staff, ..caller("ann") };
+        assert!(cache.recall(&staff).is_err());
+        // An entry older than the TTL is looked up again.
+        let stale = StandingCache::new(Duration::from_millis(1));
+        stale.remember(&caller("ann"), water(), 0, Instant::now() - Duration::from_secs(1));
+        assert!(stale.recall(&caller("ann")).is_err());
+        // A zero TTL keeps nothing.
+        let off = StandingCache::new(Duration::ZERO);
+        off.remember(&caller("ann"), water(), 0, Instant::now());
+        assert!(off.recall(&caller("ann")).is_err());
+    }
+
+    #[test]
+    fn a_lookup_that_raced_an_officer_change_is_not_kept() {
+        let cache = StandingCache::new(Duration::from_secs(60));
+        cache.remember(&caller("bob"), water(), 0, Instant::now());
+        let generation = cache.recall(&caller("ann")).unwrap_err();
+        // Appointments change while ann's lookup runs.
+        cache.clear();
+        assert!(cache.recall(&caller("bob")).is_err(), "clear forgets every standing");
+        cache.remember(&caller("ann"), water(), generation, Instant::now());
+        assert!(cache.recall(&caller("ann")).is_err(), "the answer may predate the change");
+    }
+
+    #[test]
+    fn officer_and_department_writes_clear_the_cache_reads_do_not() {
+        for path in [
+            "/cityserve.v1.OfficerService/AppointCso",
+            "/cityserve.v1.OfficerService/EndAppointment",
+            "/cityserve.v1.OfficerService/DeactivateOfficer",
+            "/cityserve.v1.DepartmentService/ArchiveDepartment",
+        ] {
+            assert!(changes_standings(path), "{path}");
+        }
+        for path in [
+            "/cityserve.v1.OfficerService/GetOfficer",
+            "/cityserve.v1.OfficerService/ListAppointments",
+            "/cityserve.v1.FeedbackService/SubmitFeedback",
+            "/grpc.health.v1.Health/Check",
+        ] {
+            assert!(!changes_standings(path), "{path}");
+        }
     }
 }

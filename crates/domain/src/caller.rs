@@ -50,7 +50,7 @@ impl fmt::Display for Role {
 }
 
 /// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Caller {
     /// The token subject: an officer ID or a service client's name. Never an e-mail address.
     pub subject: String,

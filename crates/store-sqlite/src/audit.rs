@@ -45,7 +45,7 @@ impl AuditStore for SqliteStore {
         .bind(refusal.resource)
         .bind(refusal.trace_id)
         .bind(refusal.outcome)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(db_err)?;
         Ok(())

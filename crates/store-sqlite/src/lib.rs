@@ -1,9 +1,11 @@
 //! The SQLite backend of CityServe's [`Store`]: the embedded default. All of its SQL lives here.
 //!
 //! The database runs in WAL mode with `synchronous = NORMAL` (an acknowledged write survives a
-//! process crash) and a busy timeout. Every write transaction starts with `BEGIN IMMEDIATE`, which
-//! takes SQLite's single write lock up front: concurrent writers queue on the busy timeout
-//! instead of failing with "database is locked" when a read lock would have to be upgraded.
+//! process crash) and a busy timeout. Every write transaction runs on one dedicated writer
+//! connection, so writers queue in the pool (fairly, without sleeping) rather than on SQLite's
+//! busy handler; it starts with `BEGIN IMMEDIATE`, which takes the write lock up front, so a
+//! migration or another process writing the same file makes it wait instead of failing with
+//! "database is locked". Reads use a separate pool and never wait for writers (WAL).
 
 mod audit;
 mod coordination;
@@ -43,6 +45,11 @@ impl Default for SqliteOptions {
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The one connection that writes. SQLite admits one writer at a time anyway; queueing
+    /// writers here (fairly, without sleeping) beats letting them race for the lock on
+    /// `busy_timeout`, whose retry sleeps grow to 100 ms, and the writer's page cache stays warm
+    /// because no other connection changes the file under it.
+    writer: SqlitePool,
     /// Bumped after every committed write, so `Watch` subscribers in this process re-read.
     events: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
@@ -402,10 +409,21 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(if memory { 1 } else { options.max_connections.max(1) })
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
             .map_err(db_err)?;
-        let store = Self { pool, events: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)) };
+        // An in-memory database lives in its one connection: reads and writes must share it.
+        let writer = if memory {
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(connect)
+                .await
+                .map_err(db_err)?
+        };
+        let store = Self { pool, writer, events: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)) };
         if options.migrate {
             store.migrate().await?;
         }
@@ -427,11 +445,12 @@ impl SqliteStore {
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
     async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
     }
 
     /// Commits a transaction and tells in-process event subscribers to look.
