@@ -1,8 +1,8 @@
 //! [`FeedbackStore`] on PostgreSQL. Row-level security scopes every table; the timeline's metadata
 //! table is readable city-wide by design (see migrations/postgres/0003_feedback.sql).
 use crate::{
-    PgStore, apply_deltas, audit, claim_key, corrupt, db_err, id, in_scope, read_department, read_standards, record,
-    scope_ids,
+    DEPARTMENT_COLUMNS, PgStore, apply_deltas, audit, claim_key, corrupt, db_err, department_from, id, in_scope,
+    read_standards, record, scope_ids,
 };
 use chrono::{DateTime, Utc};
 use cityserve_domain::feedback::RecoveryKind;
@@ -174,18 +174,30 @@ pub(crate) struct Intake {
 }
 
 pub(crate) async fn intake(conn: &mut PgConnection, d: &DepartmentId) -> StoreResult<Intake> {
-    let department = read_department(conn, d).await?;
+    intake_for(conn, d, true).await
+}
+
+/// [`intake`], reading the service standards only when `complaints` may open cases (only
+/// cases use them): one round trip for surveys and comments, two for complaints.
+pub(crate) async fn intake_for(conn: &mut PgConnection, d: &DepartmentId, complaints: bool) -> StoreResult<Intake> {
+    let sql = format!(
+        "SELECT {DEPARTMENT_COLUMNS}, ARRAY(SELECT category_id FROM service_categories
+             WHERE department_id = $1 AND status = $2 ORDER BY category_id) AS active_categories
+         FROM departments WHERE department_id = $1"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(d.as_str())
+        .bind(ServiceCategoryStatus::Active.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?
+        .ok_or(StoreError::NotFound)?;
+    let department = department_from(&row)?;
     if department.status != DepartmentStatus::Active {
         return Err(StoreError::FailedPrecondition(format!("department {d} is archived")));
     }
-    let standards = read_standards(conn, d).await?;
-    let categories: Vec<String> =
-        sqlx::query_scalar("SELECT category_id FROM service_categories WHERE department_id = $1 AND status = $2")
-            .bind(d.as_str())
-            .bind(ServiceCategoryStatus::Active.as_str())
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_err)?;
+    let categories: Vec<String> = row.try_get("active_categories").map_err(db_err)?;
+    let standards = if complaints { read_standards(conn, d).await? } else { Vec::new() };
     let active_categories = categories
         .iter()
         .map(|c| ServiceCategoryId::parse("category_id", c).map_err(|_| corrupt("category_id")))
@@ -245,7 +257,7 @@ pub(crate) async fn insert_feedback(
     new: &NewFeedback,
     now: DateTime<Utc>,
     origin: Option<&Origin<'_>>,
-) -> StoreResult<()> {
+) -> StoreResult<Submitted> {
     if let Some(c) = &new.category
         && !intake.active_categories.contains(c)
     {
@@ -261,31 +273,35 @@ pub(crate) async fn insert_feedback(
         (None, None) => None,
     };
     let resident_key = resident_key.as_deref();
-    sqlx::query(
+    // RETURNING: the caller answers with what was stored, without reading it back.
+    let sql = format!(
         "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
              address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false, $17)",
-    )
-    .bind(d)
-    .bind(new.id.as_str())
-    .bind(new.channel.as_str())
-    .bind(new.kind.as_str())
-    .bind(new.csat)
-    .bind(new.nps)
-    .bind(&new.text)
-    .bind(&new.language)
-    .bind(new.category.as_ref().map(|c| c.as_str()))
-    .bind(&new.location.address)
-    .bind(new.location.latitude)
-    .bind(new.location.longitude)
-    .bind(new.occurred_at)
-    .bind(now)
-    .bind(resident_key)
-    .bind(new.internal_customer.as_ref().map(|c| c.as_str()))
-    .bind(new.source.as_deref())
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false, $17)
+         RETURNING {FEEDBACK_COLUMNS}"
+    );
+    let stored = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(d)
+        .bind(new.id.as_str())
+        .bind(new.channel.as_str())
+        .bind(new.kind.as_str())
+        .bind(new.csat)
+        .bind(new.nps)
+        .bind(&new.text)
+        .bind(&new.language)
+        .bind(new.category.as_ref().map(|c| c.as_str()))
+        .bind(&new.location.address)
+        .bind(new.location.latitude)
+        .bind(new.location.longitude)
+        .bind(new.occurred_at)
+        .bind(now)
+        .bind(resident_key)
+        .bind(new.internal_customer.as_ref().map(|c| c.as_str()))
+        .bind(new.source.as_deref())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let feedback = feedback_from(&stored)?;
     if let (Some(key), Some(ResidentRef { contact, .. })) = (resident_key, &new.resident) {
         // The newest contact details win; a missing one keeps what was known.
         sqlx::query(
@@ -306,34 +322,40 @@ pub(crate) async fn insert_feedback(
         .map_err(db_err)?;
     }
     let mut case_status = None;
+    let mut opened = None;
+    // Every counter increment of the submission, written in one statement at the end.
+    let mut deltas = Vec::new();
     if new.kind == FeedbackKind::Complaint {
         let (targets, _) =
             resolve_targets(intake.default_targets, &intake.standards, new.category.as_ref(), Some(new.channel));
         let case = Case::open(new, now, targets);
         case_status = Some(case.status);
-        apply_deltas(conn, &report::case_opened_deltas(&case)).await?;
+        deltas.extend(report::case_opened_deltas(&case));
         let path: Option<Vec<&str>> = origin.map(|o| o.path.iter().map(DepartmentId::as_str).collect());
-        sqlx::query(
+        let sql = format!(
             "INSERT INTO cases (department_id, case_id, status, category_id, channel, received_at, acknowledge_due,
                  resolve_due, reopen_count, resident_key, revision, update_time, path)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 1, $6, $10)",
-        )
-        .bind(d)
-        .bind(case.id.as_str())
-        .bind(case.status.as_str())
-        .bind(case.category.as_ref().map(|c| c.as_str()))
-        .bind(case.channel.as_str())
-        .bind(now)
-        .bind(case.acknowledge_due)
-        .bind(case.resolve_due)
-        .bind(resident_key)
-        .bind(path)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 1, $6, $10)
+             RETURNING {CASE_COLUMNS}"
+        );
+        let stored = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(d)
+            .bind(case.id.as_str())
+            .bind(case.status.as_str())
+            .bind(case.category.as_ref().map(|c| c.as_str()))
+            .bind(case.channel.as_str())
+            .bind(now)
+            .bind(case.acknowledge_due)
+            .bind(case.resolve_due)
+            .bind(resident_key)
+            .bind(path)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        opened = Some(case_from(&stored)?);
     }
     if origin.is_none() {
-        let deltas = report::feedback_deltas(
+        deltas.extend(report::feedback_deltas(
             &new.department_id,
             now,
             new.channel,
@@ -341,9 +363,9 @@ pub(crate) async fn insert_feedback(
             new.csat,
             new.nps,
             new.category.is_some(),
-        );
-        apply_deltas(conn, &deltas).await?;
+        ));
     }
+    apply_deltas(conn, &deltas).await?;
     if let Some(key) = resident_key {
         sqlx::query(
             "INSERT INTO timeline_entries (department_id, feedback_id, resident_key, channel, occurred_at, case_status)
@@ -366,7 +388,8 @@ pub(crate) async fn insert_feedback(
         "channel": new.channel.as_str(),
         "case": case_status.is_some(),
     });
-    record(conn, ctx, &new.department_id, &name, payload).await
+    record(conn, ctx, &new.department_id, &name, payload).await?;
+    Ok(Submitted { feedback, case: opened })
 }
 
 /// The key of a case in a resolve-due ordered listing.
@@ -465,9 +488,8 @@ impl FeedbackStore for PgStore {
             tx.commit().await.map_err(db_err)?;
             return Ok(submitted);
         }
-        let intake = intake(&mut tx, &new.department_id).await?;
-        insert_feedback(&mut tx, ctx, &intake, new, now, None).await?;
-        let submitted = read_submitted(&mut tx, &new.department_id, new.id.as_str()).await?;
+        let intake = intake_for(&mut tx, &new.department_id, new.kind == FeedbackKind::Complaint).await?;
+        let submitted = insert_feedback(&mut tx, ctx, &intake, new, now, None).await?;
         self.commit(tx).await?;
         Ok(submitted)
     }
@@ -494,15 +516,12 @@ impl FeedbackStore for PgStore {
             return Ok(out);
         }
         let intake = intake(&mut tx, department).await.map_err(|e| (None, e))?;
+        let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             if item.department_id != *department {
                 return Err((Some(i), StoreError::FailedPrecondition("item is for another department".into())));
             }
-            insert_feedback(&mut tx, ctx, &intake, item, now, None).await.map_err(|e| (Some(i), e))?;
-        }
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            out.push(read_submitted(&mut tx, department, item.id.as_str()).await.map_err(|e| (None, e))?);
+            out.push(insert_feedback(&mut tx, ctx, &intake, item, now, None).await.map_err(|e| (Some(i), e))?);
         }
         self.commit(tx).await.map_err(|e| (None, e))?;
         Ok(out)
