@@ -4,6 +4,10 @@
 # $DURATION seconds, on PostgreSQL (RLS on) and on SQLite, with the baselines measured in the same
 # run (health-check floor; pgbench -S and a pgbench single-row INSERT at the same client count).
 #   SCALE=1000000 DURATION=15 crates/bench/run.sh
+# Besides the closed-loop pass (64 in flight: throughput), every scenario but noop and mix also
+# runs open-loop at $LATENCY_RATE calls/s (latency of a loaded-but-not-saturated server).
+# BACKENDS="pg sqlite" and SCENARIOS="noop get ..." pick what runs; PGBENCH=0 skips the baselines.
+#   SCALE=10000000 BACKENDS=pg SCENARIOS="report-card dashboard timeline" PGBENCH=0 crates/bench/run.sh
 # Needs: a release build (cargo build --release -p cityserve -p cityserve-bench), PostgreSQL at
 # 127.0.0.1:5432 (trust, user postgres), pgbench.
 set -euo pipefail
@@ -12,6 +16,9 @@ SCALE=${SCALE:-1000000}
 DURATION=${DURATION:-15}
 C=${CONCURRENCY:-64}
 OUT=${OUT:-target/bench}
+BACKENDS=${BACKENDS:-pg sqlite}
+SCENARIOS=${SCENARIOS:-noop get submit timeline report-card dashboard mix}
+LATENCY_RATE=${LATENCY_RATE:-200}
 BIN=target/release/cityserve
 BENCH=target/release/cityserve-bench
 PG=postgres://postgres@127.0.0.1:5432
@@ -46,7 +53,7 @@ run_backend() { # name url
   local ready_ms; ready_ms=$(wait_serving)
   echo "{\"start_to_serving_ms\": $ready_ms}" > "$OUT/$name-start.json"
   local chief; chief=$("$BIN" token --role chief --subject chief-cso --ttl 2h)
-  for s in noop get submit timeline report-card dashboard mix; do
+  for s in $SCENARIOS; do
     local rss_max=0
     ( while kill -0 $pid 2>/dev/null; do ps -o rss= -p $pid; sleep 0.2; done ) > "$OUT/$name-$s.rss" &
     local sampler=$!
@@ -56,11 +63,18 @@ run_backend() { # name url
     kill $sampler 2>/dev/null || true
     rss_max=$(sort -n "$OUT/$name-$s.rss" | tail -n 1)
     echo "{\"rss_kib_max\": ${rss_max:-0}}" > "$OUT/$name-$s-rss.json"
+    if [ "$s" != noop ] && [ "$s" != mix ]; then
+      "$BENCH" --target "http://127.0.0.1:$PORT" --token "$chief" --scenario "$s" --concurrency "$C" \
+        --connections 4 --duration "$DURATION" --warmup 1 --rate "$LATENCY_RATE" --department water \
+        --resident r-00000000000000000000000000000001 --json "$OUT/$name-$s-latency.json" >&2 \
+        || log "$name $s (open loop) reported errors"
+    fi
   done
   kill -TERM $pid; wait $pid || true
 }
 
 # Baselines on the same machine, same client count.
+if [ "${PGBENCH:-1}" != 0 ]; then
 log "pgbench baselines ($C clients)"
 dropdb -h 127.0.0.1 -U postgres --if-exists cityserve_pgbench
 createdb -h 127.0.0.1 -U postgres cityserve_pgbench
@@ -72,9 +86,16 @@ sel=$(pgbench -h 127.0.0.1 -U postgres -S -c "$C" -j 2 -T "$DURATION" -n cityser
 ins=$(pgbench -h 127.0.0.1 -U postgres -f "$OUT/insert.sql" -c "$C" -j 2 -T "$DURATION" -n cityserve_pgbench 2>/dev/null | tps)
 echo "{\"pgbench_select_tps\": $sel, \"pgbench_insert_tps\": $ins}" > "$OUT/pgbench.json"
 log "pgbench -S: $sel tps; single-row INSERT: $ins tps"
+fi
 
-dropdb -h 127.0.0.1 -U postgres --if-exists cityserve_bench
-createdb -h 127.0.0.1 -U postgres cityserve_bench
-run_backend pg "$PG/cityserve_bench"
-run_backend sqlite "sqlite://$OUT/data-sqlite/cityserve.db"
+for backend in $BACKENDS; do
+  case $backend in
+    pg)
+      dropdb -h 127.0.0.1 -U postgres --if-exists cityserve_bench
+      createdb -h 127.0.0.1 -U postgres cityserve_bench
+      run_backend pg "$PG/cityserve_bench" ;;
+    sqlite) run_backend sqlite "sqlite://$OUT/data-sqlite/cityserve.db" ;;
+    *) log "unknown backend $backend"; exit 2 ;;
+  esac
+done
 log "figures in $OUT"

@@ -1,7 +1,7 @@
 //! [`FeedbackStore`] on SQLite.
 use crate::{
-    Bind, Replay, SqliteStore, audit, check_idempotency, corrupt, db_err, id, in_scope, micros, opt_time,
-    read_department, read_standards, remember_key, scope_clause, time,
+    Bind, DEPARTMENT_COLUMNS, Replay, SqliteStore, audit, check_idempotency, corrupt, db_err, department_from, id,
+    in_scope, micros, opt_time, read_standards, remember_key, scope_clause, time,
 };
 use chrono::{DateTime, Utc};
 use cityserve_domain::feedback::RecoveryKind;
@@ -169,20 +169,36 @@ pub(crate) struct Intake {
 }
 
 pub(crate) async fn intake(conn: &mut SqliteConnection, d: &DepartmentId) -> StoreResult<Intake> {
-    let department = read_department(conn, d).await?;
+    intake_for(conn, d, true).await
+}
+
+/// [`intake`], reading the service standards only when `complaints` may open cases (only cases
+/// use them); the department and its active categories come in one statement.
+pub(crate) async fn intake_for(conn: &mut SqliteConnection, d: &DepartmentId, complaints: bool) -> StoreResult<Intake> {
+    let sql = format!(
+        "SELECT {DEPARTMENT_COLUMNS}, (SELECT group_concat(category_id, ' ') FROM service_categories
+             WHERE department_id = ?1 AND status = ?2) AS active_categories
+         FROM departments WHERE department_id = ?1"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(d.as_str())
+        .bind(ServiceCategoryStatus::Active.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db_err)?
+        .ok_or(StoreError::NotFound)?;
+    let department = department_from(&row)?;
     if department.status != DepartmentStatus::Active {
         return Err(StoreError::FailedPrecondition(format!("department {d} is archived")));
     }
-    let standards = read_standards(conn, d).await?;
-    let categories: Vec<String> =
-        sqlx::query_scalar("SELECT category_id FROM service_categories WHERE department_id = ? AND status = ?")
-            .bind(d.as_str())
-            .bind(ServiceCategoryStatus::Active.as_str())
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_err)?;
+    // Category IDs are slugs: a space cannot occur in one.
+    let categories: Option<String> = row.try_get("active_categories").map_err(db_err)?;
+    let standards = if complaints { read_standards(conn, d).await? } else { Vec::new() };
     let active_categories = categories
-        .iter()
+        .as_deref()
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|c| !c.is_empty())
         .map(|c| ServiceCategoryId::parse("category_id", c).map_err(|_| corrupt("category_id")))
         .collect::<StoreResult<Vec<_>>>()?;
     Ok(Intake { default_targets: department.default_targets, standards, active_categories })
@@ -240,7 +256,7 @@ pub(crate) async fn insert_feedback(
     new: &NewFeedback,
     now: DateTime<Utc>,
     origin: Option<&Origin<'_>>,
-) -> StoreResult<()> {
+) -> StoreResult<Submitted> {
     if let Some(c) = &new.category
         && !intake.active_categories.contains(c)
     {
@@ -257,31 +273,35 @@ pub(crate) async fn insert_feedback(
         (None, None) => None,
     };
     let resident_key = resident_key.as_deref();
-    sqlx::query(
+    // RETURNING: the caller answers with what was stored, without reading it back.
+    let sql = format!(
         "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
              address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
-    )
-    .bind(d)
-    .bind(new.id.as_str())
-    .bind(new.channel.as_str())
-    .bind(new.kind.as_str())
-    .bind(new.csat)
-    .bind(new.nps)
-    .bind(&new.text)
-    .bind(&new.language)
-    .bind(new.category.as_ref().map(|c| c.as_str()))
-    .bind(&new.location.address)
-    .bind(new.location.latitude)
-    .bind(new.location.longitude)
-    .bind(micros(new.occurred_at))
-    .bind(now_i)
-    .bind(resident_key)
-    .bind(new.internal_customer.as_ref().map(|c| c.as_str()))
-    .bind(new.source.as_deref())
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+         RETURNING {FEEDBACK_COLUMNS}"
+    );
+    let stored = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(d)
+        .bind(new.id.as_str())
+        .bind(new.channel.as_str())
+        .bind(new.kind.as_str())
+        .bind(new.csat)
+        .bind(new.nps)
+        .bind(&new.text)
+        .bind(&new.language)
+        .bind(new.category.as_ref().map(|c| c.as_str()))
+        .bind(&new.location.address)
+        .bind(new.location.latitude)
+        .bind(new.location.longitude)
+        .bind(micros(new.occurred_at))
+        .bind(now_i)
+        .bind(resident_key)
+        .bind(new.internal_customer.as_ref().map(|c| c.as_str()))
+        .bind(new.source.as_deref())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let feedback = feedback_from(&stored)?;
     if let (Some(key), Some(ResidentRef { contact, .. })) = (resident_key, &new.resident) {
         // The newest contact details win; a missing one keeps what was known.
         sqlx::query(
@@ -302,35 +322,41 @@ pub(crate) async fn insert_feedback(
         .map_err(db_err)?;
     }
     let mut case_status = None;
+    let mut opened = None;
+    // Every counter increment of the submission, written together at the end.
+    let mut deltas = Vec::new();
     if new.kind == FeedbackKind::Complaint {
         let (targets, _) =
             resolve_targets(intake.default_targets, &intake.standards, new.category.as_ref(), Some(new.channel));
         let case = Case::open(new, now, targets);
         case_status = Some(case.status);
-        crate::apply_deltas(conn, &report::case_opened_deltas(&case)).await?;
+        deltas.extend(report::case_opened_deltas(&case));
         let path = origin.map(|o| serde_json::to_string(o.path).unwrap_or_default());
-        sqlx::query(
+        let sql = format!(
             "INSERT INTO cases (department_id, case_id, status, category_id, channel, received_at, acknowledge_due,
                  resolve_due, reopen_count, resident_key, revision, update_time, path)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 1, ?, ?)",
-        )
-        .bind(d)
-        .bind(case.id.as_str())
-        .bind(case.status.as_str())
-        .bind(case.category.as_ref().map(|c| c.as_str()))
-        .bind(case.channel.as_str())
-        .bind(now_i)
-        .bind(micros(case.acknowledge_due))
-        .bind(micros(case.resolve_due))
-        .bind(resident_key)
-        .bind(now_i)
-        .bind(path)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 1, ?, ?)
+             RETURNING {CASE_COLUMNS}"
+        );
+        let stored = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(d)
+            .bind(case.id.as_str())
+            .bind(case.status.as_str())
+            .bind(case.category.as_ref().map(|c| c.as_str()))
+            .bind(case.channel.as_str())
+            .bind(now_i)
+            .bind(micros(case.acknowledge_due))
+            .bind(micros(case.resolve_due))
+            .bind(resident_key)
+            .bind(now_i)
+            .bind(path)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        opened = Some(case_from(&stored)?);
     }
     if origin.is_none() {
-        let deltas = report::feedback_deltas(
+        deltas.extend(report::feedback_deltas(
             &new.department_id,
             now,
             new.channel,
@@ -338,9 +364,9 @@ pub(crate) async fn insert_feedback(
             new.csat,
             new.nps,
             new.category.is_some(),
-        );
-        crate::apply_deltas(conn, &deltas).await?;
+        ));
     }
+    crate::apply_deltas(conn, &deltas).await?;
     if let Some(key) = resident_key {
         sqlx::query(
             "INSERT INTO timeline_entries (department_id, feedback_id, resident_key, channel, occurred_at, case_status)
@@ -363,7 +389,8 @@ pub(crate) async fn insert_feedback(
         "channel": new.channel.as_str(),
         "case": case_status.is_some(),
     });
-    crate::record(conn, ctx, &new.department_id, &name, payload, now_i).await
+    crate::record(conn, ctx, &new.department_id, &name, payload, now_i).await?;
+    Ok(Submitted { feedback, case: opened })
 }
 
 /// The key of a case in a resolve-due ordered listing.
@@ -458,11 +485,10 @@ impl FeedbackStore for SqliteStore {
             self.commit(tx).await?;
             return Ok(submitted);
         }
-        let intake = intake(&mut tx, &new.department_id).await?;
+        let intake = intake_for(&mut tx, &new.department_id, new.kind == FeedbackKind::Complaint).await?;
         let now = now_micros();
-        insert_feedback(&mut tx, ctx, &intake, new, now, None).await?;
+        let submitted = insert_feedback(&mut tx, ctx, &intake, new, now, None).await?;
         remember_key(&mut tx, &new.department_id, idem, "feedback", new.id.as_str(), micros(now)).await?;
-        let submitted = read_submitted(&mut tx, &new.department_id, new.id.as_str()).await?;
         self.commit(tx).await?;
         Ok(submitted)
     }
