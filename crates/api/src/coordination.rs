@@ -1037,13 +1037,13 @@ impl<S: CoordinationStore> CoordinationApi<S> {
 
     async fn card(&self, scope: &TenantScope, d: &DepartmentId, p: &Period) -> Result<ReportCard, ApiError> {
         let what = resource::department(d);
-        let rows = self
-            .store
-            .rollup_metrics(scope, Some(std::slice::from_ref(d)), p.start_day(), p.end_day())
-            .await
-            .map_err(|e| ApiError::from_store(e, &what))?;
+        // The counters and the live figures are independent reads: both at once.
+        let (rows, live) = tokio::try_join!(
+            self.store.rollup_metrics(scope, Some(std::slice::from_ref(d)), p.start_day(), p.end_day()),
+            self.store.live_figures(scope, d, p),
+        )
+        .map_err(|e| ApiError::from_store(e, &what))?;
         let metrics = rows.into_iter().next().map(|(_, m)| m).unwrap_or_default();
-        let live = self.store.live_figures(scope, d, p).await.map_err(|e| ApiError::from_store(e, &what))?;
         Ok(ReportCard::from_metrics(&metrics, live))
     }
 
@@ -1088,30 +1088,39 @@ impl<S: CoordinationStore> CoordinationApi<S> {
             }
         }
         let prev = p.previous();
-        let scope_ref = &scope;
-        let fetch = |p: Period| async move {
+        // Counters of the listed departments only (their index leads with department_id), both
+        // periods at once; live figures of every department in one store call.
+        let fetch = |p: Period| {
+            let (scope, departments) = (&scope, &departments);
+            async move {
+                self.store
+                    .rollup_metrics(scope, Some(departments), p.start_day(), p.end_day())
+                    .await
+                    .map_err(|e| ApiError::from_store(e, "rollups"))
+            }
+        };
+        let live = async {
             self.store
-                .rollup_metrics(scope_ref, None, p.start_day(), p.end_day())
+                .live_figures_of(&scope, &departments, &p)
                 .await
-                .map_err(|e| ApiError::from_store(e, "rollups"))
+                .map_err(|e| ApiError::from_store(e, "departments"))
         };
-        let (now_rows, prev_rows) = (fetch(p).await?, fetch(prev).await?);
-        let of = |rows: &[(DepartmentId, Metrics)], d: &DepartmentId| {
-            rows.iter().find(|(x, _)| x == d).map(|(_, m)| m.clone()).unwrap_or_default()
-        };
+        let (now_rows, prev_rows, live) = tokio::try_join!(fetch(p), fetch(prev), live)?;
+        let now_rows: std::collections::HashMap<DepartmentId, Metrics> = now_rows.into_iter().collect();
+        let mut prev_rows: std::collections::HashMap<DepartmentId, Metrics> = prev_rows.into_iter().collect();
         let mut city = Metrics::new();
         let mut city_live = LiveFigures::default();
-        let mut cards = Vec::new();
-        let mut moves = Vec::new();
-        for d in &departments {
-            let m = of(&now_rows, d);
-            report::merge(&mut city, &m);
-            let live = self.store.live_figures(&scope, d, &p).await.map_err(|e| ApiError::from_store(e, d.as_str()))?;
+        let mut cards = Vec::with_capacity(departments.len());
+        let mut moves = Vec::with_capacity(departments.len());
+        let empty = Metrics::new();
+        for (d, live) in departments.iter().zip(live) {
+            let m = now_rows.get(d).unwrap_or(&empty);
+            report::merge(&mut city, m);
             city_live.recognitions += live.recognitions;
             city_live.competency_gaps += live.competency_gaps;
             city_live.dumb_rules_retired += live.dumb_rules_retired;
-            let card = ReportCard::from_metrics(&m, live);
-            let before = ReportCard::from_metrics(&of(&prev_rows, d), LiveFigures::default());
+            let card = ReportCard::from_metrics(m, live);
+            let before = ReportCard::from_metrics(&prev_rows.remove(d).unwrap_or_default(), LiveFigures::default());
             moves.push(report::movement(d, &card, &before));
             cards.push(card_to_pb(Some(d), &p, &card));
         }

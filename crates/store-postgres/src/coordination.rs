@@ -9,6 +9,7 @@ use cityserve_domain::coordination::{
     HandoffResponse, HandoffStatus, Initiative, InitiativeStatus, NewDumbRule, NewHandoff, RuleDecision, RuleVerdict,
     RuleVote,
 };
+use cityserve_domain::officer::PlanContent;
 use cityserve_domain::report::{self, FocusProgress, LiveFigures, Metrics, Period};
 use cityserve_domain::{
     CaseId, CaseTransition, DepartmentId, DumbRuleId, EscalationId, FeedbackId, FeedbackKind, HandoffId, InitiativeId,
@@ -38,6 +39,28 @@ const EVENT_COLUMNS: &str = "seq, department_id, event_type, resource, payload::
 /// Transaction-level advisory lock key of the breach scan ("CSBREACH"): one scanner at a time
 /// across replicas.
 const BREACH_SCAN_LOCK: i64 = 0x4353_4252_4541_4348;
+
+/// Splits the day range `[from_day, to_day)` into the ranges a rollup sum reads: the days before
+/// the first whole month (`rollups.day`), the whole months (`rollups_monthly.month`, the day
+/// numbers of their 1sts) and the days after the last whole month (`rollups.day`). Empty ranges
+/// have `from >= to`. Without a whole month inside, the range is read from `rollups` alone.
+fn rollup_ranges(from_day: i64, to_day: i64) -> [(&'static str, &'static str, (i64, i64)); 3] {
+    let whole = (|| {
+        let first = crate::month_of(from_day).ok()?;
+        // The 1st of a month plus 31 days falls in the next month.
+        let first_whole = if first == from_day { first } else { crate::month_of(first.checked_add(31)?).ok()? };
+        let end_whole = crate::month_of(to_day).ok()?;
+        (first_whole < end_whole).then_some((first_whole, end_whole))
+    })();
+    match whole {
+        Some((a, b)) => {
+            [("rollups", "day", (from_day, a)), ("rollups_monthly", "month", (a, b)), ("rollups", "day", (b, to_day))]
+        }
+        None => {
+            [("rollups", "day", (from_day, to_day)), ("rollups_monthly", "month", (0, 0)), ("rollups", "day", (0, 0))]
+        }
+    }
+}
 
 fn departments(col: &str, ids: &[String]) -> StoreResult<Vec<DepartmentId>> {
     ids.iter().map(|d| DepartmentId::parse(col, d).map_err(|_| corrupt(col))).collect()
@@ -1276,22 +1299,36 @@ impl CoordinationStore for PgStore {
             return Ok(Vec::new());
         }
         let only: Option<Vec<&str>> = departments.map(|ds| ds.iter().map(DepartmentId::as_str).collect());
-        let mut tx = self.begin(scope).await?;
-        // Sums over days and shards.
-        let rows = sqlx::query(
-            "SELECT department_id, metric, sum(value)::bigint AS total FROM rollups
-             WHERE day >= $1 AND day < $2
-               AND ($3::text[] IS NULL OR department_id = ANY ($3))
-               AND ($4::text[] IS NULL OR department_id = ANY ($4))
+        // Sums over whole months (rollups_monthly) and the partial-month edges (rollups), and over
+        // shards; only the non-empty ranges are queried.
+        let mut branches = Vec::new();
+        let mut bounds = Vec::new();
+        for (table, column, (from, to)) in rollup_ranges(from_day, to_day) {
+            if from < to {
+                let n = 3 + bounds.len();
+                branches.push(format!(
+                    "SELECT department_id, metric, value FROM {table} WHERE {column} >= ${n} AND {column} < ${}
+                       AND ($1::text[] IS NULL OR department_id = ANY ($1))
+                       AND ($2::text[] IS NULL OR department_id = ANY ($2))",
+                    n + 1
+                ));
+                bounds.extend([from, to]);
+            }
+        }
+        if branches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT department_id, metric, sum(value)::bigint AS total FROM ({}) AS r
              GROUP BY department_id, metric ORDER BY department_id, metric",
-        )
-        .bind(from_day)
-        .bind(to_day)
-        .bind(only)
-        .bind(scope_ids(scope))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_err)?;
+            branches.join(" UNION ALL ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(only).bind(scope_ids(scope));
+        for b in bounds {
+            query = query.bind(b);
+        }
+        let mut tx = self.begin(scope).await?;
+        let rows = query.fetch_all(&mut *tx).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         let mut out: Vec<(DepartmentId, Metrics)> = Vec::new();
         for row in &rows {
@@ -1308,71 +1345,86 @@ impl CoordinationStore for PgStore {
         Ok(out)
     }
 
-    async fn live_figures(&self, scope: &TenantScope, d: &DepartmentId, period: &Period) -> StoreResult<LiveFigures> {
-        in_scope(scope, d)?;
+    async fn live_figures_of(
+        &self,
+        scope: &TenantScope,
+        departments: &[DepartmentId],
+        period: &Period,
+    ) -> StoreResult<Vec<LiveFigures>> {
+        for d in departments {
+            in_scope(scope, d)?;
+        }
+        if departments.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = departments.iter().map(DepartmentId::as_str).collect();
         let (from, to) = (period.start_time(), period.end_time());
+        let year = period.start.year();
         let mut tx = self.begin(scope).await?;
-        // A recognition counts for the recognised officer's department (its department_id).
-        let recognitions: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM recognitions WHERE department_id = $1 AND create_time >= $2 AND create_time < $3",
+        // One row per department. A recognition counts for the recognised officer's department
+        // (its department_id). A competency gap is an (active officer, competency of the
+        // department) pair where the competency is required for a role the officer holds (the
+        // officer's kind, or the seat of an active appointment: Officer::roles) and no training
+        // record of it is valid now (no expiry, or a later one): officer::competency_gaps.
+        let rows = sqlx::query(
+            "SELECT d.department_id,
+                 (SELECT count(*) FROM recognitions r
+                  WHERE r.department_id = d.department_id AND r.create_time >= $2 AND r.create_time < $3)
+                     AS recognitions,
+                 (SELECT count(*) FROM dumb_rules r JOIN dumb_rule_affected a ON a.rule_id = r.rule_id
+                  WHERE a.department_id = d.department_id AND r.verdict IN ('kill', 'revise')
+                    AND r.decide_time >= $2 AND r.decide_time < $3) AS dumb_rules_retired,
+                 (SELECT count(*) FROM officers o
+                  JOIN competencies c ON c.department_id = o.department_id
+                  WHERE o.department_id = d.department_id AND o.status = 'active'
+                    AND (o.kind = ANY (string_to_array(c.required_for, ','))
+                         OR (SELECT a.seat FROM appointments a WHERE a.officer_id = o.officer_id AND a.end_time IS NULL
+                             ORDER BY a.seat LIMIT 1) = ANY (string_to_array(c.required_for, ',')))
+                    AND NOT EXISTS (
+                        SELECT 1 FROM training_records t
+                        WHERE t.department_id = o.department_id AND t.officer_id = o.officer_id
+                          AND t.competency_id = c.competency_id AND (t.expire_time IS NULL OR t.expire_time > $4)))
+                     AS competency_gaps,
+                 p.content,
+                 (SELECT v.value FROM plan_progress v
+                  WHERE p.content IS NOT NULL AND v.department_id = d.department_id AND v.year = $5
+                    AND v.recorded_at < $3
+                  ORDER BY v.recorded_at DESC LIMIT 1) AS current
+             FROM departments d
+             LEFT JOIN plans p ON p.department_id = d.department_id AND p.year = $5
+             WHERE d.department_id = ANY ($1)",
         )
-        .bind(d.as_str())
+        .bind(&ids)
         .bind(from)
         .bind(to)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let dumb_rules_retired: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM dumb_rules r JOIN dumb_rule_affected a ON a.rule_id = r.rule_id
-             WHERE a.department_id = $1 AND r.verdict IN ('kill', 'revise')
-               AND r.decide_time >= $2 AND r.decide_time < $3",
-        )
-        .bind(d.as_str())
-        .bind(from)
-        .bind(to)
-        .fetch_one(&mut *tx)
+        .bind(now_micros())
+        .bind(year)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        let snapshot = cityserve_store::OfficerStore::competency_snapshot(self, scope, d).await?;
-        let gaps = cityserve_domain::officer::competency_gaps(
-            &snapshot.officers,
-            &snapshot.competencies,
-            &snapshot.records,
-            now_micros(),
-        );
-        let year = period.start.year();
-        let focus = match cityserve_store::OfficerStore::get_plan(self, scope, d, year).await {
-            Ok(plan) => {
-                let mut tx = self.begin(scope).await?;
-                let current: Option<f64> = sqlx::query_scalar(
-                    "SELECT value FROM plan_progress WHERE department_id = $1 AND year = $2 AND recorded_at < $3
-                     ORDER BY recorded_at DESC LIMIT 1",
-                )
-                .bind(d.as_str())
-                .bind(year)
-                .bind(to)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                tx.commit().await.map_err(db_err)?;
-                Some(FocusProgress {
-                    area: plan.content.focus_area,
-                    metric: plan.content.focus_metric,
-                    baseline: plan.content.focus_baseline,
-                    target: plan.content.focus_target,
-                    current,
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let d: String = row.try_get("department_id").map_err(db_err)?;
+            let content: Option<Json<PlanContent>> = row.try_get("content").map_err(|_| corrupt("content"))?;
+            let focus = content.map(|Json(plan)| -> StoreResult<FocusProgress> {
+                Ok(FocusProgress {
+                    area: plan.focus_area,
+                    metric: plan.focus_metric,
+                    baseline: plan.focus_baseline,
+                    target: plan.focus_target,
+                    current: row.try_get("current").map_err(db_err)?,
                 })
-            }
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e),
-        };
-        Ok(LiveFigures {
-            recognitions,
-            competency_gaps: i64::try_from(gaps.len()).unwrap_or(i64::MAX),
-            dumb_rules_retired,
-            focus,
-        })
+            });
+            let figures = LiveFigures {
+                recognitions: row.try_get("recognitions").map_err(db_err)?,
+                competency_gaps: row.try_get("competency_gaps").map_err(db_err)?,
+                dumb_rules_retired: row.try_get("dumb_rules_retired").map_err(db_err)?,
+                focus: focus.transpose()?,
+            };
+            found.insert(d, figures);
+        }
+        departments.iter().map(|d| found.get(d.as_str()).cloned().ok_or(StoreError::NotFound)).collect()
     }
 
     async fn record_focus_progress(

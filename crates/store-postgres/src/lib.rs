@@ -145,39 +145,75 @@ async fn relay_notifications(pool: PgPool, signal: std::sync::Weak<tokio::sync::
     }
 }
 
-/// Adds report-card counter increments to the rollups, in the caller's transaction, in one
-/// statement. Each transaction adds to one shard of each counter (its transaction id modulo 8),
-/// so concurrent writers rarely wait on each other's row locks; rows are locked in key order.
+/// The UTC day number of the 1st of the month containing UTC day number `day` (the key of
+/// `rollups_monthly`).
+pub(crate) fn month_of(day: i64) -> StoreResult<i64> {
+    use chrono::Datelike;
+    // Day 0 (1970-01-01) is day 719_163 of the common era.
+    let date = day
+        .checked_add(719_163)
+        .and_then(|ce| i32::try_from(ce).ok())
+        .and_then(chrono::NaiveDate::from_num_days_from_ce_opt)
+        .ok_or_else(|| StoreError::Internal(format!("day number {day} is out of range")))?;
+    Ok(day - i64::from(date.day0()))
+}
+
+/// Adds report-card counter increments to the daily rollups and to their months'
+/// `rollups_monthly` rows, in the caller's transaction, in one statement (the daily upsert is a
+/// data-modifying CTE). Each transaction adds to one shard of each counter (its transaction id
+/// modulo 8, the same for both tables), so concurrent writers rarely wait on each other's row
+/// locks; rows of each table are locked in key order.
 async fn apply_deltas(conn: &mut PgConnection, deltas: &[cityserve_domain::report::Delta]) -> StoreResult<()> {
     if deltas.is_empty() {
         return Ok(());
     }
-    // One row per key: ON CONFLICT DO UPDATE cannot touch a row twice in one statement.
-    let mut summed: std::collections::BTreeMap<(&str, i64, &str), i64> = std::collections::BTreeMap::new();
+    // One row per key and table: ON CONFLICT DO UPDATE cannot touch a row twice in one statement.
+    type Summed<'a> = std::collections::BTreeMap<(&'a str, i64, &'a str), i64>;
+    let mut daily = Summed::new();
+    let mut monthly = Summed::new();
     for d in deltas {
-        *summed.entry((d.department.as_str(), d.day, d.metric.as_str())).or_default() += d.value;
+        *daily.entry((d.department.as_str(), d.day, d.metric.as_str())).or_default() += d.value;
+        *monthly.entry((d.department.as_str(), month_of(d.day)?, d.metric.as_str())).or_default() += d.value;
     }
-    let mut departments = Vec::with_capacity(summed.len());
-    let mut days = Vec::with_capacity(summed.len());
-    let mut metrics = Vec::with_capacity(summed.len());
-    let mut values = Vec::with_capacity(summed.len());
-    for ((d, day, m), v) in summed {
-        departments.push(d);
-        days.push(day);
-        metrics.push(m);
-        values.push(v);
+    #[allow(clippy::type_complexity)]
+    fn columns(summed: Summed<'_>) -> (Vec<&str>, Vec<i64>, Vec<&str>, Vec<i64>) {
+        let mut departments = Vec::with_capacity(summed.len());
+        let mut days = Vec::with_capacity(summed.len());
+        let mut metrics = Vec::with_capacity(summed.len());
+        let mut values = Vec::with_capacity(summed.len());
+        for ((d, day, m), v) in summed {
+            departments.push(d);
+            days.push(day);
+            metrics.push(m);
+            values.push(v);
+        }
+        (departments, days, metrics, values)
     }
+    let (d_departments, d_days, d_metrics, d_values) = columns(daily);
+    let (m_departments, m_months, m_metrics, m_values) = columns(monthly);
     sqlx::query(
-        "INSERT INTO rollups (department_id, day, metric, shard, value)
-         SELECT d, day, m, (pg_current_xact_id()::text::bigint % 8)::smallint, v
-         FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) AS t (d, day, m, v)
-         ORDER BY d, day, m
-         ON CONFLICT (department_id, day, metric, shard) DO UPDATE SET value = rollups.value + excluded.value",
+        "WITH daily AS (
+             INSERT INTO rollups (department_id, day, metric, shard, value)
+             SELECT d, day, m, (pg_current_xact_id()::text::bigint % 8)::smallint, v
+             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) AS t (d, day, m, v)
+             ORDER BY d, day, m
+             ON CONFLICT (department_id, day, metric, shard) DO UPDATE SET value = rollups.value + excluded.value
+         )
+         INSERT INTO rollups_monthly (department_id, month, metric, shard, value)
+         SELECT d, month, m, (pg_current_xact_id()::text::bigint % 8)::smallint, v
+         FROM unnest($5::text[], $6::bigint[], $7::text[], $8::bigint[]) AS t (d, month, m, v)
+         ORDER BY d, month, m
+         ON CONFLICT (department_id, month, metric, shard)
+             DO UPDATE SET value = rollups_monthly.value + excluded.value",
     )
-    .bind(&departments)
-    .bind(&days)
-    .bind(&metrics)
-    .bind(&values)
+    .bind(&d_departments)
+    .bind(&d_days)
+    .bind(&d_metrics)
+    .bind(&d_values)
+    .bind(&m_departments)
+    .bind(&m_months)
+    .bind(&m_metrics)
+    .bind(&m_values)
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;

@@ -33,6 +33,28 @@ const INITIATIVE_COLUMNS: &str = "department_id, initiative_id, title, goal, own
 const RULE_COLUMNS: &str = "rule_id, text, status, verdict, rationale, decided_by, decide_time, reported_by, \
      reporter_department, evidence_count, create_time, update_time, revision";
 
+/// Splits the day range `[from_day, to_day)` into the ranges a rollup sum reads: the days before
+/// the first whole month (`rollups.day`), the whole months (`rollups_monthly.month`, the day
+/// numbers of their 1sts) and the days after the last whole month (`rollups.day`). Empty ranges
+/// have `from >= to`. Without a whole month inside, the range is read from `rollups` alone.
+fn rollup_ranges(from_day: i64, to_day: i64) -> [(&'static str, &'static str, (i64, i64)); 3] {
+    let whole = (|| {
+        let first = crate::month_of(from_day).ok()?;
+        // The 1st of a month plus 31 days falls in the next month.
+        let first_whole = if first == from_day { first } else { crate::month_of(first.checked_add(31)?).ok()? };
+        let end_whole = crate::month_of(to_day).ok()?;
+        (first_whole < end_whole).then_some((first_whole, end_whole))
+    })();
+    match whole {
+        Some((a, b)) => {
+            [("rollups", "day", (from_day, a)), ("rollups_monthly", "month", (a, b)), ("rollups", "day", (b, to_day))]
+        }
+        None => {
+            [("rollups", "day", (from_day, to_day)), ("rollups_monthly", "month", (0, 0)), ("rollups", "day", (0, 0))]
+        }
+    }
+}
+
 fn path_from(v: Option<String>, own: &DepartmentId) -> StoreResult<Vec<DepartmentId>> {
     match v {
         None => Ok(vec![own.clone()]),
@@ -1203,21 +1225,40 @@ impl CoordinationStore for SqliteStore {
         from_day: i64,
         to_day: i64,
     ) -> StoreResult<Vec<(DepartmentId, Metrics)>> {
-        let mut sql =
-            "SELECT department_id, metric, SUM(value) AS total FROM rollups WHERE day >= ? AND day < ?".to_owned();
-        let mut binds = vec![Bind::Int(from_day), Bind::Int(to_day)];
+        if departments.is_some_and(<[DepartmentId]>::is_empty) {
+            return Ok(Vec::new());
+        }
+        // Sums over whole months (rollups_monthly) and the partial-month edges (rollups); only the
+        // non-empty ranges are queried.
+        let mut filter = String::new();
+        let mut filter_binds = Vec::new();
         if let Some(ds) = departments {
-            if ds.is_empty() {
-                return Ok(Vec::new());
-            }
-            sql.push_str(&format!(" AND department_id IN ({})", vec!["?"; ds.len()].join(", ")));
-            binds.extend(ds.iter().map(|d| Bind::Text(d.to_string())));
+            filter.push_str(&format!(" AND department_id IN ({})", vec!["?"; ds.len()].join(", ")));
+            filter_binds.extend(ds.iter().map(|d| d.to_string()));
         }
         if let Some(c) = scope_clause(scope, "department_id") {
-            sql.push_str(&format!(" AND {c}"));
-            binds.extend(scope.departments().unwrap_or_default().iter().map(|d| Bind::Text(d.to_string())));
+            filter.push_str(&format!(" AND {c}"));
+            filter_binds.extend(scope.departments().unwrap_or_default().iter().map(|d| d.to_string()));
         }
-        sql.push_str(" GROUP BY department_id, metric ORDER BY department_id");
+        let mut branches = Vec::new();
+        let mut binds = Vec::new();
+        for (table, column, (from, to)) in rollup_ranges(from_day, to_day) {
+            if from < to {
+                branches.push(format!(
+                    "SELECT department_id, metric, value FROM {table} WHERE {column} >= ? AND {column} < ?{filter}"
+                ));
+                binds.extend([Bind::Int(from), Bind::Int(to)]);
+                binds.extend(filter_binds.iter().cloned().map(Bind::Text));
+            }
+        }
+        if branches.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT department_id, metric, SUM(value) AS total FROM ({}) GROUP BY department_id, metric
+             ORDER BY department_id",
+            branches.join(" UNION ALL ")
+        );
         let mut conn = self.read_conn().await?;
         let rows =
             bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), binds).fetch_all(&mut *conn).await.map_err(db_err)?;
@@ -1236,68 +1277,86 @@ impl CoordinationStore for SqliteStore {
         Ok(out)
     }
 
-    async fn live_figures(&self, scope: &TenantScope, d: &DepartmentId, period: &Period) -> StoreResult<LiveFigures> {
-        in_scope(scope, d)?;
+    async fn live_figures_of(
+        &self,
+        scope: &TenantScope,
+        departments: &[DepartmentId],
+        period: &Period,
+    ) -> StoreResult<Vec<LiveFigures>> {
+        for d in departments {
+            in_scope(scope, d)?;
+        }
+        if departments.is_empty() {
+            return Ok(Vec::new());
+        }
         let (from, to) = (micros(period.start_time()), micros(period.end_time()));
-        let mut conn = self.read_conn().await?;
-        let recognitions: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM recognitions WHERE department_id = ? AND create_time >= ? AND create_time < ?",
-        )
-        .bind(d.as_str())
-        .bind(from)
-        .bind(to)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_err)?;
-        let dumb_rules_retired: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM dumb_rules r JOIN dumb_rule_affected a ON a.rule_id = r.rule_id
-             WHERE a.department_id = ? AND r.verdict IN ('kill', 'revise') AND r.decide_time >= ? AND r.decide_time < ?",
-        )
-        .bind(d.as_str())
-        .bind(from)
-        .bind(to)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_err)?;
-        drop(conn);
-        let snapshot = cityserve_store::OfficerStore::competency_snapshot(self, scope, d).await?;
-        let gaps = cityserve_domain::officer::competency_gaps(
-            &snapshot.officers,
-            &snapshot.competencies,
-            &snapshot.records,
-            now_micros(),
-        );
         let year = period.start.format("%Y").to_string().parse::<i32>().unwrap_or(1970);
-        let focus = match cityserve_store::OfficerStore::get_plan(self, scope, d, year).await {
-            Ok(plan) => {
-                let mut conn = self.read_conn().await?;
-                let current: Option<f64> = sqlx::query_scalar(
-                    "SELECT value FROM plan_progress WHERE department_id = ? AND year = ? AND recorded_at < ?
-                     ORDER BY recorded_at DESC LIMIT 1",
-                )
-                .bind(d.as_str())
-                .bind(year)
-                .bind(to)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db_err)?;
-                Some(FocusProgress {
-                    area: plan.content.focus_area,
-                    metric: plan.content.focus_metric,
-                    baseline: plan.content.focus_baseline,
-                    target: plan.content.focus_target,
-                    current,
+        // One row per department. A recognition counts for the recognised officer's department
+        // (its department_id). A competency gap is an (active officer, competency of the
+        // department) pair where the competency is required for a role the officer holds (the
+        // officer's kind, or the seat of an active appointment: Officer::roles) and no training
+        // record of it is valid now (no expiry, or a later one): officer::competency_gaps.
+        let sql = format!(
+            "SELECT d.department_id,
+                 (SELECT COUNT(*) FROM recognitions r
+                  WHERE r.department_id = d.department_id AND r.create_time >= ?1 AND r.create_time < ?2)
+                     AS recognitions,
+                 (SELECT COUNT(*) FROM dumb_rules r JOIN dumb_rule_affected a ON a.rule_id = r.rule_id
+                  WHERE a.department_id = d.department_id AND r.verdict IN ('kill', 'revise')
+                    AND r.decide_time >= ?1 AND r.decide_time < ?2) AS dumb_rules_retired,
+                 (SELECT COUNT(*) FROM officers o
+                  JOIN competencies c ON c.department_id = o.department_id
+                  WHERE o.department_id = d.department_id AND o.status = 'active'
+                    AND (instr(',' || c.required_for || ',', ',' || o.kind || ',') > 0
+                         OR instr(',' || c.required_for || ',', ',' || (
+                             SELECT a.seat FROM appointments a WHERE a.officer_id = o.officer_id AND a.end_time IS NULL
+                             ORDER BY a.seat LIMIT 1) || ',') > 0)
+                    AND NOT EXISTS (
+                        SELECT 1 FROM training_records t
+                        WHERE t.department_id = o.department_id AND t.officer_id = o.officer_id
+                          AND t.competency_id = c.competency_id AND (t.expire_time IS NULL OR t.expire_time > ?3)))
+                     AS competency_gaps,
+                 p.content,
+                 (SELECT v.value FROM plan_progress v
+                  WHERE p.content IS NOT NULL AND v.department_id = d.department_id AND v.year = ?4
+                    AND v.recorded_at < ?2
+                  ORDER BY v.recorded_at DESC LIMIT 1) AS current
+             FROM departments d
+             LEFT JOIN plans p ON p.department_id = d.department_id AND p.year = ?4
+             WHERE d.department_id IN ({})",
+            (0..departments.len()).map(|i| format!("?{}", i + 5)).collect::<Vec<_>>().join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to).bind(micros(now_micros())).bind(year);
+        for d in departments {
+            query = query.bind(d.as_str());
+        }
+        let mut conn = self.read_conn().await?;
+        let rows = query.fetch_all(&mut *conn).await.map_err(db_err)?;
+        drop(conn);
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let d: String = row.try_get("department_id").map_err(db_err)?;
+            let content: Option<String> = row.try_get("content").map_err(db_err)?;
+            let focus = content.map(|json| -> StoreResult<FocusProgress> {
+                let plan: cityserve_domain::officer::PlanContent =
+                    serde_json::from_str(&json).map_err(|_| corrupt("content"))?;
+                Ok(FocusProgress {
+                    area: plan.focus_area,
+                    metric: plan.focus_metric,
+                    baseline: plan.focus_baseline,
+                    target: plan.focus_target,
+                    current: row.try_get("current").map_err(db_err)?,
                 })
-            }
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e),
-        };
-        Ok(LiveFigures {
-            recognitions,
-            competency_gaps: i64::try_from(gaps.len()).unwrap_or(i64::MAX),
-            dumb_rules_retired,
-            focus,
-        })
+            });
+            let figures = LiveFigures {
+                recognitions: row.try_get("recognitions").map_err(db_err)?,
+                competency_gaps: row.try_get("competency_gaps").map_err(db_err)?,
+                dumb_rules_retired: row.try_get("dumb_rules_retired").map_err(db_err)?,
+                focus: focus.transpose()?,
+            };
+            found.insert(d, figures);
+        }
+        departments.iter().map(|d| found.get(d.as_str()).cloned().ok_or(StoreError::NotFound)).collect()
     }
 
     async fn record_focus_progress(

@@ -318,20 +318,45 @@ async fn require_active_officer(
     Ok(())
 }
 
-/// Adds report-card counter increments, in the caller's transaction.
+/// The UTC day number of the 1st of the month containing UTC day number `day` (the key of
+/// `rollups_monthly`).
+pub(crate) fn month_of(day: i64) -> StoreResult<i64> {
+    use chrono::Datelike;
+    // Day 0 (1970-01-01) is day 719_163 of the common era.
+    let date = day
+        .checked_add(719_163)
+        .and_then(|ce| i32::try_from(ce).ok())
+        .and_then(chrono::NaiveDate::from_num_days_from_ce_opt)
+        .ok_or_else(|| StoreError::Internal(format!("day number {day} is out of range")))?;
+    Ok(day - i64::from(date.day0()))
+}
+
+/// Adds report-card counter increments to the daily rollups and to their months'
+/// `rollups_monthly` rows, in the caller's transaction: increments are summed per key first, then
+/// written with one multi-row upsert per table (per 250 keys).
 async fn apply_deltas(conn: &mut SqliteConnection, deltas: &[cityserve_domain::report::Delta]) -> StoreResult<()> {
+    type Summed<'a> = std::collections::BTreeMap<(&'a str, i64, &'a str), i64>;
+    const ROWS_PER_STATEMENT: usize = 250;
+    let mut daily = Summed::new();
+    let mut monthly = Summed::new();
     for d in deltas {
-        sqlx::query(
-            "INSERT INTO rollups (department_id, day, metric, value) VALUES (?, ?, ?, ?)
-             ON CONFLICT (department_id, day, metric) DO UPDATE SET value = value + excluded.value",
-        )
-        .bind(d.department.as_str())
-        .bind(d.day)
-        .bind(&d.metric)
-        .bind(d.value)
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
+        *daily.entry((d.department.as_str(), d.day, d.metric.as_str())).or_default() += d.value;
+        *monthly.entry((d.department.as_str(), month_of(d.day)?, d.metric.as_str())).or_default() += d.value;
+    }
+    for (table, key, summed) in [("rollups", "day", daily), ("rollups_monthly", "month", monthly)] {
+        let rows: Vec<_> = summed.into_iter().collect();
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO {table} (department_id, {key}, metric, value) VALUES {}
+                 ON CONFLICT (department_id, {key}, metric) DO UPDATE SET value = value + excluded.value",
+                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for ((d, k, m), v) in chunk {
+                q = q.bind(*d).bind(*k).bind(*m).bind(*v);
+            }
+            q.execute(&mut *conn).await.map_err(db_err)?;
+        }
     }
     Ok(())
 }

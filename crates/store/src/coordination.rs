@@ -297,13 +297,31 @@ pub trait CoordinationStore: FeedbackStore {
     ) -> impl Future<Output = StoreResult<Vec<(DepartmentId, Metrics)>>> + Send;
 
     /// The figures of a report card read live: recognitions and retired dumb rules in the period,
-    /// current competency gaps, and the plan's focus-area progress.
+    /// current competency gaps, and the plan's focus-area progress. The department must exist and
+    /// be in scope ([`crate::StoreError::NotFound`] otherwise). One department's
+    /// [`CoordinationStore::live_figures_of`].
     fn live_figures(
         &self,
         scope: &TenantScope,
         department: &DepartmentId,
         period: &Period,
-    ) -> impl Future<Output = StoreResult<LiveFigures>> + Send;
+    ) -> impl Future<Output = StoreResult<LiveFigures>> + Send {
+        async move {
+            let mut figures = self.live_figures_of(scope, std::slice::from_ref(department), period).await?;
+            figures.pop().ok_or(crate::StoreError::NotFound)
+        }
+    }
+
+    /// [`CoordinationStore::live_figures`] of several departments at once, in the order of
+    /// `departments`, read in one transaction with one set-based query (the city dashboard needs
+    /// every department's). Every department must exist and be in scope
+    /// ([`crate::StoreError::NotFound`] otherwise).
+    fn live_figures_of(
+        &self,
+        scope: &TenantScope,
+        departments: &[DepartmentId],
+        period: &Period,
+    ) -> impl Future<Output = StoreResult<Vec<LiveFigures>>> + Send;
 
     /// Records the current value of the focus metric of a department's plan for `year`.
     fn record_focus_progress(

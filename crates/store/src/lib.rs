@@ -272,6 +272,9 @@ macro_rules! backend_tests {
             open311_requests_are_filtered_and_paged,
             history_imports_in_bulk_with_its_counters,
             audit_log_lists_newest_first_with_filters_and_refusals,
+            monthly_rollups_sum_like_the_days_they_cover,
+            live_writes_reach_the_month_of_their_day,
+            live_figures_of_many_departments_match_one_by_one,
         );
     };
     (@each $factory:path; $($name:ident),+ $(,)?) => {

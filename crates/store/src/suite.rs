@@ -13,12 +13,14 @@ mod audit;
 mod coordination;
 mod feedback;
 mod import;
+mod monthly_rollups;
 mod officers;
 mod open311;
 pub use audit::*;
 pub use coordination::*;
 pub use feedback::*;
 pub use import::*;
+pub use monthly_rollups::*;
 pub use officers::*;
 pub use open311::*;
 
