@@ -628,9 +628,7 @@ impl FeedbackStore for PgStore {
         audited.sort();
         audited.dedup();
         let name = resource::resident(resident_key);
-        for d in audited {
-            audit(&mut tx, ctx, d, &name).await?;
-        }
+        audit(&mut tx, ctx, &audited, &name).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(out)
     }

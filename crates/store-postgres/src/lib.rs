@@ -409,18 +409,20 @@ async fn require_active_officer(
     Ok(())
 }
 
-/// Appends an audit record without an event (reads that must be audited).
+/// Appends one audit record per department without an event (reads that must be audited), in one
+/// statement.
 async fn audit(
     conn: &mut PgConnection,
     ctx: &WriteCtx<'_>,
-    department: &DepartmentId,
+    departments: &[&DepartmentId],
     resource: &str,
 ) -> StoreResult<()> {
+    let departments: Vec<&str> = departments.iter().map(|d| d.as_str()).collect();
     sqlx::query(
         "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
-         VALUES ($1, now(), $2, $3, $4, $5, $6)",
+         SELECT d, now(), $2, $3, $4, $5, $6 FROM unnest($1::text[]) AS d",
     )
-    .bind(department.as_str())
+    .bind(&departments)
     .bind(&ctx.actor.subject)
     .bind(ctx.actor.role.as_str())
     .bind(ctx.action)

@@ -1,7 +1,7 @@
 //! [`FeedbackStore`] on SQLite.
 use crate::{
-    Bind, DEPARTMENT_COLUMNS, Replay, SqliteStore, audit, check_idempotency, corrupt, db_err, department_from, id,
-    in_scope, micros, opt_time, read_standards, remember_key, scope_clause, time,
+    Bind, DEPARTMENT_COLUMNS, Replay, SqliteStore, check_idempotency, corrupt, db_err, department_from, id, in_scope,
+    micros, opt_time, read_standards, remember_key, scope_clause, time,
 };
 use chrono::{DateTime, Utc};
 use cityserve_domain::feedback::RecoveryKind;
@@ -596,7 +596,9 @@ impl FeedbackStore for SqliteStore {
         audit_in: &[DepartmentId],
         resident_key: &str,
     ) -> StoreResult<Vec<TimelineRow>> {
-        let mut tx = self.write_tx().await?;
+        // Read on a reader connection, so a long history does not hold up every writer; nothing
+        // is returned unless the audit rows below commit.
+        let mut conn = self.read_conn().await?;
         let rows = sqlx::query(
             "SELECT t.department_id, t.feedback_id, t.channel, t.occurred_at, t.case_status, f.kind, f.text
              FROM timeline_entries t
@@ -605,9 +607,10 @@ impl FeedbackStore for SqliteStore {
              ORDER BY t.occurred_at, t.department_id, t.feedback_id",
         )
         .bind(resident_key)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *conn)
         .await
         .map_err(db_err)?;
+        drop(conn);
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let department_id = id(row, "department_id", DepartmentId::parse)?;
@@ -634,8 +637,26 @@ impl FeedbackStore for SqliteStore {
         audited.dedup();
         let now = micros(now_micros());
         let name = resource::resident(resident_key);
-        for d in audited {
-            audit(&mut tx, ctx, d, &name, now).await?;
+        let mut tx = self.write_tx().await?;
+        // One statement for every department's audit row.
+        let sql = format!(
+            "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
+             VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?, ?)"; audited.len()].join(", ")
+        );
+        if !audited.is_empty() {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for d in audited {
+                q = q
+                    .bind(d.as_str())
+                    .bind(now)
+                    .bind(&ctx.actor.subject)
+                    .bind(ctx.actor.role.as_str())
+                    .bind(ctx.action)
+                    .bind(&name)
+                    .bind(ctx.trace_id.as_deref());
+            }
+            q.execute(&mut *tx).await.map_err(db_err)?;
         }
         self.commit(tx).await?;
         Ok(out)
