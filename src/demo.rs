@@ -25,13 +25,19 @@ use cityserve_store_postgres::{PgOptions, PgStore};
 use cityserve_store_sqlite::{SqliteOptions, SqliteStore};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::collections::VecDeque;
+use tokio::sync::mpsc;
 
 /// The demo's frequent caller: a resident key with 1,000 contacts across departments (the
 /// benchmark's `timeline` scenario reads it).
 pub const FREQUENT_CALLER: &str = "r-00000000000000000000000000000001";
 
-/// Contacts per import transaction: large batches amortise each transaction's fixed cost.
-const IMPORT_BATCH: usize = 50_000;
+/// Contacts per batch a department's generator hands to its import (each department loads in one
+/// transaction, whatever the batch size).
+const IMPORT_BATCH: usize = 10_000;
+
+/// Batches a department's generator may run ahead of its import.
+const PREFETCH: usize = 2;
 
 /// What to load.
 #[derive(Debug, Clone)]
@@ -272,14 +278,14 @@ pub async fn load(config: &Config, spec: &DemoSpec) -> Result<DemoReport, DemoEr
             let store = SqliteStore::connect(&config.database_url, SqliteOptions { max_connections: 4, migrate: true })
                 .await
                 .map_err(ServeError::from)?;
-            let out = load_with(&store, spec).await;
+            let out = load_with(&store, spec, 1).await;
             store.close().await;
             out
         }
         Backend::Postgres => {
             let options = PgOptions { max_connections: 4, migrate: true, app_role: config.db_app_role.clone() };
             let store = PgStore::connect(&config.database_url, options).await.map_err(ServeError::from)?;
-            let out = load_with(&store, spec).await;
+            let out = load_with(&store, spec, 2).await;
             store.close().await;
             out
         }
@@ -303,10 +309,13 @@ fn wctx<'a>(scope: &'a TenantScope, actor: &'a Caller, action: &'static str) -> 
     WriteCtx { scope, actor, action, trace_id: None }
 }
 
-/// Loads the demo city into `store`.
+/// Loads the demo city into `store`, importing up to `parallel` departments at once (1 or 2; more
+/// counts as 2), each in a transaction on a connection of its own: 2 suits PostgreSQL on two
+/// cores, while SQLite has a single writer and takes 1.
 pub async fn load_with<S: ImportStore + CoordinationStore + Open311Store>(
     store: &S,
     spec: &DemoSpec,
+    parallel: usize,
 ) -> Result<DemoReport, DemoError> {
     let chief = chief_caller();
     let all = scope(&chief, Action::CreateDepartment, None)?;
@@ -323,23 +332,36 @@ pub async fn load_with<S: ImportStore + CoordinationStore + Open311Store>(
     let now = now_micros();
     let span_secs = i64::from(spec.months.max(1)) * 30 * 86_400;
     let total_weight: u64 = CITY.iter().map(|d| u64::from(d.weight)).sum();
-    let mut serial: u64 = 0;
-    for d in CITY {
+    // Each department's contacts are generated on a blocking thread of their own, at most
+    // `PREFETCH` batches ahead of its import, so generation overlaps the database's work.
+    let mut queue = VecDeque::new();
+    let mut generators = Vec::new();
+    let mut next_serial = 1;
+    for (i, d) in (0u64..).zip(CITY) {
         let count = spec.scale * u64::from(d.weight) / total_weight;
-        let s = scope(&chief, Action::SubmitFeedback, Some(&did(d.id)))?;
-        let w = wctx(&s, &chief, "feedback.import");
-        let mut batch = Vec::with_capacity(IMPORT_BATCH);
-        for _ in 0..count {
-            serial += 1;
-            batch.extend(contact(&mut rng, d, serial, now, span_secs));
-            if batch.len() >= IMPORT_BATCH {
-                report.contacts += store.import_contacts(&w, &did(d.id), &batch).await.map_err(store_err("import"))?;
-                batch.clear();
-            }
+        let (tx, rx) = mpsc::channel(PREFETCH);
+        let (first, seed) = (next_serial, spec.seed ^ (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        next_serial += count;
+        generators.push(tokio::task::spawn_blocking(move || generate(d, first, count, seed, now, span_secs, &tx)));
+        queue.push_back((d, rx));
+    }
+    // The biggest departments first, so parallel imports finish close together.
+    queue.make_contiguous().sort_by_key(|(d, _)| std::cmp::Reverse(d.weight));
+    let queue = std::sync::Mutex::new(queue);
+    let worker = || async {
+        let mut loaded = 0;
+        loop {
+            let job = queue.lock().ok().and_then(|mut q| q.pop_front());
+            let Some((d, rx)) = job else { return Ok::<u64, DemoError>(loaded) };
+            let s = scope(&chief, Action::SubmitFeedback, Some(&did(d.id)))?;
+            let w = wctx(&s, &chief, "feedback.import");
+            loaded += store.import_stream(&w, &did(d.id), rx).await.map_err(store_err("import"))?;
         }
-        if !batch.is_empty() {
-            report.contacts += store.import_contacts(&w, &did(d.id), &batch).await.map_err(store_err("import"))?;
-        }
+    };
+    let (a, b) = tokio::try_join!(worker(), async { if parallel > 1 { worker().await } else { Ok(0) } })?;
+    report.contacts = a + b;
+    for g in generators {
+        g.await.map_err(|e| DemoError::Store("generate", StoreError::Internal(e.to_string())))?;
     }
     report.load_seconds = start.elapsed().as_secs_f64();
     // A frequent caller (`FREQUENT_CALLER`): 1,000 contacts across every department, the
@@ -460,6 +482,32 @@ async fn seed_department<S: CoordinationStore>(store: &S, d: &Dept) -> Result<()
         .await
         .map_err(store_err("appointment"))?;
     Ok(())
+}
+
+/// Generates the `count` contacts of `d` (serial numbers from `first`, random stream `seed`) and
+/// sends them in batches of [`IMPORT_BATCH`]; stops early when the import hangs up.
+fn generate(
+    d: &'static Dept,
+    first: u64,
+    count: u64,
+    seed: u64,
+    now: DateTime<Utc>,
+    span_secs: i64,
+    tx: &mpsc::Sender<Vec<ImportedContact>>,
+) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut batch = Vec::with_capacity(IMPORT_BATCH + 1);
+    for serial in first..first + count {
+        batch.extend(contact(&mut rng, d, serial, now, span_secs));
+        if batch.len() >= IMPORT_BATCH
+            && tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_BATCH + 1))).is_err()
+        {
+            return;
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.blocking_send(batch);
+    }
 }
 
 /// One contact (two when a closed complaint gets a follow-up survey).

@@ -1,135 +1,31 @@
-//! [`ImportStore`] on PostgreSQL: every row is validated first, then written in one transaction
-//! (acting under the caller's row-level-security settings) with `INSERT ... SELECT FROM unnest(...)`
-//! of column arrays, [`ROWS_PER_STATEMENT`] rows per statement; the report-card counters are
-//! aggregated in memory and added once per batch.
+//! [`ImportStore`] on PostgreSQL: every batch is validated on a blocking thread while the previous
+//! one is written, all in one transaction (acting under the caller's row-level-security settings,
+//! which rule out `COPY`) with `INSERT ... SELECT FROM unnest(...)` of column arrays,
+//! [`ROWS_PER_STATEMENT`] rows per statement; the report-card counters are aggregated in memory
+//! and added once per import. Several departments load in parallel on separate connections (the
+//! caller's choice, e.g. `cityserve demo`).
 use crate::feedback_store::intake;
 use crate::{PgStore, apply_deltas, db_err, in_scope, record};
 use chrono::{DateTime, Utc};
-use cityserve_domain::report::{self, Delta};
-use cityserve_domain::{Case, CaseId, DepartmentId, FeedbackKind, ServiceCategoryId};
-use cityserve_store::import::{ImportStore, ImportedContact};
+use cityserve_domain::{Case, DepartmentId};
+use cityserve_store::import::{
+    ImportCounters, ImportRules, ImportStore, ImportedContact, ValidatedBatch, validate_batch,
+};
 use cityserve_store::{StoreError, StoreResult, WriteCtx, resource};
 use sqlx::PgConnection;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// Rows per INSERT statement: large enough that round trips and planning vanish in the cost of
 /// the rows, small enough to keep each statement's arrays a few megabytes.
 const ROWS_PER_STATEMENT: usize = 10_000;
 
-/// Items validated between two yields to the insert running alongside (see
-/// [`ImportStore::import_contacts`]).
-const ITEMS_PER_YIELD: usize = 500;
-
-/// A validated contact and, for a complaint, its case.
+/// A contact of a validated batch and, for a complaint, its case.
 struct Row<'a> {
     item: &'a ImportedContact,
-    case: Option<Case>,
-}
-
-/// Report-card counters of one department, summed as they are computed (a contact yields about
-/// five deltas; keeping them all would cost more than the inserts).
-#[derive(Default)]
-struct Counters(HashMap<(i64, String), i64>);
-
-impl Counters {
-    fn add(&mut self, deltas: Vec<Delta>) {
-        for d in deltas {
-            *self.0.entry((d.day, d.metric)).or_default() += d.value;
-        }
-    }
-
-    fn into_deltas(self, department: &DepartmentId) -> Vec<Delta> {
-        report::aggregate(self.0.into_iter().map(|((day, metric), value)| Delta {
-            department: department.clone(),
-            day,
-            metric,
-            value,
-        }))
-    }
-}
-
-/// What [`validate`] checks against.
-struct Rules<'a> {
-    department: &'a DepartmentId,
-    active_categories: &'a [ServiceCategoryId],
-    officers: &'a HashSet<String>,
-}
-
-/// Checks `items` (numbered from `first`) as the SQLite backend does, adds their counters and
-/// builds their cases; writes nothing. Yields every [`ITEMS_PER_YIELD`] items so the previous
-/// chunk's insert, joined with it, makes progress.
-async fn validate<'a>(
-    rules: &Rules<'_>,
-    first: usize,
-    items: &'a [ImportedContact],
-    counters: &mut Counters,
-) -> StoreResult<Vec<Row<'a>>> {
-    let department = rules.department;
-    let mut rows = Vec::with_capacity(items.len());
-    for (n, item) in items.iter().enumerate() {
-        if n > 0 && n % ITEMS_PER_YIELD == 0 {
-            tokio::task::yield_now().await;
-        }
-        let i = first + n;
-        let f = &item.feedback;
-        let bad = |why: String| StoreError::FailedPrecondition(format!("item {i}: {why}"));
-        if f.department_id != *department {
-            return Err(bad("is for another department".into()));
-        }
-        if f.resident.is_some() {
-            return Err(bad("contact details cannot be bulk-loaded; name the resident by key".into()));
-        }
-        if let Some(c) = &f.category
-            && !rules.active_categories.contains(c)
-        {
-            return Err(bad(format!("service category {c} is not an active category of department {department}")));
-        }
-        counters.add(report::feedback_deltas(
-            department,
-            item.received_at,
-            f.channel,
-            f.kind,
-            f.csat,
-            f.nps,
-            f.category.is_some(),
-        ));
-        let mut case = None;
-        if f.kind == FeedbackKind::Complaint {
-            let c = item.case.as_ref().ok_or_else(|| bad("a complaint needs its case".into()))?;
-            if let Some(a) = &c.assignee
-                && !rules.officers.contains(a.as_str())
-            {
-                return Err(bad(format!("{a} is not an officer of department {department}")));
-            }
-            let imported = Case {
-                department_id: department.clone(),
-                id: CaseId::from_feedback(&f.id),
-                status: c.status,
-                assignee: c.assignee.clone(),
-                category: f.category.clone(),
-                channel: f.channel,
-                received_at: item.received_at,
-                acknowledge_due: c.acknowledge_due,
-                resolve_due: c.resolve_due,
-                acknowledged_at: c.acknowledged_at,
-                resolved_at: c.resolved_at,
-                closed_at: c.closed_at,
-                owner_department: None,
-                reopen_count: c.reopen_count,
-                recovery: Vec::new(),
-                notes: Vec::new(),
-                follow_up: c.follow_up.clone(),
-                satisfied: c.satisfied,
-                resident_key: item.resident_key.clone(),
-                revision: 1,
-                update_time: c.closed_at.or(c.resolved_at).or(c.acknowledged_at).unwrap_or(item.received_at),
-            };
-            counters.add(report::imported_case_deltas(&imported));
-            case = Some(imported);
-        }
-        rows.push(Row { item, case });
-    }
-    Ok(rows)
+    case: Option<&'a Case>,
 }
 
 /// Writes one validated chunk: its feedback, then its cases and timeline entries (which refer to
@@ -139,7 +35,7 @@ async fn insert_chunk(conn: &mut PgConnection, department: &DepartmentId, rows: 
         return Ok(());
     }
     insert_feedback(conn, department, rows).await?;
-    let cases: Vec<&Case> = rows.iter().filter_map(|r| r.case.as_ref()).collect();
+    let cases: Vec<&Case> = rows.iter().filter_map(|r| r.case).collect();
     insert_cases(conn, department, &cases).await?;
     insert_timeline(conn, department, rows).await
 }
@@ -297,7 +193,7 @@ async fn insert_timeline(conn: &mut PgConnection, department: &DepartmentId, row
         keys.push(key.as_str());
         channels.push(f.channel.as_str());
         occurred.push(f.occurred_at);
-        statuses.push(case.as_ref().map(|c| c.status.as_str()));
+        statuses.push(case.map(|c| c.status.as_str()));
     }
     if ids.is_empty() {
         return Ok(());
@@ -318,12 +214,53 @@ async fn insert_timeline(conn: &mut PgConnection, department: &DepartmentId, row
     Ok(())
 }
 
+/// Writes a validated batch, [`ROWS_PER_STATEMENT`] rows per statement.
+async fn insert_batch(conn: &mut PgConnection, department: &DepartmentId, batch: &ValidatedBatch) -> StoreResult<()> {
+    let rows: Vec<Row<'_>> =
+        batch.items.iter().zip(&batch.cases).map(|(item, case)| Row { item, case: case.as_ref() }).collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        insert_chunk(conn, department, chunk).await?;
+    }
+    Ok(())
+}
+
+/// Validates `items` on a blocking thread (numbered from `first`), so the caller's task keeps
+/// driving the database meanwhile.
+fn spawn_validation(
+    rules: &Arc<ImportRules>,
+    first: usize,
+    items: Vec<ImportedContact>,
+) -> JoinHandle<StoreResult<ValidatedBatch>> {
+    let rules = Arc::clone(rules);
+    tokio::task::spawn_blocking(move || validate_batch(&rules, first, items))
+}
+
+/// The result of a validation task.
+async fn validated(job: JoinHandle<StoreResult<ValidatedBatch>>) -> StoreResult<ValidatedBatch> {
+    job.await.map_err(|e| StoreError::Internal(format!("import validation task failed: {e}")))?
+}
+
 impl ImportStore for PgStore {
     async fn import_contacts(
         &self,
         ctx: &WriteCtx<'_>,
         department: &DepartmentId,
         items: &[ImportedContact],
+    ) -> StoreResult<u64> {
+        let chunks = items.chunks(ROWS_PER_STATEMENT);
+        let (tx, rx) = mpsc::channel(chunks.len().max(1));
+        for chunk in chunks {
+            tx.try_send(chunk.to_vec()).map_err(|_| StoreError::Internal("import channel full".into()))?;
+        }
+        drop(tx);
+        self.import_stream(ctx, department, rx).await
+    }
+
+    async fn import_stream(
+        &self,
+        ctx: &WriteCtx<'_>,
+        department: &DepartmentId,
+        mut batches: mpsc::Receiver<Vec<ImportedContact>>,
     ) -> StoreResult<u64> {
         in_scope(ctx.scope, department)?;
         let mut tx = self.begin(ctx.scope).await?;
@@ -335,24 +272,39 @@ impl ImportStore for PgStore {
             .map_err(db_err)?
             .into_iter()
             .collect();
-        let rules = Rules { department, active_categories: &intake.active_categories, officers: &officers };
-        let mut counters = Counters::default();
-        // Each chunk is validated while the previous one is being inserted: the client's work
-        // overlaps the server's. On any error the transaction is rolled back (dropped).
-        let mut previous: Vec<Row<'_>> = Vec::new();
-        for (n, chunk) in items.chunks(ROWS_PER_STATEMENT).enumerate() {
-            let (inserted, validated) = tokio::join!(
-                insert_chunk(&mut tx, department, &previous),
-                validate(&rules, n * ROWS_PER_STATEMENT, chunk, &mut counters)
+        let rules = Arc::new(ImportRules {
+            department: department.clone(),
+            active_categories: intake.active_categories,
+            officers,
+        });
+        let mut counters = ImportCounters::default();
+        let mut received = 0usize;
+        // The next batch is received and validated on a blocking thread while this task writes
+        // the previous one: the producer, the validation and the server all work at once. On any
+        // error the transaction is rolled back (dropped).
+        let mut next = batches.recv().await.map(|items| {
+            received = items.len();
+            spawn_validation(&rules, 0, items)
+        });
+        while let Some(job) = next.take() {
+            let batch = validated(job).await?;
+            let (more, written) = tokio::join!(
+                async {
+                    let items = batches.recv().await?;
+                    let first = received;
+                    received += items.len();
+                    Some(spawn_validation(&rules, first, items))
+                },
+                insert_batch(&mut tx, department, &batch)
             );
-            inserted?;
-            previous = validated?;
+            written?;
+            counters.merge(batch.counters);
+            next = more;
         }
-        insert_chunk(&mut tx, department, &previous).await?;
         apply_deltas(&mut tx, &counters.into_deltas(department)).await?;
-        let payload = serde_json::json!({ "imported": items.len() });
+        let payload = serde_json::json!({ "imported": received });
         record(&mut tx, ctx, department, &resource::department(department), payload).await?;
         self.commit(tx).await?;
-        Ok(u64::try_from(items.len()).unwrap_or(u64::MAX))
+        Ok(u64::try_from(received).unwrap_or(u64::MAX))
     }
 }

@@ -1,31 +1,84 @@
-//! [`ImportStore`] on SQLite: multi-row INSERTs of up to [`ROWS_PER_STATEMENT`] rows in one
-//! transaction, counters aggregated once per batch.
+//! [`ImportStore`] on SQLite: multi-row INSERTs of up to [`ROWS_PER_STATEMENT`] rows, all of an
+//! import in one transaction on a connection of its own (see [`SqliteStore::load_connection`]);
+//! each batch is validated and bound on a blocking thread while the previous one is written, and
+//! the counters are aggregated in memory and added once per import. The import holds SQLite's
+//! single write lock from its first batch to its commit: other writers wait (busy timeout) meanwhile.
 use crate::feedback::intake;
 use crate::{SqliteStore, apply_deltas, db_err, in_scope, micros};
-use cityserve_domain::report::{self, Delta};
-use cityserve_domain::{Case, CaseId, DepartmentId, FeedbackKind};
-use cityserve_store::import::{ImportStore, ImportedContact};
+use cityserve_domain::DepartmentId;
+use cityserve_store::import::{ImportCounters, ImportRules, ImportStore, ImportedContact, validate_batch};
 use cityserve_store::{StoreError, StoreResult, WriteCtx, now_micros, resource};
-use sqlx::SqliteConnection;
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::SqliteSynchronous;
+use sqlx::{ConnectOptions, Connection, Sqlite, SqliteConnection};
+use std::collections::HashSet;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
-/// Rows per INSERT statement (SQLite allows 32,766 bound values; feedback has 19 columns).
-const ROWS_PER_STATEMENT: usize = 400;
+/// Rows per INSERT statement (SQLite allows 32,766 bound values; a row binds at most 18).
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// Contacts per batch when [`ImportStore::import_contacts`] feeds a slice to the stream.
+const ITEMS_PER_BATCH: usize = 10_000;
+
+/// Page cache of the load connection, in KiB (`PRAGMA cache_size` takes KiB as a negative
+/// number): large enough that a big department's indexes stay in memory during its transaction.
+const LOAD_CACHE_KIB: i64 = 262_144;
 
 /// A bound value.
 enum Val<'a> {
+    /// Text, bound as a copy.
     Text(Option<&'a str>),
+    /// Text shared between rows (see [`Interner`]), bound without a copy.
+    Shared(Option<Arc<str>>),
     Int(Option<i64>),
     Real(Option<f64>),
 }
 
-/// Inserts `rows` (each `cols.len()` values) into `table`, many rows per statement.
-async fn insert_rows(
-    conn: &mut SqliteConnection,
-    table: &str,
-    cols: &[&str],
-    rows: Vec<Vec<Val<'_>>>,
-) -> StoreResult<()> {
+/// Distinct values an [`Interner`] keeps; beyond that, values are bound as copies.
+const INTERNED_MAX: usize = 32;
+
+/// Shares the few distinct values of a low-cardinality column (channel, kind, category, ...)
+/// within a batch: binding a shared `Arc<str>` copies no text, where binding a `&str` allocates
+/// a copy that the database thread must free again, which was a large part of its work.
+#[derive(Default)]
+struct Interner(Vec<Arc<str>>);
+
+impl Interner {
+    fn val(&mut self, s: Option<&str>) -> Val<'static> {
+        let Some(s) = s else { return Val::Shared(None) };
+        if let Some(a) = self.0.iter().find(|a| &***a == s) {
+            return Val::Shared(Some(Arc::clone(a)));
+        }
+        let a: Arc<str> = Arc::from(s);
+        if self.0.len() < INTERNED_MAX {
+            self.0.push(Arc::clone(&a));
+        }
+        Val::Shared(Some(a))
+    }
+}
+
+/// One [`Interner`] per low-cardinality column of a batch.
+#[derive(Default)]
+struct Interners {
+    department: Interner,
+    channel: Interner,
+    kind: Interner,
+    language: Interner,
+    category: Interner,
+    status: Interner,
+    assignee: Interner,
+}
+
+/// A statement with its values bound, ready to run.
+type Statement = sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// Binds `rows` (each `cols.len()` values) into INSERTs of `table`, many rows per statement (all
+/// full statements share one SQL text, so SQLite prepares it once per connection).
+fn insert_statements(table: &str, cols: &[&str], rows: Vec<Vec<Val<'_>>>) -> Vec<Statement> {
     let placeholders = format!("({})", vec!["?"; cols.len()].join(", "));
+    let mut out = Vec::with_capacity(rows.len().div_ceil(ROWS_PER_STATEMENT));
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Val<'_>>> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
@@ -39,14 +92,191 @@ async fn insert_rows(
             for v in row {
                 q = match v {
                     Val::Text(t) => q.bind(t),
+                    Val::Shared(t) => q.bind(t),
                     Val::Int(i) => q.bind(i),
                     Val::Real(r) => q.bind(r),
                 };
             }
         }
-        q.execute(&mut *conn).await.map_err(db_err)?;
+        out.push(q);
     }
-    Ok(())
+    out
+}
+
+/// Validates `items` (numbered from `first`) and binds their rows: feedback first, then the
+/// cases and timeline entries that refer to it. Runs on a blocking thread.
+fn prepare(
+    rules: &ImportRules,
+    first: usize,
+    items: Vec<ImportedContact>,
+) -> StoreResult<(Vec<Statement>, ImportCounters)> {
+    let batch = validate_batch(rules, first, items)?;
+    let department = rules.department.as_str();
+    let mut shared = Interners::default();
+    let mut feedback_rows = Vec::with_capacity(batch.items.len());
+    let mut case_rows = Vec::new();
+    let mut timeline_rows = Vec::new();
+    for (item, case) in batch.items.iter().zip(&batch.cases) {
+        let f = &item.feedback;
+        feedback_rows.push(vec![
+            shared.department.val(Some(department)),
+            Val::Text(Some(f.id.as_str())),
+            shared.channel.val(Some(f.channel.as_str())),
+            shared.kind.val(Some(f.kind.as_str())),
+            Val::Int(f.csat.map(i64::from)),
+            Val::Int(f.nps.map(i64::from)),
+            Val::Text(Some(&f.text)),
+            shared.language.val(Some(&f.language)),
+            shared.category.val(f.category.as_ref().map(|c| c.as_str())),
+            Val::Text(Some(&f.location.address)),
+            Val::Real(f.location.latitude),
+            Val::Real(f.location.longitude),
+            Val::Int(Some(micros(f.occurred_at))),
+            Val::Int(Some(micros(item.received_at))),
+            Val::Text(item.resident_key.as_deref()),
+            Val::Text(f.internal_customer.as_ref().map(|c| c.as_str())),
+            Val::Text(f.source.as_deref()),
+        ]);
+        if let Some(c) = case {
+            case_rows.push(vec![
+                shared.department.val(Some(c.department_id.as_str())),
+                Val::Text(Some(c.id.as_str())),
+                shared.status.val(Some(c.status.as_str())),
+                shared.assignee.val(c.assignee.as_ref().map(|a| a.as_str())),
+                shared.category.val(c.category.as_ref().map(|x| x.as_str())),
+                shared.channel.val(Some(c.channel.as_str())),
+                Val::Int(Some(micros(c.received_at))),
+                Val::Int(Some(micros(c.acknowledge_due))),
+                Val::Int(Some(micros(c.resolve_due))),
+                Val::Int(c.acknowledged_at.map(micros)),
+                Val::Int(c.resolved_at.map(micros)),
+                Val::Int(c.closed_at.map(micros)),
+                Val::Int(Some(i64::from(c.reopen_count))),
+                Val::Text(c.follow_up.as_ref().map(|x| x.as_str())),
+                Val::Int(c.satisfied.map(i64::from)),
+                Val::Text(c.resident_key.as_deref()),
+                Val::Int(Some(1)),
+                Val::Int(Some(micros(c.update_time))),
+            ]);
+        }
+        if let Some(key) = &item.resident_key {
+            timeline_rows.push(vec![
+                shared.department.val(Some(department)),
+                Val::Text(Some(f.id.as_str())),
+                Val::Text(Some(key)),
+                shared.channel.val(Some(f.channel.as_str())),
+                Val::Int(Some(micros(f.occurred_at))),
+                shared.status.val(case.as_ref().map(|c| c.status.as_str())),
+            ]);
+        }
+    }
+    let mut statements = insert_statements(
+        "feedback",
+        &[
+            "department_id",
+            "feedback_id",
+            "channel",
+            "kind",
+            "csat",
+            "nps",
+            "text",
+            "language",
+            "category_id",
+            "address",
+            "latitude",
+            "longitude",
+            "occurred_at",
+            "received_at",
+            "resident_key",
+            "internal_customer",
+            "source",
+        ],
+        feedback_rows,
+    );
+    statements.extend(insert_statements(
+        "cases",
+        &[
+            "department_id",
+            "case_id",
+            "status",
+            "assignee",
+            "category_id",
+            "channel",
+            "received_at",
+            "acknowledge_due",
+            "resolve_due",
+            "acknowledged_at",
+            "resolved_at",
+            "closed_at",
+            "reopen_count",
+            "follow_up",
+            "satisfied",
+            "resident_key",
+            "revision",
+            "update_time",
+        ],
+        case_rows,
+    ));
+    statements.extend(insert_statements(
+        "timeline_entries",
+        &["department_id", "feedback_id", "resident_key", "channel", "occurred_at", "case_status"],
+        timeline_rows,
+    ));
+    Ok((statements, batch.counters))
+}
+
+/// A validation-and-binding task.
+type Job = JoinHandle<StoreResult<(Vec<Statement>, ImportCounters)>>;
+
+/// Starts [`prepare`] on a blocking thread, so the caller's task keeps driving the database.
+fn spawn_prepare(rules: &Arc<ImportRules>, first: usize, items: Vec<ImportedContact>) -> Job {
+    let rules = Arc::clone(rules);
+    tokio::task::spawn_blocking(move || prepare(&rules, first, items))
+}
+
+/// The connection a bulk load writes on.
+enum LoadConnection {
+    /// A connection of its own, outside the pool, tuned for the load and closed after it.
+    Own(SqliteConnection),
+    /// A pooled connection as it is (an in-memory database exists only on the pool's connection).
+    Pooled(PoolConnection<Sqlite>),
+}
+
+impl LoadConnection {
+    fn conn(&mut self) -> &mut SqliteConnection {
+        match self {
+            Self::Own(c) => c,
+            Self::Pooled(c) => c,
+        }
+    }
+}
+
+impl SqliteStore {
+    /// The connection for a bulk load. For a database file: a fresh connection with the pool's
+    /// options plus `synchronous = OFF` (the load's commits are not synced; WAL keeps the file
+    /// consistent, and a load cut by a power loss is simply run again), a [`LOAD_CACHE_KIB`]
+    /// page cache, and no foreign-key lookups (every reference an import writes is checked before:
+    /// the department is read and active in the same transaction, categories are among its
+    /// active ones, and cases and timeline entries refer to feedback of the same import; primary
+    /// keys, `CHECK`s and `NOT NULL` are still enforced). It is closed after the load, so these
+    /// settings never reach the pool, whose connections (the server's) keep WAL with
+    /// `synchronous = NORMAL` and foreign keys on.
+    async fn load_connection(&self) -> StoreResult<LoadConnection> {
+        let file: String = sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        if file.is_empty() {
+            return Ok(LoadConnection::Pooled(self.pool.acquire().await.map_err(db_err)?));
+        }
+        let options = (*self.pool.connect_options())
+            .clone()
+            .synchronous(SqliteSynchronous::Off)
+            .foreign_keys(false)
+            .pragma("cache_size", format!("-{LOAD_CACHE_KIB}"))
+            .pragma("temp_store", "memory");
+        Ok(LoadConnection::Own(options.connect().await.map_err(db_err)?))
+    }
 }
 
 impl ImportStore for SqliteStore {
@@ -56,203 +286,75 @@ impl ImportStore for SqliteStore {
         department: &DepartmentId,
         items: &[ImportedContact],
     ) -> StoreResult<u64> {
+        let chunks = items.chunks(ITEMS_PER_BATCH);
+        let (tx, rx) = mpsc::channel(chunks.len().max(1));
+        for chunk in chunks {
+            tx.try_send(chunk.to_vec()).map_err(|_| StoreError::Internal("import channel full".into()))?;
+        }
+        drop(tx);
+        self.import_stream(ctx, department, rx).await
+    }
+
+    async fn import_stream(
+        &self,
+        ctx: &WriteCtx<'_>,
+        department: &DepartmentId,
+        mut batches: mpsc::Receiver<Vec<ImportedContact>>,
+    ) -> StoreResult<u64> {
         in_scope(ctx.scope, department)?;
-        let mut tx = self.write_tx().await?;
+        let mut load = self.load_connection().await?;
+        let mut tx = load.conn().begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         let intake = intake(&mut tx, department).await?;
-        let officers: Vec<String> = sqlx::query_scalar("SELECT officer_id FROM officers WHERE department_id = ?")
+        let officers: HashSet<String> = sqlx::query_scalar("SELECT officer_id FROM officers WHERE department_id = ?")
             .bind(department.as_str())
             .fetch_all(&mut *tx)
             .await
-            .map_err(db_err)?;
-        let mut feedback_rows = Vec::with_capacity(items.len());
-        let mut case_rows = Vec::new();
-        let mut timeline_rows = Vec::new();
-        let mut deltas: Vec<Delta> = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let f = &item.feedback;
-            let bad = |why: String| StoreError::FailedPrecondition(format!("item {i}: {why}"));
-            if f.department_id != *department {
-                return Err(bad("is for another department".into()));
-            }
-            if f.resident.is_some() {
-                return Err(bad("contact details cannot be bulk-loaded; name the resident by key".into()));
-            }
-            if let Some(c) = &f.category
-                && !intake.active_categories.contains(c)
-            {
-                return Err(bad(format!("service category {c} is not an active category of department {department}")));
-            }
-            let received = micros(item.received_at);
-            feedback_rows.push(vec![
-                Val::Text(Some(department.as_str())),
-                Val::Text(Some(f.id.as_str())),
-                Val::Text(Some(f.channel.as_str())),
-                Val::Text(Some(f.kind.as_str())),
-                Val::Int(f.csat.map(i64::from)),
-                Val::Int(f.nps.map(i64::from)),
-                Val::Text(Some(&f.text)),
-                Val::Text(Some(&f.language)),
-                Val::Text(f.category.as_ref().map(|c| c.as_str())),
-                Val::Text(Some(&f.location.address)),
-                Val::Real(f.location.latitude),
-                Val::Real(f.location.longitude),
-                Val::Int(Some(micros(f.occurred_at))),
-                Val::Int(Some(received)),
-                Val::Text(item.resident_key.as_deref()),
-                Val::Text(f.internal_customer.as_ref().map(|c| c.as_str())),
-                Val::Int(Some(0)),
-                Val::Text(f.source.as_deref()),
-            ]);
-            deltas.extend(report::feedback_deltas(
-                department,
-                item.received_at,
-                f.channel,
-                f.kind,
-                f.csat,
-                f.nps,
-                f.category.is_some(),
-            ));
-            let mut status = None;
-            if f.kind == FeedbackKind::Complaint {
-                let c = item.case.as_ref().ok_or_else(|| bad("a complaint needs its case".into()))?;
-                if let Some(a) = &c.assignee
-                    && !officers.iter().any(|o| o == a.as_str())
-                {
-                    return Err(bad(format!("{a} is not an officer of department {department}")));
+            .map_err(db_err)?
+            .into_iter()
+            .collect();
+        let rules = Arc::new(ImportRules {
+            department: department.clone(),
+            active_categories: intake.active_categories,
+            officers,
+        });
+        let mut counters = ImportCounters::default();
+        let mut received = 0usize;
+        // The next batch is received, validated and bound on a blocking thread while this task
+        // writes the previous one. On any error the transaction is rolled back (dropped).
+        let mut next = batches.recv().await.map(|items| {
+            received = items.len();
+            spawn_prepare(&rules, 0, items)
+        });
+        while let Some(job) = next.take() {
+            let (statements, batch_counters) =
+                job.await.map_err(|e| StoreError::Internal(format!("import preparation failed: {e}")))??;
+            let (more, written) = tokio::join!(
+                async {
+                    let items = batches.recv().await?;
+                    let first = received;
+                    received += items.len();
+                    Some(spawn_prepare(&rules, first, items))
+                },
+                async {
+                    for q in statements {
+                        q.execute(&mut *tx).await.map_err(db_err)?;
+                    }
+                    StoreResult::Ok(())
                 }
-                status = Some(c.status);
-                let case = Case {
-                    department_id: department.clone(),
-                    id: CaseId::from_feedback(&f.id),
-                    status: c.status,
-                    assignee: c.assignee.clone(),
-                    category: f.category.clone(),
-                    channel: f.channel,
-                    received_at: item.received_at,
-                    acknowledge_due: c.acknowledge_due,
-                    resolve_due: c.resolve_due,
-                    acknowledged_at: c.acknowledged_at,
-                    resolved_at: c.resolved_at,
-                    closed_at: c.closed_at,
-                    owner_department: None,
-                    reopen_count: c.reopen_count,
-                    recovery: Vec::new(),
-                    notes: Vec::new(),
-                    follow_up: c.follow_up.clone(),
-                    satisfied: c.satisfied,
-                    resident_key: item.resident_key.clone(),
-                    revision: 1,
-                    update_time: c.closed_at.or(c.resolved_at).or(c.acknowledged_at).unwrap_or(item.received_at),
-                };
-                deltas.extend(report::imported_case_deltas(&case));
-                case_rows.push(case);
-            }
-            if let Some(key) = &item.resident_key {
-                timeline_rows.push((f.id.as_str(), key.as_str(), f.channel.as_str(), micros(f.occurred_at), status));
-            }
+            );
+            written?;
+            counters.merge(batch_counters);
+            next = more;
         }
-        insert_rows(
-            &mut tx,
-            "feedback",
-            &[
-                "department_id",
-                "feedback_id",
-                "channel",
-                "kind",
-                "csat",
-                "nps",
-                "text",
-                "language",
-                "category_id",
-                "address",
-                "latitude",
-                "longitude",
-                "occurred_at",
-                "received_at",
-                "resident_key",
-                "internal_customer",
-                "erased",
-                "source",
-            ],
-            feedback_rows,
-        )
-        .await?;
-        let case_values = case_rows
-            .iter()
-            .map(|c| {
-                vec![
-                    Val::Text(Some(c.department_id.as_str())),
-                    Val::Text(Some(c.id.as_str())),
-                    Val::Text(Some(c.status.as_str())),
-                    Val::Text(c.assignee.as_ref().map(|a| a.as_str())),
-                    Val::Text(c.category.as_ref().map(|x| x.as_str())),
-                    Val::Text(Some(c.channel.as_str())),
-                    Val::Int(Some(micros(c.received_at))),
-                    Val::Int(Some(micros(c.acknowledge_due))),
-                    Val::Int(Some(micros(c.resolve_due))),
-                    Val::Int(c.acknowledged_at.map(micros)),
-                    Val::Int(c.resolved_at.map(micros)),
-                    Val::Int(c.closed_at.map(micros)),
-                    Val::Int(Some(i64::from(c.reopen_count))),
-                    Val::Text(c.follow_up.as_ref().map(|x| x.as_str())),
-                    Val::Int(c.satisfied.map(i64::from)),
-                    Val::Text(c.resident_key.as_deref()),
-                    Val::Int(Some(1)),
-                    Val::Int(Some(micros(c.update_time))),
-                ]
-            })
-            .collect();
-        insert_rows(
-            &mut tx,
-            "cases",
-            &[
-                "department_id",
-                "case_id",
-                "status",
-                "assignee",
-                "category_id",
-                "channel",
-                "received_at",
-                "acknowledge_due",
-                "resolve_due",
-                "acknowledged_at",
-                "resolved_at",
-                "closed_at",
-                "reopen_count",
-                "follow_up",
-                "satisfied",
-                "resident_key",
-                "revision",
-                "update_time",
-            ],
-            case_values,
-        )
-        .await?;
-        let timeline_values = timeline_rows
-            .iter()
-            .map(|(f, key, channel, at, status)| {
-                vec![
-                    Val::Text(Some(department.as_str())),
-                    Val::Text(Some(f)),
-                    Val::Text(Some(key)),
-                    Val::Text(Some(channel)),
-                    Val::Int(Some(*at)),
-                    Val::Text(status.map(|s| s.as_str())),
-                ]
-            })
-            .collect();
-        insert_rows(
-            &mut tx,
-            "timeline_entries",
-            &["department_id", "feedback_id", "resident_key", "channel", "occurred_at", "case_status"],
-            timeline_values,
-        )
-        .await?;
-        apply_deltas(&mut tx, &report::aggregate(deltas)).await?;
+        apply_deltas(&mut tx, &counters.into_deltas(department)).await?;
         let now = micros(now_micros());
-        let payload = serde_json::json!({ "imported": items.len() });
+        let payload = serde_json::json!({ "imported": received });
         crate::record(&mut tx, ctx, department, &resource::department(department), payload, now).await?;
-        self.commit(tx).await?;
-        Ok(u64::try_from(items.len()).unwrap_or(u64::MAX))
+        tx.commit().await.map_err(db_err)?;
+        self.events.send_modify(|n| *n = n.wrapping_add(1));
+        if let LoadConnection::Own(conn) = load {
+            conn.close().await.map_err(db_err)?;
+        }
+        Ok(u64::try_from(received).unwrap_or(u64::MAX))
     }
 }

@@ -1,10 +1,17 @@
 //! Bulk import of historical contacts: a city's legacy records, or the demo city. Rows carry their
 //! own times and case states, are written in large batches (multi-row statements), and their
-//! report-card counters are added once per batch, so millions of rows load in minutes.
-use crate::{FeedbackStore, StoreResult, WriteCtx};
+//! report-card counters are added once per import, so millions of rows load in minutes. A stream
+//! ([`ImportStore::import_stream`]) lets the producer, the validation and the database work at
+//! the same time; [`validate_batch`] holds the checks every backend applies.
+use crate::{FeedbackStore, StoreError, StoreResult, WriteCtx};
 use chrono::{DateTime, Utc};
-use cityserve_domain::{CaseStatus, DepartmentId, FeedbackId, NewFeedback, OfficerId};
+use cityserve_domain::report::{self, Delta};
+use cityserve_domain::{
+    Case, CaseId, CaseStatus, DepartmentId, FeedbackId, FeedbackKind, NewFeedback, OfficerId, ServiceCategoryId,
+};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use tokio::sync::mpsc::Receiver;
 
 /// The state of an imported complaint's case.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,4 +64,148 @@ pub trait ImportStore: FeedbackStore {
         department: &DepartmentId,
         items: &[ImportedContact],
     ) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// Loads every batch received on `batches` (all of `department`) until the sender is
+    /// dropped, in one transaction with the same checks as [`ImportStore::import_contacts`]
+    /// (items are numbered across the whole stream); the report-card counters of the whole stream
+    /// are added once at the end, with one audit record and one event. The backend validates and
+    /// encodes the next batch while the database writes the previous one, so a producer filling
+    /// the channel overlaps with both. On an error nothing is written and the receiver is dropped
+    /// (the producer's sends then fail). Returns how many contacts were written.
+    fn import_stream(
+        &self,
+        ctx: &WriteCtx<'_>,
+        department: &DepartmentId,
+        batches: Receiver<Vec<ImportedContact>>,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+}
+
+/// Report-card counters of one department, summed as they are computed (a contact yields about
+/// five deltas; keeping them all until the end would cost more than the inserts).
+#[derive(Debug, Default)]
+pub struct ImportCounters(HashMap<(i64, String), i64>);
+
+impl ImportCounters {
+    /// Adds `deltas` (all of one department).
+    pub fn add(&mut self, deltas: Vec<Delta>) {
+        for d in deltas {
+            *self.0.entry((d.day, d.metric)).or_default() += d.value;
+        }
+    }
+
+    /// Adds another batch's counters.
+    pub fn merge(&mut self, other: ImportCounters) {
+        if self.0.is_empty() {
+            self.0 = other.0;
+            return;
+        }
+        for (k, v) in other.0 {
+            *self.0.entry(k).or_default() += v;
+        }
+    }
+
+    /// The summed deltas of `department`, ordered by day and metric.
+    pub fn into_deltas(self, department: &DepartmentId) -> Vec<Delta> {
+        report::aggregate(self.0.into_iter().map(|((day, metric), value)| Delta {
+            department: department.clone(),
+            day,
+            metric,
+            value,
+        }))
+    }
+}
+
+/// What a backend checks imported contacts against: the department's state read in the import's
+/// transaction.
+#[derive(Debug, Clone)]
+pub struct ImportRules {
+    /// The department every contact must belong to.
+    pub department: DepartmentId,
+    /// Its active service categories.
+    pub active_categories: Vec<ServiceCategoryId>,
+    /// Its officers' IDs (case assignees must be among them).
+    pub officers: HashSet<String>,
+}
+
+/// A batch that passed [`validate_batch`]: the contacts, each complaint's case, and the batch's
+/// report-card counters.
+#[derive(Debug)]
+pub struct ValidatedBatch {
+    /// The contacts, in the order received.
+    pub items: Vec<ImportedContact>,
+    /// For each contact, its case (complaints only).
+    pub cases: Vec<Option<Case>>,
+    /// The counters the batch adds.
+    pub counters: ImportCounters,
+}
+
+/// Checks `items` (numbered from `first` in error messages) against `rules`, builds their cases
+/// and sums their counters; writes nothing. The same checks on every backend: the department,
+/// no contact details, active categories, a case for every complaint and assignees among the
+/// department's officers.
+pub fn validate_batch(rules: &ImportRules, first: usize, items: Vec<ImportedContact>) -> StoreResult<ValidatedBatch> {
+    let department = &rules.department;
+    let mut cases = Vec::with_capacity(items.len());
+    let mut counters = ImportCounters::default();
+    for (n, item) in items.iter().enumerate() {
+        let i = first + n;
+        let f = &item.feedback;
+        let bad = |why: String| StoreError::FailedPrecondition(format!("item {i}: {why}"));
+        if f.department_id != *department {
+            return Err(bad("is for another department".into()));
+        }
+        if f.resident.is_some() {
+            return Err(bad("contact details cannot be bulk-loaded; name the resident by key".into()));
+        }
+        if let Some(c) = &f.category
+            && !rules.active_categories.contains(c)
+        {
+            return Err(bad(format!("service category {c} is not an active category of department {department}")));
+        }
+        counters.add(report::feedback_deltas(
+            department,
+            item.received_at,
+            f.channel,
+            f.kind,
+            f.csat,
+            f.nps,
+            f.category.is_some(),
+        ));
+        let mut case = None;
+        if f.kind == FeedbackKind::Complaint {
+            let c = item.case.as_ref().ok_or_else(|| bad("a complaint needs its case".into()))?;
+            if let Some(a) = &c.assignee
+                && !rules.officers.contains(a.as_str())
+            {
+                return Err(bad(format!("{a} is not an officer of department {department}")));
+            }
+            let imported = Case {
+                department_id: department.clone(),
+                id: CaseId::from_feedback(&f.id),
+                status: c.status,
+                assignee: c.assignee.clone(),
+                category: f.category.clone(),
+                channel: f.channel,
+                received_at: item.received_at,
+                acknowledge_due: c.acknowledge_due,
+                resolve_due: c.resolve_due,
+                acknowledged_at: c.acknowledged_at,
+                resolved_at: c.resolved_at,
+                closed_at: c.closed_at,
+                owner_department: None,
+                reopen_count: c.reopen_count,
+                recovery: Vec::new(),
+                notes: Vec::new(),
+                follow_up: c.follow_up.clone(),
+                satisfied: c.satisfied,
+                resident_key: item.resident_key.clone(),
+                revision: 1,
+                update_time: c.closed_at.or(c.resolved_at).or(c.acknowledged_at).unwrap_or(item.received_at),
+            };
+            counters.add(report::imported_case_deltas(&imported));
+            case = Some(imported);
+        }
+        cases.push(case);
+    }
+    Ok(ValidatedBatch { items, cases, counters })
 }
