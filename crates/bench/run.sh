@@ -5,7 +5,8 @@
 # run (health-check floor; pgbench -S and a pgbench single-row INSERT at the same client count).
 #   SCALE=1000000 DURATION=15 crates/bench/run.sh
 # Besides the closed-loop pass (64 in flight: throughput), every scenario but noop and mix also
-# runs open-loop at $LATENCY_RATE calls/s (latency of a loaded-but-not-saturated server).
+# runs open-loop (latency of a loaded server that keeps up): $LATENCY_RATE calls/s (200), the
+# dashboard at $DASHBOARD_RATE (100) and the 1,000-contact timeline at $TIMELINE_RATE (50).
 # BACKENDS="pg sqlite" and SCENARIOS="noop get ..." pick what runs; PGBENCH=0 skips the baselines.
 #   SCALE=10000000 BACKENDS=pg SCENARIOS="report-card dashboard timeline" PGBENCH=0 crates/bench/run.sh
 # Needs: a release build (cargo build --release -p cityserve -p cityserve-bench), PostgreSQL at
@@ -19,6 +20,9 @@ OUT=${OUT:-target/bench}
 BACKENDS=${BACKENDS:-pg sqlite}
 SCENARIOS=${SCENARIOS:-noop get submit timeline report-card dashboard mix}
 LATENCY_RATE=${LATENCY_RATE:-200}
+DASHBOARD_RATE=${DASHBOARD_RATE:-100}
+TIMELINE_RATE=${TIMELINE_RATE:-50}
+rate_for() { case $1 in dashboard) echo "$DASHBOARD_RATE" ;; timeline) echo "$TIMELINE_RATE" ;; *) echo "$LATENCY_RATE" ;; esac; }
 BIN=target/release/cityserve
 BENCH=target/release/cityserve-bench
 PG=postgres://postgres@127.0.0.1:5432
@@ -65,7 +69,7 @@ run_backend() { # name url
     echo "{\"rss_kib_max\": ${rss_max:-0}}" > "$OUT/$name-$s-rss.json"
     if [ "$s" != noop ] && [ "$s" != mix ]; then
       "$BENCH" --target "http://127.0.0.1:$PORT" --token "$chief" --scenario "$s" --concurrency "$C" \
-        --connections 4 --duration "$DURATION" --warmup 1 --rate "$LATENCY_RATE" --department water \
+        --connections 4 --duration "$DURATION" --warmup 1 --rate "$(rate_for "$s")" --department water \
         --resident r-00000000000000000000000000000001 --json "$OUT/$name-$s-latency.json" >&2 \
         || log "$name $s (open loop) reported errors"
     fi
