@@ -591,34 +591,36 @@ impl FeedbackStore for PgStore {
     ) -> StoreResult<Vec<TimelineRow>> {
         let mut tx = self.begin(ctx.scope).await?;
         // LEFT JOIN: row-level security hides other departments' feedback rows, not their entries.
-        let rows = sqlx::query(
-            "SELECT t.department_id, t.feedback_id, t.channel, t.occurred_at, t.case_status, f.kind, f.text
+        // One row holding the whole history as a JSON array, as on SQLite (where it matters most:
+        // there every row crosses from SQLite's thread on its own).
+        let history: String = sqlx::query_scalar(
+            "SELECT coalesce(json_agg(json_build_array(t.department_id, t.feedback_id, t.channel,
+                 (extract(epoch FROM t.occurred_at) * 1000000)::bigint, t.case_status, f.kind, f.text)
+                 ORDER BY t.occurred_at, t.department_id, t.feedback_id), '[]')::text
              FROM timeline_entries t
              LEFT JOIN feedback f ON f.department_id = t.department_id AND f.feedback_id = t.feedback_id
-             WHERE t.resident_key = $1
-             ORDER BY t.occurred_at, t.department_id, t.feedback_id",
+             WHERE t.resident_key = $1",
         )
         .bind(resident_key)
-        .fetch_all(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let department_id = id(row, "department_id", DepartmentId::parse)?;
-            let channel: String = row.try_get("channel").map_err(db_err)?;
-            let status: Option<String> = row.try_get("case_status").map_err(db_err)?;
-            let kind: Option<String> = row.try_get("kind").map_err(db_err)?;
+        type Entry = (String, String, String, i64, Option<String>, Option<String>, Option<String>);
+        let entries: Vec<Entry> = serde_json::from_str(&history).map_err(|_| corrupt("timeline"))?;
+        let mut out = Vec::with_capacity(entries.len());
+        for (department, feedback, channel, occurred_at, status, kind, text) in entries {
+            let department_id =
+                DepartmentId::parse("department_id", &department).map_err(|_| corrupt("department_id"))?;
             let details = match kind {
-                Some(kind) if ctx.scope.allows(&department_id) => Some((
-                    FeedbackKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
-                    row.try_get::<Option<String>, _>("text").map_err(db_err)?.unwrap_or_default(),
-                )),
+                Some(kind) if ctx.scope.allows(&department_id) => {
+                    Some((FeedbackKind::parse(&kind).ok_or_else(|| corrupt("kind"))?, text.unwrap_or_default()))
+                }
                 _ => None,
             };
             out.push(TimelineRow {
-                feedback_id: id(row, "feedback_id", FeedbackId::parse)?,
+                feedback_id: FeedbackId::parse("feedback_id", &feedback).map_err(|_| corrupt("feedback_id"))?,
                 channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel"))?,
-                occurred_at: row.try_get("occurred_at").map_err(db_err)?,
+                occurred_at: DateTime::from_timestamp_micros(occurred_at).ok_or_else(|| corrupt("occurred_at"))?,
                 case_status: status.map(|s| CaseStatus::parse(&s).ok_or_else(|| corrupt("case_status"))).transpose()?,
                 details,
                 department_id,
