@@ -72,5 +72,19 @@ both_backends! {
         for state in [pb::CaseState::Open, pb::CaseState::Acknowledged, pb::CaseState::InProgress, pb::CaseState::Resolved, pb::CaseState::Closed] {
             assert!(cases.iter().any(|c| c.state == state as i32), "a case in state {state:?}");
         }
+        // The benchmark's frequent caller has exactly 1,000 contacts, whatever the scale.
+        let timeline = app
+            .feedback()
+            .get_resident_timeline(authed(
+                pb::GetResidentTimelineRequest {
+                    resident: format!("residents/{}", cityserve::demo::FREQUENT_CALLER),
+                    contact: None,
+                },
+                &chief(),
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(timeline.entries.len(), 1_000);
     }
 }
