@@ -225,6 +225,43 @@ fn days(d: NaiveDate) -> i64 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN)).num_days()
 }
 
+/// The UTC day number of the 1st of the month containing UTC day number `day` (the key of the
+/// monthly rollups); `None` outside chrono's calendar.
+pub fn month_of(day: i64) -> Option<i64> {
+    // Day 0 (1970-01-01) is day 719_163 of the common era.
+    let date = NaiveDate::from_num_days_from_ce_opt(i32::try_from(day.checked_add(719_163)?).ok()?)?;
+    Some(days(month_start(date.year(), date.month())))
+}
+
+/// The day ranges a rollup sum over `[from_day, to_day)` reads: daily counters before the first
+/// whole month, monthly counters for the whole months (as the day numbers of their 1sts), daily
+/// counters after the last whole month. Empty ranges have `from >= to`; without a whole month
+/// inside, everything is read from daily counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupRanges {
+    /// Days before the first whole month.
+    pub days_before: (i64, i64),
+    /// Whole months: from the 1st of the first to the 1st of the month after the last.
+    pub months: (i64, i64),
+    /// Days after the last whole month.
+    pub days_after: (i64, i64),
+}
+
+/// Splits `[from_day, to_day)` into [`RollupRanges`].
+pub fn rollup_ranges(from_day: i64, to_day: i64) -> RollupRanges {
+    let whole = (|| {
+        let first = month_of(from_day)?;
+        // The 1st of a month plus 31 days falls in the next month.
+        let first_whole = if first == from_day { first } else { month_of(first.checked_add(31)?)? };
+        let end_whole = month_of(to_day)?;
+        (first_whole < end_whole).then_some((first_whole, end_whole))
+    })();
+    match whole {
+        Some((a, b)) => RollupRanges { days_before: (from_day, a), months: (a, b), days_after: (b, to_day) },
+        None => RollupRanges { days_before: (from_day, to_day), months: (0, 0), days_after: (0, 0) },
+    }
+}
+
 /// Summed counters of one department (or of the city) over a period, by metric key.
 pub type Metrics = BTreeMap<String, i64>;
 
@@ -468,6 +505,27 @@ mod tests {
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn rollup_ranges_read_whole_months_from_monthly_counters_and_edges_from_days() {
+        let day = |y, m, d| days(date(y, m, d));
+        assert_eq!(month_of(day(2026, 2, 28)), Some(day(2026, 2, 1)));
+        assert_eq!(month_of(day(2026, 3, 1)), Some(day(2026, 3, 1)));
+        assert_eq!(month_of(day(1969, 12, 31)), Some(day(1969, 12, 1)));
+        // A quarter is three whole months.
+        let q = rollup_ranges(day(2026, 10, 1), day(2027, 1, 1));
+        assert_eq!(q.months, (day(2026, 10, 1), day(2027, 1, 1)));
+        assert!(q.days_before.0 >= q.days_before.1 && q.days_after.0 >= q.days_after.1);
+        // Partial edges on both sides.
+        let r = rollup_ranges(day(2026, 1, 15), day(2026, 4, 10));
+        assert_eq!(r.days_before, (day(2026, 1, 15), day(2026, 2, 1)));
+        assert_eq!(r.months, (day(2026, 2, 1), day(2026, 4, 1)));
+        assert_eq!(r.days_after, (day(2026, 4, 1), day(2026, 4, 10)));
+        // A week across a month end holds no whole month: days only.
+        let w = rollup_ranges(day(2026, 3, 30), day(2026, 4, 6));
+        assert_eq!(w.days_before, (day(2026, 3, 30), day(2026, 4, 6)));
+        assert!(w.months.0 >= w.months.1);
     }
 
     #[test]

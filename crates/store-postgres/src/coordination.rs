@@ -40,26 +40,11 @@ const EVENT_COLUMNS: &str = "seq, department_id, event_type, resource, payload::
 /// across replicas.
 const BREACH_SCAN_LOCK: i64 = 0x4353_4252_4541_4348;
 
-/// Splits the day range `[from_day, to_day)` into the ranges a rollup sum reads: the days before
-/// the first whole month (`rollups.day`), the whole months (`rollups_monthly.month`, the day
-/// numbers of their 1sts) and the days after the last whole month (`rollups.day`). Empty ranges
-/// have `from >= to`. Without a whole month inside, the range is read from `rollups` alone.
+/// The tables and key columns a rollup sum over `[from_day, to_day)` reads, with their ranges
+/// (see [`cityserve_domain::report::rollup_ranges`]).
 fn rollup_ranges(from_day: i64, to_day: i64) -> [(&'static str, &'static str, (i64, i64)); 3] {
-    let whole = (|| {
-        let first = crate::month_of(from_day).ok()?;
-        // The 1st of a month plus 31 days falls in the next month.
-        let first_whole = if first == from_day { first } else { crate::month_of(first.checked_add(31)?).ok()? };
-        let end_whole = crate::month_of(to_day).ok()?;
-        (first_whole < end_whole).then_some((first_whole, end_whole))
-    })();
-    match whole {
-        Some((a, b)) => {
-            [("rollups", "day", (from_day, a)), ("rollups_monthly", "month", (a, b)), ("rollups", "day", (b, to_day))]
-        }
-        None => {
-            [("rollups", "day", (from_day, to_day)), ("rollups_monthly", "month", (0, 0)), ("rollups", "day", (0, 0))]
-        }
-    }
+    let r = cityserve_domain::report::rollup_ranges(from_day, to_day);
+    [("rollups", "day", r.days_before), ("rollups_monthly", "month", r.months), ("rollups", "day", r.days_after)]
 }
 
 fn departments(col: &str, ids: &[String]) -> StoreResult<Vec<DepartmentId>> {

@@ -145,17 +145,10 @@ async fn relay_notifications(pool: PgPool, signal: std::sync::Weak<tokio::sync::
     }
 }
 
-/// The UTC day number of the 1st of the month containing UTC day number `day` (the key of
-/// `rollups_monthly`).
-pub(crate) fn month_of(day: i64) -> StoreResult<i64> {
-    use chrono::Datelike;
-    // Day 0 (1970-01-01) is day 719_163 of the common era.
-    let date = day
-        .checked_add(719_163)
-        .and_then(|ce| i32::try_from(ce).ok())
-        .and_then(chrono::NaiveDate::from_num_days_from_ce_opt)
-        .ok_or_else(|| StoreError::Internal(format!("day number {day} is out of range")))?;
-    Ok(day - i64::from(date.day0()))
+/// [`cityserve_domain::report::month_of`], for a day number read or computed by the store.
+fn month_of(day: i64) -> StoreResult<i64> {
+    cityserve_domain::report::month_of(day)
+        .ok_or_else(|| StoreError::Internal(format!("day number {day} is out of range")))
 }
 
 /// Adds report-card counter increments to the daily rollups and to their months'

@@ -1,7 +1,7 @@
 //! [`FeedbackStore`] on SQLite.
 use crate::{
-    Bind, DEPARTMENT_COLUMNS, Replay, SqliteStore, check_idempotency, corrupt, db_err, department_from, id, in_scope,
-    micros, opt_time, read_standards, remember_key, scope_clause, time,
+    Bind, DEPARTMENT_COLUMNS, Replay, SqliteStore, audit, check_idempotency, corrupt, db_err, department_from, id,
+    in_scope, micros, opt_time, read_standards, remember_key, scope_clause, time,
 };
 use chrono::{DateTime, Utc};
 use cityserve_domain::feedback::RecoveryKind;
@@ -640,26 +640,7 @@ impl FeedbackStore for SqliteStore {
         let now = micros(now_micros());
         let name = resource::resident(resident_key);
         let mut tx = self.write_tx().await?;
-        // One statement for every department's audit row.
-        let sql = format!(
-            "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
-             VALUES {}",
-            vec!["(?, ?, ?, ?, ?, ?, ?)"; audited.len()].join(", ")
-        );
-        if !audited.is_empty() {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for d in audited {
-                q = q
-                    .bind(d.as_str())
-                    .bind(now)
-                    .bind(&ctx.actor.subject)
-                    .bind(ctx.actor.role.as_str())
-                    .bind(ctx.action)
-                    .bind(&name)
-                    .bind(ctx.trace_id.as_deref());
-            }
-            q.execute(&mut *tx).await.map_err(db_err)?;
-        }
+        audit(&mut tx, ctx, &audited, &name, now).await?;
         self.commit(tx).await?;
         Ok(out)
     }

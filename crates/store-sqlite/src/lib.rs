@@ -226,28 +226,35 @@ async fn remember_key(
     Ok(())
 }
 
-/// Appends an audit record (alone for reads that must be audited; with an event via [`record`]).
+/// Appends one audit record per department, in one statement (alone for reads that must be
+/// audited; with an event via [`record`]).
 async fn audit(
     conn: &mut SqliteConnection,
     ctx: &WriteCtx<'_>,
-    department: &DepartmentId,
+    departments: &[&DepartmentId],
     resource: &str,
     now: i64,
 ) -> StoreResult<()> {
-    sqlx::query(
+    if departments.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
         "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(department.as_str())
-    .bind(now)
-    .bind(&ctx.actor.subject)
-    .bind(ctx.actor.role.as_str())
-    .bind(ctx.action)
-    .bind(resource)
-    .bind(ctx.trace_id.as_deref())
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
+         VALUES {}",
+        vec!["(?, ?, ?, ?, ?, ?, ?)"; departments.len()].join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for d in departments {
+        q = q
+            .bind(d.as_str())
+            .bind(now)
+            .bind(&ctx.actor.subject)
+            .bind(ctx.actor.role.as_str())
+            .bind(ctx.action)
+            .bind(resource)
+            .bind(ctx.trace_id.as_deref());
+    }
+    q.execute(&mut *conn).await.map_err(db_err)?;
     Ok(())
 }
 
@@ -260,7 +267,7 @@ async fn record(
     payload: serde_json::Value,
     now: i64,
 ) -> StoreResult<()> {
-    audit(conn, ctx, department, resource, now).await?;
+    audit(conn, ctx, &[department], resource, now).await?;
     sqlx::query(
         "INSERT INTO events (department_id, event_type, resource, payload, occurred_at) VALUES (?, ?, ?, ?, ?)",
     )
@@ -318,17 +325,10 @@ async fn require_active_officer(
     Ok(())
 }
 
-/// The UTC day number of the 1st of the month containing UTC day number `day` (the key of
-/// `rollups_monthly`).
-pub(crate) fn month_of(day: i64) -> StoreResult<i64> {
-    use chrono::Datelike;
-    // Day 0 (1970-01-01) is day 719_163 of the common era.
-    let date = day
-        .checked_add(719_163)
-        .and_then(|ce| i32::try_from(ce).ok())
-        .and_then(chrono::NaiveDate::from_num_days_from_ce_opt)
-        .ok_or_else(|| StoreError::Internal(format!("day number {day} is out of range")))?;
-    Ok(day - i64::from(date.day0()))
+/// [`cityserve_domain::report::month_of`], for a day number read or computed by the store.
+fn month_of(day: i64) -> StoreResult<i64> {
+    cityserve_domain::report::month_of(day)
+        .ok_or_else(|| StoreError::Internal(format!("day number {day} is out of range")))
 }
 
 /// Adds report-card counter increments to the daily rollups and to their months'
