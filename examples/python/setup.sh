@@ -10,6 +10,11 @@ if ! command -v python3 >/dev/null 2>&1; then
   echo "setup.sh: python3 is not installed (Debian/Ubuntu: apt-get install python3 python3-venv)" >&2
   exit 1
 fi
+# Several tests may start at once: one installs while the others wait, then find it done.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>.setup.lock
+  flock 9
+fi
 if [ ! -x .venv/bin/python ]; then
   if ! python3 -m venv .venv; then
     rm -rf .venv
@@ -19,7 +24,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.requirements.installed
 if ! cmp -s requirements.txt "$stamp"; then
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt; then
+    echo "setup.sh: pip could not install requirements.txt (is PyPI reachable?). Fix: with access to PyPI, run examples/python/setup.sh" >&2
+    exit 1
+  fi
   cp requirements.txt "$stamp"
 fi
 PYTHON="$here/.venv/bin/python" ./generate.sh

@@ -2,19 +2,16 @@
 //! client (official grpcio) calls every service, `buf curl` calls through reflection and through
 //! the protos, and the gRPC-Web browser client type-checks and builds.
 //!
-//! These tests need python3 (with venv), npm and the buf CLI from npm; when one is missing they
-//! fail with what to install, they never skip. The first run installs the Python packages into
-//! `examples/python/.venv` and the npm packages into `examples/typescript/node_modules` (both
-//! git-ignored and reused by later runs).
+//! These tests need python3 (with venv) and npm; when one is missing they fail with what to
+//! install, they never skip. The first run installs the Python packages into
+//! `examples/python/.venv`, the npm packages into `examples/typescript/node_modules` and the buf CLI
+//! into `tests/tools/buf/node_modules` (all git-ignored and reused by later runs; see
+//! [`crate::tools`]).
 use crate::harness::*;
-use std::path::{Path, PathBuf};
+use crate::tools::{buf, npm_packages, repo};
+use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
-
-/// The repository's root.
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Runs `program args` in `dir` (killed after `limit`) and returns its output; panics with `hint`
 /// when the program cannot be started at all.
@@ -93,13 +90,7 @@ async fn python_example_calls_every_service() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buf_curl_lists_departments() {
     let root = repo();
-    let buf = root.join(".ci/.tools/node_modules/.bin/buf");
-    assert!(
-        buf.exists(),
-        "the buf CLI is missing at {}.\nInstall it as .ci/run does: \
-         npm install --prefix .ci/.tools @bufbuild/buf@1.75.0",
-        buf.display()
-    );
+    let buf = buf().await;
     let app = TestApp::start(Db::Sqlite).await.unwrap();
     let url = format!("http://{}/cityserve.v1.DepartmentService/ListDepartments", app.addr);
     let auth = format!("authorization: Bearer {}", chief());
@@ -120,16 +111,9 @@ async fn buf_curl_lists_departments() {
 async fn typescript_example_builds() {
     let hint = "Install Node.js 20.19+ with npm (Debian/Ubuntu: apt-get install nodejs npm).";
     require_tool("npm", hint).await;
-    let dir = repo().join("examples/typescript");
-    let npm = Path::new("npm");
     // `npm ci` only when node_modules does not match the committed lock file.
-    let lock = std::fs::read(dir.join("package-lock.json")).unwrap();
-    let stamp = dir.join("node_modules/.cityserve-installed-lock");
-    if std::fs::read(&stamp).ok().as_deref() != Some(&lock[..]) {
-        let ci = run(&dir, npm, &["ci", "--no-audit", "--no-fund"], Duration::from_secs(600), hint).await;
-        assert_ok("npm ci (examples/typescript)", &ci);
-        std::fs::write(&stamp, &lock).unwrap();
-    }
+    let dir = npm_packages("examples/typescript").await;
+    let npm = Path::new("npm");
     let generate = run(&dir, npm, &["run", "generate"], Duration::from_secs(120), hint).await;
     assert_ok("npm run generate (examples/typescript)", &generate);
     let build = run(&dir, npm, &["run", "build"], Duration::from_secs(300), hint).await;

@@ -3,9 +3,10 @@
 //! `open311` package, and validates every raw JSON response against the GeoReport v2 JSON Schemas
 //! in `tests/open311-client/schemas/`.
 //!
-//! Needs Node and the client's packages (`npm ci --prefix tests/open311-client`, as `.ci/run`
-//! does); without them the test fails and says so.
+//! Needs Node and npm; the client's pinned packages are installed on first use into the
+//! git-ignored `tests/open311-client/node_modules` ([`crate::tools::npm_packages`]).
 use crate::harness::*;
+use crate::tools::npm_packages;
 use cityserve_proto::v1 as pb;
 use cityserve_proto::v1::api_key_service_client::ApiKeyServiceClient;
 use std::path::PathBuf;
@@ -15,20 +16,21 @@ use std::time::Duration;
 /// How long the whole client run may take.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 
-const INSTALL: &str = "install Node (https://nodejs.org, 18 or newer) and the client's packages: \
-                       npm ci --prefix tests/open311-client";
+const INSTALL: &str = "install Node.js 20+ with npm (Debian/Ubuntu: apt-get install nodejs npm), \
+                       then run: tests/tools/npm-ci tests/open311-client";
 
-/// The client project's folder, after checking that Node and its packages are installed.
+/// The client project's folder, after checking that Node runs and installing the client's pinned
+/// packages on first use.
 async fn client_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/open311-client");
     match tokio::process::Command::new("node").arg("--version").output().await {
         Ok(out) if out.status.success() => {}
         Ok(out) => panic!("`node --version` failed ({}): {INSTALL}", out.status),
         Err(e) => panic!("cannot run `node` ({e}): {INSTALL}"),
     }
+    let dir = npm_packages("tests/open311-client").await;
     for package in ["open311", "ajv", "ajv-formats"] {
         let manifest = dir.join("node_modules").join(package).join("package.json");
-        assert!(manifest.is_file(), "{} is missing: {INSTALL}", manifest.display());
+        assert!(manifest.is_file(), "{} is missing after the install: {INSTALL}", manifest.display());
     }
     dir
 }
