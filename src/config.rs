@@ -81,6 +81,9 @@ pub struct Config {
     pub open311_jurisdiction_id: String,
     /// Requests per minute one Open311 API key may file (also its burst).
     pub open311_requests_per_minute: u32,
+    /// The Open311 gateway's public base URL (e.g. `https://311.city.gov`), published in
+    /// `discovery`; empty: the host a client connected to.
+    pub open311_public_url: String,
     /// Secret (at least 32 bytes) from which Open311 API keys are derived; prefer the file.
     pub api_key_secret: Option<String>,
     /// File holding that secret. Default: `<data_dir>/api-key-secret`, generated on first run.
@@ -128,6 +131,7 @@ impl Default for Config {
             open311_listen: None,
             open311_jurisdiction_id: String::new(),
             open311_requests_per_minute: 60,
+            open311_public_url: String::new(),
             api_key_secret: None,
             api_key_secret_file: None,
             max_concurrent_requests: 1024,
@@ -261,6 +265,9 @@ impl Config {
         if let Some(v) = env("CITYSERVE_OPEN311_REQUESTS_PER_MINUTE") {
             self.open311_requests_per_minute = parse("CITYSERVE_OPEN311_REQUESTS_PER_MINUTE", &v)?;
         }
+        if let Some(v) = env("CITYSERVE_OPEN311_PUBLIC_URL") {
+            self.open311_public_url = v;
+        }
         if let Some(v) = env("CITYSERVE_API_KEY_SECRET") {
             self.api_key_secret = Some(v);
         }
@@ -287,6 +294,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.open311_public_url.trim();
+        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(ConfigError(
+                "open311_public_url must be an absolute http(s) URL, e.g. https://311.city.gov".into(),
+            ));
+        }
         if self.open311_requests_per_minute == 0 {
             return Err(ConfigError("open311_requests_per_minute must be positive".into()));
         }

@@ -353,6 +353,7 @@ async fn serve_with<S: Open311Store + cityserve_store::AuditStore>(
         let settings = cityserve_open311::Settings {
             jurisdiction_id: config.open311_jurisdiction_id.clone(),
             requests_per_minute: config.open311_requests_per_minute,
+            public_url: config.open311_public_url.clone(),
         };
         let router =
             cityserve_open311::Gateway::new(store.clone(), feedback_api.clone(), key_deriver.clone(), settings)

@@ -285,9 +285,16 @@ pub struct HttpResponse {
     pub status: u16,
     pub content_type: String,
     pub body: String,
+    /// Every response header, names lowercased.
+    pub headers: Vec<(String, String)>,
 }
 
 impl HttpResponse {
+    /// The first value of the header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
@@ -346,7 +353,12 @@ pub async fn http(
     } else {
         rest.to_owned()
     };
-    HttpResponse { status, content_type: header("content-type").unwrap_or_default(), body }
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())))
+        .collect();
+    HttpResponse { status, content_type: header("content-type").unwrap_or_default(), body, headers }
 }
 
 /// Percent-encodes a form value.

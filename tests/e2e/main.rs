@@ -19,5 +19,6 @@ mod limits;
 mod officers;
 mod open311;
 mod open311_client;
+mod open311_spec;
 mod server;
 mod tools;

@@ -8,7 +8,7 @@ use cityserve_proto::v1::api_key_service_client::ApiKeyServiceClient;
 use tonic::Code;
 
 /// Streets with two services; returns a fresh API key for `client`.
-async fn city(app: &TestApp, client: &str) -> String {
+pub(crate) async fn city(app: &TestApp, client: &str) -> String {
     create_department(app, "streets").await;
     create_category(app, "streets", "pothole").await;
     create_category(app, "streets", "graffiti").await;
@@ -30,11 +30,11 @@ async fn issue_key(app: &TestApp, client: &str, request_id: &str) -> (pb::ApiKey
     (r.api_key.unwrap(), r.key)
 }
 
-async fn post(app: &TestApp, fmt: &str, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> HttpResponse {
+pub(crate) async fn post(app: &TestApp, fmt: &str, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> HttpResponse {
     http(app.open311, "POST", &format!("/open311/v2/requests.{fmt}"), headers, Some(&form(fields))).await
 }
 
-async fn get(app: &TestApp, path: &str) -> HttpResponse {
+pub(crate) async fn get(app: &TestApp, path: &str) -> HttpResponse {
     http(app.open311, "GET", path, &[], None).await
 }
 

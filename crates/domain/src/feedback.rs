@@ -100,11 +100,15 @@ pub fn normalise_phone(field: &str, value: &str) -> Result<String, ValidationErr
 /// written without `+` becomes international: `(215) 555-0142`, `1 215 555 0142` and
 /// `+1 215 555 0142` are one number. `00…` is read as an international prefix and a leading `0`
 /// as a trunk prefix.
+///
+/// An extension as residents type it (`215-555-0142 ext. 12`, `(215) 555-0142 x3`, `… #12`,
+/// `… extension 12`) is kept, written the RFC 3966 way: `+12155550142;ext=12`.
 pub fn normalise_phone_in(field: &str, value: &str, country_code: &str) -> Result<String, ValidationError> {
     let v = value.trim();
     if v.is_empty() {
         return Ok(String::new());
     }
+    let (v, extension) = split_extension(field, v)?;
     let plus = v.starts_with('+');
     let mut digits = String::new();
     for c in v.chars().skip(usize::from(plus)) {
@@ -136,7 +140,34 @@ pub fn normalise_phone_in(field: &str, value: &str, country_code: &str) -> Resul
     if !(7..=15).contains(&digits.len()) {
         return Err(ValidationError::one(field, "must have 7-15 digits"));
     }
-    Ok(if plus { format!("+{digits}") } else { digits })
+    let number = if plus { format!("+{digits}") } else { digits };
+    Ok(match extension {
+        Some(ext) => format!("{number};ext={ext}"),
+        None => number,
+    })
+}
+
+/// The longest extension kept.
+const MAX_EXTENSION_DIGITS: usize = 8;
+
+/// Splits `215-555-0142 ext. 12` into the number and the extension's digits.
+fn split_extension<'a>(field: &str, v: &'a str) -> Result<(&'a str, Option<&'a str>), ValidationError> {
+    let Some(at) = v.find(|c: char| c.is_ascii_alphabetic() || c == '#' || c == ';') else {
+        return Ok((v, None));
+    };
+    let (number, rest) = v.split_at(at);
+    let lower = rest.to_ascii_lowercase();
+    let marker = ["extension", "ext.", "ext=", "ext", ";ext=", "x", "#"].into_iter().find(|m| lower.starts_with(m));
+    let digits = marker.map(|m| rest[m.len()..].trim_start_matches([' ', '.', ':']).trim_end());
+    match digits {
+        Some(d) if !d.is_empty() && d.len() <= MAX_EXTENSION_DIGITS && d.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok((number.trim_end(), Some(d)))
+        }
+        _ => Err(ValidationError::one(
+            field,
+            "may contain only digits, spaces, '-', '.', '(' ')', a leading '+' and an extension (ext. 12, x12)",
+        )),
+    }
 }
 
 /// Checks a configured calling code: 1-3 digits, or empty for none.
@@ -598,6 +629,18 @@ mod tests {
         }
         assert_eq!(normalise_phone_in("p", "020 7946 0958", "44").unwrap(), "+442079460958");
         assert_eq!(normalise_phone_in("p", "(215) 555-0142", "").unwrap(), "2155550142");
+        for (typed, kept) in [
+            ("215-555-0142 ext. 12", "+12155550142;ext=12"),
+            ("(215) 555-0142 x3", "+12155550142;ext=3"),
+            ("215 555 0142 #7", "+12155550142;ext=7"),
+            ("215.555.0142 Extension 1234", "+12155550142;ext=1234"),
+            ("+12155550142;ext=12", "+12155550142;ext=12"),
+        ] {
+            assert_eq!(normalise_phone_in("p", typed, "1").unwrap(), kept, "{typed}");
+        }
+        for bad in ["215-555-0142 ext.", "215-555-0142 x12a", "215-555-0142 ext 123456789", "ext 12", "215 call 0142"] {
+            assert!(normalise_phone_in("p", bad, "1").is_err(), "{bad}");
+        }
         assert!(country_code("c", "+1").is_ok() && country_code("c", "abc").is_err());
         assert!(normalise_email("e", "nope").is_err());
     }

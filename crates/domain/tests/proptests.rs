@@ -191,7 +191,7 @@ proptest! {
 
     #[test]
     fn phones_normalise_idempotently(
-        value in prop_oneof![text(), "\\+?[0-9 ().-]{0,25}"],
+        value in prop_oneof![text(), "\\+?[0-9 ().-]{0,25}", "[0-9 ().-]{7,20} ?(ext\\.?|x|#|extension) ?[0-9]{0,9}"],
         cc in prop_oneof![Just(String::new()), "[0-9]{1,3}", text()],
     ) {
         // The calling code comes from configuration, checked by `country_code` first.
@@ -200,7 +200,9 @@ proptest! {
         match normalise_phone_in("resident.phone", &value, &cc) {
             Ok(v) if v.is_empty() => prop_assert!(value.trim().is_empty()),
             Ok(v) => {
-                let digits = v.strip_prefix('+').unwrap_or(&v);
+                let (number, ext) = v.split_once(";ext=").unwrap_or((&v, "0"));
+                prop_assert!(!ext.is_empty() && ext.chars().all(|c| c.is_ascii_digit()));
+                let digits = number.strip_prefix('+').unwrap_or(number);
                 prop_assert!((7..=15).contains(&digits.len()));
                 prop_assert!(digits.chars().all(|c| c.is_ascii_digit()));
                 prop_assert_eq!(normalise_phone_in("resident.phone", &v, &cc).unwrap(), v);

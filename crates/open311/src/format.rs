@@ -45,6 +45,15 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format a request for `path` asked for: XML when its last segment ends in `.xml`, else
+    /// JSON (the format of errors for paths that name no format at all).
+    pub fn of_path(path: &str) -> Format {
+        match path.rsplit('/').next().and_then(Format::split) {
+            Some((_, f)) => f,
+            None => Format::Json,
+        }
+    }
+
     /// Splits `name.ext` into the name and its format.
     pub fn split(file: &str) -> Option<(&str, Format)> {
         let (name, ext) = file.rsplit_once('.')?;
@@ -77,7 +86,10 @@ fn escape(s: &str, out: &mut String) {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
+            // A raw CR would reach the client as LF (XML 1.0 normalises line ends), so CRLF in a
+            // description must travel as a character reference to come back byte for byte.
+            '\r' => out.push_str("&#xD;"),
+            '\t' | '\n' => out.push(c),
             c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
             c => out.push(c),
         }
@@ -145,15 +157,6 @@ pub fn respond(status: StatusCode, format: Format, root: &str, v: &V) -> Respons
     r
 }
 
-/// The spec's error document: a list of `{code, description}`.
-pub fn error(status: StatusCode, format: Format, descriptions: &[String]) -> Response {
-    let items = descriptions
-        .iter()
-        .map(|d| V::Obj(vec![("code", V::Int(i64::from(status.as_u16()))), ("description", V::Str(d.clone()))]))
-        .collect();
-    respond(status, format, "errors", &V::List { item: "error", items })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +196,19 @@ mod tests {
         assert_eq!(Format::split("streets.pothole.xml"), Some(("streets.pothole", Format::Xml)));
         assert_eq!(Format::split("services.html"), None);
         assert_eq!(Format::split("services"), None);
+    }
+
+    #[test]
+    fn carriage_returns_survive_xml() {
+        let (x, _) = render(Format::Xml, "d", &V::Str("one\r\ntwo\tthree".into()));
+        assert!(x.ends_with("<d>one&#xD;\ntwo\tthree</d>"), "{x}");
+    }
+
+    #[test]
+    fn errors_for_unknown_paths_follow_the_extension() {
+        assert_eq!(Format::of_path("/open311/v2/a/b/c.xml"), Format::Xml);
+        assert_eq!(Format::of_path("/open311/v2/a/b/c.json"), Format::Json);
+        assert_eq!(Format::of_path("/elsewhere"), Format::Json);
     }
 
     #[test]

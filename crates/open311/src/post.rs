@@ -1,0 +1,139 @@
+//! `POST requests`: a resident's report becomes a 311-channel complaint through the very path of
+//! `SubmitFeedback`, acting as the Open311 client the `api_key` was issued to.
+use crate::Gateway;
+use crate::check_jurisdiction;
+use crate::error::Fail;
+use crate::format::V;
+use crate::params::Params;
+use crate::requests::notice;
+use crate::services::parse_code;
+use chrono::DateTime;
+use cityserve_api::{ApiError, KeyRefused};
+use cityserve_domain::Role;
+use cityserve_proto::v1 as pb;
+use cityserve_store::Open311Store;
+use http::HeaderMap;
+
+/// The spec's limit on `description`, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 4_000;
+
+fn coordinate(ps: &Params, name: &str, limit: f64) -> Result<Option<f64>, Fail> {
+    match ps.one(name) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && x.abs() <= limit)
+            .map(Some)
+            .ok_or_else(|| Fail::bad(format!("{name} must be a number between -{limit} and {limit}"))),
+    }
+}
+
+/// Files the form `body`. The key's budget is spent only when the request is filed: a request that
+/// fails is counted against the key's (larger) allowance of refusals instead.
+pub(crate) async fn post<S: Open311Store>(g: &Gateway<S>, headers: &HeaderMap, body: &[u8]) -> Result<V, Fail> {
+    let ps = Params::parse(body);
+    check_jurisdiction(&g.settings, &ps)?;
+    let Some(presented) = ps.one("api_key") else {
+        return Err(Fail::forbidden("api_key is required to post a request"));
+    };
+    let key = match g.keys.verify(&g.store, presented).await {
+        Ok(k) => k,
+        Err(KeyRefused::Invalid | KeyRefused::Revoked) => return Err(Fail::forbidden("api_key is not valid")),
+        Err(KeyRefused::Unavailable) => return Err(Fail::unavailable()),
+    };
+    let per_minute = g.settings.requests_per_minute;
+    if let Err(wait) = g.limiter.admit(&key.id, per_minute) {
+        return Err(Fail::rate_limited(format!("rate limit exceeded; retry in {wait} s"), wait));
+    }
+    let result = file(g, headers, &ps, &key.id, &key.client_name).await;
+    if result.is_err() {
+        g.limiter.refused(&key.id, per_minute);
+    }
+    result
+}
+
+async fn file<S: Open311Store>(
+    g: &Gateway<S>,
+    headers: &HeaderMap,
+    ps: &Params,
+    key_id: &str,
+    client_name: &str,
+) -> Result<V, Fail> {
+    let code = ps.one("service_code").ok_or_else(|| Fail::bad("service_code was not provided"))?;
+    let (d, category) = parse_code(code).ok_or_else(|| Fail::not_found(format!("service_code {code} not found")))?;
+    let lat = coordinate(ps, "lat", 90.0)?;
+    let long = coordinate(ps, "long", 180.0)?;
+    if lat.is_some() != long.is_some() {
+        return Err(Fail::bad("lat and long must be sent together"));
+    }
+    let address = ps.one("address_string").map(str::to_owned);
+    let address_id = ps.one("address_id");
+    if lat.is_none() && address.is_none() && address_id.is_none() {
+        return Err(Fail::bad("a location is required: lat and long, address_string or address_id"));
+    }
+    if let Some((k, _)) = ps.pairs().find(|(k, v)| k.starts_with("attribute[") && !v.trim().is_empty()) {
+        return Err(Fail::bad(format!("{k}: service {code} defines no attributes")));
+    }
+    let description = ps.one("description").unwrap_or_default();
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(Fail::bad(format!("description: at most {MAX_DESCRIPTION_CHARS} characters")));
+    }
+    let mut text = description.to_owned();
+    if let Some(m) = ps.one("media_url") {
+        text = if text.is_empty() { format!("Media: {m}") } else { format!("{text}\n\nMedia: {m}") };
+    }
+    let address = match (address, address_id) {
+        (Some(a), _) => a,
+        (None, Some(id)) => format!("address_id {id}"),
+        (None, None) => String::new(),
+    };
+    let email = ps.one("email").unwrap_or_default();
+    let phone = ps.one("phone").unwrap_or_default();
+    let resident = (!email.is_empty() || !phone.is_empty())
+        .then(|| pb::ResidentContact { email: email.to_owned(), phone: phone.to_owned() });
+    // A client's retry with the same Idempotency-Key files once.
+    let request_id = match headers.get("idempotency-key").map(|v| v.to_str().map(str::trim)) {
+        Some(Ok(k)) if !k.is_empty() && k.len() <= 64 && k.chars().all(|c| c.is_ascii_graphic()) => {
+            format!("o311-{key_id}-{k}")
+        }
+        Some(_) => return Err(Fail::bad("Idempotency-Key must be 1-64 printable ASCII characters")),
+        None => format!("o311-{}", uuid::Uuid::now_v7().simple()),
+    };
+    let request = pb::SubmitFeedbackRequest {
+        parent: format!("departments/{d}"),
+        feedback: Some(pb::Feedback {
+            channel: pb::Channel::Channel311 as i32,
+            kind: pb::FeedbackKind::Complaint as i32,
+            text,
+            service_category_id: category.to_string(),
+            location: Some(pb::Location { address, latitude: lat, longitude: long }),
+            ..Default::default()
+        }),
+        resident,
+        request_id,
+    };
+    // The client files as an internal application of the department it files with.
+    let caller = cityserve_domain::Caller {
+        subject: format!("open311:{key_id}"),
+        role: Role::Service,
+        departments: vec![d.clone()],
+    };
+    let submitted = g.feedback.submit_from(caller, request, Some(client_name)).await.map_err(|e| match e {
+        ApiError::FailedPrecondition(_) | ApiError::NotFound(_) => {
+            Fail::not_found(format!("service_code {code} not found"))
+        }
+        other => Fail::from(other),
+    })?;
+    let case = submitted.case.ok_or_else(|| Fail::bad("general service error"))?;
+    let due = case.resolve_due_time.map(|t| t.seconds).and_then(|s| DateTime::from_timestamp(s, 0));
+    let id = case.name.rsplit('/').next().unwrap_or_default();
+    Ok(V::List {
+        item: "request",
+        items: vec![V::Obj(vec![
+            ("service_request_id", V::Str(format!("{d}.{id}"))),
+            ("service_notice", V::opt(due.map(notice))),
+            ("account_id", V::Null),
+        ])],
+    })
+}
