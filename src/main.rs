@@ -65,6 +65,25 @@ enum Command {
         #[arg(long, default_value_t = 311)]
         seed: u64,
     },
+    /// Import feedback history from CSV or JSON Lines files through a running server (see
+    /// docs/import.md). Refused rows go to FILE.errors.csv; exits 1 when any row was refused.
+    Import {
+        /// The files (`.csv`, or `.jsonl`/`.ndjson` for JSON Lines).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The server's gRPC address.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        /// Bearer token to import with (a CSO imports into their own department only).
+        #[arg(long, env = "CITYSERVE_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Renames a vendor's columns to ours, e.g. "Score=csat,Dept=department".
+        #[arg(long, default_value = "")]
+        map: String,
+        /// Batches in flight at once.
+        #[arg(long, default_value_t = 4)]
+        in_flight: usize,
+    },
     /// Mint a development bearer token signed with the configured HS256 secret.
     Token {
         /// chief, cso, staff, auditor or service.
@@ -105,6 +124,9 @@ fn main() -> ExitCode {
             run_bootstrap(cli.config.as_ref(), &spec)
         }
         Command::Demo { scale, months, seed } => run_demo(cli.config.as_ref(), scale, months, seed),
+        Command::Import { files, server, token, map, in_flight } => {
+            run_import(cityserve_import::Options { server, token, files, map, in_flight })
+        }
         Command::Token { role, departments, subject, ttl } => {
             run_token(cli.config.as_ref(), &role, &departments, subject, &ttl)
         }
@@ -234,6 +256,24 @@ fn run_demo(config_path: Option<&PathBuf>, scale: u64, months: u32, seed: u64) -
         "  grpcurl -plaintext -H \"authorization: Bearer $CHIEF\" -d '{{}}' {addr} cityserve.v1.CoordinationService/ListDumbRules"
     );
     Ok(())
+}
+
+fn run_import(options: cityserve_import::Options) -> Result<(), String> {
+    let summaries = runtime()?.block_on(cityserve_import::run(&options)).map_err(|e| e.to_string())?;
+    let mut refused = 0;
+    for (path, s) in &summaries {
+        println!(
+            "{}: {} rows: {} imported, {} already present, {} refused{}",
+            path.display(),
+            s.rows,
+            s.imported,
+            s.already_present,
+            s.refused,
+            s.errors_file.as_ref().map(|e| format!(" (listed in {})", e.display())).unwrap_or_default()
+        );
+        refused += s.refused;
+    }
+    if refused > 0 { Err(format!("{refused} rows refused; fix them and run the same command again")) } else { Ok(()) }
 }
 
 fn run_migrate(config_path: Option<&PathBuf>) -> Result<(), String> {

@@ -15,6 +15,7 @@ mod demo;
 mod departments;
 mod examples;
 mod feedback;
+mod import;
 mod limits;
 mod officers;
 mod open311;

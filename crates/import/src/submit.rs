@@ -1,0 +1,197 @@
+//! Sending rows to the server in batches over `BatchSubmitFeedback`, several in flight.
+//!
+//! Each batch's `request_id` is derived from the file's content hash, its first line and the lines
+//! it carries, so the same file sends the same batches in every run: running an import again, or
+//! after a crash or Ctrl-C, replays what was filed instead of doubling it. A batch is all or
+//! nothing on the server; when it is refused because of some of its rows (the field violations or
+//! the message name `requests[i]`), those rows are refused and the rest is sent again as a new
+//! batch, so one bad row costs only itself.
+use cityserve_proto::v1 as pb;
+use cityserve_proto::v1::feedback_service_client::FeedbackServiceClient;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+/// What became of one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Filed by this run.
+    Imported,
+    /// Filed by an earlier run of the same file (its batch was replayed).
+    AlreadyPresent,
+    /// Refused: the field and the reason.
+    Refused(String, String),
+}
+
+/// Rows of one department on their way to the server.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// `departments/{department}`.
+    pub parent: String,
+    /// `(line, request)` in file order.
+    pub rows: Vec<(u64, pb::SubmitFeedbackRequest)>,
+}
+
+/// An error that stops the whole import (the server is away, the token is refused).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Fatal(pub String);
+
+/// How often a batch is tried while the server answers UNAVAILABLE and the like.
+const ATTEMPTS: u32 = 6;
+
+/// Sends `batch` until every row has an outcome. `since` is when the import began: rows the
+/// server received before it were filed by an earlier run.
+pub async fn send(
+    client: &mut FeedbackServiceClient<Channel>,
+    token: &str,
+    file_hash: &str,
+    mut batch: Batch,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<(u64, Outcome)>, Fatal> {
+    let mut outcomes = Vec::with_capacity(batch.rows.len());
+    let mut attempt = 0;
+    while !batch.rows.is_empty() {
+        let request = pb::BatchSubmitFeedbackRequest {
+            parent: batch.parent.clone(),
+            requests: batch.rows.iter().map(|(_, r)| r.clone()).collect(),
+            request_id: batch_key(file_hash, &batch),
+        };
+        let mut call = tonic::Request::new(request);
+        let bearer =
+            format!("Bearer {token}").parse().map_err(|_| Fatal("the token is not valid header text".into()))?;
+        call.metadata_mut().insert("authorization", bearer);
+        match client.batch_submit_feedback(call).await {
+            Ok(response) => {
+                let results = response.into_inner().results;
+                for ((line, _), result) in batch.rows.iter().zip(results) {
+                    let received = result
+                        .feedback
+                        .and_then(|f| f.receive_time)
+                        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)));
+                    let earlier = received.is_some_and(|t| t < since);
+                    outcomes.push((*line, if earlier { Outcome::AlreadyPresent } else { Outcome::Imported }));
+                }
+                return Ok(outcomes);
+            }
+            Err(status) => match status.code() {
+                Code::InvalidArgument | Code::FailedPrecondition | Code::AlreadyExists => {
+                    let refused = refused_items(&status, batch.rows.len());
+                    if refused.is_empty() {
+                        // Not about particular rows: the batch as a whole is refused.
+                        let reason = status.message().to_owned();
+                        outcomes.extend(
+                            batch.rows.drain(..).map(|(l, _)| (l, Outcome::Refused("row".into(), reason.clone()))),
+                        );
+                    } else {
+                        let mut i = 0;
+                        batch.rows.retain(|(line, _)| {
+                            let keep = match refused.iter().find(|(at, _, _)| *at == i) {
+                                Some((_, field, reason)) => {
+                                    outcomes.push((*line, Outcome::Refused(field.clone(), reason.clone())));
+                                    false
+                                }
+                                None => true,
+                            };
+                            i += 1;
+                            keep
+                        });
+                    }
+                }
+                Code::NotFound | Code::PermissionDenied => {
+                    // The department does not exist, or is not the caller's to file for.
+                    let reason = format!("{} not found, or not yours to import into", batch.parent);
+                    outcomes.extend(
+                        batch.rows.drain(..).map(|(l, _)| (l, Outcome::Refused("department".into(), reason.clone()))),
+                    );
+                }
+                Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted
+                    if attempt + 1 < ATTEMPTS =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+                _ => {
+                    return Err(Fatal(format!(
+                        "the server refused the import: {:?}: {}",
+                        status.code(),
+                        status.message()
+                    )));
+                }
+            },
+        }
+    }
+    Ok(outcomes)
+}
+
+/// The rows a refusal names: `(index, field within the row, reason)`.
+fn refused_items(status: &Status, len: usize) -> Vec<(usize, String, String)> {
+    let mut out = Vec::new();
+    let mut add = |text: &str, reason: &str| {
+        if let Some((i, field)) = item_of(text)
+            && i < len
+            && !out.iter().any(|(at, _, _): &(usize, String, String)| *at == i)
+        {
+            out.push((i, field.to_owned(), reason.to_owned()));
+        }
+    };
+    if let Some(bad) = status.get_details_bad_request() {
+        for v in &bad.field_violations {
+            add(&v.field, &v.description);
+        }
+    }
+    // FAILED_PRECONDITION and ALREADY_EXISTS name the item in the message: `requests[3]: ...`.
+    if let Some((head, reason)) = status.message().split_once(": ") {
+        add(head, reason);
+    }
+    out
+}
+
+/// `requests[3].feedback.csat` as `(3, "feedback.csat")`.
+fn item_of(field: &str) -> Option<(usize, &str)> {
+    let rest = field.strip_prefix("requests[")?;
+    let (index, rest) = rest.split_once(']')?;
+    Some((index.parse().ok()?, rest.strip_prefix('.').unwrap_or("row")))
+}
+
+/// The batch's idempotency key: the file, where the batch starts and which lines it carries.
+fn batch_key(file_hash: &str, batch: &Batch) -> String {
+    let mut lines = Sha256::new();
+    for (line, _) in &batch.rows {
+        lines.update(line.to_le_bytes());
+    }
+    let digest: String = lines.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let first = batch.rows.first().map_or(0, |(l, _)| *l);
+    format!("impb-{file_hash}-{first}-{digest}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_fields_are_read_from_violations_and_messages() {
+        assert_eq!(item_of("requests[3].feedback.csat"), Some((3, "feedback.csat")));
+        assert_eq!(item_of("requests[12]"), Some((12, "row")));
+        assert_eq!(item_of("parent"), None);
+        let status = Status::failed_precondition("requests[2]: service category pothole is not active");
+        assert_eq!(
+            refused_items(&status, 5),
+            [(2, "row".to_owned(), "service category pothole is not active".to_owned())]
+        );
+        assert!(refused_items(&status, 2).is_empty(), "an index past the batch is ignored");
+    }
+
+    #[test]
+    fn the_same_rows_make_the_same_key() {
+        let batch = |lines: &[u64]| Batch {
+            parent: "departments/water".into(),
+            rows: lines.iter().map(|l| (*l, pb::SubmitFeedbackRequest::default())).collect(),
+        };
+        assert_eq!(batch_key("abc", &batch(&[2, 3, 4])), batch_key("abc", &batch(&[2, 3, 4])));
+        assert_ne!(batch_key("abc", &batch(&[2, 3, 4])), batch_key("abc", &batch(&[2, 4])));
+        assert!(batch_key(&"f".repeat(16), &batch(&[u64::MAX])).len() <= 128);
+    }
+}
