@@ -19,4 +19,5 @@ mod limits;
 mod officers;
 mod open311;
 mod open311_client;
+mod replicas;
 mod server;
