@@ -21,5 +21,6 @@ mod officers;
 mod open311;
 mod open311_client;
 mod open311_spec;
+mod replicas;
 mod server;
 mod tools;

@@ -30,7 +30,7 @@ impl AuditStore for PgStore {
         refusal: &Refusal<'_>,
     ) -> StoreResult<()> {
         in_scope(scope, department)?;
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.write_as(scope, refusal.actor).await?;
         sqlx::query(
             "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id,
                  outcome)
@@ -46,7 +46,7 @@ impl AuditStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        self.commit(tx).await
     }
 
     async fn list_audit_events(
@@ -59,7 +59,7 @@ impl AuditStore for PgStore {
             Some(a) => Some(a.parse::<i64>().map_err(|_| StoreError::Internal("bad page key".into()))?),
             None => None,
         };
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rows = sqlx::query(
             "SELECT audit_id, department_id, occurred_at, actor_subject, actor_role, action, resource, outcome,
                     trace_id
@@ -85,7 +85,7 @@ impl AuditStore for PgStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let items = rows.iter().map(event_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_overfetch(items, page.size, |e| e.id.to_string()))
     }

@@ -2,7 +2,7 @@
 //! departments, an initiative by its members, and the dumb rules register by every officer (see
 //! migrations/postgres/0004_coordination.sql); the code checks the same in front of it.
 use crate::feedback_store::{Origin, insert_feedback, intake, read_case, read_feedback, write_case};
-use crate::{PgStore, apply_deltas, bump, claim_key, corrupt, db_err, id, in_scope, record, scope_ids};
+use crate::{PgStore, WriteTx, apply_deltas, bump, claim_key, corrupt, db_err, id, in_scope, record, scope_ids};
 use chrono::{DateTime, Datelike, Utc};
 use cityserve_domain::coordination::{
     self, DumbRule, DumbRuleStatus, Escalation, EscalationStatus, EscalationTrigger, Handoff, HandoffKind,
@@ -142,7 +142,7 @@ async fn read_escalation(conn: &mut PgConnection, d: &DepartmentId, e: &str) -> 
 
 /// Inserts an escalation with its counter, audit and event. Returns `false` when an automatic
 /// escalation of the same breach exists already (also one a concurrent transaction committed).
-async fn insert_escalation(conn: &mut PgConnection, ctx: &WriteCtx<'_>, e: &Escalation) -> StoreResult<bool> {
+async fn insert_escalation(conn: &mut WriteTx, ctx: &WriteCtx<'_>, e: &Escalation) -> StoreResult<bool> {
     let done = sqlx::query(
         "INSERT INTO escalations (department_id, escalation_id, case_department, case_id, handoff_department,
              handoff_id, trigger, status, reason, created_by, create_time, dedupe_key, revision)
@@ -161,7 +161,7 @@ async fn insert_escalation(conn: &mut PgConnection, ctx: &WriteCtx<'_>, e: &Esca
     .bind(&e.created_by)
     .bind(e.create_time)
     .bind(e.dedupe_key())
-    .execute(&mut *conn)
+    .execute(&mut **conn)
     .await
     .map_err(db_err)?;
     if done.rows_affected() == 0 {
@@ -406,7 +406,7 @@ impl PgStore {
              WHERE {EVENT_FILTERS}
              ORDER BY txid, seq LIMIT $5"
         );
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         if let Some(s) = after {
             let found: Option<i32> = sqlx::query_scalar(
                 "SELECT 1 FROM events WHERE seq = $1 AND ($2::text[] IS NULL OR department_id = ANY ($2))",
@@ -429,7 +429,7 @@ impl PgStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let mut out = Vec::with_capacity(rows.len());
         let mut held = false;
         for row in &rows {
@@ -449,11 +449,11 @@ impl CoordinationStore for PgStore {
         let d = &new.department_id;
         in_scope(ctx.scope, d)?;
         in_scope(ctx.scope, &new.to_department)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         if let Some(h) = claim_key(&mut tx, d, idem, "handoff", new.id.as_str(), now).await? {
             let h = read_handoff(&mut tx, d, &h, false).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(h);
         }
         // Locks the case: a concurrent hand-off of it waits, then sees this one pending.
@@ -542,9 +542,9 @@ impl CoordinationStore for PgStore {
     }
 
     async fn get_handoff(&self, scope: &TenantScope, sender: &DepartmentId, id: &HandoffId) -> StoreResult<Handoff> {
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let h = read_handoff(&mut tx, sender, id.as_str(), false).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         if scope.allows(&h.department_id) || scope.allows(&h.to_department) { Ok(h) } else { Err(StoreError::NotFound) }
     }
 
@@ -571,7 +571,7 @@ impl CoordinationStore for PgStore {
                AND ($5::text IS NULL OR handoff_id < $5)
              ORDER BY handoff_id DESC LIMIT $6"
         );
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(filter.department.as_ref().map(DepartmentId::as_str))
             .bind(filter.status.map(HandoffStatus::as_str))
@@ -582,7 +582,7 @@ impl CoordinationStore for PgStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let items = rows.iter().map(handoff_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_overfetch(items, page.size, |h| h.id.to_string()))
     }
@@ -596,7 +596,7 @@ impl CoordinationStore for PgStore {
         expected_revision: Option<i64>,
     ) -> StoreResult<Handoff> {
         in_scope(ctx.scope, sender)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         // Locked: a concurrent answer waits and then finds it answered.
         let h = read_handoff(&mut tx, sender, id.as_str(), true).await?;
         in_scope(ctx.scope, &h.to_department)?;
@@ -680,7 +680,7 @@ impl CoordinationStore for PgStore {
 
     async fn case_path(&self, scope: &TenantScope, d: &DepartmentId, case: &CaseId) -> StoreResult<Vec<DepartmentId>> {
         in_scope(scope, d)?;
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let path: Option<Option<Vec<String>>> =
             sqlx::query_scalar("SELECT path FROM cases WHERE department_id = $1 AND case_id = $2")
                 .bind(d.as_str())
@@ -688,7 +688,7 @@ impl CoordinationStore for PgStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         path_from(path.ok_or(StoreError::NotFound)?, d)
     }
 
@@ -700,11 +700,11 @@ impl CoordinationStore for PgStore {
     ) -> StoreResult<Escalation> {
         let d = &new.department_id;
         in_scope(ctx.scope, d)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         if let Some(e) = claim_key(&mut tx, d, idem, "escalation", new.id.as_str(), now).await? {
             let e = read_escalation(&mut tx, d, &e).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(e);
         }
         read_case(&mut tx, d, new.case_id.as_str()).await?;
@@ -731,9 +731,9 @@ impl CoordinationStore for PgStore {
 
     async fn get_escalation(&self, scope: &TenantScope, d: &DepartmentId, e: &EscalationId) -> StoreResult<Escalation> {
         in_scope(scope, d)?;
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let found = read_escalation(&mut tx, d, e.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(found)
     }
 
@@ -754,7 +754,7 @@ impl CoordinationStore for PgStore {
                AND ($4::text IS NULL OR escalation_id < $4)
              ORDER BY escalation_id DESC LIMIT $5"
         );
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(filter.department.as_ref().map(DepartmentId::as_str))
             .bind(filter.status.map(EscalationStatus::as_str))
@@ -764,7 +764,7 @@ impl CoordinationStore for PgStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let items = rows.iter().map(escalation_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_overfetch(items, page.size, |e| e.id.to_string()))
     }
@@ -777,7 +777,7 @@ impl CoordinationStore for PgStore {
     ) -> StoreResult<Escalation> {
         let d = &e.department_id;
         in_scope(ctx.scope, d)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let done = sqlx::query(
             "UPDATE escalations SET status = $1, resolution = $2, acknowledge_time = $3, resolve_time = $4,
                  revision = revision + 1
@@ -805,7 +805,7 @@ impl CoordinationStore for PgStore {
     }
 
     async fn scan_breaches(&self, ctx: &WriteCtx<'_>, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Escalation>> {
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         // One scanner at a time across replicas; the others leave the work to it. The lock is
         // released at commit, and a later scanner's statements see what this one committed.
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
@@ -814,7 +814,7 @@ impl CoordinationStore for PgStore {
             .await
             .map_err(db_err)?;
         if !locked {
-            tx.rollback().await.map_err(db_err)?;
+            tx.rollback().await?;
             return Ok(Vec::new());
         }
         let limit = i64::from(limit);
@@ -897,11 +897,7 @@ impl CoordinationStore for PgStore {
                 out.push(e);
             }
         }
-        if out.is_empty() {
-            tx.commit().await.map_err(db_err)?;
-        } else {
-            self.commit(tx).await?;
-        }
+        self.commit(tx).await?;
         Ok(out)
     }
 
@@ -913,11 +909,11 @@ impl CoordinationStore for PgStore {
     ) -> StoreResult<Initiative> {
         let d = &i.department_id;
         in_scope(ctx.scope, d)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         if let Some(x) = claim_key(&mut tx, d, idem, "initiative", i.id.as_str(), now).await? {
             let found = read_initiative(&mut tx, d, &x, false).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(found);
         }
         check_members_active(&mut tx, &i.members).await?;
@@ -959,9 +955,9 @@ impl CoordinationStore for PgStore {
         lead: &DepartmentId,
         id: &InitiativeId,
     ) -> StoreResult<Initiative> {
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let i = read_initiative(&mut tx, lead, id.as_str(), false).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         if visible_to(scope, &i.members) { Ok(i) } else { Err(StoreError::NotFound) }
     }
 
@@ -986,7 +982,7 @@ impl CoordinationStore for PgStore {
                AND ($4::text IS NULL OR initiative_id < $4)
              ORDER BY initiative_id DESC LIMIT $5"
         );
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(filter.member.as_ref().map(DepartmentId::as_str))
             .bind(scope_ids(scope))
@@ -996,7 +992,7 @@ impl CoordinationStore for PgStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let items = rows.iter().map(initiative_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_overfetch(items, page.size, |i| i.id.to_string()))
     }
@@ -1009,7 +1005,7 @@ impl CoordinationStore for PgStore {
     ) -> StoreResult<Initiative> {
         let d = &i.department_id;
         in_scope(ctx.scope, d)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let current = read_initiative(&mut tx, d, i.id.as_str(), true).await?;
         if current.revision != expected_revision {
             return Err(StoreError::Conflict);
@@ -1064,11 +1060,11 @@ impl CoordinationStore for PgStore {
         // Idempotency keys are per department: the reporter's, or for the Chief the first affected one.
         let key_dept =
             new.reporter_department.clone().or_else(|| new.affected.first().cloned()).ok_or(StoreError::NotFound)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         if let Some(r) = claim_key(&mut tx, &key_dept, idem, "dumb_rule", new.id.as_str(), now).await? {
             let r = read_rule(&mut tx, &r, false).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(r);
         }
         for d in &new.affected {
@@ -1136,9 +1132,9 @@ impl CoordinationStore for PgStore {
     }
 
     async fn get_dumb_rule(&self, scope: &TenantScope, id: &DumbRuleId) -> StoreResult<DumbRule> {
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rule = read_rule(&mut tx, id.as_str(), false).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(rule)
     }
 
@@ -1173,7 +1169,7 @@ impl CoordinationStore for PgStore {
                AND {cursor}
              ORDER BY {order_by} LIMIT $5"
         );
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(filter.status.map(DumbRuleStatus::as_str))
             .bind(filter.affected.as_ref().map(DepartmentId::as_str))
@@ -1194,13 +1190,13 @@ impl CoordinationStore for PgStore {
         let mut page =
             Page { items: counted.items.into_iter().map(|(_, r)| r).collect(), next_after: counted.next_after };
         attach_rule_details(&mut tx, &mut page.items).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(page)
     }
 
     async fn vote_dumb_rule(&self, ctx: &WriteCtx<'_>, id: &DumbRuleId, vote: &RuleVote) -> StoreResult<DumbRule> {
         in_scope(ctx.scope, &vote.department_id)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         // Locked: a vote and the decision do not cross.
         let rule = read_rule(&mut tx, id.as_str(), true).await?;
         coordination::check_vote(&rule, &vote.department_id).map_err(|e| StoreError::FailedPrecondition(e.0))?;
@@ -1240,7 +1236,7 @@ impl CoordinationStore for PgStore {
         expected_revision: i64,
     ) -> StoreResult<DumbRule> {
         let decision = rule.decision.as_ref().ok_or_else(|| StoreError::Internal("no decision to record".into()))?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let done = sqlx::query(
             "UPDATE dumb_rules SET status = 'decided', verdict = $1, rationale = $2, decided_by = $3,
                  decide_time = $4, update_time = $4, revision = revision + 1
@@ -1312,9 +1308,9 @@ impl CoordinationStore for PgStore {
         for b in bounds {
             query = query.bind(b);
         }
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rows = query.fetch_all(&mut *tx).await.map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let mut out: Vec<(DepartmentId, Metrics)> = Vec::new();
         for row in &rows {
             let d = id(row, "department_id", DepartmentId::parse)?;
@@ -1345,7 +1341,7 @@ impl CoordinationStore for PgStore {
         let ids: Vec<&str> = departments.iter().map(DepartmentId::as_str).collect();
         let (from, to) = (period.start_time(), period.end_time());
         let year = period.start.year();
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         // One row per department. A recognition counts for the recognised officer's department
         // (its department_id). A competency gap is an (active officer, competency of the
         // department) pair where the competency is required for a role the officer holds (the
@@ -1387,7 +1383,7 @@ impl CoordinationStore for PgStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let mut found = std::collections::HashMap::with_capacity(rows.len());
         for row in &rows {
             let d: String = row.try_get("department_id").map_err(db_err)?;
@@ -1420,7 +1416,7 @@ impl CoordinationStore for PgStore {
         value: f64,
     ) -> StoreResult<()> {
         in_scope(ctx.scope, d)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let plan: Option<i32> = sqlx::query_scalar("SELECT 1 FROM plans WHERE department_id = $1 AND year = $2")
             .bind(d.as_str())
             .bind(year)
@@ -1487,7 +1483,7 @@ impl CoordinationStore for PgStore {
     }
 
     async fn latest_event(&self, scope: &TenantScope) -> StoreResult<Option<i64>> {
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let latest: Option<i64> = sqlx::query_scalar(
             "SELECT seq FROM events
              WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
@@ -1498,7 +1494,7 @@ impl CoordinationStore for PgStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(latest)
     }
 

@@ -1,8 +1,8 @@
 //! [`FeedbackStore`] on PostgreSQL. Row-level security scopes every table; the timeline's metadata
 //! table is readable city-wide by design (see migrations/postgres/0003_feedback.sql).
 use crate::{
-    DEPARTMENT_COLUMNS, PgStore, apply_deltas, audit, claim_key, corrupt, db_err, department_from, id, in_scope,
-    read_standards, record, scope_ids,
+    DEPARTMENT_COLUMNS, PgStore, WriteTx, apply_deltas, audit, claim_key, corrupt, db_err, department_from, id,
+    in_scope, read_standards, record, scope_ids,
 };
 use chrono::{DateTime, Utc};
 use cityserve_domain::feedback::RecoveryKind;
@@ -251,7 +251,7 @@ pub(crate) struct Origin<'a> {
 /// Inserts one submission (feedback, contact details, case, timeline entry, rollups, audit,
 /// event). With `origin`, it is a hand-off copy: not counted as a new contact.
 pub(crate) async fn insert_feedback(
-    conn: &mut PgConnection,
+    conn: &mut WriteTx,
     ctx: &WriteCtx<'_>,
     intake: &Intake,
     new: &NewFeedback,
@@ -298,7 +298,7 @@ pub(crate) async fn insert_feedback(
         .bind(resident_key)
         .bind(new.internal_customer.as_ref().map(|c| c.as_str()))
         .bind(new.source.as_deref())
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut **conn)
         .await
         .map_err(db_err)?;
     let feedback = feedback_from(&stored)?;
@@ -317,7 +317,7 @@ pub(crate) async fn insert_feedback(
         .bind(&contact.email)
         .bind(&contact.phone)
         .bind(now)
-        .execute(&mut *conn)
+        .execute(&mut **conn)
         .await
         .map_err(db_err)?;
     }
@@ -349,7 +349,7 @@ pub(crate) async fn insert_feedback(
             .bind(case.resolve_due)
             .bind(resident_key)
             .bind(path)
-            .fetch_one(&mut *conn)
+            .fetch_one(&mut **conn)
             .await
             .map_err(db_err)?;
         opened = Some(case_from(&stored)?);
@@ -377,7 +377,7 @@ pub(crate) async fn insert_feedback(
         .bind(new.channel.as_str())
         .bind(new.occurred_at)
         .bind(case_status.map(|s| s.as_str()))
-        .execute(&mut *conn)
+        .execute(&mut **conn)
         .await
         .map_err(db_err)?;
     }
@@ -408,7 +408,7 @@ fn parse_due_key(key: &str) -> StoreResult<(DateTime<Utc>, String)> {
 /// locked), appends `entry`, updates the timeline status and the report-card counters, and
 /// records the change.
 pub(crate) async fn write_case(
-    conn: &mut PgConnection,
+    conn: &mut WriteTx,
     ctx: &WriteCtx<'_>,
     current: &Case,
     case: &Case,
@@ -435,7 +435,7 @@ pub(crate) async fn write_case(
     .bind(d.as_str())
     .bind(case.id.as_str())
     .bind(current.revision)
-    .execute(&mut *conn)
+    .execute(&mut **conn)
     .await
     .map_err(db_err)?;
     if let Some(entry) = entry {
@@ -455,7 +455,7 @@ pub(crate) async fn write_case(
         .bind(actor)
         .bind(at)
         .bind(public)
-        .execute(&mut *conn)
+        .execute(&mut **conn)
         .await
         .map_err(db_err)?;
     }
@@ -463,7 +463,7 @@ pub(crate) async fn write_case(
         .bind(case.status.as_str())
         .bind(d.as_str())
         .bind(case.id.as_str())
-        .execute(&mut *conn)
+        .execute(&mut **conn)
         .await
         .map_err(db_err)?;
     let name = resource::case(d, &case.id);
@@ -480,12 +480,12 @@ impl FeedbackStore for PgStore {
         new: &NewFeedback,
     ) -> StoreResult<Submitted> {
         in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         // Claiming the key first makes concurrent retries wait for the first one and replay it.
         if let Some(f) = claim_key(&mut tx, &new.department_id, idem, "feedback", new.id.as_str(), now).await? {
             let submitted = read_submitted(&mut tx, &new.department_id, &f).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(submitted);
         }
         let intake = intake_for(&mut tx, &new.department_id, new.kind == FeedbackKind::Complaint).await?;
@@ -502,7 +502,7 @@ impl FeedbackStore for PgStore {
         items: &[NewFeedback],
     ) -> Result<Vec<Submitted>, (Option<usize>, StoreError)> {
         in_scope(ctx.scope, department).map_err(|e| (None, e))?;
-        let mut tx = self.begin(ctx.scope).await.map_err(|e| (None, e))?;
+        let mut tx = self.write(ctx).await.map_err(|e| (None, e))?;
         let now = now_micros();
         let ids = items.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(",");
         if let Some(ids) =
@@ -512,7 +512,7 @@ impl FeedbackStore for PgStore {
             for f in ids.split(',').filter(|s| !s.is_empty()) {
                 out.push(read_submitted(&mut tx, department, f).await.map_err(|e| (None, e))?);
             }
-            tx.commit().await.map_err(|e| (None, db_err(e)))?;
+            self.commit(tx).await.map_err(|e| (None, e))?;
             return Ok(out);
         }
         let intake = intake(&mut tx, department).await.map_err(|e| (None, e))?;
@@ -529,9 +529,9 @@ impl FeedbackStore for PgStore {
 
     async fn get_feedback(&self, scope: &TenantScope, d: &DepartmentId, f: &FeedbackId) -> StoreResult<Feedback> {
         in_scope(scope, d)?;
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let feedback = read_feedback(&mut tx, d, f.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(feedback)
     }
 
@@ -559,7 +559,7 @@ impl FeedbackStore for PgStore {
                AND ($6::text[] IS NULL OR department_id = ANY($6)){source}
              ORDER BY feedback_id DESC LIMIT $7"
         );
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(page.after.as_deref())
             .bind(filter.department.as_ref().map(|d| d.as_str()))
@@ -571,15 +571,15 @@ impl FeedbackStore for PgStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let items = rows.iter().map(feedback_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_overfetch(items, page.size, |f| f.id.to_string()))
     }
 
     async fn find_resident(&self, scope: &TenantScope, identifiers: &[String]) -> StoreResult<Option<String>> {
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let key = known_key(&mut tx, identifiers).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(key)
     }
 
@@ -589,7 +589,7 @@ impl FeedbackStore for PgStore {
         audit_in: &[DepartmentId],
         resident_key: &str,
     ) -> StoreResult<Vec<TimelineRow>> {
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         // LEFT JOIN: row-level security hides other departments' feedback rows, not their entries.
         // One row holding the whole history as a JSON array, as on SQLite (where it matters most:
         // there every row crosses from SQLite's thread on its own).
@@ -631,12 +631,12 @@ impl FeedbackStore for PgStore {
         audited.dedup();
         let name = resource::resident(resident_key);
         audit(&mut tx, ctx, &audited, &name).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(out)
     }
 
     async fn erase_resident(&self, ctx: &WriteCtx<'_>, resident_key: &str) -> StoreResult<Erasure> {
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let departments: Vec<String> = sqlx::query_scalar(
             "SELECT department_id FROM feedback WHERE resident_key = $1
              UNION SELECT department_id FROM resident_contact_details WHERE resident_key = $1",
@@ -717,9 +717,9 @@ impl FeedbackStore for PgStore {
 
     async fn get_case(&self, scope: &TenantScope, d: &DepartmentId, c: &CaseId) -> StoreResult<Case> {
         in_scope(scope, d)?;
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let case = read_case(&mut tx, d, c.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(case)
     }
 
@@ -762,7 +762,7 @@ impl FeedbackStore for PgStore {
                AND {cursor}
              ORDER BY {order_by} LIMIT $7"
         );
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(filter.department.as_ref().map(|d| d.as_str()))
             .bind(filter.status.map(|s| s.as_str()))
@@ -782,7 +782,7 @@ impl FeedbackStore for PgStore {
             CaseOrder::ResolveDue => Page::from_overfetch(items, page.size, due_key),
         };
         attach_entries(&mut tx, &mut page.items).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(page)
     }
 
@@ -795,7 +795,7 @@ impl FeedbackStore for PgStore {
     ) -> StoreResult<Case> {
         let d = &case.department_id;
         in_scope(ctx.scope, d)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         // Locks the row: concurrent saves of one case serialize, and the loser sees a new revision.
         let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE department_id = $1 AND case_id = $2 FOR UPDATE");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -263,7 +263,7 @@ impl ImportStore for PgStore {
         mut batches: mpsc::Receiver<Vec<ImportedContact>>,
     ) -> StoreResult<u64> {
         in_scope(ctx.scope, department)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let intake = intake(&mut tx, department).await?;
         let officers: HashSet<String> = sqlx::query_scalar("SELECT officer_id FROM officers WHERE department_id = $1")
             .bind(department.as_str())

@@ -15,8 +15,10 @@ mod officer_store;
 mod open311;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod write;
 
-use chrono::{DateTime, Utc};
+pub(crate) use write::{WriteTx, audit, claim_key, record};
+
 use cityserve_domain::{
     Channel, Department, DepartmentId, DepartmentStatus, NewDepartment, NewServiceCategory, NewServiceStandard, Page,
     PageRequest, ServiceCategory, ServiceCategoryId, ServiceCategoryStatus, ServiceStandard, ServiceStandardId,
@@ -25,7 +27,7 @@ use cityserve_domain::{
 use cityserve_store::{Idempotency, Store, StoreError, StoreResult, WriteCtx, now_micros, resource};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::types::Json;
-use sqlx::{Connection, PgConnection, PgPool, Postgres, Row, Transaction};
+use sqlx::{Connection, PgConnection, PgPool, Row};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -340,49 +342,6 @@ async fn act_as_app_role(conn: &mut PgConnection, role: &str) -> Result<bool, sq
     Ok(switched)
 }
 
-/// Claims an idempotency key. `Ok(None)`: first use, go on and create. `Ok(Some(id))`: a retry of
-/// the request that created `id`. Inserting the key first makes a concurrent retry wait for the
-/// first transaction and then see its key.
-async fn claim_key(
-    tx: &mut PgConnection,
-    department: &DepartmentId,
-    idem: &Idempotency,
-    operation: &str,
-    resource_id: &str,
-    now: DateTime<Utc>,
-) -> StoreResult<Option<String>> {
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (department_id, request_id, operation, request_hash, resource_id, create_time)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-    )
-    .bind(department.as_str())
-    .bind(&idem.request_id)
-    .bind(operation)
-    .bind(&idem.request_hash)
-    .bind(resource_id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    if inserted.rows_affected() == 1 {
-        return Ok(None);
-    }
-    let row = sqlx::query(
-        "SELECT operation, request_hash, resource_id FROM idempotency_keys WHERE department_id = $1 AND request_id = $2",
-    )
-    .bind(department.as_str())
-    .bind(&idem.request_id)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    let (op, hash, id): (String, String, String) = (
-        row.try_get("operation").map_err(db_err)?,
-        row.try_get("request_hash").map_err(db_err)?,
-        row.try_get("resource_id").map_err(db_err)?,
-    );
-    if op == operation && hash == idem.request_hash { Ok(Some(id)) } else { Err(StoreError::IdempotencyMismatch) }
-}
-
 /// Fails with a precondition error unless `owner` is an active officer of `d`.
 async fn require_active_officer(
     conn: &mut PgConnection,
@@ -402,31 +361,6 @@ async fn require_active_officer(
     Ok(())
 }
 
-/// Appends one audit record per department without an event (reads that must be audited), in one
-/// statement.
-async fn audit(
-    conn: &mut PgConnection,
-    ctx: &WriteCtx<'_>,
-    departments: &[&DepartmentId],
-    resource: &str,
-) -> StoreResult<()> {
-    let departments: Vec<&str> = departments.iter().map(|d| d.as_str()).collect();
-    sqlx::query(
-        "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
-         SELECT d, now(), $2, $3, $4, $5, $6 FROM unnest($1::text[]) AS d",
-    )
-    .bind(&departments)
-    .bind(&ctx.actor.subject)
-    .bind(ctx.actor.role.as_str())
-    .bind(ctx.action)
-    .bind(resource)
-    .bind(ctx.trace_id.as_deref())
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(())
-}
-
 /// The scope's departments as one array parameter (`None`: city-wide). Row-level security
 /// enforces the same, this keeps the query plan tenant-first.
 fn scope_ids(scope: &TenantScope) -> Option<Vec<String>> {
@@ -438,35 +372,6 @@ async fn read_standards(tx: &mut PgConnection, d: &DepartmentId) -> StoreResult<
     let sql = format!("SELECT {STANDARD_COLUMNS} FROM service_standards WHERE department_id = $1 ORDER BY standard_id");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
     rows.iter().map(standard_from).collect()
-}
-
-/// Appends the audit record and the outbox event of a write, in the write's transaction.
-async fn record(
-    tx: &mut PgConnection,
-    ctx: &WriteCtx<'_>,
-    department: &DepartmentId,
-    resource: &str,
-    payload: serde_json::Value,
-) -> StoreResult<()> {
-    sqlx::query(
-        "WITH audit AS (
-             INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
-             VALUES ($1, now(), $2, $3, $4, $5, $6)
-         )
-         INSERT INTO events (department_id, event_type, resource, payload, occurred_at)
-         VALUES ($1, $4, $5, $7, now())",
-    )
-    .bind(department.as_str())
-    .bind(&ctx.actor.subject)
-    .bind(ctx.actor.role.as_str())
-    .bind(ctx.action)
-    .bind(resource)
-    .bind(ctx.trace_id.as_deref())
-    .bind(Json(payload))
-    .execute(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    Ok(())
 }
 
 const DEPARTMENT_COLUMNS: &str = "department_id, display_name, description, status, default_ack_secs, \
@@ -641,42 +546,6 @@ impl PgStore {
         self.publish_pool.close().await;
         self.pool.close().await;
     }
-
-    /// Commits a write transaction and tells this process's event subscribers to look (other
-    /// replicas learn of it from [`publish_commits`]).
-    async fn commit(&self, tx: Transaction<'static, Postgres>) -> StoreResult<()> {
-        tx.commit().await.map_err(db_err)?;
-        bump(&self.events);
-        bump(&self.commits);
-        Ok(())
-    }
-
-    /// Starts a transaction whose row-level-security settings are those of `scope`.
-    async fn begin(&self, scope: &TenantScope) -> StoreResult<Transaction<'static, Postgres>> {
-        let tenants = scope
-            .departments()
-            .map(|ds| ds.iter().map(DepartmentId::as_str).collect::<Vec<_>>().join(","))
-            .unwrap_or_default();
-        let role = scope.role().as_str();
-        // Department IDs are slugs and roles fixed words, so the settings can travel inline with
-        // the BEGIN: one round trip per transaction instead of two. Checked again here so nothing
-        // but [a-z0-9,-] is ever spliced into SQL; anything else takes the bound-parameter path.
-        let plain = |s: &str| s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b',');
-        if plain(&tenants) && plain(role) {
-            let sql = format!(
-                "BEGIN; SELECT set_config('app.tenant_ids', '{tenants}', true), set_config('app.role', '{role}', true)"
-            );
-            return self.pool.begin_with(sqlx::AssertSqlSafe(sql)).await.map_err(db_err);
-        }
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        sqlx::query("SELECT set_config('app.tenant_ids', $1, true), set_config('app.role', $2, true)")
-            .bind(tenants)
-            .bind(role)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        Ok(tx)
-    }
 }
 
 impl Store for PgStore {
@@ -691,11 +560,11 @@ impl Store for PgStore {
         new: &NewDepartment,
     ) -> StoreResult<Department> {
         in_scope(ctx.scope, &new.id)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         if claim_key(&mut tx, &new.id, idem, "department", new.id.as_str(), now).await?.is_some() {
             let d = read_department(&mut tx, &new.id).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(d);
         }
         let sql = format!(
@@ -722,15 +591,15 @@ impl Store for PgStore {
             serde_json::json!({ "department": new.id.as_str() }),
         )
         .await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(d)
     }
 
     async fn get_department(&self, scope: &TenantScope, id: &DepartmentId) -> StoreResult<Department> {
         in_scope(scope, id)?;
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let d = read_department(&mut tx, id).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(d)
     }
 
@@ -747,7 +616,7 @@ impl Store for PgStore {
              ORDER BY department_id LIMIT $4"
         );
         let only: Option<Vec<String>> = scope.departments().map(|ds| ds.iter().map(|d| d.to_string()).collect());
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(page.after.clone().unwrap_or_default())
             .bind(status.map(DepartmentStatus::as_str))
@@ -756,7 +625,7 @@ impl Store for PgStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let items = rows.iter().map(department_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_overfetch(items, page.size, |d| d.id.to_string()))
     }
@@ -768,7 +637,7 @@ impl Store for PgStore {
         expected_revision: i64,
     ) -> StoreResult<Department> {
         in_scope(ctx.scope, &d.id)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let sql = format!(
             "UPDATE departments SET display_name = $1, description = $2, status = $3, default_ack_secs = $4,
                  default_resolve_secs = $5, revision = revision + 1, update_time = $6
@@ -794,7 +663,7 @@ impl Store for PgStore {
         let updated = department_from(&row)?;
         let payload = serde_json::json!({ "department": d.id.as_str(), "status": d.status.as_str() });
         record(&mut tx, ctx, &d.id, &resource::department(&d.id), payload).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(updated)
     }
 
@@ -805,12 +674,12 @@ impl Store for PgStore {
         new: &NewServiceCategory,
     ) -> StoreResult<ServiceCategory> {
         in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         if let Some(id) = claim_key(&mut tx, &new.department_id, idem, "service_category", new.id.as_str(), now).await?
         {
             let c = read_category(&mut tx, &new.department_id, &id).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(c);
         }
         let sql = format!(
@@ -832,7 +701,7 @@ impl Store for PgStore {
         let payload =
             serde_json::json!({ "department": new.department_id.as_str(), "service_category": new.id.as_str() });
         record(&mut tx, ctx, &new.department_id, &resource::category(&new.department_id, &new.id), payload).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(c)
     }
 
@@ -843,9 +712,9 @@ impl Store for PgStore {
         id: &ServiceCategoryId,
     ) -> StoreResult<ServiceCategory> {
         in_scope(scope, department)?;
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let c = read_category(&mut tx, department, id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(c)
     }
 
@@ -862,7 +731,7 @@ impl Store for PgStore {
              WHERE department_id = $1 AND category_id > $2 AND ($3::text IS NULL OR status = $3)
              ORDER BY category_id LIMIT $4"
         );
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(department.as_str())
             .bind(page.after.clone().unwrap_or_default())
@@ -871,7 +740,7 @@ impl Store for PgStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let items = rows.iter().map(category_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_overfetch(items, page.size, |c| c.id.to_string()))
     }
@@ -883,7 +752,7 @@ impl Store for PgStore {
         expected_revision: i64,
     ) -> StoreResult<ServiceCategory> {
         in_scope(ctx.scope, &c.department_id)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let sql = format!(
             "UPDATE service_categories SET display_name = $1, description = $2, keywords = $3, status = $4,
                  revision = revision + 1, update_time = $5
@@ -910,7 +779,7 @@ impl Store for PgStore {
             "department": c.department_id.as_str(), "service_category": c.id.as_str(), "status": c.status.as_str()
         });
         record(&mut tx, ctx, &c.department_id, &resource::category(&c.department_id, &c.id), payload).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(updated)
     }
 
@@ -921,12 +790,12 @@ impl Store for PgStore {
         new: &NewServiceStandard,
     ) -> StoreResult<ServiceStandard> {
         in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         if let Some(id) = claim_key(&mut tx, &new.department_id, idem, "service_standard", new.id.as_str(), now).await?
         {
             let s = read_standard(&mut tx, &new.department_id, &id).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(s);
         }
         let sql = format!(
@@ -949,7 +818,7 @@ impl Store for PgStore {
         let payload =
             serde_json::json!({ "department": new.department_id.as_str(), "service_standard": new.id.as_str() });
         record(&mut tx, ctx, &new.department_id, &resource::standard(&new.department_id, &new.id), payload).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(s)
     }
 
@@ -960,9 +829,9 @@ impl Store for PgStore {
         id: &ServiceStandardId,
     ) -> StoreResult<ServiceStandard> {
         in_scope(scope, department)?;
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let s = read_standard(&mut tx, department, id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(s)
     }
 
@@ -977,7 +846,7 @@ impl Store for PgStore {
             "SELECT {STANDARD_COLUMNS} FROM service_standards WHERE department_id = $1 AND standard_id > $2
              ORDER BY standard_id LIMIT $3"
         );
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(department.as_str())
             .bind(page.after.clone().unwrap_or_default())
@@ -985,7 +854,7 @@ impl Store for PgStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let items = rows.iter().map(standard_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_overfetch(items, page.size, |s| s.id.to_string()))
     }
@@ -996,9 +865,9 @@ impl Store for PgStore {
         department: &DepartmentId,
     ) -> StoreResult<Vec<ServiceStandard>> {
         in_scope(scope, department)?;
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let standards = read_standards(&mut tx, department).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(standards)
     }
 
@@ -1009,7 +878,7 @@ impl Store for PgStore {
         expected_revision: i64,
     ) -> StoreResult<ServiceStandard> {
         in_scope(ctx.scope, &s.department_id)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let sql = format!(
             "UPDATE service_standards SET ack_secs = $1, resolve_secs = $2, revision = revision + 1, update_time = $3
              WHERE department_id = $4 AND standard_id = $5 AND revision = $6 RETURNING {STANDARD_COLUMNS}"
@@ -1031,7 +900,7 @@ impl Store for PgStore {
         let updated = standard_from(&row)?;
         let payload = serde_json::json!({ "department": s.department_id.as_str(), "service_standard": s.id.as_str() });
         record(&mut tx, ctx, &s.department_id, &resource::standard(&s.department_id, &s.id), payload).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(updated)
     }
 
@@ -1043,7 +912,7 @@ impl Store for PgStore {
         expected_revision: Option<i64>,
     ) -> StoreResult<()> {
         in_scope(ctx.scope, department)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let done = sqlx::query(
             "DELETE FROM service_standards
              WHERE department_id = $1 AND standard_id = $2 AND ($3::bigint IS NULL OR revision = $3)",
@@ -1060,30 +929,30 @@ impl Store for PgStore {
         }
         let payload = serde_json::json!({ "department": department.as_str(), "service_standard": id.as_str() });
         record(&mut tx, ctx, department, &resource::standard(department, id), payload).await?;
-        tx.commit().await.map_err(db_err)
+        self.commit(tx).await
     }
 
     async fn count_audit_records(&self, scope: &TenantScope, department: &DepartmentId) -> StoreResult<i64> {
         in_scope(scope, department)?;
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let n = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE department_id = $1")
             .bind(department.as_str())
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(n)
     }
 
     async fn count_events(&self, scope: &TenantScope, department: &DepartmentId) -> StoreResult<i64> {
         in_scope(scope, department)?;
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let n = sqlx::query_scalar("SELECT count(*) FROM events WHERE department_id = $1")
             .bind(department.as_str())
             .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(n)
     }
 }

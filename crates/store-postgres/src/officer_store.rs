@@ -260,11 +260,11 @@ async fn append_revision(
 impl OfficerStore for PgStore {
     async fn create_officer(&self, ctx: &WriteCtx<'_>, idem: &Idempotency, new: &NewOfficer) -> StoreResult<Officer> {
         in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         if let Some(o) = claim_key(&mut tx, &new.department_id, idem, "officer", new.id.as_str(), now).await? {
             let officer = read_officer(&mut tx, &new.department_id, &o).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(officer);
         }
         require_active_department(&mut tx, &new.department_id).await?;
@@ -288,13 +288,13 @@ impl OfficerStore for PgStore {
         let name = resource::officer(&new.department_id, &new.id);
         record(&mut tx, ctx, &new.department_id, &name, serde_json::json!({ "officer": new.id.as_str() })).await?;
         let officer = read_officer(&mut tx, &new.department_id, new.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(officer)
     }
 
     async fn get_officer(&self, scope: &TenantScope, d: &DepartmentId, o: &OfficerId) -> StoreResult<Officer> {
         in_scope(scope, d)?;
-        read_officer(&mut *self.begin(scope).await?, d, o.as_str()).await
+        read_officer(&mut *self.read(scope).await?, d, o.as_str()).await
     }
 
     async fn list_officers(
@@ -320,7 +320,7 @@ impl OfficerStore for PgStore {
                AND ($3::text[] IS NULL OR department_id = ANY($3)) AND ($4::text IS NULL OR status = $4){role}
              ORDER BY officer_id LIMIT $5"
         );
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(page.after.clone().unwrap_or_default())
             .bind(filter.department.as_ref().map(|d| d.as_str().to_owned()))
@@ -330,14 +330,14 @@ impl OfficerStore for PgStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let items = rows.iter().map(officer_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_overfetch(items, page.size, |o| o.id.to_string()))
     }
 
     async fn update_officer(&self, ctx: &WriteCtx<'_>, o: &Officer, expected_revision: i64) -> StoreResult<Officer> {
         in_scope(ctx.scope, &o.department_id)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         let done = sqlx::query(
             "UPDATE officers SET display_name = $1, email = $2, title = $3, revision = revision + 1, update_time = $4
@@ -360,7 +360,7 @@ impl OfficerStore for PgStore {
         let name = resource::officer(&o.department_id, &o.id);
         record(&mut tx, ctx, &o.department_id, &name, serde_json::json!({ "officer": o.id.as_str() })).await?;
         let updated = read_officer(&mut tx, &o.department_id, o.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(updated)
     }
 
@@ -372,13 +372,13 @@ impl OfficerStore for PgStore {
         expected_revision: Option<i64>,
     ) -> StoreResult<Officer> {
         in_scope(ctx.scope, d)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let current = read_officer(&mut tx, d, o.as_str()).await?;
         if expected_revision.is_some_and(|r| r != current.revision) {
             return Err(StoreError::Conflict);
         }
         if current.status == OfficerStatus::Inactive {
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(current);
         }
         if current.seat == Some(Seat::Chief) {
@@ -411,17 +411,17 @@ impl OfficerStore for PgStore {
         let payload = serde_json::json!({ "officer": o.as_str(), "status": "inactive" });
         record(&mut tx, ctx, d, &resource::officer(d, o), payload).await?;
         let updated = read_officer(&mut tx, d, o.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(updated)
     }
 
     async fn appoint(&self, ctx: &WriteCtx<'_>, idem: &Idempotency, new: &NewAppointment) -> StoreResult<Appointment> {
         in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         if let Some(a) = claim_key(&mut tx, &new.department_id, idem, "appointment", new.id.as_str(), now).await? {
             let appointment = read_appointment(&mut tx, &new.department_id, &a).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(appointment);
         }
         let officer = read_officer(&mut tx, &new.department_id, new.officer_id.as_str()).await?;
@@ -494,7 +494,7 @@ impl OfficerStore for PgStore {
         });
         record(&mut tx, ctx, &new.department_id, &resource::appointment(&new.department_id, &new.id), payload).await?;
         let appointment = read_appointment(&mut tx, &new.department_id, new.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(appointment)
     }
 
@@ -506,7 +506,7 @@ impl OfficerStore for PgStore {
         reason: &str,
     ) -> StoreResult<Appointment> {
         in_scope(ctx.scope, d)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let current = read_appointment(&mut tx, d, a.as_str()).await?;
         if current.seat == Seat::Chief {
             return Err(StoreError::FailedPrecondition(
@@ -532,7 +532,7 @@ impl OfficerStore for PgStore {
         let payload = serde_json::json!({ "appointment": a.as_str(), "ended": true });
         record(&mut tx, ctx, d, &resource::appointment(d, a), payload).await?;
         let ended = read_appointment(&mut tx, d, a.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(ended)
     }
 
@@ -543,7 +543,7 @@ impl OfficerStore for PgStore {
         a: &AppointmentId,
     ) -> StoreResult<Appointment> {
         in_scope(scope, d)?;
-        read_appointment(&mut *self.begin(scope).await?, d, a.as_str()).await
+        read_appointment(&mut *self.read(scope).await?, d, a.as_str()).await
     }
 
     async fn list_appointments(
@@ -563,7 +563,7 @@ impl OfficerStore for PgStore {
                AND ($5::text IS NULL OR officer_id = $5){active}
              ORDER BY appointment_id DESC LIMIT $6"
         );
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(page.after.clone().unwrap_or_default())
             .bind(filter.department.as_ref().map(|d| d.as_str().to_owned()))
@@ -574,7 +574,7 @@ impl OfficerStore for PgStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let items = rows.iter().map(appointment_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_overfetch(items, page.size, |a| a.id.to_string()))
     }
@@ -584,7 +584,7 @@ impl OfficerStore for PgStore {
             return Err(StoreError::NotFound);
         }
         // One read transaction: a consistent snapshot of seats, officers and plans.
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let sql =
             format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE end_time IS NULL ORDER BY department_id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await.map_err(db_err)?;
@@ -612,7 +612,7 @@ impl OfficerStore for PgStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let mut seats = Vec::with_capacity(departments.len());
         for (d, name) in departments {
             let department_id = DepartmentId::parse("department_id", &d).map_err(|_| corrupt("department_id"))?;
@@ -625,7 +625,7 @@ impl OfficerStore for PgStore {
     }
 
     async fn standing(&self, scope: &TenantScope, subject: &str) -> StoreResult<Standing> {
-        let mut conn = self.begin(scope).await?;
+        let mut conn = self.read(scope).await?;
         let officer: Option<(String, String, String)> =
             sqlx::query_as("SELECT department_id, kind, status FROM officers WHERE officer_id = $1")
                 .bind(subject)
@@ -668,11 +668,11 @@ impl OfficerStore for PgStore {
         new: &NewCompetency,
     ) -> StoreResult<Competency> {
         in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         if let Some(c) = claim_key(&mut tx, &new.department_id, idem, "competency", new.id.as_str(), now).await? {
             let competency = read_competency(&mut tx, &new.department_id, &c).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(competency);
         }
         require_active_department(&mut tx, &new.department_id).await?;
@@ -695,13 +695,13 @@ impl OfficerStore for PgStore {
         let name = resource::competency(&new.department_id, &new.id);
         record(&mut tx, ctx, &new.department_id, &name, serde_json::json!({ "competency": new.id.as_str() })).await?;
         let competency = read_competency(&mut tx, &new.department_id, new.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(competency)
     }
 
     async fn get_competency(&self, scope: &TenantScope, d: &DepartmentId, c: &CompetencyId) -> StoreResult<Competency> {
         in_scope(scope, d)?;
-        read_competency(&mut *self.begin(scope).await?, d, c.as_str()).await
+        read_competency(&mut *self.read(scope).await?, d, c.as_str()).await
     }
 
     async fn list_competencies(
@@ -711,7 +711,7 @@ impl OfficerStore for PgStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Competency>> {
         in_scope(scope, d)?;
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let sql = format!(
             "SELECT {COMPETENCY_COLUMNS} FROM competencies WHERE department_id = $1 AND competency_id > $2
              ORDER BY competency_id LIMIT $3"
@@ -723,7 +723,7 @@ impl OfficerStore for PgStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let items = rows.iter().map(competency_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_overfetch(items, page.size, |c| c.id.to_string()))
     }
@@ -735,7 +735,7 @@ impl OfficerStore for PgStore {
         expected_revision: i64,
     ) -> StoreResult<Competency> {
         in_scope(ctx.scope, &c.department_id)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         let done = sqlx::query(
             "UPDATE competencies SET display_name = $1, description = $2, required_for = $3, revision = revision + 1,
@@ -759,7 +759,7 @@ impl OfficerStore for PgStore {
         let name = resource::competency(&c.department_id, &c.id);
         record(&mut tx, ctx, &c.department_id, &name, serde_json::json!({ "competency": c.id.as_str() })).await?;
         let updated = read_competency(&mut tx, &c.department_id, c.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(updated)
     }
 
@@ -770,11 +770,11 @@ impl OfficerStore for PgStore {
         new: &NewTrainingRecord,
     ) -> StoreResult<TrainingRecord> {
         in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         if let Some(t) = claim_key(&mut tx, &new.department_id, idem, "training_record", new.id.as_str(), now).await? {
             let r = read_training(&mut tx, &new.department_id, &t).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(r);
         }
         read_officer(&mut tx, &new.department_id, new.officer_id.as_str()).await?;
@@ -803,7 +803,7 @@ impl OfficerStore for PgStore {
         });
         record(&mut tx, ctx, &new.department_id, &name, payload).await?;
         let r = read_training(&mut tx, &new.department_id, new.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(r)
     }
 
@@ -815,7 +815,7 @@ impl OfficerStore for PgStore {
         page: &PageRequest,
     ) -> StoreResult<Page<TrainingRecord>> {
         in_scope(scope, d)?;
-        let mut conn = self.begin(scope).await?;
+        let mut conn = self.read(scope).await?;
         read_officer(&mut conn, d, o.as_str()).await?;
         let sql = format!(
             "SELECT {TRAINING_COLUMNS} FROM training_records
@@ -838,7 +838,7 @@ impl OfficerStore for PgStore {
 
     async fn competency_snapshot(&self, scope: &TenantScope, d: &DepartmentId) -> StoreResult<CompetencySnapshot> {
         in_scope(scope, d)?;
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         read_department(&mut tx, d).await?;
         let sql = format!("{OFFICER_SELECT} WHERE o.department_id = $1 AND o.status = 'active' ORDER BY o.officer_id");
         let officers =
@@ -850,7 +850,7 @@ impl OfficerStore for PgStore {
         let sql = format!("SELECT {TRAINING_COLUMNS} FROM training_records WHERE department_id = $1");
         let records =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(CompetencySnapshot {
             officers: officers.iter().map(officer_from).collect::<StoreResult<_>>()?,
             competencies: competencies.iter().map(competency_from).collect::<StoreResult<_>>()?,
@@ -865,11 +865,11 @@ impl OfficerStore for PgStore {
         new: &NewRecognition,
     ) -> StoreResult<Recognition> {
         in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         if let Some(r) = claim_key(&mut tx, &new.department_id, idem, "recognition", new.id.as_str(), now).await? {
             let recognition = read_recognition(&mut tx, &new.department_id, &r).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(recognition);
         }
         let officer = read_officer(&mut tx, &new.department_id, new.officer_id.as_str()).await?;
@@ -896,7 +896,7 @@ impl OfficerStore for PgStore {
         let payload = serde_json::json!({ "recognition": new.id.as_str(), "officer": new.officer_id.as_str() });
         record(&mut tx, ctx, &new.department_id, &name, payload).await?;
         let recognition = read_recognition(&mut tx, &new.department_id, new.id.as_str()).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(recognition)
     }
 
@@ -915,7 +915,7 @@ impl OfficerStore for PgStore {
                AND ($3::text[] IS NULL OR department_id = ANY($3))
              ORDER BY recognition_id DESC LIMIT $4"
         );
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(page.after.clone().unwrap_or_default())
             .bind(department.map(|d| d.as_str().to_owned()))
@@ -924,7 +924,7 @@ impl OfficerStore for PgStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let items = rows.iter().map(recognition_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_overfetch(items, page.size, |r| r.id.to_string()))
     }
@@ -938,11 +938,11 @@ impl OfficerStore for PgStore {
         content: &PlanContent,
     ) -> StoreResult<Plan> {
         in_scope(ctx.scope, d)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         if claim_key(&mut tx, d, idem, "plan", &year.to_string(), now).await?.is_some() {
             let plan = read_plan(&mut tx, d, year).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(plan);
         }
         require_active_department(&mut tx, d).await?;
@@ -963,13 +963,13 @@ impl OfficerStore for PgStore {
         append_revision(&mut tx, &plan, PlanChange::Create, "", &ctx.actor.subject).await?;
         let payload = serde_json::json!({ "plan": year, "status": "draft" });
         record(&mut tx, ctx, d, &resource::plan(d, year), payload).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(plan)
     }
 
     async fn get_plan(&self, scope: &TenantScope, d: &DepartmentId, year: i32) -> StoreResult<Plan> {
         in_scope(scope, d)?;
-        read_plan(&mut *self.begin(scope).await?, d, year).await
+        read_plan(&mut *self.read(scope).await?, d, year).await
     }
 
     async fn list_plans(&self, scope: &TenantScope, d: &DepartmentId, page: &PageRequest) -> StoreResult<Page<Plan>> {
@@ -978,7 +978,7 @@ impl OfficerStore for PgStore {
             None => i32::MAX,
             Some(y) => y.parse().map_err(|_| StoreError::Internal("bad plan cursor".into()))?,
         };
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let sql = format!(
             "SELECT {PLAN_COLUMNS} FROM plans WHERE department_id = $1 AND year < $2 ORDER BY year DESC LIMIT $3"
         );
@@ -989,7 +989,7 @@ impl OfficerStore for PgStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let items = rows.iter().map(plan_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_overfetch(items, page.size, |p| p.year.to_string()))
     }
@@ -1004,7 +1004,7 @@ impl OfficerStore for PgStore {
     ) -> StoreResult<Plan> {
         let d = &plan.department_id;
         in_scope(ctx.scope, d)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         let done = sqlx::query(
             "UPDATE plans SET content = $1, status = $2, review_comment = $3, revision = revision + 1, update_time = $4
@@ -1029,7 +1029,7 @@ impl OfficerStore for PgStore {
         let payload =
             serde_json::json!({ "plan": plan.year, "status": saved.status.as_str(), "change": change.as_str() });
         record(&mut tx, ctx, d, &resource::plan(d, plan.year), payload).await?;
-        tx.commit().await.map_err(db_err)?;
+        self.commit(tx).await?;
         Ok(saved)
     }
 
@@ -1041,7 +1041,7 @@ impl OfficerStore for PgStore {
         page: &PageRequest,
     ) -> StoreResult<Page<PlanRevision>> {
         in_scope(scope, d)?;
-        let mut conn = self.begin(scope).await?;
+        let mut conn = self.read(scope).await?;
         read_plan(&mut conn, d, year).await?;
         let after: i64 = match &page.after {
             None => 0,

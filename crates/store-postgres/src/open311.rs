@@ -43,11 +43,11 @@ impl Open311Store for PgStore {
         key: &ApiKey,
     ) -> StoreResult<ApiKey> {
         in_scope(ctx.scope, home)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         let now = now_micros();
         if let Some(id) = claim_key(&mut tx, home, idem, "api_key", &key.id, now).await? {
             let k = read_key(&mut tx, &id).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(k);
         }
         let sql = format!(
@@ -71,29 +71,29 @@ impl Open311Store for PgStore {
     }
 
     async fn get_api_key(&self, scope: &TenantScope, id: &str) -> StoreResult<ApiKey> {
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let k = read_key(&mut tx, id).await?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         Ok(k)
     }
 
     async fn list_api_keys(&self, scope: &TenantScope, page: &PageRequest) -> StoreResult<Page<ApiKey>> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id > $1 ORDER BY key_id LIMIT $2");
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(page.after.clone().unwrap_or_default())
             .bind(i64::from(page.size) + 1)
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let items = rows.iter().map(key_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_overfetch(items, page.size, |k| k.id.clone()))
     }
 
     async fn revoke_api_key(&self, ctx: &WriteCtx<'_>, home: &DepartmentId, id: &str) -> StoreResult<ApiKey> {
         in_scope(ctx.scope, home)?;
-        let mut tx = self.begin(ctx.scope).await?;
+        let mut tx = self.write(ctx).await?;
         // Only a live key changes; of concurrent revocations exactly one updates (and is audited).
         let sql = format!(
             "UPDATE api_keys SET revoked_by = $1, revoke_time = $2 WHERE key_id = $3 AND revoke_time IS NULL
@@ -109,7 +109,7 @@ impl Open311Store for PgStore {
         let Some(row) = row else {
             // Missing (NotFound) or already revoked (returned unchanged).
             let current = read_key(&mut tx, id).await?;
-            tx.commit().await.map_err(db_err)?;
+            self.commit(tx).await?;
             return Ok(current);
         };
         let k = key_from(&row)?;
@@ -165,7 +165,7 @@ impl Open311Store for PgStore {
              ORDER BY f.received_at DESC, f.department_id, f.feedback_id
              LIMIT $10 OFFSET $11"
         );
-        let mut tx = self.begin(scope).await?;
+        let mut tx = self.read(scope).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(scope_ids(scope))
             .bind(id_departments)
@@ -200,7 +200,7 @@ impl Open311Store for PgStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        tx.finish().await?;
         let mut cases = case_rows.iter().map(case_from).collect::<StoreResult<Vec<_>>>()?;
         found
             .into_iter()

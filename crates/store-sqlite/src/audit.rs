@@ -32,6 +32,7 @@ impl AuditStore for SqliteStore {
         refusal: &Refusal<'_>,
     ) -> StoreResult<()> {
         in_scope(scope, department)?;
+        let mut tx = self.write_as(refusal.actor).await?;
         sqlx::query(
             "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id,
                  outcome)
@@ -45,10 +46,10 @@ impl AuditStore for SqliteStore {
         .bind(refusal.resource)
         .bind(refusal.trace_id)
         .bind(refusal.outcome)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        Ok(())
+        self.commit(tx).await
     }
 
     async fn list_audit_events(

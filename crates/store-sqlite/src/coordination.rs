@@ -1,8 +1,8 @@
 //! [`CoordinationStore`] on SQLite.
 use crate::feedback::{Origin, insert_feedback, intake, read_case, read_feedback, write_case};
 use crate::{
-    Bind, Replay, SqliteStore, apply_deltas, bind_all, check_idempotency, corrupt, db_err, id, in_scope, micros,
-    opt_time, read_department, remember_key, scope_clause, time,
+    Bind, SqliteStore, WriteTx, apply_deltas, bind_all, claim_key, corrupt, db_err, id, in_scope, micros, opt_time,
+    read_department, scope_clause, time,
 };
 use chrono::{DateTime, Utc};
 use cityserve_domain::coordination::{
@@ -129,7 +129,7 @@ async fn read_escalation(conn: &mut SqliteConnection, d: &DepartmentId, e: &str)
 
 /// Inserts an escalation with its counter, audit and event. Returns `false` when an automatic
 /// escalation of the same breach exists already.
-async fn insert_escalation(conn: &mut SqliteConnection, ctx: &WriteCtx<'_>, e: &Escalation) -> StoreResult<bool> {
+async fn insert_escalation(conn: &mut WriteTx<'_>, ctx: &WriteCtx<'_>, e: &Escalation) -> StoreResult<bool> {
     let done = sqlx::query(
         "INSERT INTO escalations (department_id, escalation_id, case_department, case_id, handoff_department,
              handoff_id, trigger, status, reason, created_by, create_time, dedupe_key, revision)
@@ -148,7 +148,7 @@ async fn insert_escalation(conn: &mut SqliteConnection, ctx: &WriteCtx<'_>, e: &
     .bind(&e.created_by)
     .bind(micros(e.create_time))
     .bind(e.dedupe_key())
-    .execute(&mut *conn)
+    .execute(&mut **conn)
     .await
     .map_err(db_err)?;
     if done.rows_affected() == 0 {
@@ -375,8 +375,8 @@ impl CoordinationStore for SqliteStore {
         let d = &new.department_id;
         in_scope(ctx.scope, d)?;
         in_scope(ctx.scope, &new.to_department)?;
-        let mut tx = self.write_tx().await?;
-        if let Replay::Of(h) = check_idempotency(&mut tx, d, idem, "handoff").await? {
+        let mut tx = self.write(ctx).await?;
+        if let Some(h) = claim_key(&mut tx, d, idem, "handoff", new.id.as_str(), micros(now_micros())).await? {
             let h = read_handoff(&mut tx, d, &h).await?;
             self.commit(tx).await?;
             return Ok(h);
@@ -453,7 +453,6 @@ impl CoordinationStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        remember_key(&mut tx, d, idem, "handoff", h.id.as_str(), micros(now)).await?;
         apply_deltas(&mut tx, &report::handoff_sent_deltas(d, &h.to_department, now)).await?;
         let name = resource::handoff(d, &h.id);
         let payload = serde_json::json!({
@@ -535,7 +534,7 @@ impl CoordinationStore for SqliteStore {
         expected_revision: Option<i64>,
     ) -> StoreResult<Handoff> {
         in_scope(ctx.scope, sender)?;
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let h = read_handoff(&mut tx, sender, id.as_str()).await?;
         in_scope(ctx.scope, &h.to_department)?;
         if expected_revision.is_some_and(|r| r != h.revision) {
@@ -630,8 +629,8 @@ impl CoordinationStore for SqliteStore {
     ) -> StoreResult<Escalation> {
         let d = &new.department_id;
         in_scope(ctx.scope, d)?;
-        let mut tx = self.write_tx().await?;
-        if let Replay::Of(e) = check_idempotency(&mut tx, d, idem, "escalation").await? {
+        let mut tx = self.write(ctx).await?;
+        if let Some(e) = claim_key(&mut tx, d, idem, "escalation", new.id.as_str(), micros(now_micros())).await? {
             let e = read_escalation(&mut tx, d, &e).await?;
             self.commit(tx).await?;
             return Ok(e);
@@ -655,7 +654,6 @@ impl CoordinationStore for SqliteStore {
             revision: 1,
         };
         insert_escalation(&mut tx, ctx, &e).await?;
-        remember_key(&mut tx, d, idem, "escalation", e.id.as_str(), micros(now)).await?;
         self.commit(tx).await?;
         Ok(e)
     }
@@ -710,7 +708,7 @@ impl CoordinationStore for SqliteStore {
     ) -> StoreResult<Escalation> {
         let d = &e.department_id;
         in_scope(ctx.scope, d)?;
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let done = sqlx::query(
             "UPDATE escalations SET status = ?, resolution = ?, acknowledge_time = ?, resolve_time = ?,
                  revision = revision + 1
@@ -741,7 +739,7 @@ impl CoordinationStore for SqliteStore {
     async fn scan_breaches(&self, ctx: &WriteCtx<'_>, now: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Escalation>> {
         // BEGIN IMMEDIATE holds SQLite's single write lock for the whole scan: scanners in other
         // processes wait, then see these escalations, and the unique index backs that up.
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let at = micros(now);
         let limit = i64::from(limit);
         let mut breaches: Vec<(DepartmentId, CaseId, EscalationTrigger, Option<HandoffId>, DepartmentId)> = Vec::new();
@@ -830,8 +828,8 @@ impl CoordinationStore for SqliteStore {
     ) -> StoreResult<Initiative> {
         let d = &i.department_id;
         in_scope(ctx.scope, d)?;
-        let mut tx = self.write_tx().await?;
-        if let Replay::Of(x) = check_idempotency(&mut tx, d, idem, "initiative").await? {
+        let mut tx = self.write(ctx).await?;
+        if let Some(x) = claim_key(&mut tx, d, idem, "initiative", i.id.as_str(), micros(now_micros())).await? {
             let found = read_initiative(&mut tx, d, &x).await?;
             self.commit(tx).await?;
             return Ok(found);
@@ -859,7 +857,6 @@ impl CoordinationStore for SqliteStore {
         .await
         .map_err(db_err)?;
         write_members(&mut tx, i).await?;
-        remember_key(&mut tx, d, idem, "initiative", i.id.as_str(), micros(now)).await?;
         let name = resource::initiative(d, &i.id);
         for m in &i.members {
             let payload = serde_json::json!({ "initiative": i.id.as_str(), "status": i.status.as_str() });
@@ -937,7 +934,7 @@ impl CoordinationStore for SqliteStore {
     ) -> StoreResult<Initiative> {
         let d = &i.department_id;
         in_scope(ctx.scope, d)?;
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let current = read_initiative(&mut tx, d, i.id.as_str()).await?;
         if current.revision != expected_revision {
             return Err(StoreError::Conflict);
@@ -991,8 +988,9 @@ impl CoordinationStore for SqliteStore {
         // Idempotency keys are per department: the reporter's, or for the Chief the first affected one.
         let key_dept =
             new.reporter_department.clone().or_else(|| new.affected.first().cloned()).ok_or(StoreError::NotFound)?;
-        let mut tx = self.write_tx().await?;
-        if let Replay::Of(r) = check_idempotency(&mut tx, &key_dept, idem, "dumb_rule").await? {
+        let mut tx = self.write(ctx).await?;
+        if let Some(r) = claim_key(&mut tx, &key_dept, idem, "dumb_rule", new.id.as_str(), micros(now_micros())).await?
+        {
             let r = read_rule(&mut tx, &r).await?;
             self.commit(tx).await?;
             return Ok(r);
@@ -1058,7 +1056,6 @@ impl CoordinationStore for SqliteStore {
             .await
             .map_err(db_err)?;
         }
-        remember_key(&mut tx, &key_dept, idem, "dumb_rule", new.id.as_str(), micros(now)).await?;
         let name = resource::dumb_rule(&new.id);
         for d in &new.affected {
             let payload = serde_json::json!({ "dumb_rule": new.id.as_str(), "status": "open" });
@@ -1130,7 +1127,7 @@ impl CoordinationStore for SqliteStore {
 
     async fn vote_dumb_rule(&self, ctx: &WriteCtx<'_>, id: &DumbRuleId, vote: &RuleVote) -> StoreResult<DumbRule> {
         in_scope(ctx.scope, &vote.department_id)?;
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let rule = read_rule(&mut tx, id.as_str()).await?;
         coordination::check_vote(&rule, &vote.department_id).map_err(|e| StoreError::FailedPrecondition(e.0))?;
         let now = now_micros();
@@ -1169,7 +1166,7 @@ impl CoordinationStore for SqliteStore {
         expected_revision: i64,
     ) -> StoreResult<DumbRule> {
         let decision = rule.decision.as_ref().ok_or_else(|| StoreError::Internal("no decision to record".into()))?;
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let done = sqlx::query(
             "UPDATE dumb_rules SET status = 'decided', verdict = ?, rationale = ?, decided_by = ?, decide_time = ?,
                  update_time = ?, revision = revision + 1
@@ -1352,7 +1349,7 @@ impl CoordinationStore for SqliteStore {
         value: f64,
     ) -> StoreResult<()> {
         in_scope(ctx.scope, d)?;
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let plan: Option<i64> = sqlx::query_scalar("SELECT 1 FROM plans WHERE department_id = ? AND year = ?")
             .bind(d.as_str())
             .bind(year)

@@ -1,7 +1,7 @@
 //! [`FeedbackStore`] on SQLite.
 use crate::{
-    Bind, DEPARTMENT_COLUMNS, Replay, SqliteStore, audit, check_idempotency, corrupt, db_err, department_from, id,
-    in_scope, micros, opt_time, read_standards, remember_key, scope_clause, time,
+    Bind, DEPARTMENT_COLUMNS, SqliteStore, WriteTx, audit, claim_key, corrupt, db_err, department_from, id, in_scope,
+    micros, opt_time, read_standards, scope_clause, time,
 };
 use chrono::{DateTime, Utc};
 use cityserve_domain::feedback::RecoveryKind;
@@ -250,7 +250,7 @@ pub(crate) struct Origin<'a> {
 /// Inserts one submission (feedback, contact details, case, timeline entry, rollups, audit,
 /// event). With `origin`, it is a hand-off copy: not counted as a new contact.
 pub(crate) async fn insert_feedback(
-    conn: &mut SqliteConnection,
+    conn: &mut WriteTx<'_>,
     ctx: &WriteCtx<'_>,
     intake: &Intake,
     new: &NewFeedback,
@@ -298,7 +298,7 @@ pub(crate) async fn insert_feedback(
         .bind(resident_key)
         .bind(new.internal_customer.as_ref().map(|c| c.as_str()))
         .bind(new.source.as_deref())
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut **conn)
         .await
         .map_err(db_err)?;
     let feedback = feedback_from(&stored)?;
@@ -317,7 +317,7 @@ pub(crate) async fn insert_feedback(
         .bind(&contact.email)
         .bind(&contact.phone)
         .bind(now_i)
-        .execute(&mut *conn)
+        .execute(&mut **conn)
         .await
         .map_err(db_err)?;
     }
@@ -350,7 +350,7 @@ pub(crate) async fn insert_feedback(
             .bind(resident_key)
             .bind(now_i)
             .bind(path)
-            .fetch_one(&mut *conn)
+            .fetch_one(&mut **conn)
             .await
             .map_err(db_err)?;
         opened = Some(case_from(&stored)?);
@@ -378,7 +378,7 @@ pub(crate) async fn insert_feedback(
         .bind(new.channel.as_str())
         .bind(micros(new.occurred_at))
         .bind(case_status.map(|s| s.as_str()))
-        .execute(&mut *conn)
+        .execute(&mut **conn)
         .await
         .map_err(db_err)?;
     }
@@ -406,7 +406,7 @@ fn parse_due_key(key: &str) -> StoreResult<(i64, String)> {
 /// Writes a case's mutable fields over `current` (whose revision the caller checked), appends
 /// `entry`, updates the timeline status and the report-card counters, and records the change.
 pub(crate) async fn write_case(
-    conn: &mut SqliteConnection,
+    conn: &mut WriteTx<'_>,
     ctx: &WriteCtx<'_>,
     current: &Case,
     case: &Case,
@@ -434,7 +434,7 @@ pub(crate) async fn write_case(
     .bind(d.as_str())
     .bind(case.id.as_str())
     .bind(expected_revision)
-    .execute(&mut *conn)
+    .execute(&mut **conn)
     .await
     .map_err(db_err)?;
     if let Some(entry) = entry {
@@ -454,7 +454,7 @@ pub(crate) async fn write_case(
         .bind(actor)
         .bind(micros(at))
         .bind(i64::from(public))
-        .execute(&mut *conn)
+        .execute(&mut **conn)
         .await
         .map_err(db_err)?;
     }
@@ -462,7 +462,7 @@ pub(crate) async fn write_case(
         .bind(case.status.as_str())
         .bind(d.as_str())
         .bind(case.id.as_str())
-        .execute(&mut *conn)
+        .execute(&mut **conn)
         .await
         .map_err(db_err)?;
     let name = resource::case(d, &case.id);
@@ -479,8 +479,10 @@ impl FeedbackStore for SqliteStore {
         new: &NewFeedback,
     ) -> StoreResult<Submitted> {
         in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.write_tx().await?;
-        if let Replay::Of(f) = check_idempotency(&mut tx, &new.department_id, idem, "feedback").await? {
+        let mut tx = self.write(ctx).await?;
+        if let Some(f) =
+            claim_key(&mut tx, &new.department_id, idem, "feedback", new.id.as_str(), micros(now_micros())).await?
+        {
             let submitted = read_submitted(&mut tx, &new.department_id, &f).await?;
             self.commit(tx).await?;
             return Ok(submitted);
@@ -488,7 +490,6 @@ impl FeedbackStore for SqliteStore {
         let intake = intake_for(&mut tx, &new.department_id, new.kind == FeedbackKind::Complaint).await?;
         let now = now_micros();
         let submitted = insert_feedback(&mut tx, ctx, &intake, new, now, None).await?;
-        remember_key(&mut tx, &new.department_id, idem, "feedback", new.id.as_str(), micros(now)).await?;
         self.commit(tx).await?;
         Ok(submitted)
     }
@@ -501,9 +502,11 @@ impl FeedbackStore for SqliteStore {
         items: &[NewFeedback],
     ) -> Result<Vec<Submitted>, (Option<usize>, StoreError)> {
         in_scope(ctx.scope, department).map_err(|e| (None, e))?;
-        let mut tx = self.write_tx().await.map_err(|e| (None, e))?;
-        if let Replay::Of(ids) =
-            check_idempotency(&mut tx, department, idem, "feedback_batch").await.map_err(|e| (None, e))?
+        let mut tx = self.write(ctx).await.map_err(|e| (None, e))?;
+        let ids = items.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(",");
+        if let Some(ids) = claim_key(&mut tx, department, idem, "feedback_batch", &ids, micros(now_micros()))
+            .await
+            .map_err(|e| (None, e))?
         {
             let mut out = Vec::new();
             for f in ids.split(',').filter(|s| !s.is_empty()) {
@@ -520,8 +523,6 @@ impl FeedbackStore for SqliteStore {
             }
             insert_feedback(&mut tx, ctx, &intake, item, now, None).await.map_err(|e| (Some(i), e))?;
         }
-        let ids = items.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(",");
-        remember_key(&mut tx, department, idem, "feedback_batch", &ids, micros(now)).await.map_err(|e| (None, e))?;
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             out.push(read_submitted(&mut tx, department, item.id.as_str()).await.map_err(|e| (None, e))?);
@@ -639,14 +640,14 @@ impl FeedbackStore for SqliteStore {
         audited.dedup();
         let now = micros(now_micros());
         let name = resource::resident(resident_key);
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         audit(&mut tx, ctx, &audited, &name, now).await?;
         self.commit(tx).await?;
         Ok(out)
     }
 
     async fn erase_resident(&self, ctx: &WriteCtx<'_>, resident_key: &str) -> StoreResult<Erasure> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let departments: Vec<String> = sqlx::query_scalar(
             "SELECT department_id FROM feedback WHERE resident_key = ?1
              UNION SELECT department_id FROM resident_contact_details WHERE resident_key = ?1",
@@ -808,7 +809,7 @@ impl FeedbackStore for SqliteStore {
     ) -> StoreResult<Case> {
         let d = &case.department_id;
         in_scope(ctx.scope, d)?;
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let current = read_case(&mut tx, d, case.id.as_str()).await?;
         if current.revision != expected_revision {
             return Err(StoreError::Conflict);

@@ -303,7 +303,7 @@ impl ImportStore for SqliteStore {
     ) -> StoreResult<u64> {
         in_scope(ctx.scope, department)?;
         let mut load = self.load_connection().await?;
-        let mut tx = load.conn().begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let mut tx = self.write_on(load.conn(), ctx).await?;
         let intake = intake(&mut tx, department).await?;
         let officers: HashSet<String> = sqlx::query_scalar("SELECT officer_id FROM officers WHERE department_id = ?")
             .bind(department.as_str())
@@ -350,8 +350,7 @@ impl ImportStore for SqliteStore {
         let now = micros(now_micros());
         let payload = serde_json::json!({ "imported": received });
         crate::record(&mut tx, ctx, department, &resource::department(department), payload, now).await?;
-        tx.commit().await.map_err(db_err)?;
-        self.events.send_modify(|n| *n = n.wrapping_add(1));
+        self.commit(tx).await?;
         if let LoadConnection::Own(conn) = load {
             conn.close().await.map_err(db_err)?;
         }

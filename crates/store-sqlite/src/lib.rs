@@ -13,6 +13,9 @@ mod feedback;
 mod import;
 mod officers;
 mod open311;
+mod write;
+
+pub(crate) use write::{WriteTx, audit, claim_key, record};
 
 use chrono::{DateTime, Utc};
 use cityserve_domain::{
@@ -165,121 +168,6 @@ async fn read_standards(conn: &mut SqliteConnection, d: &DepartmentId) -> StoreR
     let sql = format!("SELECT {STANDARD_COLUMNS} FROM service_standards WHERE department_id = ? ORDER BY standard_id");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *conn).await.map_err(db_err)?;
     rows.iter().map(standard_from).collect()
-}
-
-/// Outcome of looking up an idempotency key inside a write transaction.
-enum Replay {
-    /// First use of the key.
-    Fresh,
-    /// A retry of the request that created `resource_id`.
-    Of(String),
-}
-
-async fn check_idempotency(
-    conn: &mut SqliteConnection,
-    department: &DepartmentId,
-    idem: &Idempotency,
-    operation: &str,
-) -> StoreResult<Replay> {
-    let row = sqlx::query(
-        "SELECT operation, request_hash, resource_id FROM idempotency_keys WHERE department_id = ? AND request_id = ?",
-    )
-    .bind(department.as_str())
-    .bind(&idem.request_id)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    let Some(row) = row else { return Ok(Replay::Fresh) };
-    let (op, hash, resource_id): (String, String, String) = (
-        row.try_get("operation").map_err(db_err)?,
-        row.try_get("request_hash").map_err(db_err)?,
-        row.try_get("resource_id").map_err(db_err)?,
-    );
-    if op == operation && hash == idem.request_hash {
-        Ok(Replay::Of(resource_id))
-    } else {
-        Err(StoreError::IdempotencyMismatch)
-    }
-}
-
-async fn remember_key(
-    conn: &mut SqliteConnection,
-    department: &DepartmentId,
-    idem: &Idempotency,
-    operation: &str,
-    resource_id: &str,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO idempotency_keys (department_id, request_id, operation, request_hash, resource_id, create_time)
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(department.as_str())
-    .bind(&idem.request_id)
-    .bind(operation)
-    .bind(&idem.request_hash)
-    .bind(resource_id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(())
-}
-
-/// Appends one audit record per department, in one statement (alone for reads that must be
-/// audited; with an event via [`record`]).
-async fn audit(
-    conn: &mut SqliteConnection,
-    ctx: &WriteCtx<'_>,
-    departments: &[&DepartmentId],
-    resource: &str,
-    now: i64,
-) -> StoreResult<()> {
-    if departments.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
-         VALUES {}",
-        vec!["(?, ?, ?, ?, ?, ?, ?)"; departments.len()].join(", ")
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for d in departments {
-        q = q
-            .bind(d.as_str())
-            .bind(now)
-            .bind(&ctx.actor.subject)
-            .bind(ctx.actor.role.as_str())
-            .bind(ctx.action)
-            .bind(resource)
-            .bind(ctx.trace_id.as_deref());
-    }
-    q.execute(&mut *conn).await.map_err(db_err)?;
-    Ok(())
-}
-
-/// Appends the audit record and the outbox event of a write, in the write's transaction.
-async fn record(
-    conn: &mut SqliteConnection,
-    ctx: &WriteCtx<'_>,
-    department: &DepartmentId,
-    resource: &str,
-    payload: serde_json::Value,
-    now: i64,
-) -> StoreResult<()> {
-    audit(conn, ctx, &[department], resource, now).await?;
-    sqlx::query(
-        "INSERT INTO events (department_id, event_type, resource, payload, occurred_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(department.as_str())
-    .bind(ctx.action)
-    .bind(resource)
-    .bind(payload.to_string())
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(())
 }
 
 /// A value bound to a query assembled at run time (filters that are present or not).
@@ -474,17 +362,6 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)
-    }
-
-    /// Commits a transaction and tells in-process event subscribers to look.
-    async fn commit(&self, tx: sqlx::Transaction<'static, sqlx::Sqlite>) -> StoreResult<()> {
-        tx.commit().await.map_err(db_err)?;
-        self.events.send_modify(|n| *n = n.wrapping_add(1));
-        Ok(())
-    }
-
     async fn read_conn(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
         self.pool.acquire().await.map_err(db_err)
     }
@@ -502,8 +379,8 @@ impl Store for SqliteStore {
         new: &NewDepartment,
     ) -> StoreResult<Department> {
         in_scope(ctx.scope, &new.id)?;
-        let mut tx = self.write_tx().await?;
-        if let Replay::Of(_) = check_idempotency(&mut tx, &new.id, idem, "department").await? {
+        let mut tx = self.write(ctx).await?;
+        if claim_key(&mut tx, &new.id, idem, "department", new.id.as_str(), micros(now_micros())).await?.is_some() {
             let d = read_department(&mut tx, &new.id).await?;
             self.commit(tx).await?;
             return Ok(d);
@@ -524,7 +401,6 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        remember_key(&mut tx, &new.id, idem, "department", new.id.as_str(), micros(now)).await?;
         let name = resource::department(&new.id);
         record(&mut tx, ctx, &new.id, &name, serde_json::json!({ "department": new.id.as_str() }), micros(now)).await?;
         self.commit(tx).await?;
@@ -582,7 +458,7 @@ impl Store for SqliteStore {
         expected_revision: i64,
     ) -> StoreResult<Department> {
         in_scope(ctx.scope, &d.id)?;
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let now = micros(now_micros());
         let done = sqlx::query(
             "UPDATE departments SET display_name = ?, description = ?, status = ?, default_ack_secs = ?,
@@ -619,8 +495,11 @@ impl Store for SqliteStore {
         new: &NewServiceCategory,
     ) -> StoreResult<ServiceCategory> {
         in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.write_tx().await?;
-        if let Replay::Of(id) = check_idempotency(&mut tx, &new.department_id, idem, "service_category").await? {
+        let mut tx = self.write(ctx).await?;
+        if let Some(id) =
+            claim_key(&mut tx, &new.department_id, idem, "service_category", new.id.as_str(), micros(now_micros()))
+                .await?
+        {
             let c = read_category(&mut tx, &new.department_id, &id).await?;
             self.commit(tx).await?;
             return Ok(c);
@@ -643,7 +522,6 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        remember_key(&mut tx, &new.department_id, idem, "service_category", new.id.as_str(), micros(now)).await?;
         let name = resource::category(&new.department_id, &new.id);
         let payload =
             serde_json::json!({ "department": new.department_id.as_str(), "service_category": new.id.as_str() });
@@ -703,7 +581,7 @@ impl Store for SqliteStore {
         expected_revision: i64,
     ) -> StoreResult<ServiceCategory> {
         in_scope(ctx.scope, &c.department_id)?;
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let now = micros(now_micros());
         let keywords = serde_json::to_string(&c.keywords).map_err(|e| StoreError::Internal(e.to_string()))?;
         let done = sqlx::query(
@@ -742,8 +620,11 @@ impl Store for SqliteStore {
         new: &NewServiceStandard,
     ) -> StoreResult<ServiceStandard> {
         in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.write_tx().await?;
-        if let Replay::Of(id) = check_idempotency(&mut tx, &new.department_id, idem, "service_standard").await? {
+        let mut tx = self.write(ctx).await?;
+        if let Some(id) =
+            claim_key(&mut tx, &new.department_id, idem, "service_standard", new.id.as_str(), micros(now_micros()))
+                .await?
+        {
             let s = read_standard(&mut tx, &new.department_id, &id).await?;
             self.commit(tx).await?;
             return Ok(s);
@@ -766,7 +647,6 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        remember_key(&mut tx, &new.department_id, idem, "service_standard", new.id.as_str(), micros(now)).await?;
         let name = resource::standard(&new.department_id, &new.id);
         let payload =
             serde_json::json!({ "department": new.department_id.as_str(), "service_standard": new.id.as_str() });
@@ -833,7 +713,7 @@ impl Store for SqliteStore {
         expected_revision: i64,
     ) -> StoreResult<ServiceStandard> {
         in_scope(ctx.scope, &s.department_id)?;
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let now = micros(now_micros());
         let done = sqlx::query(
             "UPDATE service_standards SET ack_secs = ?, resolve_secs = ?, revision = revision + 1, update_time = ?
@@ -867,7 +747,7 @@ impl Store for SqliteStore {
         expected_revision: Option<i64>,
     ) -> StoreResult<()> {
         in_scope(ctx.scope, department)?;
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let done = sqlx::query(
             "DELETE FROM service_standards WHERE department_id = ? AND standard_id = ? AND (? IS NULL OR revision = ?)",
         )

@@ -1,7 +1,7 @@
 //! [`OfficerStore`] on SQLite.
 use crate::{
-    Replay, SqliteStore, check_idempotency, corrupt, db_err, id, in_scope, micros, opt_time, read_department, record,
-    remember_key, scope_clause, time,
+    SqliteStore, claim_key, corrupt, db_err, id, in_scope, micros, opt_time, read_department, record, scope_clause,
+    time,
 };
 use cityserve_domain::officer::{roles_from_string, roles_to_string};
 use cityserve_domain::{
@@ -250,8 +250,10 @@ async fn append_revision(
 impl OfficerStore for SqliteStore {
     async fn create_officer(&self, ctx: &WriteCtx<'_>, idem: &Idempotency, new: &NewOfficer) -> StoreResult<Officer> {
         in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.write_tx().await?;
-        if let Replay::Of(o) = check_idempotency(&mut tx, &new.department_id, idem, "officer").await? {
+        let mut tx = self.write(ctx).await?;
+        if let Some(o) =
+            claim_key(&mut tx, &new.department_id, idem, "officer", new.id.as_str(), micros(now_micros())).await?
+        {
             let officer = read_officer(&mut tx, &new.department_id, &o).await?;
             self.commit(tx).await?;
             return Ok(officer);
@@ -274,7 +276,6 @@ impl OfficerStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        remember_key(&mut tx, &new.department_id, idem, "officer", new.id.as_str(), now).await?;
         let name = resource::officer(&new.department_id, &new.id);
         record(&mut tx, ctx, &new.department_id, &name, serde_json::json!({ "officer": new.id.as_str() }), now).await?;
         let officer = read_officer(&mut tx, &new.department_id, new.id.as_str()).await?;
@@ -332,7 +333,7 @@ impl OfficerStore for SqliteStore {
 
     async fn update_officer(&self, ctx: &WriteCtx<'_>, o: &Officer, expected_revision: i64) -> StoreResult<Officer> {
         in_scope(ctx.scope, &o.department_id)?;
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let now = micros(now_micros());
         let done = sqlx::query(
             "UPDATE officers SET display_name = ?, email = ?, title = ?, revision = revision + 1, update_time = ?
@@ -367,7 +368,7 @@ impl OfficerStore for SqliteStore {
         expected_revision: Option<i64>,
     ) -> StoreResult<Officer> {
         in_scope(ctx.scope, d)?;
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let current = read_officer(&mut tx, d, o.as_str()).await?;
         if expected_revision.is_some_and(|r| r != current.revision) {
             return Err(StoreError::Conflict);
@@ -412,8 +413,10 @@ impl OfficerStore for SqliteStore {
 
     async fn appoint(&self, ctx: &WriteCtx<'_>, idem: &Idempotency, new: &NewAppointment) -> StoreResult<Appointment> {
         in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.write_tx().await?;
-        if let Replay::Of(a) = check_idempotency(&mut tx, &new.department_id, idem, "appointment").await? {
+        let mut tx = self.write(ctx).await?;
+        if let Some(a) =
+            claim_key(&mut tx, &new.department_id, idem, "appointment", new.id.as_str(), micros(now_micros())).await?
+        {
             let appointment = read_appointment(&mut tx, &new.department_id, &a).await?;
             self.commit(tx).await?;
             return Ok(appointment);
@@ -483,7 +486,6 @@ impl OfficerStore for SqliteStore {
             StoreError::AlreadyExists => StoreError::Contended("the seat changed concurrently: read it again".into()),
             other => other,
         })?;
-        remember_key(&mut tx, &new.department_id, idem, "appointment", new.id.as_str(), now).await?;
         let payload = serde_json::json!({
             "appointment": new.id.as_str(), "seat": new.seat.as_str(), "officer": new.officer_id.as_str()
         });
@@ -502,7 +504,7 @@ impl OfficerStore for SqliteStore {
         reason: &str,
     ) -> StoreResult<Appointment> {
         in_scope(ctx.scope, d)?;
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let current = read_appointment(&mut tx, d, a.as_str()).await?;
         if current.seat == Seat::Chief {
             return Err(StoreError::FailedPrecondition(
@@ -592,7 +594,7 @@ impl OfficerStore for SqliteStore {
             return Err(StoreError::NotFound);
         }
         // One read transaction: a consistent snapshot of seats, officers and plans.
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.read_tx().await?;
         let sql =
             format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE end_time IS NULL ORDER BY department_id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await.map_err(db_err)?;
@@ -620,7 +622,7 @@ impl OfficerStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db_err)?;
-        self.commit(tx).await?;
+        tx.finish().await?;
         let mut seats = Vec::with_capacity(departments.len());
         for (d, name) in departments {
             let department_id = DepartmentId::parse("department_id", &d).map_err(|_| corrupt("department_id"))?;
@@ -676,8 +678,10 @@ impl OfficerStore for SqliteStore {
         new: &NewCompetency,
     ) -> StoreResult<Competency> {
         in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.write_tx().await?;
-        if let Replay::Of(c) = check_idempotency(&mut tx, &new.department_id, idem, "competency").await? {
+        let mut tx = self.write(ctx).await?;
+        if let Some(c) =
+            claim_key(&mut tx, &new.department_id, idem, "competency", new.id.as_str(), micros(now_micros())).await?
+        {
             let competency = read_competency(&mut tx, &new.department_id, &c).await?;
             self.commit(tx).await?;
             return Ok(competency);
@@ -699,7 +703,6 @@ impl OfficerStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        remember_key(&mut tx, &new.department_id, idem, "competency", new.id.as_str(), now).await?;
         let name = resource::competency(&new.department_id, &new.id);
         record(&mut tx, ctx, &new.department_id, &name, serde_json::json!({ "competency": new.id.as_str() }), now)
             .await?;
@@ -742,7 +745,7 @@ impl OfficerStore for SqliteStore {
         expected_revision: i64,
     ) -> StoreResult<Competency> {
         in_scope(ctx.scope, &c.department_id)?;
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let now = micros(now_micros());
         let done = sqlx::query(
             "UPDATE competencies SET display_name = ?, description = ?, required_for = ?, revision = revision + 1,
@@ -777,8 +780,11 @@ impl OfficerStore for SqliteStore {
         new: &NewTrainingRecord,
     ) -> StoreResult<TrainingRecord> {
         in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.write_tx().await?;
-        if let Replay::Of(t) = check_idempotency(&mut tx, &new.department_id, idem, "training_record").await? {
+        let mut tx = self.write(ctx).await?;
+        if let Some(t) =
+            claim_key(&mut tx, &new.department_id, idem, "training_record", new.id.as_str(), micros(now_micros()))
+                .await?
+        {
             let r = read_training(&mut tx, &new.department_id, &t).await?;
             self.commit(tx).await?;
             return Ok(r);
@@ -803,7 +809,6 @@ impl OfficerStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        remember_key(&mut tx, &new.department_id, idem, "training_record", new.id.as_str(), now).await?;
         let name = resource::training_record(&new.department_id, &new.officer_id, &new.id);
         let payload = serde_json::json!({
             "officer": new.officer_id.as_str(), "competency": new.competency_id.as_str(), "training_record": new.id.as_str()
@@ -845,7 +850,7 @@ impl OfficerStore for SqliteStore {
 
     async fn competency_snapshot(&self, scope: &TenantScope, d: &DepartmentId) -> StoreResult<CompetencySnapshot> {
         in_scope(scope, d)?;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.read_tx().await?;
         read_department(&mut tx, d).await?;
         let sql = format!("{OFFICER_SELECT} WHERE o.department_id = ? AND o.status = 'active' ORDER BY o.officer_id");
         let officers =
@@ -857,7 +862,7 @@ impl OfficerStore for SqliteStore {
         let sql = format!("SELECT {TRAINING_COLUMNS} FROM training_records WHERE department_id = ?");
         let records =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
-        self.commit(tx).await?;
+        tx.finish().await?;
         Ok(CompetencySnapshot {
             officers: officers.iter().map(officer_from).collect::<StoreResult<_>>()?,
             competencies: competencies.iter().map(competency_from).collect::<StoreResult<_>>()?,
@@ -872,8 +877,10 @@ impl OfficerStore for SqliteStore {
         new: &NewRecognition,
     ) -> StoreResult<Recognition> {
         in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.write_tx().await?;
-        if let Replay::Of(r) = check_idempotency(&mut tx, &new.department_id, idem, "recognition").await? {
+        let mut tx = self.write(ctx).await?;
+        if let Some(r) =
+            claim_key(&mut tx, &new.department_id, idem, "recognition", new.id.as_str(), micros(now_micros())).await?
+        {
             let recognition = read_recognition(&mut tx, &new.department_id, &r).await?;
             self.commit(tx).await?;
             return Ok(recognition);
@@ -898,7 +905,6 @@ impl OfficerStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        remember_key(&mut tx, &new.department_id, idem, "recognition", new.id.as_str(), now).await?;
         let name = resource::recognition(&new.department_id, &new.id);
         let payload = serde_json::json!({ "recognition": new.id.as_str(), "officer": new.officer_id.as_str() });
         record(&mut tx, ctx, &new.department_id, &name, payload, now).await?;
@@ -946,8 +952,8 @@ impl OfficerStore for SqliteStore {
         content: &PlanContent,
     ) -> StoreResult<Plan> {
         in_scope(ctx.scope, d)?;
-        let mut tx = self.write_tx().await?;
-        if let Replay::Of(_) = check_idempotency(&mut tx, d, idem, "plan").await? {
+        let mut tx = self.write(ctx).await?;
+        if claim_key(&mut tx, d, idem, "plan", &year.to_string(), micros(now_micros())).await?.is_some() {
             let plan = read_plan(&mut tx, d, year).await?;
             self.commit(tx).await?;
             return Ok(plan);
@@ -968,7 +974,6 @@ impl OfficerStore for SqliteStore {
         .map_err(db_err)?;
         let plan = read_plan(&mut tx, d, year).await?;
         append_revision(&mut tx, &plan, PlanChange::Create, "", &ctx.actor.subject).await?;
-        remember_key(&mut tx, d, idem, "plan", &year.to_string(), micros(now)).await?;
         let payload = serde_json::json!({ "plan": year, "status": "draft" });
         record(&mut tx, ctx, d, &resource::plan(d, year), payload, micros(now)).await?;
         self.commit(tx).await?;
@@ -1009,7 +1014,7 @@ impl OfficerStore for SqliteStore {
     ) -> StoreResult<Plan> {
         let d = &plan.department_id;
         in_scope(ctx.scope, d)?;
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let now = micros(now_micros());
         let done = sqlx::query(
             "UPDATE plans SET content = ?, status = ?, review_comment = ?, revision = revision + 1, update_time = ?

@@ -1,6 +1,6 @@
 //! [`Open311Store`] on SQLite.
 use crate::feedback::{CASE_COLUMNS, FEEDBACK_COLUMNS, case_from, feedback_from};
-use crate::{Bind, Replay, SqliteStore, check_idempotency, db_err, micros, opt_time, remember_key, time};
+use crate::{Bind, SqliteStore, claim_key, db_err, micros, opt_time, time};
 use cityserve_domain::{Page, PageRequest, TenantScope};
 use cityserve_store::open311::{ApiKey, Open311Store, RequestQuery, RequestStatus, ServiceRequestRow};
 use cityserve_store::{Idempotency, StoreError, StoreResult, WriteCtx, now_micros, resource};
@@ -35,8 +35,8 @@ impl Open311Store for SqliteStore {
         home: &cityserve_domain::DepartmentId,
         key: &ApiKey,
     ) -> StoreResult<ApiKey> {
-        let mut tx = self.write_tx().await?;
-        if let Replay::Of(id) = check_idempotency(&mut tx, home, idem, "api_key").await? {
+        let mut tx = self.write(ctx).await?;
+        if let Some(id) = claim_key(&mut tx, home, idem, "api_key", &key.id, micros(now_micros())).await? {
             let k = read_key(&mut tx, &id).await?;
             self.commit(tx).await?;
             return Ok(k);
@@ -53,7 +53,6 @@ impl Open311Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        remember_key(&mut tx, home, idem, "api_key", &key.id, micros(now)).await?;
         let payload = serde_json::json!({ "api_key": key.id, "client": key.client_name });
         crate::record(&mut tx, ctx, home, &resource::api_key(&key.id), payload, micros(now)).await?;
         let k = read_key(&mut tx, &key.id).await?;
@@ -85,7 +84,7 @@ impl Open311Store for SqliteStore {
         home: &cityserve_domain::DepartmentId,
         id: &str,
     ) -> StoreResult<ApiKey> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.write(ctx).await?;
         let current = read_key(&mut tx, id).await?;
         if current.revoke_time.is_some() {
             self.commit(tx).await?;

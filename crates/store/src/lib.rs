@@ -239,6 +239,7 @@ macro_rules! backend_tests {
             department_crud_and_listing,
             pagination_is_stable_and_complete,
             create_is_idempotent,
+            idempotency_keys_are_scoped_by_calling_tenant_and_subject,
             concurrent_retries_create_once,
             stale_revision_is_rejected,
             scope_hides_other_tenants,
@@ -384,6 +385,14 @@ pub mod resource {
     pub fn plan_revision(d: &DepartmentId, year: i32, n: i64) -> String {
         format!("departments/{d}/plans/{year}/revisions/{n}")
     }
+}
+
+/// The key space of a caller's idempotency keys: its calling tenant (the departments it belongs
+/// to; none for city-wide roles) and subject. Two callers with different key spaces never see or
+/// replay each other's `request_id`s, even when both write into the same department.
+pub fn key_space(actor: &Caller) -> String {
+    let tenants: Vec<&str> = actor.departments.iter().map(|d| d.as_str()).collect();
+    format!("{}/{}", tenants.join(","), actor.subject)
 }
 
 /// A new time-ordered ID (`{prefix}-{UUIDv7}`) for rows the server creates on its own (e.g.

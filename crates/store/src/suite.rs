@@ -12,6 +12,7 @@ use cityserve_domain::{
 mod audit;
 mod coordination;
 mod feedback;
+mod idempotency;
 mod import;
 mod monthly_rollups;
 mod officers;
@@ -19,6 +20,7 @@ mod open311;
 pub use audit::*;
 pub use coordination::*;
 pub use feedback::*;
+pub use idempotency::*;
 pub use import::*;
 pub use monthly_rollups::*;
 pub use officers::*;

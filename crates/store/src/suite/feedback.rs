@@ -35,7 +35,7 @@ fn resident(email: &str, phone: &str) -> ResidentRef {
     keyer().resident(Contact { email: email.into(), phone: phone.into() }).unwrap()
 }
 
-fn item(d: &str, id: &str, kind: FeedbackKind, channel: Channel) -> NewFeedback {
+pub(super) fn item(d: &str, id: &str, kind: FeedbackKind, channel: Channel) -> NewFeedback {
     NewFeedback {
         department_id: dept(d),
         id: fid(id),

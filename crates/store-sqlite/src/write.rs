@@ -1,0 +1,204 @@
+//! The one write path of the SQLite backend, and the read snapshot.
+//!
+//! Every mutation goes: [`SqliteStore::write`] (`BEGIN IMMEDIATE` on the writer connection) ->
+//! [`claim_key`] (the idempotency key, scoped by the calling tenant and subject) -> the operation
+//! -> [`record`] (audit row + outbox event) -> [`SqliteStore::commit`] (COMMIT, then wake this
+//! process's watchers). A [`WriteTx`] owns its sqlx transaction privately: operation code gets the
+//! connection (`&mut *tx`) but no way to commit except [`SqliteStore::commit`]; dropping it rolls
+//! back. A bulk import runs the same path on its own load connection ([`SqliteStore::write_on`]).
+use crate::{SqliteStore, db_err};
+use cityserve_domain::{Caller, DepartmentId};
+use cityserve_store::{Idempotency, StoreError, StoreResult, WriteCtx, key_space};
+use sqlx::{Connection, Row, Sqlite, SqliteConnection, Transaction};
+use std::ops::{Deref, DerefMut};
+
+/// A write transaction; committed only by [`SqliteStore::commit`].
+pub(crate) struct WriteTx<'c> {
+    tx: Transaction<'c, Sqlite>,
+    /// Whose idempotency keys [`claim_key`] reads and writes (see [`key_space`]).
+    key_space: String,
+    /// Whether an outbox event was appended, so the commit must wake watchers.
+    events: bool,
+}
+
+impl Deref for WriteTx<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
+/// A read transaction (one consistent snapshot across several statements) on a reader connection.
+pub(crate) struct ReadTx {
+    tx: Transaction<'static, Sqlite>,
+}
+
+impl ReadTx {
+    /// Ends the snapshot.
+    pub(crate) async fn finish(self) -> StoreResult<()> {
+        self.tx.commit().await.map_err(db_err)
+    }
+}
+
+impl Deref for ReadTx {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for ReadTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
+impl SqliteStore {
+    /// Starts a write transaction for `ctx` on the writer connection.
+    pub(crate) async fn write(&self, ctx: &WriteCtx<'_>) -> StoreResult<WriteTx<'static>> {
+        self.write_as(ctx.actor).await
+    }
+
+    /// Starts a write transaction on behalf of `actor` on the writer connection.
+    pub(crate) async fn write_as(&self, actor: &Caller) -> StoreResult<WriteTx<'static>> {
+        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        Ok(WriteTx { tx, key_space: key_space(actor), events: false })
+    }
+
+    /// Starts a write transaction for `ctx` on a connection of the caller's own (a bulk load's).
+    pub(crate) async fn write_on<'c>(
+        &self,
+        conn: &'c mut SqliteConnection,
+        ctx: &WriteCtx<'_>,
+    ) -> StoreResult<WriteTx<'c>> {
+        let tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        Ok(WriteTx { tx, key_space: key_space(ctx.actor), events: false })
+    }
+
+    /// Commits a write, then (if it appended events) tells this process's event subscribers to
+    /// look.
+    pub(crate) async fn commit(&self, tx: WriteTx<'_>) -> StoreResult<()> {
+        let WriteTx { tx, events, .. } = tx;
+        tx.commit().await.map_err(db_err)?;
+        if events {
+            self.events.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        Ok(())
+    }
+
+    /// Starts a read transaction on a reader connection.
+    pub(crate) async fn read_tx(&self) -> StoreResult<ReadTx> {
+        Ok(ReadTx { tx: self.pool.begin().await.map_err(db_err)? })
+    }
+}
+
+/// Claims an idempotency key in the caller's key space, before the operation (as on
+/// PostgreSQL). `Ok(None)`: first use, go on and create. `Ok(Some(id))`: a retry of the request
+/// that created `id`. Writes are serialised on the writer connection, so a concurrent retry runs
+/// after the first one's commit and sees its key.
+pub(crate) async fn claim_key(
+    tx: &mut WriteTx<'_>,
+    department: &DepartmentId,
+    idem: &Idempotency,
+    operation: &str,
+    resource_id: &str,
+    now: i64,
+) -> StoreResult<Option<String>> {
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (department_id, caller, request_id, operation, request_hash, resource_id,
+             create_time)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(department.as_str())
+    .bind(&tx.key_space)
+    .bind(&idem.request_id)
+    .bind(operation)
+    .bind(&idem.request_hash)
+    .bind(resource_id)
+    .bind(now)
+    .execute(&mut *tx.tx)
+    .await
+    .map_err(db_err)?;
+    if inserted.rows_affected() == 1 {
+        return Ok(None);
+    }
+    let row = sqlx::query(
+        "SELECT operation, request_hash, resource_id FROM idempotency_keys
+         WHERE department_id = $1 AND caller = $2 AND request_id = $3",
+    )
+    .bind(department.as_str())
+    .bind(&tx.key_space)
+    .bind(&idem.request_id)
+    .fetch_one(&mut *tx.tx)
+    .await
+    .map_err(db_err)?;
+    let (op, hash, id): (String, String, String) = (
+        row.try_get("operation").map_err(db_err)?,
+        row.try_get("request_hash").map_err(db_err)?,
+        row.try_get("resource_id").map_err(db_err)?,
+    );
+    if op == operation && hash == idem.request_hash { Ok(Some(id)) } else { Err(StoreError::IdempotencyMismatch) }
+}
+
+/// Appends one audit record per department, in one statement (alone for reads that must be
+/// audited; with an event via [`record`]).
+pub(crate) async fn audit(
+    tx: &mut WriteTx<'_>,
+    ctx: &WriteCtx<'_>,
+    departments: &[&DepartmentId],
+    resource: &str,
+    now: i64,
+) -> StoreResult<()> {
+    if departments.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
+         VALUES {}",
+        vec!["(?, ?, ?, ?, ?, ?, ?)"; departments.len()].join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for d in departments {
+        q = q
+            .bind(d.as_str())
+            .bind(now)
+            .bind(&ctx.actor.subject)
+            .bind(ctx.actor.role.as_str())
+            .bind(ctx.action)
+            .bind(resource)
+            .bind(ctx.trace_id.as_deref());
+    }
+    q.execute(&mut *tx.tx).await.map_err(db_err)?;
+    Ok(())
+}
+
+/// Appends the audit record and the outbox event of a write, in the write's transaction.
+pub(crate) async fn record(
+    tx: &mut WriteTx<'_>,
+    ctx: &WriteCtx<'_>,
+    department: &DepartmentId,
+    resource: &str,
+    payload: serde_json::Value,
+    now: i64,
+) -> StoreResult<()> {
+    audit(tx, ctx, &[department], resource, now).await?;
+    sqlx::query(
+        "INSERT INTO events (department_id, event_type, resource, payload, occurred_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(department.as_str())
+    .bind(ctx.action)
+    .bind(resource)
+    .bind(payload.to_string())
+    .bind(now)
+    .execute(&mut *tx.tx)
+    .await
+    .map_err(db_err)?;
+    tx.events = true;
+    Ok(())
+}
