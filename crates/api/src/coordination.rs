@@ -3,9 +3,11 @@
 use crate::convert::{channel_to_pb, timestamp};
 use crate::error::ApiError;
 use crate::feedback::{case_to_pb, kind_to_pb};
+use crate::kit::{
+    ctx, expected_revision, generated_id, idempotency, list_scope, next_page_token, page, record_tenant, scope_for,
+    time_from_pb,
+};
 use crate::names;
-use crate::officers::{ctx, expected_revision, generated_id, list_scope, scope_for, time_from_pb};
-use crate::request::{idempotency, record_tenant};
 use chrono::{NaiveDate, Utc};
 use cityserve_domain::coordination::{
     self, DumbRule, DumbRuleStatus, Escalation, EscalationChange, EscalationStatus, EscalationTrigger, Handoff,
@@ -16,7 +18,7 @@ use cityserve_domain::policy::handoff_scope;
 use cityserve_domain::report::{self, FocusProgress, LiveFigures, Metrics, Period, PeriodKind, ReportCard};
 use cityserve_domain::validation::{optional_text, required_text};
 use cityserve_domain::{
-    Action, Caller, CaseId, DepartmentId, DepartmentStatus, DumbRuleId, FeedbackId, OfficerId, PageRequest, PageToken,
+    Action, AuditAction, Caller, CaseId, DepartmentId, DepartmentStatus, DumbRuleId, FeedbackId, OfficerId,
     ServiceCategoryId, TenantScope, ValidationError, authorize, etag_for,
 };
 use cityserve_proto::v1 as pb;
@@ -437,7 +439,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         };
         let h = self
             .store
-            .send_handoff(&ctx(&scope, &caller, Action::SendHandoff.as_str()), &idem, &new)
+            .send_handoff(&ctx(&scope, &caller, AuditAction::HandoffSend), &idem, &new)
             .await
             .map_err(|e| ApiError::from_store(e, &what))?;
         Ok(pb::SendHandoffResponse { handoff: Some(handoff_to_pb(&h)) })
@@ -477,14 +479,14 @@ impl<S: CoordinationStore> CoordinationApi<S> {
             return Err(ValidationError::one("case", "must be a case of the parent department").into());
         }
         let filter_key = format!("{}|{:?}|{:?}|{}", r.parent, direction, status, r.case);
-        let page = PageRequest::parse(r.page_size, &r.page_token, &filter_key)?;
+        let page = page(r.page_size, &r.page_token, &filter_key)?;
         let scope = list_scope(&caller, Action::ReadHandoffs, parent.as_ref(), &r.parent)?;
         let filter = HandoffFilter { department: parent, direction, status, case: case.map(|(_, c)| c) };
         let p =
             self.store.list_handoffs(&scope, &filter, &page).await.map_err(|e| ApiError::from_store(e, &r.parent))?;
         Ok(pb::ListHandoffsResponse {
             handoffs: p.items.iter().map(handoff_to_pb).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter_key)).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, &filter_key),
         })
     }
 
@@ -510,13 +512,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         }
         let rev = if etag.is_empty() { None } else { Some(expected_revision("etag", etag, h.revision)?) };
         self.store
-            .respond_handoff(
-                &ctx(&scope, caller, Action::RespondHandoff.as_str()),
-                &h.department_id,
-                &h.id,
-                &response,
-                rev,
-            )
+            .respond_handoff(&ctx(&scope, caller, AuditAction::HandoffRespond), &h.department_id, &h.id, &response, rev)
             .await
             .map_err(|e| ApiError::from_store(e, name))
     }
@@ -587,7 +583,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         };
         let e = self
             .store
-            .escalate_case(&ctx(&scope, &caller, Action::Escalate.as_str()), &idem, &new)
+            .escalate_case(&ctx(&scope, &caller, AuditAction::EscalationCreate), &idem, &new)
             .await
             .map_err(|e| ApiError::from_store(e, &r.case))?;
         Ok(pb::EscalateCaseResponse { escalation: Some(escalation_to_pb(&e)) })
@@ -630,7 +626,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         errors.into_result()?;
         let parent = parent.flatten();
         let filter_key = format!("{}|{:?}", r.parent, status);
-        let page = PageRequest::parse(r.page_size, &r.page_token, &filter_key)?;
+        let page = page(r.page_size, &r.page_token, &filter_key)?;
         let scope = list_scope(&caller, Action::ReadEscalations, parent.as_ref(), &r.parent)?;
         let p = self
             .store
@@ -639,7 +635,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
             .map_err(|e| ApiError::from_store(e, &r.parent))?;
         Ok(pb::ListEscalationsResponse {
             escalations: p.items.iter().map(escalation_to_pb).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter_key)).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, &filter_key),
         })
     }
 
@@ -663,7 +659,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         let next = coordination::change_escalation(&current, &change, now_micros())
             .map_err(|e| ApiError::FailedPrecondition(e.0))?;
         self.store
-            .save_escalation(&ctx(&scope, &caller, Action::ManageEscalations.as_str()), &next, rev)
+            .save_escalation(&ctx(&scope, &caller, AuditAction::EscalationManage), &next, rev)
             .await
             .map_err(|e| ApiError::from_store(e, name))
     }
@@ -775,7 +771,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         let scope = scope_for(&caller, Action::ProposeInitiative, &lead, &r.parent)?;
         let created = self
             .store
-            .create_initiative(&ctx(&scope, &caller, Action::ProposeInitiative.as_str()), &idem, &i)
+            .create_initiative(&ctx(&scope, &caller, AuditAction::InitiativeCreate), &idem, &i)
             .await
             .map_err(|e| ApiError::from_store(e, &r.parent))?;
         Ok(pb::CreateInitiativeResponse { initiative: Some(initiative_to_pb(&created)) })
@@ -800,7 +796,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
             return Err(ValidationError::one("parent", "is invalid").into());
         };
         let filter_key = format!("{}|{:?}", r.parent, status);
-        let page = PageRequest::parse(r.page_size, &r.page_token, &filter_key)?;
+        let page = page(r.page_size, &r.page_token, &filter_key)?;
         let scope = list_scope(&caller, Action::ReadInitiatives, parent.as_ref(), &r.parent)?;
         let p = self
             .store
@@ -809,7 +805,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
             .map_err(|e| ApiError::from_store(e, &r.parent))?;
         Ok(pb::ListInitiativesResponse {
             initiatives: p.items.iter().map(initiative_to_pb).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter_key)).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, &filter_key),
         })
     }
 
@@ -825,7 +821,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
             self.store.get_initiative(&scope, &lead, &id).await.map_err(|e| ApiError::from_store(e, &body.name))?;
         const FIELDS: [&str; 8] =
             ["title", "goal", "owner", "member_departments", "state", "milestones", "cases", "dumb_rules"];
-        let paths = crate::officers::mask_paths(r.update_mask.as_ref(), &FIELDS, &FIELDS)?;
+        let paths = crate::kit::mask_paths(r.update_mask.as_ref(), &FIELDS, &FIELDS)?;
         // The current initiative with the masked fields taken from the request, validated whole.
         let mut full = initiative_to_pb(&current);
         for path in &paths {
@@ -854,7 +850,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
             Initiative { id: current.id.clone(), create_time: current.create_time, revision: current.revision, ..next };
         let saved = self
             .store
-            .save_initiative(&ctx(&scope, &caller, Action::ManageInitiatives.as_str()), &updated, rev)
+            .save_initiative(&ctx(&scope, &caller, AuditAction::InitiativeManage), &updated, rev)
             .await
             .map_err(|e| ApiError::from_store(e, &body.name))?;
         Ok(pb::UpdateInitiativeResponse { initiative: Some(initiative_to_pb(&saved)) })
@@ -909,7 +905,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         };
         let rule = self
             .store
-            .report_dumb_rule(&ctx(&scope, &caller, Action::ReportDumbRule.as_str()), &idem, &new)
+            .report_dumb_rule(&ctx(&scope, &caller, AuditAction::DumbRuleReport), &idem, &new)
             .await
             .map_err(|e| ApiError::from_store(e, "dumb rule"))?;
         Ok(pb::ReportDumbRuleResponse { dumb_rule: Some(rule_to_pb(&rule)) })
@@ -952,7 +948,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         };
         errors.into_result()?;
         let filter_key = format!("{:?}|{}|{:?}", status, r.affected_department, order);
-        let page = PageRequest::parse(r.page_size, &r.page_token, &filter_key)?;
+        let page = page(r.page_size, &r.page_token, &filter_key)?;
         let scope = list_scope(&caller, Action::ReadDumbRules, None, "dumbRules")?;
         let p = self
             .store
@@ -961,7 +957,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
             .map_err(|e| ApiError::from_store(e, "dumbRules"))?;
         Ok(pb::ListDumbRulesResponse {
             dumb_rules: p.items.iter().map(rule_to_pb).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter_key)).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, &filter_key),
         })
     }
 
@@ -994,7 +990,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         let vote = RuleVote { department_id: department, voter, verdict, comment, update_time: now_micros() };
         let rule = self
             .store
-            .vote_dumb_rule(&ctx(&scope, &caller, Action::VoteDumbRule.as_str()), &id, &vote)
+            .vote_dumb_rule(&ctx(&scope, &caller, AuditAction::DumbRuleVote), &id, &vote)
             .await
             .map_err(|e| ApiError::from_store(e, &r.name))?;
         Ok(pb::VoteOnDumbRuleResponse { dumb_rule: Some(rule_to_pb(&rule)) })
@@ -1029,7 +1025,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         let next = coordination::decide(&current, decision).map_err(|e| ApiError::FailedPrecondition(e.0))?;
         let saved = self
             .store
-            .decide_dumb_rule(&ctx(&scope, &caller, Action::DecideDumbRule.as_str()), &next, rev)
+            .decide_dumb_rule(&ctx(&scope, &caller, AuditAction::DumbRuleDecide), &next, rev)
             .await
             .map_err(|e| ApiError::from_store(e, &r.name))?;
         Ok(pb::DecideDumbRuleResponse { dumb_rule: Some(rule_to_pb(&saved)) })
@@ -1078,7 +1074,11 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         loop {
             let page = self
                 .store
-                .list_departments(&scope, Some(DepartmentStatus::Active), &PageRequest { size: 500, after })
+                .list_departments(
+                    &scope,
+                    Some(DepartmentStatus::Active),
+                    &cityserve_domain::PageRequest { size: 500, after },
+                )
                 .await
                 .map_err(|e| ApiError::from_store(e, "departments"))?;
             departments.extend(page.items.into_iter().map(|d| d.id));
@@ -1145,7 +1145,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         let scope = scope_for(&caller, Action::DraftPlan, &d, &r.plan)?;
         let plan = self.store.get_plan(&scope, &d, year).await.map_err(|e| ApiError::from_store(e, &r.plan))?;
         self.store
-            .record_focus_progress(&ctx(&scope, &caller, Action::DraftPlan.as_str()), &d, year, r.value)
+            .record_focus_progress(&ctx(&scope, &caller, AuditAction::PlanDraft), &d, year, r.value)
             .await
             .map_err(|e| ApiError::from_store(e, &r.plan))?;
         let f = FocusProgress {

@@ -6,18 +6,20 @@
 //! without the server's secret (idempotency fingerprints use the resident key instead).
 use crate::convert::{channel_from_pb, channel_to_pb, timestamp};
 use crate::error::ApiError;
+use crate::kit::{
+    ctx, expected_revision, generated_id, idempotency, label, list_scope, next_page_token, page, record_tenant,
+    scope_for, time_from_pb,
+};
+use crate::layers::standing::HomeDepartment;
 use crate::names;
-use crate::officers::{ctx, expected_revision, generated_id, label, list_scope, scope_for, time_from_pb};
-use crate::request::{caller, idempotency, record_tenant};
-use crate::standing::HomeDepartment;
 use chrono::{Duration, Utc};
 use cityserve_domain::feedback::{
     CaseTransition, normalise_email, normalise_phone_in, summary_of, transition, visible_entry,
 };
 use cityserve_domain::validation::{optional_text, required_text};
 use cityserve_domain::{
-    Action, Caller, Case, CaseEntry, CaseNote, CaseStatus, Contact, DepartmentId, Feedback, FeedbackId, FeedbackKind,
-    Location, NewFeedback, OfficerId, PageRequest, PageToken, RecoveryAction, RecoveryKind, ResidentKeyer, ResidentRef,
+    Action, AuditAction, Caller, Case, CaseEntry, CaseNote, CaseStatus, Contact, DepartmentId, Feedback, FeedbackId,
+    FeedbackKind, Location, NewFeedback, OfficerId, RecoveryAction, RecoveryKind, ResidentKeyer, ResidentRef,
     ServiceCategoryId, TenantScope, TimelineEntry, ValidationError, authorize, etag_for,
 };
 use cityserve_proto::v1 as pb;
@@ -400,7 +402,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         let what = label("department", &r.parent);
         let s = self
             .store
-            .submit_feedback(&ctx(&scope, &caller, "feedback.submit"), &idem, &new)
+            .submit_feedback(&ctx(&scope, &caller, AuditAction::FeedbackSubmit), &idem, &new)
             .await
             .map_err(|e| ApiError::from_store(e, &what))?;
         Ok(submitted_to_pb(&s))
@@ -451,7 +453,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         let what = label("department", &r.parent);
         let results = self
             .store
-            .submit_feedback_batch(&ctx(&scope, &caller, "feedback.submit"), &idem, &d, &items)
+            .submit_feedback_batch(&ctx(&scope, &caller, AuditAction::FeedbackSubmit), &idem, &d, &items)
             .await
             .map_err(|(i, e)| match (i, ApiError::from_store(e, &what)) {
                 (Some(i), ApiError::FailedPrecondition(m)) => {
@@ -501,14 +503,14 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             "feedback?parent={}&kind={}&channel={}&cat={}&source={}",
             r.parent, r.kind, r.channel, r.service_category_id, r.source
         );
-        let page = PageRequest::parse(r.page_size, &r.page_token, &filter_key)?;
+        let page = page(r.page_size, &r.page_token, &filter_key)?;
         let what = label("department", &r.parent);
         let scope = list_scope(&caller, Action::ReadFeedback, d.as_ref(), &what)?;
         let filter = FeedbackFilter { department: d, kind, channel, category: category.flatten(), source };
         let p = self.store.list_feedback(&scope, &filter, &page).await.map_err(|e| ApiError::from_store(e, &what))?;
         Ok(pb::ListFeedbackResponse {
             feedback: p.items.iter().map(feedback_to_pb).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter_key)).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, &filter_key),
         })
     }
 
@@ -524,7 +526,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         audit_in.extend(home);
         let rows = self
             .store
-            .resident_timeline(&ctx(&scope, &caller, "timeline.read"), &audit_in, &key)
+            .resident_timeline(&ctx(&scope, &caller, AuditAction::TimelineRead), &audit_in, &key)
             .await
             .map_err(|e| ApiError::from_store(e, "resident"))?;
         let entries = rows
@@ -567,7 +569,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         let key = self.named_resident(&scope, &r.resident, r.contact.as_ref()).await?;
         let erasure = self
             .store
-            .erase_resident(&ctx(&scope, &caller, "resident.erase"), &key)
+            .erase_resident(&ctx(&scope, &caller, AuditAction::ResidentErase), &key)
             .await
             .map_err(|e| ApiError::from_store(e, "resident"))?;
         tracing::info!(
@@ -619,7 +621,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             "cases?parent={}&state={}&assignee={}&cat={}&overdue={}&order={}",
             r.parent, r.state, r.assignee, r.service_category_id, r.overdue_only, r.order
         );
-        let page = PageRequest::parse(r.page_size, &r.page_token, &filter_key)?;
+        let page = page(r.page_size, &r.page_token, &filter_key)?;
         let what = label("department", &r.parent);
         let scope = list_scope(&caller, Action::ReadCases, d.as_ref(), &what)?;
         let filter = CaseFilter {
@@ -633,7 +635,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             self.store.list_cases(&scope, &filter, order, &page).await.map_err(|e| ApiError::from_store(e, &what))?;
         Ok(pb::ListCasesResponse {
             cases: p.items.iter().map(case_to_pb).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter_key)).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, &filter_key),
         })
     }
 
@@ -654,7 +656,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         let (next, entry) = change(&current)?;
         let saved = self
             .store
-            .save_case(&ctx(&scope, caller, "case.update"), &next, rev, entry.as_ref())
+            .save_case(&ctx(&scope, caller, AuditAction::CaseUpdate), &next, rev, entry.as_ref())
             .await
             .map_err(|e| ApiError::from_store(e, &what))?;
         Ok(case_to_pb(&saved))
@@ -761,17 +763,17 @@ impl<S: FeedbackStore> FeedbackService for FeedbackApi<S> {
     }
 
     async fn close_case(&self, req: Request<pb::CloseCaseRequest>) -> Result<Response<pb::CloseCaseResponse>, Status> {
-        let caller = caller(&req)?;
-        let r = req.into_inner();
-        let result = async {
-            if r.owner_department.is_empty() {
-                return self.move_case(caller, &r.name, &r.etag, &r.note, false, CaseTransition::Close).await;
-            }
-            let owner = names::department("owner_department", &r.owner_department)?;
-            self.move_case(caller, &r.name, &r.etag, &r.note, true, CaseTransition::CloseNotOurs(owner)).await
-        }
-        .await;
-        result.map(|x| Response::new(pb::CloseCaseResponse { case: Some(x) })).map_err(Status::from)
+        handle!(
+            req,
+            |caller, r| async {
+                if r.owner_department.is_empty() {
+                    return self.move_case(caller, &r.name, &r.etag, &r.note, false, CaseTransition::Close).await;
+                }
+                let owner = names::department("owner_department", &r.owner_department)?;
+                self.move_case(caller, &r.name, &r.etag, &r.note, true, CaseTransition::CloseNotOurs(owner)).await
+            },
+            |x| pb::CloseCaseResponse { case: Some(x) }
+        )
     }
 
     async fn reopen_case(

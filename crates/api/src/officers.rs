@@ -2,21 +2,24 @@
 //! training, recognitions, customer-service plans.
 use crate::convert::timestamp;
 use crate::error::ApiError;
+use crate::kit::{
+    ctx, expected_revision, generated_id, idempotency, label, list_scope, mask_paths, next_page_token, page,
+    record_tenant, scope_for, time_from_pb,
+};
 use crate::names;
-use crate::request::{caller, idempotency, record_tenant, trace_id};
 use chrono::{DateTime, Datelike, Utc};
 use cityserve_domain::officer::{GapReason, competency_gaps, plan_transition, plan_year, story, work_email};
 use cityserve_domain::validation::{optional_text, required_text};
 use cityserve_domain::{
-    Action, Appointment, AppointmentId, Caller, Competency, CompetencyId, DepartmentId, NewAppointment, NewCompetency,
-    NewOfficer, NewRecognition, NewTrainingRecord, Officer, OfficerFilter, OfficerId, OfficerKind, OfficerStatus,
-    PageRequest, PageToken, Plan, PlanChange, PlanContent, PlanRevision, PlanStatus, RecognitionId, Role, Seat,
-    TenantScope, TrainingRecordId, ValidationError, authorize, etag_for, revision_from_etag,
+    Action, Appointment, AppointmentId, AuditAction, Caller, Competency, CompetencyId, NewAppointment, NewCompetency,
+    NewOfficer, NewRecognition, NewTrainingRecord, Officer, OfficerFilter, OfficerId, OfficerKind, OfficerStatus, Plan,
+    PlanChange, PlanContent, PlanRevision, PlanStatus, RecognitionId, Role, Seat, TrainingRecordId, ValidationError,
+    authorize, etag_for, revision_from_etag,
 };
 use cityserve_proto::v1 as pb;
 use cityserve_proto::v1::officer_service_server::OfficerService;
 use cityserve_store::officers::AppointmentFilter;
-use cityserve_store::{OfficerStore, WriteCtx, now_micros};
+use cityserve_store::{OfficerStore, now_micros};
 use tonic::{Request, Response, Status};
 
 const NAME_MAX: usize = 200;
@@ -40,84 +43,6 @@ impl<S: OfficerStore> OfficersApi<S> {
     pub fn into_server(self) -> pb::officer_service_server::OfficerServiceServer<Self> {
         pb::officer_service_server::OfficerServiceServer::new(self)
     }
-}
-
-pub(crate) fn ctx<'a>(scope: &'a TenantScope, actor: &'a Caller, action: &'static str) -> WriteCtx<'a> {
-    WriteCtx { scope, actor, action, trace_id: trace_id() }
-}
-
-pub(crate) fn scope_for(
-    caller: &Caller,
-    action: Action,
-    target: &DepartmentId,
-    resource: &str,
-) -> Result<TenantScope, ApiError> {
-    record_tenant(target.as_str());
-    authorize(caller, action, Some(target)).map_err(|d| ApiError::from_denied(d, resource))
-}
-
-/// Scope for a list whose parent may be `departments/-`.
-pub(crate) fn list_scope(
-    caller: &Caller,
-    action: Action,
-    target: Option<&DepartmentId>,
-    what: &str,
-) -> Result<TenantScope, ApiError> {
-    if let Some(d) = target {
-        record_tenant(d.as_str());
-    }
-    authorize(caller, action, target).map_err(|d| ApiError::from_denied(d, what))
-}
-
-/// A new time-ordered ID (`{prefix}-{UUIDv7}`): sorting by ID sorts by creation time.
-pub(crate) fn generated_id(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
-}
-
-pub(crate) fn expected_revision(field: &str, etag: &str, current: i64) -> Result<i64, ApiError> {
-    if etag.is_empty() {
-        return Ok(current);
-    }
-    let rev =
-        revision_from_etag(etag).ok_or_else(|| ValidationError::one(field, "is not an etag returned by this API"))?;
-    if rev != current {
-        return Err(ApiError::Aborted);
-    }
-    Ok(rev)
-}
-
-pub(crate) fn mask_paths(
-    mask: Option<&prost_types::FieldMask>,
-    allowed: &[&str],
-    all: &[&str],
-) -> Result<Vec<String>, ValidationError> {
-    let paths = mask.map(|m| m.paths.as_slice()).unwrap_or_default();
-    if paths.is_empty() || paths.iter().any(|p| p == "*") {
-        return Ok(all.iter().map(|s| (*s).to_owned()).collect());
-    }
-    let mut errors = ValidationError::default();
-    for (i, p) in paths.iter().enumerate() {
-        if !allowed.contains(&p.as_str()) {
-            errors.push(
-                format!("update_mask.paths[{i}]"),
-                format!("unknown or immutable field; allowed: {}", allowed.join(", ")),
-            );
-        }
-    }
-    errors.into_result().map(|()| paths.to_vec())
-}
-
-pub(crate) fn time_from_pb(
-    field: &str,
-    t: Option<&prost_types::Timestamp>,
-) -> Result<Option<DateTime<Utc>>, ValidationError> {
-    t.map(|t| {
-        let nanos = u32::try_from(t.nanos).map_err(|_| ValidationError::one(field, "is not a valid timestamp"))?;
-        DateTime::from_timestamp(t.seconds, nanos)
-            .map(|d| DateTime::from_timestamp_micros(d.timestamp_micros()).unwrap_or(d))
-            .ok_or_else(|| ValidationError::one(field, "is not a valid timestamp"))
-    })
-    .transpose()
 }
 
 fn role_to_pb(r: Role) -> pb::Role {
@@ -250,10 +175,6 @@ fn revision_to_pb(r: &PlanRevision, created: DateTime<Utc>) -> pb::PlanRevision 
     }
 }
 
-pub(crate) fn label(kind: &str, name: &str) -> String {
-    format!("{kind} '{name}'")
-}
-
 impl<S: OfficerStore> OfficersApi<S> {
     async fn create_officer(&self, caller: Caller, r: pb::CreateOfficerRequest) -> Result<pb::Officer, ApiError> {
         let d = names::department("parent", &r.parent)?;
@@ -285,7 +206,7 @@ impl<S: OfficerStore> OfficersApi<S> {
         let new = NewOfficer { department_id: d.clone(), id: id.clone(), display_name, email, title, kind };
         let o = self
             .store
-            .create_officer(&ctx(&scope, &caller, "officer.create"), &idem, &new)
+            .create_officer(&ctx(&scope, &caller, AuditAction::OfficerCreate), &idem, &new)
             .await
             .map_err(|e| ApiError::from_store(e, &label("officer", &names::officer_name(&d, &id))))?;
         tracing::info!(officer = %o.id, department = %d, "officer created");
@@ -319,7 +240,7 @@ impl<S: OfficerStore> OfficersApi<S> {
             role.map_or("", |r| r.as_str()),
             status.map_or("", |s| s.as_str())
         );
-        let page = PageRequest::parse(r.page_size, &r.page_token, &filter_key)?;
+        let page = page(r.page_size, &r.page_token, &filter_key)?;
         let scope = list_scope(&caller, Action::ReadOfficers, d.as_ref(), &label("department", &r.parent))?;
         let filter = OfficerFilter { department: d, role, status };
         let p = self
@@ -329,7 +250,7 @@ impl<S: OfficerStore> OfficersApi<S> {
             .map_err(|e| ApiError::from_store(e, &label("department", &r.parent)))?;
         Ok(pb::ListOfficersResponse {
             officers: p.items.iter().map(officer_to_pb).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter_key)).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, &filter_key),
         })
     }
 
@@ -369,7 +290,7 @@ impl<S: OfficerStore> OfficersApi<S> {
         errors.into_result()?;
         let saved = self
             .store
-            .update_officer(&ctx(&scope, &caller, "officer.update"), &next, expected)
+            .update_officer(&ctx(&scope, &caller, AuditAction::OfficerUpdate), &next, expected)
             .await
             .map_err(|e| ApiError::from_store(e, &what))?;
         Ok(officer_to_pb(&saved))
@@ -393,7 +314,7 @@ impl<S: OfficerStore> OfficersApi<S> {
         };
         let saved = self
             .store
-            .deactivate_officer(&ctx(&scope, &caller, "officer.deactivate"), &d, &o, expected)
+            .deactivate_officer(&ctx(&scope, &caller, AuditAction::OfficerDeactivate), &d, &o, expected)
             .await
             .map_err(|e| ApiError::from_store(e, &what))?;
         tracing::info!(officer = %o, department = %d, "officer deactivated");
@@ -447,7 +368,7 @@ impl<S: OfficerStore> OfficersApi<S> {
             officer_id: o.clone(),
             replaces,
         };
-        let action_name = if seat == Seat::Chief { "appointment.chief" } else { "appointment.cso" };
+        let action_name = if seat == Seat::Chief { AuditAction::AppointmentChief } else { AuditAction::AppointmentCso };
         let a = self
             .store
             .appoint(&ctx(&scope, &caller, action_name), &idem, &new)
@@ -464,7 +385,7 @@ impl<S: OfficerStore> OfficersApi<S> {
         let scope = scope_for(&caller, Action::AppointCso, &d, &what)?;
         let ended = self
             .store
-            .end_appointment(&ctx(&scope, &caller, "appointment.end"), &d, &a, &reason)
+            .end_appointment(&ctx(&scope, &caller, AuditAction::AppointmentEnd), &d, &a, &reason)
             .await
             .map_err(|e| ApiError::from_store(e, &what))?;
         tracing::info!(appointment = %a, department = %d, "appointment ended");
@@ -499,7 +420,7 @@ impl<S: OfficerStore> OfficersApi<S> {
             r.active_only,
             r.officer
         );
-        let page = PageRequest::parse(r.page_size, &r.page_token, &filter_key)?;
+        let page = page(r.page_size, &r.page_token, &filter_key)?;
         let scope = list_scope(&caller, Action::ReadOfficers, d.as_ref(), &label("department", &r.parent))?;
         let filter = AppointmentFilter { department: d, seat, active_only: r.active_only, officer };
         let p = self
@@ -509,7 +430,7 @@ impl<S: OfficerStore> OfficersApi<S> {
             .map_err(|e| ApiError::from_store(e, &label("department", &r.parent)))?;
         Ok(pb::ListAppointmentsResponse {
             appointments: p.items.iter().map(appointment_to_pb).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter_key)).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, &filter_key),
         })
     }
 
@@ -588,7 +509,7 @@ impl<S: OfficerStore> OfficersApi<S> {
         let new = NewCompetency { department_id: d.clone(), id: id.clone(), display_name, description, required_for };
         let c = self
             .store
-            .create_competency(&ctx(&scope, &caller, "competency.create"), &idem, &new)
+            .create_competency(&ctx(&scope, &caller, AuditAction::CompetencyCreate), &idem, &new)
             .await
             .map_err(|e| ApiError::from_store(e, &label("competency", &names::competency_name(&d, &id))))?;
         Ok(competency_to_pb(&c))
@@ -609,13 +530,13 @@ impl<S: OfficerStore> OfficersApi<S> {
     ) -> Result<pb::ListCompetenciesResponse, ApiError> {
         let d = names::department("parent", &r.parent)?;
         let filter_key = format!("competencies?parent={}", r.parent);
-        let page = PageRequest::parse(r.page_size, &r.page_token, &filter_key)?;
+        let page = page(r.page_size, &r.page_token, &filter_key)?;
         let what = label("department", &r.parent);
         let scope = scope_for(&caller, Action::ReadCompetencies, &d, &what)?;
         let p = self.store.list_competencies(&scope, &d, &page).await.map_err(|e| ApiError::from_store(e, &what))?;
         Ok(pb::ListCompetenciesResponse {
             competencies: p.items.iter().map(competency_to_pb).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter_key)).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, &filter_key),
         })
     }
 
@@ -660,7 +581,7 @@ impl<S: OfficerStore> OfficersApi<S> {
         errors.into_result()?;
         let saved = self
             .store
-            .update_competency(&ctx(&scope, &caller, "competency.update"), &next, expected)
+            .update_competency(&ctx(&scope, &caller, AuditAction::CompetencyUpdate), &next, expected)
             .await
             .map_err(|e| ApiError::from_store(e, &what))?;
         Ok(competency_to_pb(&saved))
@@ -717,7 +638,7 @@ impl<S: OfficerStore> OfficersApi<S> {
         };
         let t = self
             .store
-            .create_training_record(&ctx(&scope, &caller, "training.create"), &idem, &new)
+            .create_training_record(&ctx(&scope, &caller, AuditAction::TrainingCreate), &idem, &new)
             .await
             .map_err(|e| ApiError::from_store(e, &what))?;
         Ok(training_to_pb(&t))
@@ -730,7 +651,7 @@ impl<S: OfficerStore> OfficersApi<S> {
     ) -> Result<pb::ListTrainingRecordsResponse, ApiError> {
         let (d, o) = names::officer("parent", &r.parent)?;
         let filter_key = format!("trainingRecords?parent={}", r.parent);
-        let page = PageRequest::parse(r.page_size, &r.page_token, &filter_key)?;
+        let page = page(r.page_size, &r.page_token, &filter_key)?;
         let what = label("officer", &r.parent);
         // Staff see their own training only; the policy table has a row for each case.
         let action = if caller.subject == o.as_str() { Action::ReadOwnTraining } else { Action::ReadTraining };
@@ -742,7 +663,7 @@ impl<S: OfficerStore> OfficersApi<S> {
             .map_err(|e| ApiError::from_store(e, &what))?;
         Ok(pb::ListTrainingRecordsResponse {
             training_records: p.items.iter().map(training_to_pb).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter_key)).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, &filter_key),
         })
     }
 
@@ -818,7 +739,7 @@ impl<S: OfficerStore> OfficersApi<S> {
         };
         let rec = self
             .store
-            .create_recognition(&ctx(&scope, &caller, "recognition.create"), &idem, &new)
+            .create_recognition(&ctx(&scope, &caller, AuditAction::RecognitionCreate), &idem, &new)
             .await
             .map_err(|e| ApiError::from_store(e, &what))?;
         Ok(recognition_to_pb(&rec))
@@ -831,7 +752,7 @@ impl<S: OfficerStore> OfficersApi<S> {
     ) -> Result<pb::ListRecognitionsResponse, ApiError> {
         let d = names::department_or_all("parent", &r.parent)?;
         let filter_key = format!("recognitions?parent={}", r.parent);
-        let page = PageRequest::parse(r.page_size, &r.page_token, &filter_key)?;
+        let page = page(r.page_size, &r.page_token, &filter_key)?;
         let what = label("department", &r.parent);
         let scope = list_scope(&caller, Action::ReadRecognitions, d.as_ref(), &what)?;
         let p = self
@@ -841,7 +762,7 @@ impl<S: OfficerStore> OfficersApi<S> {
             .map_err(|e| ApiError::from_store(e, &what))?;
         Ok(pb::ListRecognitionsResponse {
             recognitions: p.items.iter().map(recognition_to_pb).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter_key)).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, &filter_key),
         })
     }
 
@@ -895,7 +816,7 @@ impl<S: OfficerStore> OfficersApi<S> {
         let content = Self::plan_content(&r.plan.unwrap_or_default(), &all, PlanContent::default())?;
         let p = self
             .store
-            .create_plan(&ctx(&scope, &caller, "plan.create"), &idem, &d, year, &content)
+            .create_plan(&ctx(&scope, &caller, AuditAction::PlanCreate), &idem, &d, year, &content)
             .await
             .map_err(|e| ApiError::from_store(e, &label("plan", &names::plan_name(&d, year))))?;
         Ok(plan_to_pb(&p))
@@ -912,7 +833,7 @@ impl<S: OfficerStore> OfficersApi<S> {
     async fn list_plans(&self, caller: Caller, r: pb::ListPlansRequest) -> Result<pb::ListPlansResponse, ApiError> {
         let d = names::department("parent", &r.parent)?;
         let filter_key = format!("plans?parent={}", r.parent);
-        let page = PageRequest::parse(r.page_size, &r.page_token, &filter_key)?;
+        let page = page(r.page_size, &r.page_token, &filter_key)?;
         if page.after.as_deref().is_some_and(|a| a.parse::<i32>().is_err()) {
             return Err(ValidationError::one("page_token", "is not a token returned by this list call").into());
         }
@@ -921,7 +842,7 @@ impl<S: OfficerStore> OfficersApi<S> {
         let p = self.store.list_plans(&scope, &d, &page).await.map_err(|e| ApiError::from_store(e, &what))?;
         Ok(pb::ListPlansResponse {
             plans: p.items.iter().map(plan_to_pb).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter_key)).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, &filter_key),
         })
     }
 
@@ -951,10 +872,10 @@ impl<S: OfficerStore> OfficersApi<S> {
         let next = plan_transition(&current, change, content, comment)
             .map_err(|e| ApiError::FailedPrecondition(e.to_string()))?;
         let action_name = match change {
-            PlanChange::Create => "plan.create",
-            PlanChange::Edit => "plan.update",
-            PlanChange::Submit => "plan.submit",
-            PlanChange::Approve | PlanChange::RequestChanges => "plan.review",
+            PlanChange::Create => AuditAction::PlanCreate,
+            PlanChange::Edit => AuditAction::PlanUpdate,
+            PlanChange::Submit => AuditAction::PlanSubmit,
+            PlanChange::Approve | PlanChange::RequestChanges => AuditAction::PlanReview,
         };
         let saved = self
             .store
@@ -1009,7 +930,7 @@ impl<S: OfficerStore> OfficersApi<S> {
     ) -> Result<pb::ListPlanRevisionsResponse, ApiError> {
         let (d, year) = names::plan("parent", &r.parent)?;
         let filter_key = format!("planRevisions?parent={}", r.parent);
-        let page = PageRequest::parse(r.page_size, &r.page_token, &filter_key)?;
+        let page = page(r.page_size, &r.page_token, &filter_key)?;
         if page.after.as_deref().is_some_and(|a| a.parse::<i64>().is_err()) {
             return Err(ValidationError::one("page_token", "is not a token returned by this list call").into());
         }
@@ -1023,7 +944,7 @@ impl<S: OfficerStore> OfficersApi<S> {
             .map_err(|e| ApiError::from_store(e, &what))?;
         Ok(pb::ListPlanRevisionsResponse {
             revisions: p.items.iter().map(|rev| revision_to_pb(rev, plan.create_time)).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter_key)).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, &filter_key),
         })
     }
 }
@@ -1092,25 +1013,30 @@ impl<S: OfficerStore> OfficerService for OfficersApi<S> {
         &self,
         req: Request<pb::AppointCsoRequest>,
     ) -> Result<Response<pb::AppointCsoResponse>, Status> {
-        let c = caller(&req).map_err(Status::from)?;
-        let r = req.into_inner();
-        let idem = idempotency(&r.request_id, &pb::AppointCsoRequest { request_id: String::new(), ..r.clone() })
-            .map_err(|e| Status::from(ApiError::from(e)))?;
-        let a =
-            self.appoint(c, Seat::Cso, Some(&r.parent), &r.officer, &r.replaces, idem).await.map_err(Status::from)?;
-        Ok(Response::new(pb::AppointCsoResponse { appointment: Some(a) }))
+        handle!(
+            req,
+            |c, r| async {
+                let idem =
+                    idempotency(&r.request_id, &pb::AppointCsoRequest { request_id: String::new(), ..r.clone() })?;
+                self.appoint(c, Seat::Cso, Some(&r.parent), &r.officer, &r.replaces, idem).await
+            },
+            |a| pb::AppointCsoResponse { appointment: Some(a) }
+        )
     }
 
     async fn appoint_chief(
         &self,
         req: Request<pb::AppointChiefRequest>,
     ) -> Result<Response<pb::AppointChiefResponse>, Status> {
-        let c = caller(&req).map_err(Status::from)?;
-        let r = req.into_inner();
-        let idem = idempotency(&r.request_id, &pb::AppointChiefRequest { request_id: String::new(), ..r.clone() })
-            .map_err(|e| Status::from(ApiError::from(e)))?;
-        let a = self.appoint(c, Seat::Chief, None, &r.officer, &r.replaces, idem).await.map_err(Status::from)?;
-        Ok(Response::new(pb::AppointChiefResponse { appointment: Some(a) }))
+        handle!(
+            req,
+            |c, r| async {
+                let idem =
+                    idempotency(&r.request_id, &pb::AppointChiefRequest { request_id: String::new(), ..r.clone() })?;
+                self.appoint(c, Seat::Chief, None, &r.officer, &r.replaces, idem).await
+            },
+            |a| pb::AppointChiefResponse { appointment: Some(a) }
+        )
     }
 
     async fn end_appointment(
