@@ -10,9 +10,14 @@
 //! for later cells fail after authorization: a stale etag (ABORTED), a name that cannot be
 //! appointed or found (INVALID_ARGUMENT / NOT_FOUND), a plan year that exists (ALREADY_EXISTS).
 //! Creations use a unique suffix and touch nothing the other cells read.
+//!
+//! Every cell carries its own trace id, so the audit log can be checked cell by cell: each
+//! refused call of an audited RPC by a verified caller left an audit row with the refusal's code,
+//! under the same action name a successful call of that RPC records (the one vocabulary,
+//! `AuditAction`), and each successful one left rows under that name only.
 use crate::harness::*;
 use cityserve_domain::policy::handoff_scope;
-use cityserve_domain::{Action, Caller, Denied, DepartmentId, Role, authorize};
+use cityserve_domain::{Action, AuditAction, Caller, Denied, DepartmentId, Role, authorize};
 use prost::Message;
 use prost::bytes::{Buf, BufMut};
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, SerializeOptions};
@@ -94,6 +99,17 @@ impl Rpc {
     /// Calls `method` with the request `json` (proto3 JSON) as `token`; a streaming call answers
     /// with its first item (or OK if none comes within half a second).
     async fn call(&self, method: &MethodDescriptor, json: &str, token: Option<&str>) -> Result<Vec<u8>, tonic::Status> {
+        self.call_traced(method, json, token, None).await
+    }
+
+    /// [`Rpc::call`] with a W3C `traceparent` of trace `trace`.
+    async fn call_traced(
+        &self,
+        method: &MethodDescriptor,
+        json: &str,
+        token: Option<&str>,
+        trace: Option<&str>,
+    ) -> Result<Vec<u8>, tonic::Status> {
         let mut de = serde_json::Deserializer::from_str(json);
         let msg = DynamicMessage::deserialize(method.input(), &mut de)
             .unwrap_or_else(|e| panic!("template of {} does not fit its request: {e}\n{json}", method.full_name()));
@@ -105,6 +121,9 @@ impl Rpc {
         req.set_timeout(Duration::from_secs(20));
         if let Some(t) = token {
             req.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        if let Some(t) = trace {
+            req.metadata_mut().insert("traceparent", format!("00-{t}-00f067aa0ba902b7-01").parse().unwrap());
         }
         if method.is_server_streaming() {
             let mut stream = grpc.server_streaming(req, path, RawCodec).await?.into_inner();
@@ -893,6 +912,8 @@ async fn every_rpc_for_every_caller_and_tenant() {
     let mut per_caller: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
     let mut mismatches = Vec::new();
     let mut cells = 0;
+    // (trace, RPC, caller, tenant, answer) of every cell an audit row must describe.
+    let mut audited: Vec<(String, &str, &str, &str, AuditAction, Code)> = Vec::new();
     for (name, method) in &methods {
         let spec = &specs[name.as_str()];
         for (tenant, t) in [("own", &own), ("foreign", &foreign)] {
@@ -900,7 +921,8 @@ async fn every_rpc_for_every_caller_and_tenant() {
             for w in &who {
                 let want = expected(name, spec, w, t, &third);
                 let json = fill(spec.template, values, &n);
-                let got = match rpc.call(method, &json, w.token.as_deref()).await {
+                let trace = format!("a0{cells:030x}");
+                let got = match rpc.call_traced(method, &json, w.token.as_deref(), Some(&trace)).await {
                     Ok(_) => Code::Ok,
                     Err(s) => {
                         if s.code() != want {
@@ -916,6 +938,10 @@ async fn every_rpc_for_every_caller_and_tenant() {
                 };
                 if got == Code::Ok && want != Code::Ok {
                     mismatches.push(format!("{name} | {} | {tenant} | expected {want:?} | got Ok", w.label));
+                }
+                let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
+                if let (Some(action), Some(_)) = (AuditAction::of_rpc(&path), &w.caller) {
+                    audited.push((trace, name.as_str(), w.label, tenant, action, got));
                 }
                 cells += 1;
                 *per_code.entry(format!("{got:?}")).or_default() += 1;
@@ -936,10 +962,61 @@ async fn every_rpc_for_every_caller_and_tenant() {
     for (m, w, code, why) in KNOWN_DEVIATIONS {
         eprintln!("known deviation: {m} as {w} answers {code:?}: {why}");
     }
+    let audit_mismatches = audit_rows_match(&app, &audited).await;
+    assert!(
+        audit_mismatches.is_empty(),
+        "{} of {} audited cells have no matching audit row:\n{}",
+        audit_mismatches.len(),
+        audited.len(),
+        audit_mismatches.join("\n")
+    );
     assert!(
         mismatches.is_empty(),
         "{} of {cells} cells disagree with the policy:\n{}",
         mismatches.len(),
         mismatches.join("\n")
     );
+}
+
+/// Successful audited calls that may leave no audit row, with the reason. (Refusals have no such
+/// exceptions.)
+const SUCCESS_WITHOUT_ROWS: &[(&str, &str)] = &[(
+    "cityserve.v1.FeedbackService.EraseResident",
+    "the cells erase contacts no department knows: nothing is erased, no tenant is touched, and audit rows live in \
+     the tenants whose data changed",
+)];
+
+/// Checks the audit log against the audited cells: a refused cell has a row with its code as
+/// outcome under the RPC's action name; a successful one has rows, all under that name. Returns
+/// the cells that disagree.
+async fn audit_rows_match(app: &TestApp, cells: &[(String, &str, &str, &str, AuditAction, Code)]) -> Vec<String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT trace_id, action, outcome FROM audit_log WHERE trace_id LIKE 'a0%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let mut by_trace: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
+    for (trace, action, outcome) in &rows {
+        by_trace.entry(trace.as_str()).or_default().push((action.as_str(), outcome.as_str()));
+    }
+    let mut out = Vec::new();
+    for (trace, name, who, tenant, action, got) in cells {
+        let found = by_trace.get(trace.as_str()).cloned().unwrap_or_default();
+        let outcome = cityserve_api::layers::audit::outcome_of(*got);
+        let ok = if *got == Code::Ok {
+            let none_needed = SUCCESS_WITHOUT_ROWS.iter().any(|(m, _)| m == name);
+            (none_needed || !found.is_empty()) && found.iter().all(|(a, o)| *a == action.as_str() && *o == "ok")
+        } else {
+            found == [(action.as_str(), outcome)]
+        };
+        if !ok {
+            out.push(format!(
+                "{name} | {who} | {tenant} | answered {got:?}, expected {} {outcome}; rows: {found:?}",
+                action.as_str()
+            ));
+        }
+    }
+    out
 }
