@@ -27,7 +27,7 @@ use std::time::Duration;
 use tonic::Code;
 use tonic::transport::Channel;
 
-const OWN: &str = "mx-own";
+pub(crate) const OWN: &str = "mx-own";
 const FOREIGN: &str = "mx-foreign";
 const THIRD: &str = "mx-third";
 const ARCHIVED: &str = "mx-archived";
@@ -41,9 +41,9 @@ const STALE: &str = "W/\"999999\"";
 // Raw gRPC calls: bytes in, bytes out.
 
 #[derive(Clone, Copy, Default)]
-struct RawCodec;
-struct RawEncoder;
-struct RawDecoder;
+pub(crate) struct RawCodec;
+pub(crate) struct RawEncoder;
+pub(crate) struct RawDecoder;
 
 impl tonic::codec::Codec for RawCodec {
     type Encode = Vec<u8>;
@@ -76,14 +76,14 @@ impl tonic::codec::Decoder for RawDecoder {
     }
 }
 
-struct Rpc {
-    pool: DescriptorPool,
-    channel: Channel,
+pub(crate) struct Rpc {
+    pub(crate) pool: DescriptorPool,
+    pub(crate) channel: Channel,
 }
 
 impl Rpc {
     /// Every method of every `cityserve.v1` service, by full name (`cityserve.v1.Svc.Method`).
-    fn methods(&self) -> BTreeMap<String, MethodDescriptor> {
+    pub(crate) fn methods(&self) -> BTreeMap<String, MethodDescriptor> {
         self.pool
             .services()
             .filter(|s| s.package_name() == "cityserve.v1")
@@ -172,12 +172,12 @@ enum Authz {
     Custom(fn(&Caller, &DepartmentId, &DepartmentId) -> Result<(), Denied>),
 }
 
-struct Spec {
+pub(crate) struct Spec {
     authz: Authz,
     /// The code an authorized caller gets: OK for reads of seeded resources and harmless writes;
     /// the deliberate post-authorization failure for writes made harmless.
     allowed: Code,
-    template: &'static str,
+    pub(crate) template: &'static str,
 }
 
 fn dept(a: &'static [Action], allowed: Code, template: &'static str) -> Spec {
@@ -206,7 +206,7 @@ fn respond_handoff(c: &Caller, t: &DepartmentId, third: &DepartmentId) -> Result
     handoff_scope(c, Action::RespondHandoff, t, third).map(|_| ())
 }
 
-fn table() -> HashMap<&'static str, Spec> {
+pub(crate) fn table() -> HashMap<&'static str, Spec> {
     use Action::*;
     let mut t: HashMap<&'static str, Spec> = HashMap::new();
     let mut add = |name: &'static str, spec: Spec| {
@@ -722,9 +722,9 @@ fn expected(name: &str, spec: &Spec, who: &Who, t: &DepartmentId, third: &Depart
 // The fixture.
 
 /// Placeholder values per target department.
-type Fixture = HashMap<&'static str, HashMap<&'static str, String>>;
+pub(crate) type Fixture = HashMap<&'static str, HashMap<&'static str, String>>;
 
-async fn seed(app: &TestApp, rpc: &Rpc) -> Fixture {
+pub(crate) async fn seed(app: &TestApp, rpc: &Rpc) -> Fixture {
     let mut fx: Fixture = HashMap::new();
     for d in [OWN, FOREIGN, THIRD, ARCHIVED] {
         create_department(app, d).await;
@@ -873,7 +873,7 @@ async fn seed(app: &TestApp, rpc: &Rpc) -> Fixture {
 }
 
 /// Fills `{KEY}` placeholders with JSON-escaped values; `{N}` with a fresh number.
-fn fill(template: &str, values: &HashMap<&'static str, String>, n: &AtomicU64) -> String {
+pub(crate) fn fill(template: &str, values: &HashMap<&'static str, String>, n: &AtomicU64) -> String {
     let mut out = template.replace("{N}", &n.fetch_add(1, Ordering::Relaxed).to_string());
     for (k, v) in values {
         let escaped = serde_json::to_string(v).unwrap();

@@ -20,3 +20,4 @@ mod officers;
 mod open311;
 mod open311_client;
 mod server;
+mod string_fields;
