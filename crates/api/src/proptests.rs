@@ -231,12 +231,12 @@ proptest! {
 
     #[test]
     fn feedback_fields_never_panic(lang in text(), address in text(), lat in prop::option::of(any::<f64>()), lon in prop::option::of(any::<f64>())) {
-        match crate::feedback::language("x.language", &lang) {
+        match crate::feedback::intake::language("x.language", &lang) {
             Ok(l) => prop_assert!(l.len() <= 35 && l.is_ascii()),
             Err(e) => prop_assert!(names_field(&e, "x.language")),
         }
         let loc = pb::Location { address, latitude: lat, longitude: lon };
-        match crate::feedback::location("x.location", Some(&loc)) {
+        match crate::feedback::intake::location("x.location", Some(&loc)) {
             Ok(l) => {
                 prop_assert!(l.latitude.is_none_or(|v| (-90.0..=90.0).contains(&v)));
                 prop_assert!(l.longitude.is_none_or(|v| (-180.0..=180.0).contains(&v)));
@@ -247,7 +247,7 @@ proptest! {
 
     #[test]
     fn report_periods_and_request_ids_never_panic(kind in any::<i32>(), date in prop_oneof![text(), "[0-9]{1,6}-[0-9]{1,2}-[0-9]{1,2}"], request_id in text()) {
-        if let Err(e) = crate::coordination::period("x.period", kind, "x.date", &date) {
+        if let Err(e) = crate::coordination::reports::period("x.period", kind, "x.date", &date) {
             prop_assert!(e.violations.iter().all(|v| v.field == "x.period" || v.field == "x.date"), "{e:?}");
         }
         let msg = pb::GetDepartmentRequest { name: request_id.clone() };
