@@ -13,10 +13,10 @@ use cityserve_domain::coordination::{
 };
 use cityserve_domain::policy::{handoff_scope, system_scope};
 use cityserve_domain::{
-    Action, AppointmentId, Caller, CaseId, CaseStatus, Channel, DepartmentId, DumbRuleId, FeedbackId, FeedbackKind,
-    HandoffId, InitiativeId, Location, NewAppointment, NewDepartment, NewFeedback, NewOfficer, NewRecognition,
-    NewServiceCategory, NewServiceStandard, OfficerId, OfficerKind, PlanContent, RecognitionId, Role, Seat,
-    ServiceCategoryId, ServiceStandardId, ServiceTargets, TenantScope, authorize,
+    Action, AppointmentId, AuditAction, Caller, CaseId, CaseStatus, Channel, DepartmentId, DumbRuleId, FeedbackId,
+    FeedbackKind, HandoffId, InitiativeId, Location, NewAppointment, NewDepartment, NewFeedback, NewOfficer,
+    NewRecognition, NewServiceCategory, NewServiceStandard, OfficerId, OfficerKind, PlanContent, RecognitionId, Role,
+    Seat, ServiceCategoryId, ServiceStandardId, ServiceTargets, TenantScope, authorize,
 };
 use cityserve_store::coordination::{CoordinationStore, NewEscalation};
 use cityserve_store::import::{ImportStore, ImportedCase, ImportedContact};
@@ -305,8 +305,8 @@ fn scope(c: &Caller, a: Action, d: Option<&DepartmentId>) -> Result<TenantScope,
     authorize(c, a, d).map_err(|_| DemoError::Store("authorize", StoreError::NotFound))
 }
 
-fn wctx<'a>(scope: &'a TenantScope, actor: &'a Caller, action: &'static str) -> WriteCtx<'a> {
-    WriteCtx { scope, actor, action, trace_id: None }
+fn wctx<'a>(scope: &'a TenantScope, actor: &'a Caller, action: AuditAction) -> WriteCtx<'a> {
+    WriteCtx { scope, actor, action: action.as_str(), trace_id: None }
 }
 
 /// Loads the demo city into `store`, importing up to `parallel` departments at once (1 or 2; more
@@ -354,7 +354,7 @@ pub async fn load_with<S: ImportStore + CoordinationStore + Open311Store>(
             let job = queue.lock().ok().and_then(|mut q| q.pop_front());
             let Some((d, rx)) = job else { return Ok::<u64, DemoError>(loaded) };
             let s = scope(&chief, Action::SubmitFeedback, Some(&did(d.id)))?;
-            let w = wctx(&s, &chief, "feedback.import");
+            let w = wctx(&s, &chief, AuditAction::FeedbackImport);
             loaded += store.import_stream(&w, &did(d.id), rx).await.map_err(store_err("import"))?;
         }
     };
@@ -368,7 +368,7 @@ pub async fn load_with<S: ImportStore + CoordinationStore + Open311Store>(
     // benchmark's timeline.
     for (i, d) in CITY.iter().enumerate() {
         let s = scope(&chief, Action::SubmitFeedback, Some(&did(d.id)))?;
-        let w = wctx(&s, &chief, "feedback.import");
+        let w = wctx(&s, &chief, AuditAction::FeedbackImport);
         let share = 1_000 / CITY.len() + usize::from(i < 1_000 % CITY.len());
         let batch: Vec<ImportedContact> = (0..share)
             .map(|n| {
@@ -385,7 +385,7 @@ pub async fn load_with<S: ImportStore + CoordinationStore + Open311Store>(
     }
     live_coordination(store).await?;
     let (scanner, system) = system_scope(BREACH_SCAN_ACTOR);
-    let sw = wctx(&system, &scanner, "escalation.create");
+    let sw = wctx(&system, &scanner, AuditAction::EscalationCreate);
     report.escalations = store.scan_breaches(&sw, Utc::now(), 200).await.map_err(store_err("breach scan"))?.len();
     Ok(report)
 }
@@ -398,7 +398,7 @@ async fn seed_department<S: CoordinationStore>(store: &S, d: &Dept) -> Result<()
         .map_err(|_| DemoError::Store("targets", StoreError::Internal("bad demo targets".into())))?;
     store
         .create_department(
-            &wctx(&s, &chief, "department.create"),
+            &wctx(&s, &chief, AuditAction::DepartmentCreate),
             &key(&format!("dept-{}", d.id)),
             &NewDepartment {
                 id: id.clone(),
@@ -414,7 +414,7 @@ async fn seed_department<S: CoordinationStore>(store: &S, d: &Dept) -> Result<()
             ServiceCategoryId::parse("category", c).map_err(|_| DemoError::Store("category", StoreError::NotFound))?;
         store
             .create_service_category(
-                &wctx(&s, &chief, "catalog.create"),
+                &wctx(&s, &chief, AuditAction::ServiceCategoryCreate),
                 &key(&format!("cat-{}-{c}", d.id)),
                 &NewServiceCategory {
                     department_id: id.clone(),
@@ -433,7 +433,7 @@ async fn seed_department<S: CoordinationStore>(store: &S, d: &Dept) -> Result<()
         .map_err(|_| DemoError::Store("targets", StoreError::Internal("bad demo targets".into())))?;
     store
         .create_service_standard(
-            &wctx(&s, &chief, "catalog.create"),
+            &wctx(&s, &chief, AuditAction::ServiceCategoryCreate),
             &key(&format!("std-{}", d.id)),
             &NewServiceStandard {
                 department_id: id.clone(),
@@ -460,14 +460,14 @@ async fn seed_department<S: CoordinationStore>(store: &S, d: &Dept) -> Result<()
         (format!("staff-{}-2", d.id), format!("Frontline 2, {}", d.name), "Customer Service Representative"),
     ] {
         store
-            .create_officer(&wctx(&s, &chief, "officer.create"), &key(&oid), &officer(&oid, &name, title))
+            .create_officer(&wctx(&s, &chief, AuditAction::OfficerCreate), &key(&oid), &officer(&oid, &name, title))
             .await
             .map_err(store_err("officer"))?;
     }
     let appoint = scope(&chief, Action::AppointCso, Some(&id))?;
     store
         .appoint(
-            &wctx(&appoint, &chief, "appointment.cso"),
+            &wctx(&appoint, &chief, AuditAction::AppointmentCso),
             &key(&format!("appoint-{}", d.id)),
             &NewAppointment {
                 department_id: id.clone(),
@@ -665,7 +665,7 @@ async fn live_coordination<S: CoordinationStore>(store: &S) -> Result<(), DemoEr
         let s = scope(&chief, Action::SubmitFeedback, Some(&did(d)))?;
         let f = submit(d, n, text);
         store
-            .submit_feedback(&wctx(&s, &chief, "feedback.submit"), &key(&format!("live-{n}")), &f)
+            .submit_feedback(&wctx(&s, &chief, AuditAction::FeedbackSubmit), &key(&format!("live-{n}")), &f)
             .await
             .map_err(store_err("feedback"))?;
         ids.push(f.id);
@@ -691,12 +691,15 @@ async fn live_coordination<S: CoordinationStore>(store: &S) -> Result<(), DemoEr
     let first = CaseId::from_feedback(&ids[0]);
     let (c, s) = send("streets", "water").map_err(deny)?;
     let h1 = handoff("streets", "water", &first, "1", HandoffKind::Transfer);
-    store.send_handoff(&wctx(&s, &c, "handoff.send"), &key("ho-1"), &h1).await.map_err(store_err("hand-off"))?;
+    store
+        .send_handoff(&wctx(&s, &c, AuditAction::HandoffSend), &key("ho-1"), &h1)
+        .await
+        .map_err(store_err("hand-off"))?;
     let (c, s) = respond("streets", "water").map_err(deny)?;
     let water_case = FeedbackId::parse("id", "fb-live-water-1").unwrap_or_else(|_| unreachable!("slug"));
     store
         .respond_handoff(
-            &wctx(&s, &c, "handoff.respond"),
+            &wctx(&s, &c, AuditAction::HandoffRespond),
             &did("streets"),
             &h1.id,
             &HandoffResponse::Accept { new_case: water_case.clone(), category: None },
@@ -706,12 +709,15 @@ async fn live_coordination<S: CoordinationStore>(store: &S) -> Result<(), DemoEr
         .map_err(store_err("hand-off"))?;
     let (c, s) = send("water", "streets").map_err(deny)?;
     let h2 = handoff("water", "streets", &CaseId::from_feedback(&water_case), "2", HandoffKind::Transfer);
-    store.send_handoff(&wctx(&s, &c, "handoff.send"), &key("ho-2"), &h2).await.map_err(store_err("hand-off"))?;
+    store
+        .send_handoff(&wctx(&s, &c, AuditAction::HandoffSend), &key("ho-2"), &h2)
+        .await
+        .map_err(store_err("hand-off"))?;
     let (c, s) = respond("water", "streets").map_err(deny)?;
     let back = FeedbackId::parse("id", "fb-live-streets-2").unwrap_or_else(|_| unreachable!("slug"));
     store
         .respond_handoff(
-            &wctx(&s, &c, "handoff.respond"),
+            &wctx(&s, &c, AuditAction::HandoffRespond),
             &did("water"),
             &h2.id,
             &HandoffResponse::Accept { new_case: back, category: None },
@@ -722,7 +728,10 @@ async fn live_coordination<S: CoordinationStore>(store: &S) -> Result<(), DemoEr
     // A pending referral, waiting for Water's answer.
     let (c, s) = send("streets", "water").map_err(deny)?;
     let h3 = handoff("streets", "water", &CaseId::from_feedback(&ids[1]), "3", HandoffKind::Referral);
-    store.send_handoff(&wctx(&s, &c, "handoff.send"), &key("ho-3"), &h3).await.map_err(store_err("hand-off"))?;
+    store
+        .send_handoff(&wctx(&s, &c, AuditAction::HandoffSend), &key("ho-3"), &h3)
+        .await
+        .map_err(store_err("hand-off"))?;
     // Sanitation escalates the bulk-pickup complaint to the Chief.
     let c = cso("sanitation");
     let s = scope(&c, Action::Escalate, Some(&did("sanitation")))?;
@@ -733,7 +742,7 @@ async fn live_coordination<S: CoordinationStore>(store: &S) -> Result<(), DemoEr
         reason: "Resident caught between a permit rule and a missed pickup".into(),
     };
     store
-        .escalate_case(&wctx(&s, &c, "escalation.create"), &key("es-1"), &esc)
+        .escalate_case(&wctx(&s, &c, AuditAction::EscalationCreate), &key("es-1"), &esc)
         .await
         .map_err(store_err("escalation"))?;
     // The dumb rule behind it, voted on and decided.
@@ -747,7 +756,7 @@ async fn live_coordination<S: CoordinationStore>(store: &S) -> Result<(), DemoEr
         reporter_department: Some(did("sanitation")),
     };
     store
-        .report_dumb_rule(&wctx(&s, &c, "dumb_rule.report"), &key("dr-1"), &rule)
+        .report_dumb_rule(&wctx(&s, &c, AuditAction::DumbRuleReport), &key("dr-1"), &rule)
         .await
         .map_err(store_err("dumb rule"))?;
     let mut current = None;
@@ -762,7 +771,10 @@ async fn live_coordination<S: CoordinationStore>(store: &S) -> Result<(), DemoEr
             update_time: now_micros(),
         };
         current = Some(
-            store.vote_dumb_rule(&wctx(&s, &c, "dumb_rule.vote"), &rule.id, &vote).await.map_err(store_err("vote"))?,
+            store
+                .vote_dumb_rule(&wctx(&s, &c, AuditAction::DumbRuleVote), &rule.id, &vote)
+                .await
+                .map_err(store_err("vote"))?,
         );
     }
     if let Some(r) = current {
@@ -775,7 +787,7 @@ async fn live_coordination<S: CoordinationStore>(store: &S) -> Result<(), DemoEr
         };
         if let Ok(next) = cityserve_domain::coordination::decide(&r, decision) {
             store
-                .decide_dumb_rule(&wctx(&s, &chief, "dumb_rule.decide"), &next, r.revision)
+                .decide_dumb_rule(&wctx(&s, &chief, AuditAction::DumbRuleDecide), &next, r.revision)
                 .await
                 .map_err(store_err("decision"))?;
         }
@@ -811,7 +823,7 @@ async fn live_coordination<S: CoordinationStore>(store: &S) -> Result<(), DemoEr
         revision: 1,
     };
     store
-        .create_initiative(&wctx(&s, &c, "initiative.create"), &key("in-1"), &initiative)
+        .create_initiative(&wctx(&s, &c, AuditAction::InitiativeCreate), &key("in-1"), &initiative)
         .await
         .map_err(store_err("initiative"))?;
     // Service heroes, and Water's plan with progress on its focus area.
@@ -826,7 +838,7 @@ async fn live_coordination<S: CoordinationStore>(store: &S) -> Result<(), DemoEr
             feedback: None,
         };
         store
-            .create_recognition(&wctx(&s, &c, "recognition.create"), &key(&format!("rc-{n}")), &r)
+            .create_recognition(&wctx(&s, &c, AuditAction::RecognitionCreate), &key(&format!("rc-{n}")), &r)
             .await
             .map_err(store_err("recognition"))?;
     }
@@ -845,11 +857,11 @@ async fn live_coordination<S: CoordinationStore>(store: &S) -> Result<(), DemoEr
         focus_target: 0.8,
     };
     store
-        .create_plan(&wctx(&s, &c, "plan.draft"), &key("plan-water"), &did("water"), year, &content)
+        .create_plan(&wctx(&s, &c, AuditAction::PlanDraft), &key("plan-water"), &did("water"), year, &content)
         .await
         .map_err(store_err("plan"))?;
     store
-        .record_focus_progress(&wctx(&s, &c, "plan.draft"), &did("water"), year, 0.63)
+        .record_focus_progress(&wctx(&s, &c, AuditAction::PlanDraft), &did("water"), year, 0.63)
         .await
         .map_err(store_err("focus"))?;
     Ok(())

@@ -45,7 +45,7 @@ pub enum ServeError {
     Store(#[from] cityserve_store::StoreError),
     /// Token verification could not be set up.
     #[error("auth: {0}")]
-    Auth(#[from] cityserve_api::auth::AuthError),
+    Auth(#[from] cityserve_api::layers::auth::AuthError),
     /// The gRPC server failed.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -290,7 +290,8 @@ async fn breach_scanner<S: CoordinationStore>(store: S, every: Duration) {
     loop {
         tick.tick().await;
         loop {
-            let ctx = WriteCtx { scope: &scope, actor: &caller, action: "escalation.create", trace_id: None };
+            let action = cityserve_domain::AuditAction::EscalationCreate.as_str();
+            let ctx = WriteCtx { scope: &scope, actor: &caller, action, trace_id: None };
             match store.scan_breaches(&ctx, chrono::Utc::now(), BREACH_SCAN_BATCH).await {
                 Ok(raised) => {
                     if !raised.is_empty() {
@@ -387,8 +388,10 @@ async fn serve_with<S: Open311Store + cityserve_store::AuditStore>(
         .layer(cityserve_api::TenantRateLimitLayer::new(config.tenant_requests_per_second))
         // While the database is not ready, CityServe RPCs are answered UNAVAILABLE here.
         .layer(gate::GateLayer::new(gate))
-        // Refused mutations and resident-data reads get an audit row (crates/api/src/audit.rs).
+        // Refused mutations and resident-data reads get an audit row (crates/api/src/layers/audit.rs).
         .layer(cityserve_api::AuditLayer::new(store.clone()))
+        // Page tokens are authenticated with a key derived from the server's secret.
+        .layer(cityserve_api::PageKeyLayer::new(secret::page_token_key(&config)?))
         // After authentication: the token's role must still be held by its subject.
         .layer(StandingLayer::new(store, config.standing_cache_ttl))
         // Innermost, so every layer above (audit, telemetry) sees the mapped code: undecodable

@@ -54,6 +54,12 @@ pub fn api_key_secret(config: &Config) -> Result<Vec<u8>, SecretError> {
     )
 }
 
+/// The key page tokens are authenticated with, derived from the token-signing secret (so every
+/// replica that verifies the same tokens accepts the same page tokens).
+pub fn page_token_key(config: &Config) -> Result<cityserve_domain::PageKey, SecretError> {
+    Ok(cityserve_domain::PageKey::derived_from(&load_or_create(config)?))
+}
+
 fn load_or_generate(inline: Option<&str>, path: &std::path::Path, generated: &str) -> Result<Vec<u8>, SecretError> {
     if let Some(s) = inline {
         return check(s.trim().as_bytes().to_vec());

@@ -103,7 +103,7 @@ both_backends! {
         assert_eq!(refused.department, "departments/water", "recorded in the caller's own department");
         assert_eq!(
             (refused.actor.as_str(), refused.action.as_str(), refused.outcome.as_str()),
-            ("cso-water", "case.acknowledge", "not_found")
+            ("cso-water", "case.update", "not_found")
         );
         assert_eq!(refused.resource, "departments/streets/cases/c-1");
         let in_streets = by_trace(&all, CHIEF_IN_STREETS);

@@ -10,9 +10,14 @@
 //! for later cells fail after authorization: a stale etag (ABORTED), a name that cannot be
 //! appointed or found (INVALID_ARGUMENT / NOT_FOUND), a plan year that exists (ALREADY_EXISTS).
 //! Creations use a unique suffix and touch nothing the other cells read.
+//!
+//! Every cell carries its own trace id, so the audit log can be checked cell by cell: each
+//! refused call of an audited RPC by a verified caller left an audit row with the refusal's code,
+//! under the same action name a successful call of that RPC records (the one vocabulary,
+//! `AuditAction`), and each successful one left rows under that name only.
 use crate::harness::*;
 use cityserve_domain::policy::handoff_scope;
-use cityserve_domain::{Action, Caller, Denied, DepartmentId, Role, authorize};
+use cityserve_domain::{Action, AuditAction, Caller, Denied, DepartmentId, Role, authorize};
 use prost::Message;
 use prost::bytes::{Buf, BufMut};
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, SerializeOptions};
@@ -22,7 +27,7 @@ use std::time::Duration;
 use tonic::Code;
 use tonic::transport::Channel;
 
-const OWN: &str = "mx-own";
+pub(crate) const OWN: &str = "mx-own";
 const FOREIGN: &str = "mx-foreign";
 const THIRD: &str = "mx-third";
 const ARCHIVED: &str = "mx-archived";
@@ -36,9 +41,9 @@ const STALE: &str = "W/\"999999\"";
 // Raw gRPC calls: bytes in, bytes out.
 
 #[derive(Clone, Copy, Default)]
-struct RawCodec;
-struct RawEncoder;
-struct RawDecoder;
+pub(crate) struct RawCodec;
+pub(crate) struct RawEncoder;
+pub(crate) struct RawDecoder;
 
 impl tonic::codec::Codec for RawCodec {
     type Encode = Vec<u8>;
@@ -71,14 +76,14 @@ impl tonic::codec::Decoder for RawDecoder {
     }
 }
 
-struct Rpc {
-    pool: DescriptorPool,
-    channel: Channel,
+pub(crate) struct Rpc {
+    pub(crate) pool: DescriptorPool,
+    pub(crate) channel: Channel,
 }
 
 impl Rpc {
     /// Every method of every `cityserve.v1` service, by full name (`cityserve.v1.Svc.Method`).
-    fn methods(&self) -> BTreeMap<String, MethodDescriptor> {
+    pub(crate) fn methods(&self) -> BTreeMap<String, MethodDescriptor> {
         self.pool
             .services()
             .filter(|s| s.package_name() == "cityserve.v1")
@@ -94,6 +99,17 @@ impl Rpc {
     /// Calls `method` with the request `json` (proto3 JSON) as `token`; a streaming call answers
     /// with its first item (or OK if none comes within half a second).
     async fn call(&self, method: &MethodDescriptor, json: &str, token: Option<&str>) -> Result<Vec<u8>, tonic::Status> {
+        self.call_traced(method, json, token, None).await
+    }
+
+    /// [`Rpc::call`] with a W3C `traceparent` of trace `trace`.
+    async fn call_traced(
+        &self,
+        method: &MethodDescriptor,
+        json: &str,
+        token: Option<&str>,
+        trace: Option<&str>,
+    ) -> Result<Vec<u8>, tonic::Status> {
         let mut de = serde_json::Deserializer::from_str(json);
         let msg = DynamicMessage::deserialize(method.input(), &mut de)
             .unwrap_or_else(|e| panic!("template of {} does not fit its request: {e}\n{json}", method.full_name()));
@@ -105,6 +121,9 @@ impl Rpc {
         req.set_timeout(Duration::from_secs(20));
         if let Some(t) = token {
             req.metadata_mut().insert("authorization", format!("Bearer {t}").parse().unwrap());
+        }
+        if let Some(t) = trace {
+            req.metadata_mut().insert("traceparent", format!("00-{t}-00f067aa0ba902b7-01").parse().unwrap());
         }
         if method.is_server_streaming() {
             let mut stream = grpc.server_streaming(req, path, RawCodec).await?.into_inner();
@@ -153,12 +172,12 @@ enum Authz {
     Custom(fn(&Caller, &DepartmentId, &DepartmentId) -> Result<(), Denied>),
 }
 
-struct Spec {
+pub(crate) struct Spec {
     authz: Authz,
     /// The code an authorized caller gets: OK for reads of seeded resources and harmless writes;
     /// the deliberate post-authorization failure for writes made harmless.
     allowed: Code,
-    template: &'static str,
+    pub(crate) template: &'static str,
 }
 
 fn dept(a: &'static [Action], allowed: Code, template: &'static str) -> Spec {
@@ -187,7 +206,7 @@ fn respond_handoff(c: &Caller, t: &DepartmentId, third: &DepartmentId) -> Result
     handoff_scope(c, Action::RespondHandoff, t, third).map(|_| ())
 }
 
-fn table() -> HashMap<&'static str, Spec> {
+pub(crate) fn table() -> HashMap<&'static str, Spec> {
     use Action::*;
     let mut t: HashMap<&'static str, Spec> = HashMap::new();
     let mut add = |name: &'static str, spec: Spec| {
@@ -703,9 +722,9 @@ fn expected(name: &str, spec: &Spec, who: &Who, t: &DepartmentId, third: &Depart
 // The fixture.
 
 /// Placeholder values per target department.
-type Fixture = HashMap<&'static str, HashMap<&'static str, String>>;
+pub(crate) type Fixture = HashMap<&'static str, HashMap<&'static str, String>>;
 
-async fn seed(app: &TestApp, rpc: &Rpc) -> Fixture {
+pub(crate) async fn seed(app: &TestApp, rpc: &Rpc) -> Fixture {
     let mut fx: Fixture = HashMap::new();
     for d in [OWN, FOREIGN, THIRD, ARCHIVED] {
         create_department(app, d).await;
@@ -854,7 +873,7 @@ async fn seed(app: &TestApp, rpc: &Rpc) -> Fixture {
 }
 
 /// Fills `{KEY}` placeholders with JSON-escaped values; `{N}` with a fresh number.
-fn fill(template: &str, values: &HashMap<&'static str, String>, n: &AtomicU64) -> String {
+pub(crate) fn fill(template: &str, values: &HashMap<&'static str, String>, n: &AtomicU64) -> String {
     let mut out = template.replace("{N}", &n.fetch_add(1, Ordering::Relaxed).to_string());
     for (k, v) in values {
         let escaped = serde_json::to_string(v).unwrap();
@@ -893,6 +912,8 @@ async fn every_rpc_for_every_caller_and_tenant() {
     let mut per_caller: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
     let mut mismatches = Vec::new();
     let mut cells = 0;
+    // (trace, RPC, caller, tenant, answer) of every cell an audit row must describe.
+    let mut audited: Vec<(String, &str, &str, &str, AuditAction, Code)> = Vec::new();
     for (name, method) in &methods {
         let spec = &specs[name.as_str()];
         for (tenant, t) in [("own", &own), ("foreign", &foreign)] {
@@ -900,7 +921,8 @@ async fn every_rpc_for_every_caller_and_tenant() {
             for w in &who {
                 let want = expected(name, spec, w, t, &third);
                 let json = fill(spec.template, values, &n);
-                let got = match rpc.call(method, &json, w.token.as_deref()).await {
+                let trace = format!("a0{cells:030x}");
+                let got = match rpc.call_traced(method, &json, w.token.as_deref(), Some(&trace)).await {
                     Ok(_) => Code::Ok,
                     Err(s) => {
                         if s.code() != want {
@@ -916,6 +938,10 @@ async fn every_rpc_for_every_caller_and_tenant() {
                 };
                 if got == Code::Ok && want != Code::Ok {
                     mismatches.push(format!("{name} | {} | {tenant} | expected {want:?} | got Ok", w.label));
+                }
+                let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
+                if let (Some(action), Some(_)) = (AuditAction::of_rpc(&path), &w.caller) {
+                    audited.push((trace, name.as_str(), w.label, tenant, action, got));
                 }
                 cells += 1;
                 *per_code.entry(format!("{got:?}")).or_default() += 1;
@@ -936,10 +962,61 @@ async fn every_rpc_for_every_caller_and_tenant() {
     for (m, w, code, why) in KNOWN_DEVIATIONS {
         eprintln!("known deviation: {m} as {w} answers {code:?}: {why}");
     }
+    let audit_mismatches = audit_rows_match(&app, &audited).await;
+    assert!(
+        audit_mismatches.is_empty(),
+        "{} of {} audited cells have no matching audit row:\n{}",
+        audit_mismatches.len(),
+        audited.len(),
+        audit_mismatches.join("\n")
+    );
     assert!(
         mismatches.is_empty(),
         "{} of {cells} cells disagree with the policy:\n{}",
         mismatches.len(),
         mismatches.join("\n")
     );
+}
+
+/// Successful audited calls that may leave no audit row, with the reason. (Refusals have no such
+/// exceptions.)
+const SUCCESS_WITHOUT_ROWS: &[(&str, &str)] = &[(
+    "cityserve.v1.FeedbackService.EraseResident",
+    "the cells erase contacts no department knows: nothing is erased, no tenant is touched, and audit rows live in \
+     the tenants whose data changed",
+)];
+
+/// Checks the audit log against the audited cells: a refused cell has a row with its code as
+/// outcome under the RPC's action name; a successful one has rows, all under that name. Returns
+/// the cells that disagree.
+async fn audit_rows_match(app: &TestApp, cells: &[(String, &str, &str, &str, AuditAction, Code)]) -> Vec<String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT trace_id, action, outcome FROM audit_log WHERE trace_id LIKE 'a0%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let mut by_trace: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
+    for (trace, action, outcome) in &rows {
+        by_trace.entry(trace.as_str()).or_default().push((action.as_str(), outcome.as_str()));
+    }
+    let mut out = Vec::new();
+    for (trace, name, who, tenant, action, got) in cells {
+        let found = by_trace.get(trace.as_str()).cloned().unwrap_or_default();
+        let outcome = cityserve_api::layers::audit::outcome_of(*got);
+        let ok = if *got == Code::Ok {
+            let none_needed = SUCCESS_WITHOUT_ROWS.iter().any(|(m, _)| m == name);
+            (none_needed || !found.is_empty()) && found.iter().all(|(a, o)| *a == action.as_str() && *o == "ok")
+        } else {
+            found == [(action.as_str(), outcome)]
+        };
+        if !ok {
+            out.push(format!(
+                "{name} | {who} | {tenant} | answered {got:?}, expected {} {outcome}; rows: {found:?}",
+                action.as_str()
+            ));
+        }
+    }
+    out
 }

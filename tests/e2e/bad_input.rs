@@ -403,6 +403,31 @@ async fn malformed_and_foreign_page_tokens_name_page_token() {
             .await;
         assert_invalid(r, &["page_token"], "ListApiKeys");
     }
+    // A token of the right shape whose cursor was changed (the MAC no longer matches), and one
+    // made up from scratch: refused before any query, not INTERNAL.
+    let decoded: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&genuine).unwrap()).unwrap();
+    let mac = decoded["m"].as_str().unwrap();
+    for token in [
+        b64(&format!(r#"{{"a":"not-a-number","m":"{mac}"}}"#)),
+        b64(r#"{"a":"water","m":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#),
+    ] {
+        let r = app
+            .departments()
+            .list_departments(authed(pb::ListDepartmentsRequest { page_token: token, ..Default::default() }, &c))
+            .await;
+        assert_invalid(r, &["page_token"], "forged cursor");
+    }
+    // The genuine token presented by another caller (the water CSO may list departments too).
+    let other = app.cso("water").await;
+    let r = app
+        .departments()
+        .list_departments(authed(
+            pb::ListDepartmentsRequest { page_size: 1, page_token: genuine.clone(), ..Default::default() },
+            &other,
+        ))
+        .await;
+    assert_invalid(r, &["page_token"], "token of another caller");
     // The genuine token still works where it belongs.
     let next = app
         .departments()

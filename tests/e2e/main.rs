@@ -23,4 +23,5 @@ mod open311_client;
 mod open311_spec;
 mod replicas;
 mod server;
+mod string_fields;
 mod tools;

@@ -5,13 +5,12 @@
 //! SHA-256 of the secret: a copy of the database does not reveal any key.
 use crate::convert::timestamp;
 use crate::error::ApiError;
-use crate::officers::{ctx, generated_id, list_scope};
-use crate::request::idempotency;
-use crate::standing::HomeDepartment;
+use crate::kit::{ctx, generated_id, idempotency, list_scope, next_page_token, page};
+use crate::layers::standing::HomeDepartment;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cityserve_domain::validation::required_text;
-use cityserve_domain::{Action, Caller, DepartmentId, PageRequest, PageToken, ValidationError};
+use cityserve_domain::{Action, AuditAction, Caller, DepartmentId, ValidationError};
 use cityserve_proto::v1 as pb;
 use cityserve_proto::v1::api_key_service_server::ApiKeyService;
 use cityserve_store::open311::{ApiKey, Open311Store};
@@ -172,7 +171,7 @@ impl<S: Open311Store> ApiKeysApi<S> {
         };
         let stored = self
             .store
-            .create_api_key(&ctx(&scope, &caller, Action::ManageApiKeys.as_str()), &idem, &home, &key)
+            .create_api_key(&ctx(&scope, &caller, AuditAction::ApiKeyManage), &idem, &home, &key)
             .await
             .map_err(|e| ApiError::from_store(e, "api key"))?;
         Ok(pb::CreateApiKeyResponse { key: self.keys.key_for(&stored.id), api_key: Some(key_to_pb(&stored)) })
@@ -185,12 +184,12 @@ impl<S: Open311Store> ApiKeysApi<S> {
     }
 
     async fn list(&self, caller: Caller, r: pb::ListApiKeysRequest) -> Result<pb::ListApiKeysResponse, ApiError> {
-        let page = PageRequest::parse(r.page_size, &r.page_token, "api_keys")?;
+        let page = page(r.page_size, &r.page_token, "api_keys")?;
         let scope = list_scope(&caller, Action::ReadApiKeys, None, "apiKeys")?;
         let p = self.store.list_api_keys(&scope, &page).await.map_err(|e| ApiError::from_store(e, "apiKeys"))?;
         Ok(pb::ListApiKeysResponse {
             api_keys: p.items.iter().map(key_to_pb).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, "api_keys")).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, "api_keys"),
         })
     }
 
@@ -199,7 +198,7 @@ impl<S: Open311Store> ApiKeysApi<S> {
         let scope = list_scope(&caller, Action::ManageApiKeys, None, name)?;
         let home = Self::home(&caller, home)?;
         self.store
-            .revoke_api_key(&ctx(&scope, &caller, Action::ManageApiKeys.as_str()), &home, &id)
+            .revoke_api_key(&ctx(&scope, &caller, AuditAction::ApiKeyManage), &home, &id)
             .await
             .map_err(|e| ApiError::from_store(e, name))
     }

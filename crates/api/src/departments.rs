@@ -1,17 +1,17 @@
 //! `cityserve.v1.DepartmentService`: departments (tenants), service categories, service standards.
 use crate::convert::{self, category_to_pb, department_to_pb, standard_to_pb};
 use crate::error::ApiError;
+use crate::kit::{ctx, expected_revision, idempotency, mask_paths, next_page_token, page, record_tenant, scope_for};
 use crate::names;
-use crate::request::{idempotency, record_tenant, trace_id};
 use cityserve_domain::validation::{keywords, optional_text, required_text};
 use cityserve_domain::{
-    Action, Caller, Department, DepartmentId, DepartmentStatus, NewDepartment, NewServiceCategory, NewServiceStandard,
-    PageRequest, PageToken, ServiceCategoryId, ServiceCategoryStatus, ServiceStandardId, ServiceTargets, TenantScope,
+    Action, AuditAction, Caller, Department, DepartmentId, DepartmentStatus, NewDepartment, NewServiceCategory,
+    NewServiceStandard, ServiceCategoryId, ServiceCategoryStatus, ServiceStandardId, ServiceTargets, TenantScope,
     ValidationError, authorize, resolve_targets, revision_from_etag,
 };
 use cityserve_proto::v1 as pb;
 use cityserve_proto::v1::department_service_server::DepartmentService;
-use cityserve_store::{Store, WriteCtx};
+use cityserve_store::Store;
 use tonic::{Request, Response, Status};
 
 /// Default targets for a department created without them: acknowledge within a day, resolve
@@ -39,53 +39,8 @@ impl<S: Store> DepartmentsApi<S> {
     }
 }
 
-fn ctx<'a>(scope: &'a TenantScope, actor: &'a Caller, action: &'static str) -> WriteCtx<'a> {
-    WriteCtx { scope, actor, action, trace_id: trace_id() }
-}
-
-fn scope_for(caller: &Caller, action: Action, target: &DepartmentId, resource: &str) -> Result<TenantScope, ApiError> {
-    record_tenant(target.as_str());
-    authorize(caller, action, Some(target)).map_err(|d| ApiError::from_denied(d, resource))
-}
-
 fn dept_label(d: &DepartmentId) -> String {
     format!("department '{d}'")
-}
-
-/// Validated update-mask paths. An empty mask means every path in `all`.
-pub(crate) fn mask_paths(
-    mask: Option<&prost_types::FieldMask>,
-    allowed: &[&str],
-    all: &[&str],
-) -> Result<Vec<String>, ValidationError> {
-    let paths = mask.map(|m| m.paths.as_slice()).unwrap_or_default();
-    if paths.is_empty() || paths.iter().any(|p| p == "*") {
-        return Ok(all.iter().map(|s| (*s).to_owned()).collect());
-    }
-    let mut errors = ValidationError::default();
-    for (i, p) in paths.iter().enumerate() {
-        if !allowed.contains(&p.as_str()) {
-            errors.push(
-                format!("update_mask.paths[{i}]"),
-                format!("unknown or immutable field; allowed: {}", allowed.join(", ")),
-            );
-        }
-    }
-    errors.into_result().map(|()| paths.to_vec())
-}
-
-/// The revision a conditional write must find: the client's etag if it sent one (stale → ABORTED),
-/// else the revision just read.
-fn expected_revision(field: &str, etag: &str, current: i64) -> Result<i64, ApiError> {
-    if etag.is_empty() {
-        return Ok(current);
-    }
-    let rev =
-        revision_from_etag(etag).ok_or_else(|| ValidationError::one(field, "is not an etag returned by this API"))?;
-    if rev != current {
-        return Err(ApiError::Aborted);
-    }
-    Ok(rev)
 }
 
 fn ensure_active(d: &Department) -> Result<(), ApiError> {
@@ -127,7 +82,7 @@ impl<S: Store> DepartmentsApi<S> {
         let new = NewDepartment { id: id.clone(), display_name, description, default_targets };
         let d = self
             .store
-            .create_department(&ctx(&scope, &caller, "department.create"), &idem, &new)
+            .create_department(&ctx(&scope, &caller, AuditAction::DepartmentCreate), &idem, &new)
             .await
             .map_err(|e| ApiError::from_store(e, &dept_label(&id)))?;
         tracing::info!(department = %d.id, "department created");
@@ -148,7 +103,7 @@ impl<S: Store> DepartmentsApi<S> {
     ) -> Result<pb::ListDepartmentsResponse, ApiError> {
         let status = convert::department_status_filter("status", r.status)?;
         let filter = format!("departments?status={}", status.map_or("", |s| s.as_str()));
-        let page = PageRequest::parse(r.page_size, &r.page_token, &filter)?;
+        let page = page(r.page_size, &r.page_token, &filter)?;
         let scope =
             authorize(&caller, Action::ReadDepartment, None).map_err(|d| ApiError::from_denied(d, "departments"))?;
         let p = self
@@ -158,7 +113,7 @@ impl<S: Store> DepartmentsApi<S> {
             .map_err(|e| ApiError::from_store(e, "departments"))?;
         Ok(pb::ListDepartmentsResponse {
             departments: p.items.iter().map(department_to_pb).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter)).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, &filter),
         })
     }
 
@@ -224,7 +179,7 @@ impl<S: Store> DepartmentsApi<S> {
         next.default_targets = ServiceTargets::new(ack, res).map_err(|e| e.within("department.default_targets"))?;
         let d = self
             .store
-            .update_department(&ctx(&scope, &caller, "department.update"), &next, expected)
+            .update_department(&ctx(&scope, &caller, AuditAction::DepartmentUpdate), &next, expected)
             .await
             .map_err(|e| ApiError::from_store(e, &label))?;
         Ok(department_to_pb(&d))
@@ -246,8 +201,8 @@ impl<S: Store> DepartmentsApi<S> {
             return Ok(department_to_pb(&current));
         }
         let action = match status {
-            DepartmentStatus::Archived => "department.archive",
-            DepartmentStatus::Active => "department.unarchive",
+            DepartmentStatus::Archived => AuditAction::DepartmentArchive,
+            DepartmentStatus::Active => AuditAction::DepartmentUnarchive,
         };
         let next = Department { status, ..current };
         let d = self
@@ -292,7 +247,7 @@ impl<S: Store> DepartmentsApi<S> {
         let new = NewServiceCategory { department_id: dept, id, display_name, description, keywords };
         let c = self
             .store
-            .create_service_category(&ctx(&scope, &caller, "service_category.create"), &idem, &new)
+            .create_service_category(&ctx(&scope, &caller, AuditAction::ServiceCategoryCreate), &idem, &new)
             .await
             .map_err(|e| ApiError::from_store(e, &format!("service category '{label}'")))?;
         Ok(category_to_pb(&c))
@@ -317,7 +272,7 @@ impl<S: Store> DepartmentsApi<S> {
         let scope = scope_for(&caller, Action::ReadServiceCatalog, &dept, &label)?;
         let status = convert::category_status_filter("status", r.status)?;
         let filter = format!("{}/serviceCategories?status={}", r.parent, status.map_or("", |s| s.as_str()));
-        let page = PageRequest::parse(r.page_size, &r.page_token, &filter)?;
+        let page = page(r.page_size, &r.page_token, &filter)?;
         // Listing a missing department's categories is NOT_FOUND, not an empty page.
         self.store.get_department(&scope, &dept).await.map_err(|e| ApiError::from_store(e, &label))?;
         let p = self
@@ -327,7 +282,7 @@ impl<S: Store> DepartmentsApi<S> {
             .map_err(|e| ApiError::from_store(e, &label))?;
         Ok(pb::ListServiceCategoriesResponse {
             service_categories: p.items.iter().map(category_to_pb).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter)).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, &filter),
         })
     }
 
@@ -373,7 +328,7 @@ impl<S: Store> DepartmentsApi<S> {
         errors.into_result()?;
         let c = self
             .store
-            .update_service_category(&ctx(&scope, &caller, "service_category.update"), &next, expected)
+            .update_service_category(&ctx(&scope, &caller, AuditAction::ServiceCategoryUpdate), &next, expected)
             .await
             .map_err(|e| ApiError::from_store(e, &label))?;
         Ok(category_to_pb(&c))
@@ -396,7 +351,7 @@ impl<S: Store> DepartmentsApi<S> {
         let next = cityserve_domain::ServiceCategory { status: ServiceCategoryStatus::Retired, ..current };
         let c = self
             .store
-            .update_service_category(&ctx(&scope, &caller, "service_category.retire"), &next, expected)
+            .update_service_category(&ctx(&scope, &caller, AuditAction::ServiceCategoryRetire), &next, expected)
             .await
             .map_err(|e| ApiError::from_store(e, &label))?;
         Ok(category_to_pb(&c))
@@ -449,7 +404,7 @@ impl<S: Store> DepartmentsApi<S> {
         );
         let s = self
             .store
-            .create_service_standard(&ctx(&scope, &caller, "service_standard.create"), &idem, &new)
+            .create_service_standard(&ctx(&scope, &caller, AuditAction::ServiceStandardCreate), &idem, &new)
             .await
             .map_err(|e| ApiError::from_store(e, &label))?;
         Ok(standard_to_pb(&s))
@@ -473,7 +428,7 @@ impl<S: Store> DepartmentsApi<S> {
         let label = dept_label(&dept);
         let scope = scope_for(&caller, Action::ReadServiceCatalog, &dept, &label)?;
         let filter = format!("{}/serviceStandards", r.parent);
-        let page = PageRequest::parse(r.page_size, &r.page_token, &filter)?;
+        let page = page(r.page_size, &r.page_token, &filter)?;
         self.store.get_department(&scope, &dept).await.map_err(|e| ApiError::from_store(e, &label))?;
         let p = self
             .store
@@ -482,7 +437,7 @@ impl<S: Store> DepartmentsApi<S> {
             .map_err(|e| ApiError::from_store(e, &label))?;
         Ok(pb::ListServiceStandardsResponse {
             service_standards: p.items.iter().map(standard_to_pb).collect(),
-            next_page_token: p.next_after.map(|a| PageToken::encode(&a, &filter)).unwrap_or_default(),
+            next_page_token: next_page_token(p.next_after, &filter),
         })
     }
 
@@ -528,7 +483,7 @@ impl<S: Store> DepartmentsApi<S> {
         next.targets = ServiceTargets::new(ack, res).map_err(|e| e.within("service_standard.targets"))?;
         let s = self
             .store
-            .update_service_standard(&ctx(&scope, &caller, "service_standard.update"), &next, expected)
+            .update_service_standard(&ctx(&scope, &caller, AuditAction::ServiceStandardUpdate), &next, expected)
             .await
             .map_err(|e| ApiError::from_store(e, &label))?;
         Ok(standard_to_pb(&s))
@@ -548,7 +503,7 @@ impl<S: Store> DepartmentsApi<S> {
         };
         self.active_department(&scope, &dept).await?;
         self.store
-            .delete_service_standard(&ctx(&scope, &caller, "service_standard.delete"), &dept, &id, expected)
+            .delete_service_standard(&ctx(&scope, &caller, AuditAction::ServiceStandardDelete), &dept, &id, expected)
             .await
             .map_err(|e| ApiError::from_store(e, &label))
     }

@@ -7,8 +7,8 @@
 //! `PROPTEST_CASES` is set; docs/security.md ("Bad input") records the totals.
 #![allow(clippy::unwrap_used)]
 
-use crate::auth::{AuthConfig, AuthError, Authenticator, Claims, mint_token};
-use crate::{convert, names, officers, request};
+use crate::layers::auth::{AuthConfig, AuthError, Authenticator, Claims, mint_token};
+use crate::{convert, kit, names};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cityserve_domain::{Caller, DepartmentId, Role, ValidationError, etag_for};
@@ -176,10 +176,7 @@ proptest! {
     ], 0..8)) {
         let allowed = ["display_name", "description", "default_targets"];
         let mask = prost_types::FieldMask { paths: paths.clone() };
-        for r in [
-            officers::mask_paths(Some(&mask), &allowed, &allowed),
-            crate::departments::mask_paths(Some(&mask), &allowed, &allowed),
-        ] {
+        for r in [kit::mask_paths(Some(&mask), &allowed, &allowed)] {
             match r {
                 Ok(p) if paths.is_empty() || paths.iter().any(|p| p == "*") => prop_assert_eq!(p.len(), allowed.len()),
                 Ok(p) => prop_assert!(p.iter().all(|p| allowed.contains(&p.as_str()))),
@@ -199,16 +196,16 @@ proptest! {
 
     #[test]
     fn etags_and_timestamps_never_panic(etag in text(), rev in any::<i64>(), current in any::<i64>(), secs in any::<i64>(), nanos in any::<i32>()) {
-        match officers::expected_revision("x.etag", &etag, current) {
+        match kit::expected_revision("x.etag", &etag, current) {
             Ok(r) => prop_assert_eq!(r, current),
             Err(crate::ApiError::Invalid(e)) => prop_assert!(names_field(&e, "x.etag")),
             Err(crate::ApiError::Aborted) => {}
             Err(other) => prop_assert!(false, "unexpected {other:?}"),
         }
-        prop_assert_eq!(officers::expected_revision("e", &etag_for(rev), rev).ok(), Some(rev));
-        prop_assert!(matches!(officers::expected_revision("e", &etag_for(rev), rev.wrapping_add(1)), Err(crate::ApiError::Aborted)));
+        prop_assert_eq!(kit::expected_revision("e", &etag_for(rev), rev).ok(), Some(rev));
+        prop_assert!(matches!(kit::expected_revision("e", &etag_for(rev), rev.wrapping_add(1)), Err(crate::ApiError::Aborted)));
         let t = prost_types::Timestamp { seconds: secs, nanos };
-        match officers::time_from_pb("x.time", Some(&t)) {
+        match kit::time_from_pb("x.time", Some(&t)) {
             Ok(Some(d)) => prop_assert_eq!(d.timestamp_subsec_nanos() % 1000, 0),
             Ok(None) => prop_assert!(false, "a timestamp was given"),
             Err(e) => prop_assert!(names_field(&e, "x.time")),
@@ -234,12 +231,12 @@ proptest! {
 
     #[test]
     fn feedback_fields_never_panic(lang in text(), address in text(), lat in prop::option::of(any::<f64>()), lon in prop::option::of(any::<f64>())) {
-        match crate::feedback::language("x.language", &lang) {
+        match crate::feedback::intake::language("x.language", &lang) {
             Ok(l) => prop_assert!(l.len() <= 35 && l.is_ascii()),
             Err(e) => prop_assert!(names_field(&e, "x.language")),
         }
         let loc = pb::Location { address, latitude: lat, longitude: lon };
-        match crate::feedback::location("x.location", Some(&loc)) {
+        match crate::feedback::intake::location("x.location", Some(&loc)) {
             Ok(l) => {
                 prop_assert!(l.latitude.is_none_or(|v| (-90.0..=90.0).contains(&v)));
                 prop_assert!(l.longitude.is_none_or(|v| (-180.0..=180.0).contains(&v)));
@@ -250,11 +247,11 @@ proptest! {
 
     #[test]
     fn report_periods_and_request_ids_never_panic(kind in any::<i32>(), date in prop_oneof![text(), "[0-9]{1,6}-[0-9]{1,2}-[0-9]{1,2}"], request_id in text()) {
-        if let Err(e) = crate::coordination::period("x.period", kind, "x.date", &date) {
+        if let Err(e) = crate::coordination::reports::period("x.period", kind, "x.date", &date) {
             prop_assert!(e.violations.iter().all(|v| v.field == "x.period" || v.field == "x.date"), "{e:?}");
         }
         let msg = pb::GetDepartmentRequest { name: request_id.clone() };
-        match request::idempotency(&request_id, &msg) {
+        match kit::idempotency(&request_id, &msg) {
             Ok(i) => prop_assert!(!i.request_id.is_empty() && i.request_id.len() <= 128 && i.request_hash.len() == 64),
             Err(e) => prop_assert!(names_field(&e, "request_id")),
         }

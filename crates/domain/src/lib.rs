@@ -6,6 +6,7 @@
 #[macro_use]
 mod macros;
 
+pub mod audit_action;
 pub mod caller;
 pub mod coordination;
 pub mod department;
@@ -18,6 +19,7 @@ pub mod policy;
 pub mod report;
 pub mod validation;
 
+pub use audit_action::AuditAction;
 pub use caller::{Caller, Role};
 pub use department::{
     Channel, Department, DepartmentStatus, NewDepartment, NewServiceCategory, NewServiceStandard, ServiceCategory,
@@ -37,7 +39,7 @@ pub use officer::{
     NewOfficer, NewRecognition, NewTrainingRecord, Officer, OfficerFilter, OfficerKind, OfficerStatus, Plan,
     PlanChange, PlanContent, PlanRevision, PlanStatus, Recognition, Seat, Standing, StandingError, TrainingRecord,
 };
-pub use page::{Page, PageRequest, PageToken};
+pub use page::{Page, PageKey, PageRequest, PageToken};
 pub use policy::{Action, Denied, TenantScope, authorize};
 pub use validation::{FieldViolation, ValidationError};
 

@@ -493,18 +493,18 @@ impl PlanContent {
     pub fn validate(&self, prefix: &str) -> Result<(), ValidationError> {
         let mut errs = ValidationError::default();
         let f = |name: &str| format!("{prefix}.{name}");
+        // Statements are free text (newlines and tabs allowed); the focus names are single lines.
         for (name, value) in [
             ("vision", &self.vision),
             ("mission", &self.mission),
             ("voice_of_customer", &self.voice_of_customer),
             ("training_programme", &self.training_programme),
             ("engagement_plan", &self.engagement_plan),
-            ("focus_area", &self.focus_area),
-            ("focus_metric", &self.focus_metric),
         ] {
-            if value.chars().count() > MAX_PLAN_TEXT {
-                errs.push(f(name), format!("must be at most {MAX_PLAN_TEXT} characters"));
-            }
+            errs.check(crate::validation::optional_text(&f(name), value, MAX_PLAN_TEXT));
+        }
+        for (name, value) in [("focus_area", &self.focus_area), ("focus_metric", &self.focus_metric)] {
+            errs.check(crate::validation::single_line(&f(name), value, MAX_PLAN_TEXT));
         }
         for (name, v) in [("focus_baseline", self.focus_baseline), ("focus_target", self.focus_target)] {
             if !v.is_finite() {
@@ -697,6 +697,16 @@ pub fn story(field: &str, value: &str) -> Result<String, ValidationError> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn plan_texts_refuse_nul_and_focus_names_refuse_line_breaks() {
+        let ok = PlanContent { vision: "Line one\nline two".into(), ..PlanContent::default() };
+        assert!(ok.validate("plan").is_ok());
+        let nul = PlanContent { mission: "a\0b".into(), ..PlanContent::default() };
+        assert_eq!(nul.validate("plan").unwrap_err().violations[0].field, "plan.mission");
+        let broken = PlanContent { focus_metric: "a\nb".into(), ..PlanContent::default() };
+        assert_eq!(broken.validate("plan").unwrap_err().violations[0].field, "plan.focus_metric");
+    }
 
     fn d(s: &str) -> DepartmentId {
         DepartmentId::parse("id", s).unwrap()

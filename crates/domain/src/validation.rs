@@ -92,6 +92,23 @@ pub fn optional_text(field: &str, value: &str, max: usize) -> Result<String, Val
     Ok(v.to_owned())
 }
 
+/// Checks a single-line text (a filter, a label, a reference): at most `max` characters and no
+/// control characters at all (no NUL, no newline). Returns the trimmed text, possibly empty.
+///
+/// The one rule for text that reaches storage: single-line fields use this, free text
+/// ([`optional_text`], [`required_text`]) may also hold newlines and tabs. NUL is refused
+/// everywhere (PostgreSQL cannot store it in `text`).
+pub fn single_line(field: &str, value: &str, max: usize) -> Result<String, ValidationError> {
+    let v = value.trim();
+    if v.chars().count() > max {
+        return Err(ValidationError::one(field, format!("must be at most {max} characters")));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(ValidationError::one(field, "must not contain control characters"));
+    }
+    Ok(v.to_owned())
+}
+
 /// Checks a list of keywords: at most 20, each 1-50 characters, de-duplicated (case-insensitive)
 /// and lower-cased.
 pub fn keywords(field: &str, values: &[String]) -> Result<Vec<String>, ValidationError> {
@@ -125,6 +142,17 @@ mod tests {
         assert_eq!(e.violations[0].field, "a.b");
         assert!(required_text("x", "elevenchars", 10).is_err());
         assert!(required_text("x", "bell\u{7}", 10).is_err());
+        assert!(required_text("x", "nul\0", 10).is_err());
+        assert_eq!(optional_text("x", "two\nlines", 10).ok(), Some("two\nlines".into()));
+    }
+
+    #[test]
+    fn single_lines_refuse_every_control_character() {
+        assert_eq!(single_line("f", " a b ", 10).ok(), Some("a b".into()));
+        for bad in ["a\0b", "a\nb", "a\tb", "a\u{1b}b", "a\u{85}b"] {
+            assert_eq!(single_line("f", bad, 10).unwrap_err().violations[0].field, "f");
+        }
+        assert!(single_line("f", &"x".repeat(11), 10).is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use cityserve_domain::officer::{PlanContent, plan_year, story, work_email};
 use cityserve_domain::page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use cityserve_domain::validation::{keywords, optional_text, required_text};
 use cityserve_domain::{
-    DepartmentId, FeedbackId, OfficerId, PageRequest, PageToken, ServiceTargets, ValidationError, etag_for,
+    DepartmentId, FeedbackId, OfficerId, PageKey, PageRequest, PageToken, ServiceTargets, ValidationError, etag_for,
     revision_from_etag,
 };
 use proptest::prelude::*;
@@ -30,6 +30,10 @@ fn config() -> ProptestConfig {
 }
 
 /// Every violation names `field` (or a sub-path of it), and there is at least one.
+fn key() -> PageKey {
+    PageKey::new(b"proptest page key")
+}
+
 fn names_field(e: &ValidationError, field: &str) -> bool {
     !e.violations.is_empty()
         && e.violations.iter().all(|v| {
@@ -116,7 +120,7 @@ proptest! {
 
     #[test]
     fn page_requests_never_panic(size in any::<i32>(), token in prop_oneof![text(), "[A-Za-z0-9_-]{0,200}"], filter in text()) {
-        match PageRequest::parse(size, &token, &filter) {
+        match PageRequest::parse(&key(), size, &token, &filter) {
             Ok(p) => {
                 prop_assert!(size >= 0);
                 prop_assert!((1..=MAX_PAGE_SIZE).contains(&p.size));
@@ -139,12 +143,12 @@ proptest! {
         other in any::<String>(),
         size in 0i32..=i32::MAX,
     ) {
-        let token = PageToken::encode(&after, &filter);
+        let token = PageToken::encode(&key(), &after, &filter);
         if token.len() <= 1024 {
-            prop_assert_eq!(PageRequest::parse(size, &token, &filter).unwrap().after, Some(after.clone()));
+            prop_assert_eq!(PageRequest::parse(&key(), size, &token, &filter).unwrap().after, Some(after.clone()));
         }
         if other != filter {
-            let e = PageRequest::parse(size, &token, &other).unwrap_err();
+            let e = PageRequest::parse(&key(), size, &token, &other).unwrap_err();
             prop_assert!(names_field(&e, "page_token"));
         }
     }
@@ -157,18 +161,18 @@ proptest! {
         body in prop::collection::vec(any::<u8>(), 0..600),
     ) {
         use base64::Engine;
-        let mut token = PageToken::encode(&after, &filter).into_bytes();
+        let mut token = PageToken::encode(&key(), &after, &filter).into_bytes();
         for (i, b) in &flips {
             let i = i.index(token.len());
             token[i] = *b;
         }
         let token = String::from_utf8_lossy(&token).into_owned();
-        if let Err(e) = PageRequest::parse(10, &token, &filter) {
+        if let Err(e) = PageRequest::parse(&key(), 10, &token, &filter) {
             prop_assert!(names_field(&e, "page_token"));
         }
         // Base64 of arbitrary bytes (often not JSON, sometimes JSON of the wrong shape).
         let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&body);
-        if let Err(e) = PageRequest::parse(10, &forged, &filter) {
+        if let Err(e) = PageRequest::parse(&key(), 10, &forged, &filter) {
             prop_assert!(names_field(&e, "page_token"));
         }
     }

@@ -1,0 +1,258 @@
+//! Report cards, the city dashboard and a plan's focus progress.
+use super::*;
+
+pub(super) fn period_from_pb(field: &str, v: i32) -> Result<PeriodKind, ValidationError> {
+    match pb::ReportPeriod::try_from(v) {
+        Ok(pb::ReportPeriod::Unspecified | pb::ReportPeriod::Month) => Ok(PeriodKind::Month),
+        Ok(pb::ReportPeriod::Day) => Ok(PeriodKind::Day),
+        Ok(pb::ReportPeriod::Week) => Ok(PeriodKind::Week),
+        Ok(pb::ReportPeriod::Quarter) => Ok(PeriodKind::Quarter),
+        Err(_) => Err(ValidationError::one(field, "is not a known ReportPeriod")),
+    }
+}
+
+pub(super) fn period_to_pb(k: PeriodKind) -> pb::ReportPeriod {
+    match k {
+        PeriodKind::Day => pb::ReportPeriod::Day,
+        PeriodKind::Week => pb::ReportPeriod::Week,
+        PeriodKind::Month => pb::ReportPeriod::Month,
+        PeriodKind::Quarter => pb::ReportPeriod::Quarter,
+    }
+}
+
+pub(crate) fn period(period_field: &str, kind: i32, date_field: &str, date: &str) -> Result<Period, ValidationError> {
+    let mut errors = ValidationError::default();
+    let kind = errors.check(period_from_pb(period_field, kind));
+    let day = if date.is_empty() {
+        Some(Utc::now().date_naive())
+    } else {
+        let d = NaiveDate::parse_from_str(date, "%Y-%m-%d")
+            .ok()
+            .filter(|d| (1970..=9999).contains(&d.format("%Y").to_string().parse::<i32>().unwrap_or(0)));
+        if d.is_none() {
+            errors.push(date_field, "must be a date YYYY-MM-DD between 1970 and 9999");
+        }
+        d
+    };
+    errors.into_result()?;
+    match (kind, day) {
+        (Some(k), Some(d)) => Ok(Period::containing(k, d)),
+        _ => Err(ValidationError::one(date_field, "is invalid")),
+    }
+}
+
+pub(super) fn duration(secs: Option<i64>) -> Option<prost_types::Duration> {
+    secs.map(|s| prost_types::Duration { seconds: s, nanos: 0 })
+}
+
+pub(super) fn focus_to_pb(f: &FocusProgress) -> pb::FocusProgress {
+    pb::FocusProgress {
+        area: f.area.clone(),
+        metric: f.metric.clone(),
+        baseline: f.baseline,
+        target: f.target,
+        current: f.current,
+        progress: f.progress(),
+    }
+}
+
+pub(super) fn card_to_pb(department: Option<&DepartmentId>, p: &Period, c: &ReportCard) -> pb::ReportCard {
+    pb::ReportCard {
+        department: department.map(resource::department).unwrap_or_default(),
+        period: period_to_pb(p.kind) as i32,
+        start_time: Some(timestamp(p.start_time())),
+        end_time: Some(timestamp(p.end_time())),
+        volume: c.volume,
+        volume_by_channel: c
+            .by_channel
+            .iter()
+            .map(|(ch, n)| pb::ChannelCount { channel: channel_to_pb(Some(*ch)) as i32, count: *n })
+            .collect(),
+        volume_by_kind: c
+            .by_kind
+            .iter()
+            .map(|(k, n)| pb::KindCount { kind: kind_to_pb(*k) as i32, count: *n })
+            .collect(),
+        csat_distribution: c.csat_distribution.to_vec(),
+        csat_average: c.csat_average,
+        nps_distribution: c.nps_distribution.to_vec(),
+        nps: c.nps,
+        cases_opened: c.cases_opened,
+        acknowledged: c.acknowledged,
+        acknowledge_p50: duration(c.acknowledge_p50_secs),
+        acknowledge_p90: duration(c.acknowledge_p90_secs),
+        resolved: c.resolved,
+        resolve_p50: duration(c.resolve_p50_secs),
+        resolve_p90: duration(c.resolve_p90_secs),
+        acknowledge_sla_percent: c.acknowledge_sla_percent,
+        resolve_sla_percent: c.resolve_sla_percent,
+        reopens: c.reopens,
+        reopen_rate: c.reopen_rate,
+        handoffs_in: c.handoffs_in,
+        handoffs_out: c.handoffs_out,
+        ping_pongs: c.ping_pongs,
+        escalations: c.escalations,
+        recognitions: c.live.recognitions,
+        competency_gaps: c.live.competency_gaps,
+        closed_loop_share: c.closed_loop_share,
+        coverage: c.coverage,
+        focus: c.live.focus.as_ref().map(focus_to_pb),
+        dumb_rules_retired: c.live.dumb_rules_retired,
+    }
+}
+
+pub(super) fn movement_to_pb(m: &report::Movement) -> pb::Movement {
+    pb::Movement {
+        department: resource::department(&m.department),
+        resolve_sla_change: m.resolve_sla_change,
+        csat_change: m.csat_change,
+        ping_pong_change: m.ping_pong_change,
+        escalation_change: m.escalation_change,
+        score: m.score,
+    }
+}
+
+impl<S: CoordinationStore> CoordinationApi<S> {
+    pub(super) async fn card(&self, scope: &TenantScope, d: &DepartmentId, p: &Period) -> Result<ReportCard, ApiError> {
+        let what = resource::department(d);
+        // The counters and the live figures are independent reads: both at once.
+        let (rows, live) = tokio::try_join!(
+            self.store.rollup_metrics(scope, Some(std::slice::from_ref(d)), p.start_day(), p.end_day()),
+            self.store.live_figures(scope, d, p),
+        )
+        .map_err(|e| ApiError::from_store(e, &what))?;
+        let metrics = rows.into_iter().next().map(|(_, m)| m).unwrap_or_default();
+        Ok(ReportCard::from_metrics(&metrics, live))
+    }
+
+    pub(super) async fn report_card(
+        &self,
+        caller: Caller,
+        r: pb::GetReportCardRequest,
+    ) -> Result<pb::GetReportCardResponse, ApiError> {
+        let mut errors = ValidationError::default();
+        let d = errors.check(names::department("department", &r.department));
+        let p = errors.check(period("period", r.period, "date", &r.date));
+        errors.into_result()?;
+        let (Some(d), Some(p)) = (d, p) else {
+            return Err(ValidationError::one("department", "is invalid").into());
+        };
+        let scope = scope_for(&caller, Action::ReadReportCards, &d, &r.department)?;
+        // The department must exist (a card of zeros for a typo would mislead).
+        self.store.get_department(&scope, &d).await.map_err(|e| ApiError::from_store(e, &r.department))?;
+        let card = self.card(&scope, &d, &p).await?;
+        Ok(pb::GetReportCardResponse { report_card: Some(card_to_pb(Some(&d), &p, &card)) })
+    }
+
+    pub(super) async fn dashboard(
+        &self,
+        caller: Caller,
+        r: pb::GetCityDashboardRequest,
+    ) -> Result<pb::GetCityDashboardResponse, ApiError> {
+        let p = period("period", r.period, "date", &r.date)?;
+        let scope = list_scope(&caller, Action::ReadCityDashboard, None, "city dashboard")?;
+        let mut departments = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .list_departments(
+                    &scope,
+                    Some(DepartmentStatus::Active),
+                    &cityserve_domain::PageRequest { size: 500, after },
+                )
+                .await
+                .map_err(|e| ApiError::from_store(e, "departments"))?;
+            departments.extend(page.items.into_iter().map(|d| d.id));
+            match page.next_after {
+                Some(a) => after = Some(a),
+                None => break,
+            }
+        }
+        let prev = p.previous();
+        // Counters of the listed departments only (their index leads with department_id), both
+        // periods at once; live figures of every department in one store call.
+        let fetch = |p: Period| {
+            let (scope, departments) = (&scope, &departments);
+            async move {
+                self.store
+                    .rollup_metrics(scope, Some(departments), p.start_day(), p.end_day())
+                    .await
+                    .map_err(|e| ApiError::from_store(e, "rollups"))
+            }
+        };
+        let live = async {
+            self.store
+                .live_figures_of(&scope, &departments, &p)
+                .await
+                .map_err(|e| ApiError::from_store(e, "departments"))
+        };
+        let (now_rows, prev_rows, live) = tokio::try_join!(fetch(p), fetch(prev), live)?;
+        let now_rows: std::collections::HashMap<DepartmentId, Metrics> = now_rows.into_iter().collect();
+        let mut prev_rows: std::collections::HashMap<DepartmentId, Metrics> = prev_rows.into_iter().collect();
+        let mut city = Metrics::new();
+        let mut city_live = LiveFigures::default();
+        let mut cards = Vec::with_capacity(departments.len());
+        let mut moves = Vec::with_capacity(departments.len());
+        let empty = Metrics::new();
+        for (d, live) in departments.iter().zip(live) {
+            let m = now_rows.get(d).unwrap_or(&empty);
+            report::merge(&mut city, m);
+            city_live.recognitions += live.recognitions;
+            city_live.competency_gaps += live.competency_gaps;
+            city_live.dumb_rules_retired += live.dumb_rules_retired;
+            let card = ReportCard::from_metrics(m, live);
+            let before = ReportCard::from_metrics(&prev_rows.remove(d).unwrap_or_default(), LiveFigures::default());
+            moves.push(report::movement(d, &card, &before));
+            cards.push(card_to_pb(Some(d), &p, &card));
+        }
+        let city_card = ReportCard::from_metrics(&city, city_live);
+        Ok(pb::GetCityDashboardResponse {
+            city: Some(card_to_pb(None, &p, &city_card)),
+            departments: cards,
+            worst_movers: report::worst_movers(&moves, 3).iter().map(movement_to_pb).collect(),
+            movements: moves.iter().map(movement_to_pb).collect(),
+        })
+    }
+
+    pub(super) async fn focus(
+        &self,
+        caller: Caller,
+        r: pb::RecordFocusProgressRequest,
+    ) -> Result<pb::RecordFocusProgressResponse, ApiError> {
+        let (d, year) = names::plan("plan", &r.plan)?;
+        if !r.value.is_finite() {
+            return Err(ValidationError::one("value", "must be a finite number").into());
+        }
+        let scope = scope_for(&caller, Action::DraftPlan, &d, &r.plan)?;
+        let plan = self.store.get_plan(&scope, &d, year).await.map_err(|e| ApiError::from_store(e, &r.plan))?;
+        self.store
+            .record_focus_progress(&ctx(&scope, &caller, AuditAction::PlanDraft), &d, year, r.value)
+            .await
+            .map_err(|e| ApiError::from_store(e, &r.plan))?;
+        let f = FocusProgress {
+            area: plan.content.focus_area,
+            metric: plan.content.focus_metric,
+            baseline: plan.content.focus_baseline,
+            target: plan.content.focus_target,
+            current: Some(r.value),
+        };
+        Ok(pb::RecordFocusProgressResponse { focus: Some(focus_to_pb(&f)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn periods_default_to_this_month_and_reject_bad_dates() {
+        let p = period("period", 0, "date", "2026-11-26").unwrap();
+        assert_eq!(p.kind, PeriodKind::Month);
+        assert_eq!(p.start, NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
+        let e = period("period", 0, "date", "26/11/2026").unwrap_err();
+        assert_eq!(e.violations[0].field, "date");
+        assert!(period("period", 99, "date", "").is_err());
+    }
+}

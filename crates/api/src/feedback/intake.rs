@@ -1,0 +1,377 @@
+//! Intake: submitting feedback (one item or a batch), reading and listing it.
+use super::*;
+
+pub(super) fn kind_from_pb(field: &str, v: i32) -> Result<Option<FeedbackKind>, ValidationError> {
+    use pb::FeedbackKind as P;
+    Ok(Some(match P::try_from(v).map_err(|_| ValidationError::one(field, "is not a known FeedbackKind"))? {
+        P::Unspecified => return Ok(None),
+        P::Complaint => FeedbackKind::Complaint,
+        P::Compliment => FeedbackKind::Compliment,
+        P::Suggestion => FeedbackKind::Suggestion,
+        P::Question => FeedbackKind::Question,
+        P::SurveyResponse => FeedbackKind::SurveyResponse,
+    }))
+}
+
+pub(crate) fn kind_to_pb(k: FeedbackKind) -> pb::FeedbackKind {
+    match k {
+        FeedbackKind::Complaint => pb::FeedbackKind::Complaint,
+        FeedbackKind::Compliment => pb::FeedbackKind::Compliment,
+        FeedbackKind::Suggestion => pb::FeedbackKind::Suggestion,
+        FeedbackKind::Question => pb::FeedbackKind::Question,
+        FeedbackKind::SurveyResponse => pb::FeedbackKind::SurveyResponse,
+    }
+}
+
+pub(super) fn feedback_to_pb(f: &Feedback) -> pb::Feedback {
+    pb::Feedback {
+        name: resource::feedback(&f.department_id, &f.id),
+        channel: channel_to_pb(Some(f.channel)) as i32,
+        kind: kind_to_pb(f.kind) as i32,
+        csat: f.csat,
+        nps: f.nps,
+        text: f.text.clone(),
+        language_code: f.language.clone(),
+        service_category_id: f.category.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+        location: Some(pb::Location {
+            address: f.location.address.clone(),
+            latitude: f.location.latitude,
+            longitude: f.location.longitude,
+        }),
+        occur_time: Some(timestamp(f.occurred_at)),
+        receive_time: Some(timestamp(f.received_at)),
+        resident_key: f.resident_key.clone().unwrap_or_default(),
+        internal_customer: f.internal_customer.as_ref().map(resource::department).unwrap_or_default(),
+        case: f.case_id.as_ref().map(|c| resource::case(&f.department_id, c)).unwrap_or_default(),
+        erased: f.erased,
+    }
+}
+
+pub(super) fn submitted_to_pb(s: &Submitted) -> pb::SubmitFeedbackResponse {
+    pb::SubmitFeedbackResponse { feedback: Some(feedback_to_pb(&s.feedback)), case: s.case.as_ref().map(case_to_pb) }
+}
+
+/// A BCP 47 tag, loosely: 2-3 letter primary subtag, then alphanumeric subtags of 1-8.
+pub(crate) fn language(field: &str, v: &str) -> Result<String, ValidationError> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok("en".into());
+    }
+    let mut parts = v.split('-');
+    let primary = parts.next().unwrap_or_default();
+    let ok = v.len() <= 35
+        && (2..=3).contains(&primary.len())
+        && primary.chars().all(|c| c.is_ascii_alphabetic())
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err(ValidationError::one(field, "is not a BCP 47 language tag (e.g. en, es-US)"))
+    }
+}
+
+pub(crate) fn location(field: &str, l: Option<&pb::Location>) -> Result<Location, ValidationError> {
+    let Some(l) = l else { return Ok(Location::default()) };
+    let mut errors = ValidationError::default();
+    let address = errors.check(optional_text(&format!("{field}.address"), &l.address, ADDRESS_MAX));
+    match (l.latitude, l.longitude) {
+        (Some(lat), Some(lon)) => {
+            if !(-90.0..=90.0).contains(&lat) {
+                errors.push(format!("{field}.latitude"), "must be between -90 and 90");
+            }
+            if !(-180.0..=180.0).contains(&lon) {
+                errors.push(format!("{field}.longitude"), "must be between -180 and 180");
+            }
+        }
+        (None, None) => {}
+        (Some(_), None) => errors.push(format!("{field}.longitude"), "is required with latitude"),
+        (None, Some(_)) => errors.push(format!("{field}.latitude"), "is required with longitude"),
+    }
+    errors.into_result()?;
+    Ok(Location { address: address.unwrap_or_default(), latitude: l.latitude, longitude: l.longitude })
+}
+
+/// A fingerprint of a submission that does not contain contact details: the resident is replaced
+/// by their keyed hash.
+pub(super) fn fingerprint(r: &pb::SubmitFeedbackRequest, key: Option<&str>) -> pb::SubmitFeedbackRequest {
+    pb::SubmitFeedbackRequest {
+        request_id: String::new(),
+        resident: key.map(|k| pb::ResidentContact { email: k.to_owned(), phone: String::new() }),
+        ..r.clone()
+    }
+}
+
+impl<S: FeedbackStore> FeedbackApi<S> {
+    /// The resident's contact details and key, or `None` for anonymous feedback.
+    pub(super) fn resident(
+        &self,
+        field: &str,
+        c: Option<&pb::ResidentContact>,
+    ) -> Result<Option<ResidentRef>, ValidationError> {
+        let Some(c) = c else { return Ok(None) };
+        let mut errors = ValidationError::default();
+        let email = errors.check(normalise_email(&format!("{field}.email"), &c.email));
+        let phone = errors.check(normalise_phone_in(&format!("{field}.phone"), &c.phone, &self.country_code));
+        errors.into_result()?;
+        let contact = Contact { email: email.unwrap_or_default(), phone: phone.unwrap_or_default() };
+        Ok(self.keyer.resident(contact))
+    }
+
+    /// The resident a timeline or erasure request names: by key, or by contact details (looked
+    /// up in the identity index; a resident never seen gets the key they would have).
+    pub(super) async fn named_resident(
+        &self,
+        scope: &TenantScope,
+        resident: &str,
+        contact: Option<&pb::ResidentContact>,
+    ) -> Result<String, ApiError> {
+        if !resident.is_empty() {
+            return Ok(names::resident("resident", resident)?);
+        }
+        let Some(r) = self.resident("contact", contact)? else {
+            return Err(ValidationError::one("resident", "name the resident by key or by contact e-mail/phone").into());
+        };
+        let known =
+            self.store.find_resident(scope, &r.identifiers).await.map_err(|e| ApiError::from_store(e, "resident"))?;
+        Ok(known.unwrap_or(r.key))
+    }
+
+    /// Validates one submission for department `d`. Field names are relative to the request.
+    pub(super) fn new_feedback(
+        &self,
+        d: &DepartmentId,
+        r: &pb::SubmitFeedbackRequest,
+    ) -> Result<NewFeedback, ValidationError> {
+        let body = r.feedback.clone().unwrap_or_default();
+        let mut errors = ValidationError::default();
+        let channel = errors.check(channel_from_pb("feedback.channel", body.channel)).flatten();
+        if channel.is_none() && body.channel == 0 {
+            errors.push("feedback.channel", "is required");
+        }
+        let kind = errors.check(kind_from_pb("feedback.kind", body.kind)).flatten();
+        if kind.is_none() && body.kind == 0 {
+            errors.push("feedback.kind", "is required");
+        }
+        if body.csat.is_some_and(|v| !(1..=5).contains(&v)) {
+            errors.push("feedback.csat", "must be between 1 and 5");
+        }
+        if body.nps.is_some_and(|v| !(0..=10).contains(&v)) {
+            errors.push("feedback.nps", "must be between 0 and 10");
+        }
+        let text = errors.check(optional_text("feedback.text", &body.text, TEXT_MAX));
+        let lang = errors.check(language("feedback.language_code", &body.language_code));
+        let category = if body.service_category_id.is_empty() {
+            Some(None)
+        } else {
+            errors.check(ServiceCategoryId::parse("feedback.service_category_id", &body.service_category_id).map(Some))
+        };
+        let loc = errors.check(location("feedback.location", body.location.as_ref()));
+        let now = Utc::now();
+        let occurred = errors.check(time_from_pb("feedback.occur_time", body.occur_time.as_ref()));
+        if let Some(Some(t)) = occurred
+            && t > now + Duration::seconds(FUTURE_SKEW_SECS)
+        {
+            errors.push("feedback.occur_time", "must not be in the future");
+        }
+        let internal = if body.internal_customer.is_empty() {
+            Some(None)
+        } else {
+            errors.check(names::department("feedback.internal_customer", &body.internal_customer).map(Some))
+        };
+        if let Some(Some(i)) = &internal
+            && i == d
+        {
+            errors.push("feedback.internal_customer", "must be another department than the one rated");
+        }
+        let resident = errors.check(self.resident("resident", r.resident.as_ref()));
+        if !r.parent.is_empty() && names::department("parent", &r.parent).is_ok_and(|p| p != *d) {
+            errors.push("parent", "must be the batch's parent");
+        }
+        errors.into_result()?;
+        let (Some(channel), Some(kind), Some(text), Some(language), Some(category), Some(location)) =
+            (channel, kind, text, lang, category, loc)
+        else {
+            return Err(ValidationError::one("feedback", "is invalid"));
+        };
+        Ok(NewFeedback {
+            department_id: d.clone(),
+            id: FeedbackId::parse("id", &generated_id("fb"))?,
+            channel,
+            kind,
+            csat: body.csat,
+            nps: body.nps,
+            text,
+            language,
+            category,
+            location,
+            occurred_at: occurred.flatten().unwrap_or(now),
+            resident: resident.flatten(),
+            internal_customer: internal.flatten(),
+            source: None,
+        })
+    }
+
+    /// Authorizes one submission: internal-customer feedback is given on behalf of one of the
+    /// caller's own departments, which must exist.
+    pub(super) async fn authorize_submission(
+        &self,
+        caller: &Caller,
+        new: &NewFeedback,
+        field: &str,
+    ) -> Result<TenantScope, ApiError> {
+        let what = label("department", new.department_id.as_str());
+        let Some(internal) = &new.internal_customer else {
+            return scope_for(caller, Action::SubmitFeedback, &new.department_id, &what);
+        };
+        let scope = scope_for(caller, Action::SubmitInternalFeedback, &new.department_id, &what)?;
+        let invalid = || ValidationError::one(field, "must be an existing department the caller acts for");
+        if !caller.role.is_city_wide() && !caller.belongs_to(internal) {
+            return Err(invalid().into());
+        }
+        let read = authorize(caller, Action::ReadDepartment, Some(internal)).map_err(|_| invalid())?;
+        match self.store.get_department(&read, internal).await {
+            Ok(_) => Ok(scope),
+            Err(cityserve_store::StoreError::NotFound) => Err(invalid().into()),
+            Err(e) => Err(ApiError::from_store(e, &what)),
+        }
+    }
+
+    pub(super) async fn submit(
+        &self,
+        caller: Caller,
+        r: pb::SubmitFeedbackRequest,
+    ) -> Result<pb::SubmitFeedbackResponse, ApiError> {
+        self.submit_from(caller, r, None).await
+    }
+
+    /// SubmitFeedback on behalf of another intake path (the Open311 gateway): the same
+    /// validation, authorization, idempotency, audit and events, recording `source` as the
+    /// client that filed it.
+    pub async fn submit_from(
+        &self,
+        caller: Caller,
+        r: pb::SubmitFeedbackRequest,
+        source: Option<&str>,
+    ) -> Result<pb::SubmitFeedbackResponse, ApiError> {
+        let d = names::department("parent", &r.parent)?;
+        record_tenant(d.as_str());
+        let mut new = self.new_feedback(&d, &r)?;
+        new.source = source.map(str::to_owned);
+        let key = new.resident.as_ref().map(|r| r.key.as_str());
+        let idem = idempotency(&r.request_id, &fingerprint(&r, key))?;
+        let scope = self.authorize_submission(&caller, &new, "feedback.internal_customer").await?;
+        let what = label("department", &r.parent);
+        let s = self
+            .store
+            .submit_feedback(&ctx(&scope, &caller, AuditAction::FeedbackSubmit), &idem, &new)
+            .await
+            .map_err(|e| ApiError::from_store(e, &what))?;
+        Ok(submitted_to_pb(&s))
+    }
+
+    pub(super) async fn submit_batch(
+        &self,
+        caller: Caller,
+        r: pb::BatchSubmitFeedbackRequest,
+    ) -> Result<pb::BatchSubmitFeedbackResponse, ApiError> {
+        let d = names::department("parent", &r.parent)?;
+        record_tenant(d.as_str());
+        if r.requests.is_empty() || r.requests.len() > BATCH_MAX {
+            return Err(ValidationError::one("requests", format!("must hold 1-{BATCH_MAX} items")).into());
+        }
+        let mut errors = ValidationError::default();
+        let mut items = Vec::with_capacity(r.requests.len());
+        let mut prints = Vec::with_capacity(r.requests.len());
+        for (i, item) in r.requests.iter().enumerate() {
+            match self.new_feedback(&d, item) {
+                Ok(new) => {
+                    prints.push(fingerprint(item, new.resident.as_ref().map(|r| r.key.as_str())));
+                    items.push(new);
+                }
+                Err(e) => errors.violations.extend(e.within(&format!("requests[{i}]")).violations),
+            }
+        }
+        errors.into_result()?;
+        let idem = idempotency(
+            &r.request_id,
+            &pb::BatchSubmitFeedbackRequest { parent: r.parent.clone(), requests: prints, request_id: String::new() },
+        )?;
+        // Every item is for `d`, so every item's scope is the same one department.
+        // Authorization depends only on the internal customer (if any): check each distinct one
+        // once, so a 1,000-item import does not look the same department up 1,000 times.
+        let mut scope = None;
+        let mut checked: Vec<Option<&DepartmentId>> = Vec::new();
+        for (i, new) in items.iter().enumerate() {
+            if checked.contains(&new.internal_customer.as_ref()) {
+                continue;
+            }
+            checked.push(new.internal_customer.as_ref());
+            scope = Some(
+                self.authorize_submission(&caller, new, &format!("requests[{i}].feedback.internal_customer")).await?,
+            );
+        }
+        let scope = scope.ok_or(ApiError::Internal)?;
+        let what = label("department", &r.parent);
+        let results = self
+            .store
+            .submit_feedback_batch(&ctx(&scope, &caller, AuditAction::FeedbackSubmit), &idem, &d, &items)
+            .await
+            .map_err(|(i, e)| match (i, ApiError::from_store(e, &what)) {
+                (Some(i), ApiError::FailedPrecondition(m)) => {
+                    ApiError::FailedPrecondition(format!("requests[{i}]: {m}"))
+                }
+                (Some(i), ApiError::AlreadyExists(_)) => {
+                    ApiError::AlreadyExists(format!("requests[{i}]: a feedback with the same ID"))
+                }
+                (_, other) => other,
+            })?;
+        Ok(pb::BatchSubmitFeedbackResponse { results: results.iter().map(submitted_to_pb).collect() })
+    }
+
+    pub(super) async fn get_feedback(&self, caller: Caller, name: &str) -> Result<pb::Feedback, ApiError> {
+        let (d, f) = names::feedback("name", name)?;
+        let what = label("feedback", name);
+        let scope = scope_for(&caller, Action::ReadFeedback, &d, &what)?;
+        let fb = self.store.get_feedback(&scope, &d, &f).await.map_err(|e| ApiError::from_store(e, &what))?;
+        Ok(feedback_to_pb(&fb))
+    }
+
+    pub(super) async fn list_feedback(
+        &self,
+        caller: Caller,
+        r: pb::ListFeedbackRequest,
+    ) -> Result<pb::ListFeedbackResponse, ApiError> {
+        let d = names::department_or_all("parent", &r.parent)?;
+        let mut errors = ValidationError::default();
+        let kind = errors.check(kind_from_pb("kind", r.kind)).flatten();
+        let channel = errors.check(channel_from_pb("channel", r.channel)).flatten();
+        let category = if r.service_category_id.is_empty() {
+            Some(None)
+        } else {
+            errors.check(ServiceCategoryId::parse("service_category_id", &r.service_category_id).map(Some))
+        };
+        let source = match pb::FeedbackSource::try_from(r.source) {
+            Ok(pb::FeedbackSource::Unspecified) => None,
+            Ok(pb::FeedbackSource::Residents) => Some(Source::Residents),
+            Ok(pb::FeedbackSource::InternalCustomers) => Some(Source::InternalCustomers),
+            Err(_) => {
+                errors.push("source", "is not a known FeedbackSource");
+                None
+            }
+        };
+        errors.into_result()?;
+        let filter_key = format!(
+            "feedback?parent={}&kind={}&channel={}&cat={}&source={}",
+            r.parent, r.kind, r.channel, r.service_category_id, r.source
+        );
+        let page = page(r.page_size, &r.page_token, &filter_key)?;
+        let what = label("department", &r.parent);
+        let scope = list_scope(&caller, Action::ReadFeedback, d.as_ref(), &what)?;
+        let filter = FeedbackFilter { department: d, kind, channel, category: category.flatten(), source };
+        let p = self.store.list_feedback(&scope, &filter, &page).await.map_err(|e| ApiError::from_store(e, &what))?;
+        Ok(pb::ListFeedbackResponse {
+            feedback: p.items.iter().map(feedback_to_pb).collect(),
+            next_page_token: next_page_token(p.next_after, &filter_key),
+        })
+    }
+}
