@@ -69,6 +69,19 @@ pub struct Config {
     pub standing_cache_ttl: Duration,
     /// Origins allowed to call through gRPC-Web from a browser (`*` for any). Empty: none.
     pub cors_allowed_origins: Vec<String>,
+    /// NATS server to publish every event to (JetStream), e.g. `nats://127.0.0.1:4222`; unset: off.
+    pub nats_url: Option<String>,
+    /// The JetStream stream events are published to (created if missing).
+    pub nats_stream: String,
+    /// First token of every event subject: `{prefix}.{department}.{event type}`.
+    pub nats_subject_prefix: String,
+    /// How long the stream keeps messages (when it is created).
+    #[serde(with = "humantime_serde_compat")]
+    pub nats_max_age: Duration,
+    /// How long the publisher's lease lasts unrenewed: the longest a dead publisher replica
+    /// delays the next one.
+    #[serde(with = "humantime_serde_compat")]
+    pub nats_lease_ttl: Duration,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter directives (`RUST_LOG` syntax).
@@ -123,6 +136,11 @@ impl Default for Config {
             max_message_bytes: 4 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
             breach_scan_interval: Duration::from_secs(60),
+            nats_url: None,
+            nats_stream: "CITYSERVE".into(),
+            nats_subject_prefix: "cityserve".into(),
+            nats_max_age: Duration::from_secs(7 * 86_400),
+            nats_lease_ttl: Duration::from_secs(10),
             standing_cache_ttl: Duration::from_secs(1),
             cors_allowed_origins: Vec::new(),
             log_format: LogFormat::Text,
@@ -233,6 +251,21 @@ impl Config {
         if let Some(v) = env("CITYSERVE_BREACH_SCAN_INTERVAL") {
             self.breach_scan_interval = dur("CITYSERVE_BREACH_SCAN_INTERVAL", &v)?;
         }
+        if let Some(v) = env("CITYSERVE_NATS_URL") {
+            self.nats_url = if v.trim().is_empty() || v == "off" { None } else { Some(v) };
+        }
+        if let Some(v) = env("CITYSERVE_NATS_STREAM") {
+            self.nats_stream = v;
+        }
+        if let Some(v) = env("CITYSERVE_NATS_SUBJECT_PREFIX") {
+            self.nats_subject_prefix = v;
+        }
+        if let Some(v) = env("CITYSERVE_NATS_MAX_AGE") {
+            self.nats_max_age = dur("CITYSERVE_NATS_MAX_AGE", &v)?;
+        }
+        if let Some(v) = env("CITYSERVE_NATS_LEASE_TTL") {
+            self.nats_lease_ttl = dur("CITYSERVE_NATS_LEASE_TTL", &v)?;
+        }
         if let Some(v) = env("CITYSERVE_STANDING_CACHE_TTL") {
             self.standing_cache_ttl = dur("CITYSERVE_STANDING_CACHE_TTL", &v)?;
         }
@@ -299,6 +332,19 @@ impl Config {
             return Err(ConfigError(
                 "open311_public_url must be an absolute http(s) URL, e.g. https://311.city.gov".into(),
             ));
+        }
+        let token_ok =
+            |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !token_ok(&self.nats_stream) {
+            return Err(ConfigError("nats_stream must be letters, digits, '-' or '_'".into()));
+        }
+        if !token_ok(&self.nats_subject_prefix) {
+            return Err(ConfigError(
+                "nats_subject_prefix must be one subject token: letters, digits, '-' or '_'".into(),
+            ));
+        }
+        if self.nats_lease_ttl < Duration::from_secs(1) {
+            return Err(ConfigError("nats_lease_ttl must be at least 1s".into()));
         }
         if self.open311_requests_per_minute == 0 {
             return Err(ConfigError("open311_requests_per_minute must be positive".into()));

@@ -310,7 +310,7 @@ async fn breach_scanner<S: CoordinationStore>(store: S, every: Duration) {
     }
 }
 
-async fn serve_with<S: Open311Store + cityserve_store::AuditStore>(
+async fn serve_with<S: Open311Store + cityserve_store::AuditStore + cityserve_store::LeaseStore>(
     store: S,
     config: Config,
     auth: Authenticator,
@@ -372,6 +372,19 @@ async fn serve_with<S: Open311Store + cityserve_store::AuditStore>(
         .max_encoding_message_size(limit);
     let scanner = (!config.breach_scan_interval.is_zero())
         .then(|| tokio::spawn(breach_scanner(store.clone(), config.breach_scan_interval)));
+    // Events out to NATS JetStream: every replica runs a publisher, the lease holder publishes.
+    let (stop_publisher, publisher_stop) = tokio::sync::watch::channel(false);
+    let publisher = config.nats_url.clone().map(|url| {
+        let settings = cityserve_publish::Settings {
+            url,
+            stream: config.nats_stream.clone(),
+            subject_prefix: config.nats_subject_prefix.clone(),
+            max_age: config.nats_max_age,
+            lease_ttl: config.nats_lease_ttl,
+            holder: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+        };
+        tokio::spawn(cityserve_publish::Publisher::new(store.clone(), settings).run(publisher_stop))
+    });
 
     let addr = listener.local_addr()?;
     let layers = tower::ServiceBuilder::new()
@@ -466,6 +479,9 @@ async fn serve_with<S: Open311Store + cityserve_store::AuditStore>(
             if let Some(g) = &open311_server {
                 g.abort();
             }
+            if let Some(p) = &publisher {
+                p.abort();
+            }
             return match result {
                 Ok(r) => r.map_err(ServeError::from),
                 Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
@@ -480,6 +496,7 @@ async fn serve_with<S: Open311Store + cityserve_store::AuditStore>(
     }
     set_health(health.clone(), SERVICES, ServingStatus::NotServing).await;
     let _ = stop_watches.send(true);
+    let _ = stop_publisher.send(true);
     let _ = stop_open311.send(true);
     let _ = stop_tx.send(());
     match tokio::time::timeout(config.shutdown_grace, &mut server).await {
@@ -494,6 +511,12 @@ async fn serve_with<S: Open311Store + cityserve_store::AuditStore>(
         && tokio::time::timeout(config.shutdown_grace, g).await.is_err()
     {
         tracing::warn!("open311 gateway did not drain in time");
+    }
+    // The publisher hands its lease back so another replica takes over at once.
+    if let Some(p) = publisher
+        && tokio::time::timeout(config.shutdown_grace, p).await.is_err()
+    {
+        tracing::warn!("nats publisher did not stop in time");
     }
     tracing::info!("stopped");
     Ok(())

@@ -30,6 +30,9 @@ use tonic::Code;
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 
+#[path = "support/jetstream.rs"]
+mod jetstream;
+
 const SECRET: &str = "faults-test-secret-0123456789abcdef-0123";
 const CHIEF: &str = "chief-cso";
 const UPSTREAM: &str = "127.0.0.1:5432";
@@ -181,8 +184,14 @@ async fn bootstrap(database_url: &str, data_dir: &std::path::Path) {
 
 impl Server {
     fn start(database_url: &str, data_dir: &std::path::Path) -> Server {
+        Server::start_with(database_url, data_dir, &[])
+    }
+
+    /// Like [`Server::start`], with more `CITYSERVE_*` settings.
+    fn start_with(database_url: &str, data_dir: &std::path::Path, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let mut child = command(database_url, data_dir, port)
+            .envs(env.iter().copied())
             .arg("serve")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -710,4 +719,97 @@ async fn sigterm_drains_in_flight_calls() {
     })
     .await
     .expect("test exceeded its bound");
+}
+
+// ---------------------------------------------------------------------------------------------
+// e. Events out: two servers on one PostgreSQL database publish to NATS JetStream (one at a time,
+//    by lease); the publishing one is killed with SIGKILL halfway through 10,000 writes and
+//    restarted: every event is in the stream exactly once, in commit order per department.
+// ---------------------------------------------------------------------------------------------
+
+/// Files one survey answer in `dept` through `first`, or through `second` with the same
+/// request_id when `first` fails (it may be dead): exactly once either way.
+async fn submit_once(first: &Channel, second: &Channel, dept: &str, request_id: &str) {
+    let req = pb::SubmitFeedbackRequest {
+        parent: format!("departments/{dept}"),
+        request_id: request_id.into(),
+        ..feedback_item(request_id)
+    };
+    for attempt in 0..200 {
+        let channel = if attempt % 2 == 0 { first } else { second };
+        let mut client = FeedbackServiceClient::new(channel.clone());
+        if client.submit_feedback(authed(req.clone(), Duration::from_secs(5))).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{request_id} was never filed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_out_survive_kill9_of_the_publisher_postgres() {
+    let Some(pg) = test_database().await else { return };
+    tokio::time::timeout(Duration::from_secs(300), async {
+        let dir = tempfile::tempdir().unwrap();
+        bootstrap(&pg.url, dir.path()).await;
+        let (stream, prefix) = jetstream::unique_stream();
+        let env = [
+            ("CITYSERVE_NATS_URL", jetstream::NATS),
+            ("CITYSERVE_NATS_STREAM", stream.as_str()),
+            ("CITYSERVE_NATS_SUBJECT_PREFIX", prefix.as_str()),
+            ("CITYSERVE_NATS_LEASE_TTL", "2s"),
+        ];
+        let mut a = Server::start_with(&pg.url, dir.path(), &env);
+        let ca = a.channel().await;
+        wait_health(&ca, ServingStatus::Serving, Duration::from_secs(20)).await;
+        let departments = ["d0", "d1", "d2", "d3"];
+        for d in departments {
+            create_department(&ca, d).await;
+        }
+        // The first server holds the lease once it has published.
+        assert!(!jetstream::until_published(&stream, 1).await.is_empty(), "a never published:\n{}", a.log());
+        let b = Server::start_with(&pg.url, dir.path(), &env);
+        let cb = b.channel().await;
+        wait_health(&cb, ServingStatus::Serving, Duration::from_secs(20)).await;
+
+        // One writer per department (so ascending sequence is commit order within it), writes
+        // spread over both servers.
+        const WRITES: usize = 10_000;
+        let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut writers = Vec::new();
+        for (w, d) in departments.into_iter().enumerate() {
+            let (ca, cb, done) = (ca.clone(), cb.clone(), done.clone());
+            writers.push(tokio::spawn(async move {
+                for i in 0..WRITES / departments.len() {
+                    let (first, second) = if i % 2 == 0 { (&ca, &cb) } else { (&cb, &ca) };
+                    submit_once(first, second, d, &format!("events-out-{w}-{i}")).await;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        while done.load(Ordering::Relaxed) < WRITES / 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        a.kill9().await;
+        for w in writers {
+            w.await.unwrap();
+        }
+        // The survivor took the lease over; the killed one comes back and waits its turn.
+        let a = Server::start_with(&pg.url, dir.path(), &env);
+        wait_health(&a.channel().await, ServingStatus::Serving, Duration::from_secs(20)).await;
+        let expected = jetstream::outbox_events(&pg.url).await;
+        assert!(expected >= WRITES, "{expected} events for {WRITES} writes");
+        let got = jetstream::until_published(&stream, expected).await;
+        jetstream::assert_once_in_order(&got, expected);
+        println!(
+            "faults/e (PostgreSQL): {WRITES} writes, {expected} events, {} messages, publisher killed halfway",
+            got.len()
+        );
+        b.assert_no_panic();
+        a.stop().await;
+        b.stop().await;
+        jetstream::drop_stream(&stream).await;
+    })
+    .await
+    .expect("the events-out fault test finishes in time");
 }

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod harness;
+#[path = "../support/jetstream.rs"]
+mod jetstream;
 
 mod audit;
 mod auth;
@@ -13,6 +15,7 @@ mod catalog;
 mod coordination;
 mod demo;
 mod departments;
+mod events_out;
 mod examples;
 mod feedback;
 mod import;

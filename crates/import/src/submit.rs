@@ -39,8 +39,9 @@ pub struct Batch {
 #[error("{0}")]
 pub struct Fatal(pub String);
 
-/// How often a batch is tried while the server answers UNAVAILABLE and the like.
-const ATTEMPTS: u32 = 6;
+/// How long a batch is retried while the server answers UNAVAILABLE and the like (a restart, a
+/// database failover, load shedding), with backoff from 200 ms up to 5 s between tries.
+const RETRY_FOR: Duration = Duration::from_secs(120);
 
 /// Sends `batch` until every row has an outcome. `since` is when the import began: rows the
 /// server received before it were filed by an earlier run.
@@ -52,7 +53,8 @@ pub async fn send(
     since: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<(u64, Outcome)>, Fatal> {
     let mut outcomes = Vec::with_capacity(batch.rows.len());
-    let mut attempt = 0;
+    let mut backoff = Duration::from_millis(200);
+    let mut retrying_since: Option<std::time::Instant> = None;
     while !batch.rows.is_empty() {
         let request = pb::BatchSubmitFeedbackRequest {
             parent: batch.parent.clone(),
@@ -108,10 +110,10 @@ pub async fn send(
                     );
                 }
                 Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted
-                    if attempt + 1 < ATTEMPTS =>
+                    if retrying_since.get_or_insert_with(std::time::Instant::now).elapsed() < RETRY_FOR =>
                 {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
                 _ => {
                     return Err(Fatal(format!(

@@ -11,6 +11,7 @@ mod audit;
 mod coordination;
 mod feedback_store;
 mod import;
+mod lease;
 mod officer_store;
 mod open311;
 #[cfg(feature = "testing")]

@@ -11,6 +11,7 @@ mod audit;
 mod coordination;
 mod feedback;
 mod import;
+mod lease;
 mod officers;
 mod open311;
 mod write;

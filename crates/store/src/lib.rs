@@ -17,6 +17,7 @@ pub mod audit;
 pub mod coordination;
 pub mod feedback;
 pub mod import;
+pub mod lease;
 pub mod officers;
 pub mod open311;
 pub mod suite;
@@ -25,6 +26,7 @@ pub use audit::AuditStore;
 pub use coordination::CoordinationStore;
 pub use feedback::FeedbackStore;
 pub use import::ImportStore;
+pub use lease::{Lease, LeaseStore};
 pub use officers::OfficerStore;
 pub use open311::Open311Store;
 
@@ -274,6 +276,7 @@ macro_rules! backend_tests {
             history_imports_in_bulk_with_its_counters,
             audit_log_lists_newest_first_with_filters_and_refusals,
             monthly_rollups_sum_like_the_days_they_cover,
+            leases_are_held_by_one_holder_at_a_time,
             live_writes_reach_the_month_of_their_day,
             live_figures_of_many_departments_match_one_by_one,
         );
