@@ -32,6 +32,6 @@ pub use layers::auth::{AuthConfig, Authenticator, Claims, mint_token};
 pub use layers::standing::{HomeDepartment, verify_standing};
 pub use layers::{
     AuditLayer, AuthLayer, ConcurrencyLimitLayer, DeadlineLayer, DecodeErrorLayer, PageKeyLayer, PrefaceDeadline,
-    StandingLayer, TenantRateLimitLayer,
+    StackSettings, StandingLayer, TenantRateLimitLayer, stack,
 };
 pub use officers::OfficersApi;
