@@ -1,7 +1,7 @@
 //! CityServe's gRPC layer: authentication, the service implementations, and the single place
 //! where errors become `tonic::Status`.
 //!
-//! Each handler follows the same path, through the handler kit ([`kit`]): note the call for the
+//! Each handler follows the same path, through the handler kit (`kit`): note the call for the
 //! audit of a refusal, take the [`Caller`](cityserve_domain::Caller) the auth layer put into the
 //! request, parse resource names, ask the domain policy for a tenant scope, validate the body,
 //! call the store, encode the response.

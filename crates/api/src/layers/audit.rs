@@ -5,7 +5,7 @@
 //! resident's timeline) but was refused leaves no such row, so [`AuditLayer`] records one. The
 //! action is the RPC's entry in the one vocabulary, [`AuditAction::of_rpc`] — the same name the
 //! handler gives a successful call — and RPCs without one (plain reads) are not audited. The
-//! layer gives the handler a slot that [`note`] (called by the handler kit before anything can
+//! layer gives the handler a slot that `note` (called by the handler kit before anything can
 //! refuse the call) fills with the resource the request names, the caller's home department and
 //! the trace id; when the response carries a non-OK gRPC status it appends one audit row with that
 //! code as its outcome, even if the handler never ran (a layer further in refused the call): the

@@ -18,17 +18,24 @@
 //! | [`DecodeErrorLayer`] | innermost, so every layer above (audit, telemetry) sees undecodable bodies as `INVALID_ARGUMENT` rather than tonic's `INTERNAL` |
 pub mod audit;
 pub mod auth;
+pub mod concurrency;
+pub mod deadline;
 pub mod decode_errors;
 pub mod limits;
 pub mod page_keys;
+pub mod preface;
 pub mod standing;
+pub mod tenant_rate;
 
 pub use audit::AuditLayer;
 pub use auth::AuthLayer;
+pub use concurrency::ConcurrencyLimitLayer;
+pub use deadline::DeadlineLayer;
 pub use decode_errors::DecodeErrorLayer;
-pub use limits::{ConcurrencyLimitLayer, DeadlineLayer, PrefaceDeadline, TenantRateLimitLayer};
 pub use page_keys::PageKeyLayer;
+pub use preface::PrefaceDeadline;
 pub use standing::StandingLayer;
+pub use tenant_rate::TenantRateLimitLayer;
 
 use crate::layers::auth::Authenticator;
 use cityserve_domain::PageKey;
