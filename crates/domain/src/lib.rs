@@ -15,6 +15,7 @@ pub mod feedback;
 pub mod ids;
 pub mod officer;
 pub mod page;
+pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod validation;
