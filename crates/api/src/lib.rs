@@ -21,6 +21,7 @@ mod names;
 pub mod officers;
 #[cfg(test)]
 mod proptests;
+mod trace;
 
 pub use api_keys::{ApiKeysApi, KeyDeriver, KeyRefused};
 pub use audit::AuditApi;
