@@ -84,6 +84,9 @@ pub enum DemoError {
     /// The first Chief could not be appointed.
     #[error(transparent)]
     Bootstrap(#[from] crate::bootstrap::BootstrapError),
+    /// Generated feedback broke a rule the API enforces (a bug in the generator).
+    #[error("demo feedback: {0}")]
+    Invalid(#[from] cityserve_domain::ValidationError),
 }
 
 struct Dept {
@@ -361,7 +364,7 @@ pub async fn load_with<S: ImportStore + CoordinationStore + Open311Store>(
     let (a, b) = tokio::try_join!(worker(), async { if parallel > 1 { worker().await } else { Ok(0) } })?;
     report.contacts = a + b;
     for g in generators {
-        g.await.map_err(|e| DemoError::Store("generate", StoreError::Internal(e.to_string())))?;
+        g.await.map_err(|e| DemoError::Store("generate", StoreError::Internal(e.to_string())))??;
     }
     report.load_seconds = start.elapsed().as_secs_f64();
     // A frequent caller (`FREQUENT_CALLER`): 1,000 contacts across every department, the
@@ -378,9 +381,9 @@ pub async fn load_with<S: ImportStore + CoordinationStore + Open311Store>(
                 c.feedback.kind = FeedbackKind::Question;
                 c.case = None;
                 c.resident_key = Some(FREQUENT_CALLER.to_owned());
-                c
+                c.feedback.check_measures().map(|()| c)
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         store.import_contacts(&w, &did(d.id), &batch).await.map_err(store_err("import"))?;
     }
     live_coordination(store).await?;
@@ -494,20 +497,25 @@ fn generate(
     now: DateTime<Utc>,
     span_secs: i64,
     tx: &mpsc::Sender<Vec<ImportedContact>>,
-) {
+) -> Result<(), cityserve_domain::ValidationError> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut batch = Vec::with_capacity(IMPORT_BATCH + 1);
     for serial in first..first + count {
-        batch.extend(contact(&mut rng, d, serial, now, span_secs));
+        for c in contact(&mut rng, d, serial, now, span_secs) {
+            // The same guarantees as the API's intake (CSAT, NPS, language, coordinates).
+            c.feedback.check_measures()?;
+            batch.push(c);
+        }
         if batch.len() >= IMPORT_BATCH
             && tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_BATCH + 1))).is_err()
         {
-            return;
+            return Ok(());
         }
     }
     if !batch.is_empty() {
         let _ = tx.blocking_send(batch);
     }
+    Ok(())
 }
 
 /// One contact (two when a closed complaint gets a follow-up survey).
@@ -664,6 +672,7 @@ async fn live_coordination<S: CoordinationStore>(store: &S) -> Result<(), DemoEr
     ] {
         let s = scope(&chief, Action::SubmitFeedback, Some(&did(d)))?;
         let f = submit(d, n, text);
+        f.check_measures()?;
         store
             .submit_feedback(&wctx(&s, &chief, AuditAction::FeedbackSubmit), &key(&format!("live-{n}")), &f)
             .await

@@ -12,8 +12,7 @@ pub mod demo;
 pub mod gate;
 
 use cityserve_api::{
-    ApiKeysApi, AuthConfig, AuthLayer, Authenticator, CoordinationApi, DepartmentsApi, FeedbackApi, KeyDeriver,
-    OfficersApi, StandingLayer,
+    ApiKeysApi, AuthConfig, Authenticator, CoordinationApi, DepartmentsApi, FeedbackApi, KeyDeriver, OfficersApi,
 };
 use cityserve_proto::v1::api_key_service_server::ApiKeyServiceServer;
 use cityserve_proto::v1::audit_service_server::AuditServiceServer;
@@ -310,46 +309,32 @@ async fn breach_scanner<S: CoordinationStore>(store: S, every: Duration) {
     }
 }
 
-async fn serve_with<S: Open311Store + cityserve_store::AuditStore + cityserve_store::LeaseStore>(
-    store: S,
-    config: Config,
-    auth: Authenticator,
-    listener: TcpListener,
+/// The gRPC services of one server, built over one store, and what serving them needs besides.
+struct Services<S> {
+    departments: DepartmentServiceServer<DepartmentsApi<S>>,
+    officers: OfficerServiceServer<OfficersApi<S>>,
+    feedback: FeedbackServiceServer<FeedbackApi<S>>,
+    coordination: CoordinationServiceServer<CoordinationApi<S>>,
+    api_keys: ApiKeyServiceServer<ApiKeysApi<S>>,
+    audit: AuditServiceServer<cityserve_api::AuditApi<S>>,
+    /// The Open311 gateway's listener and router, when it is enabled.
+    gateway: Option<(TcpListener, axum::Router)>,
+    /// Ends open `Watch` streams at shutdown.
+    stop_watches: tokio::sync::watch::Sender<bool>,
+}
+
+/// Step 1: the services, each bounded by `max_message_bytes`, and the Open311 gateway sharing
+/// the feedback service.
+fn services<S: Open311Store + cityserve_store::AuditStore>(
+    store: &S,
+    config: &Config,
     open311: Option<TcpListener>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    gate: gate::DbGate,
-) -> Result<(), ServeError> {
-    let (health, health_service) = tonic_health::server::health_reporter();
-    set_health(health.clone(), SERVICES, ServingStatus::NotServing).await;
-    let watcher = tokio::spawn(watch_database(store.clone(), health.clone(), SERVICES, gate.clone()));
-
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(cityserve_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| ServeError::Reflection(e.to_string()))?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(cityserve_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .map_err(|e| ServeError::Reflection(e.to_string()))?;
-
+) -> Result<Services<S>, ServeError> {
     let limit = config.max_message_bytes;
-    let departments = DepartmentsApi::new(store.clone())
-        .into_server()
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
-    let officers =
-        OfficersApi::new(store.clone()).into_server().max_decoding_message_size(limit).max_encoding_message_size(limit);
-
-    let keyer = cityserve_domain::ResidentKeyer::new(&secret::resident_key(&config)?);
+    let keyer = cityserve_domain::ResidentKeyer::new(&secret::resident_key(config)?);
     let feedback_api = FeedbackApi::new(store.clone(), keyer)
         .with_phone_country_code(config.phone_country_code.trim().trim_start_matches('+'));
-    let key_deriver = KeyDeriver::new(&secret::api_key_secret(&config)?);
-    let api_keys = ApiKeysApi::new(store.clone(), key_deriver.clone())
-        .into_server()
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
+    let key_deriver = KeyDeriver::new(&secret::api_key_secret(config)?);
     let gateway = open311.map(|l| {
         let settings = cityserve_open311::Settings {
             jurisdiction_id: config.open311_jurisdiction_id.clone(),
@@ -361,63 +346,60 @@ async fn serve_with<S: Open311Store + cityserve_store::AuditStore + cityserve_st
                 .router();
         (l, router)
     });
-    let feedback = feedback_api.into_server().max_decoding_message_size(limit).max_encoding_message_size(limit);
-    let audit = cityserve_api::AuditApi::new(store.clone()).into_server().max_decoding_message_size(limit);
-
     let (stop_watches, watches_stop) = tokio::sync::watch::channel(false);
-    let coordination = CoordinationApi::new(store.clone())
-        .with_shutdown(watches_stop)
-        .into_server()
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
-    let scanner = (!config.breach_scan_interval.is_zero())
-        .then(|| tokio::spawn(breach_scanner(store.clone(), config.breach_scan_interval)));
-    // Events out to NATS JetStream: every replica runs a publisher, the lease holder publishes.
-    let (stop_publisher, publisher_stop) = tokio::sync::watch::channel(false);
-    let publisher = config.nats_url.clone().map(|url| {
-        let settings = cityserve_publish::Settings {
-            url,
-            stream: config.nats_stream.clone(),
-            subject_prefix: config.nats_subject_prefix.clone(),
-            max_age: config.nats_max_age,
-            lease_ttl: config.nats_lease_ttl,
-            holder: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
-        };
-        tokio::spawn(cityserve_publish::Publisher::new(store.clone(), settings).run(publisher_stop))
-    });
+    Ok(Services {
+        departments: DepartmentsApi::new(store.clone())
+            .into_server()
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+        officers: OfficersApi::new(store.clone())
+            .into_server()
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+        feedback: feedback_api.into_server().max_decoding_message_size(limit).max_encoding_message_size(limit),
+        coordination: CoordinationApi::new(store.clone())
+            .with_shutdown(watches_stop)
+            .into_server()
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+        api_keys: ApiKeysApi::new(store.clone(), key_deriver)
+            .into_server()
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+        audit: cityserve_api::AuditApi::new(store.clone()).into_server().max_decoding_message_size(limit),
+        gateway,
+        stop_watches,
+    })
+}
 
-    let addr = listener.local_addr()?;
-    let layers = tower::ServiceBuilder::new()
-        .layer(cityserve_telemetry::RpcTelemetryLayer::new())
-        .option_layer(cors(&config))
-        .layer(tonic_web::GrpcWebLayer::new())
-        // Limits (crates/api/src/limits.rs) answer in gRPC, after GrpcWeb so browsers read them
-        // too: DEADLINE_EXCEEDED by the shorter of request_timeout and the client's grpc-timeout
-        // (instead of tonic's CANCELLED), UNAVAILABLE + retry-after past max_concurrent_requests.
-        .layer(cityserve_api::DeadlineLayer::new(config.request_timeout))
-        .layer(cityserve_api::ConcurrencyLimitLayer::new(config.max_concurrent_requests))
-        .layer(AuthLayer::new(auth))
-        // Per tenant of the authenticated caller: RESOURCE_EXHAUSTED + retry-after.
-        .layer(cityserve_api::TenantRateLimitLayer::new(config.tenant_requests_per_second))
-        // While the database is not ready, CityServe RPCs are answered UNAVAILABLE here.
-        .layer(gate::GateLayer::new(gate))
-        // Refused mutations and resident-data reads get an audit row (crates/api/src/layers/audit.rs).
-        .layer(cityserve_api::AuditLayer::new(store.clone()))
-        // Page tokens are authenticated with a key derived from the server's secret.
-        .layer(cityserve_api::PageKeyLayer::new(secret::page_token_key(&config)?))
-        // After authentication: the token's role must still be held by its subject.
-        .layer(StandingLayer::new(store, config.standing_cache_ttl))
-        // Innermost, so every layer above (audit, telemetry) sees the mapped code: undecodable
-        // request bodies are INVALID_ARGUMENT rather than tonic's INTERNAL (docs/security.md).
-        .layer(cityserve_api::DecodeErrorLayer)
-        .into_inner();
-    // HTTP/2 hardening (docs/security.md, "Limits and transport"): the deadline is the layer
-    // above; dead peers are dropped by keep-alive pings, rapid-reset floods by a GOAWAY.
+/// Step 2: server reflection (v1 and v1alpha) over our descriptors and the health service's.
+fn reflection() -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
+    ServeError,
+> {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(cityserve_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let v1 = builder().build_v1().map_err(|e| ServeError::Reflection(e.to_string()))?;
+    let v1alpha = builder().build_v1alpha().map_err(|e| ServeError::Reflection(e.to_string()))?;
+    Ok((v1, v1alpha))
+}
+
+/// Step 3: the transport, hardened (docs/security.md, "Limits and transport"): the deadline is a
+/// layer; dead peers are dropped by keep-alive pings, rapid-reset floods by a GOAWAY.
+fn transport(config: &Config) -> Result<tonic::transport::Server, ServeError> {
     let mut builder = tonic::transport::Server::builder();
-    if let Some(tls) = tls_config(&config)? {
+    if let Some(tls) = tls_config(config)? {
         builder = builder.tls_config(tls)?;
     }
-    let router = builder
+    Ok(builder
         .accept_http1(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
@@ -428,18 +410,102 @@ async fn serve_with<S: Open311Store + cityserve_store::AuditStore + cityserve_st
         .max_frame_size(16 * 1024)
         .initial_stream_window_size(256 * 1024)
         .initial_connection_window_size(1024 * 1024)
-        .http2_adaptive_window(Some(false))
+        .http2_adaptive_window(Some(false)))
+}
+
+/// Step 4: the Open311 gateway on its own listener, stopping when `stop` turns true.
+fn spawn_open311(
+    gateway: Option<(TcpListener, axum::Router)>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, ServeError> {
+    let Some((l, router)) = gateway else { return Ok(None) };
+    let addr = l.local_addr()?;
+    tracing::info!(%addr, "open311 gateway listening on /open311/v2/");
+    Ok(Some(tokio::spawn(async move {
+        let graceful = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(l, router).with_graceful_shutdown(graceful).await {
+            tracing::error!(error = %e, "open311 gateway failed");
+        }
+    })))
+}
+
+/// The background tasks a server runs beside its listeners.
+struct Background {
+    watcher: tokio::task::JoinHandle<()>,
+    scanner: Option<tokio::task::JoinHandle<()>>,
+    open311: Option<tokio::task::JoinHandle<()>>,
+    /// Events out to NATS (when `nats_url` is set); stops when its channel turns true.
+    publisher: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    fn abort(&self) {
+        self.watcher.abort();
+        if let Some(s) = &self.scanner {
+            s.abort();
+        }
+    }
+}
+
+/// Events out to NATS JetStream: every replica runs a publisher, the lease holder publishes.
+fn spawn_publisher<S: CoordinationStore + cityserve_store::LeaseStore>(
+    store: &S,
+    config: &Config,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    config.nats_url.clone().map(|url| {
+        let settings = cityserve_publish::Settings {
+            url,
+            stream: config.nats_stream.clone(),
+            subject_prefix: config.nats_subject_prefix.clone(),
+            max_age: config.nats_max_age,
+            lease_ttl: config.nats_lease_ttl,
+            holder: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+        };
+        tokio::spawn(cityserve_publish::Publisher::new(store.clone(), settings).run(stop))
+    })
+}
+
+/// Serves the gRPC services (and the Open311 gateway) over `store` until `shutdown`, in steps:
+/// the services, reflection and health, the layer stack (`cityserve_api::stack`, which orders
+/// the layers and says why), the hardened transport, then the shutdown drain.
+async fn serve_with<S: Open311Store + cityserve_store::AuditStore + cityserve_store::LeaseStore>(
+    store: S,
+    config: Config,
+    auth: Authenticator,
+    listener: TcpListener,
+    open311: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    gate: gate::DbGate,
+) -> Result<(), ServeError> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    set_health(health.clone(), SERVICES, ServingStatus::NotServing).await;
+    let services = services(&store, &config, open311)?;
+    let (reflection_v1, reflection_v1alpha) = reflection()?;
+    let settings = cityserve_api::StackSettings {
+        request_timeout: config.request_timeout,
+        max_concurrent_requests: config.max_concurrent_requests,
+        tenant_requests_per_second: config.tenant_requests_per_second,
+        standing_cache_ttl: config.standing_cache_ttl,
+        cors: cors(&config),
+        page_key: secret::page_token_key(&config)?,
+    };
+    let layers = cityserve_api::stack(settings, auth, store.clone(), gate::GateLayer::new(gate.clone()));
+    let router = transport(&config)?
         .layer(layers)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(departments)
-        .add_service(officers)
-        .add_service(feedback)
-        .add_service(coordination)
-        .add_service(api_keys)
-        .add_service(audit);
+        .add_service(services.departments)
+        .add_service(services.officers)
+        .add_service(services.feedback)
+        .add_service(services.coordination)
+        .add_service(services.api_keys)
+        .add_service(services.audit);
 
+    let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     // Socket options are set here: `serve_with_incoming*` ignores the builder's TCP settings.
     let incoming = tonic::transport::server::TcpIncoming::from(listener)
@@ -453,33 +519,22 @@ async fn serve_with<S: Open311Store + cityserve_store::AuditStore + cityserve_st
     }));
     tracing::info!(%addr, backend = ?backend_of(&config.database_url), "cityserve listening");
     let (stop_open311, open311_stop) = tokio::sync::watch::channel(false);
-    let open311_server = match gateway {
-        Some((l, router)) => {
-            let addr = l.local_addr()?;
-            tracing::info!(%addr, "open311 gateway listening on /open311/v2/");
-            let mut stop = open311_stop.clone();
-            Some(tokio::spawn(async move {
-                let graceful = async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                };
-                if let Err(e) = axum::serve(l, router).with_graceful_shutdown(graceful).await {
-                    tracing::error!(error = %e, "open311 gateway failed");
-                }
-            }))
-        }
-        None => None,
+    let (stop_publisher, publisher_stop) = tokio::sync::watch::channel(false);
+    let background = Background {
+        publisher: spawn_publisher(&store, &config, publisher_stop),
+        watcher: tokio::spawn(watch_database(store.clone(), health.clone(), SERVICES, gate)),
+        scanner: (!config.breach_scan_interval.is_zero())
+            .then(|| tokio::spawn(breach_scanner(store.clone(), config.breach_scan_interval))),
+        open311: spawn_open311(services.gateway, open311_stop)?,
     };
 
     tokio::select! {
         result = &mut server => {
-            watcher.abort();
-            if let Some(s) = &scanner {
-                s.abort();
-            }
-            if let Some(g) = &open311_server {
+            background.abort();
+            if let Some(g) = &background.open311 {
                 g.abort();
             }
-            if let Some(p) = &publisher {
+            if let Some(p) = &background.publisher {
                 p.abort();
             }
             return match result {
@@ -490,16 +545,24 @@ async fn serve_with<S: Open311Store + cityserve_store::AuditStore + cityserve_st
         () = shutdown => {}
     }
     tracing::info!(grace = ?config.shutdown_grace, "shutting down: draining in-flight calls");
-    watcher.abort();
-    if let Some(s) = &scanner {
-        s.abort();
-    }
+    background.abort();
     set_health(health.clone(), SERVICES, ServingStatus::NotServing).await;
-    let _ = stop_watches.send(true);
+    let _ = services.stop_watches.send(true);
     let _ = stop_publisher.send(true);
     let _ = stop_open311.send(true);
     let _ = stop_tx.send(());
-    match tokio::time::timeout(config.shutdown_grace, &mut server).await {
+    drain(server, background.open311, background.publisher, config.shutdown_grace).await
+}
+
+/// The last step: waits up to `grace` for in-flight calls (then aborts them), for the Open311
+/// gateway to finish its own, and for the NATS publisher to hand its lease back.
+async fn drain(
+    mut server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+    open311: Option<tokio::task::JoinHandle<()>>,
+    publisher: Option<tokio::task::JoinHandle<()>>,
+    grace: Duration,
+) -> Result<(), ServeError> {
+    match tokio::time::timeout(grace, &mut server).await {
         Ok(Ok(r)) => r?,
         Ok(Err(e)) => return Err(ServeError::Io(std::io::Error::other(e))),
         Err(_) => {
@@ -507,14 +570,14 @@ async fn serve_with<S: Open311Store + cityserve_store::AuditStore + cityserve_st
             server.abort();
         }
     }
-    if let Some(g) = open311_server
-        && tokio::time::timeout(config.shutdown_grace, g).await.is_err()
+    if let Some(g) = open311
+        && tokio::time::timeout(grace, g).await.is_err()
     {
         tracing::warn!("open311 gateway did not drain in time");
     }
     // The publisher hands its lease back so another replica takes over at once.
     if let Some(p) = publisher
-        && tokio::time::timeout(config.shutdown_grace, p).await.is_err()
+        && tokio::time::timeout(grace, p).await.is_err()
     {
         tracing::warn!("nats publisher did not stop in time");
     }

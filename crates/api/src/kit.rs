@@ -4,6 +4,7 @@
 //! idempotency keys, etags and revisions, update masks, time conversions, generated IDs, page
 //! tokens and the write context that names the audited action.
 use crate::error::ApiError;
+use crate::trace::trace_id;
 use chrono::{DateTime, Utc};
 use cityserve_domain::{
     Action, AuditAction, Caller, DepartmentId, PageKey, PageRequest, PageToken, TenantScope, ValidationError,
@@ -122,12 +123,6 @@ pub(crate) fn idempotency<M: prost::Message>(request_id: &str, without_id: &M) -
     let hash = Sha256::digest(without_id.encode_to_vec());
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     Ok(Idempotency { request_id: id.to_owned(), request_hash: hex })
-}
-
-/// The current request's trace id, for audit records: the RPC span's, else the one the request
-/// arrived with in `traceparent` (when no OpenTelemetry subscriber is installed).
-pub(crate) fn trace_id() -> Option<String> {
-    cityserve_telemetry::current_trace_id().or_else(crate::layers::audit::incoming_trace_id)
 }
 
 /// Records the tenant on the RPC span.

@@ -1,7 +1,7 @@
 //! CityServe's gRPC layer: authentication, the service implementations, and the single place
 //! where errors become `tonic::Status`.
 //!
-//! Each handler follows the same path, through the handler kit ([`kit`]): note the call for the
+//! Each handler follows the same path, through the handler kit (`kit`): note the call for the
 //! audit of a refusal, take the [`Caller`](cityserve_domain::Caller) the auth layer put into the
 //! request, parse resource names, ask the domain policy for a tenant scope, validate the body,
 //! call the store, encode the response.
@@ -21,6 +21,7 @@ mod names;
 pub mod officers;
 #[cfg(test)]
 mod proptests;
+mod trace;
 
 pub use api_keys::{ApiKeysApi, KeyDeriver, KeyRefused};
 pub use audit::AuditApi;
@@ -32,6 +33,6 @@ pub use layers::auth::{AuthConfig, Authenticator, Claims, mint_token};
 pub use layers::standing::{HomeDepartment, verify_standing};
 pub use layers::{
     AuditLayer, AuthLayer, ConcurrencyLimitLayer, DeadlineLayer, DecodeErrorLayer, PageKeyLayer, PrefaceDeadline,
-    StandingLayer, TenantRateLimitLayer,
+    StackSettings, StandingLayer, TenantRateLimitLayer, stack,
 };
 pub use officers::OfficersApi;

@@ -332,6 +332,25 @@ pub struct NewFeedback {
     pub source: Option<String>,
 }
 
+impl NewFeedback {
+    /// Checks the measures the API validates (CSAT, NPS, the language tag, coordinates), for the
+    /// intake paths that build a submission themselves (the demo city, bulk import): they get the
+    /// same guarantees, refused with the same field names.
+    pub fn check_measures(&self) -> Result<(), ValidationError> {
+        use crate::measures::{Coordinates, Csat, LanguageTag, Nps};
+        let mut errors = ValidationError::default();
+        errors.check(self.csat.map(|v| Csat::new("feedback.csat", v)).transpose());
+        errors.check(self.nps.map(|v| Nps::new("feedback.nps", v)).transpose());
+        if let Some(tag) = errors.check(LanguageTag::parse("feedback.language_code", &self.language))
+            && tag.as_str() != self.language
+        {
+            errors.push("feedback.language_code", "must be a trimmed BCP 47 language tag");
+        }
+        errors.check(Coordinates::parse("feedback.location", self.location.latitude, self.location.longitude));
+        errors.into_result()
+    }
+}
+
 /// A recovery step recorded on a case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveryAction {
@@ -583,6 +602,36 @@ pub fn summary_of(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn submissions_built_outside_the_api_get_the_same_checks() {
+        let ok = NewFeedback {
+            department_id: DepartmentId::parse("d", "water").unwrap(),
+            id: FeedbackId::parse("id", "fb-1").unwrap(),
+            channel: Channel::Phone,
+            kind: FeedbackKind::Complaint,
+            csat: Some(1),
+            nps: Some(10),
+            text: String::new(),
+            language: "es-US".into(),
+            category: None,
+            location: Location { address: String::new(), latitude: Some(1.0), longitude: Some(2.0) },
+            occurred_at: Utc::now(),
+            resident: None,
+            internal_customer: None,
+            source: None,
+        };
+        assert!(ok.check_measures().is_ok());
+        let bad = NewFeedback {
+            csat: Some(6),
+            nps: Some(11),
+            language: String::new(),
+            location: Location { address: String::new(), latitude: Some(91.0), longitude: None },
+            ..ok
+        };
+        let fields: Vec<String> = bad.check_measures().unwrap_err().violations.into_iter().map(|v| v.field).collect();
+        assert_eq!(fields, ["feedback.csat", "feedback.nps", "feedback.language_code", "feedback.location.longitude"]);
+    }
     use chrono::TimeZone;
 
     fn d(s: &str) -> DepartmentId {

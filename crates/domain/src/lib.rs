@@ -13,8 +13,10 @@ pub mod department;
 pub mod error;
 pub mod feedback;
 pub mod ids;
+pub mod measures;
 pub mod officer;
 pub mod page;
+pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod validation;
@@ -34,6 +36,7 @@ pub use ids::{
     AppointmentId, CaseId, CompetencyId, DepartmentId, DumbRuleId, EscalationId, FeedbackId, HandoffId, InitiativeId,
     OfficerId, RecognitionId, ServiceCategoryId, ServiceStandardId, TrainingRecordId,
 };
+pub use measures::{Coordinates, Csat, LanguageTag, Nps};
 pub use officer::{
     Appointment, Competency, CompetencyGap, CsoNetwork, GapReason, NetworkSeat, NewAppointment, NewCompetency,
     NewOfficer, NewRecognition, NewTrainingRecord, Officer, OfficerFilter, OfficerKind, OfficerStatus, Plan,

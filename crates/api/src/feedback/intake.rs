@@ -1,5 +1,6 @@
 //! Intake: submitting feedback (one item or a batch), reading and listing it.
 use super::*;
+use cityserve_domain::{Coordinates, Csat, LanguageTag, Nps};
 
 pub(super) fn kind_from_pb(field: &str, v: i32) -> Result<Option<FeedbackKind>, ValidationError> {
     use pb::FeedbackKind as P;
@@ -53,42 +54,20 @@ pub(super) fn submitted_to_pb(s: &Submitted) -> pb::SubmitFeedbackResponse {
 
 /// A BCP 47 tag, loosely: 2-3 letter primary subtag, then alphanumeric subtags of 1-8.
 pub(crate) fn language(field: &str, v: &str) -> Result<String, ValidationError> {
-    let v = v.trim();
-    if v.is_empty() {
-        return Ok("en".into());
-    }
-    let mut parts = v.split('-');
-    let primary = parts.next().unwrap_or_default();
-    let ok = v.len() <= 35
-        && (2..=3).contains(&primary.len())
-        && primary.chars().all(|c| c.is_ascii_alphabetic())
-        && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
-    if ok {
-        Ok(v.to_owned())
-    } else {
-        Err(ValidationError::one(field, "is not a BCP 47 language tag (e.g. en, es-US)"))
-    }
+    LanguageTag::parse(field, v).map(LanguageTag::into_string)
 }
 
 pub(crate) fn location(field: &str, l: Option<&pb::Location>) -> Result<Location, ValidationError> {
     let Some(l) = l else { return Ok(Location::default()) };
     let mut errors = ValidationError::default();
     let address = errors.check(optional_text(&format!("{field}.address"), &l.address, ADDRESS_MAX));
-    match (l.latitude, l.longitude) {
-        (Some(lat), Some(lon)) => {
-            if !(-90.0..=90.0).contains(&lat) {
-                errors.push(format!("{field}.latitude"), "must be between -90 and 90");
-            }
-            if !(-180.0..=180.0).contains(&lon) {
-                errors.push(format!("{field}.longitude"), "must be between -180 and 180");
-            }
-        }
-        (None, None) => {}
-        (Some(_), None) => errors.push(format!("{field}.longitude"), "is required with latitude"),
-        (None, Some(_)) => errors.push(format!("{field}.latitude"), "is required with longitude"),
-    }
+    let point = errors.check(Coordinates::parse(field, l.latitude, l.longitude)).flatten();
     errors.into_result()?;
-    Ok(Location { address: address.unwrap_or_default(), latitude: l.latitude, longitude: l.longitude })
+    Ok(Location {
+        address: address.unwrap_or_default(),
+        latitude: point.map(Coordinates::latitude),
+        longitude: point.map(Coordinates::longitude),
+    })
 }
 
 /// A fingerprint of a submission that does not contain contact details: the resident is replaced
@@ -152,12 +131,8 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         if kind.is_none() && body.kind == 0 {
             errors.push("feedback.kind", "is required");
         }
-        if body.csat.is_some_and(|v| !(1..=5).contains(&v)) {
-            errors.push("feedback.csat", "must be between 1 and 5");
-        }
-        if body.nps.is_some_and(|v| !(0..=10).contains(&v)) {
-            errors.push("feedback.nps", "must be between 0 and 10");
-        }
+        errors.check(body.csat.map(|v| Csat::new("feedback.csat", v)).transpose());
+        errors.check(body.nps.map(|v| Nps::new("feedback.nps", v)).transpose());
         let text = errors.check(optional_text("feedback.text", &body.text, TEXT_MAX));
         let lang = errors.check(language("feedback.language_code", &body.language_code));
         let category = if body.service_category_id.is_empty() {

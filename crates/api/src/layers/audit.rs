@@ -5,13 +5,14 @@
 //! resident's timeline) but was refused leaves no such row, so [`AuditLayer`] records one. The
 //! action is the RPC's entry in the one vocabulary, [`AuditAction::of_rpc`] — the same name the
 //! handler gives a successful call — and RPCs without one (plain reads) are not audited. The
-//! layer gives the handler a slot that [`note`] (called by the handler kit before anything can
+//! layer gives the handler a slot that `note` (called by the handler kit before anything can
 //! refuse the call) fills with the resource the request names, the caller's home department and
 //! the trace id; when the response carries a non-OK gRPC status it appends one audit row with that
 //! code as its outcome, even if the handler never ran (a layer further in refused the call): the
 //! caller is the one the auth layer verified. The row goes to the caller's department; for the
 //! Chief and auditors to the target department if it exists, else their home department.
 use crate::layers::standing::HomeDepartment;
+use crate::trace;
 use cityserve_domain::policy::refusal_audit_scope;
 use cityserve_domain::{Action, AuditAction, Caller, DepartmentId, authorize};
 use cityserve_store::audit::{AuditStore, Refusal};
@@ -45,7 +46,7 @@ pub(crate) fn note<T: prost::Message>(req: &Request<T>) {
     let noted = Noted {
         home: req.extensions().get::<HomeDepartment>().map(|h| h.0.clone()),
         resource: named_resource(&req.get_ref().encode_to_vec()).unwrap_or_default(),
-        trace_id: crate::kit::trace_id(),
+        trace_id: crate::trace::trace_id(),
     };
     if let Ok(mut n) = slot.0.lock() {
         *n = Some(noted);
@@ -193,28 +194,6 @@ async fn record<S: AuditStore>(store: &S, action: AuditAction, code: Code, calle
     }
 }
 
-tokio::task_local! {
-    /// The trace id of the request's W3C `traceparent`, for audit rows when no OpenTelemetry
-    /// subscriber is installed (with one, the RPC span carries the same trace id).
-    static INCOMING_TRACE: Option<String>;
-}
-
-/// The trace id the current request arrived with in `traceparent`, if any.
-pub(crate) fn incoming_trace_id() -> Option<String> {
-    INCOMING_TRACE.try_with(Clone::clone).ok().flatten()
-}
-
-/// The trace id of a W3C `traceparent` header (`00-{trace id}-{parent id}-{flags}`).
-fn traceparent_trace_id(headers: &http::HeaderMap) -> Option<String> {
-    let v = headers.get("traceparent")?.to_str().ok()?.trim();
-    let mut parts = v.split('-');
-    let (version, trace, parent) = (parts.next()?, parts.next()?, parts.next()?);
-    let _flags = parts.next()?;
-    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    (hex(version, 2) && version != "ff" && hex(trace, 32) && hex(parent, 16) && trace.bytes().any(|b| b != b'0'))
-        .then(|| trace.to_owned())
-}
-
 /// A tower layer recording an audit row for every refused mutation and refused read of resident
 /// data (see the module documentation).
 #[derive(Clone)]
@@ -264,19 +243,19 @@ where
         // The clone that was polled ready serves this request; the fresh clone stays behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let trace = traceparent_trace_id(req.headers());
+        let trace = trace::traceparent_trace_id(req.headers());
         let Some(action) = AuditAction::of_rpc(req.uri().path()) else {
-            return Box::pin(INCOMING_TRACE.scope(trace, inner.call(req)));
+            return Box::pin(trace::scope(trace, inner.call(req)));
         };
         // Without a verified caller (refused by the auth layer) there is nobody to record.
         let Some(caller) = req.extensions().get::<Caller>().cloned() else {
-            return Box::pin(INCOMING_TRACE.scope(trace, inner.call(req)));
+            return Box::pin(trace::scope(trace, inner.call(req)));
         };
         let slot = AuditNote::default();
         req.extensions_mut().insert(slot.clone());
         let store = self.store.clone();
         Box::pin(async move {
-            let response = INCOMING_TRACE.scope(trace.clone(), inner.call(req)).await?;
+            let response = trace::scope(trace.clone(), inner.call(req)).await?;
             if let Some(code) = refusal_of(response.headers()) {
                 // A layer further in may have refused before the handler noted anything.
                 let noted = slot.take().unwrap_or(Noted { home: None, resource: String::new(), trace_id: trace });
@@ -378,22 +357,5 @@ mod tests {
         h.insert("grpc-status", http::HeaderValue::from_static("5"));
         assert_eq!(refusal_of(&h), Some(Code::NotFound));
         assert_eq!(outcome_of(Code::PermissionDenied), "permission_denied");
-    }
-
-    #[test]
-    fn trace_ids_are_read_from_valid_traceparents_only() {
-        let tp = |v: &'static str| {
-            let mut h = http::HeaderMap::new();
-            h.insert("traceparent", http::HeaderValue::from_static(v));
-            traceparent_trace_id(&h)
-        };
-        assert_eq!(
-            tp("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").as_deref(),
-            Some("4bf92f3577b34da6a3ce929d0e0e4736")
-        );
-        assert_eq!(tp("00-00000000000000000000000000000000-00f067aa0ba902b7-01"), None);
-        assert_eq!(tp("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"), None);
-        assert_eq!(tp("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), None);
-        assert_eq!(tp("garbage"), None);
     }
 }

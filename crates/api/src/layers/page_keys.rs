@@ -5,7 +5,7 @@ use cityserve_domain::PageKey;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-/// A tower layer adding [`PageKeys`] to each request's extensions.
+/// A tower layer adding `PageKeys` to each request's extensions.
 #[derive(Clone)]
 pub struct PageKeyLayer {
     key: Arc<PageKey>,
