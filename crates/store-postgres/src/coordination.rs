@@ -1,7 +1,7 @@
 //! [`CoordinationStore`] on PostgreSQL. Row-level security lets a hand-off be seen by both of its
 //! departments, an initiative by its members, and the dumb rules register by every officer (see
 //! migrations/postgres/0004_coordination.sql); the code checks the same in front of it.
-use crate::feedback_store::{Origin, insert_feedback, intake, read_case, read_feedback, write_case};
+use crate::feedback::{Origin, insert_feedback, intake, read_case, read_feedback, write_case};
 use crate::{PgStore, WriteTx, apply_deltas, bump, claim_key, corrupt, db_err, id, in_scope, record, scope_ids};
 use chrono::{DateTime, Datelike, Utc};
 use cityserve_domain::coordination::{
@@ -451,7 +451,7 @@ impl CoordinationStore for PgStore {
         in_scope(ctx.scope, &new.to_department)?;
         let mut tx = self.write(ctx).await?;
         let now = now_micros();
-        if let Some(h) = claim_key(&mut tx, d, idem, "handoff", new.id.as_str(), now).await? {
+        if let Some(h) = claim_key(&mut tx, d, idem, "handoff", new.id.as_str()).await? {
             let h = read_handoff(&mut tx, d, &h, false).await?;
             self.commit(tx).await?;
             return Ok(h);
@@ -702,7 +702,7 @@ impl CoordinationStore for PgStore {
         in_scope(ctx.scope, d)?;
         let mut tx = self.write(ctx).await?;
         let now = now_micros();
-        if let Some(e) = claim_key(&mut tx, d, idem, "escalation", new.id.as_str(), now).await? {
+        if let Some(e) = claim_key(&mut tx, d, idem, "escalation", new.id.as_str()).await? {
             let e = read_escalation(&mut tx, d, &e).await?;
             self.commit(tx).await?;
             return Ok(e);
@@ -911,7 +911,7 @@ impl CoordinationStore for PgStore {
         in_scope(ctx.scope, d)?;
         let mut tx = self.write(ctx).await?;
         let now = now_micros();
-        if let Some(x) = claim_key(&mut tx, d, idem, "initiative", i.id.as_str(), now).await? {
+        if let Some(x) = claim_key(&mut tx, d, idem, "initiative", i.id.as_str()).await? {
             let found = read_initiative(&mut tx, d, &x, false).await?;
             self.commit(tx).await?;
             return Ok(found);
@@ -1062,7 +1062,7 @@ impl CoordinationStore for PgStore {
             new.reporter_department.clone().or_else(|| new.affected.first().cloned()).ok_or(StoreError::NotFound)?;
         let mut tx = self.write(ctx).await?;
         let now = now_micros();
-        if let Some(r) = claim_key(&mut tx, &key_dept, idem, "dumb_rule", new.id.as_str(), now).await? {
+        if let Some(r) = claim_key(&mut tx, &key_dept, idem, "dumb_rule", new.id.as_str()).await? {
             let r = read_rule(&mut tx, &r, false).await?;
             self.commit(tx).await?;
             return Ok(r);

@@ -160,15 +160,7 @@ async fn insert_escalation(conn: &mut WriteTx<'_>, ctx: &WriteCtx<'_>, e: &Escal
         "case": resource::case(&e.case_department, &e.case_id),
         "trigger": e.trigger.as_str(),
     });
-    crate::record(
-        conn,
-        ctx,
-        &e.department_id,
-        &resource::escalation(&e.department_id, &e.id),
-        payload,
-        micros(e.create_time),
-    )
-    .await?;
+    crate::record(conn, ctx, &e.department_id, &resource::escalation(&e.department_id, &e.id), payload).await?;
     Ok(true)
 }
 
@@ -376,7 +368,7 @@ impl CoordinationStore for SqliteStore {
         in_scope(ctx.scope, d)?;
         in_scope(ctx.scope, &new.to_department)?;
         let mut tx = self.write(ctx).await?;
-        if let Some(h) = claim_key(&mut tx, d, idem, "handoff", new.id.as_str(), micros(now_micros())).await? {
+        if let Some(h) = claim_key(&mut tx, d, idem, "handoff", new.id.as_str()).await? {
             let h = read_handoff(&mut tx, d, &h).await?;
             self.commit(tx).await?;
             return Ok(h);
@@ -459,8 +451,8 @@ impl CoordinationStore for SqliteStore {
             "handoff": h.id.as_str(), "case": resource::case(d, &h.case_id), "kind": h.kind.as_str(),
             "from": d.as_str(), "to": h.to_department.as_str(), "status": "pending",
         });
-        crate::record(&mut tx, ctx, d, &name, payload.clone(), micros(now)).await?;
-        crate::record(&mut tx, ctx, &h.to_department, &name, payload, micros(now)).await?;
+        crate::record(&mut tx, ctx, d, &name, payload.clone()).await?;
+        crate::record(&mut tx, ctx, &h.to_department, &name, payload).await?;
         self.commit(tx).await?;
         Ok(h)
     }
@@ -601,8 +593,8 @@ impl CoordinationStore for SqliteStore {
             "handoff": id.as_str(), "status": next.status.as_str(), "ping_pong": next.ping_pong,
             "received_case": next.received_case.as_ref().map(|c| resource::case(&h.to_department, c)),
         });
-        crate::record(&mut tx, ctx, sender, &name, payload.clone(), micros(now)).await?;
-        crate::record(&mut tx, ctx, &h.to_department, &name, payload, micros(now)).await?;
+        crate::record(&mut tx, ctx, sender, &name, payload.clone()).await?;
+        crate::record(&mut tx, ctx, &h.to_department, &name, payload).await?;
         let saved = read_handoff(&mut tx, sender, id.as_str()).await?;
         self.commit(tx).await?;
         Ok(saved)
@@ -630,7 +622,7 @@ impl CoordinationStore for SqliteStore {
         let d = &new.department_id;
         in_scope(ctx.scope, d)?;
         let mut tx = self.write(ctx).await?;
-        if let Some(e) = claim_key(&mut tx, d, idem, "escalation", new.id.as_str(), micros(now_micros())).await? {
+        if let Some(e) = claim_key(&mut tx, d, idem, "escalation", new.id.as_str()).await? {
             let e = read_escalation(&mut tx, d, &e).await?;
             self.commit(tx).await?;
             return Ok(e);
@@ -728,9 +720,8 @@ impl CoordinationStore for SqliteStore {
             read_escalation(&mut tx, d, e.id.as_str()).await?;
             return Err(StoreError::Conflict);
         }
-        let now = micros(now_micros());
         let payload = serde_json::json!({ "escalation": e.id.as_str(), "status": e.status.as_str() });
-        crate::record(&mut tx, ctx, d, &resource::escalation(d, &e.id), payload, now).await?;
+        crate::record(&mut tx, ctx, d, &resource::escalation(d, &e.id), payload).await?;
         let saved = read_escalation(&mut tx, d, e.id.as_str()).await?;
         self.commit(tx).await?;
         Ok(saved)
@@ -829,7 +820,7 @@ impl CoordinationStore for SqliteStore {
         let d = &i.department_id;
         in_scope(ctx.scope, d)?;
         let mut tx = self.write(ctx).await?;
-        if let Some(x) = claim_key(&mut tx, d, idem, "initiative", i.id.as_str(), micros(now_micros())).await? {
+        if let Some(x) = claim_key(&mut tx, d, idem, "initiative", i.id.as_str()).await? {
             let found = read_initiative(&mut tx, d, &x).await?;
             self.commit(tx).await?;
             return Ok(found);
@@ -860,7 +851,7 @@ impl CoordinationStore for SqliteStore {
         let name = resource::initiative(d, &i.id);
         for m in &i.members {
             let payload = serde_json::json!({ "initiative": i.id.as_str(), "status": i.status.as_str() });
-            crate::record(&mut tx, ctx, m, &name, payload, micros(now)).await?;
+            crate::record(&mut tx, ctx, m, &name, payload).await?;
         }
         let saved = read_initiative(&mut tx, d, i.id.as_str()).await?;
         self.commit(tx).await?;
@@ -972,7 +963,7 @@ impl CoordinationStore for SqliteStore {
         notify.dedup();
         for m in notify {
             let payload = serde_json::json!({ "initiative": i.id.as_str(), "status": i.status.as_str() });
-            crate::record(&mut tx, ctx, m, &name, payload, micros(now)).await?;
+            crate::record(&mut tx, ctx, m, &name, payload).await?;
         }
         let saved = read_initiative(&mut tx, d, i.id.as_str()).await?;
         self.commit(tx).await?;
@@ -989,8 +980,7 @@ impl CoordinationStore for SqliteStore {
         let key_dept =
             new.reporter_department.clone().or_else(|| new.affected.first().cloned()).ok_or(StoreError::NotFound)?;
         let mut tx = self.write(ctx).await?;
-        if let Some(r) = claim_key(&mut tx, &key_dept, idem, "dumb_rule", new.id.as_str(), micros(now_micros())).await?
-        {
+        if let Some(r) = claim_key(&mut tx, &key_dept, idem, "dumb_rule", new.id.as_str()).await? {
             let r = read_rule(&mut tx, &r).await?;
             self.commit(tx).await?;
             return Ok(r);
@@ -1059,7 +1049,7 @@ impl CoordinationStore for SqliteStore {
         let name = resource::dumb_rule(&new.id);
         for d in &new.affected {
             let payload = serde_json::json!({ "dumb_rule": new.id.as_str(), "status": "open" });
-            crate::record(&mut tx, ctx, d, &name, payload, micros(now)).await?;
+            crate::record(&mut tx, ctx, d, &name, payload).await?;
         }
         let saved = read_rule(&mut tx, new.id.as_str()).await?;
         self.commit(tx).await?;
@@ -1153,7 +1143,7 @@ impl CoordinationStore for SqliteStore {
             .await
             .map_err(db_err)?;
         let payload = serde_json::json!({ "dumb_rule": id.as_str(), "vote": vote.verdict.as_str() });
-        crate::record(&mut tx, ctx, &vote.department_id, &resource::dumb_rule(id), payload, micros(now)).await?;
+        crate::record(&mut tx, ctx, &vote.department_id, &resource::dumb_rule(id), payload).await?;
         let saved = read_rule(&mut tx, id.as_str()).await?;
         self.commit(tx).await?;
         Ok(saved)
@@ -1193,7 +1183,7 @@ impl CoordinationStore for SqliteStore {
         let name = resource::dumb_rule(&rule.id);
         for d in &rule.affected {
             let payload = serde_json::json!({ "dumb_rule": rule.id.as_str(), "verdict": decision.verdict.as_str() });
-            crate::record(&mut tx, ctx, d, &name, payload, micros(decision.decide_time)).await?;
+            crate::record(&mut tx, ctx, d, &name, payload).await?;
         }
         let saved = read_rule(&mut tx, rule.id.as_str()).await?;
         self.commit(tx).await?;
@@ -1373,7 +1363,7 @@ impl CoordinationStore for SqliteStore {
         .await
         .map_err(db_err)?;
         let payload = serde_json::json!({ "plan": year, "focus_progress": true });
-        crate::record(&mut tx, ctx, d, &resource::plan(d, year), payload, now).await?;
+        crate::record(&mut tx, ctx, d, &resource::plan(d, year), payload).await?;
         self.commit(tx).await
     }
 

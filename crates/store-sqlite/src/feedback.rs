@@ -389,7 +389,7 @@ pub(crate) async fn insert_feedback(
         "channel": new.channel.as_str(),
         "case": case_status.is_some(),
     });
-    crate::record(conn, ctx, &new.department_id, &name, payload, now_i).await?;
+    crate::record(conn, ctx, &new.department_id, &name, payload).await?;
     Ok(Submitted { feedback, case: opened })
 }
 
@@ -467,7 +467,7 @@ pub(crate) async fn write_case(
         .map_err(db_err)?;
     let name = resource::case(d, &case.id);
     let payload = serde_json::json!({ "case": case.id.as_str(), "status": case.status.as_str() });
-    crate::record(conn, ctx, d, &name, payload, now).await?;
+    crate::record(conn, ctx, d, &name, payload).await?;
     crate::apply_deltas(conn, &report::case_deltas(current, case, now_micros())).await
 }
 
@@ -480,9 +480,7 @@ impl FeedbackStore for SqliteStore {
     ) -> StoreResult<Submitted> {
         in_scope(ctx.scope, &new.department_id)?;
         let mut tx = self.write(ctx).await?;
-        if let Some(f) =
-            claim_key(&mut tx, &new.department_id, idem, "feedback", new.id.as_str(), micros(now_micros())).await?
-        {
+        if let Some(f) = claim_key(&mut tx, &new.department_id, idem, "feedback", new.id.as_str()).await? {
             let submitted = read_submitted(&mut tx, &new.department_id, &f).await?;
             self.commit(tx).await?;
             return Ok(submitted);
@@ -504,10 +502,7 @@ impl FeedbackStore for SqliteStore {
         in_scope(ctx.scope, department).map_err(|e| (None, e))?;
         let mut tx = self.write(ctx).await.map_err(|e| (None, e))?;
         let ids = items.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(",");
-        if let Some(ids) = claim_key(&mut tx, department, idem, "feedback_batch", &ids, micros(now_micros()))
-            .await
-            .map_err(|e| (None, e))?
-        {
+        if let Some(ids) = claim_key(&mut tx, department, idem, "feedback_batch", &ids).await.map_err(|e| (None, e))? {
             let mut out = Vec::new();
             for f in ids.split(',').filter(|s| !s.is_empty()) {
                 out.push(read_submitted(&mut tx, department, f).await.map_err(|e| (None, e))?);
@@ -663,7 +658,6 @@ impl FeedbackStore for SqliteStore {
         departments.retain(|d| ctx.scope.allows(d));
         departments.sort();
         let mut erasure = Erasure { departments: departments.clone(), ..Erasure::default() };
-        let now = micros(now_micros());
         for d in &departments {
             let d_str = d.as_str();
             sqlx::query(
@@ -715,7 +709,7 @@ impl FeedbackStore for SqliteStore {
                 .map_err(db_err)?;
             erasure.contacts_deleted += i64::try_from(done.rows_affected()).unwrap_or(i64::MAX);
             let name = resource::resident(resident_key);
-            crate::record(&mut tx, ctx, d, &name, serde_json::json!({ "resident": resident_key }), now).await?;
+            crate::record(&mut tx, ctx, d, &name, serde_json::json!({ "resident": resident_key })).await?;
         }
         sqlx::query("DELETE FROM resident_identifiers WHERE resident_key = ?")
             .bind(resident_key)

@@ -1,259 +1,35 @@
 //! [`OfficerStore`] on SQLite.
-use crate::{
-    SqliteStore, claim_key, corrupt, db_err, id, in_scope, micros, opt_time, read_department, record, scope_clause,
-    time,
-};
-use cityserve_domain::officer::{roles_from_string, roles_to_string};
+use crate::{SqliteStore, claim_key, corrupt, db_err, in_scope, micros, read_department, record, scope_clause};
+use cityserve_domain::officer::roles_to_string;
 use cityserve_domain::{
-    Appointment, AppointmentId, Competency, CompetencyId, CsoNetwork, DepartmentId, DepartmentStatus, NetworkSeat,
-    NewAppointment, NewCompetency, NewOfficer, NewRecognition, NewTrainingRecord, Officer, OfficerFilter, OfficerId,
-    OfficerKind, OfficerStatus, Page, PageRequest, Plan, PlanChange, PlanContent, PlanRevision, PlanStatus,
-    Recognition, RecognitionId, Role, Seat, Standing, TenantScope, TrainingRecord, TrainingRecordId,
+    Appointment, AppointmentId, Competency, CompetencyId, CsoNetwork, DepartmentId, NetworkSeat, NewAppointment,
+    NewCompetency, NewOfficer, NewRecognition, NewTrainingRecord, Officer, OfficerFilter, OfficerId, OfficerKind,
+    OfficerStatus, Page, PageRequest, Plan, PlanChange, PlanContent, PlanRevision, PlanStatus, Recognition, Role, Seat,
+    Standing, TenantScope, TrainingRecord,
 };
 use cityserve_store::officers::{AppointmentFilter, CompetencySnapshot};
 use cityserve_store::{Idempotency, OfficerStore, StoreError, StoreResult, WriteCtx, now_micros, resource};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
 
-const OFFICER_SELECT: &str = "SELECT o.department_id, o.officer_id, o.display_name, o.email, o.title, o.kind, o.status,
-        o.revision, o.create_time, o.update_time,
-        (SELECT a.seat FROM appointments a WHERE a.officer_id = o.officer_id AND a.end_time IS NULL
-         ORDER BY a.seat LIMIT 1) AS seat,
-        (SELECT count(*) FROM recognitions r WHERE r.department_id = o.department_id AND r.officer_id = o.officer_id)
-            AS recognition_count
-     FROM officers o";
-
-const APPOINTMENT_COLUMNS: &str =
-    "department_id, appointment_id, seat, officer_id, start_time, end_time, appointed_by, ended_by, end_reason";
-const COMPETENCY_COLUMNS: &str =
-    "department_id, competency_id, display_name, description, required_for, revision, create_time, update_time";
-const TRAINING_COLUMNS: &str = "department_id, record_id, officer_id, competency_id, complete_time, expire_time, \
-     notes, recorded_by, create_time";
-const RECOGNITION_COLUMNS: &str =
-    "department_id, recognition_id, officer_id, recognized_by, story, feedback, create_time";
-const PLAN_COLUMNS: &str = "department_id, year, content, status, review_comment, revision, create_time, update_time";
-const REVISION_COLUMNS: &str = "department_id, year, revision, change, content, status, comment, author, create_time";
-
-fn officer_from(row: &SqliteRow) -> StoreResult<Officer> {
-    let kind: String = row.try_get("kind").map_err(db_err)?;
-    let status: String = row.try_get("status").map_err(db_err)?;
-    let seat: Option<String> = row.try_get("seat").map_err(db_err)?;
-    Ok(Officer {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        id: id(row, "officer_id", OfficerId::parse)?,
-        display_name: row.try_get("display_name").map_err(db_err)?,
-        email: row.try_get("email").map_err(db_err)?,
-        title: row.try_get("title").map_err(db_err)?,
-        kind: OfficerKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
-        status: OfficerStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        seat: seat.map(|s| Seat::parse(&s).ok_or_else(|| corrupt("seat"))).transpose()?,
-        recognition_count: row.try_get("recognition_count").map_err(db_err)?,
-        create_time: time(row, "create_time")?,
-        update_time: time(row, "update_time")?,
-        revision: row.try_get("revision").map_err(db_err)?,
-    })
-}
-
-fn appointment_from(row: &SqliteRow) -> StoreResult<Appointment> {
-    let seat: String = row.try_get("seat").map_err(db_err)?;
-    Ok(Appointment {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        id: id(row, "appointment_id", AppointmentId::parse)?,
-        seat: Seat::parse(&seat).ok_or_else(|| corrupt("seat"))?,
-        officer_id: id(row, "officer_id", OfficerId::parse)?,
-        start_time: time(row, "start_time")?,
-        end_time: opt_time(row, "end_time")?,
-        appointed_by: row.try_get("appointed_by").map_err(db_err)?,
-        ended_by: row.try_get("ended_by").map_err(db_err)?,
-        end_reason: row.try_get("end_reason").map_err(db_err)?,
-    })
-}
-
-fn competency_from(row: &SqliteRow) -> StoreResult<Competency> {
-    let roles: String = row.try_get("required_for").map_err(db_err)?;
-    Ok(Competency {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        id: id(row, "competency_id", CompetencyId::parse)?,
-        display_name: row.try_get("display_name").map_err(db_err)?,
-        description: row.try_get("description").map_err(db_err)?,
-        required_for: roles_from_string(&roles).ok_or_else(|| corrupt("required_for"))?,
-        create_time: time(row, "create_time")?,
-        update_time: time(row, "update_time")?,
-        revision: row.try_get("revision").map_err(db_err)?,
-    })
-}
-
-fn training_from(row: &SqliteRow) -> StoreResult<TrainingRecord> {
-    Ok(TrainingRecord {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        officer_id: id(row, "officer_id", OfficerId::parse)?,
-        id: id(row, "record_id", TrainingRecordId::parse)?,
-        competency_id: id(row, "competency_id", CompetencyId::parse)?,
-        complete_time: time(row, "complete_time")?,
-        expire_time: opt_time(row, "expire_time")?,
-        notes: row.try_get("notes").map_err(db_err)?,
-        recorded_by: row.try_get("recorded_by").map_err(db_err)?,
-        create_time: time(row, "create_time")?,
-    })
-}
-
-fn recognition_from(row: &SqliteRow) -> StoreResult<Recognition> {
-    Ok(Recognition {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        id: id(row, "recognition_id", RecognitionId::parse)?,
-        officer_id: id(row, "officer_id", OfficerId::parse)?,
-        recognized_by: row.try_get("recognized_by").map_err(db_err)?,
-        story: row.try_get("story").map_err(db_err)?,
-        feedback: row.try_get("feedback").map_err(db_err)?,
-        create_time: time(row, "create_time")?,
-    })
-}
-
-fn content_from(row: &SqliteRow) -> StoreResult<PlanContent> {
-    let json: String = row.try_get("content").map_err(db_err)?;
-    serde_json::from_str(&json).map_err(|_| corrupt("content"))
-}
-
-fn plan_from(row: &SqliteRow) -> StoreResult<Plan> {
-    let status: String = row.try_get("status").map_err(db_err)?;
-    Ok(Plan {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        year: row.try_get("year").map_err(db_err)?,
-        content: content_from(row)?,
-        status: PlanStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        review_comment: row.try_get("review_comment").map_err(db_err)?,
-        create_time: time(row, "create_time")?,
-        update_time: time(row, "update_time")?,
-        revision: row.try_get("revision").map_err(db_err)?,
-    })
-}
-
-fn revision_from(row: &SqliteRow) -> StoreResult<PlanRevision> {
-    let status: String = row.try_get("status").map_err(db_err)?;
-    let change: String = row.try_get("change").map_err(db_err)?;
-    Ok(PlanRevision {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        year: row.try_get("year").map_err(db_err)?,
-        revision: row.try_get("revision").map_err(db_err)?,
-        change: PlanChange::parse(&change).ok_or_else(|| corrupt("change"))?,
-        content: content_from(row)?,
-        status: PlanStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        comment: row.try_get("comment").map_err(db_err)?,
-        author: row.try_get("author").map_err(db_err)?,
-        create_time: time(row, "create_time")?,
-    })
-}
+use cityserve_store_sql::officers::{
+    APPOINTMENT_COLUMNS, COMPETENCY_COLUMNS, OFFICER_SELECT, PLAN_COLUMNS, RECOGNITION_COLUMNS, REVISION_COLUMNS,
+    TRAINING_COLUMNS,
+};
+use cityserve_store_sql::rows::{
+    appointment as appointment_from, competency as competency_from, officer as officer_from, plan as plan_from,
+    plan_revision as revision_from, recognition as recognition_from, training as training_from,
+};
 
 fn json_text(content: &PlanContent) -> StoreResult<String> {
     serde_json::to_string(content).map_err(|e| StoreError::Internal(e.to_string()))
 }
 
-async fn read_officer(conn: &mut SqliteConnection, d: &DepartmentId, o: &str) -> StoreResult<Officer> {
-    let sql = format!("{OFFICER_SELECT} WHERE o.department_id = ? AND o.officer_id = ?");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(o)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    officer_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-async fn read_appointment(conn: &mut SqliteConnection, d: &DepartmentId, a: &str) -> StoreResult<Appointment> {
-    let sql = format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE department_id = ? AND appointment_id = ?");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(a)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    appointment_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-async fn read_competency(conn: &mut SqliteConnection, d: &DepartmentId, c: &str) -> StoreResult<Competency> {
-    let sql = format!("SELECT {COMPETENCY_COLUMNS} FROM competencies WHERE department_id = ? AND competency_id = ?");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(c)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    competency_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-async fn read_training(conn: &mut SqliteConnection, d: &DepartmentId, t: &str) -> StoreResult<TrainingRecord> {
-    let sql = format!("SELECT {TRAINING_COLUMNS} FROM training_records WHERE department_id = ? AND record_id = ?");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(t)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    training_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-async fn read_recognition(conn: &mut SqliteConnection, d: &DepartmentId, r: &str) -> StoreResult<Recognition> {
-    let sql = format!("SELECT {RECOGNITION_COLUMNS} FROM recognitions WHERE department_id = ? AND recognition_id = ?");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(r)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    recognition_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-async fn read_plan(conn: &mut SqliteConnection, d: &DepartmentId, year: i32) -> StoreResult<Plan> {
-    let sql = format!("SELECT {PLAN_COLUMNS} FROM plans WHERE department_id = ? AND year = ?");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(year)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    plan_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-async fn require_active_department(conn: &mut SqliteConnection, d: &DepartmentId) -> StoreResult<()> {
-    if read_department(conn, d).await?.status != DepartmentStatus::Active {
-        return Err(StoreError::FailedPrecondition(format!("department {d} is archived")));
-    }
-    Ok(())
-}
-
-async fn append_revision(
-    conn: &mut SqliteConnection,
-    plan: &Plan,
-    change: PlanChange,
-    comment: &str,
-    author: &str,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO plan_revisions (department_id, year, revision, change, content, status, comment, author, create_time)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(plan.department_id.as_str())
-    .bind(plan.year)
-    .bind(plan.revision)
-    .bind(change.as_str())
-    .bind(json_text(&plan.content)?)
-    .bind(plan.status.as_str())
-    .bind(comment)
-    .bind(author)
-    .bind(micros(plan.update_time))
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(())
-}
+cityserve_store_sql::officer_reads!();
 
 impl OfficerStore for SqliteStore {
     async fn create_officer(&self, ctx: &WriteCtx<'_>, idem: &Idempotency, new: &NewOfficer) -> StoreResult<Officer> {
         in_scope(ctx.scope, &new.department_id)?;
         let mut tx = self.write(ctx).await?;
-        if let Some(o) =
-            claim_key(&mut tx, &new.department_id, idem, "officer", new.id.as_str(), micros(now_micros())).await?
-        {
+        if let Some(o) = claim_key(&mut tx, &new.department_id, idem, "officer", new.id.as_str()).await? {
             let officer = read_officer(&mut tx, &new.department_id, &o).await?;
             self.commit(tx).await?;
             return Ok(officer);
@@ -277,7 +53,7 @@ impl OfficerStore for SqliteStore {
         .await
         .map_err(db_err)?;
         let name = resource::officer(&new.department_id, &new.id);
-        record(&mut tx, ctx, &new.department_id, &name, serde_json::json!({ "officer": new.id.as_str() }), now).await?;
+        record(&mut tx, ctx, &new.department_id, &name, serde_json::json!({ "officer": new.id.as_str() })).await?;
         let officer = read_officer(&mut tx, &new.department_id, new.id.as_str()).await?;
         self.commit(tx).await?;
         Ok(officer)
@@ -354,7 +130,7 @@ impl OfficerStore for SqliteStore {
             return Err(StoreError::Conflict);
         }
         let name = resource::officer(&o.department_id, &o.id);
-        record(&mut tx, ctx, &o.department_id, &name, serde_json::json!({ "officer": o.id.as_str() }), now).await?;
+        record(&mut tx, ctx, &o.department_id, &name, serde_json::json!({ "officer": o.id.as_str() })).await?;
         let updated = read_officer(&mut tx, &o.department_id, o.id.as_str()).await?;
         self.commit(tx).await?;
         Ok(updated)
@@ -405,7 +181,7 @@ impl OfficerStore for SqliteStore {
         .await
         .map_err(db_err)?;
         let payload = serde_json::json!({ "officer": o.as_str(), "status": "inactive" });
-        record(&mut tx, ctx, d, &resource::officer(d, o), payload, now).await?;
+        record(&mut tx, ctx, d, &resource::officer(d, o), payload).await?;
         let updated = read_officer(&mut tx, d, o.as_str()).await?;
         self.commit(tx).await?;
         Ok(updated)
@@ -414,9 +190,7 @@ impl OfficerStore for SqliteStore {
     async fn appoint(&self, ctx: &WriteCtx<'_>, idem: &Idempotency, new: &NewAppointment) -> StoreResult<Appointment> {
         in_scope(ctx.scope, &new.department_id)?;
         let mut tx = self.write(ctx).await?;
-        if let Some(a) =
-            claim_key(&mut tx, &new.department_id, idem, "appointment", new.id.as_str(), micros(now_micros())).await?
-        {
+        if let Some(a) = claim_key(&mut tx, &new.department_id, idem, "appointment", new.id.as_str()).await? {
             let appointment = read_appointment(&mut tx, &new.department_id, &a).await?;
             self.commit(tx).await?;
             return Ok(appointment);
@@ -467,7 +241,7 @@ impl OfficerStore for SqliteStore {
                 return Err(StoreError::Contended("the seat changed concurrently: read it again".into()));
             }
             let payload = serde_json::json!({ "appointment": cur.id.as_str(), "ended": true });
-            record(&mut tx, ctx, &cur.department_id, &resource::appointment(&cur.department_id, &cur.id), payload, now)
+            record(&mut tx, ctx, &cur.department_id, &resource::appointment(&cur.department_id, &cur.id), payload)
                 .await?;
         }
         sqlx::query(
@@ -489,8 +263,7 @@ impl OfficerStore for SqliteStore {
         let payload = serde_json::json!({
             "appointment": new.id.as_str(), "seat": new.seat.as_str(), "officer": new.officer_id.as_str()
         });
-        record(&mut tx, ctx, &new.department_id, &resource::appointment(&new.department_id, &new.id), payload, now)
-            .await?;
+        record(&mut tx, ctx, &new.department_id, &resource::appointment(&new.department_id, &new.id), payload).await?;
         let appointment = read_appointment(&mut tx, &new.department_id, new.id.as_str()).await?;
         self.commit(tx).await?;
         Ok(appointment)
@@ -528,7 +301,7 @@ impl OfficerStore for SqliteStore {
         .await
         .map_err(db_err)?;
         let payload = serde_json::json!({ "appointment": a.as_str(), "ended": true });
-        record(&mut tx, ctx, d, &resource::appointment(d, a), payload, now).await?;
+        record(&mut tx, ctx, d, &resource::appointment(d, a), payload).await?;
         let ended = read_appointment(&mut tx, d, a.as_str()).await?;
         self.commit(tx).await?;
         Ok(ended)
@@ -679,9 +452,7 @@ impl OfficerStore for SqliteStore {
     ) -> StoreResult<Competency> {
         in_scope(ctx.scope, &new.department_id)?;
         let mut tx = self.write(ctx).await?;
-        if let Some(c) =
-            claim_key(&mut tx, &new.department_id, idem, "competency", new.id.as_str(), micros(now_micros())).await?
-        {
+        if let Some(c) = claim_key(&mut tx, &new.department_id, idem, "competency", new.id.as_str()).await? {
             let competency = read_competency(&mut tx, &new.department_id, &c).await?;
             self.commit(tx).await?;
             return Ok(competency);
@@ -704,8 +475,7 @@ impl OfficerStore for SqliteStore {
         .await
         .map_err(db_err)?;
         let name = resource::competency(&new.department_id, &new.id);
-        record(&mut tx, ctx, &new.department_id, &name, serde_json::json!({ "competency": new.id.as_str() }), now)
-            .await?;
+        record(&mut tx, ctx, &new.department_id, &name, serde_json::json!({ "competency": new.id.as_str() })).await?;
         let competency = read_competency(&mut tx, &new.department_id, new.id.as_str()).await?;
         self.commit(tx).await?;
         Ok(competency)
@@ -767,7 +537,7 @@ impl OfficerStore for SqliteStore {
             return Err(StoreError::Conflict);
         }
         let name = resource::competency(&c.department_id, &c.id);
-        record(&mut tx, ctx, &c.department_id, &name, serde_json::json!({ "competency": c.id.as_str() }), now).await?;
+        record(&mut tx, ctx, &c.department_id, &name, serde_json::json!({ "competency": c.id.as_str() })).await?;
         let updated = read_competency(&mut tx, &c.department_id, c.id.as_str()).await?;
         self.commit(tx).await?;
         Ok(updated)
@@ -781,10 +551,7 @@ impl OfficerStore for SqliteStore {
     ) -> StoreResult<TrainingRecord> {
         in_scope(ctx.scope, &new.department_id)?;
         let mut tx = self.write(ctx).await?;
-        if let Some(t) =
-            claim_key(&mut tx, &new.department_id, idem, "training_record", new.id.as_str(), micros(now_micros()))
-                .await?
-        {
+        if let Some(t) = claim_key(&mut tx, &new.department_id, idem, "training_record", new.id.as_str()).await? {
             let r = read_training(&mut tx, &new.department_id, &t).await?;
             self.commit(tx).await?;
             return Ok(r);
@@ -813,7 +580,7 @@ impl OfficerStore for SqliteStore {
         let payload = serde_json::json!({
             "officer": new.officer_id.as_str(), "competency": new.competency_id.as_str(), "training_record": new.id.as_str()
         });
-        record(&mut tx, ctx, &new.department_id, &name, payload, now).await?;
+        record(&mut tx, ctx, &new.department_id, &name, payload).await?;
         let r = read_training(&mut tx, &new.department_id, new.id.as_str()).await?;
         self.commit(tx).await?;
         Ok(r)
@@ -878,9 +645,7 @@ impl OfficerStore for SqliteStore {
     ) -> StoreResult<Recognition> {
         in_scope(ctx.scope, &new.department_id)?;
         let mut tx = self.write(ctx).await?;
-        if let Some(r) =
-            claim_key(&mut tx, &new.department_id, idem, "recognition", new.id.as_str(), micros(now_micros())).await?
-        {
+        if let Some(r) = claim_key(&mut tx, &new.department_id, idem, "recognition", new.id.as_str()).await? {
             let recognition = read_recognition(&mut tx, &new.department_id, &r).await?;
             self.commit(tx).await?;
             return Ok(recognition);
@@ -907,7 +672,7 @@ impl OfficerStore for SqliteStore {
         .map_err(db_err)?;
         let name = resource::recognition(&new.department_id, &new.id);
         let payload = serde_json::json!({ "recognition": new.id.as_str(), "officer": new.officer_id.as_str() });
-        record(&mut tx, ctx, &new.department_id, &name, payload, now).await?;
+        record(&mut tx, ctx, &new.department_id, &name, payload).await?;
         let recognition = read_recognition(&mut tx, &new.department_id, new.id.as_str()).await?;
         self.commit(tx).await?;
         Ok(recognition)
@@ -953,7 +718,7 @@ impl OfficerStore for SqliteStore {
     ) -> StoreResult<Plan> {
         in_scope(ctx.scope, d)?;
         let mut tx = self.write(ctx).await?;
-        if claim_key(&mut tx, d, idem, "plan", &year.to_string(), micros(now_micros())).await?.is_some() {
+        if claim_key(&mut tx, d, idem, "plan", &year.to_string()).await?.is_some() {
             let plan = read_plan(&mut tx, d, year).await?;
             self.commit(tx).await?;
             return Ok(plan);
@@ -975,7 +740,7 @@ impl OfficerStore for SqliteStore {
         let plan = read_plan(&mut tx, d, year).await?;
         append_revision(&mut tx, &plan, PlanChange::Create, "", &ctx.actor.subject).await?;
         let payload = serde_json::json!({ "plan": year, "status": "draft" });
-        record(&mut tx, ctx, d, &resource::plan(d, year), payload, micros(now)).await?;
+        record(&mut tx, ctx, d, &resource::plan(d, year), payload).await?;
         self.commit(tx).await?;
         Ok(plan)
     }
@@ -1038,7 +803,7 @@ impl OfficerStore for SqliteStore {
         append_revision(&mut tx, &saved, change, comment, &ctx.actor.subject).await?;
         let payload =
             serde_json::json!({ "plan": plan.year, "status": saved.status.as_str(), "change": change.as_str() });
-        record(&mut tx, ctx, d, &resource::plan(d, plan.year), payload, now).await?;
+        record(&mut tx, ctx, d, &resource::plan(d, plan.year), payload).await?;
         self.commit(tx).await?;
         Ok(saved)
     }

@@ -122,7 +122,7 @@ pub enum EventCursor {
     After(i64),
 }
 
-/// Storage for coordination. Same contract as [`crate::Store`] for scope, idempotency, revisions,
+/// Storage for coordination. Same contract as [`crate::DepartmentStore`] for scope, idempotency, revisions,
 /// audit and events. Hand-offs write to both departments they join in one transaction, so their
 /// writes take a scope covering both ([`cityserve_domain::policy::handoff_scope`]).
 pub trait CoordinationStore: FeedbackStore {

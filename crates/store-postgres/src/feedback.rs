@@ -483,7 +483,7 @@ impl FeedbackStore for PgStore {
         let mut tx = self.write(ctx).await?;
         let now = now_micros();
         // Claiming the key first makes concurrent retries wait for the first one and replay it.
-        if let Some(f) = claim_key(&mut tx, &new.department_id, idem, "feedback", new.id.as_str(), now).await? {
+        if let Some(f) = claim_key(&mut tx, &new.department_id, idem, "feedback", new.id.as_str()).await? {
             let submitted = read_submitted(&mut tx, &new.department_id, &f).await?;
             self.commit(tx).await?;
             return Ok(submitted);
@@ -505,9 +505,7 @@ impl FeedbackStore for PgStore {
         let mut tx = self.write(ctx).await.map_err(|e| (None, e))?;
         let now = now_micros();
         let ids = items.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(",");
-        if let Some(ids) =
-            claim_key(&mut tx, department, idem, "feedback_batch", &ids, now).await.map_err(|e| (None, e))?
-        {
+        if let Some(ids) = claim_key(&mut tx, department, idem, "feedback_batch", &ids).await.map_err(|e| (None, e))? {
             let mut out = Vec::new();
             for f in ids.split(',').filter(|s| !s.is_empty()) {
                 out.push(read_submitted(&mut tx, department, f).await.map_err(|e| (None, e))?);
