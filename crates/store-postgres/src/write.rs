@@ -92,6 +92,11 @@ impl PgStore {
         Ok(())
     }
 
+    /// A read over several statements: on PostgreSQL every read is one transaction already.
+    pub(crate) async fn snapshot(&self, scope: &TenantScope) -> StoreResult<ReadTx> {
+        self.read(scope).await
+    }
+
     /// Starts a read-only transaction whose row-level-security settings are those of `scope`.
     pub(crate) async fn read(&self, scope: &TenantScope) -> StoreResult<ReadTx> {
         Ok(ReadTx { tx: self.begin(scope, true).await? })

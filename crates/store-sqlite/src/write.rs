@@ -125,6 +125,11 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// A read transaction: one consistent snapshot across several statements.
+    pub(crate) async fn snapshot(&self, _scope: &TenantScope) -> StoreResult<ReadTx> {
+        self.read_tx().await
+    }
+
     /// Starts a read transaction on a reader connection.
     pub(crate) async fn read_tx(&self) -> StoreResult<ReadTx> {
         Ok(ReadTx { tx: self.pool.begin().await.map_err(db_err)? })
