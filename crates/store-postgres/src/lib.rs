@@ -10,10 +10,16 @@
 mod audit;
 mod coordination;
 mod departments;
+mod dumb_rules;
+mod escalations;
+mod events;
 mod feedback;
+mod handoffs;
 mod import;
+mod initiatives;
 mod officers;
 mod open311;
+mod reports;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod write;

@@ -11,19 +11,31 @@ use cityserve_domain::{Caller, TenantScope};
 pub mod audit;
 pub mod coordination;
 pub mod departments;
+pub mod dumb_rules;
+pub mod escalations;
+pub mod events;
 pub mod feedback;
+pub mod handoffs;
 pub mod import;
+pub mod initiatives;
 pub mod officers;
 pub mod open311;
+pub mod reports;
 pub mod suite;
 
 pub use audit::AuditStore;
 pub use coordination::CoordinationStore;
 pub use departments::DepartmentStore;
+pub use dumb_rules::DumbRuleStore;
+pub use escalations::EscalationStore;
+pub use events::EventStore;
 pub use feedback::FeedbackStore;
+pub use handoffs::HandoffStore;
 pub use import::ImportStore;
+pub use initiatives::InitiativeStore;
 pub use officers::OfficerStore;
 pub use open311::Open311Store;
+pub use reports::ReportStore;
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
