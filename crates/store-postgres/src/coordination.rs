@@ -2,20 +2,20 @@
 //! departments, an initiative by its members, and the dumb rules register by every officer (see
 //! migrations/postgres/0004_coordination.sql); the code checks the same in front of it.
 use crate::{PgStore, WriteTx, apply_deltas, corrupt, db_err, id, record, scope_ids};
-use chrono::{DateTime, Utc};
 use cityserve_domain::coordination::{
-    DumbRule, DumbRuleStatus, Escalation, EscalationStatus, EscalationTrigger, Handoff, HandoffKind, HandoffStatus,
-    Initiative, InitiativeStatus, RuleDecision, RuleVerdict, RuleVote,
+    DumbRule, Escalation, Handoff, HandoffKind, HandoffStatus, Initiative, InitiativeStatus, RuleVerdict, RuleVote,
 };
 use cityserve_domain::report::{self};
-use cityserve_domain::{
-    CaseId, DepartmentId, DumbRuleId, EscalationId, FeedbackId, HandoffId, InitiativeId, OfficerId, TenantScope,
-};
+use cityserve_domain::{CaseId, DepartmentId, FeedbackId, HandoffId, InitiativeId, OfficerId, TenantScope};
 use cityserve_store::coordination::{Event, EventFilter};
 use cityserve_store::{StoreError, StoreResult, WriteCtx, resource};
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Row};
+
+pub(crate) use cityserve_store_sql::rows::{
+    dumb_rule as rule_from, escalation as escalation_from, event as event_from,
+};
 
 pub(crate) const HANDOFF_COLUMNS: &str = "department_id, handoff_id, case_id, to_department, kind, status, reason, \
      decline_reason, path, ping_pong, accept_due, created_by, create_time, responded_by, respond_time, received_case, \
@@ -95,36 +95,6 @@ pub(crate) async fn read_handoff(
         .await
         .map_err(db_err)?;
     handoff_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-pub(crate) fn escalation_from(row: &PgRow) -> StoreResult<Escalation> {
-    let trigger: String = row.try_get("trigger").map_err(db_err)?;
-    let status: String = row.try_get("status").map_err(db_err)?;
-    let hd: Option<String> = row.try_get("handoff_department").map_err(db_err)?;
-    let hi: Option<String> = row.try_get("handoff_id").map_err(db_err)?;
-    let handoff = match (hd, hi) {
-        (Some(d), Some(h)) => Some((
-            DepartmentId::parse("handoff_department", &d).map_err(|_| corrupt("handoff_department"))?,
-            HandoffId::parse("handoff_id", &h).map_err(|_| corrupt("handoff_id"))?,
-        )),
-        _ => None,
-    };
-    Ok(Escalation {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        id: id(row, "escalation_id", EscalationId::parse)?,
-        case_department: id(row, "case_department", DepartmentId::parse)?,
-        case_id: id(row, "case_id", CaseId::parse)?,
-        handoff,
-        trigger: EscalationTrigger::parse(&trigger).ok_or_else(|| corrupt("trigger"))?,
-        status: EscalationStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        reason: row.try_get("reason").map_err(db_err)?,
-        resolution: row.try_get("resolution").map_err(db_err)?,
-        created_by: row.try_get("created_by").map_err(db_err)?,
-        create_time: row.try_get("create_time").map_err(db_err)?,
-        acknowledge_time: row.try_get("acknowledge_time").map_err(db_err)?,
-        resolve_time: row.try_get("resolve_time").map_err(db_err)?,
-        revision: row.try_get("revision").map_err(db_err)?,
-    })
 }
 
 pub(crate) async fn read_escalation(conn: &mut PgConnection, d: &DepartmentId, e: &str) -> StoreResult<Escalation> {
@@ -277,40 +247,6 @@ pub(crate) async fn read_rule(conn: &mut PgConnection, r: &str, lock: bool) -> S
     rules.pop().ok_or(StoreError::NotFound)
 }
 
-pub(crate) fn rule_from(row: &PgRow) -> StoreResult<DumbRule> {
-    let status: String = row.try_get("status").map_err(db_err)?;
-    let verdict: Option<String> = row.try_get("verdict").map_err(db_err)?;
-    let reporter: Option<String> = row.try_get("reporter_department").map_err(db_err)?;
-    let decision = match verdict {
-        Some(v) => Some(RuleDecision {
-            verdict: RuleVerdict::parse(&v).ok_or_else(|| corrupt("verdict"))?,
-            rationale: row.try_get("rationale").map_err(db_err)?,
-            decided_by: row.try_get("decided_by").map_err(db_err)?,
-            decide_time: row
-                .try_get::<Option<DateTime<Utc>>, _>("decide_time")
-                .map_err(db_err)?
-                .ok_or_else(|| corrupt("decide_time"))?,
-        }),
-        None => None,
-    };
-    Ok(DumbRule {
-        id: id(row, "rule_id", DumbRuleId::parse)?,
-        text: row.try_get("text").map_err(db_err)?,
-        affected: Vec::new(),
-        evidence: Vec::new(),
-        votes: Vec::new(),
-        status: DumbRuleStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        decision,
-        reported_by: row.try_get("reported_by").map_err(db_err)?,
-        reporter_department: reporter
-            .map(|d| DepartmentId::parse("reporter_department", &d).map_err(|_| corrupt("reporter_department")))
-            .transpose()?,
-        create_time: row.try_get("create_time").map_err(db_err)?,
-        update_time: row.try_get("update_time").map_err(db_err)?,
-        revision: row.try_get("revision").map_err(db_err)?,
-    })
-}
-
 /// Adds affected departments, evidence and votes to rules, three queries for the whole slice.
 pub(crate) async fn attach_rule_details(conn: &mut PgConnection, rules: &mut [DumbRule]) -> StoreResult<()> {
     if rules.is_empty() {
@@ -368,17 +304,6 @@ pub(crate) async fn attach_rule_details(conn: &mut PgConnection, rules: &mut [Du
         }
     }
     Ok(())
-}
-
-pub(crate) fn event_from(row: &PgRow) -> StoreResult<Event> {
-    Ok(Event {
-        sequence: row.try_get("seq").map_err(db_err)?,
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        event_type: row.try_get("event_type").map_err(db_err)?,
-        resource: row.try_get("resource").map_err(db_err)?,
-        payload: row.try_get("payload").map_err(db_err)?,
-        occurred_at: row.try_get("occurred_at").map_err(db_err)?,
-    })
 }
 
 /// The filters of an event read, as parameters `$2` (scope), `$3` (departments) and `$4` (type

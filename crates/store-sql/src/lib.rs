@@ -11,6 +11,7 @@
 //! (`jsonb` on PostgreSQL, text on SQLite).
 
 pub mod departments;
+pub mod feedback;
 pub mod officers;
 pub mod rows;
 
@@ -40,6 +41,12 @@ pub trait SqlRow {
     fn opt_int(&self, col: &str) -> StoreResult<Option<i64>>;
     /// A 32-bit integer column (`integer` on PostgreSQL).
     fn int32(&self, col: &str) -> StoreResult<i32>;
+    /// A nullable 32-bit integer column.
+    fn opt_int32(&self, col: &str) -> StoreResult<Option<i32>>;
+    /// A boolean (`boolean` on PostgreSQL, 0 or 1 on SQLite).
+    fn flag(&self, col: &str) -> StoreResult<bool>;
+    /// A nullable boolean.
+    fn opt_flag(&self, col: &str) -> StoreResult<Option<bool>>;
     /// A nullable floating-point column.
     fn opt_real(&self, col: &str) -> StoreResult<Option<f64>>;
     /// An instant.
@@ -90,6 +97,9 @@ macro_rules! common_columns {
         fn int32(&self, col: &str) -> StoreResult<i32> {
             sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
         }
+        fn opt_int32(&self, col: &str) -> StoreResult<Option<i32>> {
+            sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
+        }
         fn opt_real(&self, col: &str) -> StoreResult<Option<f64>> {
             sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
         }
@@ -99,6 +109,14 @@ macro_rules! common_columns {
 #[cfg(feature = "postgres")]
 impl SqlRow for sqlx::postgres::PgRow {
     common_columns!();
+
+    fn flag(&self, col: &str) -> StoreResult<bool> {
+        sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
+    }
+
+    fn opt_flag(&self, col: &str) -> StoreResult<Option<bool>> {
+        sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
+    }
 
     fn time(&self, col: &str) -> StoreResult<DateTime<Utc>> {
         sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
@@ -117,6 +135,14 @@ impl SqlRow for sqlx::postgres::PgRow {
 #[cfg(feature = "sqlite")]
 impl SqlRow for sqlx::sqlite::SqliteRow {
     common_columns!();
+
+    fn flag(&self, col: &str) -> StoreResult<bool> {
+        Ok(self.int(col)? != 0)
+    }
+
+    fn opt_flag(&self, col: &str) -> StoreResult<Option<bool>> {
+        Ok(self.opt_int(col)?.map(|v| v != 0))
+    }
 
     fn time(&self, col: &str) -> StoreResult<DateTime<Utc>> {
         let v = self.int(col)?;

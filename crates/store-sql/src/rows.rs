@@ -2,14 +2,19 @@
 //! domain type. The statements that produce these rows select the columns their `*_COLUMNS`
 //! constants name ([`crate::departments`], [`crate::officers`]).
 use crate::{SqlRow, corrupt};
+use cityserve_domain::coordination::{
+    DumbRule, DumbRuleStatus, Escalation, EscalationStatus, EscalationTrigger, RuleDecision, RuleVerdict,
+};
 use cityserve_domain::officer::roles_from_string;
 use cityserve_domain::{
-    Appointment, AppointmentId, Channel, Competency, CompetencyId, Department, DepartmentId, DepartmentStatus, Officer,
-    OfficerId, OfficerKind, OfficerStatus, Plan, PlanChange, PlanRevision, PlanStatus, Recognition, RecognitionId,
-    Seat, ServiceCategory, ServiceCategoryId, ServiceCategoryStatus, ServiceStandard, ServiceStandardId,
-    ServiceTargets, TrainingRecord, TrainingRecordId,
+    Appointment, AppointmentId, Case, CaseId, CaseStatus, Channel, Competency, CompetencyId, Department, DepartmentId,
+    DepartmentStatus, Feedback, FeedbackId, FeedbackKind, Location, Officer, OfficerId, OfficerKind, OfficerStatus,
+    Plan, PlanChange, PlanRevision, PlanStatus, Recognition, RecognitionId, Seat, ServiceCategory, ServiceCategoryId,
+    ServiceCategoryStatus, ServiceStandard, ServiceStandardId, ServiceTargets, TrainingRecord, TrainingRecordId,
 };
+use cityserve_domain::{DumbRuleId, EscalationId, HandoffId};
 use cityserve_store::StoreResult;
+use cityserve_store::coordination::Event;
 
 /// A `departments` row ([`crate::departments::DEPARTMENT_COLUMNS`]).
 pub fn department(row: &impl SqlRow) -> StoreResult<Department> {
@@ -156,5 +161,125 @@ pub fn plan_revision(row: &impl SqlRow) -> StoreResult<PlanRevision> {
         comment: row.text("comment")?,
         author: row.text("author")?,
         create_time: row.time("create_time")?,
+    })
+}
+
+/// A `feedback` row ([`crate::feedback::FEEDBACK_COLUMNS`]).
+pub fn feedback(row: &impl SqlRow) -> StoreResult<Feedback> {
+    let kind = row.word("kind", FeedbackKind::parse)?;
+    let feedback_id = row.id("feedback_id", FeedbackId::parse)?;
+    Ok(Feedback {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        case_id: (kind == FeedbackKind::Complaint).then(|| CaseId::from_feedback(&feedback_id)),
+        id: feedback_id,
+        channel: row.word("channel", Channel::parse)?,
+        kind,
+        csat: row.opt_int32("csat")?,
+        nps: row.opt_int32("nps")?,
+        text: row.text("text")?,
+        language: row.text("language")?,
+        category: row.opt_id("category_id", ServiceCategoryId::parse)?,
+        location: Location {
+            address: row.text("address")?,
+            latitude: row.opt_real("latitude")?,
+            longitude: row.opt_real("longitude")?,
+        },
+        occurred_at: row.time("occurred_at")?,
+        received_at: row.time("received_at")?,
+        resident_key: row.opt_text("resident_key")?,
+        internal_customer: row.opt_id("internal_customer", DepartmentId::parse)?,
+        source: row.opt_text("source")?,
+        erased: row.flag("erased")?,
+    })
+}
+
+/// A `cases` row ([`crate::feedback::CASE_COLUMNS`]), without its notes and recovery actions.
+pub fn case(row: &impl SqlRow) -> StoreResult<Case> {
+    Ok(Case {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        id: row.id("case_id", CaseId::parse)?,
+        status: row.word("status", CaseStatus::parse)?,
+        assignee: row.opt_id("assignee", OfficerId::parse)?,
+        category: row.opt_id("category_id", ServiceCategoryId::parse)?,
+        channel: row.word("channel", Channel::parse)?,
+        received_at: row.time("received_at")?,
+        acknowledge_due: row.time("acknowledge_due")?,
+        resolve_due: row.time("resolve_due")?,
+        acknowledged_at: row.opt_time("acknowledged_at")?,
+        resolved_at: row.opt_time("resolved_at")?,
+        closed_at: row.opt_time("closed_at")?,
+        owner_department: row.opt_id("owner_department", DepartmentId::parse)?,
+        reopen_count: row.int32("reopen_count")?,
+        recovery: Vec::new(),
+        notes: Vec::new(),
+        follow_up: row.opt_id("follow_up", FeedbackId::parse)?,
+        satisfied: row.opt_flag("satisfied")?,
+        resident_key: row.opt_text("resident_key")?,
+        revision: row.int("revision")?,
+        update_time: row.time("update_time")?,
+    })
+}
+
+/// An `escalations` row.
+pub fn escalation(row: &impl SqlRow) -> StoreResult<Escalation> {
+    let handoff =
+        match (row.opt_id("handoff_department", DepartmentId::parse)?, row.opt_id("handoff_id", HandoffId::parse)?) {
+            (Some(d), Some(h)) => Some((d, h)),
+            _ => None,
+        };
+    Ok(Escalation {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        id: row.id("escalation_id", EscalationId::parse)?,
+        case_department: row.id("case_department", DepartmentId::parse)?,
+        case_id: row.id("case_id", CaseId::parse)?,
+        handoff,
+        trigger: row.word("trigger", EscalationTrigger::parse)?,
+        status: row.word("status", EscalationStatus::parse)?,
+        reason: row.text("reason")?,
+        resolution: row.text("resolution")?,
+        created_by: row.text("created_by")?,
+        create_time: row.time("create_time")?,
+        acknowledge_time: row.opt_time("acknowledge_time")?,
+        resolve_time: row.opt_time("resolve_time")?,
+        revision: row.int("revision")?,
+    })
+}
+
+/// A `dumb_rules` row, without its affected departments, evidence and votes.
+pub fn dumb_rule(row: &impl SqlRow) -> StoreResult<DumbRule> {
+    let decision = match row.opt_word("verdict", RuleVerdict::parse)? {
+        Some(verdict) => Some(RuleDecision {
+            verdict,
+            rationale: row.text("rationale")?,
+            decided_by: row.text("decided_by")?,
+            decide_time: row.opt_time("decide_time")?.ok_or_else(|| corrupt("decide_time"))?,
+        }),
+        None => None,
+    };
+    Ok(DumbRule {
+        id: row.id("rule_id", DumbRuleId::parse)?,
+        text: row.text("text")?,
+        affected: Vec::new(),
+        evidence: Vec::new(),
+        votes: Vec::new(),
+        status: row.word("status", DumbRuleStatus::parse)?,
+        decision,
+        reported_by: row.text("reported_by")?,
+        reporter_department: row.opt_id("reporter_department", DepartmentId::parse)?,
+        create_time: row.time("create_time")?,
+        update_time: row.time("update_time")?,
+        revision: row.int("revision")?,
+    })
+}
+
+/// An `events` row (the payload as JSON text).
+pub fn event(row: &impl SqlRow) -> StoreResult<Event> {
+    Ok(Event {
+        sequence: row.int("seq")?,
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        event_type: row.text("event_type")?,
+        resource: row.text("resource")?,
+        payload: row.text("payload")?,
+        occurred_at: row.time("occurred_at")?,
     })
 }

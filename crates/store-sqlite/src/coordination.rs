@@ -1,18 +1,20 @@
 //! [`CoordinationStore`] on SQLite.
 use crate::{WriteTx, apply_deltas, corrupt, db_err, id, micros, opt_time, read_department, time};
 use cityserve_domain::coordination::{
-    DumbRule, DumbRuleStatus, Escalation, EscalationStatus, EscalationTrigger, Handoff, HandoffKind, HandoffStatus,
-    Initiative, InitiativeStatus, Milestone, RuleDecision, RuleVerdict, RuleVote,
+    DumbRule, Escalation, Handoff, HandoffKind, HandoffStatus, Initiative, InitiativeStatus, Milestone, RuleVerdict,
+    RuleVote,
 };
 use cityserve_domain::report::{self};
 use cityserve_domain::{
-    CaseId, DepartmentId, DepartmentStatus, DumbRuleId, EscalationId, FeedbackId, HandoffId, InitiativeId, OfficerId,
-    TenantScope,
+    CaseId, DepartmentId, DepartmentStatus, FeedbackId, HandoffId, InitiativeId, OfficerId, TenantScope,
 };
-use cityserve_store::coordination::Event;
 use cityserve_store::{StoreError, StoreResult, WriteCtx, resource};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
+
+pub(crate) use cityserve_store_sql::rows::{
+    dumb_rule as rule_from, escalation as escalation_from, event as event_from,
+};
 
 pub(crate) const HANDOFF_COLUMNS: &str = "department_id, handoff_id, case_id, to_department, kind, status, reason, \
      decline_reason, path, ping_pong, accept_due, created_by, create_time, responded_by, respond_time, received_case, \
@@ -75,36 +77,6 @@ pub(crate) async fn read_handoff(conn: &mut SqliteConnection, d: &DepartmentId, 
         .await
         .map_err(db_err)?;
     handoff_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-pub(crate) fn escalation_from(row: &SqliteRow) -> StoreResult<Escalation> {
-    let trigger: String = row.try_get("trigger").map_err(db_err)?;
-    let status: String = row.try_get("status").map_err(db_err)?;
-    let hd: Option<String> = row.try_get("handoff_department").map_err(db_err)?;
-    let hi: Option<String> = row.try_get("handoff_id").map_err(db_err)?;
-    let handoff = match (hd, hi) {
-        (Some(d), Some(h)) => Some((
-            DepartmentId::parse("handoff_department", &d).map_err(|_| corrupt("handoff_department"))?,
-            HandoffId::parse("handoff_id", &h).map_err(|_| corrupt("handoff_id"))?,
-        )),
-        _ => None,
-    };
-    Ok(Escalation {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        id: id(row, "escalation_id", EscalationId::parse)?,
-        case_department: id(row, "case_department", DepartmentId::parse)?,
-        case_id: id(row, "case_id", CaseId::parse)?,
-        handoff,
-        trigger: EscalationTrigger::parse(&trigger).ok_or_else(|| corrupt("trigger"))?,
-        status: EscalationStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        reason: row.try_get("reason").map_err(db_err)?,
-        resolution: row.try_get("resolution").map_err(db_err)?,
-        created_by: row.try_get("created_by").map_err(db_err)?,
-        create_time: time(row, "create_time")?,
-        acknowledge_time: opt_time(row, "acknowledge_time")?,
-        resolve_time: opt_time(row, "resolve_time")?,
-        revision: row.try_get("revision").map_err(db_err)?,
-    })
 }
 
 pub(crate) async fn read_escalation(conn: &mut SqliteConnection, d: &DepartmentId, e: &str) -> StoreResult<Escalation> {
@@ -256,37 +228,6 @@ pub(crate) async fn read_rule(conn: &mut SqliteConnection, r: &str) -> StoreResu
     rules.pop().ok_or(StoreError::NotFound)
 }
 
-pub(crate) fn rule_from(row: &SqliteRow) -> StoreResult<DumbRule> {
-    let status: String = row.try_get("status").map_err(db_err)?;
-    let verdict: Option<String> = row.try_get("verdict").map_err(db_err)?;
-    let reporter: Option<String> = row.try_get("reporter_department").map_err(db_err)?;
-    let decision = match verdict {
-        Some(v) => Some(RuleDecision {
-            verdict: RuleVerdict::parse(&v).ok_or_else(|| corrupt("verdict"))?,
-            rationale: row.try_get("rationale").map_err(db_err)?,
-            decided_by: row.try_get("decided_by").map_err(db_err)?,
-            decide_time: opt_time(row, "decide_time")?.ok_or_else(|| corrupt("decide_time"))?,
-        }),
-        None => None,
-    };
-    Ok(DumbRule {
-        id: id(row, "rule_id", DumbRuleId::parse)?,
-        text: row.try_get("text").map_err(db_err)?,
-        affected: Vec::new(),
-        evidence: Vec::new(),
-        votes: Vec::new(),
-        status: DumbRuleStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        decision,
-        reported_by: row.try_get("reported_by").map_err(db_err)?,
-        reporter_department: reporter
-            .map(|d| DepartmentId::parse("reporter_department", &d).map_err(|_| corrupt("reporter_department")))
-            .transpose()?,
-        create_time: time(row, "create_time")?,
-        update_time: time(row, "update_time")?,
-        revision: row.try_get("revision").map_err(db_err)?,
-    })
-}
-
 /// Adds affected departments, evidence and votes to rules, three queries for the whole slice.
 pub(crate) async fn attach_rule_details(conn: &mut SqliteConnection, rules: &mut [DumbRule]) -> StoreResult<()> {
     if rules.is_empty() {
@@ -344,15 +285,4 @@ pub(crate) async fn attach_rule_details(conn: &mut SqliteConnection, rules: &mut
         }
     }
     Ok(())
-}
-
-pub(crate) fn event_from(row: &SqliteRow) -> StoreResult<Event> {
-    Ok(Event {
-        sequence: row.try_get("seq").map_err(db_err)?,
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        event_type: row.try_get("event_type").map_err(db_err)?,
-        resource: row.try_get("resource").map_err(db_err)?,
-        payload: row.try_get("payload").map_err(db_err)?,
-        occurred_at: time(row, "occurred_at")?,
-    })
 }
