@@ -20,7 +20,7 @@ use cityserve_proto::v1::coordination_service_server::CoordinationServiceServer;
 use cityserve_proto::v1::department_service_server::DepartmentServiceServer;
 use cityserve_proto::v1::feedback_service_server::FeedbackServiceServer;
 use cityserve_proto::v1::officer_service_server::OfficerServiceServer;
-use cityserve_store::{CoordinationStore, Open311Store, Store, WriteCtx};
+use cityserve_store::{CoordinationStore, DepartmentStore, Open311Store, WriteCtx};
 use cityserve_store_postgres::{PgOptions, PgStore};
 use cityserve_store_sqlite::{SqliteOptions, SqliteStore};
 use config::Config;
@@ -231,7 +231,7 @@ const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// Keeps the health status and the gate in step with the database: NOT_SERVING (and RPCs
 /// answered UNAVAILABLE) while it does not answer. Checks every 5 s while serving, every second
 /// while not, and at once when a call answered UNAVAILABLE.
-async fn watch_database<S: Store>(
+async fn watch_database<S: DepartmentStore>(
     store: S,
     health: tonic_health::server::HealthReporter,
     services: &'static [&'static str],

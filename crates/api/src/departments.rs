@@ -11,7 +11,7 @@ use cityserve_domain::{
 };
 use cityserve_proto::v1 as pb;
 use cityserve_proto::v1::department_service_server::DepartmentService;
-use cityserve_store::Store;
+use cityserve_store::DepartmentStore;
 use tonic::{Request, Response, Status};
 
 /// Default targets for a department created without them: acknowledge within a day, resolve
@@ -27,7 +27,7 @@ pub struct DepartmentsApi<S> {
     store: S,
 }
 
-impl<S: Store> DepartmentsApi<S> {
+impl<S: DepartmentStore> DepartmentsApi<S> {
     /// A service backed by `store`.
     pub fn new(store: S) -> Self {
         Self { store }
@@ -53,7 +53,7 @@ fn ensure_active(d: &Department) -> Result<(), ApiError> {
     Ok(())
 }
 
-impl<S: Store> DepartmentsApi<S> {
+impl<S: DepartmentStore> DepartmentsApi<S> {
     async fn create_department(
         &self,
         caller: Caller,
@@ -539,7 +539,7 @@ impl<S: Store> DepartmentsApi<S> {
 }
 
 #[tonic::async_trait]
-impl<S: Store> DepartmentService for DepartmentsApi<S> {
+impl<S: DepartmentStore> DepartmentService for DepartmentsApi<S> {
     async fn create_department(
         &self,
         req: Request<pb::CreateDepartmentRequest>,

@@ -4,7 +4,7 @@
 //! [`ROWS_PER_STATEMENT`] rows per statement; the report-card counters are aggregated in memory
 //! and added once per import. Several departments load in parallel on separate connections (the
 //! caller's choice, e.g. `cityserve demo`).
-use crate::feedback_store::intake;
+use crate::feedback::intake;
 use crate::{PgStore, apply_deltas, db_err, in_scope, record};
 use chrono::{DateTime, Utc};
 use cityserve_domain::{Case, DepartmentId};

@@ -9,25 +9,39 @@
 
 mod audit;
 mod coordination;
-mod feedback_store;
+mod departments;
+mod dumb_rules;
+mod escalations;
+mod events;
+mod feedback;
+mod handoffs;
 mod import;
+mod initiatives;
 mod lease;
-mod officer_store;
+mod officers;
 mod open311;
+mod reports;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod write;
 
+pub(crate) use cityserve_store_sql::departments::DEPARTMENT_COLUMNS;
+pub(crate) use cityserve_store_sql::rows::department as department_from;
+pub(crate) use departments::{read_department, read_standards};
 pub(crate) use write::{WriteTx, audit, claim_key, record};
 
-use cityserve_domain::{
-    Channel, Department, DepartmentId, DepartmentStatus, NewDepartment, NewServiceCategory, NewServiceStandard, Page,
-    PageRequest, ServiceCategory, ServiceCategoryId, ServiceCategoryStatus, ServiceStandard, ServiceStandardId,
-    ServiceTargets, TenantScope,
-};
-use cityserve_store::{Idempotency, Store, StoreError, StoreResult, WriteCtx, now_micros, resource};
+/// The connection the shared statements run on.
+pub(crate) type Conn = PgConnection;
+
+/// An instant as this backend binds it (`timestamptz`).
+pub(crate) fn at(t: DateTime<Utc>) -> DateTime<Utc> {
+    t
+}
+
+use chrono::{DateTime, Utc};
+use cityserve_domain::{DepartmentId, TenantScope};
+use cityserve_store::{StoreError, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::types::Json;
 use sqlx::{Connection, PgConnection, PgPool, Row};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -252,61 +266,6 @@ fn id<T>(
     parse(col, &v).map_err(|_| corrupt(col))
 }
 
-fn department_from(row: &PgRow) -> StoreResult<Department> {
-    let status: String = row.try_get("status").map_err(db_err)?;
-    Ok(Department {
-        id: id(row, "department_id", DepartmentId::parse)?,
-        display_name: row.try_get("display_name").map_err(db_err)?,
-        description: row.try_get("description").map_err(db_err)?,
-        status: DepartmentStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        default_targets: ServiceTargets::new(
-            row.try_get("default_ack_secs").map_err(db_err)?,
-            row.try_get("default_resolve_secs").map_err(db_err)?,
-        )
-        .map_err(|_| corrupt("default targets"))?,
-        create_time: row.try_get("create_time").map_err(db_err)?,
-        update_time: row.try_get("update_time").map_err(db_err)?,
-        revision: row.try_get("revision").map_err(db_err)?,
-    })
-}
-
-fn category_from(row: &PgRow) -> StoreResult<ServiceCategory> {
-    let status: String = row.try_get("status").map_err(db_err)?;
-    let Json(keywords): Json<Vec<String>> = row.try_get("keywords").map_err(|_| corrupt("keywords"))?;
-    Ok(ServiceCategory {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        id: id(row, "category_id", ServiceCategoryId::parse)?,
-        display_name: row.try_get("display_name").map_err(db_err)?,
-        description: row.try_get("description").map_err(db_err)?,
-        keywords,
-        status: ServiceCategoryStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        create_time: row.try_get("create_time").map_err(db_err)?,
-        update_time: row.try_get("update_time").map_err(db_err)?,
-        revision: row.try_get("revision").map_err(db_err)?,
-    })
-}
-
-fn standard_from(row: &PgRow) -> StoreResult<ServiceStandard> {
-    let category: Option<String> = row.try_get("category_id").map_err(db_err)?;
-    let channel: Option<String> = row.try_get("channel").map_err(db_err)?;
-    Ok(ServiceStandard {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        id: id(row, "standard_id", ServiceStandardId::parse)?,
-        category: category
-            .map(|c| ServiceCategoryId::parse("category_id", &c).map_err(|_| corrupt("category_id")))
-            .transpose()?,
-        channel: channel.map(|c| Channel::parse(&c).ok_or_else(|| corrupt("channel"))).transpose()?,
-        targets: ServiceTargets::new(
-            row.try_get("ack_secs").map_err(db_err)?,
-            row.try_get("resolve_secs").map_err(db_err)?,
-        )
-        .map_err(|_| corrupt("targets"))?,
-        create_time: row.try_get("create_time").map_err(db_err)?,
-        update_time: row.try_get("update_time").map_err(db_err)?,
-        revision: row.try_get("revision").map_err(db_err)?,
-    })
-}
-
 fn in_scope(scope: &TenantScope, department: &DepartmentId) -> StoreResult<()> {
     if scope.allows(department) { Ok(()) } else { Err(StoreError::NotFound) }
 }
@@ -366,65 +325,6 @@ async fn require_active_officer(
 /// enforces the same, this keeps the query plan tenant-first.
 fn scope_ids(scope: &TenantScope) -> Option<Vec<String>> {
     scope.departments().map(|ds| ds.iter().map(|d| d.as_str().to_owned()).collect())
-}
-
-/// Every service standard of a department, ordered by ID.
-async fn read_standards(tx: &mut PgConnection, d: &DepartmentId) -> StoreResult<Vec<ServiceStandard>> {
-    let sql = format!("SELECT {STANDARD_COLUMNS} FROM service_standards WHERE department_id = $1 ORDER BY standard_id");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_all(&mut *tx).await.map_err(db_err)?;
-    rows.iter().map(standard_from).collect()
-}
-
-const DEPARTMENT_COLUMNS: &str = "department_id, display_name, description, status, default_ack_secs, \
-     default_resolve_secs, revision, create_time, update_time";
-const CATEGORY_COLUMNS: &str =
-    "department_id, category_id, display_name, description, keywords, status, revision, create_time, update_time";
-const STANDARD_COLUMNS: &str =
-    "department_id, standard_id, category_id, channel, ack_secs, resolve_secs, revision, create_time, update_time";
-
-async fn read_department(tx: &mut PgConnection, d: &DepartmentId) -> StoreResult<Department> {
-    let sql = format!("SELECT {DEPARTMENT_COLUMNS} FROM departments WHERE department_id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(d.as_str()).fetch_optional(&mut *tx).await.map_err(db_err)?;
-    department_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-async fn read_category(tx: &mut PgConnection, d: &DepartmentId, c: &str) -> StoreResult<ServiceCategory> {
-    let sql =
-        format!("SELECT {CATEGORY_COLUMNS} FROM service_categories WHERE department_id = $1 AND category_id = $2");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(c)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-    category_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-async fn read_standard(tx: &mut PgConnection, d: &DepartmentId, s: &str) -> StoreResult<ServiceStandard> {
-    let sql = format!("SELECT {STANDARD_COLUMNS} FROM service_standards WHERE department_id = $1 AND standard_id = $2");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(s)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-    standard_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-/// After a conditional write touched no row: stale revision if the row exists, else missing.
-async fn conflict_or_missing(
-    tx: &mut PgConnection,
-    exists_sql: &'static str,
-    d: &DepartmentId,
-    key: &str,
-) -> StoreError {
-    let q = sqlx::query_scalar::<_, i32>(exists_sql).bind(d.as_str());
-    let q = if key.is_empty() { q } else { q.bind(key) };
-    match q.fetch_optional(&mut *tx).await {
-        Ok(Some(_)) => StoreError::Conflict,
-        Ok(None) => StoreError::NotFound,
-        Err(e) => db_err(e),
-    }
 }
 
 impl PgStore {
@@ -546,415 +446,6 @@ impl PgStore {
         let _ = sqlx::query("SELECT pg_notify($1, '')").bind(EVENTS_CHANNEL).execute(&self.publish_pool).await;
         self.publish_pool.close().await;
         self.pool.close().await;
-    }
-}
-
-impl Store for PgStore {
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err).map(|_| ())
-    }
-
-    async fn create_department(
-        &self,
-        ctx: &WriteCtx<'_>,
-        idem: &Idempotency,
-        new: &NewDepartment,
-    ) -> StoreResult<Department> {
-        in_scope(ctx.scope, &new.id)?;
-        let mut tx = self.write(ctx).await?;
-        let now = now_micros();
-        if claim_key(&mut tx, &new.id, idem, "department", new.id.as_str(), now).await?.is_some() {
-            let d = read_department(&mut tx, &new.id).await?;
-            self.commit(tx).await?;
-            return Ok(d);
-        }
-        let sql = format!(
-            "INSERT INTO departments (department_id, display_name, description, status, default_ack_secs,
-                 default_resolve_secs, revision, create_time, update_time)
-             VALUES ($1, $2, $3, 'active', $4, $5, 1, $6, $6) RETURNING {DEPARTMENT_COLUMNS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(new.id.as_str())
-            .bind(&new.display_name)
-            .bind(&new.description)
-            .bind(new.default_targets.acknowledge_secs())
-            .bind(new.default_targets.resolve_secs())
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let d = department_from(&row)?;
-        record(
-            &mut tx,
-            ctx,
-            &new.id,
-            &resource::department(&new.id),
-            serde_json::json!({ "department": new.id.as_str() }),
-        )
-        .await?;
-        self.commit(tx).await?;
-        Ok(d)
-    }
-
-    async fn get_department(&self, scope: &TenantScope, id: &DepartmentId) -> StoreResult<Department> {
-        in_scope(scope, id)?;
-        let mut tx = self.read(scope).await?;
-        let d = read_department(&mut tx, id).await?;
-        tx.finish().await?;
-        Ok(d)
-    }
-
-    async fn list_departments(
-        &self,
-        scope: &TenantScope,
-        status: Option<DepartmentStatus>,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Department>> {
-        let sql = format!(
-            "SELECT {DEPARTMENT_COLUMNS} FROM departments
-             WHERE department_id > $1 AND ($2::text IS NULL OR status = $2)
-               AND ($3::text[] IS NULL OR department_id = ANY ($3))
-             ORDER BY department_id LIMIT $4"
-        );
-        let only: Option<Vec<String>> = scope.departments().map(|ds| ds.iter().map(|d| d.to_string()).collect());
-        let mut tx = self.read(scope).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(status.map(DepartmentStatus::as_str))
-            .bind(only)
-            .bind(i64::from(page.size) + 1)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.finish().await?;
-        let items = rows.iter().map(department_from).collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, page.size, |d| d.id.to_string()))
-    }
-
-    async fn update_department(
-        &self,
-        ctx: &WriteCtx<'_>,
-        d: &Department,
-        expected_revision: i64,
-    ) -> StoreResult<Department> {
-        in_scope(ctx.scope, &d.id)?;
-        let mut tx = self.write(ctx).await?;
-        let sql = format!(
-            "UPDATE departments SET display_name = $1, description = $2, status = $3, default_ack_secs = $4,
-                 default_resolve_secs = $5, revision = revision + 1, update_time = $6
-             WHERE department_id = $7 AND revision = $8 RETURNING {DEPARTMENT_COLUMNS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&d.display_name)
-            .bind(&d.description)
-            .bind(d.status.as_str())
-            .bind(d.default_targets.acknowledge_secs())
-            .bind(d.default_targets.resolve_secs())
-            .bind(now_micros())
-            .bind(d.id.as_str())
-            .bind(expected_revision)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let Some(row) = row else {
-            return Err(
-                conflict_or_missing(&mut tx, "SELECT 1 FROM departments WHERE department_id = $1", &d.id, "").await
-            );
-        };
-        let updated = department_from(&row)?;
-        let payload = serde_json::json!({ "department": d.id.as_str(), "status": d.status.as_str() });
-        record(&mut tx, ctx, &d.id, &resource::department(&d.id), payload).await?;
-        self.commit(tx).await?;
-        Ok(updated)
-    }
-
-    async fn create_service_category(
-        &self,
-        ctx: &WriteCtx<'_>,
-        idem: &Idempotency,
-        new: &NewServiceCategory,
-    ) -> StoreResult<ServiceCategory> {
-        in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.write(ctx).await?;
-        let now = now_micros();
-        if let Some(id) = claim_key(&mut tx, &new.department_id, idem, "service_category", new.id.as_str(), now).await?
-        {
-            let c = read_category(&mut tx, &new.department_id, &id).await?;
-            self.commit(tx).await?;
-            return Ok(c);
-        }
-        let sql = format!(
-            "INSERT INTO service_categories (department_id, category_id, display_name, description, keywords, status,
-                 revision, create_time, update_time)
-             VALUES ($1, $2, $3, $4, $5, 'active', 1, $6, $6) RETURNING {CATEGORY_COLUMNS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(new.department_id.as_str())
-            .bind(new.id.as_str())
-            .bind(&new.display_name)
-            .bind(&new.description)
-            .bind(Json(&new.keywords))
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let c = category_from(&row)?;
-        let payload =
-            serde_json::json!({ "department": new.department_id.as_str(), "service_category": new.id.as_str() });
-        record(&mut tx, ctx, &new.department_id, &resource::category(&new.department_id, &new.id), payload).await?;
-        self.commit(tx).await?;
-        Ok(c)
-    }
-
-    async fn get_service_category(
-        &self,
-        scope: &TenantScope,
-        department: &DepartmentId,
-        id: &ServiceCategoryId,
-    ) -> StoreResult<ServiceCategory> {
-        in_scope(scope, department)?;
-        let mut tx = self.read(scope).await?;
-        let c = read_category(&mut tx, department, id.as_str()).await?;
-        tx.finish().await?;
-        Ok(c)
-    }
-
-    async fn list_service_categories(
-        &self,
-        scope: &TenantScope,
-        department: &DepartmentId,
-        status: Option<ServiceCategoryStatus>,
-        page: &PageRequest,
-    ) -> StoreResult<Page<ServiceCategory>> {
-        in_scope(scope, department)?;
-        let sql = format!(
-            "SELECT {CATEGORY_COLUMNS} FROM service_categories
-             WHERE department_id = $1 AND category_id > $2 AND ($3::text IS NULL OR status = $3)
-             ORDER BY category_id LIMIT $4"
-        );
-        let mut tx = self.read(scope).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(department.as_str())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(status.map(ServiceCategoryStatus::as_str))
-            .bind(i64::from(page.size) + 1)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.finish().await?;
-        let items = rows.iter().map(category_from).collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, page.size, |c| c.id.to_string()))
-    }
-
-    async fn update_service_category(
-        &self,
-        ctx: &WriteCtx<'_>,
-        c: &ServiceCategory,
-        expected_revision: i64,
-    ) -> StoreResult<ServiceCategory> {
-        in_scope(ctx.scope, &c.department_id)?;
-        let mut tx = self.write(ctx).await?;
-        let sql = format!(
-            "UPDATE service_categories SET display_name = $1, description = $2, keywords = $3, status = $4,
-                 revision = revision + 1, update_time = $5
-             WHERE department_id = $6 AND category_id = $7 AND revision = $8 RETURNING {CATEGORY_COLUMNS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&c.display_name)
-            .bind(&c.description)
-            .bind(Json(&c.keywords))
-            .bind(c.status.as_str())
-            .bind(now_micros())
-            .bind(c.department_id.as_str())
-            .bind(c.id.as_str())
-            .bind(expected_revision)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let Some(row) = row else {
-            let sql = "SELECT 1 FROM service_categories WHERE department_id = $1 AND category_id = $2";
-            return Err(conflict_or_missing(&mut tx, sql, &c.department_id, c.id.as_str()).await);
-        };
-        let updated = category_from(&row)?;
-        let payload = serde_json::json!({
-            "department": c.department_id.as_str(), "service_category": c.id.as_str(), "status": c.status.as_str()
-        });
-        record(&mut tx, ctx, &c.department_id, &resource::category(&c.department_id, &c.id), payload).await?;
-        self.commit(tx).await?;
-        Ok(updated)
-    }
-
-    async fn create_service_standard(
-        &self,
-        ctx: &WriteCtx<'_>,
-        idem: &Idempotency,
-        new: &NewServiceStandard,
-    ) -> StoreResult<ServiceStandard> {
-        in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.write(ctx).await?;
-        let now = now_micros();
-        if let Some(id) = claim_key(&mut tx, &new.department_id, idem, "service_standard", new.id.as_str(), now).await?
-        {
-            let s = read_standard(&mut tx, &new.department_id, &id).await?;
-            self.commit(tx).await?;
-            return Ok(s);
-        }
-        let sql = format!(
-            "INSERT INTO service_standards (department_id, standard_id, category_id, channel, ack_secs, resolve_secs,
-                 revision, create_time, update_time)
-             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7) RETURNING {STANDARD_COLUMNS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(new.department_id.as_str())
-            .bind(new.id.as_str())
-            .bind(new.category.as_ref().map(ServiceCategoryId::as_str))
-            .bind(new.channel.map(Channel::as_str))
-            .bind(new.targets.acknowledge_secs())
-            .bind(new.targets.resolve_secs())
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let s = standard_from(&row)?;
-        let payload =
-            serde_json::json!({ "department": new.department_id.as_str(), "service_standard": new.id.as_str() });
-        record(&mut tx, ctx, &new.department_id, &resource::standard(&new.department_id, &new.id), payload).await?;
-        self.commit(tx).await?;
-        Ok(s)
-    }
-
-    async fn get_service_standard(
-        &self,
-        scope: &TenantScope,
-        department: &DepartmentId,
-        id: &ServiceStandardId,
-    ) -> StoreResult<ServiceStandard> {
-        in_scope(scope, department)?;
-        let mut tx = self.read(scope).await?;
-        let s = read_standard(&mut tx, department, id.as_str()).await?;
-        tx.finish().await?;
-        Ok(s)
-    }
-
-    async fn list_service_standards(
-        &self,
-        scope: &TenantScope,
-        department: &DepartmentId,
-        page: &PageRequest,
-    ) -> StoreResult<Page<ServiceStandard>> {
-        in_scope(scope, department)?;
-        let sql = format!(
-            "SELECT {STANDARD_COLUMNS} FROM service_standards WHERE department_id = $1 AND standard_id > $2
-             ORDER BY standard_id LIMIT $3"
-        );
-        let mut tx = self.read(scope).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(department.as_str())
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(i64::from(page.size) + 1)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.finish().await?;
-        let items = rows.iter().map(standard_from).collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, page.size, |s| s.id.to_string()))
-    }
-
-    async fn all_service_standards(
-        &self,
-        scope: &TenantScope,
-        department: &DepartmentId,
-    ) -> StoreResult<Vec<ServiceStandard>> {
-        in_scope(scope, department)?;
-        let mut tx = self.read(scope).await?;
-        let standards = read_standards(&mut tx, department).await?;
-        tx.finish().await?;
-        Ok(standards)
-    }
-
-    async fn update_service_standard(
-        &self,
-        ctx: &WriteCtx<'_>,
-        s: &ServiceStandard,
-        expected_revision: i64,
-    ) -> StoreResult<ServiceStandard> {
-        in_scope(ctx.scope, &s.department_id)?;
-        let mut tx = self.write(ctx).await?;
-        let sql = format!(
-            "UPDATE service_standards SET ack_secs = $1, resolve_secs = $2, revision = revision + 1, update_time = $3
-             WHERE department_id = $4 AND standard_id = $5 AND revision = $6 RETURNING {STANDARD_COLUMNS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(s.targets.acknowledge_secs())
-            .bind(s.targets.resolve_secs())
-            .bind(now_micros())
-            .bind(s.department_id.as_str())
-            .bind(s.id.as_str())
-            .bind(expected_revision)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let Some(row) = row else {
-            let sql = "SELECT 1 FROM service_standards WHERE department_id = $1 AND standard_id = $2";
-            return Err(conflict_or_missing(&mut tx, sql, &s.department_id, s.id.as_str()).await);
-        };
-        let updated = standard_from(&row)?;
-        let payload = serde_json::json!({ "department": s.department_id.as_str(), "service_standard": s.id.as_str() });
-        record(&mut tx, ctx, &s.department_id, &resource::standard(&s.department_id, &s.id), payload).await?;
-        self.commit(tx).await?;
-        Ok(updated)
-    }
-
-    async fn delete_service_standard(
-        &self,
-        ctx: &WriteCtx<'_>,
-        department: &DepartmentId,
-        id: &ServiceStandardId,
-        expected_revision: Option<i64>,
-    ) -> StoreResult<()> {
-        in_scope(ctx.scope, department)?;
-        let mut tx = self.write(ctx).await?;
-        let done = sqlx::query(
-            "DELETE FROM service_standards
-             WHERE department_id = $1 AND standard_id = $2 AND ($3::bigint IS NULL OR revision = $3)",
-        )
-        .bind(department.as_str())
-        .bind(id.as_str())
-        .bind(expected_revision)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if done.rows_affected() == 0 {
-            let sql = "SELECT 1 FROM service_standards WHERE department_id = $1 AND standard_id = $2";
-            return Err(conflict_or_missing(&mut tx, sql, department, id.as_str()).await);
-        }
-        let payload = serde_json::json!({ "department": department.as_str(), "service_standard": id.as_str() });
-        record(&mut tx, ctx, department, &resource::standard(department, id), payload).await?;
-        self.commit(tx).await
-    }
-
-    async fn count_audit_records(&self, scope: &TenantScope, department: &DepartmentId) -> StoreResult<i64> {
-        in_scope(scope, department)?;
-        let mut tx = self.read(scope).await?;
-        let n = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE department_id = $1")
-            .bind(department.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.finish().await?;
-        Ok(n)
-    }
-
-    async fn count_events(&self, scope: &TenantScope, department: &DepartmentId) -> StoreResult<i64> {
-        in_scope(scope, department)?;
-        let mut tx = self.read(scope).await?;
-        let n = sqlx::query_scalar("SELECT count(*) FROM events WHERE department_id = $1")
-            .bind(department.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.finish().await?;
-        Ok(n)
     }
 }
 

@@ -1,7 +1,7 @@
 //! [`Open311Store`] on PostgreSQL. API keys are city-wide: row-level security lets the Chief and
 //! the auditor read them and only the Chief issue and revoke them (see
 //! migrations/postgres/0005_open311.sql).
-use crate::feedback_store::{CASE_COLUMNS, FEEDBACK_COLUMNS, case_from, feedback_from};
+use crate::feedback::{CASE_COLUMNS, FEEDBACK_COLUMNS, case_from, feedback_from};
 use crate::{PgStore, claim_key, corrupt, db_err, in_scope, record, scope_ids};
 use cityserve_domain::{DepartmentId, Page, PageRequest, TenantScope};
 use cityserve_store::open311::{ApiKey, Open311Store, RequestQuery, RequestStatus, ServiceRequestRow};
@@ -45,7 +45,7 @@ impl Open311Store for PgStore {
         in_scope(ctx.scope, home)?;
         let mut tx = self.write(ctx).await?;
         let now = now_micros();
-        if let Some(id) = claim_key(&mut tx, home, idem, "api_key", &key.id, now).await? {
+        if let Some(id) = claim_key(&mut tx, home, idem, "api_key", &key.id).await? {
             let k = read_key(&mut tx, &id).await?;
             self.commit(tx).await?;
             return Ok(k);

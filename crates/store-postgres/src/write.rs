@@ -8,9 +8,8 @@
 //! [`PgStore::commit`]; dropping it rolls back. Reads run in a [`ReadTx`], a `READ ONLY`
 //! transaction with the same tenant settings, so a write slipped into a read fails loudly.
 use crate::{PgStore, db_err};
-use chrono::{DateTime, Utc};
 use cityserve_domain::{Caller, DepartmentId, TenantScope};
-use cityserve_store::{Idempotency, StoreError, StoreResult, WriteCtx, key_space};
+use cityserve_store::{Idempotency, StoreError, StoreResult, WriteCtx, key_space, now_micros};
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 use std::ops::{Deref, DerefMut};
@@ -93,6 +92,11 @@ impl PgStore {
         Ok(())
     }
 
+    /// A read over several statements: on PostgreSQL every read is one transaction already.
+    pub(crate) async fn snapshot(&self, scope: &TenantScope) -> StoreResult<ReadTx> {
+        self.read(scope).await
+    }
+
     /// Starts a read-only transaction whose row-level-security settings are those of `scope`.
     pub(crate) async fn read(&self, scope: &TenantScope) -> StoreResult<ReadTx> {
         Ok(ReadTx { tx: self.begin(scope, true).await? })
@@ -136,7 +140,6 @@ pub(crate) async fn claim_key(
     idem: &Idempotency,
     operation: &str,
     resource_id: &str,
-    now: DateTime<Utc>,
 ) -> StoreResult<Option<String>> {
     let inserted = sqlx::query(
         "INSERT INTO idempotency_keys (department_id, caller, request_id, operation, request_hash, resource_id,
@@ -149,7 +152,7 @@ pub(crate) async fn claim_key(
     .bind(operation)
     .bind(&idem.request_hash)
     .bind(resource_id)
-    .bind(now)
+    .bind(now_micros())
     .execute(&mut *tx.tx)
     .await
     .map_err(db_err)?;

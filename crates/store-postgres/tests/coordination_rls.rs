@@ -9,7 +9,7 @@ use cityserve_domain::{
     Location, NewFeedback, Role, TenantScope, authorize,
 };
 use cityserve_store::coordination::NewEscalation;
-use cityserve_store::{CoordinationStore, FeedbackStore, Idempotency, WriteCtx};
+use cityserve_store::{DumbRuleStore, EscalationStore, FeedbackStore, HandoffStore, Idempotency, WriteCtx};
 use cityserve_store_postgres::testing::{TestDatabase, postgres_tests_skipped};
 use cityserve_store_postgres::{PgOptions, PgStore};
 use sqlx::{Connection, PgConnection};

@@ -1,94 +1,24 @@
 //! [`FeedbackStore`] on SQLite.
 use crate::{
-    Bind, DEPARTMENT_COLUMNS, SqliteStore, WriteTx, audit, claim_key, corrupt, db_err, department_from, id, in_scope,
-    micros, opt_time, read_standards, scope_clause, time,
+    Bind, DEPARTMENT_COLUMNS, SqliteStore, WriteTx, audit, claim_key, corrupt, db_err, department_from, in_scope,
+    micros, read_standards, scope_clause, time,
 };
 use chrono::{DateTime, Utc};
 use cityserve_domain::feedback::RecoveryKind;
 use cityserve_domain::report;
 use cityserve_domain::{
     Case, CaseEntry, CaseId, CaseNote, CaseStatus, Channel, DepartmentId, DepartmentStatus, Feedback, FeedbackId,
-    FeedbackKind, Location, NewFeedback, OfficerId, Page, PageRequest, RecoveryAction, ResidentRef, ServiceCategoryId,
+    FeedbackKind, NewFeedback, Page, PageRequest, RecoveryAction, ResidentRef, ServiceCategoryId,
     ServiceCategoryStatus, ServiceStandard, ServiceTargets, TenantScope, resolve_targets,
 };
 use cityserve_store::feedback::{CaseFilter, CaseOrder, Erasure, FeedbackFilter, Source, Submitted, TimelineRow};
 use cityserve_store::{FeedbackStore, Idempotency, StoreError, StoreResult, WriteCtx, now_micros, resource};
-use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-pub(crate) const FEEDBACK_COLUMNS: &str = "department_id, feedback_id, channel, kind, csat, nps, text, language, category_id, \
-     address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source";
-pub(crate) const CASE_COLUMNS: &str = "department_id, case_id, status, assignee, category_id, channel, received_at, \
-     acknowledge_due, resolve_due, acknowledged_at, resolved_at, closed_at, owner_department, reopen_count, \
-     follow_up, satisfied, resident_key, revision, update_time";
+pub(crate) use cityserve_store_sql::feedback::{CASE_COLUMNS, FEEDBACK_COLUMNS};
+pub(crate) use cityserve_store_sql::rows::{case as case_from, feedback as feedback_from};
 
-fn opt_id<T>(
-    row: &SqliteRow,
-    col: &str,
-    parse: fn(&str, &str) -> Result<T, cityserve_domain::ValidationError>,
-) -> StoreResult<Option<T>> {
-    let v: Option<String> = row.try_get(col).map_err(db_err)?;
-    v.map(|v| parse(col, &v).map_err(|_| corrupt(col))).transpose()
-}
-
-pub(crate) fn feedback_from(row: &SqliteRow) -> StoreResult<Feedback> {
-    let channel: String = row.try_get("channel").map_err(db_err)?;
-    let kind: String = row.try_get("kind").map_err(db_err)?;
-    let kind = FeedbackKind::parse(&kind).ok_or_else(|| corrupt("kind"))?;
-    let feedback_id = id(row, "feedback_id", FeedbackId::parse)?;
-    Ok(Feedback {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        case_id: (kind == FeedbackKind::Complaint).then(|| CaseId::from_feedback(&feedback_id)),
-        id: feedback_id,
-        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel"))?,
-        kind,
-        csat: row.try_get("csat").map_err(db_err)?,
-        nps: row.try_get("nps").map_err(db_err)?,
-        text: row.try_get("text").map_err(db_err)?,
-        language: row.try_get("language").map_err(db_err)?,
-        category: opt_id(row, "category_id", ServiceCategoryId::parse)?,
-        location: Location {
-            address: row.try_get("address").map_err(db_err)?,
-            latitude: row.try_get("latitude").map_err(db_err)?,
-            longitude: row.try_get("longitude").map_err(db_err)?,
-        },
-        occurred_at: time(row, "occurred_at")?,
-        received_at: time(row, "received_at")?,
-        resident_key: row.try_get("resident_key").map_err(db_err)?,
-        internal_customer: opt_id(row, "internal_customer", DepartmentId::parse)?,
-        source: row.try_get("source").map_err(db_err)?,
-        erased: row.try_get::<i64, _>("erased").map_err(db_err)? != 0,
-    })
-}
-
-pub(crate) fn case_from(row: &SqliteRow) -> StoreResult<Case> {
-    let status: String = row.try_get("status").map_err(db_err)?;
-    let channel: String = row.try_get("channel").map_err(db_err)?;
-    let satisfied: Option<i64> = row.try_get("satisfied").map_err(db_err)?;
-    Ok(Case {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        id: id(row, "case_id", CaseId::parse)?,
-        status: CaseStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        assignee: opt_id(row, "assignee", OfficerId::parse)?,
-        category: opt_id(row, "category_id", ServiceCategoryId::parse)?,
-        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel"))?,
-        received_at: time(row, "received_at")?,
-        acknowledge_due: time(row, "acknowledge_due")?,
-        resolve_due: time(row, "resolve_due")?,
-        acknowledged_at: opt_time(row, "acknowledged_at")?,
-        resolved_at: opt_time(row, "resolved_at")?,
-        closed_at: opt_time(row, "closed_at")?,
-        owner_department: opt_id(row, "owner_department", DepartmentId::parse)?,
-        reopen_count: row.try_get("reopen_count").map_err(db_err)?,
-        recovery: Vec::new(),
-        notes: Vec::new(),
-        follow_up: opt_id(row, "follow_up", FeedbackId::parse)?,
-        satisfied: satisfied.map(|v| v != 0),
-        resident_key: row.try_get("resident_key").map_err(db_err)?,
-        revision: row.try_get("revision").map_err(db_err)?,
-        update_time: time(row, "update_time")?,
-    })
-}
+cityserve_store_sql::feedback_reads!();
 
 /// Adds each case's notes and recovery actions, in one query for the whole slice.
 async fn attach_entries(conn: &mut SqliteConnection, cases: &mut [Case]) -> StoreResult<()> {
@@ -125,40 +55,6 @@ async fn attach_entries(conn: &mut SqliteConnection, cases: &mut [Case]) -> Stor
         }
     }
     Ok(())
-}
-
-pub(crate) async fn read_feedback(conn: &mut SqliteConnection, d: &DepartmentId, f: &str) -> StoreResult<Feedback> {
-    let sql = format!("SELECT {FEEDBACK_COLUMNS} FROM feedback WHERE department_id = ? AND feedback_id = ?");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(f)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    feedback_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-pub(crate) async fn read_case(conn: &mut SqliteConnection, d: &DepartmentId, c: &str) -> StoreResult<Case> {
-    let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE department_id = ? AND case_id = ?");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(c)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    let mut cases = [case_from(&row.ok_or(StoreError::NotFound)?)?];
-    attach_entries(conn, &mut cases).await?;
-    let [case] = cases;
-    Ok(case)
-}
-
-async fn read_submitted(conn: &mut SqliteConnection, d: &DepartmentId, f: &str) -> StoreResult<Submitted> {
-    let feedback = read_feedback(conn, d, f).await?;
-    let case = match &feedback.case_id {
-        Some(c) => Some(read_case(conn, d, c.as_str()).await?),
-        None => None,
-    };
-    Ok(Submitted { feedback, case })
 }
 
 /// What every submission to a department is checked against, read once per transaction.
@@ -389,7 +285,7 @@ pub(crate) async fn insert_feedback(
         "channel": new.channel.as_str(),
         "case": case_status.is_some(),
     });
-    crate::record(conn, ctx, &new.department_id, &name, payload, now_i).await?;
+    crate::record(conn, ctx, &new.department_id, &name, payload).await?;
     Ok(Submitted { feedback, case: opened })
 }
 
@@ -467,7 +363,7 @@ pub(crate) async fn write_case(
         .map_err(db_err)?;
     let name = resource::case(d, &case.id);
     let payload = serde_json::json!({ "case": case.id.as_str(), "status": case.status.as_str() });
-    crate::record(conn, ctx, d, &name, payload, now).await?;
+    crate::record(conn, ctx, d, &name, payload).await?;
     crate::apply_deltas(conn, &report::case_deltas(current, case, now_micros())).await
 }
 
@@ -480,9 +376,7 @@ impl FeedbackStore for SqliteStore {
     ) -> StoreResult<Submitted> {
         in_scope(ctx.scope, &new.department_id)?;
         let mut tx = self.write(ctx).await?;
-        if let Some(f) =
-            claim_key(&mut tx, &new.department_id, idem, "feedback", new.id.as_str(), micros(now_micros())).await?
-        {
+        if let Some(f) = claim_key(&mut tx, &new.department_id, idem, "feedback", new.id.as_str()).await? {
             let submitted = read_submitted(&mut tx, &new.department_id, &f).await?;
             self.commit(tx).await?;
             return Ok(submitted);
@@ -504,10 +398,7 @@ impl FeedbackStore for SqliteStore {
         in_scope(ctx.scope, department).map_err(|e| (None, e))?;
         let mut tx = self.write(ctx).await.map_err(|e| (None, e))?;
         let ids = items.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(",");
-        if let Some(ids) = claim_key(&mut tx, department, idem, "feedback_batch", &ids, micros(now_micros()))
-            .await
-            .map_err(|e| (None, e))?
-        {
+        if let Some(ids) = claim_key(&mut tx, department, idem, "feedback_batch", &ids).await.map_err(|e| (None, e))? {
             let mut out = Vec::new();
             for f in ids.split(',').filter(|s| !s.is_empty()) {
                 out.push(read_submitted(&mut tx, department, f).await.map_err(|e| (None, e))?);
@@ -663,7 +554,6 @@ impl FeedbackStore for SqliteStore {
         departments.retain(|d| ctx.scope.allows(d));
         departments.sort();
         let mut erasure = Erasure { departments: departments.clone(), ..Erasure::default() };
-        let now = micros(now_micros());
         for d in &departments {
             let d_str = d.as_str();
             sqlx::query(
@@ -715,7 +605,7 @@ impl FeedbackStore for SqliteStore {
                 .map_err(db_err)?;
             erasure.contacts_deleted += i64::try_from(done.rows_affected()).unwrap_or(i64::MAX);
             let name = resource::resident(resident_key);
-            crate::record(&mut tx, ctx, d, &name, serde_json::json!({ "resident": resident_key }), now).await?;
+            crate::record(&mut tx, ctx, d, &name, serde_json::json!({ "resident": resident_key })).await?;
         }
         sqlx::query("DELETE FROM resident_identifiers WHERE resident_key = ?")
             .bind(resident_key)

@@ -7,7 +7,7 @@ use crate::feedback::intake;
 use crate::{SqliteStore, apply_deltas, db_err, in_scope, micros};
 use cityserve_domain::DepartmentId;
 use cityserve_store::import::{ImportCounters, ImportRules, ImportStore, ImportedContact, validate_batch};
-use cityserve_store::{StoreError, StoreResult, WriteCtx, now_micros, resource};
+use cityserve_store::{StoreError, StoreResult, WriteCtx, resource};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteSynchronous;
 use sqlx::{ConnectOptions, Connection, Sqlite, SqliteConnection};
@@ -347,9 +347,8 @@ impl ImportStore for SqliteStore {
             next = more;
         }
         apply_deltas(&mut tx, &counters.into_deltas(department)).await?;
-        let now = micros(now_micros());
         let payload = serde_json::json!({ "imported": received });
-        crate::record(&mut tx, ctx, department, &resource::department(department), payload, now).await?;
+        crate::record(&mut tx, ctx, department, &resource::department(department), payload).await?;
         self.commit(tx).await?;
         if let LoadConnection::Own(conn) = load {
             conn.close().await.map_err(db_err)?;

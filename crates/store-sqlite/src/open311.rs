@@ -36,7 +36,7 @@ impl Open311Store for SqliteStore {
         key: &ApiKey,
     ) -> StoreResult<ApiKey> {
         let mut tx = self.write(ctx).await?;
-        if let Some(id) = claim_key(&mut tx, home, idem, "api_key", &key.id, micros(now_micros())).await? {
+        if let Some(id) = claim_key(&mut tx, home, idem, "api_key", &key.id).await? {
             let k = read_key(&mut tx, &id).await?;
             self.commit(tx).await?;
             return Ok(k);
@@ -54,7 +54,7 @@ impl Open311Store for SqliteStore {
         .await
         .map_err(db_err)?;
         let payload = serde_json::json!({ "api_key": key.id, "client": key.client_name });
-        crate::record(&mut tx, ctx, home, &resource::api_key(&key.id), payload, micros(now)).await?;
+        crate::record(&mut tx, ctx, home, &resource::api_key(&key.id), payload).await?;
         let k = read_key(&mut tx, &key.id).await?;
         self.commit(tx).await?;
         Ok(k)
@@ -99,7 +99,7 @@ impl Open311Store for SqliteStore {
             .await
             .map_err(db_err)?;
         let payload = serde_json::json!({ "api_key": id, "revoked": true });
-        crate::record(&mut tx, ctx, home, &resource::api_key(id), payload, now).await?;
+        crate::record(&mut tx, ctx, home, &resource::api_key(id), payload).await?;
         let k = read_key(&mut tx, id).await?;
         self.commit(tx).await?;
         Ok(k)

@@ -7,8 +7,9 @@
 //! connection (`&mut *tx`) but no way to commit except [`SqliteStore::commit`]; dropping it rolls
 //! back. A bulk import runs the same path on its own load connection ([`SqliteStore::write_on`]).
 use crate::{SqliteStore, db_err};
-use cityserve_domain::{Caller, DepartmentId};
-use cityserve_store::{Idempotency, StoreError, StoreResult, WriteCtx, key_space};
+use cityserve_domain::{Caller, DepartmentId, TenantScope};
+use cityserve_store::{Idempotency, StoreError, StoreResult, WriteCtx, key_space, now_micros};
+use sqlx::pool::PoolConnection;
 use sqlx::{Connection, Row, Sqlite, SqliteConnection, Transaction};
 use std::ops::{Deref, DerefMut};
 
@@ -59,7 +60,39 @@ impl DerefMut for ReadTx {
     }
 }
 
+/// A reader connection for a single-statement read (no transaction needed: each statement is its
+/// own consistent snapshot).
+pub(crate) struct ReadConn {
+    conn: PoolConnection<Sqlite>,
+}
+
+impl ReadConn {
+    /// Returns the connection to the pool.
+    pub(crate) async fn finish(self) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+impl Deref for ReadConn {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for ReadConn {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
 impl SqliteStore {
+    /// A reader connection. Scoping is the callers' (every statement filters by department);
+    /// `_scope` keeps the signature of PostgreSQL's, which sets row-level security from it.
+    pub(crate) async fn read(&self, _scope: &TenantScope) -> StoreResult<ReadConn> {
+        Ok(ReadConn { conn: self.pool.acquire().await.map_err(db_err)? })
+    }
+
     /// Starts a write transaction for `ctx` on the writer connection.
     pub(crate) async fn write(&self, ctx: &WriteCtx<'_>) -> StoreResult<WriteTx<'static>> {
         self.write_as(ctx.actor).await
@@ -92,6 +125,11 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// A read transaction: one consistent snapshot across several statements.
+    pub(crate) async fn snapshot(&self, _scope: &TenantScope) -> StoreResult<ReadTx> {
+        self.read_tx().await
+    }
+
     /// Starts a read transaction on a reader connection.
     pub(crate) async fn read_tx(&self) -> StoreResult<ReadTx> {
         Ok(ReadTx { tx: self.pool.begin().await.map_err(db_err)? })
@@ -108,7 +146,6 @@ pub(crate) async fn claim_key(
     idem: &Idempotency,
     operation: &str,
     resource_id: &str,
-    now: i64,
 ) -> StoreResult<Option<String>> {
     let inserted = sqlx::query(
         "INSERT INTO idempotency_keys (department_id, caller, request_id, operation, request_hash, resource_id,
@@ -121,7 +158,7 @@ pub(crate) async fn claim_key(
     .bind(operation)
     .bind(&idem.request_hash)
     .bind(resource_id)
-    .bind(now)
+    .bind(now_micros().timestamp_micros())
     .execute(&mut *tx.tx)
     .await
     .map_err(db_err)?;
@@ -185,8 +222,8 @@ pub(crate) async fn record(
     department: &DepartmentId,
     resource: &str,
     payload: serde_json::Value,
-    now: i64,
 ) -> StoreResult<()> {
+    let now = now_micros().timestamp_micros();
     audit(tx, ctx, &[department], resource, now).await?;
     sqlx::query(
         "INSERT INTO events (department_id, event_type, resource, payload, occurred_at) VALUES (?, ?, ?, ?, ?)",

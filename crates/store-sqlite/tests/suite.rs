@@ -1,7 +1,7 @@
 //! The shared store suite, plus SQLite-specific behaviour, against a real database file.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use cityserve_store::Store;
+use cityserve_store::DepartmentStore;
 use cityserve_store_sqlite::{SqliteOptions, SqliteStore};
 
 async fn fresh_store() -> Option<(SqliteStore, tempfile::TempDir)> {

@@ -1,7 +1,7 @@
 //! The audit log as a resource: listing it for the Chief and auditors, and recording requests
 //! that were refused. Successful writes (and reads of resident data) are audited by the write
 //! itself, in its own transaction, with outcome `ok`.
-use crate::{Store, StoreResult};
+use crate::{DepartmentStore, StoreResult};
 use chrono::{DateTime, Utc};
 use cityserve_domain::{Caller, DepartmentId, Page, PageRequest, TenantScope};
 use std::future::Future;
@@ -63,7 +63,7 @@ pub struct Refusal<'a> {
 }
 
 /// Reading the audit log and recording refusals.
-pub trait AuditStore: Store {
+pub trait AuditStore: DepartmentStore {
     /// Appends one audit record for a refused request in `department` (which `scope`, from
     /// [`cityserve_domain::policy::refusal_audit_scope`], must reach), in its own transaction.
     fn record_refusal(

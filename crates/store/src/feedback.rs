@@ -94,7 +94,7 @@ pub struct Erasure {
     pub departments: Vec<DepartmentId>,
 }
 
-/// Storage for feedback and complaint cases. Same contract as [`crate::Store`] for scope,
+/// Storage for feedback and complaint cases. Same contract as [`crate::DepartmentStore`] for scope,
 /// idempotency, revisions and audit; in addition:
 /// - a complaint opens its case in the same transaction, with due times from the department's
 ///   service standards (category and channel) as they stand at receipt;

@@ -1,6 +1,6 @@
 //! Storage for the CSO network: officers, appointments, competencies, training, recognitions and
 //! customer-service plans.
-use crate::{Idempotency, Store, StoreResult, WriteCtx};
+use crate::{DepartmentStore, Idempotency, StoreResult, WriteCtx};
 use cityserve_domain::{
     Appointment, AppointmentId, Competency, CompetencyId, CsoNetwork, DepartmentId, NewAppointment, NewCompetency,
     NewOfficer, NewRecognition, NewTrainingRecord, Officer, OfficerFilter, OfficerId, Page, PageRequest, Plan,
@@ -33,7 +33,7 @@ pub struct CompetencySnapshot {
     pub records: Vec<TrainingRecord>,
 }
 
-/// Storage for the CSO network. Same contract as [`Store`] for scope, idempotency, revisions and
+/// Storage for the CSO network. Same contract as [`DepartmentStore`] for scope, idempotency, revisions and
 /// audit; in addition:
 /// - officer IDs are unique city-wide (they are token subjects);
 /// - at most one active appointment per CSO seat (per department) and one for the Chief's seat,
@@ -42,7 +42,7 @@ pub struct CompetencySnapshot {
 ///   the one the request replaces ([`crate::StoreError::Contended`] otherwise);
 /// - "newest first" lists are ordered by time-ordered ID, descending, and continue strictly
 ///   before [`PageRequest::after`].
-pub trait OfficerStore: Store {
+pub trait OfficerStore: DepartmentStore {
     /// Adds an officer. The department must exist in scope and be active.
     fn create_officer(
         &self,

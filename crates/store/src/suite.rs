@@ -2,7 +2,7 @@
 //! [`crate::backend_tests!`]. Panics on failure (it is test code).
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use crate::{Idempotency, Store, StoreError, WriteCtx};
+use crate::{DepartmentStore, Idempotency, StoreError, WriteCtx};
 use cityserve_domain::{
     Action, Caller, Channel, DepartmentId, DepartmentStatus, NewDepartment, NewServiceCategory, NewServiceStandard,
     PageRequest, Role, ServiceCategoryId, ServiceCategoryStatus, ServiceStandardId, ServiceTargets, TenantScope,
@@ -66,7 +66,7 @@ fn page(size: u32, after: Option<String>) -> PageRequest {
 }
 
 /// Creates `id` as the Chief with a fresh request id.
-pub async fn seed_department<S: Store>(store: &S, id: &str) {
+pub async fn seed_department<S: DepartmentStore>(store: &S, id: &str) {
     let c = chief();
     let s = scope(&c, Action::CreateDepartment, Some(&dept(id)));
     store
@@ -75,7 +75,7 @@ pub async fn seed_department<S: Store>(store: &S, id: &str) {
         .unwrap();
 }
 
-pub async fn department_crud_and_listing<S: Store>(store: &S) {
+pub async fn department_crud_and_listing<S: DepartmentStore>(store: &S) {
     let c = chief();
     let s = scope(&c, Action::CreateDepartment, Some(&dept("streets")));
     let created = store
@@ -116,7 +116,7 @@ pub async fn department_crud_and_listing<S: Store>(store: &S) {
     assert_eq!(both.next_after, None);
 }
 
-pub async fn pagination_is_stable_and_complete<S: Store>(store: &S) {
+pub async fn pagination_is_stable_and_complete<S: DepartmentStore>(store: &S) {
     for i in 0..7 {
         seed_department(store, &format!("d{i}")).await;
     }
@@ -133,7 +133,7 @@ pub async fn pagination_is_stable_and_complete<S: Store>(store: &S) {
     assert_eq!(third.next_after, None);
 }
 
-pub async fn create_is_idempotent<S: Store>(store: &S) {
+pub async fn create_is_idempotent<S: DepartmentStore>(store: &S) {
     let c = chief();
     let s = scope(&c, Action::CreateDepartment, Some(&dept("parks")));
     let w = ctx(&s, &c, "department.create");
@@ -151,7 +151,7 @@ pub async fn create_is_idempotent<S: Store>(store: &S) {
     assert_eq!(store.count_audit_records(&s, &dept("parks")).await.unwrap(), 1, "retries write nothing");
 }
 
-pub async fn concurrent_retries_create_once<S: Store>(store: &S) {
+pub async fn concurrent_retries_create_once<S: DepartmentStore>(store: &S) {
     seed_department(store, "water").await;
     let c = chief();
     let s = scope(&c, Action::ManageServiceCatalog, Some(&dept("water")));
@@ -179,7 +179,7 @@ pub async fn concurrent_retries_create_once<S: Store>(store: &S) {
     assert_eq!(store.count_events(&s, &dept("water")).await.unwrap(), 2, "department + one category");
 }
 
-pub async fn stale_revision_is_rejected<S: Store>(store: &S) {
+pub async fn stale_revision_is_rejected<S: DepartmentStore>(store: &S) {
     seed_department(store, "revenue").await;
     let c = chief();
     let s = scope(&c, Action::UpdateDepartment, Some(&dept("revenue")));
@@ -194,7 +194,7 @@ pub async fn stale_revision_is_rejected<S: Store>(store: &S) {
     assert_eq!(store.get_department(&s, &dept("revenue")).await.unwrap(), v2, "the stale write changed nothing");
 }
 
-pub async fn scope_hides_other_tenants<S: Store>(store: &S) {
+pub async fn scope_hides_other_tenants<S: DepartmentStore>(store: &S) {
     seed_department(store, "water").await;
     seed_department(store, "streets").await;
     let c = chief();
@@ -230,7 +230,7 @@ pub async fn scope_hides_other_tenants<S: Store>(store: &S) {
     assert_ne!(store.get_department(&water_scope, &dept("water")).await.unwrap().display_name, "hijacked");
 }
 
-pub async fn categories_and_standards<S: Store>(store: &S) {
+pub async fn categories_and_standards<S: DepartmentStore>(store: &S) {
     seed_department(store, "streets").await;
     let c = cso("streets");
     let s = scope(&c, Action::ManageServiceCatalog, Some(&dept("streets")));
@@ -308,7 +308,7 @@ pub async fn categories_and_standards<S: Store>(store: &S) {
     );
 }
 
-pub async fn standard_pairs_are_unique<S: Store>(store: &S) {
+pub async fn standard_pairs_are_unique<S: DepartmentStore>(store: &S) {
     seed_department(store, "water").await;
     let c = chief();
     let s = scope(&c, Action::ManageServiceCatalog, Some(&dept("water")));
@@ -327,7 +327,7 @@ pub async fn standard_pairs_are_unique<S: Store>(store: &S) {
     );
 }
 
-pub async fn writes_are_audited_with_events<S: Store>(store: &S) {
+pub async fn writes_are_audited_with_events<S: DepartmentStore>(store: &S) {
     seed_department(store, "sanitation").await;
     let c = chief();
     let s = scope(&c, Action::UpdateDepartment, Some(&dept("sanitation")));

@@ -1,268 +1,18 @@
-//! [`OfficerStore`] on PostgreSQL. Every transaction, reads included, starts with the scope's
-//! row-level-security settings (`PgStore::begin`).
-use crate::{PgStore, claim_key, corrupt, db_err, id, in_scope, read_department, record, scope_ids};
-use chrono::{DateTime, Utc};
-use cityserve_domain::officer::{roles_from_string, roles_to_string};
-use cityserve_domain::{
-    Appointment, AppointmentId, Competency, CompetencyId, CsoNetwork, DepartmentId, DepartmentStatus, NetworkSeat,
-    NewAppointment, NewCompetency, NewOfficer, NewRecognition, NewTrainingRecord, Officer, OfficerFilter, OfficerId,
-    OfficerKind, OfficerStatus, Page, PageRequest, Plan, PlanChange, PlanContent, PlanRevision, PlanStatus,
-    Recognition, RecognitionId, Role, Seat, Standing, TenantScope, TrainingRecord, TrainingRecordId,
-};
-use cityserve_store::officers::{AppointmentFilter, CompetencySnapshot};
-use cityserve_store::{Idempotency, OfficerStore, StoreError, StoreResult, WriteCtx, now_micros, resource};
-use sqlx::postgres::PgRow;
-use sqlx::types::Json;
-use sqlx::{PgConnection, Row};
+//! [`crate::officer_store!`]: the whole `OfficerStore` implementation, written once.
 
-const OFFICER_SELECT: &str = "SELECT o.department_id, o.officer_id, o.display_name, o.email, o.title, o.kind, o.status,
-        o.revision, o.create_time, o.update_time,
-        (SELECT a.seat FROM appointments a WHERE a.officer_id = o.officer_id AND a.end_time IS NULL
-         ORDER BY a.seat LIMIT 1) AS seat,
-        (SELECT count(*) FROM recognitions r WHERE r.department_id = o.department_id AND r.officer_id = o.officer_id)
-            AS recognition_count
-     FROM officers o";
-
-const APPOINTMENT_COLUMNS: &str =
-    "department_id, appointment_id, seat, officer_id, start_time, end_time, appointed_by, ended_by, end_reason";
-const COMPETENCY_COLUMNS: &str =
-    "department_id, competency_id, display_name, description, required_for, revision, create_time, update_time";
-const TRAINING_COLUMNS: &str = "department_id, record_id, officer_id, competency_id, complete_time, expire_time, \
-     notes, recorded_by, create_time";
-const RECOGNITION_COLUMNS: &str =
-    "department_id, recognition_id, officer_id, recognized_by, story, feedback, create_time";
-const PLAN_COLUMNS: &str = "department_id, year, content, status, review_comment, revision, create_time, update_time";
-const REVISION_COLUMNS: &str = "department_id, year, revision, change, content, status, comment, author, create_time";
-
-fn time(row: &PgRow, col: &str) -> StoreResult<DateTime<Utc>> {
-    row.try_get(col).map_err(db_err)
-}
-
-fn opt_time(row: &PgRow, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
-    row.try_get(col).map_err(db_err)
-}
-
-fn officer_from(row: &PgRow) -> StoreResult<Officer> {
-    let kind: String = row.try_get("kind").map_err(db_err)?;
-    let status: String = row.try_get("status").map_err(db_err)?;
-    let seat: Option<String> = row.try_get("seat").map_err(db_err)?;
-    Ok(Officer {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        id: id(row, "officer_id", OfficerId::parse)?,
-        display_name: row.try_get("display_name").map_err(db_err)?,
-        email: row.try_get("email").map_err(db_err)?,
-        title: row.try_get("title").map_err(db_err)?,
-        kind: OfficerKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
-        status: OfficerStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        seat: seat.map(|s| Seat::parse(&s).ok_or_else(|| corrupt("seat"))).transpose()?,
-        recognition_count: row.try_get("recognition_count").map_err(db_err)?,
-        create_time: time(row, "create_time")?,
-        update_time: time(row, "update_time")?,
-        revision: row.try_get("revision").map_err(db_err)?,
-    })
-}
-
-fn appointment_from(row: &PgRow) -> StoreResult<Appointment> {
-    let seat: String = row.try_get("seat").map_err(db_err)?;
-    Ok(Appointment {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        id: id(row, "appointment_id", AppointmentId::parse)?,
-        seat: Seat::parse(&seat).ok_or_else(|| corrupt("seat"))?,
-        officer_id: id(row, "officer_id", OfficerId::parse)?,
-        start_time: time(row, "start_time")?,
-        end_time: opt_time(row, "end_time")?,
-        appointed_by: row.try_get("appointed_by").map_err(db_err)?,
-        ended_by: row.try_get("ended_by").map_err(db_err)?,
-        end_reason: row.try_get("end_reason").map_err(db_err)?,
-    })
-}
-
-fn competency_from(row: &PgRow) -> StoreResult<Competency> {
-    let roles: String = row.try_get("required_for").map_err(db_err)?;
-    Ok(Competency {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        id: id(row, "competency_id", CompetencyId::parse)?,
-        display_name: row.try_get("display_name").map_err(db_err)?,
-        description: row.try_get("description").map_err(db_err)?,
-        required_for: roles_from_string(&roles).ok_or_else(|| corrupt("required_for"))?,
-        create_time: time(row, "create_time")?,
-        update_time: time(row, "update_time")?,
-        revision: row.try_get("revision").map_err(db_err)?,
-    })
-}
-
-fn training_from(row: &PgRow) -> StoreResult<TrainingRecord> {
-    Ok(TrainingRecord {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        officer_id: id(row, "officer_id", OfficerId::parse)?,
-        id: id(row, "record_id", TrainingRecordId::parse)?,
-        competency_id: id(row, "competency_id", CompetencyId::parse)?,
-        complete_time: time(row, "complete_time")?,
-        expire_time: opt_time(row, "expire_time")?,
-        notes: row.try_get("notes").map_err(db_err)?,
-        recorded_by: row.try_get("recorded_by").map_err(db_err)?,
-        create_time: time(row, "create_time")?,
-    })
-}
-
-fn recognition_from(row: &PgRow) -> StoreResult<Recognition> {
-    Ok(Recognition {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        id: id(row, "recognition_id", RecognitionId::parse)?,
-        officer_id: id(row, "officer_id", OfficerId::parse)?,
-        recognized_by: row.try_get("recognized_by").map_err(db_err)?,
-        story: row.try_get("story").map_err(db_err)?,
-        feedback: row.try_get("feedback").map_err(db_err)?,
-        create_time: time(row, "create_time")?,
-    })
-}
-
-fn content_from(row: &PgRow) -> StoreResult<PlanContent> {
-    let Json(content): Json<PlanContent> = row.try_get("content").map_err(|_| corrupt("content"))?;
-    Ok(content)
-}
-
-fn plan_from(row: &PgRow) -> StoreResult<Plan> {
-    let status: String = row.try_get("status").map_err(db_err)?;
-    Ok(Plan {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        year: row.try_get("year").map_err(db_err)?,
-        content: content_from(row)?,
-        status: PlanStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        review_comment: row.try_get("review_comment").map_err(db_err)?,
-        create_time: time(row, "create_time")?,
-        update_time: time(row, "update_time")?,
-        revision: row.try_get("revision").map_err(db_err)?,
-    })
-}
-
-fn revision_from(row: &PgRow) -> StoreResult<PlanRevision> {
-    let status: String = row.try_get("status").map_err(db_err)?;
-    let change: String = row.try_get("change").map_err(db_err)?;
-    Ok(PlanRevision {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        year: row.try_get("year").map_err(db_err)?,
-        revision: row.try_get("revision").map_err(db_err)?,
-        change: PlanChange::parse(&change).ok_or_else(|| corrupt("change"))?,
-        content: content_from(row)?,
-        status: PlanStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        comment: row.try_get("comment").map_err(db_err)?,
-        author: row.try_get("author").map_err(db_err)?,
-        create_time: time(row, "create_time")?,
-    })
-}
-
-fn json_text(content: &PlanContent) -> StoreResult<Json<&PlanContent>> {
-    Ok(Json(content))
-}
-
-async fn read_officer(conn: &mut PgConnection, d: &DepartmentId, o: &str) -> StoreResult<Officer> {
-    let sql = format!("{OFFICER_SELECT} WHERE o.department_id = $1 AND o.officer_id = $2");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(o)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    officer_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-async fn read_appointment(conn: &mut PgConnection, d: &DepartmentId, a: &str) -> StoreResult<Appointment> {
-    let sql =
-        format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE department_id = $1 AND appointment_id = $2");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(a)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    appointment_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-async fn read_competency(conn: &mut PgConnection, d: &DepartmentId, c: &str) -> StoreResult<Competency> {
-    let sql = format!("SELECT {COMPETENCY_COLUMNS} FROM competencies WHERE department_id = $1 AND competency_id = $2");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(c)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    competency_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-async fn read_training(conn: &mut PgConnection, d: &DepartmentId, t: &str) -> StoreResult<TrainingRecord> {
-    let sql = format!("SELECT {TRAINING_COLUMNS} FROM training_records WHERE department_id = $1 AND record_id = $2");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(t)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    training_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-async fn read_recognition(conn: &mut PgConnection, d: &DepartmentId, r: &str) -> StoreResult<Recognition> {
-    let sql =
-        format!("SELECT {RECOGNITION_COLUMNS} FROM recognitions WHERE department_id = $1 AND recognition_id = $2");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(r)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    recognition_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-async fn read_plan(conn: &mut PgConnection, d: &DepartmentId, year: i32) -> StoreResult<Plan> {
-    let sql = format!("SELECT {PLAN_COLUMNS} FROM plans WHERE department_id = $1 AND year = $2");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(year)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    plan_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-async fn require_active_department(conn: &mut PgConnection, d: &DepartmentId) -> StoreResult<()> {
-    if read_department(conn, d).await?.status != DepartmentStatus::Active {
-        return Err(StoreError::FailedPrecondition(format!("department {d} is archived")));
-    }
-    Ok(())
-}
-
-async fn append_revision(
-    conn: &mut PgConnection,
-    plan: &Plan,
-    change: PlanChange,
-    comment: &str,
-    author: &str,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO plan_revisions (department_id, year, revision, change, content, status, comment, author, create_time)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(plan.department_id.as_str())
-    .bind(plan.year)
-    .bind(plan.revision)
-    .bind(change.as_str())
-    .bind(json_text(&plan.content)?)
-    .bind(plan.status.as_str())
-    .bind(comment)
-    .bind(author)
-    .bind(plan.update_time)
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(())
-}
-
-impl OfficerStore for PgStore {
+/// `impl OfficerStore for $store`, written once and expanded in a backend's officers module (see
+/// [`crate::department_store!`] for what the expansion site provides; also `json_text`, how a
+/// plan's content is bound, `self.snapshot(scope)`, a read transaction over several statements,
+/// and `self.list_officers_in`, `self.list_appointments_in` and `self.list_recognitions_in`, the
+/// lists whose scope filter is dialect).
+#[macro_export]
+macro_rules! officer_store {
+    ($store:ty) => {
+impl OfficerStore for $store {
     async fn create_officer(&self, ctx: &WriteCtx<'_>, idem: &Idempotency, new: &NewOfficer) -> StoreResult<Officer> {
         in_scope(ctx.scope, &new.department_id)?;
         let mut tx = self.write(ctx).await?;
-        let now = now_micros();
-        if let Some(o) = claim_key(&mut tx, &new.department_id, idem, "officer", new.id.as_str(), now).await? {
+        if let Some(o) = claim_key(&mut tx, &new.department_id, idem, "officer", new.id.as_str()).await? {
             let officer = read_officer(&mut tx, &new.department_id, &o).await?;
             self.commit(tx).await?;
             return Ok(officer);
@@ -280,8 +30,8 @@ impl OfficerStore for PgStore {
         .bind(&new.email)
         .bind(&new.title)
         .bind(new.kind.as_str())
-        .bind(now)
-        .bind(now)
+        .bind(crate::at(now))
+        .bind(crate::at(now))
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -297,43 +47,6 @@ impl OfficerStore for PgStore {
         read_officer(&mut *self.read(scope).await?, d, o.as_str()).await
     }
 
-    async fn list_officers(
-        &self,
-        scope: &TenantScope,
-        filter: &OfficerFilter,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Officer>> {
-        if let Some(d) = &filter.department {
-            in_scope(scope, d)?;
-        }
-        let role = match filter.role {
-            None => "",
-            Some(Role::Chief) => " AND seat = 'chief'",
-            Some(Role::Cso) => " AND seat = 'cso'",
-            Some(Role::Staff) => " AND seat IS NULL AND kind = 'staff'",
-            Some(Role::Auditor) => " AND seat IS NULL AND kind = 'auditor'",
-            Some(Role::Service) => " AND false",
-        };
-        let sql = format!(
-            "SELECT * FROM ({OFFICER_SELECT}) v
-             WHERE officer_id > $1 AND ($2::text IS NULL OR department_id = $2)
-               AND ($3::text[] IS NULL OR department_id = ANY($3)) AND ($4::text IS NULL OR status = $4){role}
-             ORDER BY officer_id LIMIT $5"
-        );
-        let mut tx = self.read(scope).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(filter.department.as_ref().map(|d| d.as_str().to_owned()))
-            .bind(scope_ids(scope))
-            .bind(filter.status.map(|s| s.as_str()))
-            .bind(i64::from(page.size) + 1)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.finish().await?;
-        let items = rows.iter().map(officer_from).collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, page.size, |o| o.id.to_string()))
-    }
 
     async fn update_officer(&self, ctx: &WriteCtx<'_>, o: &Officer, expected_revision: i64) -> StoreResult<Officer> {
         in_scope(ctx.scope, &o.department_id)?;
@@ -346,7 +59,7 @@ impl OfficerStore for PgStore {
         .bind(&o.display_name)
         .bind(&o.email)
         .bind(&o.title)
-        .bind(now)
+        .bind(crate::at(now))
         .bind(o.department_id.as_str())
         .bind(o.id.as_str())
         .bind(expected_revision)
@@ -391,7 +104,7 @@ impl OfficerStore for PgStore {
             "UPDATE appointments SET end_time = $1, ended_by = $2, end_reason = 'officer deactivated'
              WHERE department_id = $3 AND officer_id = $4 AND end_time IS NULL",
         )
-        .bind(now)
+        .bind(crate::at(now))
         .bind(&ctx.actor.subject)
         .bind(d.as_str())
         .bind(o.as_str())
@@ -402,7 +115,7 @@ impl OfficerStore for PgStore {
             "UPDATE officers SET status = 'inactive', revision = revision + 1, update_time = $1
              WHERE department_id = $2 AND officer_id = $3",
         )
-        .bind(now)
+        .bind(crate::at(now))
         .bind(d.as_str())
         .bind(o.as_str())
         .execute(&mut *tx)
@@ -418,8 +131,7 @@ impl OfficerStore for PgStore {
     async fn appoint(&self, ctx: &WriteCtx<'_>, idem: &Idempotency, new: &NewAppointment) -> StoreResult<Appointment> {
         in_scope(ctx.scope, &new.department_id)?;
         let mut tx = self.write(ctx).await?;
-        let now = now_micros();
-        if let Some(a) = claim_key(&mut tx, &new.department_id, idem, "appointment", new.id.as_str(), now).await? {
+        if let Some(a) = claim_key(&mut tx, &new.department_id, idem, "appointment", new.id.as_str()).await? {
             let appointment = read_appointment(&mut tx, &new.department_id, &a).await?;
             self.commit(tx).await?;
             return Ok(appointment);
@@ -458,7 +170,7 @@ impl OfficerStore for PgStore {
                 "UPDATE appointments SET end_time = $1, ended_by = $2, end_reason = $3
                  WHERE department_id = $4 AND appointment_id = $5 AND end_time IS NULL",
             )
-            .bind(now)
+            .bind(crate::at(now))
             .bind(&ctx.actor.subject)
             .bind(format!("replaced by {}", new.id))
             .bind(cur.department_id.as_str())
@@ -481,7 +193,7 @@ impl OfficerStore for PgStore {
         .bind(new.id.as_str())
         .bind(new.seat.as_str())
         .bind(new.officer_id.as_str())
-        .bind(now)
+        .bind(crate::at(now))
         .bind(&ctx.actor.subject)
         .execute(&mut *tx)
         .await
@@ -521,7 +233,7 @@ impl OfficerStore for PgStore {
             "UPDATE appointments SET end_time = $1, ended_by = $2, end_reason = $3
              WHERE department_id = $4 AND appointment_id = $5 AND end_time IS NULL",
         )
-        .bind(now)
+        .bind(crate::at(now))
         .bind(&ctx.actor.subject)
         .bind(reason)
         .bind(d.as_str())
@@ -546,45 +258,13 @@ impl OfficerStore for PgStore {
         read_appointment(&mut *self.read(scope).await?, d, a.as_str()).await
     }
 
-    async fn list_appointments(
-        &self,
-        scope: &TenantScope,
-        filter: &AppointmentFilter,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Appointment>> {
-        if let Some(d) = &filter.department {
-            in_scope(scope, d)?;
-        }
-        let active = if filter.active_only { " AND end_time IS NULL" } else { "" };
-        let sql = format!(
-            "SELECT {APPOINTMENT_COLUMNS} FROM appointments
-             WHERE ($1 = '' OR appointment_id < $1) AND ($2::text IS NULL OR department_id = $2)
-               AND ($3::text[] IS NULL OR department_id = ANY($3)) AND ($4::text IS NULL OR seat = $4)
-               AND ($5::text IS NULL OR officer_id = $5){active}
-             ORDER BY appointment_id DESC LIMIT $6"
-        );
-        let mut tx = self.read(scope).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(filter.department.as_ref().map(|d| d.as_str().to_owned()))
-            .bind(scope_ids(scope))
-            .bind(filter.seat.map(|s| s.as_str()))
-            .bind(filter.officer.as_ref().map(|o| o.as_str().to_owned()))
-            .bind(i64::from(page.size) + 1)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.finish().await?;
-        let items = rows.iter().map(appointment_from).collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, page.size, |a| a.id.to_string()))
-    }
 
     async fn cso_network(&self, scope: &TenantScope, year: i32) -> StoreResult<CsoNetwork> {
         if scope.departments().is_some() {
             return Err(StoreError::NotFound);
         }
         // One read transaction: a consistent snapshot of seats, officers and plans.
-        let mut tx = self.read(scope).await?;
+        let mut tx = self.snapshot(scope).await?;
         let sql =
             format!("SELECT {APPOINTMENT_COLUMNS} FROM appointments WHERE end_time IS NULL ORDER BY department_id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await.map_err(db_err)?;
@@ -669,8 +349,7 @@ impl OfficerStore for PgStore {
     ) -> StoreResult<Competency> {
         in_scope(ctx.scope, &new.department_id)?;
         let mut tx = self.write(ctx).await?;
-        let now = now_micros();
-        if let Some(c) = claim_key(&mut tx, &new.department_id, idem, "competency", new.id.as_str(), now).await? {
+        if let Some(c) = claim_key(&mut tx, &new.department_id, idem, "competency", new.id.as_str()).await? {
             let competency = read_competency(&mut tx, &new.department_id, &c).await?;
             self.commit(tx).await?;
             return Ok(competency);
@@ -687,8 +366,8 @@ impl OfficerStore for PgStore {
         .bind(&new.display_name)
         .bind(&new.description)
         .bind(roles_to_string(&new.required_for))
-        .bind(now)
-        .bind(now)
+        .bind(crate::at(now))
+        .bind(crate::at(now))
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -745,7 +424,7 @@ impl OfficerStore for PgStore {
         .bind(&c.display_name)
         .bind(&c.description)
         .bind(roles_to_string(&c.required_for))
-        .bind(now)
+        .bind(crate::at(now))
         .bind(c.department_id.as_str())
         .bind(c.id.as_str())
         .bind(expected_revision)
@@ -771,8 +450,7 @@ impl OfficerStore for PgStore {
     ) -> StoreResult<TrainingRecord> {
         in_scope(ctx.scope, &new.department_id)?;
         let mut tx = self.write(ctx).await?;
-        let now = now_micros();
-        if let Some(t) = claim_key(&mut tx, &new.department_id, idem, "training_record", new.id.as_str(), now).await? {
+        if let Some(t) = claim_key(&mut tx, &new.department_id, idem, "training_record", new.id.as_str()).await? {
             let r = read_training(&mut tx, &new.department_id, &t).await?;
             self.commit(tx).await?;
             return Ok(r);
@@ -789,11 +467,11 @@ impl OfficerStore for PgStore {
         .bind(new.id.as_str())
         .bind(new.officer_id.as_str())
         .bind(new.competency_id.as_str())
-        .bind(new.complete_time)
-        .bind(new.expire_time)
+        .bind(crate::at(new.complete_time))
+        .bind(new.expire_time.map(crate::at))
         .bind(&new.notes)
         .bind(&ctx.actor.subject)
-        .bind(now)
+        .bind(crate::at(now))
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -838,7 +516,7 @@ impl OfficerStore for PgStore {
 
     async fn competency_snapshot(&self, scope: &TenantScope, d: &DepartmentId) -> StoreResult<CompetencySnapshot> {
         in_scope(scope, d)?;
-        let mut tx = self.read(scope).await?;
+        let mut tx = self.snapshot(scope).await?;
         read_department(&mut tx, d).await?;
         let sql = format!("{OFFICER_SELECT} WHERE o.department_id = $1 AND o.status = 'active' ORDER BY o.officer_id");
         let officers =
@@ -866,8 +544,7 @@ impl OfficerStore for PgStore {
     ) -> StoreResult<Recognition> {
         in_scope(ctx.scope, &new.department_id)?;
         let mut tx = self.write(ctx).await?;
-        let now = now_micros();
-        if let Some(r) = claim_key(&mut tx, &new.department_id, idem, "recognition", new.id.as_str(), now).await? {
+        if let Some(r) = claim_key(&mut tx, &new.department_id, idem, "recognition", new.id.as_str()).await? {
             let recognition = read_recognition(&mut tx, &new.department_id, &r).await?;
             self.commit(tx).await?;
             return Ok(recognition);
@@ -888,7 +565,7 @@ impl OfficerStore for PgStore {
         .bind(&ctx.actor.subject)
         .bind(&new.story)
         .bind(new.feedback.as_deref())
-        .bind(now)
+        .bind(crate::at(now))
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -900,34 +577,6 @@ impl OfficerStore for PgStore {
         Ok(recognition)
     }
 
-    async fn list_recognitions(
-        &self,
-        scope: &TenantScope,
-        department: Option<&DepartmentId>,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Recognition>> {
-        if let Some(d) = department {
-            in_scope(scope, d)?;
-        }
-        let sql = format!(
-            "SELECT {RECOGNITION_COLUMNS} FROM recognitions
-             WHERE ($1 = '' OR recognition_id < $1) AND ($2::text IS NULL OR department_id = $2)
-               AND ($3::text[] IS NULL OR department_id = ANY($3))
-             ORDER BY recognition_id DESC LIMIT $4"
-        );
-        let mut tx = self.read(scope).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(page.after.clone().unwrap_or_default())
-            .bind(department.map(|d| d.as_str().to_owned()))
-            .bind(scope_ids(scope))
-            .bind(i64::from(page.size) + 1)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        tx.finish().await?;
-        let items = rows.iter().map(recognition_from).collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, page.size, |r| r.id.to_string()))
-    }
 
     async fn create_plan(
         &self,
@@ -939,8 +588,7 @@ impl OfficerStore for PgStore {
     ) -> StoreResult<Plan> {
         in_scope(ctx.scope, d)?;
         let mut tx = self.write(ctx).await?;
-        let now = now_micros();
-        if claim_key(&mut tx, d, idem, "plan", &year.to_string(), now).await?.is_some() {
+        if claim_key(&mut tx, d, idem, "plan", &year.to_string()).await?.is_some() {
             let plan = read_plan(&mut tx, d, year).await?;
             self.commit(tx).await?;
             return Ok(plan);
@@ -954,8 +602,8 @@ impl OfficerStore for PgStore {
         .bind(d.as_str())
         .bind(year)
         .bind(json_text(content)?)
-        .bind(now)
-        .bind(now)
+        .bind(crate::at(now))
+        .bind(crate::at(now))
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -1013,7 +661,7 @@ impl OfficerStore for PgStore {
         .bind(json_text(&plan.content)?)
         .bind(plan.status.as_str())
         .bind(&plan.review_comment)
-        .bind(now)
+        .bind(crate::at(now))
         .bind(d.as_str())
         .bind(plan.year)
         .bind(expected_revision)
@@ -1062,4 +710,33 @@ impl OfficerStore for PgStore {
         let items = rows.iter().map(revision_from).collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_overfetch(items, page.size, |r| r.revision.to_string()))
     }
+
+    async fn list_officers(
+        &self,
+        scope: &TenantScope,
+        filter: &OfficerFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Officer>> {
+        self.list_officers_in(scope, filter, page).await
+    }
+
+    async fn list_appointments(
+        &self,
+        scope: &TenantScope,
+        filter: &AppointmentFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Appointment>> {
+        self.list_appointments_in(scope, filter, page).await
+    }
+
+    async fn list_recognitions(
+        &self,
+        scope: &TenantScope,
+        department: Option<&DepartmentId>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Recognition>> {
+        self.list_recognitions_in(scope, department, page).await
+    }
+}
+    };
 }

@@ -1,94 +1,25 @@
 //! [`FeedbackStore`] on PostgreSQL. Row-level security scopes every table; the timeline's metadata
 //! table is readable city-wide by design (see migrations/postgres/0003_feedback.sql).
 use crate::{
-    DEPARTMENT_COLUMNS, PgStore, WriteTx, apply_deltas, audit, claim_key, corrupt, db_err, department_from, id,
-    in_scope, read_standards, record, scope_ids,
+    DEPARTMENT_COLUMNS, PgStore, WriteTx, apply_deltas, audit, claim_key, corrupt, db_err, department_from, in_scope,
+    read_standards, record, scope_ids,
 };
 use chrono::{DateTime, Utc};
 use cityserve_domain::feedback::RecoveryKind;
 use cityserve_domain::report;
 use cityserve_domain::{
     Case, CaseEntry, CaseId, CaseNote, CaseStatus, Channel, DepartmentId, DepartmentStatus, Feedback, FeedbackId,
-    FeedbackKind, Location, NewFeedback, OfficerId, Page, PageRequest, RecoveryAction, ResidentRef, ServiceCategoryId,
+    FeedbackKind, NewFeedback, Page, PageRequest, RecoveryAction, ResidentRef, ServiceCategoryId,
     ServiceCategoryStatus, ServiceStandard, ServiceTargets, TenantScope, resolve_targets,
 };
 use cityserve_store::feedback::{CaseFilter, CaseOrder, Erasure, FeedbackFilter, Source, Submitted, TimelineRow};
 use cityserve_store::{FeedbackStore, Idempotency, StoreError, StoreResult, WriteCtx, now_micros, resource};
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-pub(crate) const FEEDBACK_COLUMNS: &str = "department_id, feedback_id, channel, kind, csat, nps, text, language, category_id, \
-     address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source";
-pub(crate) const CASE_COLUMNS: &str = "department_id, case_id, status, assignee, category_id, channel, received_at, \
-     acknowledge_due, resolve_due, acknowledged_at, resolved_at, closed_at, owner_department, reopen_count, \
-     follow_up, satisfied, resident_key, revision, update_time";
+pub(crate) use cityserve_store_sql::feedback::{CASE_COLUMNS, FEEDBACK_COLUMNS};
+pub(crate) use cityserve_store_sql::rows::{case as case_from, feedback as feedback_from};
 
-fn opt_id<T>(
-    row: &PgRow,
-    col: &str,
-    parse: fn(&str, &str) -> Result<T, cityserve_domain::ValidationError>,
-) -> StoreResult<Option<T>> {
-    let v: Option<String> = row.try_get(col).map_err(db_err)?;
-    v.map(|v| parse(col, &v).map_err(|_| corrupt(col))).transpose()
-}
-
-pub(crate) fn feedback_from(row: &PgRow) -> StoreResult<Feedback> {
-    let channel: String = row.try_get("channel").map_err(db_err)?;
-    let kind: String = row.try_get("kind").map_err(db_err)?;
-    let kind = FeedbackKind::parse(&kind).ok_or_else(|| corrupt("kind"))?;
-    let feedback_id = id(row, "feedback_id", FeedbackId::parse)?;
-    Ok(Feedback {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        case_id: (kind == FeedbackKind::Complaint).then(|| CaseId::from_feedback(&feedback_id)),
-        id: feedback_id,
-        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel"))?,
-        kind,
-        csat: row.try_get("csat").map_err(db_err)?,
-        nps: row.try_get("nps").map_err(db_err)?,
-        text: row.try_get("text").map_err(db_err)?,
-        language: row.try_get("language").map_err(db_err)?,
-        category: opt_id(row, "category_id", ServiceCategoryId::parse)?,
-        location: Location {
-            address: row.try_get("address").map_err(db_err)?,
-            latitude: row.try_get("latitude").map_err(db_err)?,
-            longitude: row.try_get("longitude").map_err(db_err)?,
-        },
-        occurred_at: row.try_get("occurred_at").map_err(db_err)?,
-        received_at: row.try_get("received_at").map_err(db_err)?,
-        resident_key: row.try_get("resident_key").map_err(db_err)?,
-        internal_customer: opt_id(row, "internal_customer", DepartmentId::parse)?,
-        source: row.try_get("source").map_err(db_err)?,
-        erased: row.try_get("erased").map_err(db_err)?,
-    })
-}
-
-pub(crate) fn case_from(row: &PgRow) -> StoreResult<Case> {
-    let status: String = row.try_get("status").map_err(db_err)?;
-    let channel: String = row.try_get("channel").map_err(db_err)?;
-    Ok(Case {
-        department_id: id(row, "department_id", DepartmentId::parse)?,
-        id: id(row, "case_id", CaseId::parse)?,
-        status: CaseStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
-        assignee: opt_id(row, "assignee", OfficerId::parse)?,
-        category: opt_id(row, "category_id", ServiceCategoryId::parse)?,
-        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel"))?,
-        received_at: row.try_get("received_at").map_err(db_err)?,
-        acknowledge_due: row.try_get("acknowledge_due").map_err(db_err)?,
-        resolve_due: row.try_get("resolve_due").map_err(db_err)?,
-        acknowledged_at: row.try_get("acknowledged_at").map_err(db_err)?,
-        resolved_at: row.try_get("resolved_at").map_err(db_err)?,
-        closed_at: row.try_get("closed_at").map_err(db_err)?,
-        owner_department: opt_id(row, "owner_department", DepartmentId::parse)?,
-        reopen_count: row.try_get("reopen_count").map_err(db_err)?,
-        recovery: Vec::new(),
-        notes: Vec::new(),
-        follow_up: opt_id(row, "follow_up", FeedbackId::parse)?,
-        satisfied: row.try_get("satisfied").map_err(db_err)?,
-        resident_key: row.try_get("resident_key").map_err(db_err)?,
-        revision: row.try_get("revision").map_err(db_err)?,
-        update_time: row.try_get("update_time").map_err(db_err)?,
-    })
-}
+cityserve_store_sql::feedback_reads!();
 
 /// Adds each case's notes and recovery actions, in one query for the whole slice.
 async fn attach_entries(conn: &mut PgConnection, cases: &mut [Case]) -> StoreResult<()> {
@@ -130,40 +61,6 @@ async fn attach_entries(conn: &mut PgConnection, cases: &mut [Case]) -> StoreRes
         }
     }
     Ok(())
-}
-
-pub(crate) async fn read_feedback(conn: &mut PgConnection, d: &DepartmentId, f: &str) -> StoreResult<Feedback> {
-    let sql = format!("SELECT {FEEDBACK_COLUMNS} FROM feedback WHERE department_id = $1 AND feedback_id = $2");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(f)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    feedback_from(&row.ok_or(StoreError::NotFound)?)
-}
-
-pub(crate) async fn read_case(conn: &mut PgConnection, d: &DepartmentId, c: &str) -> StoreResult<Case> {
-    let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE department_id = $1 AND case_id = $2");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(c)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    let mut cases = [case_from(&row.ok_or(StoreError::NotFound)?)?];
-    attach_entries(conn, &mut cases).await?;
-    let [case] = cases;
-    Ok(case)
-}
-
-async fn read_submitted(conn: &mut PgConnection, d: &DepartmentId, f: &str) -> StoreResult<Submitted> {
-    let feedback = read_feedback(conn, d, f).await?;
-    let case = match &feedback.case_id {
-        Some(c) => Some(read_case(conn, d, c.as_str()).await?),
-        None => None,
-    };
-    Ok(Submitted { feedback, case })
 }
 
 /// What every submission to a department is checked against, read once per transaction.
@@ -483,7 +380,7 @@ impl FeedbackStore for PgStore {
         let mut tx = self.write(ctx).await?;
         let now = now_micros();
         // Claiming the key first makes concurrent retries wait for the first one and replay it.
-        if let Some(f) = claim_key(&mut tx, &new.department_id, idem, "feedback", new.id.as_str(), now).await? {
+        if let Some(f) = claim_key(&mut tx, &new.department_id, idem, "feedback", new.id.as_str()).await? {
             let submitted = read_submitted(&mut tx, &new.department_id, &f).await?;
             self.commit(tx).await?;
             return Ok(submitted);
@@ -505,9 +402,7 @@ impl FeedbackStore for PgStore {
         let mut tx = self.write(ctx).await.map_err(|e| (None, e))?;
         let now = now_micros();
         let ids = items.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(",");
-        if let Some(ids) =
-            claim_key(&mut tx, department, idem, "feedback_batch", &ids, now).await.map_err(|e| (None, e))?
-        {
+        if let Some(ids) = claim_key(&mut tx, department, idem, "feedback_batch", &ids).await.map_err(|e| (None, e))? {
             let mut out = Vec::new();
             for f in ids.split(',').filter(|s| !s.is_empty()) {
                 out.push(read_submitted(&mut tx, department, f).await.map_err(|e| (None, e))?);

@@ -1,0 +1,160 @@
+//! The SQL both storage backends share, written once: statement texts (sqlx binds `$1`, `$2`, …
+//! by number on SQLite too, so one text serves both databases) and one conversion per row type
+//! into domain types ([`rows`]), reading columns through [`SqlRow`].
+//!
+//! No connection handling lives here: each backend runs these statements on its own connections
+//! inside its one write path, and keeps only what truly differs (PostgreSQL's row-level-security
+//! begin, UNNEST and SKIP LOCKED; SQLite's writer connection and multi-row statements).
+//!
+//! The two databases store two things differently, and [`SqlRow`] hides both: instants
+//! (`timestamptz` on PostgreSQL, microseconds since the epoch in an `INTEGER` on SQLite) and JSON
+//! (`jsonb` on PostgreSQL, text on SQLite).
+
+pub mod departments;
+pub mod feedback;
+pub mod officers;
+pub mod rows;
+
+use chrono::{DateTime, Utc};
+use cityserve_domain::ValidationError;
+use cityserve_store::{StoreError, StoreResult};
+use serde::de::DeserializeOwned;
+
+/// A stored value that does not read back as what was written.
+pub fn corrupt(what: &str) -> StoreError {
+    StoreError::Internal(format!("corrupt row: {what}"))
+}
+
+fn decode(col: &str, e: sqlx::Error) -> StoreError {
+    StoreError::Internal(format!("cannot read column {col}: {e}"))
+}
+
+/// Reading a result row's columns, the same way on both databases.
+pub trait SqlRow {
+    /// A text column.
+    fn text(&self, col: &str) -> StoreResult<String>;
+    /// A nullable text column.
+    fn opt_text(&self, col: &str) -> StoreResult<Option<String>>;
+    /// A 64-bit integer column (`bigint`; also `count(*)`).
+    fn int(&self, col: &str) -> StoreResult<i64>;
+    /// A nullable 64-bit integer column.
+    fn opt_int(&self, col: &str) -> StoreResult<Option<i64>>;
+    /// A 32-bit integer column (`integer` on PostgreSQL).
+    fn int32(&self, col: &str) -> StoreResult<i32>;
+    /// A nullable 32-bit integer column.
+    fn opt_int32(&self, col: &str) -> StoreResult<Option<i32>>;
+    /// A boolean (`boolean` on PostgreSQL, 0 or 1 on SQLite).
+    fn flag(&self, col: &str) -> StoreResult<bool>;
+    /// A nullable boolean.
+    fn opt_flag(&self, col: &str) -> StoreResult<Option<bool>>;
+    /// A nullable floating-point column.
+    fn opt_real(&self, col: &str) -> StoreResult<Option<f64>>;
+    /// An instant.
+    fn time(&self, col: &str) -> StoreResult<DateTime<Utc>>;
+    /// A nullable instant.
+    fn opt_time(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>>;
+    /// A JSON document.
+    fn json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<T>;
+
+    /// A text column parsed into an ID (a corrupt row if it does not parse).
+    fn id<T>(&self, col: &str, parse: fn(&str, &str) -> Result<T, ValidationError>) -> StoreResult<T> {
+        let v = self.text(col)?;
+        parse(col, &v).map_err(|_| corrupt(col))
+    }
+
+    /// A nullable text column parsed into an ID.
+    fn opt_id<T>(&self, col: &str, parse: fn(&str, &str) -> Result<T, ValidationError>) -> StoreResult<Option<T>> {
+        self.opt_text(col)?.map(|v| parse(col, &v).map_err(|_| corrupt(col))).transpose()
+    }
+
+    /// A text column parsed into one of a fixed set of words (an enum's `parse`).
+    fn word<T>(&self, col: &str, parse: fn(&str) -> Option<T>) -> StoreResult<T> {
+        let v = self.text(col)?;
+        parse(&v).ok_or_else(|| corrupt(col))
+    }
+
+    /// A nullable text column parsed into one of a fixed set of words.
+    fn opt_word<T>(&self, col: &str, parse: fn(&str) -> Option<T>) -> StoreResult<Option<T>> {
+        self.opt_text(col)?.map(|v| parse(&v).ok_or_else(|| corrupt(col))).transpose()
+    }
+}
+
+/// The columns both databases read the same way.
+macro_rules! common_columns {
+    () => {
+        fn text(&self, col: &str) -> StoreResult<String> {
+            sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
+        }
+        fn opt_text(&self, col: &str) -> StoreResult<Option<String>> {
+            sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
+        }
+        fn int(&self, col: &str) -> StoreResult<i64> {
+            sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
+        }
+        fn opt_int(&self, col: &str) -> StoreResult<Option<i64>> {
+            sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
+        }
+        fn int32(&self, col: &str) -> StoreResult<i32> {
+            sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
+        }
+        fn opt_int32(&self, col: &str) -> StoreResult<Option<i32>> {
+            sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
+        }
+        fn opt_real(&self, col: &str) -> StoreResult<Option<f64>> {
+            sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
+        }
+    };
+}
+
+#[cfg(feature = "postgres")]
+impl SqlRow for sqlx::postgres::PgRow {
+    common_columns!();
+
+    fn flag(&self, col: &str) -> StoreResult<bool> {
+        sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
+    }
+
+    fn opt_flag(&self, col: &str) -> StoreResult<Option<bool>> {
+        sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
+    }
+
+    fn time(&self, col: &str) -> StoreResult<DateTime<Utc>> {
+        sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
+    }
+
+    fn opt_time(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
+    }
+
+    fn json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<T> {
+        let sqlx::types::Json(v): sqlx::types::Json<T> = sqlx::Row::try_get(self, col).map_err(|_| corrupt(col))?;
+        Ok(v)
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl SqlRow for sqlx::sqlite::SqliteRow {
+    common_columns!();
+
+    fn flag(&self, col: &str) -> StoreResult<bool> {
+        Ok(self.int(col)? != 0)
+    }
+
+    fn opt_flag(&self, col: &str) -> StoreResult<Option<bool>> {
+        Ok(self.opt_int(col)?.map(|v| v != 0))
+    }
+
+    fn time(&self, col: &str) -> StoreResult<DateTime<Utc>> {
+        let v = self.int(col)?;
+        DateTime::from_timestamp_micros(v).ok_or_else(|| corrupt(col))
+    }
+
+    fn opt_time(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        self.opt_int(col)?.map(|v| DateTime::from_timestamp_micros(v).ok_or_else(|| corrupt(col))).transpose()
+    }
+
+    fn json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<T> {
+        let v = self.text(col)?;
+        serde_json::from_str(&v).map_err(|_| corrupt(col))
+    }
+}

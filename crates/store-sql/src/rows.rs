@@ -1,0 +1,285 @@
+//! One conversion per row type, from a result row (either database, through [`SqlRow`]) into its
+//! domain type. The statements that produce these rows select the columns their `*_COLUMNS`
+//! constants name ([`crate::departments`], [`crate::officers`]).
+use crate::{SqlRow, corrupt};
+use cityserve_domain::coordination::{
+    DumbRule, DumbRuleStatus, Escalation, EscalationStatus, EscalationTrigger, RuleDecision, RuleVerdict,
+};
+use cityserve_domain::officer::roles_from_string;
+use cityserve_domain::{
+    Appointment, AppointmentId, Case, CaseId, CaseStatus, Channel, Competency, CompetencyId, Department, DepartmentId,
+    DepartmentStatus, Feedback, FeedbackId, FeedbackKind, Location, Officer, OfficerId, OfficerKind, OfficerStatus,
+    Plan, PlanChange, PlanRevision, PlanStatus, Recognition, RecognitionId, Seat, ServiceCategory, ServiceCategoryId,
+    ServiceCategoryStatus, ServiceStandard, ServiceStandardId, ServiceTargets, TrainingRecord, TrainingRecordId,
+};
+use cityserve_domain::{DumbRuleId, EscalationId, HandoffId};
+use cityserve_store::StoreResult;
+use cityserve_store::coordination::Event;
+
+/// A `departments` row ([`crate::departments::DEPARTMENT_COLUMNS`]).
+pub fn department(row: &impl SqlRow) -> StoreResult<Department> {
+    Ok(Department {
+        id: row.id("department_id", DepartmentId::parse)?,
+        display_name: row.text("display_name")?,
+        description: row.text("description")?,
+        status: row.word("status", DepartmentStatus::parse)?,
+        default_targets: ServiceTargets::new(row.int("default_ack_secs")?, row.int("default_resolve_secs")?)
+            .map_err(|_| corrupt("default targets"))?,
+        create_time: row.time("create_time")?,
+        update_time: row.time("update_time")?,
+        revision: row.int("revision")?,
+    })
+}
+
+/// A `service_categories` row ([`crate::departments::CATEGORY_COLUMNS`]).
+pub fn category(row: &impl SqlRow) -> StoreResult<ServiceCategory> {
+    Ok(ServiceCategory {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        id: row.id("category_id", ServiceCategoryId::parse)?,
+        display_name: row.text("display_name")?,
+        description: row.text("description")?,
+        keywords: row.json("keywords")?,
+        status: row.word("status", ServiceCategoryStatus::parse)?,
+        create_time: row.time("create_time")?,
+        update_time: row.time("update_time")?,
+        revision: row.int("revision")?,
+    })
+}
+
+/// A `service_standards` row ([`crate::departments::STANDARD_COLUMNS`]).
+pub fn standard(row: &impl SqlRow) -> StoreResult<ServiceStandard> {
+    Ok(ServiceStandard {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        id: row.id("standard_id", ServiceStandardId::parse)?,
+        category: row.opt_id("category_id", ServiceCategoryId::parse)?,
+        channel: row.opt_word("channel", Channel::parse)?,
+        targets: ServiceTargets::new(row.int("ack_secs")?, row.int("resolve_secs")?).map_err(|_| corrupt("targets"))?,
+        create_time: row.time("create_time")?,
+        update_time: row.time("update_time")?,
+        revision: row.int("revision")?,
+    })
+}
+
+/// An officer with its current seat and recognition count ([`crate::officers::OFFICER_SELECT`]).
+pub fn officer(row: &impl SqlRow) -> StoreResult<Officer> {
+    Ok(Officer {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        id: row.id("officer_id", OfficerId::parse)?,
+        display_name: row.text("display_name")?,
+        email: row.text("email")?,
+        title: row.text("title")?,
+        kind: row.word("kind", OfficerKind::parse)?,
+        status: row.word("status", OfficerStatus::parse)?,
+        seat: row.opt_word("seat", Seat::parse)?,
+        recognition_count: row.int("recognition_count")?,
+        create_time: row.time("create_time")?,
+        update_time: row.time("update_time")?,
+        revision: row.int("revision")?,
+    })
+}
+
+/// An `appointments` row ([`crate::officers::APPOINTMENT_COLUMNS`]).
+pub fn appointment(row: &impl SqlRow) -> StoreResult<Appointment> {
+    Ok(Appointment {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        id: row.id("appointment_id", AppointmentId::parse)?,
+        seat: row.word("seat", Seat::parse)?,
+        officer_id: row.id("officer_id", OfficerId::parse)?,
+        start_time: row.time("start_time")?,
+        end_time: row.opt_time("end_time")?,
+        appointed_by: row.text("appointed_by")?,
+        ended_by: row.opt_text("ended_by")?,
+        end_reason: row.text("end_reason")?,
+    })
+}
+
+/// A `competencies` row ([`crate::officers::COMPETENCY_COLUMNS`]).
+pub fn competency(row: &impl SqlRow) -> StoreResult<Competency> {
+    Ok(Competency {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        id: row.id("competency_id", CompetencyId::parse)?,
+        display_name: row.text("display_name")?,
+        description: row.text("description")?,
+        required_for: roles_from_string(&row.text("required_for")?).ok_or_else(|| corrupt("required_for"))?,
+        create_time: row.time("create_time")?,
+        update_time: row.time("update_time")?,
+        revision: row.int("revision")?,
+    })
+}
+
+/// A `training_records` row ([`crate::officers::TRAINING_COLUMNS`]).
+pub fn training(row: &impl SqlRow) -> StoreResult<TrainingRecord> {
+    Ok(TrainingRecord {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        officer_id: row.id("officer_id", OfficerId::parse)?,
+        id: row.id("record_id", TrainingRecordId::parse)?,
+        competency_id: row.id("competency_id", CompetencyId::parse)?,
+        complete_time: row.time("complete_time")?,
+        expire_time: row.opt_time("expire_time")?,
+        notes: row.text("notes")?,
+        recorded_by: row.text("recorded_by")?,
+        create_time: row.time("create_time")?,
+    })
+}
+
+/// A `recognitions` row ([`crate::officers::RECOGNITION_COLUMNS`]).
+pub fn recognition(row: &impl SqlRow) -> StoreResult<Recognition> {
+    Ok(Recognition {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        id: row.id("recognition_id", RecognitionId::parse)?,
+        officer_id: row.id("officer_id", OfficerId::parse)?,
+        recognized_by: row.text("recognized_by")?,
+        story: row.text("story")?,
+        feedback: row.opt_text("feedback")?,
+        create_time: row.time("create_time")?,
+    })
+}
+
+/// A `plans` row ([`crate::officers::PLAN_COLUMNS`]).
+pub fn plan(row: &impl SqlRow) -> StoreResult<Plan> {
+    Ok(Plan {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        year: row.int32("year")?,
+        content: row.json("content")?,
+        status: row.word("status", PlanStatus::parse)?,
+        review_comment: row.text("review_comment")?,
+        create_time: row.time("create_time")?,
+        update_time: row.time("update_time")?,
+        revision: row.int("revision")?,
+    })
+}
+
+/// A `plan_revisions` row ([`crate::officers::REVISION_COLUMNS`]).
+pub fn plan_revision(row: &impl SqlRow) -> StoreResult<PlanRevision> {
+    Ok(PlanRevision {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        year: row.int32("year")?,
+        revision: row.int("revision")?,
+        change: row.word("change", PlanChange::parse)?,
+        content: row.json("content")?,
+        status: row.word("status", PlanStatus::parse)?,
+        comment: row.text("comment")?,
+        author: row.text("author")?,
+        create_time: row.time("create_time")?,
+    })
+}
+
+/// A `feedback` row ([`crate::feedback::FEEDBACK_COLUMNS`]).
+pub fn feedback(row: &impl SqlRow) -> StoreResult<Feedback> {
+    let kind = row.word("kind", FeedbackKind::parse)?;
+    let feedback_id = row.id("feedback_id", FeedbackId::parse)?;
+    Ok(Feedback {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        case_id: (kind == FeedbackKind::Complaint).then(|| CaseId::from_feedback(&feedback_id)),
+        id: feedback_id,
+        channel: row.word("channel", Channel::parse)?,
+        kind,
+        csat: row.opt_int32("csat")?,
+        nps: row.opt_int32("nps")?,
+        text: row.text("text")?,
+        language: row.text("language")?,
+        category: row.opt_id("category_id", ServiceCategoryId::parse)?,
+        location: Location {
+            address: row.text("address")?,
+            latitude: row.opt_real("latitude")?,
+            longitude: row.opt_real("longitude")?,
+        },
+        occurred_at: row.time("occurred_at")?,
+        received_at: row.time("received_at")?,
+        resident_key: row.opt_text("resident_key")?,
+        internal_customer: row.opt_id("internal_customer", DepartmentId::parse)?,
+        source: row.opt_text("source")?,
+        erased: row.flag("erased")?,
+    })
+}
+
+/// A `cases` row ([`crate::feedback::CASE_COLUMNS`]), without its notes and recovery actions.
+pub fn case(row: &impl SqlRow) -> StoreResult<Case> {
+    Ok(Case {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        id: row.id("case_id", CaseId::parse)?,
+        status: row.word("status", CaseStatus::parse)?,
+        assignee: row.opt_id("assignee", OfficerId::parse)?,
+        category: row.opt_id("category_id", ServiceCategoryId::parse)?,
+        channel: row.word("channel", Channel::parse)?,
+        received_at: row.time("received_at")?,
+        acknowledge_due: row.time("acknowledge_due")?,
+        resolve_due: row.time("resolve_due")?,
+        acknowledged_at: row.opt_time("acknowledged_at")?,
+        resolved_at: row.opt_time("resolved_at")?,
+        closed_at: row.opt_time("closed_at")?,
+        owner_department: row.opt_id("owner_department", DepartmentId::parse)?,
+        reopen_count: row.int32("reopen_count")?,
+        recovery: Vec::new(),
+        notes: Vec::new(),
+        follow_up: row.opt_id("follow_up", FeedbackId::parse)?,
+        satisfied: row.opt_flag("satisfied")?,
+        resident_key: row.opt_text("resident_key")?,
+        revision: row.int("revision")?,
+        update_time: row.time("update_time")?,
+    })
+}
+
+/// An `escalations` row.
+pub fn escalation(row: &impl SqlRow) -> StoreResult<Escalation> {
+    let handoff =
+        match (row.opt_id("handoff_department", DepartmentId::parse)?, row.opt_id("handoff_id", HandoffId::parse)?) {
+            (Some(d), Some(h)) => Some((d, h)),
+            _ => None,
+        };
+    Ok(Escalation {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        id: row.id("escalation_id", EscalationId::parse)?,
+        case_department: row.id("case_department", DepartmentId::parse)?,
+        case_id: row.id("case_id", CaseId::parse)?,
+        handoff,
+        trigger: row.word("trigger", EscalationTrigger::parse)?,
+        status: row.word("status", EscalationStatus::parse)?,
+        reason: row.text("reason")?,
+        resolution: row.text("resolution")?,
+        created_by: row.text("created_by")?,
+        create_time: row.time("create_time")?,
+        acknowledge_time: row.opt_time("acknowledge_time")?,
+        resolve_time: row.opt_time("resolve_time")?,
+        revision: row.int("revision")?,
+    })
+}
+
+/// A `dumb_rules` row, without its affected departments, evidence and votes.
+pub fn dumb_rule(row: &impl SqlRow) -> StoreResult<DumbRule> {
+    let decision = match row.opt_word("verdict", RuleVerdict::parse)? {
+        Some(verdict) => Some(RuleDecision {
+            verdict,
+            rationale: row.text("rationale")?,
+            decided_by: row.text("decided_by")?,
+            decide_time: row.opt_time("decide_time")?.ok_or_else(|| corrupt("decide_time"))?,
+        }),
+        None => None,
+    };
+    Ok(DumbRule {
+        id: row.id("rule_id", DumbRuleId::parse)?,
+        text: row.text("text")?,
+        affected: Vec::new(),
+        evidence: Vec::new(),
+        votes: Vec::new(),
+        status: row.word("status", DumbRuleStatus::parse)?,
+        decision,
+        reported_by: row.text("reported_by")?,
+        reporter_department: row.opt_id("reporter_department", DepartmentId::parse)?,
+        create_time: row.time("create_time")?,
+        update_time: row.time("update_time")?,
+        revision: row.int("revision")?,
+    })
+}
+
+/// An `events` row (the payload as JSON text).
+pub fn event(row: &impl SqlRow) -> StoreResult<Event> {
+    Ok(Event {
+        sequence: row.int("seq")?,
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        event_type: row.text("event_type")?,
+        resource: row.text("resource")?,
+        payload: row.text("payload")?,
+        occurred_at: row.time("occurred_at")?,
+    })
+}
