@@ -12,6 +12,7 @@
 
 pub mod departments;
 pub mod feedback;
+pub mod lease;
 pub mod officers;
 pub mod rows;
 

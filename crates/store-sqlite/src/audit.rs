@@ -32,7 +32,7 @@ impl AuditStore for SqliteStore {
         refusal: &Refusal<'_>,
     ) -> StoreResult<()> {
         in_scope(scope, department)?;
-        let mut tx = self.write_as(refusal.actor).await?;
+        let mut tx = self.write_as(scope, refusal.actor).await?;
         sqlx::query(
             "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id,
                  outcome)

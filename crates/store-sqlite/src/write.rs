@@ -95,11 +95,13 @@ impl SqliteStore {
 
     /// Starts a write transaction for `ctx` on the writer connection.
     pub(crate) async fn write(&self, ctx: &WriteCtx<'_>) -> StoreResult<WriteTx<'static>> {
-        self.write_as(ctx.actor).await
+        self.write_as(ctx.scope, ctx.actor).await
     }
 
-    /// Starts a write transaction on behalf of `actor` on the writer connection.
-    pub(crate) async fn write_as(&self, actor: &Caller) -> StoreResult<WriteTx<'static>> {
+    /// Starts a write transaction on behalf of `actor` on the writer connection. `_scope` is
+    /// PostgreSQL's row-level-security setting; here the store checks scopes in code, so the
+    /// signature is the same on both backends and shared code can call either.
+    pub(crate) async fn write_as(&self, _scope: &TenantScope, actor: &Caller) -> StoreResult<WriteTx<'static>> {
         let tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
         Ok(WriteTx { tx, key_space: key_space(actor), events: false })
     }

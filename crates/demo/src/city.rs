@@ -1,0 +1,170 @@
+//! The demo city's departments, their categories and targets, and the mix of channels and kinds
+//! its contacts are drawn from.
+use cityserve_domain::{Channel, FeedbackKind};
+use rand::Rng;
+use rand::rngs::StdRng;
+
+/// A demo department.
+pub(crate) struct Dept {
+    pub(crate) id: &'static str,
+    pub(crate) name: &'static str,
+    pub(crate) weight: u32,
+    /// (category, name, keywords, complaint text)
+    pub(crate) categories: &'static [(&'static str, &'static str, &'static str, &'static str)],
+    /// Default targets: acknowledge, resolve (hours).
+    pub(crate) targets: (i64, i64),
+}
+
+/// The seven departments.
+pub(crate) const CITY: &[Dept] = &[
+    Dept {
+        id: "streets",
+        name: "Streets Department",
+        weight: 22,
+        categories: &[
+            ("pothole", "Pothole", "road,hole,asphalt", "Pothole on the corner is getting deeper every day"),
+            (
+                "street-cut",
+                "Street cut not restored",
+                "trench,cut,excavation",
+                "The street cut outside my house was left open",
+            ),
+            (
+                "street-light",
+                "Street light out",
+                "light,lamp,dark",
+                "The street light on my block has been out for a week",
+            ),
+            ("snow", "Snow removal", "snow,plow,ice", "My street was never plowed after the storm"),
+        ],
+        targets: (24, 240),
+    },
+    Dept {
+        id: "water",
+        name: "Water Department",
+        weight: 18,
+        categories: &[
+            (
+                "leak",
+                "Water main or hydrant leak",
+                "leak,hydrant,main",
+                "Water has been running down the street since Monday",
+            ),
+            (
+                "water-bill",
+                "Water bill question",
+                "bill,charge,meter",
+                "My water bill doubled and nobody can tell me why",
+            ),
+            ("sewer", "Sewer backup", "sewer,drain,backup", "The sewer backed up into my basement"),
+        ],
+        targets: (8, 120),
+    },
+    Dept {
+        id: "licenses-inspections",
+        name: "Licenses & Inspections",
+        weight: 12,
+        categories: &[
+            ("permit", "Permit application", "permit,license", "My permit application has been pending for two months"),
+            (
+                "vacant-property",
+                "Vacant property",
+                "vacant,abandoned,blight",
+                "The vacant house next door is open and unsafe",
+            ),
+        ],
+        targets: (48, 480),
+    },
+    Dept {
+        id: "parks-recreation",
+        name: "Parks & Recreation",
+        weight: 10,
+        categories: &[
+            ("park-maintenance", "Park maintenance", "park,bench,playground", "The playground swings are broken"),
+            ("tree", "Tree care", "tree,branch,root", "A large branch is hanging over the sidewalk"),
+        ],
+        targets: (48, 336),
+    },
+    Dept {
+        id: "revenue",
+        name: "Department of Revenue",
+        weight: 12,
+        categories: &[
+            ("property-tax", "Property tax", "tax,assessment", "My property tax bill shows a payment I already made"),
+            (
+                "payment-plan",
+                "Payment plan",
+                "payment,installment",
+                "I applied for a payment plan and heard nothing back",
+            ),
+        ],
+        targets: (24, 240),
+    },
+    Dept {
+        id: "sanitation",
+        name: "Sanitation",
+        weight: 16,
+        categories: &[
+            (
+                "missed-collection",
+                "Missed trash collection",
+                "trash,collection,recycling",
+                "Trash on my block was not collected this week",
+            ),
+            (
+                "illegal-dumping",
+                "Illegal dumping",
+                "dumping,debris",
+                "Someone dumped tires in the alley behind my house",
+            ),
+        ],
+        targets: (24, 72),
+    },
+    Dept {
+        id: "contact-311",
+        name: "311 Contact Center",
+        weight: 10,
+        categories: &[(
+            "general",
+            "General question",
+            "question,information",
+            "I was transferred three times and nobody could help",
+        )],
+        targets: (4, 48),
+    },
+];
+
+/// Channels and their weights.
+pub(crate) const CHANNELS: &[(Channel, u32)] = &[
+    (Channel::ThreeOneOne, 24),
+    (Channel::Phone, 18),
+    (Channel::Web, 18),
+    (Channel::Email, 10),
+    (Channel::Survey, 10),
+    (Channel::InPerson, 6),
+    (Channel::Social, 6),
+    (Channel::CommentCard, 4),
+    (Channel::Intercept, 4),
+];
+
+/// Kinds of feedback and their weights.
+pub(crate) const KINDS: &[(FeedbackKind, u32)] = &[
+    (FeedbackKind::Complaint, 35),
+    (FeedbackKind::SurveyResponse, 25),
+    (FeedbackKind::Compliment, 15),
+    (FeedbackKind::Question, 15),
+    (FeedbackKind::Suggestion, 10),
+];
+
+/// One of `items`, drawn by weight.
+pub(crate) fn pick<T: Copy>(rng: &mut StdRng, items: &[(T, u32)]) -> T {
+    let total: u32 = items.iter().map(|(_, w)| w).sum();
+    let mut n = rng.random_range(0..total.max(1));
+    for (t, w) in items {
+        if n < *w {
+            return *t;
+        }
+        n -= w;
+    }
+    items[0].0
+}
