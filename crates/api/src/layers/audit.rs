@@ -69,38 +69,26 @@ fn is_resource_name(s: &str) -> bool {
         })
 }
 
-/// The length-delimited fields of an encoded message, in order; `None` if it is not one.
+/// The length-delimited fields of an encoded message, in order; `None` if it is not one. The
+/// wire format is read with prost's own decoders (the message type is not known here: the layer
+/// sits below every service).
 fn delimited_fields(mut b: &[u8]) -> Option<Vec<&[u8]>> {
-    fn varint(b: &mut &[u8]) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let (&byte, rest) = b.split_first()?;
-            *b = rest;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
-    }
+    use prost::encoding::{WireType, decode_key, decode_varint};
     let mut out = Vec::new();
     while !b.is_empty() {
-        let tag = varint(&mut b)?;
-        if tag >> 3 == 0 {
-            return None;
-        }
-        match tag & 7 {
-            0 => {
-                varint(&mut b)?;
+        let (_, wire_type) = decode_key(&mut b).ok()?;
+        match wire_type {
+            WireType::Varint => {
+                decode_varint(&mut b).ok()?;
             }
-            1 => b = b.get(8..)?,
-            5 => b = b.get(4..)?,
-            2 => {
-                let len = usize::try_from(varint(&mut b)?).ok()?;
+            WireType::SixtyFourBit => b = b.get(8..)?,
+            WireType::ThirtyTwoBit => b = b.get(4..)?,
+            WireType::LengthDelimited => {
+                let len = usize::try_from(decode_varint(&mut b).ok()?).ok()?;
                 out.push(b.get(..len)?);
                 b = b.get(len..)?;
             }
-            _ => return None,
+            WireType::StartGroup | WireType::EndGroup => return None,
         }
     }
     Some(out)
