@@ -8,7 +8,10 @@
 //!   calls fail fast with UNAVAILABLE, nothing panics, health goes NOT_SERVING, and the server
 //!   recovers when the proxy reopens;
 //! - `kill -9` under concurrent write load loses no acknowledged write (SQLite and PostgreSQL);
-//! - SIGTERM drains in-flight calls, refuses new connections and exits 0 within the grace.
+//! - SIGTERM drains in-flight calls, refuses new connections and exits 0 within the grace;
+//! - events out to NATS JetStream survive `kill -9` of the publishing server: every outbox event
+//!   is in the stream once, in order (two servers on PostgreSQL; the only server on SQLite,
+//!   restarted).
 //!
 //! Figures are printed (`cargo test --test faults -- --nocapture`) and quoted in
 //! docs/security.md ("Faults").
@@ -724,7 +727,8 @@ async fn sigterm_drains_in_flight_calls() {
 // ---------------------------------------------------------------------------------------------
 // e. Events out: two servers on one PostgreSQL database publish to NATS JetStream (one at a time,
 //    by lease); the publishing one is killed with SIGKILL halfway through 10,000 writes and
-//    restarted: every event is in the stream exactly once, in commit order per department.
+//    restarted: every event is in the stream exactly once, in commit order per department. The
+//    same on SQLite with its one server killed and restarted.
 // ---------------------------------------------------------------------------------------------
 
 /// Files one survey answer in `dept` through `first`, or through `second` with the same
@@ -744,6 +748,90 @@ async fn submit_once(first: &Channel, second: &Channel, dept: &str, request_id: 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("{request_id} was never filed");
+}
+
+/// Submits `request_id` through whatever server `current` holds, retrying (the same request ID, so
+/// at most once) until it is accepted, across a restart of that server.
+async fn submit_through_restarts(current: &std::sync::RwLock<Channel>, dept: &str, request_id: &str) {
+    let req = pb::SubmitFeedbackRequest {
+        parent: format!("departments/{dept}"),
+        request_id: request_id.into(),
+        ..feedback_item(request_id)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while tokio::time::Instant::now() < deadline {
+        let channel = current.read().unwrap().clone();
+        let mut client = FeedbackServiceClient::new(channel);
+        if client.submit_feedback(authed(req.clone(), Duration::from_secs(5))).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{request_id} was never filed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_out_survive_kill9_of_the_publisher_sqlite() {
+    tokio::time::timeout(Duration::from_secs(300), async {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("events-out.db").display());
+        bootstrap(&url, dir.path()).await;
+        let (stream, prefix) = jetstream::unique_stream();
+        let env = [
+            ("CITYSERVE_NATS_URL", jetstream::NATS),
+            ("CITYSERVE_NATS_STREAM", stream.as_str()),
+            ("CITYSERVE_NATS_SUBJECT_PREFIX", prefix.as_str()),
+            ("CITYSERVE_NATS_LEASE_TTL", "2s"),
+        ];
+        let mut server = Server::start_with(&url, dir.path(), &env);
+        let channel = server.channel().await;
+        wait_health(&channel, ServingStatus::Serving, Duration::from_secs(20)).await;
+        let departments = ["d0", "d1", "d2", "d3"];
+        for d in departments {
+            create_department(&channel, d).await;
+        }
+        assert!(!jetstream::until_published(&stream, 1).await.is_empty(), "never published:\n{}", server.log());
+
+        // One writer per department, through the one server; it is killed halfway and restarted
+        // (on a new port), and the writers carry on through the new one.
+        const WRITES: usize = 10_000;
+        let current = Arc::new(std::sync::RwLock::new(channel));
+        let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut writers = Vec::new();
+        for (w, d) in departments.into_iter().enumerate() {
+            let (current, done) = (current.clone(), done.clone());
+            writers.push(tokio::spawn(async move {
+                for i in 0..WRITES / departments.len() {
+                    submit_through_restarts(&current, d, &format!("events-out-{w}-{i}")).await;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        while done.load(Ordering::Relaxed) < WRITES / 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        server.kill9().await;
+        let server = Server::start_with(&url, dir.path(), &env);
+        let channel = server.channel().await;
+        wait_health(&channel, ServingStatus::Serving, Duration::from_secs(20)).await;
+        *current.write().unwrap() = channel;
+        for w in writers {
+            w.await.unwrap();
+        }
+        let expected = jetstream::outbox_events(&url).await;
+        assert!(expected >= WRITES, "{expected} events for {WRITES} writes");
+        let got = jetstream::until_published(&stream, expected).await;
+        jetstream::assert_once_in_order(&got, expected);
+        println!(
+            "faults/e (SQLite): {WRITES} writes, {expected} events, {} messages, the only server killed halfway",
+            got.len()
+        );
+        server.assert_no_panic();
+        server.stop().await;
+        jetstream::drop_stream(&stream).await;
+    })
+    .await
+    .expect("the events-out fault test finishes in time");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
