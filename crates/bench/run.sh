@@ -8,6 +8,8 @@
 # runs open-loop (latency of a loaded server that keeps up): $LATENCY_RATE calls/s (200), the
 # dashboard at $DASHBOARD_RATE (100) and the 1,000-contact timeline at $TIMELINE_RATE (50).
 # BACKENDS="pg sqlite" and SCENARIOS="noop get ..." pick what runs; PGBENCH=0 skips the baselines.
+# With NATS at 127.0.0.1:4222 (NATS_LAG=0 skips it), submit runs once more with events out to
+# JetStream on, and the bench measures every event's lag (JSON: $OUT/{backend}-submit-nats.json).
 #   SCALE=10000000 BACKENDS=pg SCENARIOS="report-card dashboard timeline" PGBENCH=0 crates/bench/run.sh
 # Needs: a release build (cargo build --release -p cityserve -p cityserve-bench), PostgreSQL at
 # 127.0.0.1:5432 (trust, user postgres), pgbench.
@@ -23,8 +25,8 @@ LATENCY_RATE=${LATENCY_RATE:-200}
 DASHBOARD_RATE=${DASHBOARD_RATE:-100}
 TIMELINE_RATE=${TIMELINE_RATE:-50}
 rate_for() { case $1 in dashboard) echo "$DASHBOARD_RATE" ;; timeline) echo "$TIMELINE_RATE" ;; *) echo "$LATENCY_RATE" ;; esac; }
-BIN=target/release/cityserve
-BENCH=target/release/cityserve-bench
+BIN=${BIN:-target/release/cityserve}
+BENCH=${BENCH:-target/release/cityserve-bench}
 PG=postgres://postgres@127.0.0.1:5432
 PORT=${PORT:-50151}
 mkdir -p "$OUT"
@@ -75,6 +77,19 @@ run_backend() { # name url
     fi
   done
   kill -TERM $pid; wait $pid || true
+  # Events out: the submit pass again with the server publishing to NATS JetStream, and the
+  # bench subscribed to the subjects, measuring each event's lag (NATS at $NATS, if reachable).
+  if [ "${NATS_LAG:-1}" != 0 ] && (exec 3<>"/dev/tcp/${NATS_HOST:-127.0.0.1}/${NATS_PORT:-4222}") 2>/dev/null; then
+    local nats="nats://${NATS_HOST:-127.0.0.1}:${NATS_PORT:-4222}"
+    CITYSERVE_NATS_URL=$nats CITYSERVE_NATS_STREAM=CITYSERVE_BENCH_$name CITYSERVE_NATS_SUBJECT_PREFIX=bench$name \
+      "$BIN" serve & pid=$!
+    wait_serving >/dev/null
+    "$BENCH" --target "http://127.0.0.1:$PORT" --token "$chief" --scenario submit --concurrency "$C" \
+      --connections 4 --duration "$DURATION" --warmup 2 --department water \
+      --watch-nats "$nats" --nats-subject "bench$name.>" --json "$OUT/$name-submit-nats.json" >&2 \
+      || log "$name submit with events out reported errors"
+    kill -TERM $pid; wait $pid || true
+  fi
 }
 
 # Baselines on the same machine, same client count.

@@ -1,6 +1,8 @@
 //! The CityServe load generator: tonic clients over several HTTP/2 connections, either a fixed
 //! number of calls in flight (closed loop) or a fixed arrival rate (open loop), one scenario at a
 //! time. Every response's gRPC status is counted: a run with errors is not a result.
+pub mod nats_lag;
+
 use cityserve_proto::v1 as pb;
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -44,6 +44,13 @@ struct Args {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+    /// Also measure events-out lag: subscribe to this NATS server during the run (the server must
+    /// publish to it, `CITYSERVE_NATS_URL`).
+    #[arg(long)]
+    watch_nats: Option<String>,
+    /// The subjects to watch with `--watch-nats` (`{prefix}.>`).
+    #[arg(long, default_value = "cityserve.>")]
+    nats_subject: String,
 }
 
 fn main() -> ExitCode {
@@ -71,8 +78,43 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let report = match rt.block_on(run(settings)) {
+    // The lag watcher covers the warm-up, the measured run and one second after it.
+    let window = settings.warmup + settings.duration + Duration::from_secs(1);
+    let watched = rt.block_on(async {
+        if let Some(url) = a.watch_nats.as_deref() {
+            // A publisher starting over an old outbox publishes it first: wait until it is quiet.
+            match cityserve_bench::nats_lag::settle(
+                url,
+                &a.nats_subject,
+                Duration::from_secs(2),
+                Duration::from_secs(900),
+            )
+            .await
+            {
+                Ok(n) => eprintln!("cityserve-bench: events out settled after {n} backlog messages"),
+                Err(e) => return (Err(e), None),
+            }
+        }
+        let watcher = a.watch_nats.as_deref().map(|url| {
+            let (url, subject) = (url.to_owned(), a.nats_subject.clone());
+            tokio::spawn(async move { cityserve_bench::nats_lag::watch(&url, &subject, window).await })
+        });
+        let report = run(settings).await;
+        let lag = match watcher {
+            Some(w) => Some(w.await.map_err(|e| cityserve_bench::BenchError::Invalid(e.to_string())).and_then(|r| r)),
+            None => None,
+        };
+        (report, lag)
+    });
+    let report = match watched.0 {
         Ok(r) => r,
+        Err(e) => {
+            eprintln!("cityserve-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let lag = match watched.1.transpose() {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("cityserve-bench: {e}");
             return ExitCode::FAILURE;
@@ -92,8 +134,16 @@ fn main() -> ExitCode {
     if report.errors > 0 {
         eprintln!("cityserve-bench: {} calls failed: {:?} — not a result", report.errors, report.codes);
     }
+    let mut json = report.to_json();
+    if let Some(l) = &lag {
+        println!(
+            "events out   {} messages  lag p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+            l.messages, l.p50_ms, l.p99_ms, l.max_ms
+        );
+        json["nats"] = l.to_json();
+    }
     if let Some(path) = a.json
-        && let Err(e) = std::fs::write(&path, report.to_json().to_string())
+        && let Err(e) = std::fs::write(&path, json.to_string())
     {
         eprintln!("cityserve-bench: {}: {e}", path.display());
         return ExitCode::FAILURE;
