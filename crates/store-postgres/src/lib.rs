@@ -25,10 +25,12 @@ mod reports;
 pub mod testing;
 mod write;
 
-pub(crate) use cityserve_store_sql::departments::DEPARTMENT_COLUMNS;
-pub(crate) use cityserve_store_sql::rows::department as department_from;
 pub(crate) use departments::{read_department, read_standards};
 pub(crate) use write::{WriteTx, audit, claim_key, record};
+
+/// A write transaction as the shared statements name it ([`WriteTx`]; the lifetime is
+/// SQLite's, whose bulk loads write on a connection of their own).
+pub(crate) type Tx<'c> = WriteTx;
 
 /// The connection the shared statements run on.
 pub(crate) type Conn = PgConnection;

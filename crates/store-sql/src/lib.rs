@@ -10,6 +10,7 @@
 //! (`timestamptz` on PostgreSQL, microseconds since the epoch in an `INTEGER` on SQLite) and JSON
 //! (`jsonb` on PostgreSQL, text on SQLite).
 
+#[macro_use]
 pub mod departments;
 pub mod feedback;
 pub mod lease;

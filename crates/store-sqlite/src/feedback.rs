@@ -1,24 +1,31 @@
-//! [`FeedbackStore`] on SQLite.
-use crate::{
-    Bind, DEPARTMENT_COLUMNS, SqliteStore, WriteTx, audit, claim_key, corrupt, db_err, department_from, in_scope,
-    micros, read_standards, scope_clause, time,
-};
-use chrono::{DateTime, Utc};
-use cityserve_domain::feedback::RecoveryKind;
-use cityserve_domain::report;
-use cityserve_domain::{
-    Case, CaseEntry, CaseId, CaseNote, CaseStatus, Channel, DepartmentId, DepartmentStatus, Feedback, FeedbackId,
-    FeedbackKind, NewFeedback, Page, PageRequest, RecoveryAction, ResidentRef, ServiceCategoryId,
-    ServiceCategoryStatus, ServiceStandard, ServiceTargets, TenantScope, resolve_targets,
-};
-use cityserve_store::feedback::{CaseFilter, CaseOrder, Erasure, FeedbackFilter, Source, Submitted, TimelineRow};
-use cityserve_store::{FeedbackStore, Idempotency, StoreError, StoreResult, WriteCtx, now_micros, resource};
-use sqlx::{Row, SqliteConnection};
+//! [`cityserve_store::FeedbackStore`] on SQLite: the shared implementation
+//! ([`cityserve_store_sql::feedback_store!`]) plus what is SQLite's own (multi-row statements,
+//! listings assembled from the filters present, the timeline read on a reader connection).
+use crate::{Bind, SqliteStore, audit, db_err, micros, scope_clause};
+use cityserve_domain::{Case, DepartmentId, PageRequest, TenantScope};
+use cityserve_store::feedback::{CaseFilter, CaseOrder, FeedbackFilter, Source, TimelineRow};
+use cityserve_store::{StoreResult, WriteCtx, now_micros, resource};
+use cityserve_store_sql::feedback::{CaseCursor, timeline_audited, timeline_rows};
+use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
 
-pub(crate) use cityserve_store_sql::feedback::{CASE_COLUMNS, FEEDBACK_COLUMNS};
+pub(crate) use cityserve_store_sql::feedback::{CASE_COLUMNS, FEEDBACK_COLUMNS, Origin};
 pub(crate) use cityserve_store_sql::rows::{case as case_from, feedback as feedback_from};
 
 cityserve_store_sql::feedback_reads!();
+cityserve_store_sql::feedback_store!(SqliteStore);
+
+/// Reads the case to save. No row lock is needed: writes are serialised on the writer connection.
+const LOCK_CASE: &str = cityserve_store_sql::feedback::SELECT_CASE;
+
+/// Whether department `$1` exists and is active.
+const DEPARTMENT_IS_ACTIVE: &str =
+    "SELECT EXISTS (SELECT 1 FROM departments WHERE department_id = $1 AND status = 'active')";
+
+/// A case's path as `cases.path` (a JSON array) binds it.
+fn path_value(path: &[DepartmentId]) -> String {
+    crate::coordination::json(&path)
+}
 
 /// Adds each case's notes and recovery actions, in one query for the whole slice.
 async fn attach_entries(conn: &mut SqliteConnection, cases: &mut [Case]) -> StoreResult<()> {
@@ -34,462 +41,125 @@ async fn attach_entries(conn: &mut SqliteConnection, cases: &mut [Case]) -> Stor
     for c in cases.iter() {
         q = q.bind(c.department_id.as_str()).bind(c.id.as_str());
     }
-    for row in q.fetch_all(&mut *conn).await.map_err(db_err)? {
-        let (d, c, kind): (String, String, String) = (
-            row.try_get("department_id").map_err(db_err)?,
-            row.try_get("case_id").map_err(db_err)?,
-            row.try_get("kind").map_err(db_err)?,
-        );
-        let text: String = row.try_get("text").map_err(db_err)?;
-        let actor: String = row.try_get("actor").map_err(db_err)?;
-        let at = time(&row, "at")?;
-        let public = row.try_get::<i64, _>("public").map_err(db_err)? != 0;
-        let Some(case) = cases.iter_mut().find(|x| x.department_id.as_str() == d && x.id.as_str() == c) else {
-            continue;
-        };
-        if kind == "note" {
-            case.notes.push(CaseNote { text, public, actor, at });
-        } else {
-            let kind = RecoveryKind::parse(&kind).ok_or_else(|| corrupt("kind"))?;
-            case.recovery.push(RecoveryAction { kind, note: text, actor, at });
-        }
+    for row in &q.fetch_all(&mut *conn).await.map_err(db_err)? {
+        cityserve_store_sql::feedback::attach_entry(cases, row)?;
     }
     Ok(())
 }
 
-/// What every submission to a department is checked against, read once per transaction.
-pub(crate) struct Intake {
-    pub(crate) default_targets: ServiceTargets,
-    pub(crate) standards: Vec<ServiceStandard>,
-    pub(crate) active_categories: Vec<ServiceCategoryId>,
-}
-
-pub(crate) async fn intake(conn: &mut SqliteConnection, d: &DepartmentId) -> StoreResult<Intake> {
-    intake_for(conn, d, true).await
-}
-
-/// [`intake`], reading the service standards only when `complaints` may open cases (only cases
-/// use them); the department and its active categories come in one statement.
-pub(crate) async fn intake_for(conn: &mut SqliteConnection, d: &DepartmentId, complaints: bool) -> StoreResult<Intake> {
-    let sql = format!(
-        "SELECT {DEPARTMENT_COLUMNS}, (SELECT group_concat(category_id, ' ') FROM service_categories
-             WHERE department_id = ?1 AND status = ?2) AS active_categories
-         FROM departments WHERE department_id = ?1"
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d.as_str())
-        .bind(ServiceCategoryStatus::Active.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db_err)?
-        .ok_or(StoreError::NotFound)?;
-    let department = department_from(&row)?;
-    if department.status != DepartmentStatus::Active {
-        return Err(StoreError::FailedPrecondition(format!("department {d} is archived")));
+/// A page (plus one) of the feedback in `scope` that `filter` admits, newest first.
+async fn feedback_rows(
+    conn: &mut SqliteConnection,
+    scope: &TenantScope,
+    filter: &FeedbackFilter,
+    page: &PageRequest,
+) -> StoreResult<Vec<SqliteRow>> {
+    let mut sql = format!("SELECT {FEEDBACK_COLUMNS} FROM feedback WHERE (? = '' OR feedback_id < ?)");
+    let mut binds: Vec<String> = Vec::new();
+    if let Some(d) = &filter.department {
+        sql.push_str(" AND department_id = ?");
+        binds.push(d.to_string());
     }
-    // Category IDs are slugs: a space cannot occur in one.
-    let categories: Option<String> = row.try_get("active_categories").map_err(db_err)?;
-    let standards = if complaints { read_standards(conn, d).await? } else { Vec::new() };
-    let active_categories = categories
-        .as_deref()
-        .unwrap_or_default()
-        .split(' ')
-        .filter(|c| !c.is_empty())
-        .map(|c| ServiceCategoryId::parse("category_id", c).map_err(|_| corrupt("category_id")))
-        .collect::<StoreResult<Vec<_>>>()?;
-    Ok(Intake { default_targets: department.default_targets, standards, active_categories })
+    if let Some(k) = filter.kind {
+        sql.push_str(" AND kind = ?");
+        binds.push(k.as_str().into());
+    }
+    if let Some(c) = filter.channel {
+        sql.push_str(" AND channel = ?");
+        binds.push(c.as_str().into());
+    }
+    if let Some(c) = &filter.category {
+        sql.push_str(" AND category_id = ?");
+        binds.push(c.to_string());
+    }
+    match filter.source {
+        Some(Source::Residents) => sql.push_str(" AND internal_customer IS NULL"),
+        Some(Source::InternalCustomers) => sql.push_str(" AND internal_customer IS NOT NULL"),
+        None => {}
+    }
+    if let Some(clause) = scope_clause(scope, "department_id") {
+        sql.push_str(&format!(" AND {clause}"));
+    }
+    sql.push_str(" ORDER BY feedback_id DESC LIMIT ?");
+    let after = page.after.clone().unwrap_or_default();
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after.clone()).bind(after);
+    for b in binds {
+        q = q.bind(b);
+    }
+    for d in scope.departments().unwrap_or_default() {
+        q = q.bind(d.as_str());
+    }
+    q.bind(i64::from(page.size) + 1).fetch_all(&mut *conn).await.map_err(db_err)
 }
 
-/// The key recorded for the first known identifier, if any.
-async fn known_key(conn: &mut SqliteConnection, identifiers: &[String]) -> StoreResult<Option<String>> {
-    for i in identifiers {
-        let key: Option<String> =
-            sqlx::query_scalar("SELECT resident_key FROM resident_identifiers WHERE identifier = ?")
-                .bind(i)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(db_err)?;
-        if key.is_some() {
-            return Ok(key);
-        }
+/// Up to `limit` cases in `scope` that `filter` admits, in `order`, after `cursor`.
+async fn case_rows(
+    conn: &mut SqliteConnection,
+    scope: &TenantScope,
+    filter: &CaseFilter,
+    order: CaseOrder,
+    cursor: Option<&CaseCursor>,
+    limit: i64,
+) -> StoreResult<Vec<SqliteRow>> {
+    let mut sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE 1 = 1");
+    let mut binds: Vec<Bind> = Vec::new();
+    if let Some(d) = &filter.department {
+        sql.push_str(" AND department_id = ?");
+        binds.push(Bind::Text(d.to_string()));
     }
-    Ok(None)
-}
-
-/// The resident's key: the one recorded for a known identifier, else the proposed one; records
-/// every identifier under it.
-async fn resolve_resident(conn: &mut SqliteConnection, r: &ResidentRef, now: DateTime<Utc>) -> StoreResult<String> {
-    let key = known_key(conn, &r.identifiers).await?.unwrap_or_else(|| r.key.clone());
-    for i in &r.identifiers {
-        sqlx::query(
-            "INSERT INTO resident_identifiers (identifier, resident_key, create_time) VALUES (?, ?, ?)
-             ON CONFLICT (identifier) DO NOTHING",
-        )
-        .bind(i)
-        .bind(&key)
-        .bind(micros(now))
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
+    if let Some(s) = filter.status {
+        sql.push_str(" AND status = ?");
+        binds.push(Bind::Text(s.as_str().into()));
     }
-    Ok(key)
-}
-
-/// Where a complaint copied into another department by an accepted hand-off came from.
-pub(crate) struct Origin<'a> {
-    /// The resident's key, carried over (the copy names no contact details).
-    pub resident_key: Option<&'a str>,
-    /// The case's path, ending with the receiving department.
-    pub path: &'a [DepartmentId],
-}
-
-/// Inserts one submission (feedback, contact details, case, timeline entry, rollups, audit,
-/// event). With `origin`, it is a hand-off copy: not counted as a new contact.
-pub(crate) async fn insert_feedback(
-    conn: &mut WriteTx<'_>,
-    ctx: &WriteCtx<'_>,
-    intake: &Intake,
-    new: &NewFeedback,
-    now: DateTime<Utc>,
-    origin: Option<&Origin<'_>>,
-) -> StoreResult<Submitted> {
-    if let Some(c) = &new.category
-        && !intake.active_categories.contains(c)
-    {
-        return Err(StoreError::FailedPrecondition(format!(
-            "service category {c} is not an active category of department {}",
-            new.department_id
-        )));
+    if let Some(a) = &filter.assignee {
+        sql.push_str(" AND assignee = ?");
+        binds.push(Bind::Text(a.to_string()));
     }
-    let d = new.department_id.as_str();
-    let now_i = micros(now);
-    let resident_key = match (&new.resident, origin) {
-        (Some(r), _) => Some(resolve_resident(conn, r, now).await?),
-        (None, Some(o)) => o.resident_key.map(str::to_owned),
-        (None, None) => None,
-    };
-    let resident_key = resident_key.as_deref();
-    // RETURNING: the caller answers with what was stored, without reading it back.
-    let sql = format!(
-        "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
-             address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
-         RETURNING {FEEDBACK_COLUMNS}"
-    );
-    let stored = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(d)
-        .bind(new.id.as_str())
-        .bind(new.channel.as_str())
-        .bind(new.kind.as_str())
-        .bind(new.csat)
-        .bind(new.nps)
-        .bind(&new.text)
-        .bind(&new.language)
-        .bind(new.category.as_ref().map(|c| c.as_str()))
-        .bind(&new.location.address)
-        .bind(new.location.latitude)
-        .bind(new.location.longitude)
-        .bind(micros(new.occurred_at))
-        .bind(now_i)
-        .bind(resident_key)
-        .bind(new.internal_customer.as_ref().map(|c| c.as_str()))
-        .bind(new.source.as_deref())
-        .fetch_one(&mut **conn)
-        .await
-        .map_err(db_err)?;
-    let feedback = feedback_from(&stored)?;
-    if let (Some(key), Some(ResidentRef { contact, .. })) = (resident_key, &new.resident) {
-        // The newest contact details win; a missing one keeps what was known.
-        sqlx::query(
-            "INSERT INTO resident_contact_details (department_id, resident_key, email, phone, update_time)
-             VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (department_id, resident_key) DO UPDATE SET
-                 email = CASE WHEN excluded.email <> '' THEN excluded.email ELSE email END,
-                 phone = CASE WHEN excluded.phone <> '' THEN excluded.phone ELSE phone END,
-                 update_time = excluded.update_time",
-        )
-        .bind(d)
-        .bind(key)
-        .bind(&contact.email)
-        .bind(&contact.phone)
-        .bind(now_i)
-        .execute(&mut **conn)
-        .await
-        .map_err(db_err)?;
+    if let Some(c) = &filter.category {
+        sql.push_str(" AND category_id = ?");
+        binds.push(Bind::Text(c.to_string()));
     }
-    let mut case_status = None;
-    let mut opened = None;
-    // Every counter increment of the submission, written together at the end.
-    let mut deltas = Vec::new();
-    if new.kind == FeedbackKind::Complaint {
-        let (targets, _) =
-            resolve_targets(intake.default_targets, &intake.standards, new.category.as_ref(), Some(new.channel));
-        let case = Case::open(new, now, targets);
-        case_status = Some(case.status);
-        deltas.extend(report::case_opened_deltas(&case));
-        let path = origin.map(|o| serde_json::to_string(o.path).unwrap_or_default());
-        let sql = format!(
-            "INSERT INTO cases (department_id, case_id, status, category_id, channel, received_at, acknowledge_due,
-                 resolve_due, reopen_count, resident_key, revision, update_time, path)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 1, ?, ?)
-             RETURNING {CASE_COLUMNS}"
+    if let Some(clause) = scope_clause(scope, "department_id") {
+        sql.push_str(&format!(" AND {clause}"));
+        binds.extend(scope.departments().unwrap_or_default().iter().map(|d| Bind::Text(d.to_string())));
+    }
+    // Same rule as Case::overdue.
+    if let Some(at) = filter.overdue_at {
+        sql.push_str(
+            " AND ((status = 'open' AND acknowledge_due < ?)
+               OR (status IN ('open', 'acknowledged', 'in_progress') AND resolve_due < ?))",
         );
-        let stored = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(d)
-            .bind(case.id.as_str())
-            .bind(case.status.as_str())
-            .bind(case.category.as_ref().map(|c| c.as_str()))
-            .bind(case.channel.as_str())
-            .bind(now_i)
-            .bind(micros(case.acknowledge_due))
-            .bind(micros(case.resolve_due))
-            .bind(resident_key)
-            .bind(now_i)
-            .bind(path)
-            .fetch_one(&mut **conn)
-            .await
-            .map_err(db_err)?;
-        opened = Some(case_from(&stored)?);
+        binds.extend([Bind::Int(micros(at)), Bind::Int(micros(at))]);
     }
-    if origin.is_none() {
-        deltas.extend(report::feedback_deltas(
-            &new.department_id,
-            now,
-            new.channel,
-            new.kind,
-            new.csat,
-            new.nps,
-            new.category.is_some(),
-        ));
+    match cursor {
+        Some(CaseCursor { id, resolve_due: Some(t) }) => {
+            sql.push_str(" AND (resolve_due > ? OR (resolve_due = ? AND case_id > ?))");
+            binds.extend([Bind::Int(micros(*t)), Bind::Int(micros(*t)), Bind::Text(id.clone())]);
+        }
+        Some(CaseCursor { id, resolve_due: None }) => {
+            sql.push_str(" AND case_id < ?");
+            binds.push(Bind::Text(id.clone()));
+        }
+        None => {}
     }
-    crate::apply_deltas(conn, &deltas).await?;
-    if let Some(key) = resident_key {
-        sqlx::query(
-            "INSERT INTO timeline_entries (department_id, feedback_id, resident_key, channel, occurred_at, case_status)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(d)
-        .bind(new.id.as_str())
-        .bind(key)
-        .bind(new.channel.as_str())
-        .bind(micros(new.occurred_at))
-        .bind(case_status.map(|s| s.as_str()))
-        .execute(&mut **conn)
-        .await
-        .map_err(db_err)?;
-    }
-    let name = resource::feedback(&new.department_id, &new.id);
-    let payload = serde_json::json!({
-        "feedback": new.id.as_str(),
-        "kind": new.kind.as_str(),
-        "channel": new.channel.as_str(),
-        "case": case_status.is_some(),
+    sql.push_str(match order {
+        CaseOrder::Newest => " ORDER BY case_id DESC LIMIT ?",
+        CaseOrder::ResolveDue => " ORDER BY resolve_due, case_id LIMIT ?",
     });
-    crate::record(conn, ctx, &new.department_id, &name, payload).await?;
-    Ok(Submitted { feedback, case: opened })
+    let q = crate::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), binds);
+    q.bind(limit).fetch_all(&mut *conn).await.map_err(db_err)
 }
 
-/// The key of a case in a resolve-due ordered listing.
-fn due_key(c: &Case) -> String {
-    format!("{}:{}", c.resolve_due.timestamp_micros(), c.id)
-}
-
-fn parse_due_key(key: &str) -> StoreResult<(i64, String)> {
-    let (t, id) = key.split_once(':').ok_or_else(|| StoreError::Internal("bad page position".into()))?;
-    Ok((t.parse().map_err(|_| StoreError::Internal("bad page position".into()))?, id.to_owned()))
-}
-
-/// Writes a case's mutable fields over `current` (whose revision the caller checked), appends
-/// `entry`, updates the timeline status and the report-card counters, and records the change.
-pub(crate) async fn write_case(
-    conn: &mut WriteTx<'_>,
-    ctx: &WriteCtx<'_>,
-    current: &Case,
-    case: &Case,
-    entry: Option<&CaseEntry>,
-) -> StoreResult<()> {
-    let d = &case.department_id;
-    let expected_revision = current.revision;
-    let now = micros(now_micros());
-    sqlx::query(
-        "UPDATE cases SET status = ?, assignee = ?, acknowledged_at = ?, resolved_at = ?, closed_at = ?,
-                 owner_department = ?, reopen_count = ?, follow_up = ?, satisfied = ?, revision = revision + 1,
-                 update_time = ?
-             WHERE department_id = ? AND case_id = ? AND revision = ?",
-    )
-    .bind(case.status.as_str())
-    .bind(case.assignee.as_ref().map(|a| a.as_str()))
-    .bind(case.acknowledged_at.map(micros))
-    .bind(case.resolved_at.map(micros))
-    .bind(case.closed_at.map(micros))
-    .bind(case.owner_department.as_ref().map(|o| o.as_str()))
-    .bind(case.reopen_count)
-    .bind(case.follow_up.as_ref().map(|f| f.as_str()))
-    .bind(case.satisfied.map(i64::from))
-    .bind(now)
-    .bind(d.as_str())
-    .bind(case.id.as_str())
-    .bind(expected_revision)
-    .execute(&mut **conn)
-    .await
-    .map_err(db_err)?;
-    if let Some(entry) = entry {
-        let (kind, text, actor, at, public) = match entry {
-            CaseEntry::Note(n) => ("note", &n.text, &n.actor, n.at, n.public),
-            CaseEntry::Recovery(r) => (r.kind.as_str(), &r.note, &r.actor, r.at, false),
-        };
-        sqlx::query(
-            "INSERT INTO case_entries (department_id, case_id, entry_no, kind, text, actor, at, public)
-                 VALUES (?1, ?2, (SELECT COALESCE(MAX(entry_no), 0) + 1 FROM case_entries
-                                  WHERE department_id = ?1 AND case_id = ?2), ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(d.as_str())
-        .bind(case.id.as_str())
-        .bind(kind)
-        .bind(text)
-        .bind(actor)
-        .bind(micros(at))
-        .bind(i64::from(public))
-        .execute(&mut **conn)
-        .await
-        .map_err(db_err)?;
-    }
-    sqlx::query("UPDATE timeline_entries SET case_status = ? WHERE department_id = ? AND feedback_id = ?")
-        .bind(case.status.as_str())
-        .bind(d.as_str())
-        .bind(case.id.as_str())
-        .execute(&mut **conn)
-        .await
-        .map_err(db_err)?;
-    let name = resource::case(d, &case.id);
-    let payload = serde_json::json!({ "case": case.id.as_str(), "status": case.status.as_str() });
-    crate::record(conn, ctx, d, &name, payload).await?;
-    crate::apply_deltas(conn, &report::case_deltas(current, case, now_micros())).await
-}
-
-impl FeedbackStore for SqliteStore {
-    async fn submit_feedback(
-        &self,
-        ctx: &WriteCtx<'_>,
-        idem: &Idempotency,
-        new: &NewFeedback,
-    ) -> StoreResult<Submitted> {
-        in_scope(ctx.scope, &new.department_id)?;
-        let mut tx = self.write(ctx).await?;
-        if let Some(f) = claim_key(&mut tx, &new.department_id, idem, "feedback", new.id.as_str()).await? {
-            let submitted = read_submitted(&mut tx, &new.department_id, &f).await?;
-            self.commit(tx).await?;
-            return Ok(submitted);
-        }
-        let intake = intake_for(&mut tx, &new.department_id, new.kind == FeedbackKind::Complaint).await?;
-        let now = now_micros();
-        let submitted = insert_feedback(&mut tx, ctx, &intake, new, now, None).await?;
-        self.commit(tx).await?;
-        Ok(submitted)
-    }
-
-    async fn submit_feedback_batch(
-        &self,
-        ctx: &WriteCtx<'_>,
-        idem: &Idempotency,
-        department: &DepartmentId,
-        items: &[NewFeedback],
-    ) -> Result<Vec<Submitted>, (Option<usize>, StoreError)> {
-        in_scope(ctx.scope, department).map_err(|e| (None, e))?;
-        let mut tx = self.write(ctx).await.map_err(|e| (None, e))?;
-        let ids = items.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(",");
-        if let Some(ids) = claim_key(&mut tx, department, idem, "feedback_batch", &ids).await.map_err(|e| (None, e))? {
-            let mut out = Vec::new();
-            for f in ids.split(',').filter(|s| !s.is_empty()) {
-                out.push(read_submitted(&mut tx, department, f).await.map_err(|e| (None, e))?);
-            }
-            self.commit(tx).await.map_err(|e| (None, e))?;
-            return Ok(out);
-        }
-        let intake = intake(&mut tx, department).await.map_err(|e| (None, e))?;
-        let now = now_micros();
-        for (i, item) in items.iter().enumerate() {
-            if item.department_id != *department {
-                return Err((Some(i), StoreError::FailedPrecondition("item is for another department".into())));
-            }
-            insert_feedback(&mut tx, ctx, &intake, item, now, None).await.map_err(|e| (Some(i), e))?;
-        }
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            out.push(read_submitted(&mut tx, department, item.id.as_str()).await.map_err(|e| (None, e))?);
-        }
-        self.commit(tx).await.map_err(|e| (None, e))?;
-        Ok(out)
-    }
-
-    async fn get_feedback(&self, scope: &TenantScope, d: &DepartmentId, f: &FeedbackId) -> StoreResult<Feedback> {
-        in_scope(scope, d)?;
-        let mut conn = self.read_conn().await?;
-        read_feedback(&mut conn, d, f.as_str()).await
-    }
-
-    async fn list_feedback(
-        &self,
-        scope: &TenantScope,
-        filter: &FeedbackFilter,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Feedback>> {
-        if let Some(d) = &filter.department {
-            in_scope(scope, d)?;
-        }
-        let mut sql = format!("SELECT {FEEDBACK_COLUMNS} FROM feedback WHERE (? = '' OR feedback_id < ?)");
-        let mut binds: Vec<String> = Vec::new();
-        if let Some(d) = &filter.department {
-            sql.push_str(" AND department_id = ?");
-            binds.push(d.to_string());
-        }
-        if let Some(k) = filter.kind {
-            sql.push_str(" AND kind = ?");
-            binds.push(k.as_str().into());
-        }
-        if let Some(c) = filter.channel {
-            sql.push_str(" AND channel = ?");
-            binds.push(c.as_str().into());
-        }
-        if let Some(c) = &filter.category {
-            sql.push_str(" AND category_id = ?");
-            binds.push(c.to_string());
-        }
-        match filter.source {
-            Some(Source::Residents) => sql.push_str(" AND internal_customer IS NULL"),
-            Some(Source::InternalCustomers) => sql.push_str(" AND internal_customer IS NOT NULL"),
-            None => {}
-        }
-        if let Some(clause) = scope_clause(scope, "department_id") {
-            sql.push_str(&format!(" AND {clause}"));
-        }
-        sql.push_str(" ORDER BY feedback_id DESC LIMIT ?");
-        let after = page.after.clone().unwrap_or_default();
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after.clone()).bind(after);
-        for b in binds {
-            q = q.bind(b);
-        }
-        for d in scope.departments().unwrap_or_default() {
-            q = q.bind(d.as_str());
-        }
-        let rows = q.bind(i64::from(page.size) + 1).fetch_all(&self.pool).await.map_err(db_err)?;
-        let items = rows.iter().map(feedback_from).collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page::from_overfetch(items, page.size, |f| f.id.to_string()))
-    }
-
-    async fn find_resident(&self, _scope: &TenantScope, identifiers: &[String]) -> StoreResult<Option<String>> {
-        let mut conn = self.read_conn().await?;
-        known_key(&mut conn, identifiers).await
-    }
-
-    async fn resident_timeline(
+impl SqliteStore {
+    /// A resident's timeline, read on a reader connection (so a long history does not hold up
+    /// every writer), then audited in a write transaction: nothing is returned unless the audit
+    /// rows commit.
+    async fn resident_timeline_in(
         &self,
         ctx: &WriteCtx<'_>,
         audit_in: &[DepartmentId],
         resident_key: &str,
     ) -> StoreResult<Vec<TimelineRow>> {
-        // Read on a reader connection, so a long history does not hold up every writer; nothing
-        // is returned unless the audit rows below commit.
         let mut conn = self.read_conn().await?;
         // One row holding the whole history as a JSON array: a thousand rows would each cross
         // from SQLite's thread to the runtime on their own (measured: a third of the call).
@@ -505,241 +175,11 @@ impl FeedbackStore for SqliteStore {
         .await
         .map_err(db_err)?;
         drop(conn);
-        type Entry = (String, String, String, i64, Option<String>, String, Option<String>);
-        let entries: Vec<Entry> = serde_json::from_str(&history).map_err(|_| corrupt("timeline"))?;
-        let mut out = Vec::with_capacity(entries.len());
-        for (department, feedback, channel, occurred_at, status, kind, text) in entries {
-            let department_id =
-                DepartmentId::parse("department_id", &department).map_err(|_| corrupt("department_id"))?;
-            // Details leave the store only for departments in scope.
-            let details = if ctx.scope.allows(&department_id) {
-                Some((FeedbackKind::parse(&kind).ok_or_else(|| corrupt("kind"))?, text.unwrap_or_default()))
-            } else {
-                None
-            };
-            out.push(TimelineRow {
-                feedback_id: FeedbackId::parse("feedback_id", &feedback).map_err(|_| corrupt("feedback_id"))?,
-                channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel"))?,
-                occurred_at: DateTime::from_timestamp_micros(occurred_at).ok_or_else(|| corrupt("occurred_at"))?,
-                case_status: status.map(|s| CaseStatus::parse(&s).ok_or_else(|| corrupt("case_status"))).transpose()?,
-                details,
-                department_id,
-            });
-        }
-        let mut audited: Vec<&DepartmentId> = audit_in.iter().chain(out.iter().map(|r| &r.department_id)).collect();
-        audited.sort();
-        audited.dedup();
+        let out = timeline_rows(&history, ctx.scope)?;
         let now = micros(now_micros());
-        let name = resource::resident(resident_key);
         let mut tx = self.write(ctx).await?;
-        audit(&mut tx, ctx, &audited, &name, now).await?;
+        audit(&mut tx, ctx, &timeline_audited(audit_in, &out), &resource::resident(resident_key), now).await?;
         self.commit(tx).await?;
         Ok(out)
-    }
-
-    async fn erase_resident(&self, ctx: &WriteCtx<'_>, resident_key: &str) -> StoreResult<Erasure> {
-        let mut tx = self.write(ctx).await?;
-        let departments: Vec<String> = sqlx::query_scalar(
-            "SELECT department_id FROM feedback WHERE resident_key = ?1
-             UNION SELECT department_id FROM resident_contact_details WHERE resident_key = ?1",
-        )
-        .bind(resident_key)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let mut departments = departments
-            .iter()
-            .map(|d| DepartmentId::parse("department_id", d).map_err(|_| corrupt("department_id")))
-            .collect::<StoreResult<Vec<_>>>()?;
-        departments.retain(|d| ctx.scope.allows(d));
-        departments.sort();
-        let mut erasure = Erasure { departments: departments.clone(), ..Erasure::default() };
-        for d in &departments {
-            let d_str = d.as_str();
-            sqlx::query(
-                "UPDATE case_entries SET text = '' WHERE department_id = ?1
-                   AND case_id IN (SELECT case_id FROM cases WHERE department_id = ?1 AND resident_key = ?2)",
-            )
-            .bind(d_str)
-            .bind(resident_key)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            sqlx::query(
-                "UPDATE handoffs SET reason = '', decline_reason = '', resident_key = NULL
-                 WHERE department_id = ? AND resident_key = ?",
-            )
-            .bind(d_str)
-            .bind(resident_key)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            sqlx::query("UPDATE cases SET resident_key = NULL WHERE department_id = ? AND resident_key = ?")
-                .bind(d_str)
-                .bind(resident_key)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            sqlx::query("DELETE FROM timeline_entries WHERE department_id = ? AND resident_key = ?")
-                .bind(d_str)
-                .bind(resident_key)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            let done = sqlx::query(
-                "UPDATE feedback SET text = '', address = '', latitude = NULL, longitude = NULL, resident_key = NULL,
-                     erased = 1
-                 WHERE department_id = ? AND resident_key = ?",
-            )
-            .bind(d_str)
-            .bind(resident_key)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            erasure.feedback_erased += i64::try_from(done.rows_affected()).unwrap_or(i64::MAX);
-            let done = sqlx::query("DELETE FROM resident_contact_details WHERE department_id = ? AND resident_key = ?")
-                .bind(d_str)
-                .bind(resident_key)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            erasure.contacts_deleted += i64::try_from(done.rows_affected()).unwrap_or(i64::MAX);
-            let name = resource::resident(resident_key);
-            crate::record(&mut tx, ctx, d, &name, serde_json::json!({ "resident": resident_key })).await?;
-        }
-        sqlx::query("DELETE FROM resident_identifiers WHERE resident_key = ?")
-            .bind(resident_key)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        self.commit(tx).await?;
-        Ok(erasure)
-    }
-
-    async fn get_case(&self, scope: &TenantScope, d: &DepartmentId, c: &CaseId) -> StoreResult<Case> {
-        in_scope(scope, d)?;
-        let mut conn = self.read_conn().await?;
-        read_case(&mut conn, d, c.as_str()).await
-    }
-
-    async fn list_cases(
-        &self,
-        scope: &TenantScope,
-        filter: &CaseFilter,
-        order: CaseOrder,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Case>> {
-        if let Some(d) = &filter.department {
-            in_scope(scope, d)?;
-        }
-        let mut sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE 1 = 1");
-        let mut binds: Vec<Bind> = Vec::new();
-        if let Some(d) = &filter.department {
-            sql.push_str(" AND department_id = ?");
-            binds.push(Bind::Text(d.to_string()));
-        }
-        if let Some(s) = filter.status {
-            sql.push_str(" AND status = ?");
-            binds.push(Bind::Text(s.as_str().into()));
-        }
-        if let Some(a) = &filter.assignee {
-            sql.push_str(" AND assignee = ?");
-            binds.push(Bind::Text(a.to_string()));
-        }
-        if let Some(c) = &filter.category {
-            sql.push_str(" AND category_id = ?");
-            binds.push(Bind::Text(c.to_string()));
-        }
-        if let Some(clause) = scope_clause(scope, "department_id") {
-            sql.push_str(&format!(" AND {clause}"));
-            binds.extend(scope.departments().unwrap_or_default().iter().map(|d| Bind::Text(d.to_string())));
-        }
-        // Same rule as Case::overdue.
-        if let Some(at) = filter.overdue_at {
-            sql.push_str(
-                " AND ((status = 'open' AND acknowledge_due < ?)
-                   OR (status IN ('open', 'acknowledged', 'in_progress') AND resolve_due < ?))",
-            );
-            binds.extend([Bind::Int(micros(at)), Bind::Int(micros(at))]);
-        }
-        match (order, &page.after) {
-            (CaseOrder::Newest, Some(a)) => {
-                sql.push_str(" AND case_id < ?");
-                binds.push(Bind::Text(a.clone()));
-            }
-            (CaseOrder::ResolveDue, Some(a)) => {
-                let (t, id) = parse_due_key(a)?;
-                sql.push_str(" AND (resolve_due > ? OR (resolve_due = ? AND case_id > ?))");
-                binds.extend([Bind::Int(t), Bind::Int(t), Bind::Text(id)]);
-            }
-            (_, None) => {}
-        }
-        sql.push_str(match order {
-            CaseOrder::Newest => " ORDER BY case_id DESC LIMIT ?",
-            CaseOrder::ResolveDue => " ORDER BY resolve_due, case_id LIMIT ?",
-        });
-        let q = crate::bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), binds);
-        let mut conn = self.read_conn().await?;
-        let rows = q.bind(i64::from(page.size) + 1).fetch_all(&mut *conn).await.map_err(db_err)?;
-        let items = rows.iter().map(case_from).collect::<StoreResult<Vec<_>>>()?;
-        let mut page = match order {
-            CaseOrder::Newest => Page::from_overfetch(items, page.size, |c| c.id.to_string()),
-            CaseOrder::ResolveDue => Page::from_overfetch(items, page.size, due_key),
-        };
-        attach_entries(&mut conn, &mut page.items).await?;
-        Ok(page)
-    }
-
-    async fn save_case(
-        &self,
-        ctx: &WriteCtx<'_>,
-        case: &Case,
-        expected_revision: i64,
-        entry: Option<&CaseEntry>,
-    ) -> StoreResult<Case> {
-        let d = &case.department_id;
-        in_scope(ctx.scope, d)?;
-        let mut tx = self.write(ctx).await?;
-        let current = read_case(&mut tx, d, case.id.as_str()).await?;
-        if current.revision != expected_revision {
-            return Err(StoreError::Conflict);
-        }
-        if let Some(a) = &case.assignee
-            && current.assignee.as_ref() != Some(a)
-        {
-            crate::require_active_officer(&mut tx, d, a).await?;
-        }
-        if let Some(o) = &case.owner_department
-            && current.owner_department.as_ref() != Some(o)
-        {
-            let active: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM departments WHERE department_id = ? AND status = 'active')",
-            )
-            .bind(o.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            if !active {
-                return Err(StoreError::FailedPrecondition(format!("department {o} does not exist or is archived")));
-            }
-        }
-        if let Some(f) = &case.follow_up
-            && current.follow_up.as_ref() != Some(f)
-        {
-            let kind: Option<String> =
-                sqlx::query_scalar("SELECT kind FROM feedback WHERE department_id = ? AND feedback_id = ?")
-                    .bind(d.as_str())
-                    .bind(f.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-            if kind.as_deref() != Some(FeedbackKind::SurveyResponse.as_str()) {
-                return Err(StoreError::FailedPrecondition(format!("{f} is not a survey response of department {d}")));
-            }
-        }
-        write_case(&mut tx, ctx, &current, case, entry).await?;
-        let saved = read_case(&mut tx, d, case.id.as_str()).await?;
-        self.commit(tx).await?;
-        Ok(saved)
     }
 }

@@ -23,10 +23,11 @@ mod open311;
 mod reports;
 mod write;
 
-pub(crate) use cityserve_store_sql::departments::DEPARTMENT_COLUMNS;
-pub(crate) use cityserve_store_sql::rows::department as department_from;
 pub(crate) use departments::{read_department, read_standards};
 pub(crate) use write::{WriteTx, audit, claim_key, record};
+
+/// A write transaction as the shared statements name it.
+pub(crate) type Tx<'c> = WriteTx<'c>;
 
 /// The connection the shared statements run on.
 pub(crate) type Conn = SqliteConnection;

@@ -1,0 +1,388 @@
+//! Feedback and cases: column lists, statements, the logic that needs no connection, the read
+//! helpers ([`feedback_reads!`]) and the whole [`cityserve_store::FeedbackStore`] implementation
+//! ([`feedback_store!`]), shared by both backends.
+#![allow(clippy::crate_in_macro_def)] // `crate::` in the macros means the backend expanding them, on purpose.
+
+use crate::{SqlRow, corrupt};
+use chrono::{DateTime, Utc};
+use cityserve_domain::feedback::RecoveryKind;
+use cityserve_domain::{
+    Case, CaseNote, CaseStatus, Channel, DepartmentId, DepartmentStatus, FeedbackId, FeedbackKind, NewFeedback, Page,
+    RecoveryAction, ServiceCategoryId, ServiceStandard, ServiceTargets, TenantScope,
+};
+use cityserve_store::feedback::{CaseOrder, TimelineRow};
+use cityserve_store::{StoreError, StoreResult};
+
+macro_rules! feedback_columns {
+    () => {
+        "department_id, feedback_id, channel, kind, csat, nps, text, language, category_id, address, latitude, \
+         longitude, occurred_at, received_at, resident_key, internal_customer, erased, source"
+    };
+}
+macro_rules! case_columns {
+    () => {
+        "department_id, case_id, status, assignee, category_id, channel, received_at, acknowledge_due, resolve_due, \
+         acknowledged_at, resolved_at, closed_at, owner_department, reopen_count, follow_up, satisfied, \
+         resident_key, revision, update_time"
+    };
+}
+
+/// The columns [`crate::rows::feedback`] reads.
+pub const FEEDBACK_COLUMNS: &str = feedback_columns!();
+/// The columns [`crate::rows::case`] reads.
+pub const CASE_COLUMNS: &str = case_columns!();
+/// One feedback record by department and ID.
+pub const SELECT_FEEDBACK: &str =
+    concat!("SELECT ", feedback_columns!(), " FROM feedback WHERE department_id = $1 AND feedback_id = $2");
+/// One case (without its notes and recovery actions) by department and ID.
+pub const SELECT_CASE: &str =
+    concat!("SELECT ", case_columns!(), " FROM cases WHERE department_id = $1 AND case_id = $2");
+/// [`SELECT_CASE`], locking the row until the transaction ends (PostgreSQL; SQLite has no row
+/// locks and needs none: its writes are serialised on one connection).
+pub const SELECT_CASE_FOR_UPDATE: &str =
+    concat!("SELECT ", case_columns!(), " FROM cases WHERE department_id = $1 AND case_id = $2 FOR UPDATE");
+/// A feedback record's kind, by department and ID.
+pub const SELECT_FEEDBACK_KIND: &str = "SELECT kind FROM feedback WHERE department_id = $1 AND feedback_id = $2";
+
+/// A department (by ID, `$1`) with the IDs of its categories of status `$2`, space-separated in
+/// `active_categories` (NULL when there are none): what [`intake_row`] reads.
+pub const SELECT_INTAKE: &str = concat!(
+    "SELECT ",
+    department_columns!(),
+    ", (SELECT string_agg(category_id, ' ' ORDER BY category_id) FROM service_categories
+         WHERE department_id = $1 AND status = $2) AS active_categories
+     FROM departments WHERE department_id = $1"
+);
+
+/// The resident key recorded for an identifier.
+pub const SELECT_RESIDENT_KEY: &str = "SELECT resident_key FROM resident_identifiers WHERE identifier = $1";
+/// Records an identifier under a resident key, unless it is recorded already.
+pub const INSERT_IDENTIFIER: &str = "INSERT INTO resident_identifiers (identifier, resident_key, create_time)
+     VALUES ($1, $2, $3) ON CONFLICT (identifier) DO NOTHING";
+/// Stores a new feedback record, returning [`FEEDBACK_COLUMNS`].
+pub const INSERT_FEEDBACK: &str = concat!(
+    "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
+         address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false, $17)
+     RETURNING ",
+    feedback_columns!()
+);
+/// Stores a resident's contact details with a department: the newest win, and a missing one
+/// keeps what was known.
+pub const UPSERT_CONTACT: &str =
+    "INSERT INTO resident_contact_details (department_id, resident_key, email, phone, update_time)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (department_id, resident_key) DO UPDATE SET
+         email = CASE WHEN excluded.email <> '' THEN excluded.email ELSE resident_contact_details.email END,
+         phone = CASE WHEN excluded.phone <> '' THEN excluded.phone ELSE resident_contact_details.phone END,
+         update_time = excluded.update_time";
+/// Opens a case (received and last updated at `$6`), returning [`CASE_COLUMNS`].
+pub const INSERT_CASE: &str = concat!(
+    "INSERT INTO cases (department_id, case_id, status, category_id, channel, received_at, acknowledge_due,
+         resolve_due, reopen_count, resident_key, revision, update_time, path)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 1, $6, $10)
+     RETURNING ",
+    case_columns!()
+);
+/// Adds a contact to a resident's timeline.
+pub const INSERT_TIMELINE_ENTRY: &str =
+    "INSERT INTO timeline_entries (department_id, feedback_id, resident_key, channel, occurred_at, case_status)
+     VALUES ($1, $2, $3, $4, $5, $6)";
+/// Writes a case's mutable fields at an expected revision.
+pub const UPDATE_CASE: &str =
+    "UPDATE cases SET status = $1, assignee = $2, acknowledged_at = $3, resolved_at = $4, closed_at = $5,
+         owner_department = $6, reopen_count = $7, follow_up = $8, satisfied = $9, revision = revision + 1,
+         update_time = $10
+     WHERE department_id = $11 AND case_id = $12 AND revision = $13";
+/// Appends a note or recovery action to a case, numbered after its last one.
+pub const INSERT_CASE_ENTRY: &str =
+    "INSERT INTO case_entries (department_id, case_id, entry_no, kind, text, actor, at, public)
+     VALUES ($1, $2, (SELECT COALESCE(MAX(entry_no), 0) + 1 FROM case_entries
+                      WHERE department_id = $1 AND case_id = $2), $3, $4, $5, $6, $7)";
+/// Sets the case status shown on the timeline entry of a complaint.
+pub const UPDATE_TIMELINE_STATUS: &str =
+    "UPDATE timeline_entries SET case_status = $1 WHERE department_id = $2 AND feedback_id = $3";
+
+/// The departments holding feedback or contact details of a resident (by key).
+pub const SELECT_RESIDENT_DEPARTMENTS: &str = "SELECT department_id FROM feedback WHERE resident_key = $1
+     UNION SELECT department_id FROM resident_contact_details WHERE resident_key = $1";
+/// What erasing a resident (`$2`) in a department (`$1`) does first, in order: case entries'
+/// texts, hand-off reasons, cases' and hand-offs' resident keys, timeline entries.
+pub const ERASE_RESIDENT_TRACES: [&str; 4] = [
+    "UPDATE case_entries SET text = '' WHERE department_id = $1
+       AND case_id IN (SELECT case_id FROM cases WHERE department_id = $1 AND resident_key = $2)",
+    "UPDATE handoffs SET reason = '', decline_reason = '', resident_key = NULL
+     WHERE department_id = $1 AND resident_key = $2",
+    "UPDATE cases SET resident_key = NULL WHERE department_id = $1 AND resident_key = $2",
+    "DELETE FROM timeline_entries WHERE department_id = $1 AND resident_key = $2",
+];
+/// Erases a resident's (`$2`) feedback in a department (`$1`), keeping the rest of each record.
+pub const ERASE_FEEDBACK: &str = "UPDATE feedback
+     SET text = '', address = '', latitude = NULL, longitude = NULL, resident_key = NULL, erased = true
+     WHERE department_id = $1 AND resident_key = $2";
+/// Deletes a resident's (`$2`) contact details with a department (`$1`).
+pub const ERASE_CONTACT: &str = "DELETE FROM resident_contact_details WHERE department_id = $1 AND resident_key = $2";
+/// Forgets a resident's identifiers.
+pub const ERASE_IDENTIFIERS: &str = "DELETE FROM resident_identifiers WHERE resident_key = $1";
+
+/// The departments among `ids` (as read from a column) that are in `scope`, in order.
+pub fn departments_in(ids: &[String], scope: &TenantScope) -> StoreResult<Vec<DepartmentId>> {
+    let mut departments = ids
+        .iter()
+        .map(|d| DepartmentId::parse("department_id", d).map_err(|_| corrupt("department_id")))
+        .collect::<StoreResult<Vec<_>>>()?;
+    departments.retain(|d| scope.allows(d));
+    departments.sort();
+    Ok(departments)
+}
+
+/// What every submission to a department is checked against, read once per transaction.
+pub struct Intake {
+    /// The department's default service targets.
+    pub default_targets: ServiceTargets,
+    /// Its service standards (read only when a submission may open a case).
+    pub standards: Vec<ServiceStandard>,
+    /// Its active categories: the only ones a submission may name.
+    pub active_categories: Vec<ServiceCategoryId>,
+}
+
+impl Intake {
+    /// Fails with a precondition error unless `new` names no category or an active one.
+    pub fn admit(&self, new: &NewFeedback) -> StoreResult<()> {
+        match &new.category {
+            Some(c) if !self.active_categories.contains(c) => Err(StoreError::FailedPrecondition(format!(
+                "service category {c} is not an active category of department {}",
+                new.department_id
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A [`SELECT_INTAKE`] row: the department's default targets and active categories, or a
+/// precondition error if the department is archived.
+pub fn intake_row(row: &impl SqlRow) -> StoreResult<(ServiceTargets, Vec<ServiceCategoryId>)> {
+    let department = crate::rows::department(row)?;
+    if department.status != DepartmentStatus::Active {
+        return Err(StoreError::FailedPrecondition(format!("department {} is archived", department.id)));
+    }
+    // Category IDs are slugs: a space cannot occur in one.
+    let categories = row.opt_text("active_categories")?;
+    let active = categories
+        .as_deref()
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|c| !c.is_empty())
+        .map(|c| ServiceCategoryId::parse("category_id", c).map_err(|_| corrupt("category_id")))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok((department.default_targets, active))
+}
+
+/// Where a complaint copied into another department by an accepted hand-off came from.
+pub struct Origin<'a> {
+    /// The resident's key, carried over (the copy names no contact details).
+    pub resident_key: Option<&'a str>,
+    /// The case's path, ending with the receiving department.
+    pub path: &'a [DepartmentId],
+}
+
+/// The audit and event payload of a submission.
+pub fn submission_payload(new: &NewFeedback, case: bool) -> serde_json::Value {
+    serde_json::json!({
+        "feedback": new.id.as_str(),
+        "kind": new.kind.as_str(),
+        "channel": new.channel.as_str(),
+        "case": case,
+    })
+}
+
+/// Adds one `case_entries` row (`department_id, case_id, kind, text, actor, at, public`) to its
+/// case in `cases`, as a note or a recovery action; a row of no case in `cases` is skipped.
+pub fn attach_entry(cases: &mut [Case], row: &impl SqlRow) -> StoreResult<()> {
+    let (d, c, kind) = (row.text("department_id")?, row.text("case_id")?, row.text("kind")?);
+    let (text, actor, at, public) = (row.text("text")?, row.text("actor")?, row.time("at")?, row.flag("public")?);
+    let Some(case) = cases.iter_mut().find(|x| x.department_id.as_str() == d && x.id.as_str() == c) else {
+        return Ok(());
+    };
+    if kind == "note" {
+        case.notes.push(CaseNote { text, public, actor, at });
+    } else {
+        let kind = RecoveryKind::parse(&kind).ok_or_else(|| corrupt("kind"))?;
+        case.recovery.push(RecoveryAction { kind, note: text, actor, at });
+    }
+    Ok(())
+}
+
+/// Where a page of cases starts: after the case `id` and, in resolve-due order, after
+/// `resolve_due`.
+pub struct CaseCursor {
+    /// The last case ID of the previous page.
+    pub id: String,
+    /// Its resolve-by time (resolve-due order only).
+    pub resolve_due: Option<DateTime<Utc>>,
+}
+
+/// The key of a case in a resolve-due ordered listing.
+fn due_key(c: &Case) -> String {
+    format!("{}:{}", c.resolve_due.timestamp_micros(), c.id)
+}
+
+/// Reads a page position handed out by [`case_page`].
+pub fn case_cursor(order: CaseOrder, after: Option<&str>) -> StoreResult<Option<CaseCursor>> {
+    let Some(after) = after else { return Ok(None) };
+    Ok(Some(match order {
+        CaseOrder::Newest => CaseCursor { id: after.to_owned(), resolve_due: None },
+        CaseOrder::ResolveDue => {
+            let bad = || StoreError::Internal("bad page position".into());
+            let (t, id) = after.split_once(':').ok_or_else(bad)?;
+            let t = DateTime::from_timestamp_micros(t.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+            CaseCursor { id: id.to_owned(), resolve_due: Some(t) }
+        }
+    }))
+}
+
+/// A page of cases from `size` plus one, keyed for `order`.
+pub fn case_page(items: Vec<Case>, order: CaseOrder, size: u32) -> Page<Case> {
+    match order {
+        CaseOrder::Newest => Page::from_overfetch(items, size, |c| c.id.to_string()),
+        CaseOrder::ResolveDue => Page::from_overfetch(items, size, due_key),
+    }
+}
+
+/// A resident's timeline from its entries as one JSON array (each entry `[department, feedback,
+/// channel, occurred_at in microseconds, case status, kind, text]`, kind and text null where the
+/// feedback row is not visible): kind and text leave the store only for departments in `scope`.
+pub fn timeline_rows(history: &str, scope: &TenantScope) -> StoreResult<Vec<TimelineRow>> {
+    type Entry = (String, String, String, i64, Option<String>, Option<String>, Option<String>);
+    let entries: Vec<Entry> = serde_json::from_str(history).map_err(|_| corrupt("timeline"))?;
+    let mut out = Vec::with_capacity(entries.len());
+    for (department, feedback, channel, occurred_at, status, kind, text) in entries {
+        let department_id = DepartmentId::parse("department_id", &department).map_err(|_| corrupt("department_id"))?;
+        let details = match kind {
+            Some(kind) if scope.allows(&department_id) => {
+                Some((FeedbackKind::parse(&kind).ok_or_else(|| corrupt("kind"))?, text.unwrap_or_default()))
+            }
+            _ => None,
+        };
+        out.push(TimelineRow {
+            feedback_id: FeedbackId::parse("feedback_id", &feedback).map_err(|_| corrupt("feedback_id"))?,
+            channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel"))?,
+            occurred_at: DateTime::from_timestamp_micros(occurred_at).ok_or_else(|| corrupt("occurred_at"))?,
+            case_status: status.map(|s| CaseStatus::parse(&s).ok_or_else(|| corrupt("case_status"))).transpose()?,
+            details,
+            department_id,
+        });
+    }
+    Ok(out)
+}
+
+/// The departments a timeline read is audited in: those named by the caller and every one the
+/// timeline disclosed, each once, in order.
+pub fn timeline_audited<'a>(audit_in: &'a [DepartmentId], rows: &'a [TimelineRow]) -> Vec<&'a DepartmentId> {
+    let mut audited: Vec<&DepartmentId> = audit_in.iter().chain(rows.iter().map(|r| &r.department_id)).collect();
+    audited.sort();
+    audited.dedup();
+    audited
+}
+
+/// Read helpers for feedback and cases, expanded in a backend's feedback module; they run on
+/// `crate::Conn`, map errors with `crate::db_err`, and use the backend's `attach_entries` (cases'
+/// notes and recovery actions in one statement, which is dialect).
+#[macro_export]
+macro_rules! feedback_reads {
+    () => {
+        /// Reads a feedback record.
+        pub(crate) async fn read_feedback(
+            conn: &mut crate::Conn,
+            d: &cityserve_domain::DepartmentId,
+            f: &str,
+        ) -> cityserve_store::StoreResult<cityserve_domain::Feedback> {
+            let row = sqlx::query($crate::feedback::SELECT_FEEDBACK)
+                .bind(d.as_str())
+                .bind(f)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(crate::db_err)?;
+            $crate::rows::feedback(&row.ok_or(cityserve_store::StoreError::NotFound)?)
+        }
+
+        /// Reads a case with its notes and recovery actions.
+        pub(crate) async fn read_case(
+            conn: &mut crate::Conn,
+            d: &cityserve_domain::DepartmentId,
+            c: &str,
+        ) -> cityserve_store::StoreResult<cityserve_domain::Case> {
+            let row = sqlx::query($crate::feedback::SELECT_CASE)
+                .bind(d.as_str())
+                .bind(c)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(crate::db_err)?;
+            let mut cases = [$crate::rows::case(&row.ok_or(cityserve_store::StoreError::NotFound)?)?];
+            attach_entries(conn, &mut cases).await?;
+            let [case] = cases;
+            Ok(case)
+        }
+
+        /// Reads a submission: the feedback and, for a complaint, its case.
+        async fn read_submitted(
+            conn: &mut crate::Conn,
+            d: &cityserve_domain::DepartmentId,
+            f: &str,
+        ) -> cityserve_store::StoreResult<cityserve_store::feedback::Submitted> {
+            let feedback = read_feedback(conn, d, f).await?;
+            let case = match &feedback.case_id {
+                Some(c) => Some(read_case(conn, d, c.as_str()).await?),
+                None => None,
+            };
+            Ok(cityserve_store::feedback::Submitted { feedback, case })
+        }
+
+        /// The key recorded for the first known identifier, if any.
+        async fn known_key(
+            conn: &mut crate::Conn,
+            identifiers: &[String],
+        ) -> cityserve_store::StoreResult<Option<String>> {
+            for i in identifiers {
+                let key: Option<String> = sqlx::query_scalar($crate::feedback::SELECT_RESIDENT_KEY)
+                    .bind(i)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(crate::db_err)?;
+                if key.is_some() {
+                    return Ok(key);
+                }
+            }
+            Ok(None)
+        }
+
+        /// What every submission to department `d` is checked against.
+        pub(crate) async fn intake(
+            conn: &mut crate::Conn,
+            d: &cityserve_domain::DepartmentId,
+        ) -> cityserve_store::StoreResult<$crate::feedback::Intake> {
+            intake_for(conn, d, true).await
+        }
+
+        /// [`intake`], reading the service standards only when `complaints` may open cases (only
+        /// cases use them): the department and its active categories come in one statement.
+        pub(crate) async fn intake_for(
+            conn: &mut crate::Conn,
+            d: &cityserve_domain::DepartmentId,
+            complaints: bool,
+        ) -> cityserve_store::StoreResult<$crate::feedback::Intake> {
+            let row = sqlx::query($crate::feedback::SELECT_INTAKE)
+                .bind(d.as_str())
+                .bind(cityserve_domain::ServiceCategoryStatus::Active.as_str())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(crate::db_err)?
+                .ok_or(cityserve_store::StoreError::NotFound)?;
+            let (default_targets, active_categories) = $crate::feedback::intake_row(&row)?;
+            let standards = if complaints { crate::read_standards(conn, d).await? } else { Vec::new() };
+            Ok($crate::feedback::Intake { default_targets, standards, active_categories })
+        }
+    };
+}
+
+mod store;

@@ -1,0 +1,455 @@
+//! [`crate::feedback_store!`]: the feedback writes and the whole `FeedbackStore` implementation,
+//! written once.
+
+/// The feedback writes (`insert_feedback`, `write_case`, used by hand-offs too) and `impl
+/// FeedbackStore for $store`, written once and expanded in a backend's feedback module next to
+/// [`crate::feedback_reads!`].
+///
+/// Every write runs on the backend's one write path: `self.write(ctx)`, `crate::claim_key`, the
+/// operation on `crate::Tx<'_>` (the backend's `WriteTx`), `crate::record`, `self.commit(tx)`.
+/// Reads run in `self.read(scope)`, then `finish()`. The expansion site also provides `crate::Conn`,
+/// `crate::db_err`, `crate::at` (an instant as the backend binds it), `crate::in_scope`,
+/// `crate::apply_deltas` (report-card counters), `crate::require_active_officer`, and in the
+/// module itself what is dialect:
+/// - `attach_entries(conn, cases)`, the cases' notes and recovery actions in one statement;
+/// - `path_value(path)`, a case's path as the `cases.path` column binds it;
+/// - `LOCK_CASE`, the statement reading a case to save (locking its row where that is needed);
+/// - `DEPARTMENT_IS_ACTIVE`, whether department `$1` exists and is active (a department naming
+///   another as a case's owner may not see its row);
+/// - `feedback_rows(conn, scope, filter, page)` and `case_rows(conn, scope, filter, order,
+///   cursor, limit)`, the listings (their scope filter is dialect);
+/// - `self.resident_timeline_in(ctx, audit_in, resident_key)`, the audited timeline read.
+#[macro_export]
+macro_rules! feedback_store {
+    ($store:ty) => {
+        /// The resident's key: the one recorded for a known identifier, else the proposed one;
+        /// records every identifier under it.
+        async fn resolve_resident(
+            conn: &mut crate::Conn,
+            r: &cityserve_domain::ResidentRef,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> cityserve_store::StoreResult<String> {
+            let key = known_key(conn, &r.identifiers).await?.unwrap_or_else(|| r.key.clone());
+            for i in &r.identifiers {
+                sqlx::query($crate::feedback::INSERT_IDENTIFIER)
+                    .bind(i)
+                    .bind(&key)
+                    .bind(crate::at(now))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(crate::db_err)?;
+            }
+            Ok(key)
+        }
+
+        /// Inserts one submission (feedback, contact details, case, timeline entry, rollups,
+        /// audit, event). With `origin`, it is a hand-off copy: not counted as a new contact.
+        pub(crate) async fn insert_feedback(
+            conn: &mut crate::Tx<'_>,
+            ctx: &cityserve_store::WriteCtx<'_>,
+            intake: &$crate::feedback::Intake,
+            new: &cityserve_domain::NewFeedback,
+            now: chrono::DateTime<chrono::Utc>,
+            origin: Option<&$crate::feedback::Origin<'_>>,
+        ) -> cityserve_store::StoreResult<cityserve_store::feedback::Submitted> {
+            use cityserve_domain::report;
+            intake.admit(new)?;
+            let d = new.department_id.as_str();
+            let resident_key = match (&new.resident, origin) {
+                (Some(r), _) => Some(resolve_resident(conn, r, now).await?),
+                (None, Some(o)) => o.resident_key.map(str::to_owned),
+                (None, None) => None,
+            };
+            let resident_key = resident_key.as_deref();
+            // RETURNING: the caller answers with what was stored, without reading it back.
+            let stored = sqlx::query($crate::feedback::INSERT_FEEDBACK)
+                .bind(d)
+                .bind(new.id.as_str())
+                .bind(new.channel.as_str())
+                .bind(new.kind.as_str())
+                .bind(new.csat)
+                .bind(new.nps)
+                .bind(&new.text)
+                .bind(&new.language)
+                .bind(new.category.as_ref().map(|c| c.as_str()))
+                .bind(&new.location.address)
+                .bind(new.location.latitude)
+                .bind(new.location.longitude)
+                .bind(crate::at(new.occurred_at))
+                .bind(crate::at(now))
+                .bind(resident_key)
+                .bind(new.internal_customer.as_ref().map(|c| c.as_str()))
+                .bind(new.source.as_deref())
+                .fetch_one(&mut **conn)
+                .await
+                .map_err(crate::db_err)?;
+            let feedback = $crate::rows::feedback(&stored)?;
+            if let (Some(key), Some(cityserve_domain::ResidentRef { contact, .. })) = (resident_key, &new.resident) {
+                sqlx::query($crate::feedback::UPSERT_CONTACT)
+                    .bind(d)
+                    .bind(key)
+                    .bind(&contact.email)
+                    .bind(&contact.phone)
+                    .bind(crate::at(now))
+                    .execute(&mut **conn)
+                    .await
+                    .map_err(crate::db_err)?;
+            }
+            let mut opened: Option<cityserve_domain::Case> = None;
+            // Every counter increment of the submission, written together at the end.
+            let mut deltas = Vec::new();
+            if new.kind == cityserve_domain::FeedbackKind::Complaint {
+                let (targets, _) = cityserve_domain::resolve_targets(
+                    intake.default_targets,
+                    &intake.standards,
+                    new.category.as_ref(),
+                    Some(new.channel),
+                );
+                let case = cityserve_domain::Case::open(new, now, targets);
+                deltas.extend(report::case_opened_deltas(&case));
+                let stored = sqlx::query($crate::feedback::INSERT_CASE)
+                    .bind(d)
+                    .bind(case.id.as_str())
+                    .bind(case.status.as_str())
+                    .bind(case.category.as_ref().map(|c| c.as_str()))
+                    .bind(case.channel.as_str())
+                    .bind(crate::at(now))
+                    .bind(crate::at(case.acknowledge_due))
+                    .bind(crate::at(case.resolve_due))
+                    .bind(resident_key)
+                    .bind(origin.map(|o| path_value(o.path)))
+                    .fetch_one(&mut **conn)
+                    .await
+                    .map_err(crate::db_err)?;
+                opened = Some($crate::rows::case(&stored)?);
+            }
+            let case_status = opened.as_ref().map(|c| c.status);
+            if origin.is_none() {
+                deltas.extend(report::feedback_deltas(
+                    &new.department_id,
+                    now,
+                    new.channel,
+                    new.kind,
+                    new.csat,
+                    new.nps,
+                    new.category.is_some(),
+                ));
+            }
+            crate::apply_deltas(conn, &deltas).await?;
+            if let Some(key) = resident_key {
+                sqlx::query($crate::feedback::INSERT_TIMELINE_ENTRY)
+                    .bind(d)
+                    .bind(new.id.as_str())
+                    .bind(key)
+                    .bind(new.channel.as_str())
+                    .bind(crate::at(new.occurred_at))
+                    .bind(case_status.map(|s| s.as_str()))
+                    .execute(&mut **conn)
+                    .await
+                    .map_err(crate::db_err)?;
+            }
+            let name = cityserve_store::resource::feedback(&new.department_id, &new.id);
+            let payload = $crate::feedback::submission_payload(new, case_status.is_some());
+            crate::record(conn, ctx, &new.department_id, &name, payload).await?;
+            Ok(cityserve_store::feedback::Submitted { feedback, case: opened })
+        }
+
+        /// Writes a case's mutable fields over `current` (whose revision the caller checked, with
+        /// the row locked where the database needs that), appends `entry`, updates the timeline
+        /// status and the report-card counters, and records the change.
+        pub(crate) async fn write_case(
+            conn: &mut crate::Tx<'_>,
+            ctx: &cityserve_store::WriteCtx<'_>,
+            current: &cityserve_domain::Case,
+            case: &cityserve_domain::Case,
+            entry: Option<&cityserve_domain::CaseEntry>,
+        ) -> cityserve_store::StoreResult<()> {
+            let d = &case.department_id;
+            let now = cityserve_store::now_micros();
+            sqlx::query($crate::feedback::UPDATE_CASE)
+                .bind(case.status.as_str())
+                .bind(case.assignee.as_ref().map(|a| a.as_str()))
+                .bind(case.acknowledged_at.map(crate::at))
+                .bind(case.resolved_at.map(crate::at))
+                .bind(case.closed_at.map(crate::at))
+                .bind(case.owner_department.as_ref().map(|o| o.as_str()))
+                .bind(case.reopen_count)
+                .bind(case.follow_up.as_ref().map(|f| f.as_str()))
+                .bind(case.satisfied)
+                .bind(crate::at(now))
+                .bind(d.as_str())
+                .bind(case.id.as_str())
+                .bind(current.revision)
+                .execute(&mut **conn)
+                .await
+                .map_err(crate::db_err)?;
+            if let Some(entry) = entry {
+                let (kind, text, actor, at, public) = match entry {
+                    cityserve_domain::CaseEntry::Note(n) => ("note", &n.text, &n.actor, n.at, n.public),
+                    cityserve_domain::CaseEntry::Recovery(r) => (r.kind.as_str(), &r.note, &r.actor, r.at, false),
+                };
+                sqlx::query($crate::feedback::INSERT_CASE_ENTRY)
+                    .bind(d.as_str())
+                    .bind(case.id.as_str())
+                    .bind(kind)
+                    .bind(text)
+                    .bind(actor)
+                    .bind(crate::at(at))
+                    .bind(public)
+                    .execute(&mut **conn)
+                    .await
+                    .map_err(crate::db_err)?;
+            }
+            sqlx::query($crate::feedback::UPDATE_TIMELINE_STATUS)
+                .bind(case.status.as_str())
+                .bind(d.as_str())
+                .bind(case.id.as_str())
+                .execute(&mut **conn)
+                .await
+                .map_err(crate::db_err)?;
+            let name = cityserve_store::resource::case(d, &case.id);
+            let payload = serde_json::json!({ "case": case.id.as_str(), "status": case.status.as_str() });
+            crate::record(conn, ctx, d, &name, payload).await?;
+            let deltas = cityserve_domain::report::case_deltas(current, case, cityserve_store::now_micros());
+            crate::apply_deltas(conn, &deltas).await
+        }
+
+        impl cityserve_store::FeedbackStore for $store {
+            async fn submit_feedback(
+                &self,
+                ctx: &cityserve_store::WriteCtx<'_>,
+                idem: &cityserve_store::Idempotency,
+                new: &cityserve_domain::NewFeedback,
+            ) -> cityserve_store::StoreResult<cityserve_store::feedback::Submitted> {
+                crate::in_scope(ctx.scope, &new.department_id)?;
+                let mut tx = self.write(ctx).await?;
+                let now = cityserve_store::now_micros();
+                // Claiming the key first makes concurrent retries wait for the first one and
+                // replay it.
+                let claimed = crate::claim_key(&mut tx, &new.department_id, idem, "feedback", new.id.as_str()).await?;
+                if let Some(f) = claimed {
+                    let submitted = read_submitted(&mut tx, &new.department_id, &f).await?;
+                    self.commit(tx).await?;
+                    return Ok(submitted);
+                }
+                let complaints = new.kind == cityserve_domain::FeedbackKind::Complaint;
+                let intake = intake_for(&mut tx, &new.department_id, complaints).await?;
+                let submitted = insert_feedback(&mut tx, ctx, &intake, new, now, None).await?;
+                self.commit(tx).await?;
+                Ok(submitted)
+            }
+
+            async fn submit_feedback_batch(
+                &self,
+                ctx: &cityserve_store::WriteCtx<'_>,
+                idem: &cityserve_store::Idempotency,
+                department: &cityserve_domain::DepartmentId,
+                items: &[cityserve_domain::NewFeedback],
+            ) -> Result<Vec<cityserve_store::feedback::Submitted>, (Option<usize>, cityserve_store::StoreError)> {
+                crate::in_scope(ctx.scope, department).map_err(|e| (None, e))?;
+                let mut tx = self.write(ctx).await.map_err(|e| (None, e))?;
+                let now = cityserve_store::now_micros();
+                let ids = items.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(",");
+                let claimed = crate::claim_key(&mut tx, department, idem, "feedback_batch", &ids).await;
+                if let Some(ids) = claimed.map_err(|e| (None, e))? {
+                    let mut out = Vec::new();
+                    for f in ids.split(',').filter(|s| !s.is_empty()) {
+                        out.push(read_submitted(&mut tx, department, f).await.map_err(|e| (None, e))?);
+                    }
+                    self.commit(tx).await.map_err(|e| (None, e))?;
+                    return Ok(out);
+                }
+                let intake = intake(&mut tx, department).await.map_err(|e| (None, e))?;
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    if item.department_id != *department {
+                        let e = "item is for another department".into();
+                        return Err((Some(i), cityserve_store::StoreError::FailedPrecondition(e)));
+                    }
+                    out.push(insert_feedback(&mut tx, ctx, &intake, item, now, None).await.map_err(|e| (Some(i), e))?);
+                }
+                self.commit(tx).await.map_err(|e| (None, e))?;
+                Ok(out)
+            }
+
+            async fn get_feedback(
+                &self,
+                scope: &cityserve_domain::TenantScope,
+                d: &cityserve_domain::DepartmentId,
+                f: &cityserve_domain::FeedbackId,
+            ) -> cityserve_store::StoreResult<cityserve_domain::Feedback> {
+                crate::in_scope(scope, d)?;
+                let mut tx = self.read(scope).await?;
+                let feedback = read_feedback(&mut tx, d, f.as_str()).await?;
+                tx.finish().await?;
+                Ok(feedback)
+            }
+
+            async fn list_feedback(
+                &self,
+                scope: &cityserve_domain::TenantScope,
+                filter: &cityserve_store::feedback::FeedbackFilter,
+                page: &cityserve_domain::PageRequest,
+            ) -> cityserve_store::StoreResult<cityserve_domain::Page<cityserve_domain::Feedback>> {
+                if let Some(d) = &filter.department {
+                    crate::in_scope(scope, d)?;
+                }
+                let mut tx = self.read(scope).await?;
+                let rows = feedback_rows(&mut tx, scope, filter, page).await?;
+                tx.finish().await?;
+                let items = rows.iter().map($crate::rows::feedback).collect::<cityserve_store::StoreResult<Vec<_>>>()?;
+                Ok(cityserve_domain::Page::from_overfetch(items, page.size, |f| f.id.to_string()))
+            }
+
+            async fn find_resident(
+                &self,
+                scope: &cityserve_domain::TenantScope,
+                identifiers: &[String],
+            ) -> cityserve_store::StoreResult<Option<String>> {
+                let mut tx = self.read(scope).await?;
+                let key = known_key(&mut tx, identifiers).await?;
+                tx.finish().await?;
+                Ok(key)
+            }
+
+            async fn resident_timeline(
+                &self,
+                ctx: &cityserve_store::WriteCtx<'_>,
+                audit_in: &[cityserve_domain::DepartmentId],
+                resident_key: &str,
+            ) -> cityserve_store::StoreResult<Vec<cityserve_store::feedback::TimelineRow>> {
+                self.resident_timeline_in(ctx, audit_in, resident_key).await
+            }
+
+            async fn erase_resident(
+                &self,
+                ctx: &cityserve_store::WriteCtx<'_>,
+                resident_key: &str,
+            ) -> cityserve_store::StoreResult<cityserve_store::feedback::Erasure> {
+                let mut tx = self.write(ctx).await?;
+                let departments: Vec<String> = sqlx::query_scalar($crate::feedback::SELECT_RESIDENT_DEPARTMENTS)
+                    .bind(resident_key)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(crate::db_err)?;
+                let departments = $crate::feedback::departments_in(&departments, ctx.scope)?;
+                let mut erasure =
+                    cityserve_store::feedback::Erasure { departments: departments.clone(), ..Default::default() };
+                let name = cityserve_store::resource::resident(resident_key);
+                for d in &departments {
+                    let erase = |sql: &'static str| sqlx::query(sql).bind(d.as_str()).bind(resident_key);
+                    for sql in $crate::feedback::ERASE_RESIDENT_TRACES {
+                        erase(sql).execute(&mut *tx).await.map_err(crate::db_err)?;
+                    }
+                    let done = erase($crate::feedback::ERASE_FEEDBACK).execute(&mut *tx).await.map_err(crate::db_err)?;
+                    erasure.feedback_erased += i64::try_from(done.rows_affected()).unwrap_or(i64::MAX);
+                    let done = erase($crate::feedback::ERASE_CONTACT).execute(&mut *tx).await.map_err(crate::db_err)?;
+                    erasure.contacts_deleted += i64::try_from(done.rows_affected()).unwrap_or(i64::MAX);
+                    crate::record(&mut tx, ctx, d, &name, serde_json::json!({ "resident": resident_key })).await?;
+                }
+                sqlx::query($crate::feedback::ERASE_IDENTIFIERS)
+                    .bind(resident_key)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(crate::db_err)?;
+                self.commit(tx).await?;
+                Ok(erasure)
+            }
+
+            async fn get_case(
+                &self,
+                scope: &cityserve_domain::TenantScope,
+                d: &cityserve_domain::DepartmentId,
+                c: &cityserve_domain::CaseId,
+            ) -> cityserve_store::StoreResult<cityserve_domain::Case> {
+                crate::in_scope(scope, d)?;
+                let mut tx = self.read(scope).await?;
+                let case = read_case(&mut tx, d, c.as_str()).await?;
+                tx.finish().await?;
+                Ok(case)
+            }
+
+            async fn list_cases(
+                &self,
+                scope: &cityserve_domain::TenantScope,
+                filter: &cityserve_store::feedback::CaseFilter,
+                order: cityserve_store::feedback::CaseOrder,
+                page: &cityserve_domain::PageRequest,
+            ) -> cityserve_store::StoreResult<cityserve_domain::Page<cityserve_domain::Case>> {
+                if let Some(d) = &filter.department {
+                    crate::in_scope(scope, d)?;
+                }
+                let cursor = $crate::feedback::case_cursor(order, page.after.as_deref())?;
+                let mut tx = self.read(scope).await?;
+                let rows = case_rows(&mut tx, scope, filter, order, cursor.as_ref(), i64::from(page.size) + 1).await?;
+                let items = rows.iter().map($crate::rows::case).collect::<cityserve_store::StoreResult<Vec<_>>>()?;
+                let mut page = $crate::feedback::case_page(items, order, page.size);
+                attach_entries(&mut tx, &mut page.items).await?;
+                tx.finish().await?;
+                Ok(page)
+            }
+
+            async fn save_case(
+                &self,
+                ctx: &cityserve_store::WriteCtx<'_>,
+                case: &cityserve_domain::Case,
+                expected_revision: i64,
+                entry: Option<&cityserve_domain::CaseEntry>,
+            ) -> cityserve_store::StoreResult<cityserve_domain::Case> {
+                use cityserve_store::StoreError;
+                let d = &case.department_id;
+                crate::in_scope(ctx.scope, d)?;
+                let mut tx = self.write(ctx).await?;
+                // Concurrent saves of one case serialize, and the loser sees a new revision.
+                let row = sqlx::query(LOCK_CASE)
+                    .bind(d.as_str())
+                    .bind(case.id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(crate::db_err)?;
+                let current = $crate::rows::case(&row.ok_or(StoreError::NotFound)?)?;
+                if current.revision != expected_revision {
+                    return Err(StoreError::Conflict);
+                }
+                if let Some(a) = &case.assignee
+                    && current.assignee.as_ref() != Some(a)
+                {
+                    crate::require_active_officer(&mut tx, d, a).await?;
+                }
+                if let Some(o) = &case.owner_department
+                    && current.owner_department.as_ref() != Some(o)
+                {
+                    let active: bool = sqlx::query_scalar(DEPARTMENT_IS_ACTIVE)
+                        .bind(o.as_str())
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(crate::db_err)?;
+                    if !active {
+                        return Err(StoreError::FailedPrecondition(format!(
+                            "department {o} does not exist or is archived"
+                        )));
+                    }
+                }
+                if let Some(f) = &case.follow_up
+                    && current.follow_up.as_ref() != Some(f)
+                {
+                    let kind: Option<String> = sqlx::query_scalar($crate::feedback::SELECT_FEEDBACK_KIND)
+                        .bind(d.as_str())
+                        .bind(f.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(crate::db_err)?;
+                    if kind.as_deref() != Some(cityserve_domain::FeedbackKind::SurveyResponse.as_str()) {
+                        return Err(StoreError::FailedPrecondition(format!(
+                            "{f} is not a survey response of department {d}"
+                        )));
+                    }
+                }
+                write_case(&mut tx, ctx, &current, case, entry).await?;
+                let saved = read_case(&mut tx, d, case.id.as_str()).await?;
+                self.commit(tx).await?;
+                Ok(saved)
+            }
+        }
+    };
+}
