@@ -30,6 +30,10 @@ pub(crate) use cityserve_store_sql::rows::department as department_from;
 pub(crate) use departments::{read_department, read_standards};
 pub(crate) use write::{WriteTx, audit, claim_key, record};
 
+/// A write transaction as the shared statements name it ([`WriteTx`]; the lifetime is
+/// SQLite's, whose bulk loads write on a connection of their own).
+pub(crate) type Tx<'c> = WriteTx;
+
 /// The connection the shared statements run on.
 pub(crate) type Conn = PgConnection;
 
@@ -38,10 +42,44 @@ pub(crate) fn at(t: DateTime<Utc>) -> DateTime<Utc> {
     t
 }
 
+/// The row lock a locking read appends: concurrent writers of the row wait for this transaction.
+pub(crate) const ROW_LOCK: Option<&str> = Some("FOR UPDATE");
+
+/// Lists bind as one array parameter (`column = ANY ($n)`).
+pub(crate) const LISTS: Lists = Lists::Array;
+
+/// Binds the values of a statement assembled at run time, in order.
+pub(crate) fn bind_args(mut q: PgQuery<'_>, args: Vec<Arg>) -> PgQuery<'_> {
+    for a in args {
+        q = match a {
+            Arg::Text(v) => q.bind(v),
+            Arg::Int(v) => q.bind(v),
+            Arg::Time(v) => q.bind(v),
+            Arg::Texts(v) => q.bind(v),
+        };
+    }
+    q
+}
+
+/// A statement with its values.
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// A list of IDs as an array column (`text[]`) binds it.
+pub(crate) fn text_list(ids: &[DepartmentId]) -> Vec<&str> {
+    ids.iter().map(DepartmentId::as_str).collect()
+}
+
+/// A JSON document as a `jsonb` column binds it.
+pub(crate) fn json_value<T: serde::Serialize>(v: &T) -> StoreResult<Json<&T>> {
+    Ok(Json(v))
+}
+
 use chrono::{DateTime, Utc};
 use cityserve_domain::{DepartmentId, TenantScope};
 use cityserve_store::{StoreError, StoreResult};
+use cityserve_store_sql::args::{Arg, Lists};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::types::Json;
 use sqlx::{Connection, PgConnection, PgPool, Row};
 use std::str::FromStr;
 use std::sync::Arc;

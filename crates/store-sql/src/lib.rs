@@ -10,10 +10,17 @@
 //! (`timestamptz` on PostgreSQL, microseconds since the epoch in an `INTEGER` on SQLite) and JSON
 //! (`jsonb` on PostgreSQL, text on SQLite).
 
+pub mod args;
+pub mod coordination;
 pub mod departments;
+pub mod dumb_rules;
+pub mod escalations;
 pub mod feedback;
+pub mod handoffs;
+pub mod initiatives;
 pub mod lease;
 pub mod officers;
+pub mod reports;
 pub mod rows;
 
 use chrono::{DateTime, Utc};
@@ -24,6 +31,25 @@ use serde::de::DeserializeOwned;
 /// A stored value that does not read back as what was written.
 pub fn corrupt(what: &str) -> StoreError {
     StoreError::Internal(format!("corrupt row: {what}"))
+}
+
+/// `sql` with `lock` (a backend's row lock, e.g. `FOR UPDATE`) appended; unchanged without one
+/// (a database that needs no row locks).
+pub fn with_lock(sql: &str, lock: Option<&str>) -> String {
+    match lock {
+        Some(l) => format!("{sql} {l}"),
+        None => sql.to_owned(),
+    }
+}
+
+/// IDs read as texts (a list column, or one column of several rows), parsed; a corrupt row if
+/// one does not parse.
+pub fn parse_ids<T>(
+    col: &str,
+    texts: &[String],
+    parse: fn(&str, &str) -> Result<T, ValidationError>,
+) -> StoreResult<Vec<T>> {
+    texts.iter().map(|v| parse(col, v).map_err(|_| corrupt(col))).collect()
 }
 
 fn decode(col: &str, e: sqlx::Error) -> StoreError {
@@ -56,6 +82,20 @@ pub trait SqlRow {
     fn opt_time(&self, col: &str) -> StoreResult<Option<DateTime<Utc>>>;
     /// A JSON document.
     fn json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<T>;
+    /// A nullable JSON document.
+    fn opt_json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<Option<T>>;
+    /// A nullable list of texts (`text[]` on PostgreSQL, a JSON array in text on SQLite).
+    fn opt_texts(&self, col: &str) -> StoreResult<Option<Vec<String>>>;
+
+    /// A list of texts.
+    fn texts(&self, col: &str) -> StoreResult<Vec<String>> {
+        self.opt_texts(col)?.ok_or_else(|| corrupt(col))
+    }
+
+    /// A list of texts parsed into IDs (a corrupt row if one does not parse).
+    fn ids<T>(&self, col: &str, parse: fn(&str, &str) -> Result<T, ValidationError>) -> StoreResult<Vec<T>> {
+        parse_ids(col, &self.texts(col)?, parse)
+    }
 
     /// A text column parsed into an ID (a corrupt row if it does not parse).
     fn id<T>(&self, col: &str, parse: fn(&str, &str) -> Result<T, ValidationError>) -> StoreResult<T> {
@@ -131,6 +171,15 @@ impl SqlRow for sqlx::postgres::PgRow {
         let sqlx::types::Json(v): sqlx::types::Json<T> = sqlx::Row::try_get(self, col).map_err(|_| corrupt(col))?;
         Ok(v)
     }
+
+    fn opt_json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<Option<T>> {
+        let v: Option<sqlx::types::Json<T>> = sqlx::Row::try_get(self, col).map_err(|_| corrupt(col))?;
+        Ok(v.map(|sqlx::types::Json(v)| v))
+    }
+
+    fn opt_texts(&self, col: &str) -> StoreResult<Option<Vec<String>>> {
+        sqlx::Row::try_get(self, col).map_err(|e| decode(col, e))
+    }
 }
 
 #[cfg(feature = "sqlite")]
@@ -157,5 +206,13 @@ impl SqlRow for sqlx::sqlite::SqliteRow {
     fn json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<T> {
         let v = self.text(col)?;
         serde_json::from_str(&v).map_err(|_| corrupt(col))
+    }
+
+    fn opt_json<T: DeserializeOwned>(&self, col: &str) -> StoreResult<Option<T>> {
+        self.opt_text(col)?.map(|v| serde_json::from_str(&v).map_err(|_| corrupt(col))).transpose()
+    }
+
+    fn opt_texts(&self, col: &str) -> StoreResult<Option<Vec<String>>> {
+        self.opt_json(col)
     }
 }

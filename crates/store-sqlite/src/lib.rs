@@ -28,6 +28,9 @@ pub(crate) use cityserve_store_sql::rows::department as department_from;
 pub(crate) use departments::{read_department, read_standards};
 pub(crate) use write::{WriteTx, audit, claim_key, record};
 
+/// A write transaction as the shared statements name it.
+pub(crate) type Tx<'c> = WriteTx<'c>;
+
 /// The connection the shared statements run on.
 pub(crate) type Conn = SqliteConnection;
 
@@ -36,9 +39,44 @@ pub(crate) fn at(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
+/// No row locks: a write transaction (`BEGIN IMMEDIATE` on the one writer connection) already
+/// excludes every other writer.
+pub(crate) const ROW_LOCK: Option<&str> = None;
+
+/// Lists bind one parameter per value (`column IN ($n, $n+1, …)`).
+pub(crate) const LISTS: Lists = Lists::Expanded;
+
+/// Binds the values of a statement assembled at run time, in order (an array, which
+/// [`Lists::Expanded`] never makes, as JSON text).
+pub(crate) fn bind_args(mut q: SqliteQuery<'_>, args: Vec<Arg>) -> SqliteQuery<'_> {
+    for a in args {
+        q = match a {
+            Arg::Text(v) => q.bind(v),
+            Arg::Int(v) => q.bind(v),
+            Arg::Time(v) => q.bind(at(v)),
+            Arg::Texts(v) => q.bind(serde_json::Value::from(v).to_string()),
+        };
+    }
+    q
+}
+
+/// A statement with its values.
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// A list of IDs as this backend stores a list (a JSON array in text).
+pub(crate) fn text_list(ids: &[DepartmentId]) -> String {
+    serde_json::Value::from(ids.iter().map(DepartmentId::as_str).collect::<Vec<_>>()).to_string()
+}
+
+/// A JSON document as this backend stores it (text).
+pub(crate) fn json_value<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Internal(format!("cannot encode JSON: {e}")))
+}
+
 use chrono::{DateTime, Utc};
 use cityserve_domain::{DepartmentId, TenantScope};
 use cityserve_store::{StoreError, StoreResult};
+use cityserve_store_sql::args::{Arg, Lists};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use std::str::FromStr;

@@ -22,6 +22,13 @@ pub(crate) struct WriteTx<'c> {
     events: bool,
 }
 
+impl WriteTx<'_> {
+    /// Abandons the write (also what dropping it does).
+    pub(crate) async fn rollback(self) -> StoreResult<()> {
+        self.tx.rollback().await.map_err(db_err)
+    }
+}
+
 impl Deref for WriteTx<'_> {
     type Target = SqliteConnection;
     fn deref(&self) -> &SqliteConnection {
