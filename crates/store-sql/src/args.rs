@@ -1,7 +1,9 @@
 //! Statements assembled at run time (listings whose filters are present or not): their values,
 //! numbered `$1`, `$2`, … as both databases take them, and lists of values (a scope's
 //! departments) bound the way each database takes a list ([`Lists`]). Only placeholders and fixed
-//! SQL are formatted into a [`Select`]; every value is bound.
+//! SQL are formatted into a [`Select`]; every value is bound. [`crate::fetch_rows!`] and
+//! [`crate::read_rows!`] run one in a backend.
+#![allow(clippy::crate_in_macro_def)] // `crate::` in the macros means the backend expanding them, on purpose.
 
 use chrono::{DateTime, Utc};
 use cityserve_domain::TenantScope;
@@ -166,6 +168,55 @@ impl Select {
     pub fn finish(self) -> (String, Vec<Arg>) {
         (self.sql, self.args)
     }
+}
+
+/// Binds `args` in order to `q`: texts and integers as they are, instants through `time` and lists
+/// through `list` (each the backend's form).
+pub fn bind<'q, DB, T, L>(
+    mut q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>,
+    args: Vec<Arg>,
+    time: fn(DateTime<Utc>) -> T,
+    list: fn(Vec<String>) -> L,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
+where
+    DB: sqlx::Database,
+    String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    T: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    L: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    for a in args {
+        q = match a {
+            Arg::Text(v) => q.bind(v),
+            Arg::Int(v) => q.bind(v),
+            Arg::Time(v) => q.bind(time(v)),
+            Arg::Texts(v) => q.bind(list(v)),
+        };
+    }
+    q
+}
+
+/// Runs a [`Select`] on a connection (`$conn`, e.g. `&mut *tx`) and evaluates to its rows (or
+/// returns the error); expanded in a backend, which binds the values (`crate::bind_args`) and maps
+/// errors (`crate::db_err`).
+#[macro_export]
+macro_rules! fetch_rows {
+    ($conn:expr, $select:expr) => {{
+        let (sql, args) = $crate::args::Select::finish($select);
+        crate::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args).fetch_all($conn).await.map_err(crate::db_err)?
+    }};
+}
+
+/// Runs a [`Select`] in a read of the store `$store` under `$scope` (`$store.read(scope)`, then
+/// `finish()`) and evaluates to its rows, like [`crate::fetch_rows!`].
+#[macro_export]
+macro_rules! read_rows {
+    ($store:expr, $scope:expr, $select:expr) => {{
+        let mut tx = $store.read($scope).await?;
+        let rows = $crate::fetch_rows!(&mut *tx, $select);
+        tx.finish().await?;
+        rows
+    }};
 }
 
 #[cfg(test)]

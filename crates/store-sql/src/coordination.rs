@@ -1,5 +1,5 @@
 //! Coordination (hand-offs, escalations, initiatives, the dumb rules register): column lists,
-//! statements, helpers and the read helpers ([`coordination_reads!`]) both backends share. The
+//! statements, helpers and the read helpers ([`crate::coordination_reads!`]) both backends share. The
 //! stores themselves are written once in [`crate::handoffs`], [`crate::escalations`],
 //! [`crate::initiatives`] and [`crate::dumb_rules`].
 #![allow(clippy::crate_in_macro_def)] // `crate::` in the macros means the backend expanding them, on purpose.
@@ -101,11 +101,11 @@ pub fn rule_details(
     table: &str,
     order: &str,
     ids: &[String],
-) -> (String, Vec<crate::args::Arg>) {
+) -> crate::args::Select {
     let mut q = crate::args::Select::new(lists, format!("SELECT rule_id, {columns} FROM {table}"));
     let ids = q.list(ids.iter().map(String::as_str));
     q.and(&ids.has("rule_id")).push(&format!(" ORDER BY {order}"));
-    q.finish()
+    q
 }
 
 /// The details of the rules ([`rule_details`]): affected departments, evidence, votes.
@@ -295,11 +295,8 @@ macro_rules! coordination_reads {
             }
             let ids = $crate::coordination::rule_ids(rules);
             for (detail, (columns, table, order)) in $crate::coordination::RULE_DETAILS.into_iter().enumerate() {
-                let (sql, args) = $crate::coordination::rule_details(crate::LISTS, columns, table, order, &ids);
-                let rows = crate::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(crate::db_err)?;
+                let q = $crate::coordination::rule_details(crate::LISTS, columns, table, order, &ids);
+                let rows = $crate::fetch_rows!(&mut *conn, q);
                 for row in &rows {
                     $crate::coordination::attach_rule_detail(rules, detail, row)?;
                 }

@@ -1,5 +1,5 @@
 //! The dumb rules register: statements, its listing and the whole
-//! [`cityserve_store::DumbRuleStore`] implementation, written once ([`dumb_rule_store!`]).
+//! [`cityserve_store::DumbRuleStore`] implementation, written once ([`crate::dumb_rule_store!`]).
 #![allow(clippy::crate_in_macro_def)] // `crate::` in the macros means the backend expanding them, on purpose.
 
 use crate::SqlRow;
@@ -169,12 +169,9 @@ macro_rules! dumb_rule_store {
                 order: cityserve_store::coordination::DumbRuleOrder,
                 page: &cityserve_domain::PageRequest,
             ) -> cityserve_store::StoreResult<cityserve_domain::Page<cityserve_domain::coordination::DumbRule>> {
-                let (sql, args) = $crate::dumb_rules::list(crate::LISTS, filter, order, page)?.finish();
+                let q = $crate::dumb_rules::list(crate::LISTS, filter, order, page)?;
                 let mut tx = self.read(scope).await?;
-                let rows = crate::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(crate::db_err)?;
+                let rows = $crate::fetch_rows!(&mut *tx, q);
                 let mut page = $crate::dumb_rules::page(&rows, order, page.size)?;
                 crate::coordination::attach_rule_details(&mut tx, &mut page.items).await?;
                 tx.finish().await?;

@@ -1,5 +1,5 @@
 //! Escalations: statements, the breach scan's logic and the whole
-//! [`cityserve_store::EscalationStore`] implementation, written once ([`escalation_store!`]).
+//! [`cityserve_store::EscalationStore`] implementation, written once ([`crate::escalation_store!`]).
 #![allow(clippy::crate_in_macro_def)] // `crate::` in the macros means the backend expanding them, on purpose.
 
 use crate::args::{Lists, Select};
@@ -16,9 +16,10 @@ pub const UPDATE_ESCALATION: &str =
          revision = revision + 1
      WHERE department_id = $5 AND escalation_id = $6 AND revision = $7";
 
-/// The cases past a due time (`$1`: now, `$2`: how many at most) not escalated for it yet, by
-/// trigger; a backend may append its row lock.
-pub const CASE_BREACHES: [(EscalationTrigger, &str); 2] = [
+/// The breaches a scan looks for, by trigger: the cases past a due time and the pending hand-offs
+/// past their answer time (`$1`: now, `$2`: how many at most) not escalated for it yet, read by
+/// [`breach`]; a backend may append its row lock.
+pub const BREACH_SCANS: [(EscalationTrigger, &str); 3] = [
     (
         EscalationTrigger::AcknowledgeBreach,
         "SELECT department_id, case_id FROM cases c WHERE status = 'open' AND acknowledge_due < $1
@@ -34,15 +35,15 @@ pub const CASE_BREACHES: [(EscalationTrigger, &str); 2] = [
                AND e.dedupe_key = 'resolve_breach:' || c.department_id || '/' || c.case_id)
          ORDER BY resolve_due LIMIT $2",
     ),
+    (
+        EscalationTrigger::HandoffTimeout,
+        "SELECT department_id, handoff_id, case_id, to_department FROM handoffs h
+         WHERE status = 'pending' AND accept_due < $1
+           AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.department_id = h.to_department
+               AND e.dedupe_key = 'handoff:' || h.handoff_id)
+         ORDER BY accept_due LIMIT $2",
+    ),
 ];
-
-/// The pending hand-offs past their answer time (`$1`: now, `$2`: how many at most) not
-/// escalated yet; a backend may append its row lock.
-pub const HANDOFF_TIMEOUTS: &str = "SELECT department_id, handoff_id, case_id, to_department FROM handoffs h
-     WHERE status = 'pending' AND accept_due < $1
-       AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.department_id = h.to_department
-           AND e.dedupe_key = 'handoff:' || h.handoff_id)
-     ORDER BY accept_due LIMIT $2";
 
 /// A breach the scan found: the case, what was breached, the hand-off (for a timeout) and the
 /// department accountable.
@@ -60,27 +61,17 @@ pub struct Breach {
     pub accountable: DepartmentId,
 }
 
-/// A [`CASE_BREACHES`] row.
-pub fn case_breach(trigger: EscalationTrigger, row: &impl SqlRow) -> StoreResult<Breach> {
-    let d = row.id("department_id", DepartmentId::parse)?;
-    Ok(Breach {
-        case_department: d.clone(),
-        case_id: row.id("case_id", CaseId::parse)?,
-        trigger,
-        handoff: None,
-        accountable: d,
-    })
-}
-
-/// A [`HANDOFF_TIMEOUTS`] row.
-pub fn handoff_timeout(row: &impl SqlRow) -> StoreResult<Breach> {
-    Ok(Breach {
-        case_department: row.id("department_id", DepartmentId::parse)?,
-        case_id: row.id("case_id", CaseId::parse)?,
-        trigger: EscalationTrigger::HandoffTimeout,
-        handoff: Some(row.id("handoff_id", HandoffId::parse)?),
-        accountable: row.id("to_department", DepartmentId::parse)?,
-    })
+/// A [`BREACH_SCANS`] row of `trigger`'s scan: a case's own department is accountable for its
+/// due times, the receiving department for answering a hand-off.
+pub fn breach(trigger: EscalationTrigger, row: &impl SqlRow) -> StoreResult<Breach> {
+    let case_department = row.id("department_id", DepartmentId::parse)?;
+    let (handoff, accountable) = match trigger {
+        EscalationTrigger::HandoffTimeout => {
+            (Some(row.id("handoff_id", HandoffId::parse)?), row.id("to_department", DepartmentId::parse)?)
+        }
+        _ => (None, case_department.clone()),
+    };
+    Ok(Breach { case_id: row.id("case_id", CaseId::parse)?, case_department, trigger, handoff, accountable })
 }
 
 /// The automatic escalation of a breach, created by `actor` at `now`.
@@ -194,13 +185,8 @@ macro_rules! escalation_store {
                 if let Some(d) = &filter.department {
                     crate::in_scope(scope, d)?;
                 }
-                let (sql, args) = $crate::escalations::list(crate::LISTS, scope, filter, page).finish();
-                let mut tx = self.read(scope).await?;
-                let rows = crate::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(crate::db_err)?;
-                tx.finish().await?;
+                let q = $crate::escalations::list(crate::LISTS, scope, filter, page);
+                let rows = $crate::read_rows!(self, scope, q);
                 let items =
                     rows.iter().map($crate::rows::escalation).collect::<cityserve_store::StoreResult<Vec<_>>>()?;
                 Ok(cityserve_domain::Page::from_overfetch(items, page.size, |e| e.id.to_string()))
@@ -254,7 +240,7 @@ macro_rules! escalation_store {
                 // Candidates are locked where rows are, skipping rows a concurrent write holds
                 // (they are picked up by the next scan); the unique index on dedupe keys makes
                 // each escalation happen once anyway.
-                for (trigger, sql) in $crate::escalations::CASE_BREACHES {
+                for (trigger, sql) in $crate::escalations::BREACH_SCANS {
                     let sql = $crate::with_lock(sql, SKIP_LOCKED);
                     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(crate::at(now))
@@ -263,18 +249,8 @@ macro_rules! escalation_store {
                         .await
                         .map_err(crate::db_err)?;
                     for row in &rows {
-                        breaches.push($crate::escalations::case_breach(trigger, row)?);
+                        breaches.push($crate::escalations::breach(trigger, row)?);
                     }
-                }
-                let sql = $crate::with_lock($crate::escalations::HANDOFF_TIMEOUTS, SKIP_LOCKED);
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(crate::at(now))
-                    .bind(limit)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(crate::db_err)?;
-                for row in &rows {
-                    breaches.push($crate::escalations::handoff_timeout(row)?);
                 }
                 let mut out = Vec::new();
                 for b in breaches.into_iter().take(usize::try_from(limit).unwrap_or(usize::MAX)) {

@@ -1,5 +1,5 @@
 //! Hand-offs: statements and the whole [`cityserve_store::HandoffStore`] implementation, written
-//! once ([`handoff_store!`]).
+//! once ([`crate::handoff_store!`]).
 #![allow(clippy::crate_in_macro_def)] // `crate::` in the macros means the backend expanding them, on purpose.
 
 use crate::args::{Lists, Select};
@@ -189,13 +189,7 @@ macro_rules! handoff_store {
                 if let Some(d) = &filter.department {
                     crate::in_scope(scope, d)?;
                 }
-                let (sql, args) = $crate::handoffs::list(crate::LISTS, scope, filter, page).finish();
-                let mut tx = self.read(scope).await?;
-                let rows = crate::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(crate::db_err)?;
-                tx.finish().await?;
+                let rows = $crate::read_rows!(self, scope, $crate::handoffs::list(crate::LISTS, scope, filter, page));
                 let items = rows.iter().map($crate::rows::handoff).collect::<cityserve_store::StoreResult<Vec<_>>>()?;
                 Ok(cityserve_domain::Page::from_overfetch(items, page.size, |h| h.id.to_string()))
             }

@@ -1,5 +1,5 @@
 //! Initiatives: statements and the whole [`cityserve_store::InitiativeStore`] implementation,
-//! written once ([`initiative_store!`]).
+//! written once ([`crate::initiative_store!`]).
 #![allow(clippy::crate_in_macro_def)] // `crate::` in the macros means the backend expanding them, on purpose.
 
 use crate::args::{Lists, Select};
@@ -10,11 +10,11 @@ use cityserve_store::coordination::InitiativeFilter;
 macro_rules! insert_initiative {
     ($column:literal, $value:literal) => {
         concat!(
-            "INSERT INTO initiatives (department_id, initiative_id, title, goal, owner, status, milestones, cases,
-                 dumb_rules, create_time, update_time, revision",
+            "INSERT INTO initiatives (title, goal, owner, status, milestones, cases, dumb_rules, create_time,
+                 update_time, department_id, initiative_id, revision",
             $column,
             ")
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, 1",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, 1",
             $value,
             ")"
         )
@@ -32,7 +32,7 @@ macro_rules! update_initiative {
     };
 }
 
-/// Creates an initiative (`$1` … `$10`).
+/// Creates an initiative (`$1` … `$10`, as [`UPDATE_INITIATIVE`] binds them).
 pub const INSERT_INITIATIVE: &str = insert_initiative!("", "");
 /// [`INSERT_INITIATIVE`] with the copy of the member list (`$11`) PostgreSQL keeps in the row.
 pub const INSERT_INITIATIVE_AND_MEMBERS: &str = insert_initiative!(", members", ", $11");
@@ -40,6 +40,9 @@ pub const INSERT_INITIATIVE_AND_MEMBERS: &str = insert_initiative!(", members", 
 pub const UPDATE_INITIATIVE: &str = update_initiative!("");
 /// [`UPDATE_INITIATIVE`] with the copy of the member list (`$12`) PostgreSQL keeps in the row.
 pub const UPDATE_INITIATIVE_AND_MEMBERS: &str = update_initiative!(", members = $12");
+
+/// Deletes an initiative's `initiative_members` rows (before they are written again).
+pub const DELETE_MEMBERS: &str = "DELETE FROM initiative_members WHERE lead_department = $1 AND initiative_id = $2";
 
 /// A page of initiatives: those of `filter` with a member in `scope`, newest first.
 /// `initiative_columns` are the columns the backend reads.
@@ -81,10 +84,71 @@ pub fn list(
 /// - `INSERT_INITIATIVE` and `UPDATE_INITIATIVE` (this module's statements, with or without the
 ///   member list's copy) and `bind_members(query, members)`, which binds that copy if there is
 ///   one;
-/// - `write_members(conn, initiative)`, which rewrites the `initiative_members` rows.
+/// - `INSERT_MEMBERS`, which writes `initiative_members` rows for the values `$1` of
+///   `member_values(members)` (each member, or an array of them all) of initiative `$3` of lead
+///   department `$2`.
 #[macro_export]
 macro_rules! initiative_store {
     ($store:ty) => {
+        /// Writes an initiative: creates it (`expected_revision`: `None`) or writes it at a
+        /// revision, rewrites its member rows and records the change for the departments to
+        /// `notify`.
+        async fn write_initiative(
+            tx: &mut crate::Tx<'_>,
+            ctx: &cityserve_store::WriteCtx<'_>,
+            i: &cityserve_domain::coordination::Initiative,
+            expected_revision: Option<i64>,
+            notify: &[&cityserve_domain::DepartmentId],
+        ) -> cityserve_store::StoreResult<()> {
+            let q = sqlx::query(if expected_revision.is_some() { UPDATE_INITIATIVE } else { INSERT_INITIATIVE })
+                .bind(&i.title)
+                .bind(&i.goal)
+                .bind(i.owner.as_str())
+                .bind(i.status.as_str())
+                .bind(crate::json_value(&i.milestones)?)
+                .bind(crate::json_value(&i.cases)?)
+                .bind(crate::json_value(&i.dumb_rules)?)
+                .bind(crate::at(cityserve_store::now_micros()))
+                .bind(i.department_id.as_str())
+                .bind(i.id.as_str());
+            let q = match expected_revision {
+                Some(r) => q.bind(r),
+                None => q,
+            };
+            let members = $crate::coordination::sorted_members(&i.members);
+            bind_members(q, &members).execute(&mut **tx).await.map_err(crate::db_err)?;
+            write_members(tx, i).await?;
+            let name = cityserve_store::resource::initiative(&i.department_id, &i.id);
+            for m in notify {
+                let payload = serde_json::json!({ "initiative": i.id.as_str(), "status": i.status.as_str() });
+                crate::record(tx, ctx, m, &name, payload).await?;
+            }
+            Ok(())
+        }
+
+        /// Rewrites an initiative's `initiative_members` rows (sorted, without duplicates).
+        async fn write_members(
+            conn: &mut crate::Conn,
+            i: &cityserve_domain::coordination::Initiative,
+        ) -> cityserve_store::StoreResult<()> {
+            sqlx::query($crate::initiatives::DELETE_MEMBERS)
+                .bind(i.department_id.as_str())
+                .bind(i.id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(crate::db_err)?;
+            for m in member_values(&$crate::coordination::sorted_members(&i.members)) {
+                sqlx::query(INSERT_MEMBERS)
+                    .bind(m)
+                    .bind(i.department_id.as_str())
+                    .bind(i.id.as_str())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(crate::db_err)?;
+            }
+            Ok(())
+        }
+
         impl cityserve_store::InitiativeStore for $store {
             async fn create_initiative(
                 &self,
@@ -96,7 +160,6 @@ macro_rules! initiative_store {
                 let d = &i.department_id;
                 crate::in_scope(ctx.scope, d)?;
                 let mut tx = self.write(ctx).await?;
-                let now = cityserve_store::now_micros();
                 if let Some(x) = crate::claim_key(&mut tx, d, idem, "initiative", i.id.as_str()).await? {
                     let found = read_initiative(&mut tx, d, &x, false).await?;
                     self.commit(tx).await?;
@@ -104,25 +167,7 @@ macro_rules! initiative_store {
                 }
                 check_members_active(&mut tx, &i.members).await?;
                 crate::require_active_officer(&mut tx, d, &i.owner).await?;
-                let members = $crate::coordination::sorted_members(&i.members);
-                let q = sqlx::query(INSERT_INITIATIVE)
-                    .bind(d.as_str())
-                    .bind(i.id.as_str())
-                    .bind(&i.title)
-                    .bind(&i.goal)
-                    .bind(i.owner.as_str())
-                    .bind(i.status.as_str())
-                    .bind(crate::json_value(&i.milestones)?)
-                    .bind(crate::json_value(&i.cases)?)
-                    .bind(crate::json_value(&i.dumb_rules)?)
-                    .bind(crate::at(now));
-                bind_members(q, &members).execute(&mut *tx).await.map_err(crate::db_err)?;
-                write_members(&mut tx, i).await?;
-                let name = cityserve_store::resource::initiative(d, &i.id);
-                for m in members {
-                    let payload = serde_json::json!({ "initiative": i.id.as_str(), "status": i.status.as_str() });
-                    crate::record(&mut tx, ctx, m, &name, payload).await?;
-                }
+                write_initiative(&mut tx, ctx, i, None, &$crate::coordination::sorted_members(&i.members)).await?;
                 let saved = read_initiative(&mut tx, d, i.id.as_str(), false).await?;
                 self.commit(tx).await?;
                 Ok(saved)
@@ -156,12 +201,8 @@ macro_rules! initiative_store {
                     crate::in_scope(scope, d)?;
                 }
                 let q = $crate::initiatives::list(crate::LISTS, INITIATIVE_SELECT, scope, filter, page);
-                let (sql, args) = q.finish();
                 let mut tx = self.read(scope).await?;
-                let rows = crate::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(crate::db_err)?;
+                let rows = $crate::fetch_rows!(&mut *tx, q);
                 let items = initiatives_from(&mut tx, &rows).await?;
                 tx.finish().await?;
                 Ok(cityserve_domain::Page::from_overfetch(items, page.size, |i| i.id.to_string()))
@@ -182,37 +223,17 @@ macro_rules! initiative_store {
                 if current.revision != expected_revision {
                     return Err(cityserve_store::StoreError::Conflict);
                 }
-                let members = sorted_members(&i.members);
-                if sorted_members(&current.members) != members {
+                if sorted_members(&current.members) != sorted_members(&i.members) {
                     check_members_active(&mut tx, &i.members).await?;
                 }
                 if current.owner != i.owner {
                     crate::require_active_officer(&mut tx, d, &i.owner).await?;
                 }
-                let now = cityserve_store::now_micros();
-                let q = sqlx::query(UPDATE_INITIATIVE)
-                    .bind(&i.title)
-                    .bind(&i.goal)
-                    .bind(i.owner.as_str())
-                    .bind(i.status.as_str())
-                    .bind(crate::json_value(&i.milestones)?)
-                    .bind(crate::json_value(&i.cases)?)
-                    .bind(crate::json_value(&i.dumb_rules)?)
-                    .bind(crate::at(now))
-                    .bind(d.as_str())
-                    .bind(i.id.as_str())
-                    .bind(expected_revision);
-                bind_members(q, &members).execute(&mut *tx).await.map_err(crate::db_err)?;
-                write_members(&mut tx, i).await?;
-                let name = cityserve_store::resource::initiative(d, &i.id);
                 let mut notify: Vec<&cityserve_domain::DepartmentId> =
                     current.members.iter().chain(&i.members).collect();
                 notify.sort();
                 notify.dedup();
-                for m in notify {
-                    let payload = serde_json::json!({ "initiative": i.id.as_str(), "status": i.status.as_str() });
-                    crate::record(&mut tx, ctx, m, &name, payload).await?;
-                }
+                write_initiative(&mut tx, ctx, i, Some(expected_revision), &notify).await?;
                 let saved = read_initiative(&mut tx, d, i.id.as_str(), false).await?;
                 self.commit(tx).await?;
                 Ok(saved)

@@ -1,5 +1,5 @@
 //! Report-card figures: statements, their conversions and the whole
-//! [`cityserve_store::ReportStore`] implementation, written once ([`report_store!`]).
+//! [`cityserve_store::ReportStore`] implementation, written once ([`crate::report_store!`]).
 #![allow(clippy::crate_in_macro_def)] // `crate::` in the macros means the backend expanding them, on purpose.
 
 use crate::SqlRow;
@@ -176,14 +176,7 @@ macro_rules! report_store {
                 let Some(q) = $crate::reports::rollups(crate::LISTS, scope, departments, from_day, to_day) else {
                     return Ok(Vec::new());
                 };
-                let (sql, args) = q.finish();
-                let mut tx = self.read(scope).await?;
-                let rows = crate::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(crate::db_err)?;
-                tx.finish().await?;
-                $crate::reports::metrics(&rows)
+                $crate::reports::metrics(&$crate::read_rows!(self, scope, q))
             }
 
             async fn live_figures_of(
@@ -200,14 +193,7 @@ macro_rules! report_store {
                 }
                 let now = cityserve_store::now_micros();
                 let q = $crate::reports::live_figures(crate::LISTS, listed_in, departments, period, now);
-                let (sql, args) = q.finish();
-                let mut tx = self.read(scope).await?;
-                let rows = crate::bind_args(sqlx::query(sqlx::AssertSqlSafe(sql)), args)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(crate::db_err)?;
-                tx.finish().await?;
-                $crate::reports::figures(&rows, departments)
+                $crate::reports::figures(&$crate::read_rows!(self, scope, q), departments)
             }
 
             async fn record_focus_progress(

@@ -1,13 +1,19 @@
 //! Initiatives on SQLite: the shared implementation ([`cityserve_store_sql::initiative_store!`]);
 //! the member list lives in `initiative_members` only.
-use crate::{SqliteStore, db_err};
+use crate::SqliteStore;
 use cityserve_domain::DepartmentId;
-use cityserve_domain::coordination::Initiative;
-use cityserve_store::StoreResult;
 use cityserve_store_sql::initiatives::{INSERT_INITIATIVE, UPDATE_INITIATIVE};
-use sqlx::SqliteConnection;
 use sqlx::query::Query;
 use sqlx::sqlite::{Sqlite, SqliteArguments};
+
+/// One member per statement.
+const INSERT_MEMBERS: &str =
+    "INSERT INTO initiative_members (department_id, lead_department, initiative_id) VALUES ($1, $2, $3)";
+
+/// The members, one [`INSERT_MEMBERS`] each.
+fn member_values<'a>(members: &[&'a DepartmentId]) -> Vec<&'a str> {
+    members.iter().map(|m| m.as_str()).collect()
+}
 
 /// Nothing to bind: the initiative's row keeps no copy of its members.
 fn bind_members<'q>(
@@ -15,28 +21,6 @@ fn bind_members<'q>(
     _members: &[&DepartmentId],
 ) -> Query<'q, Sqlite, SqliteArguments> {
     q
-}
-
-/// Rewrites the `initiative_members` rows, one statement per member.
-async fn write_members(conn: &mut SqliteConnection, i: &Initiative) -> StoreResult<()> {
-    sqlx::query("DELETE FROM initiative_members WHERE lead_department = $1 AND initiative_id = $2")
-        .bind(i.department_id.as_str())
-        .bind(i.id.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    for m in &i.members {
-        sqlx::query(
-            "INSERT INTO initiative_members (department_id, lead_department, initiative_id) VALUES ($1, $2, $3)",
-        )
-        .bind(m.as_str())
-        .bind(i.department_id.as_str())
-        .bind(i.id.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(db_err)?;
-    }
-    Ok(())
 }
 
 cityserve_store_sql::initiative_store!(SqliteStore);
