@@ -4,19 +4,16 @@
 //! [`ROWS_PER_STATEMENT`] rows per statement; the report-card counters are aggregated in memory
 //! and added once per import. Several departments load in parallel on separate connections (the
 //! caller's choice, e.g. `cityserve demo`).
-use crate::feedback::intake;
-use crate::{PgStore, apply_deltas, db_err, in_scope, record};
+use crate::{PgStore, db_err, in_scope};
 use chrono::{DateTime, Utc};
 use cityserve_domain::{Case, DepartmentId};
 use cityserve_store::import::{
     ImportCounters, ImportRules, ImportStore, ImportedContact, ValidatedBatch, validate_batch,
 };
-use cityserve_store::{StoreError, StoreResult, WriteCtx, resource};
+use cityserve_store::{StoreResult, WriteCtx};
+use cityserve_store_sql::import::{Pipeline, batches};
 use sqlx::PgConnection;
-use std::collections::HashSet;
-use std::sync::Arc;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 /// Rows per INSERT statement: large enough that round trips and planning vanish in the cost of
 /// the rows, small enough to keep each statement's arrays a few megabytes.
@@ -224,21 +221,19 @@ async fn insert_batch(conn: &mut PgConnection, department: &DepartmentId, batch:
     Ok(())
 }
 
-/// Validates `items` on a blocking thread (numbered from `first`), so the caller's task keeps
-/// driving the database meanwhile.
-fn spawn_validation(
-    rules: &Arc<ImportRules>,
+/// Validates a batch: all the preparation there is (the column arrays are bound as it is
+/// written).
+fn validate(
+    rules: &ImportRules,
     first: usize,
     items: Vec<ImportedContact>,
-) -> JoinHandle<StoreResult<ValidatedBatch>> {
-    let rules = Arc::clone(rules);
-    tokio::task::spawn_blocking(move || validate_batch(&rules, first, items))
+) -> StoreResult<(ValidatedBatch, ImportCounters)> {
+    let mut batch = validate_batch(rules, first, items)?;
+    let counters = std::mem::take(&mut batch.counters);
+    Ok((batch, counters))
 }
 
-/// The result of a validation task.
-async fn validated(job: JoinHandle<StoreResult<ValidatedBatch>>) -> StoreResult<ValidatedBatch> {
-    job.await.map_err(|e| StoreError::Internal(format!("import validation task failed: {e}")))?
-}
+cityserve_store_sql::import_steps!();
 
 impl ImportStore for PgStore {
     async fn import_contacts(
@@ -247,13 +242,7 @@ impl ImportStore for PgStore {
         department: &DepartmentId,
         items: &[ImportedContact],
     ) -> StoreResult<u64> {
-        let chunks = items.chunks(ROWS_PER_STATEMENT);
-        let (tx, rx) = mpsc::channel(chunks.len().max(1));
-        for chunk in chunks {
-            tx.try_send(chunk.to_vec()).map_err(|_| StoreError::Internal("import channel full".into()))?;
-        }
-        drop(tx);
-        self.import_stream(ctx, department, rx).await
+        self.import_stream(ctx, department, batches(items, ROWS_PER_STATEMENT)?).await
     }
 
     async fn import_stream(
@@ -264,47 +253,14 @@ impl ImportStore for PgStore {
     ) -> StoreResult<u64> {
         in_scope(ctx.scope, department)?;
         let mut tx = self.write(ctx).await?;
-        let intake = intake(&mut tx, department).await?;
-        let officers: HashSet<String> = sqlx::query_scalar("SELECT officer_id FROM officers WHERE department_id = $1")
-            .bind(department.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .collect();
-        let rules = Arc::new(ImportRules {
-            department: department.clone(),
-            active_categories: intake.active_categories,
-            officers,
-        });
-        let mut counters = ImportCounters::default();
-        let mut received = 0usize;
-        // The next batch is received and validated on a blocking thread while this task writes
-        // the previous one: the producer, the validation and the server all work at once. On any
-        // error the transaction is rolled back (dropped).
-        let mut next = batches.recv().await.map(|items| {
-            received = items.len();
-            spawn_validation(&rules, 0, items)
-        });
-        while let Some(job) = next.take() {
-            let batch = validated(job).await?;
-            let (more, written) = tokio::join!(
-                async {
-                    let items = batches.recv().await?;
-                    let first = received;
-                    received += items.len();
-                    Some(spawn_validation(&rules, first, items))
-                },
-                insert_batch(&mut tx, department, &batch)
-            );
-            written?;
-            counters.merge(batch.counters);
-            next = more;
+        let rules = import_rules(&mut tx, department).await?;
+        // On any error the transaction is rolled back (dropped).
+        let mut pipeline = Pipeline::start(rules, validate, &mut batches).await;
+        while let Some(batch) = pipeline.next().await? {
+            pipeline.write_while_receiving(&mut batches, insert_batch(&mut tx, department, &batch)).await?;
         }
-        apply_deltas(&mut tx, &counters.into_deltas(department)).await?;
-        let payload = serde_json::json!({ "imported": received });
-        record(&mut tx, ctx, department, &resource::department(department), payload).await?;
+        let imported = import_done(&mut tx, ctx, department, pipeline.finish()).await?;
         self.commit(tx).await?;
-        Ok(u64::try_from(received).unwrap_or(u64::MAX))
+        Ok(imported)
     }
 }

@@ -25,6 +25,7 @@ mod reports;
 pub mod testing;
 mod write;
 
+pub(crate) use cityserve_store_sql::{corrupt, in_scope};
 pub(crate) use departments::{read_department, read_standards};
 pub(crate) use write::{WriteTx, audit, claim_key, record};
 
@@ -40,11 +41,38 @@ pub(crate) fn at(t: DateTime<Utc>) -> DateTime<Utc> {
     t
 }
 
+/// The row lock a locking read appends: concurrent writers of the row wait for this transaction.
+pub(crate) const ROW_LOCK: Option<&str> = Some("FOR UPDATE");
+
+/// Lists bind as one array parameter (`column = ANY ($n)`).
+pub(crate) const LISTS: Lists = Lists::Array;
+
+/// Binds the values of a statement assembled at run time, in order.
+/// Binds the values of a statement assembled at run time, in order (a list as an array).
+pub(crate) fn bind_args(q: PgQuery<'_>, args: Vec<Arg>) -> PgQuery<'_> {
+    cityserve_store_sql::args::bind(q, args, at, |list| list)
+}
+
+/// A statement with its values.
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// A list of IDs as an array column (`text[]`) binds it.
+pub(crate) fn text_list(ids: &[DepartmentId]) -> Vec<&str> {
+    ids.iter().map(DepartmentId::as_str).collect()
+}
+
+/// A JSON document as a `jsonb` column binds it.
+pub(crate) fn json_value<T: serde::Serialize>(v: &T) -> StoreResult<Json<&T>> {
+    Ok(Json(v))
+}
+
 use chrono::{DateTime, Utc};
 use cityserve_domain::{DepartmentId, TenantScope};
 use cityserve_store::{StoreError, StoreResult};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{Connection, PgConnection, PgPool, Row};
+use cityserve_store_sql::args::{Arg, Lists};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::types::Json;
+use sqlx::{Connection, PgConnection, PgPool};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -164,12 +192,6 @@ async fn relay_notifications(pool: PgPool, signal: std::sync::Weak<tokio::sync::
     }
 }
 
-/// [`cityserve_domain::report::month_of`], for a day number read or computed by the store.
-fn month_of(day: i64) -> StoreResult<i64> {
-    cityserve_domain::report::month_of(day)
-        .ok_or_else(|| StoreError::Internal(format!("day number {day} is out of range")))
-}
-
 /// Adds report-card counter increments to the daily rollups and to their months'
 /// `rollups_monthly` rows, in the caller's transaction, in one statement (the daily upsert is a
 /// data-modifying CTE). Each transaction adds to one shard of each counter (its transaction id
@@ -180,15 +202,9 @@ async fn apply_deltas(conn: &mut PgConnection, deltas: &[cityserve_domain::repor
         return Ok(());
     }
     // One row per key and table: ON CONFLICT DO UPDATE cannot touch a row twice in one statement.
-    type Summed<'a> = std::collections::BTreeMap<(&'a str, i64, &'a str), i64>;
-    let mut daily = Summed::new();
-    let mut monthly = Summed::new();
-    for d in deltas {
-        *daily.entry((d.department.as_str(), d.day, d.metric.as_str())).or_default() += d.value;
-        *monthly.entry((d.department.as_str(), month_of(d.day)?, d.metric.as_str())).or_default() += d.value;
-    }
+    let (daily, monthly) = cityserve_store_sql::sum_deltas(deltas)?;
     #[allow(clippy::type_complexity)]
-    fn columns(summed: Summed<'_>) -> (Vec<&str>, Vec<i64>, Vec<&str>, Vec<i64>) {
+    fn columns(summed: cityserve_store_sql::Summed<'_>) -> (Vec<&str>, Vec<i64>, Vec<&str>, Vec<i64>) {
         let mut departments = Vec::with_capacity(summed.len());
         let mut days = Vec::with_capacity(summed.len());
         let mut metrics = Vec::with_capacity(summed.len());
@@ -255,23 +271,6 @@ fn db_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Internal(format!("corrupt row: {what}"))
-}
-
-fn id<T>(
-    row: &PgRow,
-    col: &str,
-    parse: fn(&str, &str) -> Result<T, cityserve_domain::ValidationError>,
-) -> StoreResult<T> {
-    let v: String = row.try_get(col).map_err(db_err)?;
-    parse(col, &v).map_err(|_| corrupt(col))
-}
-
-fn in_scope(scope: &TenantScope, department: &DepartmentId) -> StoreResult<()> {
-    if scope.allows(department) { Ok(()) } else { Err(StoreError::NotFound) }
-}
-
 fn valid_role_name(role: &str) -> bool {
     let mut chars = role.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
@@ -304,24 +303,7 @@ async fn act_as_app_role(conn: &mut PgConnection, role: &str) -> Result<bool, sq
     Ok(switched)
 }
 
-/// Fails with a precondition error unless `owner` is an active officer of `d`.
-async fn require_active_officer(
-    conn: &mut PgConnection,
-    d: &DepartmentId,
-    owner: &cityserve_domain::OfficerId,
-) -> StoreResult<()> {
-    let found: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM officers WHERE department_id = $1 AND officer_id = $2 AND status = 'active'")
-            .bind(d.as_str())
-            .bind(owner.as_str())
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?;
-    if found.is_none() {
-        return Err(StoreError::FailedPrecondition(format!("{owner} is not an active officer of department {d}")));
-    }
-    Ok(())
-}
+cityserve_store_sql::backend_helpers!();
 
 /// The scope's departments as one array parameter (`None`: city-wide). Row-level security
 /// enforces the same, this keeps the query plan tenant-first.

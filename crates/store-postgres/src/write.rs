@@ -9,10 +9,9 @@
 //! transaction with the same tenant settings, so a write slipped into a read fails loudly.
 use crate::{PgStore, db_err};
 use cityserve_domain::{Caller, DepartmentId, TenantScope};
-use cityserve_store::{Idempotency, StoreError, StoreResult, WriteCtx, key_space, now_micros};
+use cityserve_store::{StoreResult, WriteCtx, key_space};
 use sqlx::types::Json;
-use sqlx::{PgConnection, Postgres, Row, Transaction};
-use std::ops::{Deref, DerefMut};
+use sqlx::{Postgres, Transaction};
 
 /// A write transaction; committed only by [`PgStore::commit`].
 pub(crate) struct WriteTx {
@@ -23,50 +22,14 @@ pub(crate) struct WriteTx {
     events: bool,
 }
 
-impl WriteTx {
-    /// Abandons the write (also what dropping it does, without waiting for the server).
-    pub(crate) async fn rollback(self) -> StoreResult<()> {
-        self.tx.rollback().await.map_err(db_err)
-    }
-}
-
-impl Deref for WriteTx {
-    type Target = PgConnection;
-    fn deref(&self) -> &PgConnection {
-        &self.tx
-    }
-}
-
-impl DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut PgConnection {
-        &mut self.tx
-    }
-}
+cityserve_store_sql::transaction_access!(WriteTx, tx, rollback);
 
 /// A read-only transaction under a scope's row-level-security settings.
 pub(crate) struct ReadTx {
     tx: Transaction<'static, Postgres>,
 }
 
-impl ReadTx {
-    /// Ends the transaction (nothing to persist: it is read-only).
-    pub(crate) async fn finish(self) -> StoreResult<()> {
-        self.tx.commit().await.map_err(db_err)
-    }
-}
-
-impl Deref for ReadTx {
-    type Target = PgConnection;
-    fn deref(&self) -> &PgConnection {
-        &self.tx
-    }
-}
-
-impl DerefMut for ReadTx {
-    fn deref_mut(&mut self) -> &mut PgConnection {
-        &mut self.tx
-    }
-}
+cityserve_store_sql::transaction_access!(ReadTx, tx, finish);
 
 impl PgStore {
     /// Starts a write transaction for `ctx`: its scope's tenant settings, its caller's key space.
@@ -131,51 +94,7 @@ impl PgStore {
     }
 }
 
-/// Claims an idempotency key in the caller's key space. `Ok(None)`: first use, go on and create.
-/// `Ok(Some(id))`: a retry of the request that created `id`. Inserting the key first makes a
-/// concurrent retry wait for the first transaction and then see its key.
-pub(crate) async fn claim_key(
-    tx: &mut WriteTx,
-    department: &DepartmentId,
-    idem: &Idempotency,
-    operation: &str,
-    resource_id: &str,
-) -> StoreResult<Option<String>> {
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (department_id, caller, request_id, operation, request_hash, resource_id,
-             create_time)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-    )
-    .bind(department.as_str())
-    .bind(&tx.key_space)
-    .bind(&idem.request_id)
-    .bind(operation)
-    .bind(&idem.request_hash)
-    .bind(resource_id)
-    .bind(now_micros())
-    .execute(&mut *tx.tx)
-    .await
-    .map_err(db_err)?;
-    if inserted.rows_affected() == 1 {
-        return Ok(None);
-    }
-    let row = sqlx::query(
-        "SELECT operation, request_hash, resource_id FROM idempotency_keys
-         WHERE department_id = $1 AND caller = $2 AND request_id = $3",
-    )
-    .bind(department.as_str())
-    .bind(&tx.key_space)
-    .bind(&idem.request_id)
-    .fetch_one(&mut *tx.tx)
-    .await
-    .map_err(db_err)?;
-    let (op, hash, id): (String, String, String) = (
-        row.try_get("operation").map_err(db_err)?,
-        row.try_get("request_hash").map_err(db_err)?,
-        row.try_get("resource_id").map_err(db_err)?,
-    );
-    if op == operation && hash == idem.request_hash { Ok(Some(id)) } else { Err(StoreError::IdempotencyMismatch) }
-}
+cityserve_store_sql::claim_key!();
 
 /// Appends one audit record per department without an event (reads that must be audited), in one
 /// statement.

@@ -3,7 +3,8 @@
 //! constants name ([`crate::departments`], [`crate::officers`]).
 use crate::{SqlRow, corrupt};
 use cityserve_domain::coordination::{
-    DumbRule, DumbRuleStatus, Escalation, EscalationStatus, EscalationTrigger, RuleDecision, RuleVerdict,
+    DumbRule, DumbRuleStatus, Escalation, EscalationStatus, EscalationTrigger, Handoff, HandoffKind, HandoffStatus,
+    Initiative, InitiativeStatus, RuleDecision, RuleVerdict,
 };
 use cityserve_domain::officer::roles_from_string;
 use cityserve_domain::{
@@ -12,7 +13,7 @@ use cityserve_domain::{
     Plan, PlanChange, PlanRevision, PlanStatus, Recognition, RecognitionId, Seat, ServiceCategory, ServiceCategoryId,
     ServiceCategoryStatus, ServiceStandard, ServiceStandardId, ServiceTargets, TrainingRecord, TrainingRecordId,
 };
-use cityserve_domain::{DumbRuleId, EscalationId, HandoffId};
+use cityserve_domain::{DumbRuleId, EscalationId, HandoffId, InitiativeId};
 use cityserve_store::StoreResult;
 use cityserve_store::coordination::Event;
 
@@ -241,6 +242,48 @@ pub fn escalation(row: &impl SqlRow) -> StoreResult<Escalation> {
         create_time: row.time("create_time")?,
         acknowledge_time: row.opt_time("acknowledge_time")?,
         resolve_time: row.opt_time("resolve_time")?,
+        revision: row.int("revision")?,
+    })
+}
+
+/// A `handoffs` row ([`crate::coordination::HANDOFF_COLUMNS`]).
+pub fn handoff(row: &impl SqlRow) -> StoreResult<Handoff> {
+    Ok(Handoff {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        id: row.id("handoff_id", HandoffId::parse)?,
+        case_id: row.id("case_id", CaseId::parse)?,
+        to_department: row.id("to_department", DepartmentId::parse)?,
+        kind: row.word("kind", HandoffKind::parse)?,
+        status: row.word("status", HandoffStatus::parse)?,
+        reason: row.text("reason")?,
+        decline_reason: row.text("decline_reason")?,
+        path: row.ids("path", DepartmentId::parse)?,
+        ping_pong: row.flag("ping_pong")?,
+        accept_due: row.time("accept_due")?,
+        created_by: row.text("created_by")?,
+        create_time: row.time("create_time")?,
+        responded_by: row.text("responded_by")?,
+        respond_time: row.opt_time("respond_time")?,
+        received_case: row.opt_id("received_case", CaseId::parse)?,
+        revision: row.int("revision")?,
+    })
+}
+
+/// An `initiatives` row ([`crate::coordination::INITIATIVE_COLUMNS`]) with its members.
+pub fn initiative(row: &impl SqlRow, members: Vec<DepartmentId>) -> StoreResult<Initiative> {
+    Ok(Initiative {
+        department_id: row.id("department_id", DepartmentId::parse)?,
+        id: row.id("initiative_id", InitiativeId::parse)?,
+        title: row.text("title")?,
+        goal: row.text("goal")?,
+        owner: row.id("owner", OfficerId::parse)?,
+        members,
+        status: row.word("status", InitiativeStatus::parse)?,
+        milestones: row.json("milestones")?,
+        cases: row.json("cases")?,
+        dumb_rules: row.json("dumb_rules")?,
+        create_time: row.time("create_time")?,
+        update_time: row.time("update_time")?,
         revision: row.int("revision")?,
     })
 }

@@ -1,5 +1,5 @@
 //! The event stream on SQLite.
-use crate::coordination::*;
+use crate::coordination::event_from;
 use crate::{Bind, SqliteStore, bind_all, db_err, scope_clause};
 use cityserve_domain::{DepartmentId, TenantScope};
 use cityserve_store::EventStore;

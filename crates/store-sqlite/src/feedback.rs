@@ -24,7 +24,7 @@ const DEPARTMENT_IS_ACTIVE: &str =
 
 /// A case's path as `cases.path` (a JSON array) binds it.
 fn path_value(path: &[DepartmentId]) -> String {
-    crate::coordination::json(&path)
+    crate::text_list(path)
 }
 
 /// Adds each case's notes and recovery actions, in one query for the whole slice.

@@ -3,18 +3,16 @@
 //! each batch is validated and bound on a blocking thread while the previous one is written, and
 //! the counters are aggregated in memory and added once per import. The import holds SQLite's
 //! single write lock from its first batch to its commit: other writers wait (busy timeout) meanwhile.
-use crate::feedback::intake;
-use crate::{SqliteStore, apply_deltas, db_err, in_scope, micros};
+use crate::{SqliteStore, db_err, in_scope, micros};
 use cityserve_domain::DepartmentId;
 use cityserve_store::import::{ImportCounters, ImportRules, ImportStore, ImportedContact, validate_batch};
-use cityserve_store::{StoreError, StoreResult, WriteCtx, resource};
+use cityserve_store::{StoreResult, WriteCtx};
+use cityserve_store_sql::import::{Pipeline, batches};
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteSynchronous;
 use sqlx::{ConnectOptions, Connection, Sqlite, SqliteConnection};
-use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 /// Rows per INSERT statement (SQLite allows 32,766 bound values; a row binds at most 18).
 const ROWS_PER_STATEMENT: usize = 1_000;
@@ -225,15 +223,6 @@ fn prepare(
     Ok((statements, batch.counters))
 }
 
-/// A validation-and-binding task.
-type Job = JoinHandle<StoreResult<(Vec<Statement>, ImportCounters)>>;
-
-/// Starts [`prepare`] on a blocking thread, so the caller's task keeps driving the database.
-fn spawn_prepare(rules: &Arc<ImportRules>, first: usize, items: Vec<ImportedContact>) -> Job {
-    let rules = Arc::clone(rules);
-    tokio::task::spawn_blocking(move || prepare(&rules, first, items))
-}
-
 /// The connection a bulk load writes on.
 enum LoadConnection {
     /// A connection of its own, outside the pool, tuned for the load and closed after it.
@@ -279,6 +268,8 @@ impl SqliteStore {
     }
 }
 
+cityserve_store_sql::import_steps!();
+
 impl ImportStore for SqliteStore {
     async fn import_contacts(
         &self,
@@ -286,13 +277,7 @@ impl ImportStore for SqliteStore {
         department: &DepartmentId,
         items: &[ImportedContact],
     ) -> StoreResult<u64> {
-        let chunks = items.chunks(ITEMS_PER_BATCH);
-        let (tx, rx) = mpsc::channel(chunks.len().max(1));
-        for chunk in chunks {
-            tx.try_send(chunk.to_vec()).map_err(|_| StoreError::Internal("import channel full".into()))?;
-        }
-        drop(tx);
-        self.import_stream(ctx, department, rx).await
+        self.import_stream(ctx, department, batches(items, ITEMS_PER_BATCH)?).await
     }
 
     async fn import_stream(
@@ -304,55 +289,24 @@ impl ImportStore for SqliteStore {
         in_scope(ctx.scope, department)?;
         let mut load = self.load_connection().await?;
         let mut tx = self.write_on(load.conn(), ctx).await?;
-        let intake = intake(&mut tx, department).await?;
-        let officers: HashSet<String> = sqlx::query_scalar("SELECT officer_id FROM officers WHERE department_id = ?")
-            .bind(department.as_str())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .collect();
-        let rules = Arc::new(ImportRules {
-            department: department.clone(),
-            active_categories: intake.active_categories,
-            officers,
-        });
-        let mut counters = ImportCounters::default();
-        let mut received = 0usize;
-        // The next batch is received, validated and bound on a blocking thread while this task
-        // writes the previous one. On any error the transaction is rolled back (dropped).
-        let mut next = batches.recv().await.map(|items| {
-            received = items.len();
-            spawn_prepare(&rules, 0, items)
-        });
-        while let Some(job) = next.take() {
-            let (statements, batch_counters) =
-                job.await.map_err(|e| StoreError::Internal(format!("import preparation failed: {e}")))??;
-            let (more, written) = tokio::join!(
-                async {
-                    let items = batches.recv().await?;
-                    let first = received;
-                    received += items.len();
-                    Some(spawn_prepare(&rules, first, items))
-                },
-                async {
-                    for q in statements {
-                        q.execute(&mut *tx).await.map_err(db_err)?;
-                    }
-                    StoreResult::Ok(())
+        let rules = import_rules(&mut tx, department).await?;
+        // Each batch is validated and bound on a blocking thread. On any error the transaction
+        // is rolled back (dropped).
+        let mut pipeline = Pipeline::start(rules, prepare, &mut batches).await;
+        while let Some(statements) = pipeline.next().await? {
+            let write = async {
+                for q in statements {
+                    q.execute(&mut *tx).await.map_err(db_err)?;
                 }
-            );
-            written?;
-            counters.merge(batch_counters);
-            next = more;
+                StoreResult::Ok(())
+            };
+            pipeline.write_while_receiving(&mut batches, write).await?;
         }
-        apply_deltas(&mut tx, &counters.into_deltas(department)).await?;
-        let payload = serde_json::json!({ "imported": received });
-        crate::record(&mut tx, ctx, department, &resource::department(department), payload).await?;
+        let imported = import_done(&mut tx, ctx, department, pipeline.finish()).await?;
         self.commit(tx).await?;
         if let LoadConnection::Own(conn) = load {
             conn.close().await.map_err(db_err)?;
         }
-        Ok(u64::try_from(received).unwrap_or(u64::MAX))
+        Ok(imported)
     }
 }

@@ -23,6 +23,7 @@ mod open311;
 mod reports;
 mod write;
 
+pub(crate) use cityserve_store_sql::{corrupt, in_scope};
 pub(crate) use departments::{read_department, read_standards};
 pub(crate) use write::{WriteTx, audit, claim_key, record};
 
@@ -37,9 +38,36 @@ pub(crate) fn at(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
+/// No row locks: a write transaction (`BEGIN IMMEDIATE` on the one writer connection) already
+/// excludes every other writer.
+pub(crate) const ROW_LOCK: Option<&str> = None;
+
+/// Lists bind one parameter per value (`column IN ($n, $n+1, …)`).
+pub(crate) const LISTS: Lists = Lists::Expanded;
+
+/// Binds the values of a statement assembled at run time, in order (a list, which
+/// [`Lists::Expanded`] never makes into one value, as JSON text).
+pub(crate) fn bind_args(q: SqliteQuery<'_>, args: Vec<Arg>) -> SqliteQuery<'_> {
+    cityserve_store_sql::args::bind(q, args, at, |list| serde_json::Value::from(list).to_string())
+}
+
+/// A statement with its values.
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// A list of IDs as this backend stores a list (a JSON array in text).
+pub(crate) fn text_list(ids: &[DepartmentId]) -> String {
+    serde_json::Value::from(ids.iter().map(DepartmentId::as_str).collect::<Vec<_>>()).to_string()
+}
+
+/// A JSON document as this backend stores it (text).
+pub(crate) fn json_value<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Internal(format!("cannot encode JSON: {e}")))
+}
+
 use chrono::{DateTime, Utc};
 use cityserve_domain::{DepartmentId, TenantScope};
 use cityserve_store::{StoreError, StoreResult};
+use cityserve_store_sql::args::{Arg, Lists};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use std::str::FromStr;
@@ -86,10 +114,6 @@ fn db_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Internal(format!("corrupt row: {what}"))
-}
-
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
@@ -97,19 +121,6 @@ fn micros(t: DateTime<Utc>) -> i64 {
 fn time(row: &SqliteRow, col: &str) -> StoreResult<DateTime<Utc>> {
     let v: i64 = row.try_get(col).map_err(db_err)?;
     DateTime::from_timestamp_micros(v).ok_or_else(|| corrupt(col))
-}
-
-fn id<T>(
-    row: &SqliteRow,
-    col: &str,
-    parse: fn(&str, &str) -> Result<T, cityserve_domain::ValidationError>,
-) -> StoreResult<T> {
-    let v: String = row.try_get(col).map_err(db_err)?;
-    parse(col, &v).map_err(|_| corrupt(col))
-}
-
-fn in_scope(scope: &TenantScope, department: &DepartmentId) -> StoreResult<()> {
-    if scope.allows(department) { Ok(()) } else { Err(StoreError::NotFound) }
 }
 
 fn opt_time(row: &SqliteRow, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
@@ -146,45 +157,14 @@ pub(crate) fn bind_all<'q>(
     q
 }
 
-/// Fails with a precondition error unless `officer` is an active officer of `department`.
-async fn require_active_officer(
-    conn: &mut SqliteConnection,
-    department: &DepartmentId,
-    officer: &cityserve_domain::OfficerId,
-) -> StoreResult<()> {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM officers WHERE department_id = ? AND officer_id = ? AND status = 'active'")
-            .bind(department.as_str())
-            .bind(officer.as_str())
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(db_err)?;
-    if found.is_none() {
-        return Err(StoreError::FailedPrecondition(format!(
-            "{officer} is not an active officer of department {department}"
-        )));
-    }
-    Ok(())
-}
-
-/// [`cityserve_domain::report::month_of`], for a day number read or computed by the store.
-fn month_of(day: i64) -> StoreResult<i64> {
-    cityserve_domain::report::month_of(day)
-        .ok_or_else(|| StoreError::Internal(format!("day number {day} is out of range")))
-}
+cityserve_store_sql::backend_helpers!();
 
 /// Adds report-card counter increments to the daily rollups and to their months'
 /// `rollups_monthly` rows, in the caller's transaction: increments are summed per key first, then
 /// written with one multi-row upsert per table (per 250 keys).
 async fn apply_deltas(conn: &mut SqliteConnection, deltas: &[cityserve_domain::report::Delta]) -> StoreResult<()> {
-    type Summed<'a> = std::collections::BTreeMap<(&'a str, i64, &'a str), i64>;
     const ROWS_PER_STATEMENT: usize = 250;
-    let mut daily = Summed::new();
-    let mut monthly = Summed::new();
-    for d in deltas {
-        *daily.entry((d.department.as_str(), d.day, d.metric.as_str())).or_default() += d.value;
-        *monthly.entry((d.department.as_str(), month_of(d.day)?, d.metric.as_str())).or_default() += d.value;
-    }
+    let (daily, monthly) = cityserve_store_sql::sum_deltas(deltas)?;
     for (table, key, summed) in [("rollups", "day", daily), ("rollups_monthly", "month", monthly)] {
         let rows: Vec<_> = summed.into_iter().collect();
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {

@@ -8,10 +8,9 @@
 //! back. A bulk import runs the same path on its own load connection ([`SqliteStore::write_on`]).
 use crate::{SqliteStore, db_err};
 use cityserve_domain::{Caller, DepartmentId, TenantScope};
-use cityserve_store::{Idempotency, StoreError, StoreResult, WriteCtx, key_space, now_micros};
+use cityserve_store::{StoreResult, WriteCtx, key_space, now_micros};
 use sqlx::pool::PoolConnection;
-use sqlx::{Connection, Row, Sqlite, SqliteConnection, Transaction};
-use std::ops::{Deref, DerefMut};
+use sqlx::{Connection, Sqlite, SqliteConnection, Transaction};
 
 /// A write transaction; committed only by [`SqliteStore::commit`].
 pub(crate) struct WriteTx<'c> {
@@ -22,43 +21,14 @@ pub(crate) struct WriteTx<'c> {
     events: bool,
 }
 
-impl Deref for WriteTx<'_> {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
-        &self.tx
-    }
-}
-
-impl DerefMut for WriteTx<'_> {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
-    }
-}
+cityserve_store_sql::transaction_access!(WriteTx<'_>, tx, rollback);
 
 /// A read transaction (one consistent snapshot across several statements) on a reader connection.
 pub(crate) struct ReadTx {
     tx: Transaction<'static, Sqlite>,
 }
 
-impl ReadTx {
-    /// Ends the snapshot.
-    pub(crate) async fn finish(self) -> StoreResult<()> {
-        self.tx.commit().await.map_err(db_err)
-    }
-}
-
-impl Deref for ReadTx {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
-        &self.tx
-    }
-}
-
-impl DerefMut for ReadTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
-    }
-}
+cityserve_store_sql::transaction_access!(ReadTx, tx, finish);
 
 /// A reader connection for a single-statement read (no transaction needed: each statement is its
 /// own consistent snapshot).
@@ -66,23 +36,12 @@ pub(crate) struct ReadConn {
     conn: PoolConnection<Sqlite>,
 }
 
+cityserve_store_sql::transaction_access!(ReadConn, conn);
+
 impl ReadConn {
     /// Returns the connection to the pool.
     pub(crate) async fn finish(self) -> StoreResult<()> {
         Ok(())
-    }
-}
-
-impl Deref for ReadConn {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
-        &self.conn
-    }
-}
-
-impl DerefMut for ReadConn {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
     }
 }
 
@@ -138,52 +97,7 @@ impl SqliteStore {
     }
 }
 
-/// Claims an idempotency key in the caller's key space, before the operation (as on
-/// PostgreSQL). `Ok(None)`: first use, go on and create. `Ok(Some(id))`: a retry of the request
-/// that created `id`. Writes are serialised on the writer connection, so a concurrent retry runs
-/// after the first one's commit and sees its key.
-pub(crate) async fn claim_key(
-    tx: &mut WriteTx<'_>,
-    department: &DepartmentId,
-    idem: &Idempotency,
-    operation: &str,
-    resource_id: &str,
-) -> StoreResult<Option<String>> {
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (department_id, caller, request_id, operation, request_hash, resource_id,
-             create_time)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-    )
-    .bind(department.as_str())
-    .bind(&tx.key_space)
-    .bind(&idem.request_id)
-    .bind(operation)
-    .bind(&idem.request_hash)
-    .bind(resource_id)
-    .bind(now_micros().timestamp_micros())
-    .execute(&mut *tx.tx)
-    .await
-    .map_err(db_err)?;
-    if inserted.rows_affected() == 1 {
-        return Ok(None);
-    }
-    let row = sqlx::query(
-        "SELECT operation, request_hash, resource_id FROM idempotency_keys
-         WHERE department_id = $1 AND caller = $2 AND request_id = $3",
-    )
-    .bind(department.as_str())
-    .bind(&tx.key_space)
-    .bind(&idem.request_id)
-    .fetch_one(&mut *tx.tx)
-    .await
-    .map_err(db_err)?;
-    let (op, hash, id): (String, String, String) = (
-        row.try_get("operation").map_err(db_err)?,
-        row.try_get("request_hash").map_err(db_err)?,
-        row.try_get("resource_id").map_err(db_err)?,
-    );
-    if op == operation && hash == idem.request_hash { Ok(Some(id)) } else { Err(StoreError::IdempotencyMismatch) }
-}
+cityserve_store_sql::claim_key!();
 
 /// Appends one audit record per department, in one statement (alone for reads that must be
 /// audited; with an event via [`record`]).

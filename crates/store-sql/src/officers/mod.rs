@@ -2,6 +2,10 @@
 //! statements and read helpers ([`officer_reads!`]) shared by both backends.
 #![allow(clippy::crate_in_macro_def)] // `crate::` in the macros means the backend expanding them, on purpose.
 
+use crate::args::{Lists, Select};
+use cityserve_domain::{DepartmentId, OfficerFilter, OfficerId, OfficerStatus, PageRequest, Role, Seat, TenantScope};
+use cityserve_store::officers::AppointmentFilter;
+
 macro_rules! officer_select {
     () => {
         "SELECT o.department_id, o.officer_id, o.display_name, o.email, o.title, o.kind, o.status,
@@ -76,6 +80,88 @@ pub const SELECT_PLAN: &str = concat!("SELECT ", plan_columns!(), " FROM plans W
 pub const INSERT_REVISION: &str =
     "INSERT INTO plan_revisions (department_id, year, revision, change, content, status, comment, author, create_time)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// A page of officers: those of `filter` in `scope`, by ID.
+pub fn list_officers(lists: Lists, scope: &TenantScope, filter: &OfficerFilter, page: &PageRequest) -> Select {
+    let mut q = Select::new(lists, concat!("SELECT * FROM (", officer_select!(), ") v"));
+    let after = q.arg(page.after.as_deref().unwrap_or_default());
+    q.and(&format!("officer_id > {after}"))
+        .and_eq("department_id", filter.department.as_ref().map(DepartmentId::as_str))
+        .and_in_scope(scope, &["department_id"])
+        .and_eq("status", filter.status.map(OfficerStatus::as_str));
+    match filter.role {
+        None => {}
+        Some(Role::Chief) => {
+            q.and("seat = 'chief'");
+        }
+        Some(Role::Cso) => {
+            q.and("seat = 'cso'");
+        }
+        Some(Role::Staff) => {
+            q.and("seat IS NULL AND kind = 'staff'");
+        }
+        Some(Role::Auditor) => {
+            q.and("seat IS NULL AND kind = 'auditor'");
+        }
+        Some(Role::Service) => {
+            q.and("1 = 0");
+        }
+    }
+    q.page("officer_id", page.size);
+    q
+}
+
+/// A page of appointments: those of `filter` in `scope`, newest first.
+pub fn list_appointments(lists: Lists, scope: &TenantScope, filter: &AppointmentFilter, page: &PageRequest) -> Select {
+    let mut q = Select::new(lists, concat!("SELECT ", appointment_columns!(), " FROM appointments"));
+    q.and_before("appointment_id", page.after.as_deref().filter(|a| !a.is_empty()))
+        .and_eq("department_id", filter.department.as_ref().map(DepartmentId::as_str))
+        .and_in_scope(scope, &["department_id"])
+        .and_eq("seat", filter.seat.map(Seat::as_str))
+        .and_eq("officer_id", filter.officer.as_ref().map(OfficerId::as_str));
+    if filter.active_only {
+        q.and("end_time IS NULL");
+    }
+    q.page("appointment_id DESC", page.size);
+    q
+}
+
+/// A page of recognitions: those of `department` (`None`: every one) in `scope`, newest first.
+pub fn list_recognitions(
+    lists: Lists,
+    scope: &TenantScope,
+    department: Option<&DepartmentId>,
+    page: &PageRequest,
+) -> Select {
+    let mut q = Select::new(lists, concat!("SELECT ", recognition_columns!(), " FROM recognitions"));
+    q.and_before("recognition_id", page.after.as_deref().filter(|a| !a.is_empty()))
+        .and_eq("department_id", department.map(DepartmentId::as_str))
+        .and_in_scope(scope, &["department_id"])
+        .page("recognition_id DESC", page.size);
+    q
+}
+
+/// The names [`crate::officer_store!`] and [`crate::officer_reads!`] use unqualified: a backend's
+/// officers module imports them all (`use cityserve_store_sql::officers::prelude::*`), next to its
+/// own `claim_key`, `corrupt`, `db_err`, `in_scope`, `read_department` and `record`.
+pub mod prelude {
+    pub use super::{
+        APPOINTMENT_COLUMNS, COMPETENCY_COLUMNS, OFFICER_SELECT, PLAN_COLUMNS, REVISION_COLUMNS, TRAINING_COLUMNS,
+    };
+    pub use crate::rows::{
+        appointment as appointment_from, competency as competency_from, officer as officer_from, plan as plan_from,
+        plan_revision as revision_from, recognition as recognition_from, training as training_from,
+    };
+    pub use cityserve_domain::officer::roles_to_string;
+    pub use cityserve_domain::{
+        Appointment, AppointmentId, Competency, CompetencyId, CsoNetwork, DepartmentId, NetworkSeat, NewAppointment,
+        NewCompetency, NewOfficer, NewRecognition, NewTrainingRecord, Officer, OfficerFilter, OfficerId, OfficerKind,
+        OfficerStatus, Page, PageRequest, Plan, PlanChange, PlanContent, PlanRevision, PlanStatus, Recognition, Seat,
+        Standing, TenantScope, TrainingRecord,
+    };
+    pub use cityserve_store::officers::{AppointmentFilter, CompetencySnapshot};
+    pub use cityserve_store::{Idempotency, OfficerStore, StoreError, StoreResult, WriteCtx, now_micros, resource};
+}
 
 /// Read helpers for the CSO network, expanded in a backend's officers module; they run on
 /// `crate::Conn` and map errors with `crate::db_err`.

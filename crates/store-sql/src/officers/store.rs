@@ -1,10 +1,9 @@
 //! [`crate::officer_store!`]: the whole `OfficerStore` implementation, written once.
 
 /// `impl OfficerStore for $store`, written once and expanded in a backend's officers module (see
-/// [`crate::department_store!`] for what the expansion site provides; also `json_text`, how a
-/// plan's content is bound, `self.snapshot(scope)`, a read transaction over several statements,
-/// and `self.list_officers_in`, `self.list_appointments_in` and `self.list_recognitions_in`, the
-/// lists whose scope filter is dialect).
+/// [`crate::department_store!`] for what the expansion site provides; also `crate::json_value`,
+/// how a plan's content is bound, `self.snapshot(scope)`, a read transaction over several statements,
+/// and `crate::LISTS` and `crate::bind_args` for the listings assembled at run time).
 #[macro_export]
 macro_rules! officer_store {
     ($store:ty) => {
@@ -601,7 +600,7 @@ impl OfficerStore for $store {
         )
         .bind(d.as_str())
         .bind(year)
-        .bind(json_text(content)?)
+        .bind(crate::json_value(content)?)
         .bind(crate::at(now))
         .bind(crate::at(now))
         .execute(&mut *tx)
@@ -658,7 +657,7 @@ impl OfficerStore for $store {
             "UPDATE plans SET content = $1, status = $2, review_comment = $3, revision = revision + 1, update_time = $4
              WHERE department_id = $5 AND year = $6 AND revision = $7",
         )
-        .bind(json_text(&plan.content)?)
+        .bind(crate::json_value(&plan.content)?)
         .bind(plan.status.as_str())
         .bind(&plan.review_comment)
         .bind(crate::at(now))
@@ -717,7 +716,12 @@ impl OfficerStore for $store {
         filter: &OfficerFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Officer>> {
-        self.list_officers_in(scope, filter, page).await
+        if let Some(d) = &filter.department {
+            in_scope(scope, d)?;
+        }
+        let rows = $crate::read_rows!(self, scope, $crate::officers::list_officers(crate::LISTS, scope, filter, page));
+        let items = rows.iter().map(officer_from).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.size, |o| o.id.to_string()))
     }
 
     async fn list_appointments(
@@ -726,7 +730,12 @@ impl OfficerStore for $store {
         filter: &AppointmentFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Appointment>> {
-        self.list_appointments_in(scope, filter, page).await
+        if let Some(d) = &filter.department {
+            in_scope(scope, d)?;
+        }
+        let q = $crate::officers::list_appointments(crate::LISTS, scope, filter, page);
+        let items = $crate::read_rows!(self, scope, q).iter().map(appointment_from).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.size, |a| a.id.to_string()))
     }
 
     async fn list_recognitions(
@@ -735,7 +744,12 @@ impl OfficerStore for $store {
         department: Option<&DepartmentId>,
         page: &PageRequest,
     ) -> StoreResult<Page<Recognition>> {
-        self.list_recognitions_in(scope, department, page).await
+        if let Some(d) = department {
+            in_scope(scope, d)?;
+        }
+        let q = $crate::officers::list_recognitions(crate::LISTS, scope, department, page);
+        let items = $crate::read_rows!(self, scope, q).iter().map(recognition_from).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_overfetch(items, page.size, |r| r.id.to_string()))
     }
 }
     };
