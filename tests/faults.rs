@@ -662,6 +662,7 @@ async fn sigterm_drains_in_flight_calls() {
                     parent: "departments/water".into(),
                     requests: (0..items).map(|i| feedback_item(&format!("batch {b} item {i}"))).collect(),
                     request_id: format!("drain-batch-{b}"),
+                    allow_partial_success: false,
                 };
                 let result = FeedbackServiceClient::new(channel)
                     .batch_submit_feedback(authed(req, Duration::from_secs(30)))

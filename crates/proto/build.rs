@@ -17,6 +17,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(files, [&root])?;
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("cityserve_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        // The vendored google/rpc/status.proto is tonic-types' Status: one type on both sides of
+        // the richer-error helpers.
+        .extern_path(".google.rpc", "::tonic_types::pb")
+        .compile_fds(fds)?;
     Ok(())
 }

@@ -25,6 +25,7 @@ async fn feedback_batch(app_channel: &tonic::transport::Channel, dept: &str, n: 
                 parent: format!("departments/{dept}"),
                 requests,
                 request_id: format!("{tag}-{dept}"),
+                allow_partial_success: false,
             },
             &chief(),
         ))

@@ -206,7 +206,7 @@ both_backends! {
         };
         let mut items = vec![item("a"), item("b"), item("c")];
         items[1].feedback.as_mut().unwrap().kind = 0;
-        let batch = |items: Vec<pb::SubmitFeedbackRequest>, id: &str| authed(pb::BatchSubmitFeedbackRequest { parent: "departments/parks".into(), requests: items, request_id: id.into() }, &staff);
+        let batch = |items: Vec<pb::SubmitFeedbackRequest>, id: &str| authed(pb::BatchSubmitFeedbackRequest { parent: "departments/parks".into(), requests: items, request_id: id.into(), allow_partial_success: false }, &staff);
         let err = client.batch_submit_feedback(batch(items.clone(), "import-1")).await.unwrap_err();
         assert_eq!(bad_fields(&err), ["requests[1].feedback.kind"]);
         items[1].feedback.as_mut().unwrap().kind = pb::FeedbackKind::SurveyResponse as i32;
@@ -221,6 +221,25 @@ both_backends! {
         assert_eq!(done.results.len(), 3);
         let again = client.batch_submit_feedback(batch(items, "import-3")).await.unwrap().into_inner();
         assert_eq!(again, done, "a retried batch returns the same results");
+        // Item by item: the good items are filed, each bad one answers its own status.
+        let mut mixed = vec![item("d"), item("e"), item("f"), item("g")];
+        mixed[1].feedback.as_mut().unwrap().csat = Some(7);
+        mixed[2].feedback.as_mut().unwrap().service_category_id = "no-such-category".into();
+        mixed[3].feedback.as_mut().unwrap().internal_customer = "departments/water".into();
+        let each = |items: Vec<pb::SubmitFeedbackRequest>, id: &str| authed(pb::BatchSubmitFeedbackRequest { parent: "departments/parks".into(), requests: items, request_id: id.into(), allow_partial_success: true }, &staff);
+        let partial = client.batch_submit_feedback(each(mixed.clone(), "import-5")).await.unwrap().into_inner();
+        let codes: Vec<i32> = partial.statuses.iter().map(|s| s.code).collect();
+        assert_eq!(codes, [0, Code::InvalidArgument as i32, Code::FailedPrecondition as i32, Code::InvalidArgument as i32]);
+        assert_eq!(partial.results.len(), 4);
+        assert_eq!(partial.results[0].feedback.as_ref().unwrap().text, "d", "the good item is filed");
+        assert!(partial.results[1].feedback.is_none(), "a refused item has no result");
+        let details = tonic::Status::with_details(Code::InvalidArgument, "", prost::Message::encode_to_vec(&partial.statuses[1]).into());
+        assert_eq!(bad_fields(&details), ["requests[1].feedback.csat"], "the item's field is named");
+        assert!(partial.statuses[2].message.starts_with("requests[2]: "), "{}", partial.statuses[2].message);
+        let after = client.list_feedback(authed(pb::ListFeedbackRequest { parent: "departments/parks".into(), ..Default::default() }, &staff)).await.unwrap().into_inner();
+        assert_eq!(after.feedback.len(), 5, "the comment card, the three of the batch before and one of this one");
+        let replay = client.batch_submit_feedback(each(mixed, "import-5")).await.unwrap().into_inner();
+        assert_eq!(replay, partial, "a retry answers the same statuses and filings");
         let too_many = vec![item("x"); 1001];
         assert_eq!(bad_fields(&client.batch_submit_feedback(batch(too_many, "import-4")).await.unwrap_err()), ["requests"]);
         let surveys = client.list_feedback(authed(pb::ListFeedbackRequest { parent: "departments/parks".into(), kind: pb::FeedbackKind::SurveyResponse as i32, page_size: 2, ..Default::default() }, &staff)).await.unwrap().into_inner();

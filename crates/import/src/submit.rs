@@ -2,10 +2,11 @@
 //!
 //! Each batch's `request_id` is derived from the file's content hash, its first line and the lines
 //! it carries, so the same file sends the same batches in every run: running an import again, or
-//! after a crash or Ctrl-C, replays what was filed instead of doubling it. A batch is all or
-//! nothing on the server; when it is refused because of some of its rows (the field violations or
-//! the message name `requests[i]`), those rows are refused and the rest is sent again as a new
-//! batch, so one bad row costs only itself.
+//! after a crash or Ctrl-C, replays what was filed instead of doubling it. Batches go item by item
+//! (`allow_partial_success`): the server files the good rows and answers a status for each bad
+//! one, so one bad row costs only itself. A server that refuses a batch whole because of some of
+//! its rows (the field violations or the message name `requests[i]`) gets those rows refused and
+//! the rest sent again as a new batch.
 use cityserve_proto::v1 as pb;
 use cityserve_proto::v1::feedback_service_client::FeedbackServiceClient;
 use sha2::{Digest, Sha256};
@@ -60,6 +61,7 @@ pub async fn send(
             parent: batch.parent.clone(),
             requests: batch.rows.iter().map(|(_, r)| r.clone()).collect(),
             request_id: batch_key(file_hash, &batch),
+            allow_partial_success: true,
         };
         let mut call = tonic::Request::new(request);
         let bearer =
@@ -67,8 +69,13 @@ pub async fn send(
         call.metadata_mut().insert("authorization", bearer);
         match client.batch_submit_feedback(call).await {
             Ok(response) => {
-                let results = response.into_inner().results;
-                for ((line, _), result) in batch.rows.iter().zip(results) {
+                let pb::BatchSubmitFeedbackResponse { results, statuses } = response.into_inner();
+                for (i, ((line, _), result)) in batch.rows.iter().zip(results).enumerate() {
+                    if let Some(status) = statuses.get(i).filter(|s| s.code != 0) {
+                        let (field, reason) = item_refusal(status);
+                        outcomes.push((*line, Outcome::Refused(field, reason)));
+                        continue;
+                    }
                     let received = result
                         .feedback
                         .and_then(|f| f.receive_time)
@@ -128,6 +135,20 @@ pub async fn send(
     Ok(outcomes)
 }
 
+/// The field and the reason of one item's refusal in an item-by-item answer: the first field
+/// violation (within the row), or the message without its `requests[i]: ` prefix.
+fn item_refusal(status: &tonic_types::pb::Status) -> (String, String) {
+    for any in status.details.iter().filter(|a| a.type_url.ends_with("google.rpc.BadRequest")) {
+        let Ok(bad) = <tonic_types::pb::BadRequest as prost::Message>::decode(any.value.as_slice()) else { continue };
+        if let Some(v) = bad.field_violations.first() {
+            let field = item_of(&v.field).map_or(v.field.as_str(), |(_, f)| f);
+            return (field.to_owned(), v.description.clone());
+        }
+    }
+    let message = status.message.split_once(": ").filter(|(head, _)| item_of(head).is_some());
+    ("row".to_owned(), message.map_or(status.message.as_str(), |(_, m)| m).to_owned())
+}
+
 /// The rows a refusal names: `(index, field within the row, reason)`.
 fn refused_items(status: &Status, len: usize) -> Vec<(usize, String, String)> {
     let mut out = Vec::new();
@@ -184,6 +205,26 @@ mod tests {
             [(2, "row".to_owned(), "service category pothole is not active".to_owned())]
         );
         assert!(refused_items(&status, 2).is_empty(), "an index past the batch is ignored");
+    }
+
+    #[test]
+    fn an_item_status_names_the_field_within_the_row() {
+        let status: Status = Status::with_error_details(
+            Code::InvalidArgument,
+            "bad",
+            tonic_types::ErrorDetails::with_bad_request(vec![tonic_types::FieldViolation::new(
+                "requests[4].feedback.csat",
+                "must be 1-5",
+            )]),
+        );
+        let rich = <tonic_types::pb::Status as prost::Message>::decode(status.details()).expect("details");
+        assert_eq!(item_refusal(&rich), ("feedback.csat".to_owned(), "must be 1-5".to_owned()));
+        let plain = tonic_types::pb::Status {
+            code: Code::FailedPrecondition as i32,
+            message: "requests[2]: service category pothole is not active".into(),
+            details: Vec::new(),
+        };
+        assert_eq!(item_refusal(&plain), ("row".to_owned(), "service category pothole is not active".to_owned()));
     }
 
     #[test]

@@ -17,6 +17,11 @@ pub const CLAIM_KEY: &str =
 pub const SELECT_KEY: &str = "SELECT operation, request_hash, resource_id FROM idempotency_keys
      WHERE department_id = $1 AND caller = $2 AND request_id = $3";
 
+/// Records what the request that claimed key `$3` (key space `$2`, department `$1`) made, `$4`,
+/// when that is only known after the operation (an item-by-item batch's refusals).
+pub const RECORD_KEY: &str = "UPDATE idempotency_keys SET resource_id = $4
+     WHERE department_id = $1 AND caller = $2 AND request_id = $3";
+
 /// A taken key ([`SELECT_KEY`]'s row): `Some(id)` for a retry of the same request (the same
 /// operation and hash) that created `id`, else [`StoreError::IdempotencyMismatch`].
 pub fn retried(row: &impl SqlRow, operation: &str, idem: &Idempotency) -> StoreResult<Option<String>> {
@@ -66,6 +71,24 @@ macro_rules! claim_key {
                 .await
                 .map_err(crate::db_err)?;
             $crate::write::retried(&row, operation, idem)
+        }
+
+        /// Replaces what the key this transaction claimed records, once the operation knows it.
+        pub(crate) async fn record_key(
+            tx: &mut crate::Tx<'_>,
+            department: &cityserve_domain::DepartmentId,
+            idem: &cityserve_store::Idempotency,
+            resource_id: &str,
+        ) -> cityserve_store::StoreResult<()> {
+            sqlx::query($crate::write::RECORD_KEY)
+                .bind(department.as_str())
+                .bind(&tx.key_space)
+                .bind(&idem.request_id)
+                .bind(resource_id)
+                .execute(&mut *tx.tx)
+                .await
+                .map_err(crate::db_err)?;
+            Ok(())
         }
     };
 }

@@ -7,6 +7,15 @@ use cityserve_domain::{
 };
 use std::future::Future;
 
+/// How a batch treats an item the store refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchMode {
+    /// One refused item refuses the whole batch; nothing is filed.
+    AllOrNothing,
+    /// A refused item is answered with its refusal; the other items are filed.
+    EachItem,
+}
+
 /// Who the feedback came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -116,16 +125,20 @@ pub trait FeedbackStore: OfficerStore {
         new: &NewFeedback,
     ) -> impl Future<Output = StoreResult<Submitted>> + Send;
 
-    /// Records a batch of one department's feedback in one transaction: all or nothing. On a
-    /// failing item, returns `Err((index, error))`. A retry with the same key returns the same
-    /// results.
+    /// Records a batch of one department's feedback in one transaction. With
+    /// [`BatchMode::AllOrNothing`], a refused item fails the batch: `Err((Some(index), error))`
+    /// and nothing is filed. With [`BatchMode::EachItem`], a refused item (another department, an
+    /// inactive category) is answered `Err` in its place and the others are filed. `Err((None,
+    /// error))` refuses the batch as a whole either way. A retry with the same key returns the
+    /// same results, refusals included.
     fn submit_feedback_batch(
         &self,
         ctx: &WriteCtx<'_>,
         idem: &Idempotency,
         department: &DepartmentId,
         items: &[NewFeedback],
-    ) -> impl Future<Output = Result<Vec<Submitted>, (Option<usize>, crate::StoreError)>> + Send;
+        mode: BatchMode,
+    ) -> impl Future<Output = Result<Vec<StoreResult<Submitted>>, (Option<usize>, crate::StoreError)>> + Send;
 
     /// Reads feedback.
     fn get_feedback(

@@ -1,6 +1,7 @@
 //! Intake: submitting feedback (one item or a batch), reading and listing it.
 use super::*;
 use cityserve_domain::{Coordinates, Csat, LanguageTag, Nps};
+use cityserve_store::feedback::BatchMode;
 
 pub(super) fn kind_from_pb(field: &str, v: i32) -> Result<Option<FeedbackKind>, ValidationError> {
     use pb::FeedbackKind as P;
@@ -254,14 +255,23 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         if r.requests.is_empty() || r.requests.len() > BATCH_MAX {
             return Err(ValidationError::one("requests", format!("must hold 1-{BATCH_MAX} items")).into());
         }
+        let each = r.allow_partial_success;
+        // `refused[i]`: item i's refusal, found here or by the store.
+        let mut refused: Vec<Option<ApiError>> = r.requests.iter().map(|_| None).collect();
         let mut errors = ValidationError::default();
         let mut items = Vec::with_capacity(r.requests.len());
+        let mut at = Vec::with_capacity(r.requests.len());
         let mut prints = Vec::with_capacity(r.requests.len());
         for (i, item) in r.requests.iter().enumerate() {
             match self.new_feedback(&d, item) {
                 Ok(new) => {
                     prints.push(fingerprint(item, new.resident.as_ref().map(|r| r.key.as_str())));
                     items.push(new);
+                    at.push(i);
+                }
+                Err(e) if each => {
+                    prints.push(fingerprint(item, None));
+                    refused[i] = Some(e.within(&format!("requests[{i}]")).into());
                 }
                 Err(e) => errors.violations.extend(e.within(&format!("requests[{i}]")).violations),
             }
@@ -269,38 +279,91 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         errors.into_result()?;
         let idem = idempotency(
             &r.request_id,
-            &pb::BatchSubmitFeedbackRequest { parent: r.parent.clone(), requests: prints, request_id: String::new() },
+            &pb::BatchSubmitFeedbackRequest {
+                parent: r.parent.clone(),
+                requests: prints,
+                request_id: String::new(),
+                allow_partial_success: each,
+            },
         )?;
         // Every item is for `d`, so every item's scope is the same one department.
         // Authorization depends only on the internal customer (if any): check each distinct one
         // once, so a 1,000-item import does not look the same department up 1,000 times.
         let mut scope = None;
-        let mut checked: Vec<Option<&DepartmentId>> = Vec::new();
-        for (i, new) in items.iter().enumerate() {
-            if checked.contains(&new.internal_customer.as_ref()) {
+        let mut checked: Vec<(Option<&DepartmentId>, bool)> = Vec::new();
+        let mut keep = vec![true; items.len()];
+        for (k, new) in items.iter().enumerate() {
+            let customer = new.internal_customer.as_ref();
+            if let Some((_, ok)) = checked.iter().find(|(c, _)| *c == customer) {
+                keep[k] = *ok;
                 continue;
             }
-            checked.push(new.internal_customer.as_ref());
-            scope = Some(
-                self.authorize_submission(&caller, new, &format!("requests[{i}].feedback.internal_customer")).await?,
-            );
+            let i = at[k];
+            let field = format!("requests[{i}].feedback.internal_customer");
+            match self.authorize_submission(&caller, new, &field).await {
+                Ok(s) => {
+                    scope = Some(s);
+                    checked.push((customer, true));
+                }
+                // An internal customer the caller may not act for costs only the items naming it.
+                Err(ApiError::Invalid(_)) if each => {
+                    keep[k] = false;
+                    checked.push((customer, false));
+                }
+                Err(e) => return Err(e),
+            }
         }
-        let scope = scope.ok_or(ApiError::Internal)?;
+        for (i, _) in at.iter().zip(&keep).filter(|(_, k)| !**k) {
+            let field = format!("requests[{i}].feedback.internal_customer");
+            refused[*i] =
+                Some(ValidationError::one(field, "must be an existing department the caller acts for").into());
+        }
+        let (items, at): (Vec<_>, Vec<_>) =
+            items.into_iter().zip(at).zip(keep).filter(|(_, k)| *k).map(|(pair, _)| pair).unzip();
         let what = label("department", &r.parent);
-        let results = self
-            .store
-            .submit_feedback_batch(&ctx(&scope, &caller, AuditAction::FeedbackSubmit), &idem, &d, &items)
-            .await
-            .map_err(|(i, e)| match (i, ApiError::from_store(e, &what)) {
-                (Some(i), ApiError::FailedPrecondition(m)) => {
-                    ApiError::FailedPrecondition(format!("requests[{i}]: {m}"))
+        let mode = if each { BatchMode::EachItem } else { BatchMode::AllOrNothing };
+        let filed = match scope {
+            // Every item was refused before the store: nothing to file.
+            None if each => Vec::new(),
+            None => return Err(ApiError::Internal),
+            Some(scope) => self
+                .store
+                .submit_feedback_batch(&ctx(&scope, &caller, AuditAction::FeedbackSubmit), &idem, &d, &items, mode)
+                .await
+                .map_err(|(i, e)| {
+                    match (i.map(|k| at.get(k).copied().unwrap_or(k)), ApiError::from_store(e, &what)) {
+                        (Some(i), ApiError::FailedPrecondition(m)) => {
+                            ApiError::FailedPrecondition(format!("requests[{i}]: {m}"))
+                        }
+                        (Some(i), ApiError::AlreadyExists(_)) => {
+                            ApiError::AlreadyExists(format!("requests[{i}]: a feedback with the same ID"))
+                        }
+                        (_, other) => other,
+                    }
+                })?,
+        };
+        if !each {
+            let results = filed.into_iter().map(|s| s.map(|s| submitted_to_pb(&s)));
+            let results = results.collect::<Result<Vec<_>, _>>().map_err(|e| ApiError::from_store(e, &what))?;
+            return Ok(pb::BatchSubmitFeedbackResponse { results, statuses: Vec::new() });
+        }
+        let mut results: Vec<pb::SubmitFeedbackResponse> = r.requests.iter().map(|_| Default::default()).collect();
+        for (i, outcome) in at.into_iter().zip(filed) {
+            match outcome {
+                Ok(s) => results[i] = submitted_to_pb(&s),
+                Err(e) => {
+                    refused[i] = Some(match ApiError::from_store(e, &what) {
+                        ApiError::FailedPrecondition(m) => ApiError::FailedPrecondition(format!("requests[{i}]: {m}")),
+                        other => other,
+                    })
                 }
-                (Some(i), ApiError::AlreadyExists(_)) => {
-                    ApiError::AlreadyExists(format!("requests[{i}]: a feedback with the same ID"))
-                }
-                (_, other) => other,
-            })?;
-        Ok(pb::BatchSubmitFeedbackResponse { results: results.iter().map(submitted_to_pb).collect() })
+            }
+        }
+        let statuses = refused
+            .into_iter()
+            .map(|e| e.map_or_else(tonic_types::pb::Status::default, ApiError::into_rpc_status))
+            .collect();
+        Ok(pb::BatchSubmitFeedbackResponse { results, statuses })
     }
 
     pub(super) async fn get_feedback(&self, caller: Caller, name: &str) -> Result<pb::Feedback, ApiError> {

@@ -159,6 +159,30 @@ impl Intake {
     }
 }
 
+/// What a batch's idempotency key records: each item's feedback ID in order, a refused item as
+/// `!` and its reason (`%` and `,` escaped), so a retry answers the same refusals.
+pub fn batch_record(out: &[StoreResult<cityserve_store::feedback::Submitted>]) -> String {
+    let entry = |item: &StoreResult<cityserve_store::feedback::Submitted>| match item {
+        Ok(s) => s.feedback.id.to_string(),
+        Err(e) => format!("!{}", e.to_string().replace('%', "%25").replace(',', "%2C")),
+    };
+    out.iter().map(entry).collect::<Vec<_>>().join(",")
+}
+
+/// The items of a [`batch_record`] (or of an all-or-nothing batch's plain ID list): a feedback ID,
+/// or the reason an item was refused.
+pub fn batch_replay(record: &str) -> Vec<Result<&str, String>> {
+    let mut items = Vec::new();
+    for e in record.split(',') {
+        match e.strip_prefix('!') {
+            Some(reason) => items.push(Err(reason.replace("%2C", ",").replace("%25", "%"))),
+            None if e.is_empty() => {}
+            None => items.push(Ok(e)),
+        }
+    }
+    items
+}
+
 /// A [`SELECT_INTAKE`] row: the department's default targets and active categories, or a
 /// precondition error if the department is archived.
 pub fn intake_row(row: &impl SqlRow) -> StoreResult<(ServiceTargets, Vec<ServiceCategoryId>)> {
@@ -386,3 +410,17 @@ macro_rules! feedback_reads {
 }
 
 mod store;
+
+#[cfg(test)]
+mod batch_record_tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_with_commas_and_percent_signs_reads_back_whole() {
+        let reason = "category a,b is 100% inactive";
+        let record = batch_record(&[Err(StoreError::FailedPrecondition(reason.into()))]);
+        assert_eq!(batch_replay(&record), [Err(reason.to_owned())]);
+        assert_eq!(batch_replay("f1,f2"), [Ok("f1"), Ok("f2")]);
+        assert!(batch_replay("").is_empty());
+    }
+}

@@ -245,16 +245,28 @@ macro_rules! feedback_store {
                 idem: &cityserve_store::Idempotency,
                 department: &cityserve_domain::DepartmentId,
                 items: &[cityserve_domain::NewFeedback],
-            ) -> Result<Vec<cityserve_store::feedback::Submitted>, (Option<usize>, cityserve_store::StoreError)> {
+                mode: cityserve_store::feedback::BatchMode,
+            ) -> Result<
+                Vec<cityserve_store::StoreResult<cityserve_store::feedback::Submitted>>,
+                (Option<usize>, cityserve_store::StoreError),
+            > {
+                use cityserve_store::feedback::BatchMode;
                 crate::in_scope(ctx.scope, department).map_err(|e| (None, e))?;
                 let mut tx = self.write(ctx).await.map_err(|e| (None, e))?;
                 let now = cityserve_store::now_micros();
                 let ids = items.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(",");
-                let claimed = crate::claim_key(&mut tx, department, idem, "feedback_batch", &ids).await;
-                if let Some(ids) = claimed.map_err(|e| (None, e))? {
+                let operation = match mode {
+                    BatchMode::AllOrNothing => "feedback_batch",
+                    BatchMode::EachItem => "feedback_batch_each",
+                };
+                let claimed = crate::claim_key(&mut tx, department, idem, operation, &ids).await;
+                if let Some(record) = claimed.map_err(|e| (None, e))? {
                     let mut out = Vec::new();
-                    for f in ids.split(',').filter(|s| !s.is_empty()) {
-                        out.push(read_submitted(&mut tx, department, f).await.map_err(|e| (None, e))?);
+                    for item in $crate::feedback::batch_replay(&record) {
+                        out.push(match item {
+                            Ok(f) => Ok(read_submitted(&mut tx, department, f).await.map_err(|e| (None, e))?),
+                            Err(reason) => Err(cityserve_store::StoreError::FailedPrecondition(reason)),
+                        });
                     }
                     self.commit(tx).await.map_err(|e| (None, e))?;
                     return Ok(out);
@@ -262,11 +274,24 @@ macro_rules! feedback_store {
                 let intake = intake(&mut tx, department).await.map_err(|e| (None, e))?;
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    if item.department_id != *department {
-                        let e = "item is for another department".into();
-                        return Err((Some(i), cityserve_store::StoreError::FailedPrecondition(e)));
+                    // The refusals an item can meet, checked before it writes anything, so a
+                    // refused item leaves the transaction as it was.
+                    let admitted = if item.department_id == *department {
+                        intake.admit(item)
+                    } else {
+                        Err(cityserve_store::StoreError::FailedPrecondition("item is for another department".into()))
+                    };
+                    match (admitted, mode) {
+                        (Ok(()), _) => out.push(Ok(insert_feedback(&mut tx, ctx, &intake, item, now, None)
+                            .await
+                            .map_err(|e| (Some(i), e))?)),
+                        (Err(e), BatchMode::AllOrNothing) => return Err((Some(i), e)),
+                        (Err(e), BatchMode::EachItem) => out.push(Err(e)),
                     }
-                    out.push(insert_feedback(&mut tx, ctx, &intake, item, now, None).await.map_err(|e| (Some(i), e))?);
+                }
+                if mode == BatchMode::EachItem {
+                    let record = $crate::feedback::batch_record(&out);
+                    crate::record_key(&mut tx, department, idem, &record).await.map_err(|e| (None, e))?;
                 }
                 self.commit(tx).await.map_err(|e| (None, e))?;
                 Ok(out)

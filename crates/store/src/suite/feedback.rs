@@ -1,6 +1,6 @@
 //! Shared behaviour of [`crate::FeedbackStore`] backends.
 use super::{chief, cso, ctx, dept, idem, page, scope, seed_department};
-use crate::feedback::{CaseFilter, CaseOrder, FeedbackFilter, Source};
+use crate::feedback::{BatchMode, CaseFilter, CaseOrder, FeedbackFilter, Source};
 use crate::{FeedbackStore, StoreError};
 use chrono::{Duration, TimeZone, Utc};
 use cityserve_domain::feedback::{CaseTransition, transition};
@@ -130,7 +130,13 @@ pub async fn feedback_batch_is_all_or_nothing<S: FeedbackStore>(store: &S) {
         (0..5).map(|i| item("parks", &format!("fb-b{i}"), FeedbackKind::SurveyResponse, Channel::Survey)).collect();
     items[3].category = Some(cat("missing"));
     let err = store
-        .submit_feedback_batch(&ctx(&s, &c, "feedback.submit"), &idem("import-1", "h1"), &dept("parks"), &items)
+        .submit_feedback_batch(
+            &ctx(&s, &c, "feedback.submit"),
+            &idem("import-1", "h1"),
+            &dept("parks"),
+            &items,
+            BatchMode::AllOrNothing,
+        )
         .await
         .unwrap_err();
     assert_eq!(err.0, Some(3), "the failing item is named");
@@ -141,12 +147,24 @@ pub async fn feedback_batch_is_all_or_nothing<S: FeedbackStore>(store: &S) {
 
     items[3].category = None;
     let done = store
-        .submit_feedback_batch(&ctx(&s, &c, "feedback.submit"), &idem("import-2", "h2"), &dept("parks"), &items)
+        .submit_feedback_batch(
+            &ctx(&s, &c, "feedback.submit"),
+            &idem("import-2", "h2"),
+            &dept("parks"),
+            &items,
+            BatchMode::AllOrNothing,
+        )
         .await
         .unwrap();
     assert_eq!(done.len(), 5);
     let again = store
-        .submit_feedback_batch(&ctx(&s, &c, "feedback.submit"), &idem("import-2", "h2"), &dept("parks"), &items)
+        .submit_feedback_batch(
+            &ctx(&s, &c, "feedback.submit"),
+            &idem("import-2", "h2"),
+            &dept("parks"),
+            &items,
+            BatchMode::AllOrNothing,
+        )
         .await
         .unwrap();
     assert_eq!(again, done, "a retried batch returns the same results");
@@ -156,6 +174,38 @@ pub async fn feedback_batch_is_all_or_nothing<S: FeedbackStore>(store: &S) {
     let rest = store.list_feedback(&read, &filter, &page(3, listed.next_after)).await.unwrap();
     assert_eq!(rest.items.len(), 2);
     assert!(rest.next_after.is_none());
+}
+
+/// Item by item, a refused item costs only itself, and a retry answers the same refusal.
+pub async fn feedback_batch_item_by_item<S: FeedbackStore>(store: &S) {
+    seed_department(store, "parks").await;
+    let c = chief();
+    let s = scope(&c, Action::SubmitFeedback, Some(&dept("parks")));
+    let mut items: Vec<NewFeedback> =
+        (0..4).map(|i| item("parks", &format!("fb-e{i}"), FeedbackKind::SurveyResponse, Channel::Survey)).collect();
+    items[1].category = Some(cat("missing"));
+    let w = ctx(&s, &c, "feedback.submit");
+    let out = store
+        .submit_feedback_batch(&w, &idem("each-1", "h1"), &dept("parks"), &items, BatchMode::EachItem)
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 4);
+    assert!(matches!(&out[1], Err(StoreError::FailedPrecondition(m)) if m.contains("missing")), "{:?}", out[1]);
+    let filed: Vec<_> = out.iter().filter_map(|r| r.as_ref().ok()).map(|s| s.feedback.id.clone()).collect();
+    assert_eq!(filed, [fid("fb-e0"), fid("fb-e2"), fid("fb-e3")], "the others are filed, in order");
+    let read = scope(&c, Action::ReadFeedback, Some(&dept("parks")));
+    let filter = FeedbackFilter { department: Some(dept("parks")), ..FeedbackFilter::default() };
+    assert_eq!(store.list_feedback(&read, &filter, &page(10, None)).await.unwrap().items.len(), 3);
+
+    let again = store
+        .submit_feedback_batch(&w, &idem("each-1", "h1"), &dept("parks"), &items, BatchMode::EachItem)
+        .await
+        .unwrap();
+    assert_eq!(again, out, "a retry answers the same results and the same refusal");
+    assert_eq!(store.list_feedback(&read, &filter, &page(10, None)).await.unwrap().items.len(), 3, "nothing doubled");
+    let other_mode =
+        store.submit_feedback_batch(&w, &idem("each-1", "h1"), &dept("parks"), &items, BatchMode::AllOrNothing).await;
+    assert_eq!(other_mode.unwrap_err().1, StoreError::IdempotencyMismatch, "the key belongs to the item-by-item call");
 }
 
 pub async fn case_lifecycle_with_due_times_from_standards<S: FeedbackStore>(store: &S) {
