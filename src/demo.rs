@@ -9,7 +9,9 @@
 //! database, appoints the first Chief, and loads it.
 use crate::config::Config;
 use crate::{Backend, ServeError, backend_of};
-pub use cityserve_demo::{DemoError, DemoReport, DemoSpec, FREQUENT_CALLER, load_with};
+pub use cityserve_demo::{DemoError, DemoReport, DemoSpec, FREQUENT_CALLER, bulk_contacts, load_with};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use cityserve_store_postgres::{PgOptions, PgStore};
 use cityserve_store_sqlite::{SqliteOptions, SqliteStore};
 
@@ -19,6 +21,16 @@ fn open(e: impl std::error::Error + Send + Sync + 'static) -> DemoError {
 
 /// Opens the configured database and loads the demo city.
 pub async fn load(config: &Config, spec: &DemoSpec) -> Result<DemoReport, DemoError> {
+    load_counting(config, spec, &Arc::default()).await
+}
+
+/// [`load`], counting the bulk contacts handed to the database in `progress` (up to
+/// [`bulk_contacts`]), for `cityserve demo`'s progress bar.
+pub async fn load_counting(
+    config: &Config,
+    spec: &DemoSpec,
+    progress: &Arc<AtomicU64>,
+) -> Result<DemoReport, DemoError> {
     let chief = crate::bootstrap::ChiefSpec {
         department_id: "chief-office".into(),
         department_name: "Office of the Chief Customer Service Officer".into(),
@@ -36,14 +48,14 @@ pub async fn load(config: &Config, spec: &DemoSpec) -> Result<DemoReport, DemoEr
             let store = SqliteStore::connect(&config.database_url, SqliteOptions { max_connections: 4, migrate: true })
                 .await
                 .map_err(|e| open(ServeError::from(e)))?;
-            let out = load_with(&store, spec, 1).await;
+            let out = load_with(&store, spec, 1, progress).await;
             store.close().await;
             out
         }
         Backend::Postgres => {
             let options = PgOptions { max_connections: 4, migrate: true, app_role: config.db_app_role.clone() };
             let store = PgStore::connect(&config.database_url, options).await.map_err(|e| open(ServeError::from(e)))?;
-            let out = load_with(&store, spec, 2).await;
+            let out = load_with(&store, spec, 2, progress).await;
             store.close().await;
             out
         }

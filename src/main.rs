@@ -205,7 +205,13 @@ fn run_bootstrap(config_path: Option<&PathBuf>, spec: &cityserve::bootstrap::Chi
 fn run_demo(config_path: Option<&PathBuf>, scale: u64, months: u32, seed: u64) -> Result<(), String> {
     let config = load_config(config_path)?;
     let spec = cityserve::demo::DemoSpec { scale, months, seed };
-    let report = runtime()?.block_on(cityserve::demo::load(&config, &spec)).map_err(|e| e.to_string())?;
+    let loaded = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let total = cityserve::demo::bulk_contacts(&spec);
+    // The bar follows the bulk load; the city's live coordination afterwards takes seconds.
+    let load = cityserve::demo::load_counting(&config, &spec, &loaded);
+    let report = runtime()?
+        .block_on(cityserve_progress::follow("demo city", total, "contacts", &loaded, load))
+        .map_err(|e| e.to_string())?;
     let rate = report.contacts as f64 / report.load_seconds.max(1e-9);
     println!(
         "loaded the demo city into {}: {} departments, {} contacts over {months} months in {:.1} s ({rate:.0} contacts/s), {} breach escalations",

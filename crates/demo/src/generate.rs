@@ -9,10 +9,14 @@ use cityserve_domain::{
 use cityserve_store::import::{ImportedCase, ImportedContact};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 
 /// Generates the `count` contacts of `d` (serial numbers from `first`, random stream `seed`) and
-/// sends them in batches of [`IMPORT_BATCH`]; stops early when the import hangs up.
+/// sends them in batches of [`IMPORT_BATCH`]; stops early when the import hangs up. Adds each
+/// batch's contacts to `sent` once the import has taken it in hand (the channel holds at most
+/// `PREFETCH` batches, so `sent` runs at most that far ahead of the database).
+#[allow(clippy::too_many_arguments)] // One department's generation job, spelled out.
 pub(crate) fn generate(
     d: &'static Dept,
     first: u64,
@@ -21,23 +25,27 @@ pub(crate) fn generate(
     now: DateTime<Utc>,
     span_secs: i64,
     tx: &mpsc::Sender<Vec<ImportedContact>>,
+    sent: &AtomicU64,
 ) -> Result<(), cityserve_domain::ValidationError> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut batch = Vec::with_capacity(IMPORT_BATCH + 1);
+    let mut serials = 0;
     for serial in first..first + count {
         for c in contact(&mut rng, d, serial, now, span_secs) {
             // The same guarantees as the API's intake (CSAT, NPS, language, coordinates).
             c.feedback.check_measures()?;
             batch.push(c);
         }
-        if batch.len() >= IMPORT_BATCH
-            && tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_BATCH + 1))).is_err()
-        {
-            return Ok(());
+        serials += 1;
+        if batch.len() >= IMPORT_BATCH {
+            if tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(IMPORT_BATCH + 1))).is_err() {
+                return Ok(());
+            }
+            sent.fetch_add(std::mem::take(&mut serials), Ordering::Relaxed);
         }
     }
-    if !batch.is_empty() {
-        let _ = tx.blocking_send(batch);
+    if !batch.is_empty() && tx.blocking_send(batch).is_ok() {
+        sent.fetch_add(serials, Ordering::Relaxed);
     }
     Ok(())
 }

@@ -28,6 +28,8 @@ use cityserve_store::{Idempotency, Open311Store, StoreError, WriteCtx, now_micro
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use tokio::sync::mpsc;
 
 use city::CITY;
@@ -120,13 +122,22 @@ pub(crate) fn wctx<'a>(scope: &'a TenantScope, actor: &'a Caller, action: AuditA
     WriteCtx { scope, actor, action: action.as_str(), trace_id: None }
 }
 
+/// How many generated contacts `spec` loads in bulk: what [`load_with`]'s progress counts up to
+/// (the frequent caller's 1,000 come on top).
+pub fn bulk_contacts(spec: &DemoSpec) -> u64 {
+    let total_weight: u64 = CITY.iter().map(|d| u64::from(d.weight)).sum();
+    CITY.iter().map(|d| spec.scale * u64::from(d.weight) / total_weight).sum()
+}
+
 /// Loads the demo city into `store`, importing up to `parallel` departments at once (1 or 2; more
 /// counts as 2), each in a transaction on a connection of its own: 2 suits PostgreSQL on two
-/// cores, while SQLite has a single writer and takes 1.
+/// cores, while SQLite has a single writer and takes 1. `progress` counts the bulk contacts
+/// handed to the database so far, up to [`bulk_contacts`], for a progress display.
 pub async fn load_with<S: ImportStore + CoordinationStore + Open311Store>(
     store: &S,
     spec: &DemoSpec,
     parallel: usize,
+    progress: &Arc<AtomicU64>,
 ) -> Result<DemoReport, DemoError> {
     let chief = chief_caller();
     let all = scope(&chief, Action::CreateDepartment, None)?;
@@ -153,8 +164,10 @@ pub async fn load_with<S: ImportStore + CoordinationStore + Open311Store>(
         let (tx, rx) = mpsc::channel(PREFETCH);
         let (first, seed) = (next_serial, spec.seed ^ (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         next_serial += count;
-        generators
-            .push(tokio::task::spawn_blocking(move || generate::generate(d, first, count, seed, now, span_secs, &tx)));
+        let sent = Arc::clone(progress);
+        generators.push(tokio::task::spawn_blocking(move || {
+            generate::generate(d, first, count, seed, now, span_secs, &tx, &sent)
+        }));
         queue.push_back((d, rx));
     }
     // The biggest departments first, so parallel imports finish close together.

@@ -12,7 +12,6 @@
 //! Every refused row is written to `FILE.errors.csv` with its line, field and reason; nothing is
 //! dropped silently. See docs/import.md.
 pub mod columns;
-pub mod progress;
 pub mod source;
 pub mod submit;
 
@@ -149,7 +148,7 @@ async fn import_file(
     // do not depend on it.
     let since = chrono::Utc::now();
     let label = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-    let mut progress = progress::Progress::new(&label, rows.len() as u64);
+    let mut progress = cityserve_progress::Progress::new(&label, rows.len() as u64, "rows");
     progress.advance(outcomes.len() as u64);
     let client = FeedbackServiceClient::new(channel.clone()).max_decoding_message_size(64 * 1024 * 1024);
     let mut sent = futures::stream::iter(batches)
