@@ -10,10 +10,10 @@
 use crate::config::Config;
 use crate::{Backend, ServeError, backend_of};
 pub use cityserve_demo::{DemoError, DemoReport, DemoSpec, FREQUENT_CALLER, bulk_contacts, load_with};
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use cityserve_store_postgres::{PgOptions, PgStore};
 use cityserve_store_sqlite::{SqliteOptions, SqliteStore};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 fn open(e: impl std::error::Error + Send + Sync + 'static) -> DemoError {
     DemoError::Open(Box::new(e))

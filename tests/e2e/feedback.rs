@@ -130,7 +130,9 @@ both_backends! {
         let mut survey = feedback(pb::Channel::Survey, pb::FeedbackKind::SurveyResponse, "Fixed quickly, thanks");
         survey.csat = Some(5);
         survey.nps = Some(9);
+        survey.media_urls = vec!["https://photos.example.org/maria-trench-7781.jpg".into()];
         let survey = client.submit_feedback(authed(submit("streets", survey, contact("", PHONE), "survey-1"), &streets_staff)).await.unwrap().into_inner().feedback.unwrap();
+        assert_eq!(survey.media_urls, ["https://photos.example.org/maria-trench-7781.jpg"]);
         let linked = client.link_follow_up(authed(pb::LinkFollowUpRequest { name: name.clone(), etag: String::new(), follow_up: survey.name.clone(), resident_satisfied: true }, &streets_cso)).await.unwrap().into_inner().case.unwrap();
         assert_eq!((linked.follow_up.as_str(), linked.resident_satisfied), (survey.name.as_str(), Some(true)));
         let closed = client.close_case(authed(pb::CloseCaseRequest { name: name.clone(), ..Default::default() }, &streets_cso)).await.unwrap().into_inner().case.unwrap();
@@ -157,7 +159,7 @@ both_backends! {
         assert_eq!(erased.departments, ["departments/streets", "departments/water"]);
         let after: Vec<_> = all(&mut client).await.iter().map(|f| (f.name.clone(), f.kind, f.channel, f.csat, f.nps)).collect();
         assert_eq!(after, before, "report counts and ratings are unchanged");
-        for needle in ["maria.lopez", "2155550142", "12155550142", "Fairmount", "Trench", "water bill", "Fixed quickly", "Called back"] {
+        for needle in ["maria.lopez", "2155550142", "12155550142", "Fairmount", "Trench", "water bill", "Fixed quickly", "Called back", "maria-trench-7781"] {
             assert_eq!(app.rows_containing(needle).await, Vec::<(String, i64)>::new(), "{needle:?} survives");
         }
         let gone = client.get_resident_timeline(authed(timeline_req(), &chief())).await.unwrap().into_inner();
@@ -174,11 +176,12 @@ both_backends! {
         bad.csat = Some(6);
         bad.nps = Some(11);
         bad.location = Some(pb::Location { address: String::new(), latitude: Some(95.0), longitude: Some(10.0) });
+        bad.media_urls = vec!["https://photos.example.org/ok.jpg".into(), "javascript:alert(1)".into()];
         let err = client.submit_feedback(authed(submit("parks", bad, contact("not-an-email", "call me"), "bad-1"), &staff)).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
         let mut fields = bad_fields(&err);
         fields.sort();
-        assert_eq!(fields, ["feedback.channel", "feedback.csat", "feedback.location.latitude", "feedback.nps", "resident.email", "resident.phone"]);
+        assert_eq!(fields, ["feedback.channel", "feedback.csat", "feedback.location.latitude", "feedback.media_urls[1]", "feedback.nps", "resident.email", "resident.phone"]);
         assert!(!err.message().contains("not-an-email") && !err.message().contains("call me"), "no PII echoed: {}", err.message());
 
         // Retries with one request_id create one record, also when sent concurrently.

@@ -104,7 +104,8 @@ both_backends! {
         assert_eq!(r["agency_responsible"], "Department of streets");
         assert_eq!(r["address"], "1400 John F Kennedy Blvd");
         assert_eq!(r["lat"], 39.9526);
-        assert!(r["description"].as_str().unwrap().starts_with("Deep pothole in the bike lane"));
+        assert_eq!(r["description"], "Deep pothole in the bike lane", "the media reference is not folded into the text");
+        assert_eq!(r["media_url"], "https://img.example.org/p.jpg");
         assert!(r["expected_datetime"].as_str().unwrap().ends_with('Z'));
         assert!(!one.body.contains("pat.resident"), "contact details are never published");
 
@@ -122,6 +123,12 @@ both_backends! {
         assert_eq!(fb.channel, pb::Channel::Channel311 as i32);
         assert_eq!(fb.kind, pb::FeedbackKind::Complaint as i32);
         assert!(!fb.resident_key.is_empty(), "the e-mail became the resident's contact details");
+        assert_eq!(fb.media_urls, ["https://img.example.org/p.jpg"], "gRPC sees the media reference too");
+        let mut bad_media = fields;
+        bad_media[8] = ("media_url", "file:///etc/passwd");
+        let refused = post(app, "json", &bad_media, &[]).await;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(refused.body.contains("media_url"), "{}", refused.body);
         f.add_case_note(authed(pb::AddCaseNoteRequest { name: case_name.clone(), etag: String::new(), text: "Crew scheduled for Friday".into(), public: true }, &cso)).await.unwrap();
         f.add_case_note(authed(pb::AddCaseNoteRequest { name: case_name.clone(), etag: String::new(), text: "internal: overtime approved".into(), public: false }, &cso)).await.unwrap();
         f.start_case(authed(pb::StartCaseRequest { name: case_name.clone(), ..Default::default() }, &cso)).await.unwrap();

@@ -82,6 +82,7 @@ pub(crate) fn contact(
         FeedbackKind::SurveyResponse => "Survey answer".to_owned(),
     };
     let feedback = |fid: String, kind: FeedbackKind, text: String, csat, nps| NewFeedback {
+        media: Vec::new(),
         department_id: id.clone(),
         id: FeedbackId::parse("id", &fid).unwrap_or_else(|_| unreachable!("demo feedback IDs are slugs")),
         channel,

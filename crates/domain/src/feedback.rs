@@ -283,6 +283,8 @@ pub struct Feedback {
     pub category: Option<ServiceCategoryId>,
     /// Where.
     pub location: Location,
+    /// References to photos or other media of it (erased with the resident).
+    pub media: Vec<String>,
     /// When the interaction happened.
     pub occurred_at: DateTime<Utc>,
     /// When CityServe received it.
@@ -322,6 +324,8 @@ pub struct NewFeedback {
     pub category: Option<ServiceCategoryId>,
     /// Location.
     pub location: Location,
+    /// Media references, checked by [`crate::validation::media_urls`].
+    pub media: Vec<String>,
     /// When it happened.
     pub occurred_at: DateTime<Utc>,
     /// The resident, if named.
@@ -333,14 +337,15 @@ pub struct NewFeedback {
 }
 
 impl NewFeedback {
-    /// Checks the measures the API validates (CSAT, NPS, the language tag, coordinates), for the
-    /// intake paths that build a submission themselves (the demo city, bulk import): they get the
-    /// same guarantees, refused with the same field names.
+    /// Checks the measures the API validates (CSAT, NPS, the language tag, coordinates, media
+    /// references), for the intake paths that build a submission themselves (the demo city, bulk
+    /// import): they get the same guarantees, refused with the same field names.
     pub fn check_measures(&self) -> Result<(), ValidationError> {
         use crate::measures::{Coordinates, Csat, LanguageTag, Nps};
         let mut errors = ValidationError::default();
         errors.check(self.csat.map(|v| Csat::new("feedback.csat", v)).transpose());
         errors.check(self.nps.map(|v| Nps::new("feedback.nps", v)).transpose());
+        errors.check(crate::validation::media_urls("feedback.media_urls", &self.media));
         if let Some(tag) = errors.check(LanguageTag::parse("feedback.language_code", &self.language))
             && tag.as_str() != self.language
         {
@@ -606,6 +611,7 @@ mod tests {
     #[test]
     fn submissions_built_outside_the_api_get_the_same_checks() {
         let ok = NewFeedback {
+            media: Vec::new(),
             department_id: DepartmentId::parse("d", "water").unwrap(),
             id: FeedbackId::parse("id", "fb-1").unwrap(),
             channel: Channel::Phone,
@@ -640,6 +646,7 @@ mod tests {
 
     fn complaint() -> NewFeedback {
         NewFeedback {
+            media: Vec::new(),
             department_id: d("streets"),
             id: FeedbackId::parse("id", "fb-1").unwrap(),
             channel: Channel::Phone,

@@ -92,6 +92,43 @@ pub fn optional_text(field: &str, value: &str, max: usize) -> Result<String, Val
     Ok(v.to_owned())
 }
 
+/// The most media references one piece of feedback carries.
+pub const MEDIA_MAX: usize = 5;
+/// The longest media reference, in characters (what browsers and 311 clients handle).
+pub const MEDIA_URL_MAX: usize = 2_048;
+
+/// Checks media references (photos of a pothole, a video of a leak): at most [`MEDIA_MAX`], each
+/// an absolute `http` or `https` URL with a host, at most [`MEDIA_URL_MAX`] characters, without
+/// spaces or control characters. CityServe keeps the reference, never the file. Each bad one is
+/// named `field[i]`.
+pub fn media_urls(field: &str, values: &[String]) -> Result<Vec<String>, ValidationError> {
+    if values.len() > MEDIA_MAX {
+        return Err(ValidationError::one(field, format!("must hold at most {MEDIA_MAX} references")));
+    }
+    let mut errors = ValidationError::default();
+    let mut out = Vec::with_capacity(values.len());
+    for (i, value) in values.iter().enumerate() {
+        let v = value.trim();
+        let host = v.strip_prefix("https://").or_else(|| v.strip_prefix("http://"));
+        let host = host.map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
+        let problem = if v.chars().count() > MEDIA_URL_MAX {
+            Some(format!("must be at most {MEDIA_URL_MAX} characters"))
+        } else if v.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            Some("must not contain spaces or control characters".to_owned())
+        } else if host.is_none_or(|h| h.is_empty() || h.starts_with(':') || h.ends_with('@')) {
+            Some("must be an absolute http or https URL with a host".to_owned())
+        } else {
+            None
+        };
+        match problem {
+            Some(p) => errors.push(format!("{field}[{i}]"), p),
+            None => out.push(v.to_owned()),
+        }
+    }
+    errors.into_result()?;
+    Ok(out)
+}
+
 /// Checks a single-line text (a filter, a label, a reference): at most `max` characters and no
 /// control characters at all (no NUL, no newline). Returns the trimmed text, possibly empty.
 ///
@@ -153,6 +190,30 @@ mod tests {
             assert_eq!(single_line("f", bad, 10).unwrap_err().violations[0].field, "f");
         }
         assert!(single_line("f", &"x".repeat(11), 10).is_err());
+    }
+
+    #[test]
+    fn media_references_are_absolute_web_urls() {
+        let ok = media_urls("m", &[" https://photos.example.org/p/1.jpg ".into(), "http://x.example:8080".into()]);
+        assert_eq!(ok.unwrap(), ["https://photos.example.org/p/1.jpg", "http://x.example:8080"]);
+        for bad in [
+            "ftp://x.example/a",
+            "/relative.jpg",
+            "https://",
+            "https:///path",
+            "https://a b",
+            "https://a\0",
+            "javascript:alert(1)",
+        ] {
+            let e = media_urls("m", &["https://fine.example".into(), bad.into()]).unwrap_err();
+            assert_eq!(e.violations[0].field, "m[1]", "{bad}");
+        }
+        let long = format!("https://x.example/{}", "a".repeat(MEDIA_URL_MAX));
+        assert!(media_urls("m", &[long]).is_err());
+        assert_eq!(
+            media_urls("m", &vec!["https://x.example".into(); MEDIA_MAX + 1]).unwrap_err().violations[0].field,
+            "m"
+        );
     }
 
     #[test]

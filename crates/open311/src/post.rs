@@ -79,10 +79,15 @@ async fn file<S: Open311Store>(
     if description.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(Fail::bad(format!("description: at most {MAX_DESCRIPTION_CHARS} characters")));
     }
-    let mut text = description.to_owned();
-    if let Some(m) = ps.one("media_url") {
-        text = if text.is_empty() { format!("Media: {m}") } else { format!("{text}\n\nMedia: {m}") };
-    }
+    let text = description.to_owned();
+    // The photo's reference is kept beside the description (returned as media_url), not in it.
+    let media = match ps.one("media_url").filter(|m| !m.trim().is_empty()) {
+        Some(m) => cityserve_domain::validation::media_urls("media_url", &[m.to_owned()]).map_err(|e| {
+            let why = e.violations.first().map_or("is not valid", |v| v.description.as_str()).to_owned();
+            Fail::bad(format!("media_url {why}"))
+        })?,
+        None => Vec::new(),
+    };
     let address = match (address, address_id) {
         (Some(a), _) => a,
         (None, Some(id)) => format!("address_id {id}"),
@@ -108,6 +113,7 @@ async fn file<S: Open311Store>(
             text,
             service_category_id: category.to_string(),
             location: Some(pb::Location { address, latitude: lat, longitude: long }),
+            media_urls: media,
             ..Default::default()
         }),
         resident,

@@ -51,7 +51,7 @@ fn request_to_v(r: &ServiceRequestRow, names: &Names) -> V {
         ("zipcode", V::Null),
         ("lat", f.location.latitude.map_or(V::Null, V::Num)),
         ("long", f.location.longitude.map_or(V::Null, V::Num)),
-        ("media_url", V::Null),
+        ("media_url", V::opt(f.media.first().cloned())),
     ])
 }
 

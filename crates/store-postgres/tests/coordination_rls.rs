@@ -45,6 +45,7 @@ async fn seeded() -> Option<(PgStore, TestDatabase)> {
     let chief = Caller { subject: "chief-1".into(), role: Role::Chief, departments: vec![] };
     let s = authorize(&chief, Action::SubmitFeedback, Some(&dept("streets"))).unwrap();
     let complaint = NewFeedback {
+        media: Vec::new(),
         department_id: dept("streets"),
         id: FeedbackId::parse("id", "fb-1").unwrap(),
         channel: Channel::Phone,

@@ -252,6 +252,7 @@ macro_rules! handoff_store {
                         language: original.language.clone(),
                         category: category.clone(),
                         location: original.location.clone(),
+                        media: original.media.clone(),
                         occurred_at: original.occurred_at,
                         resident: None,
                         internal_customer: None,

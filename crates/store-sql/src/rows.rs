@@ -185,6 +185,7 @@ pub fn feedback(row: &impl SqlRow) -> StoreResult<Feedback> {
             latitude: row.opt_real("latitude")?,
             longitude: row.opt_real("longitude")?,
         },
+        media: row.text("media_urls")?.lines().map(str::to_owned).collect(),
         occurred_at: row.time("occurred_at")?,
         received_at: row.time("received_at")?,
         resident_key: row.opt_text("resident_key")?,

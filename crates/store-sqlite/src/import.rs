@@ -114,7 +114,9 @@ fn prepare(
     let mut feedback_rows = Vec::with_capacity(batch.items.len());
     let mut case_rows = Vec::new();
     let mut timeline_rows = Vec::new();
-    for (item, case) in batch.items.iter().zip(&batch.cases) {
+    // One line per media reference (the column's format); owned here, borrowed by the rows.
+    let media: Vec<String> = batch.items.iter().map(|item| item.feedback.media.join("\n")).collect();
+    for ((item, case), media) in batch.items.iter().zip(&batch.cases).zip(&media) {
         let f = &item.feedback;
         feedback_rows.push(vec![
             shared.department.val(Some(department)),
@@ -134,6 +136,7 @@ fn prepare(
             Val::Text(item.resident_key.as_deref()),
             Val::Text(f.internal_customer.as_ref().map(|c| c.as_str())),
             Val::Text(f.source.as_deref()),
+            Val::Text(Some(media)),
         ]);
         if let Some(c) = case {
             case_rows.push(vec![
@@ -188,6 +191,7 @@ fn prepare(
             "resident_key",
             "internal_customer",
             "source",
+            "media_urls",
         ],
         feedback_rows,
     );

@@ -46,6 +46,7 @@ pub(super) fn feedback_to_pb(f: &Feedback) -> pb::Feedback {
         internal_customer: f.internal_customer.as_ref().map(resource::department).unwrap_or_default(),
         case: f.case_id.as_ref().map(|c| resource::case(&f.department_id, c)).unwrap_or_default(),
         erased: f.erased,
+        media_urls: f.media.clone(),
     }
 }
 
@@ -142,6 +143,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             errors.check(ServiceCategoryId::parse("feedback.service_category_id", &body.service_category_id).map(Some))
         };
         let loc = errors.check(location("feedback.location", body.location.as_ref()));
+        let media = errors.check(cityserve_domain::validation::media_urls("feedback.media_urls", &body.media_urls));
         let now = Utc::now();
         let occurred = errors.check(time_from_pb("feedback.occur_time", body.occur_time.as_ref()));
         if let Some(Some(t)) = occurred
@@ -164,8 +166,8 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             errors.push("parent", "must be the batch's parent");
         }
         errors.into_result()?;
-        let (Some(channel), Some(kind), Some(text), Some(language), Some(category), Some(location)) =
-            (channel, kind, text, lang, category, loc)
+        let (Some(channel), Some(kind), Some(text), Some(language), Some(category), Some(location), Some(media)) =
+            (channel, kind, text, lang, category, loc, media)
         else {
             return Err(ValidationError::one("feedback", "is invalid"));
         };
@@ -180,6 +182,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             language,
             category,
             location,
+            media,
             occurred_at: occurred.flatten().unwrap_or(now),
             resident: resident.flatten(),
             internal_customer: internal.flatten(),

@@ -16,7 +16,7 @@ use cityserve_store::{StoreError, StoreResult};
 macro_rules! feedback_columns {
     () => {
         "department_id, feedback_id, channel, kind, csat, nps, text, language, category_id, address, latitude, \
-         longitude, occurred_at, received_at, resident_key, internal_customer, erased, source"
+         longitude, occurred_at, received_at, resident_key, internal_customer, erased, source, media_urls"
     };
 }
 macro_rules! case_columns {
@@ -62,8 +62,9 @@ pub const INSERT_IDENTIFIER: &str = "INSERT INTO resident_identifiers (identifie
 /// Stores a new feedback record, returning [`FEEDBACK_COLUMNS`].
 pub const INSERT_FEEDBACK: &str = concat!(
     "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
-         address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false, $17)
+         address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source,
+         media_urls)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false, $17, $18)
      RETURNING ",
     feedback_columns!()
 );
@@ -118,7 +119,8 @@ pub const ERASE_RESIDENT_TRACES: [&str; 4] = [
 ];
 /// Erases a resident's (`$2`) feedback in a department (`$1`), keeping the rest of each record.
 pub const ERASE_FEEDBACK: &str = "UPDATE feedback
-     SET text = '', address = '', latitude = NULL, longitude = NULL, resident_key = NULL, erased = true
+     SET text = '', address = '', latitude = NULL, longitude = NULL, media_urls = '', resident_key = NULL,
+         erased = true
      WHERE department_id = $1 AND resident_key = $2";
 /// Deletes a resident's (`$2`) contact details with a department (`$1`).
 pub const ERASE_CONTACT: &str = "DELETE FROM resident_contact_details WHERE department_id = $1 AND resident_key = $2";

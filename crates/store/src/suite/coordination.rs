@@ -36,6 +36,7 @@ fn contact(
     nps: Option<i32>,
 ) -> NewFeedback {
     NewFeedback {
+        media: Vec::new(),
         department_id: dept(d),
         id: fid(id),
         channel,

@@ -37,6 +37,7 @@ fn resident(email: &str, phone: &str) -> ResidentRef {
 
 pub(super) fn item(d: &str, id: &str, kind: FeedbackKind, channel: Channel) -> NewFeedback {
     NewFeedback {
+        media: Vec::new(),
         department_id: dept(d),
         id: fid(id),
         channel,

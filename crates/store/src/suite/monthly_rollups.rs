@@ -15,6 +15,7 @@ fn day(y: i32, m: u32, d: u32) -> i64 {
 fn contact(d: &str, id: &str, channel: Channel, csat: Option<i32>, at: DateTime<Utc>) -> ImportedContact {
     ImportedContact {
         feedback: NewFeedback {
+            media: Vec::new(),
             department_id: dept(d),
             id: FeedbackId::parse("id", id).unwrap(),
             channel,
@@ -165,6 +166,7 @@ pub async fn live_writes_reach_the_month_of_their_day<S: CoordinationStore>(stor
     let s = scope(&c, Action::SubmitFeedback, Some(&dept("water")));
     for i in 0..3 {
         let f = NewFeedback {
+            media: Vec::new(),
             department_id: dept("water"),
             id: FeedbackId::parse("id", &format!("fb-live-{i}")).unwrap(),
             channel: Channel::Phone,

@@ -71,6 +71,7 @@ pub async fn open311_requests_are_filtered_and_paged<S: Open311Store>(store: &S)
             .enumerate()
     {
         let f = NewFeedback {
+            media: Vec::new(),
             department_id: dept("streets"),
             id: FeedbackId::parse("id", &format!("fb-{i}")).unwrap(),
             channel: Channel::ThreeOneOne,
