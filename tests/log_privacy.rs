@@ -16,6 +16,7 @@ const RESIDENT_EMAIL: &str = "maria.private.resident@example.org";
 const RESIDENT_PHONE: &str = "(215) 555-0199";
 const PHONE_DIGITS: &str = "2155550199";
 const ADDRESS: &str = "1401 Secretive Lane";
+const RESIDENT_NAME: &str = "Maria Privatename";
 const OFFICER_EMAIL: &str = "officer.private.person@city.example";
 const OPEN311_EMAIL: &str = "open311.private.resident@example.org";
 const OPEN311_PHONE: &str = "267-555-0177";
@@ -141,7 +142,9 @@ async fn logs_carry_no_secret_and_no_personal_data() {
         .await
         .unwrap();
     let mut feedback = pb::feedback_service_client::FeedbackServiceClient::new(channel.clone());
-    let contact = || Some(pb::ResidentContact { email: RESIDENT_EMAIL.into(), phone: RESIDENT_PHONE.into() });
+    let contact = || {
+        Some(pb::ResidentContact { email: RESIDENT_EMAIL.into(), phone: RESIDENT_PHONE.into(), name: RESIDENT_NAME.into() })
+    };
     feedback
         .submit_feedback(authed(
             pb::SubmitFeedbackRequest {
@@ -150,7 +153,7 @@ async fn logs_carry_no_secret_and_no_personal_data() {
                     channel: pb::Channel::Phone as i32,
                     kind: pb::FeedbackKind::Complaint as i32,
                     text: format!("Leak in front of {ADDRESS}, call me at {RESIDENT_PHONE}"),
-                    location: Some(pb::Location { address: ADDRESS.into(), latitude: None, longitude: None }),
+                    location: Some(pb::Location { address: ADDRESS.into(), latitude: None, longitude: None, address_id: String::new() }),
                     ..Default::default()
                 }),
                 resident: contact(),
@@ -173,6 +176,7 @@ async fn logs_carry_no_secret_and_no_personal_data() {
                 resident: Some(pb::ResidentContact {
                     email: "not-an-email-private-value".into(),
                     phone: String::new(),
+                    name: String::new(),
                 }),
                 request_id: "f2".into(),
             },
@@ -202,7 +206,7 @@ async fn logs_carry_no_secret_and_no_personal_data() {
         .key;
     // An Open311 POST with contact details, over plain HTTP.
     let body = format!(
-        "api_key={}&service_code=water.leak&address_string=1401+Secretive+Lane&email={}&phone={}&description=Leak",
+        "api_key={}&service_code=water.leak&address_string=1401+Secretive+Lane&email={}&phone={}&first_name=Olu&last_name=Secretsurname&description=Leak",
         key.replace('.', "%2E"),
         OPEN311_EMAIL.replace('@', "%40"),
         OPEN311_PHONE
@@ -236,6 +240,8 @@ async fn logs_carry_no_secret_and_no_personal_data() {
         ("resident phone", PHONE_DIGITS.into()),
         ("resident phone as typed", RESIDENT_PHONE.into()),
         ("address", ADDRESS.into()),
+        ("resident name", "Privatename".into()),
+        ("Open311 last name", "Secretsurname".into()),
         ("officer e-mail", OFFICER_EMAIL.into()),
         ("chief e-mail", "casey.private.chief".into()),
         ("Open311 e-mail", "open311.private.resident".into()),

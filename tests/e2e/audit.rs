@@ -77,7 +77,7 @@ both_backends! {
         // A read of resident data (by contact details, which must never reach the log) ...
         let timeline = pb::GetResidentTimelineRequest {
             resident: String::new(),
-            contact: Some(pb::ResidentContact { email: "jo.resident@example.org".into(), phone: String::new() }),
+            contact: Some(pb::ResidentContact { email: "jo.resident@example.org".into(), ..Default::default() }),
         };
         let resident =
             app.feedback().get_resident_timeline(traced(timeline, &cso, TIMELINE)).await.unwrap().into_inner().resident;

@@ -12,7 +12,7 @@ const PHONE: &str = "(215) 555-0142";
 const ADDRESS: &str = "2200 Fairmount Ave";
 
 fn contact(email: &str, phone: &str) -> Option<pb::ResidentContact> {
-    Some(pb::ResidentContact { email: email.into(), phone: phone.into() })
+    Some(pb::ResidentContact { email: email.into(), phone: phone.into(), name: String::new() })
 }
 
 fn submit(
@@ -77,7 +77,7 @@ both_backends! {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
         call.occur_time = Some(prost_types::Timestamp { seconds: now - 3 * 86_400, nanos: 0 });
         call.service_category_id = "street-cut".into();
-        call.location = Some(pb::Location { address: ADDRESS.into(), latitude: Some(39.967), longitude: Some(-75.172) });
+        call.location = Some(pb::Location { address: ADDRESS.into(), latitude: Some(39.967), longitude: Some(-75.172), address_id: "REG-Fairmount-2210".into() });
         let first = client.submit_feedback(authed(submit("streets", call, contact("", PHONE), "call-1"), &streets_staff)).await.unwrap().into_inner();
         let complaint = first.feedback.unwrap();
         let case = first.case.unwrap();
@@ -131,7 +131,9 @@ both_backends! {
         survey.csat = Some(5);
         survey.nps = Some(9);
         survey.media_urls = vec!["https://photos.example.org/maria-trench-7781.jpg".into()];
-        let survey = client.submit_feedback(authed(submit("streets", survey, contact("", PHONE), "survey-1"), &streets_staff)).await.unwrap().into_inner().feedback.unwrap();
+        let named = Some(pb::ResidentContact { phone: PHONE.into(), name: "Maria Lopez-Quintana".into(), ..Default::default() });
+        let survey = client.submit_feedback(authed(submit("streets", survey, named, "survey-1"), &streets_staff)).await.unwrap().into_inner().feedback.unwrap();
+        assert_eq!(app.rows_containing("Lopez-Quintana").await, [("resident_contact_details".to_owned(), 1)], "the name is kept with the contact details only");
         assert_eq!(survey.media_urls, ["https://photos.example.org/maria-trench-7781.jpg"]);
         let linked = client.link_follow_up(authed(pb::LinkFollowUpRequest { name: name.clone(), etag: String::new(), follow_up: survey.name.clone(), resident_satisfied: true }, &streets_cso)).await.unwrap().into_inner().case.unwrap();
         assert_eq!((linked.follow_up.as_str(), linked.resident_satisfied), (survey.name.as_str(), Some(true)));
@@ -159,7 +161,7 @@ both_backends! {
         assert_eq!(erased.departments, ["departments/streets", "departments/water"]);
         let after: Vec<_> = all(&mut client).await.iter().map(|f| (f.name.clone(), f.kind, f.channel, f.csat, f.nps)).collect();
         assert_eq!(after, before, "report counts and ratings are unchanged");
-        for needle in ["maria.lopez", "2155550142", "12155550142", "Fairmount", "Trench", "water bill", "Fixed quickly", "Called back", "maria-trench-7781"] {
+        for needle in ["maria.lopez", "2155550142", "12155550142", "Fairmount", "Trench", "water bill", "Fixed quickly", "Called back", "maria-trench-7781", "Lopez-Quintana", "REG-Fairmount"] {
             assert_eq!(app.rows_containing(needle).await, Vec::<(String, i64)>::new(), "{needle:?} survives");
         }
         let gone = client.get_resident_timeline(authed(timeline_req(), &chief())).await.unwrap().into_inner();
@@ -175,7 +177,7 @@ both_backends! {
         let mut bad = feedback(pb::Channel::Unspecified, pb::FeedbackKind::Compliment, "");
         bad.csat = Some(6);
         bad.nps = Some(11);
-        bad.location = Some(pb::Location { address: String::new(), latitude: Some(95.0), longitude: Some(10.0) });
+        bad.location = Some(pb::Location { address: String::new(), latitude: Some(95.0), longitude: Some(10.0), address_id: String::new() });
         bad.media_urls = vec!["https://photos.example.org/ok.jpg".into(), "javascript:alert(1)".into()];
         let err = client.submit_feedback(authed(submit("parks", bad, contact("not-an-email", "call me"), "bad-1"), &staff)).await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);

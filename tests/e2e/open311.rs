@@ -83,6 +83,7 @@ both_backends! {
             ("address_string", "1400 John F Kennedy Blvd"),
             ("email", "pat.resident@example.org"),
             ("first_name", "Pat"),
+            ("last_name", "Quennell-Moss"),
             ("description", "Deep pothole in the bike lane"),
             ("media_url", "https://img.example.org/p.jpg"),
         ];
@@ -108,6 +109,8 @@ both_backends! {
         assert_eq!(r["media_url"], "https://img.example.org/p.jpg");
         assert!(r["expected_datetime"].as_str().unwrap().ends_with('Z'));
         assert!(!one.body.contains("pat.resident"), "contact details are never published");
+        assert!(!one.body.contains("Quennell-Moss"), "nor the resident's name");
+        assert_eq!(app.rows_containing("Quennell-Moss").await, [("resident_contact_details".to_owned(), 1)], "first and last name are kept as contact data");
 
         // The complaint is a case like any other: Streets works it through gRPC.
         let case_name = format!("departments/streets/cases/{}", id.trim_start_matches("streets."));
@@ -125,7 +128,7 @@ both_backends! {
         assert!(!fb.resident_key.is_empty(), "the e-mail became the resident's contact details");
         assert_eq!(fb.media_urls, ["https://img.example.org/p.jpg"], "gRPC sees the media reference too");
         let mut bad_media = fields;
-        bad_media[8] = ("media_url", "file:///etc/passwd");
+        bad_media[9] = ("media_url", "file:///etc/passwd");
         let refused = post(app, "json", &bad_media, &[]).await;
         assert_eq!(refused.status, 400, "{}", refused.body);
         assert!(refused.body.contains("media_url"), "{}", refused.body);

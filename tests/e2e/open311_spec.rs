@@ -51,6 +51,26 @@ both_backends! {
         // service_notice is in every GET, as in the POST answer.
         let one = get(app, &format!("/open311/v2/requests/{open}.json")).await.json();
         assert!(one[0]["service_notice"].as_str().unwrap().starts_with("Expected to be resolved by"), "{one}");
+        assert_eq!(one[0]["address_id"], serde_json::Value::Null, "no address_id sent, none returned");
+    }
+
+    async fn open311_address_id_comes_back_as_sent(app: &TestApp) {
+        let key = city(app, "crm").await;
+        // A location by the city's address register alone: kept as the ID, not folded into the address.
+        let fields = [("api_key", key.as_str()), ("service_code", "streets.pothole"), ("address_id", "PWD-0042-117")];
+        let r = post(app, "json", &fields, &[]).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let id = r.json()[0]["service_request_id"].as_str().unwrap().to_owned();
+        let one = get(app, &format!("/open311/v2/requests/{id}.json")).await.json();
+        assert_eq!(one[0]["address_id"], "PWD-0042-117", "{one}");
+        assert_eq!(one[0]["address"], "", "{one}");
+        let xml = get(app, &format!("/open311/v2/requests/{id}.xml")).await;
+        assert!(xml.body.contains("<address_id>PWD-0042-117</address_id>"), "{}", xml.body);
+        // gRPC sees it on the feedback's location.
+        let cso = app.cso("streets").await;
+        let name = format!("departments/streets/feedback/{}", id.trim_start_matches("streets."));
+        let fb = app.feedback().get_feedback(authed(pb::GetFeedbackRequest { name }, &cso)).await.unwrap().into_inner().feedback.unwrap();
+        assert_eq!(fb.location.unwrap().address_id, "PWD-0042-117");
     }
 
     async fn open311_limits_and_text_survive_the_round_trip(app: &TestApp) {

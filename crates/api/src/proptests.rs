@@ -235,7 +235,7 @@ proptest! {
             Ok(l) => prop_assert!(l.len() <= 35 && l.is_ascii()),
             Err(e) => prop_assert!(names_field(&e, "x.language")),
         }
-        let loc = pb::Location { address, latitude: lat, longitude: lon };
+        let loc = pb::Location { address, latitude: lat, longitude: lon, address_id: String::new() };
         match crate::feedback::intake::location("x.location", Some(&loc)) {
             Ok(l) => {
                 prop_assert!(l.latitude.is_none_or(|v| (-90.0..=90.0).contains(&v)));

@@ -92,7 +92,7 @@ pub(crate) fn contact(
         text,
         language: "en".into(),
         category: ServiceCategoryId::parse("category", cat).ok(),
-        location: Location { address: String::new(), latitude: None, longitude: None },
+        location: Location { address: String::new(), latitude: None, longitude: None, address_id: String::new() },
         occurred_at: received,
         resident: None,
         internal_customer: None,

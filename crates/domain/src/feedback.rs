@@ -61,6 +61,8 @@ pub struct Location {
     pub latitude: Option<f64>,
     /// Longitude, -180..180.
     pub longitude: Option<f64>,
+    /// The city's identifier of the address, as sent (erased with the resident), or empty.
+    pub address_id: String,
 }
 
 /// A resident's contact details as submitted (normalised). Stored apart from feedback.
@@ -70,10 +72,14 @@ pub struct Contact {
     pub email: String,
     /// Phone number as digits with an optional leading `+`, or empty.
     pub phone: String,
+    /// The resident's name as they gave it (an Open311 client's first and last name), or empty.
+    /// Kept with the e-mail and phone, never published, erased with them; it neither keys nor
+    /// identifies the resident.
+    pub name: String,
 }
 
 impl Contact {
-    /// Whether neither is given.
+    /// Whether neither an e-mail nor a phone is given (a name alone names no resident).
     pub fn is_empty(&self) -> bool {
         self.email.is_empty() && self.phone.is_empty()
     }
@@ -621,7 +627,7 @@ mod tests {
             text: String::new(),
             language: "es-US".into(),
             category: None,
-            location: Location { address: String::new(), latitude: Some(1.0), longitude: Some(2.0) },
+            location: Location { address: String::new(), latitude: Some(1.0), longitude: Some(2.0), address_id: String::new() },
             occurred_at: Utc::now(),
             resident: None,
             internal_customer: None,
@@ -632,7 +638,7 @@ mod tests {
             csat: Some(6),
             nps: Some(11),
             language: String::new(),
-            location: Location { address: String::new(), latitude: Some(91.0), longitude: None },
+            location: Location { address: String::new(), latitude: Some(91.0), longitude: None, address_id: String::new() },
             ..ok
         };
         let fields: Vec<String> = bad.check_measures().unwrap_err().violations.into_iter().map(|v| v.field).collect();
@@ -667,12 +673,12 @@ mod tests {
     #[test]
     fn keys_are_stable_normalised_and_secret_dependent() {
         let k = ResidentKeyer::new(b"0123456789abcdef");
-        let a = Contact { email: normalise_email("e", " Ann@Example.ORG ").unwrap(), phone: String::new() };
-        let b = Contact { email: "ann@example.org".into(), phone: "+1 215 555 0100".into() };
+        let a = Contact { email: normalise_email("e", " Ann@Example.ORG ").unwrap(), ..Contact::default() };
+        let b = Contact { email: "ann@example.org".into(), phone: "+1 215 555 0100".into(), name: "Ann".into() };
         assert_eq!(k.key_of(&a), k.key_of(&b));
         assert!(resident_key("k", &k.key_of(&a).unwrap()).is_ok());
         assert_ne!(ResidentKeyer::new(b"another-secret-key").key_of(&a), k.key_of(&a));
-        let phone = Contact { email: String::new(), phone: normalise_phone("p", "(215) 555-0100").unwrap() };
+        let phone = Contact { phone: normalise_phone("p", "(215) 555-0100").unwrap(), ..Contact::default() };
         assert_eq!(phone.phone, "2155550100");
         assert_ne!(k.key_of(&phone), k.key_of(&a));
         assert_eq!(k.key_of(&Contact::default()), None);

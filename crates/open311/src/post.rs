@@ -88,15 +88,15 @@ async fn file<S: Open311Store>(
         })?,
         None => Vec::new(),
     };
-    let address = match (address, address_id) {
-        (Some(a), _) => a,
-        (None, Some(id)) => format!("address_id {id}"),
-        (None, None) => String::new(),
-    };
+    let address = address.unwrap_or_default();
+    let address_id = address_id.unwrap_or_default().to_owned();
     let email = ps.one("email").unwrap_or_default();
     let phone = ps.one("phone").unwrap_or_default();
+    // first_name and last_name are the resident's contact data, like the e-mail and phone.
+    let name = [ps.one("first_name"), ps.one("last_name")].into_iter().flatten().map(str::trim);
+    let name = name.filter(|n| !n.is_empty()).collect::<Vec<_>>().join(" ");
     let resident = (!email.is_empty() || !phone.is_empty())
-        .then(|| pb::ResidentContact { email: email.to_owned(), phone: phone.to_owned() });
+        .then(|| pb::ResidentContact { email: email.to_owned(), phone: phone.to_owned(), name });
     // A client's retry with the same Idempotency-Key files once.
     let request_id = match headers.get("idempotency-key").map(|v| v.to_str().map(str::trim)) {
         Some(Ok(k)) if !k.is_empty() && k.len() <= 64 && k.chars().all(|c| c.is_ascii_graphic()) => {
@@ -112,7 +112,7 @@ async fn file<S: Open311Store>(
             kind: pb::FeedbackKind::Complaint as i32,
             text,
             service_category_id: category.to_string(),
-            location: Some(pb::Location { address, latitude: lat, longitude: long }),
+            location: Some(pb::Location { address, latitude: lat, longitude: long, address_id }),
             media_urls: media,
             ..Default::default()
         }),

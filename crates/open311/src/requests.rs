@@ -47,7 +47,7 @@ fn request_to_v(r: &ServiceRequestRow, names: &Names) -> V {
         ("updated_datetime", V::Str(w3c(c.update_time))),
         ("expected_datetime", V::Str(w3c(c.resolve_due))),
         ("address", V::Str(f.location.address.clone())),
-        ("address_id", V::Null),
+        ("address_id", V::opt(Some(f.location.address_id.clone()).filter(|a| !a.is_empty()))),
         ("zipcode", V::Null),
         ("lat", f.location.latitude.map_or(V::Null, V::Num)),
         ("long", f.location.longitude.map_or(V::Null, V::Num)),

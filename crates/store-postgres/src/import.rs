@@ -56,6 +56,7 @@ async fn insert_feedback(conn: &mut PgConnection, department: &DepartmentId, row
     let mut internal_customers = Vec::with_capacity(n);
     let mut sources = Vec::with_capacity(n);
     let mut media = Vec::with_capacity(n);
+    let mut address_ids = Vec::with_capacity(n);
     for Row { item, .. } in rows {
         let f = &item.feedback;
         ids.push(f.id.as_str());
@@ -75,17 +76,18 @@ async fn insert_feedback(conn: &mut PgConnection, department: &DepartmentId, row
         internal_customers.push(f.internal_customer.as_ref().map(|c| c.as_str()));
         sources.push(f.source.as_deref());
         media.push(f.media.join("\n"));
+        address_ids.push(f.location.address_id.as_str());
     }
     sqlx::query(
         "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
              address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source,
-             media_urls)
+             media_urls, address_id)
          SELECT $1, u.i, u.ch, u.k, u.cs, u.n, u.t, u.l, u.cat, u.a, u.lat, u.lon, u.o, u.r, u.rk, u.ic, false, u.s,
-             u.m
+             u.m, u.ai
          FROM unnest($2::text[], $3::text[], $4::text[], $5::int4[], $6::int4[], $7::text[], $8::text[],
              $9::text[], $10::text[], $11::float8[], $12::float8[], $13::timestamptz[], $14::timestamptz[],
-             $15::text[], $16::text[], $17::text[], $18::text[])
-             AS u (i, ch, k, cs, n, t, l, cat, a, lat, lon, o, r, rk, ic, s, m)",
+             $15::text[], $16::text[], $17::text[], $18::text[], $19::text[])
+             AS u (i, ch, k, cs, n, t, l, cat, a, lat, lon, o, r, rk, ic, s, m, ai)",
     )
     .bind(department.as_str())
     .bind(&ids)
@@ -105,6 +107,7 @@ async fn insert_feedback(conn: &mut PgConnection, department: &DepartmentId, row
     .bind(&internal_customers)
     .bind(&sources)
     .bind(&media)
+    .bind(&address_ids)
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;

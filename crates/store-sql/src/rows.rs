@@ -184,6 +184,7 @@ pub fn feedback(row: &impl SqlRow) -> StoreResult<Feedback> {
             address: row.text("address")?,
             latitude: row.opt_real("latitude")?,
             longitude: row.opt_real("longitude")?,
+            address_id: row.text("address_id")?,
         },
         media: row.text("media_urls")?.lines().map(str::to_owned).collect(),
         occurred_at: row.time("occurred_at")?,

@@ -137,6 +137,7 @@ fn prepare(
             Val::Text(f.internal_customer.as_ref().map(|c| c.as_str())),
             Val::Text(f.source.as_deref()),
             Val::Text(Some(media)),
+            Val::Text(Some(&f.location.address_id)),
         ]);
         if let Some(c) = case {
             case_rows.push(vec![
@@ -192,6 +193,7 @@ fn prepare(
             "internal_customer",
             "source",
             "media_urls",
+            "address_id",
         ],
         feedback_rows,
     );

@@ -39,6 +39,7 @@ pub(super) fn feedback_to_pb(f: &Feedback) -> pb::Feedback {
             address: f.location.address.clone(),
             latitude: f.location.latitude,
             longitude: f.location.longitude,
+            address_id: f.location.address_id.clone(),
         }),
         occur_time: Some(timestamp(f.occurred_at)),
         receive_time: Some(timestamp(f.received_at)),
@@ -63,12 +64,14 @@ pub(crate) fn location(field: &str, l: Option<&pb::Location>) -> Result<Location
     let Some(l) = l else { return Ok(Location::default()) };
     let mut errors = ValidationError::default();
     let address = errors.check(optional_text(&format!("{field}.address"), &l.address, ADDRESS_MAX));
+    let address_id = errors.check(single_line(&format!("{field}.address_id"), &l.address_id, ADDRESS_ID_MAX));
     let point = errors.check(Coordinates::parse(field, l.latitude, l.longitude)).flatten();
     errors.into_result()?;
     Ok(Location {
         address: address.unwrap_or_default(),
         latitude: point.map(Coordinates::latitude),
         longitude: point.map(Coordinates::longitude),
+        address_id: address_id.unwrap_or_default(),
     })
 }
 
@@ -77,7 +80,7 @@ pub(crate) fn location(field: &str, l: Option<&pb::Location>) -> Result<Location
 pub(super) fn fingerprint(r: &pb::SubmitFeedbackRequest, key: Option<&str>) -> pb::SubmitFeedbackRequest {
     pb::SubmitFeedbackRequest {
         request_id: String::new(),
-        resident: key.map(|k| pb::ResidentContact { email: k.to_owned(), phone: String::new() }),
+        resident: key.map(|k| pb::ResidentContact { email: k.to_owned(), phone: String::new(), name: String::new() }),
         ..r.clone()
     }
 }
@@ -93,8 +96,10 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         let mut errors = ValidationError::default();
         let email = errors.check(normalise_email(&format!("{field}.email"), &c.email));
         let phone = errors.check(normalise_phone_in(&format!("{field}.phone"), &c.phone, &self.country_code));
+        let name = errors.check(single_line(&format!("{field}.name"), &c.name, NAME_MAX));
         errors.into_result()?;
-        let contact = Contact { email: email.unwrap_or_default(), phone: phone.unwrap_or_default() };
+        let contact =
+            Contact { email: email.unwrap_or_default(), phone: phone.unwrap_or_default(), name: name.unwrap_or_default() };
         Ok(self.keyer.resident(contact))
     }
 

@@ -16,7 +16,7 @@ use chrono::{Duration, Utc};
 use cityserve_domain::feedback::{
     CaseTransition, normalise_email, normalise_phone_in, summary_of, transition, visible_entry,
 };
-use cityserve_domain::validation::{optional_text, required_text};
+use cityserve_domain::validation::{optional_text, required_text, single_line};
 use cityserve_domain::{
     Action, AuditAction, Caller, Case, CaseEntry, CaseNote, CaseStatus, Contact, DepartmentId, Feedback, FeedbackId,
     FeedbackKind, Location, NewFeedback, OfficerId, RecoveryAction, RecoveryKind, ResidentKeyer, ResidentRef,
@@ -39,6 +39,10 @@ pub(crate) use intake::kind_to_pb;
 pub(super) const TEXT_MAX: usize = 10_000;
 pub(super) const NOTE_MAX: usize = 4_000;
 pub(super) const ADDRESS_MAX: usize = 500;
+/// The longest resident name kept with their contact details.
+pub(super) const NAME_MAX: usize = 200;
+/// The longest address identifier (an address register's key).
+pub(super) const ADDRESS_ID_MAX: usize = 100;
 /// The most items one BatchSubmitFeedback may carry.
 pub const BATCH_MAX: usize = 1_000;
 /// Clock skew tolerated on `occur_time` before it counts as "in the future".
@@ -287,7 +291,7 @@ mod tests {
 
     #[test]
     fn locations_need_both_coordinates_in_range() {
-        let l = |lat, lon| pb::Location { address: String::new(), latitude: lat, longitude: lon };
+        let l = |lat, lon| pb::Location { address: String::new(), latitude: lat, longitude: lon, address_id: String::new() };
         assert!(location("loc", Some(&l(Some(39.9), Some(-75.1)))).is_ok());
         let err = location("loc", Some(&l(Some(91.0), None))).unwrap_err();
         let fields: Vec<_> = err.violations.iter().map(|v| v.field.as_str()).collect();
@@ -300,12 +304,17 @@ mod tests {
         let r = pb::SubmitFeedbackRequest {
             parent: "departments/water".into(),
             feedback: None,
-            resident: Some(pb::ResidentContact { email: "ann@example.org".into(), phone: "2155550100".into() }),
+            resident: Some(pb::ResidentContact {
+                email: "ann@example.org".into(),
+                phone: "2155550100".into(),
+                name: "Ann Example".into(),
+            }),
             request_id: "r1".into(),
         };
         let print = fingerprint(&r, Some("r-00"));
         let bytes = prost::Message::encode_to_vec(&print);
         assert!(!String::from_utf8_lossy(&bytes).contains("ann@"));
         assert!(!String::from_utf8_lossy(&bytes).contains("2155550100"));
+        assert!(!String::from_utf8_lossy(&bytes).contains("Ann Example"));
     }
 }

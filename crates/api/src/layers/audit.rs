@@ -325,7 +325,11 @@ mod tests {
         assert_eq!(named_resource(&by_key.encode_to_vec()).as_deref(), Some("residents/r-abc_1"));
         let by_contact = pb::GetResidentTimelineRequest {
             resident: String::new(),
-            contact: Some(pb::ResidentContact { email: "jo@example.org".into(), phone: "+15551234567".into() }),
+            contact: Some(pb::ResidentContact {
+                email: "jo@example.org".into(),
+                phone: "+15551234567".into(),
+                name: String::new(),
+            }),
         };
         assert_eq!(named_resource(&by_contact.encode_to_vec()), None);
         for not_a_name in ["departments", "departments/", "departments/a b", "residents/jo@example.org", "x/y"] {

@@ -16,7 +16,7 @@ use cityserve_store::{StoreError, StoreResult};
 macro_rules! feedback_columns {
     () => {
         "department_id, feedback_id, channel, kind, csat, nps, text, language, category_id, address, latitude, \
-         longitude, occurred_at, received_at, resident_key, internal_customer, erased, source, media_urls"
+         longitude, occurred_at, received_at, resident_key, internal_customer, erased, source, media_urls, address_id"
     };
 }
 macro_rules! case_columns {
@@ -63,19 +63,20 @@ pub const INSERT_IDENTIFIER: &str = "INSERT INTO resident_identifiers (identifie
 pub const INSERT_FEEDBACK: &str = concat!(
     "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
          address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source,
-         media_urls)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false, $17, $18)
+         media_urls, address_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false, $17, $18, $19)
      RETURNING ",
     feedback_columns!()
 );
 /// Stores a resident's contact details with a department: the newest win, and a missing one
 /// keeps what was known.
 pub const UPSERT_CONTACT: &str =
-    "INSERT INTO resident_contact_details (department_id, resident_key, email, phone, update_time)
-     VALUES ($1, $2, $3, $4, $5)
+    "INSERT INTO resident_contact_details (department_id, resident_key, email, phone, name, update_time)
+     VALUES ($1, $2, $3, $4, $6, $5)
      ON CONFLICT (department_id, resident_key) DO UPDATE SET
          email = CASE WHEN excluded.email <> '' THEN excluded.email ELSE resident_contact_details.email END,
          phone = CASE WHEN excluded.phone <> '' THEN excluded.phone ELSE resident_contact_details.phone END,
+         name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE resident_contact_details.name END,
          update_time = excluded.update_time";
 /// Opens a case (received and last updated at `$6`), returning [`CASE_COLUMNS`].
 pub const INSERT_CASE: &str = concat!(
@@ -119,8 +120,8 @@ pub const ERASE_RESIDENT_TRACES: [&str; 4] = [
 ];
 /// Erases a resident's (`$2`) feedback in a department (`$1`), keeping the rest of each record.
 pub const ERASE_FEEDBACK: &str = "UPDATE feedback
-     SET text = '', address = '', latitude = NULL, longitude = NULL, media_urls = '', resident_key = NULL,
-         erased = true
+     SET text = '', address = '', address_id = '', latitude = NULL, longitude = NULL, media_urls = '',
+         resident_key = NULL, erased = true
      WHERE department_id = $1 AND resident_key = $2";
 /// Deletes a resident's (`$2`) contact details with a department (`$1`).
 pub const ERASE_CONTACT: &str = "DELETE FROM resident_contact_details WHERE department_id = $1 AND resident_key = $2";

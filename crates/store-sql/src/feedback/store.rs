@@ -81,6 +81,7 @@ macro_rules! feedback_store {
                 .bind(new.internal_customer.as_ref().map(|c| c.as_str()))
                 .bind(new.source.as_deref())
                 .bind(new.media.join("\n"))
+                .bind(&new.location.address_id)
                 .fetch_one(&mut **conn)
                 .await
                 .map_err(crate::db_err)?;
@@ -92,6 +93,7 @@ macro_rules! feedback_store {
                     .bind(&contact.email)
                     .bind(&contact.phone)
                     .bind(crate::at(now))
+                    .bind(&contact.name)
                     .execute(&mut **conn)
                     .await
                     .map_err(crate::db_err)?;
