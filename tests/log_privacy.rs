@@ -143,7 +143,11 @@ async fn logs_carry_no_secret_and_no_personal_data() {
         .unwrap();
     let mut feedback = pb::feedback_service_client::FeedbackServiceClient::new(channel.clone());
     let contact = || {
-        Some(pb::ResidentContact { email: RESIDENT_EMAIL.into(), phone: RESIDENT_PHONE.into(), name: RESIDENT_NAME.into() })
+        Some(pb::ResidentContact {
+            email: RESIDENT_EMAIL.into(),
+            phone: RESIDENT_PHONE.into(),
+            name: RESIDENT_NAME.into(),
+        })
     };
     feedback
         .submit_feedback(authed(
@@ -153,7 +157,12 @@ async fn logs_carry_no_secret_and_no_personal_data() {
                     channel: pb::Channel::Phone as i32,
                     kind: pb::FeedbackKind::Complaint as i32,
                     text: format!("Leak in front of {ADDRESS}, call me at {RESIDENT_PHONE}"),
-                    location: Some(pb::Location { address: ADDRESS.into(), latitude: None, longitude: None, address_id: String::new() }),
+                    location: Some(pb::Location {
+                        address: ADDRESS.into(),
+                        latitude: None,
+                        longitude: None,
+                        address_id: String::new(),
+                    }),
                     ..Default::default()
                 }),
                 resident: contact(),

@@ -19,8 +19,7 @@ use std::sync::{Arc, LazyLock};
 /// scope, and maps its error to `Status` in one place. Every RPC of every service goes through it.
 macro_rules! handle {
     ($req:ident, |$caller:ident, $r:ident| $body:expr, $wrap:expr) => {{
-        let call = $crate::kit::Call::begin(&$req)?;
-        let $caller = call.caller.clone();
+        let (call, $caller) = $crate::kit::Call::begin(&$req)?;
         let $r = $req.into_inner();
         match call.run($body).await {
             Ok(v) => Ok(tonic::Response::new($wrap(v))),
@@ -34,14 +33,25 @@ macro_rules! handle {
 #[derive(Debug, Clone)]
 pub(crate) struct PageKeys {
     pub(crate) key: Arc<PageKey>,
-    pub(crate) rpc: String,
+    pub(crate) rpc: Option<http::uri::PathAndQuery>,
 }
 
-/// What page tokens of the current call are bound to: the key, the RPC and the caller.
+/// What page tokens of the current call are bound to: the key, the RPC and the caller. The
+/// binding text is built only when a list call uses it ([`Binding::prefix`]).
 #[derive(Debug, Clone)]
 struct Binding {
     key: Arc<PageKey>,
-    prefix: String,
+    rpc: Option<http::uri::PathAndQuery>,
+    subject: String,
+    role: &'static str,
+}
+
+impl Binding {
+    /// The text every token of this call is bound to, before the filter.
+    fn prefix(&self) -> String {
+        let rpc = self.rpc.as_ref().map_or("", |p| p.path());
+        format!("{rpc}\n{}\n{}\n", self.subject, self.role)
+    }
 }
 
 tokio::task_local! {
@@ -58,23 +68,21 @@ static FALLBACK_KEY: LazyLock<Arc<PageKey>> = LazyLock::new(|| {
 
 /// One RPC call, as [`handle!`] begins it.
 pub(crate) struct Call {
-    /// The verified caller.
-    pub caller: Caller,
     binding: Binding,
 }
 
 impl Call {
-    /// Notes the call for the audit layer, then takes the caller (UNAUTHENTICATED if the auth
-    /// layer attached none) and the page-token binding.
-    pub fn begin<T: prost::Message>(req: &tonic::Request<T>) -> Result<Self, tonic::Status> {
+    /// Notes the call for the audit layer, then takes the verified caller (UNAUTHENTICATED if
+    /// the auth layer attached none) and the page-token binding.
+    pub fn begin<T: prost::Message>(req: &tonic::Request<T>) -> Result<(Self, Caller), tonic::Status> {
         crate::layers::audit::note(req);
         let caller = caller(req)?;
         let (key, rpc) = match req.extensions().get::<PageKeys>() {
             Some(k) => (k.key.clone(), k.rpc.clone()),
-            None => (FALLBACK_KEY.clone(), String::new()),
+            None => (FALLBACK_KEY.clone(), None),
         };
-        let prefix = format!("{rpc}\n{}\n{}\n", caller.subject, caller.role.as_str());
-        Ok(Self { caller, binding: Binding { key, prefix } })
+        let binding = Binding { key, rpc, subject: caller.subject.clone(), role: caller.role.as_str() };
+        Ok((Self { binding }, caller))
     }
 
     /// Runs the handler body with this call's page-token binding in scope.
@@ -84,7 +92,7 @@ impl Call {
 }
 
 fn with_binding<R>(f: impl FnOnce(&PageKey, &str) -> R) -> R {
-    match BINDING.try_with(|b| (b.key.clone(), b.prefix.clone())) {
+    match BINDING.try_with(|b| (b.key.clone(), b.prefix())) {
         Ok((key, prefix)) => f(&key, &prefix),
         Err(_) => f(&FALLBACK_KEY, ""),
     }

@@ -627,7 +627,12 @@ mod tests {
             text: String::new(),
             language: "es-US".into(),
             category: None,
-            location: Location { address: String::new(), latitude: Some(1.0), longitude: Some(2.0), address_id: String::new() },
+            location: Location {
+                address: String::new(),
+                latitude: Some(1.0),
+                longitude: Some(2.0),
+                address_id: String::new(),
+            },
             occurred_at: Utc::now(),
             resident: None,
             internal_customer: None,
@@ -638,7 +643,12 @@ mod tests {
             csat: Some(6),
             nps: Some(11),
             language: String::new(),
-            location: Location { address: String::new(), latitude: Some(91.0), longitude: None, address_id: String::new() },
+            location: Location {
+                address: String::new(),
+                latitude: Some(91.0),
+                longitude: None,
+                address_id: String::new(),
+            },
             ..ok
         };
         let fields: Vec<String> = bad.check_measures().unwrap_err().violations.into_iter().map(|v| v.field).collect();

@@ -95,8 +95,11 @@ async fn file<S: Open311Store>(
     // first_name and last_name are the resident's contact data, like the e-mail and phone.
     let name = [ps.one("first_name"), ps.one("last_name")].into_iter().flatten().map(str::trim);
     let name = name.filter(|n| !n.is_empty()).collect::<Vec<_>>().join(" ");
-    let resident = (!email.is_empty() || !phone.is_empty())
-        .then(|| pb::ResidentContact { email: email.to_owned(), phone: phone.to_owned(), name });
+    let resident = (!email.is_empty() || !phone.is_empty()).then(|| pb::ResidentContact {
+        email: email.to_owned(),
+        phone: phone.to_owned(),
+        name,
+    });
     // A client's retry with the same Idempotency-Key files once.
     let request_id = match headers.get("idempotency-key").map(|v| v.to_str().map(str::trim)) {
         Some(Ok(k)) if !k.is_empty() && k.len() <= 64 && k.chars().all(|c| c.is_ascii_graphic()) => {

@@ -98,8 +98,11 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         let phone = errors.check(normalise_phone_in(&format!("{field}.phone"), &c.phone, &self.country_code));
         let name = errors.check(single_line(&format!("{field}.name"), &c.name, NAME_MAX));
         errors.into_result()?;
-        let contact =
-            Contact { email: email.unwrap_or_default(), phone: phone.unwrap_or_default(), name: name.unwrap_or_default() };
+        let contact = Contact {
+            email: email.unwrap_or_default(),
+            phone: phone.unwrap_or_default(),
+            name: name.unwrap_or_default(),
+        };
         Ok(self.keyer.resident(contact))
     }
 

@@ -291,7 +291,12 @@ mod tests {
 
     #[test]
     fn locations_need_both_coordinates_in_range() {
-        let l = |lat, lon| pb::Location { address: String::new(), latitude: lat, longitude: lon, address_id: String::new() };
+        let l = |lat, lon| pb::Location {
+            address: String::new(),
+            latitude: lat,
+            longitude: lon,
+            address_id: String::new(),
+        };
         assert!(location("loc", Some(&l(Some(39.9), Some(-75.1)))).is_ok());
         let err = location("loc", Some(&l(Some(91.0), None))).unwrap_err();
         let fields: Vec<_> = err.violations.iter().map(|v| v.field.as_str()).collect();

@@ -46,7 +46,8 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let keys = PageKeys { key: self.key.clone(), rpc: req.uri().path().to_owned() };
+        // The path shares the URI's bytes: no copy per request.
+        let keys = PageKeys { key: self.key.clone(), rpc: req.uri().path_and_query().cloned() };
         req.extensions_mut().insert(keys);
         self.inner.call(req)
     }

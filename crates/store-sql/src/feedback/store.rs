@@ -264,8 +264,13 @@ macro_rules! feedback_store {
                 };
                 let claimed = crate::claim_key(&mut tx, department, idem, operation, &ids).await;
                 if let Some(record) = claimed.map_err(|e| (None, e))? {
+                    let replay = $crate::feedback::batch_replay(&record);
+                    if replay.len() != items.len() {
+                        // The same key and hash, but other items reached the store this time.
+                        return Err((None, cityserve_store::StoreError::IdempotencyMismatch));
+                    }
                     let mut out = Vec::new();
-                    for item in $crate::feedback::batch_replay(&record) {
+                    for item in replay {
                         out.push(match item {
                             Ok(f) => Ok(read_submitted(&mut tx, department, f).await.map_err(|e| (None, e))?),
                             Err(reason) => Err(cityserve_store::StoreError::FailedPrecondition(reason)),

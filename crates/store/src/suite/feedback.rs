@@ -47,7 +47,12 @@ pub(super) fn item(d: &str, id: &str, kind: FeedbackKind, channel: Channel) -> N
         text: SECRET_TEXT.into(),
         language: "en".into(),
         category: None,
-        location: Location { address: "1401 Walnut St".into(), latitude: Some(39.95), longitude: Some(-75.16), address_id: String::new() },
+        location: Location {
+            address: "1401 Walnut St".into(),
+            latitude: Some(39.95),
+            longitude: Some(-75.16),
+            address_id: String::new(),
+        },
         occurred_at: Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap(),
         resident: Some(resident(EMAIL, PHONE)),
         internal_customer: None,

@@ -81,7 +81,12 @@ pub async fn open311_requests_are_filtered_and_paged<S: Open311Store>(store: &S)
             text: format!("request {i}"),
             language: "en".into(),
             category: Some(ServiceCategoryId::parse("id", cat).unwrap()),
-            location: Location { address: "1 Main St".into(), latitude: Some(39.9), longitude: Some(-75.1), address_id: String::new() },
+            location: Location {
+                address: "1 Main St".into(),
+                latitude: Some(39.9),
+                longitude: Some(-75.1),
+                address_id: String::new(),
+            },
             occurred_at: Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap(),
             resident: None,
             internal_customer: None,
