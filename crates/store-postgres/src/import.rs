@@ -75,7 +75,7 @@ async fn insert_feedback(conn: &mut PgConnection, department: &DepartmentId, row
         resident_keys.push(item.resident_key.as_deref());
         internal_customers.push(f.internal_customer.as_ref().map(|c| c.as_str()));
         sources.push(f.source.as_deref());
-        media.push(f.media.join("\n"));
+        media.push(cityserve_store_sql::feedback::media_column(&f.media));
         address_ids.push(f.location.address_id.as_str());
     }
     sqlx::query(

@@ -115,7 +115,8 @@ fn prepare(
     let mut case_rows = Vec::new();
     let mut timeline_rows = Vec::new();
     // One line per media reference (the column's format); owned here, borrowed by the rows.
-    let media: Vec<String> = batch.items.iter().map(|item| item.feedback.media.join("\n")).collect();
+    let media: Vec<String> =
+        batch.items.iter().map(|item| cityserve_store_sql::feedback::media_column(&item.feedback.media)).collect();
     for ((item, case), media) in batch.items.iter().zip(&batch.cases).zip(&media) {
         let f = &item.feedback;
         feedback_rows.push(vec![

@@ -51,6 +51,15 @@ pub(super) fn feedback_to_pb(f: &Feedback) -> pb::Feedback {
     }
 }
 
+/// The store's refusal of batch item `i`, naming the item as the batch's field violations do.
+fn item_refusal(i: usize, e: cityserve_store::StoreError, what: &str) -> ApiError {
+    match ApiError::from_store(e, what) {
+        ApiError::FailedPrecondition(m) => ApiError::FailedPrecondition(format!("requests[{i}]: {m}")),
+        ApiError::AlreadyExists(_) => ApiError::AlreadyExists(format!("requests[{i}]: a feedback with the same ID")),
+        other => other,
+    }
+}
+
 pub(super) fn submitted_to_pb(s: &Submitted) -> pb::SubmitFeedbackResponse {
     pb::SubmitFeedbackResponse { feedback: Some(feedback_to_pb(&s.feedback)), case: s.case.as_ref().map(case_to_pb) }
 }
@@ -341,16 +350,9 @@ impl<S: FeedbackStore> FeedbackApi<S> {
                 .store
                 .submit_feedback_batch(&ctx(&scope, &caller, AuditAction::FeedbackSubmit), &idem, &d, &items, mode)
                 .await
-                .map_err(|(i, e)| {
-                    match (i.map(|k| at.get(k).copied().unwrap_or(k)), ApiError::from_store(e, &what)) {
-                        (Some(i), ApiError::FailedPrecondition(m)) => {
-                            ApiError::FailedPrecondition(format!("requests[{i}]: {m}"))
-                        }
-                        (Some(i), ApiError::AlreadyExists(_)) => {
-                            ApiError::AlreadyExists(format!("requests[{i}]: a feedback with the same ID"))
-                        }
-                        (_, other) => other,
-                    }
+                .map_err(|(k, e)| match k {
+                    Some(k) => item_refusal(at.get(k).copied().unwrap_or(k), e, &what),
+                    None => ApiError::from_store(e, &what),
                 })?,
         };
         if !each {
@@ -362,12 +364,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         for (i, outcome) in at.into_iter().zip(filed) {
             match outcome {
                 Ok(s) => results[i] = submitted_to_pb(&s),
-                Err(e) => {
-                    refused[i] = Some(match ApiError::from_store(e, &what) {
-                        ApiError::FailedPrecondition(m) => ApiError::FailedPrecondition(format!("requests[{i}]: {m}")),
-                        other => other,
-                    })
-                }
+                Err(e) => refused[i] = Some(item_refusal(i, e, &what)),
             }
         }
         let statuses = refused

@@ -162,6 +162,12 @@ impl Intake {
     }
 }
 
+/// The `media_urls` column's text for a feedback's media references: one a line ([`crate::rows`]
+/// reads it back by lines). References hold no whitespace, so a line is always one reference.
+pub fn media_column(media: &[String]) -> String {
+    media.join("\n")
+}
+
 /// What a batch's idempotency key records: each item's feedback ID in order, a refused item as
 /// `!` and its reason (`%` and `,` escaped), so a retry answers the same refusals.
 pub fn batch_record(out: &[StoreResult<cityserve_store::feedback::Submitted>]) -> String {

@@ -80,7 +80,7 @@ macro_rules! feedback_store {
                 .bind(resident_key)
                 .bind(new.internal_customer.as_ref().map(|c| c.as_str()))
                 .bind(new.source.as_deref())
-                .bind(new.media.join("\n"))
+                .bind($crate::feedback::media_column(&new.media))
                 .bind(&new.location.address_id)
                 .fetch_one(&mut **conn)
                 .await

@@ -5,9 +5,9 @@ use crate::{FeedbackStore, StoreError};
 use chrono::{Duration, TimeZone, Utc};
 use cityserve_domain::feedback::{CaseTransition, transition};
 use cityserve_domain::{
-    Action, CaseEntry, CaseNote, CaseStatus, Channel, Contact, FeedbackId, FeedbackKind, Location, NewFeedback,
+    Action, Caller, CaseEntry, CaseNote, CaseStatus, Channel, Contact, FeedbackId, FeedbackKind, Location, NewFeedback,
     NewServiceCategory, NewServiceStandard, OfficerId, RecoveryAction, RecoveryKind, ResidentKeyer, ResidentRef,
-    ServiceCategoryId, ServiceStandardId, ServiceTargets,
+    ServiceCategoryId, ServiceStandardId, ServiceTargets, TenantScope,
 };
 
 /// The resident's e-mail used throughout the suite.
@@ -128,13 +128,25 @@ pub async fn feedback_submit_is_idempotent_under_concurrent_retries<S: FeedbackS
     assert!(matches!(&err, StoreError::FailedPrecondition(m) if m.contains("no-such")), "{err:?}");
 }
 
-pub async fn feedback_batch_is_all_or_nothing<S: FeedbackStore>(store: &S) {
+/// Parks with `n` survey responses ready to file in a batch (IDs `{prefix}{i}`), item `bad`
+/// naming a category Parks does not have; the Chief and their scope to file them with.
+async fn parks_batch<S: FeedbackStore>(
+    store: &S,
+    prefix: &str,
+    n: usize,
+    bad: usize,
+) -> (Caller, TenantScope, Vec<NewFeedback>) {
     seed_department(store, "parks").await;
     let c = chief();
     let s = scope(&c, Action::SubmitFeedback, Some(&dept("parks")));
     let mut items: Vec<NewFeedback> =
-        (0..5).map(|i| item("parks", &format!("fb-b{i}"), FeedbackKind::SurveyResponse, Channel::Survey)).collect();
-    items[3].category = Some(cat("missing"));
+        (0..n).map(|i| item("parks", &format!("{prefix}{i}"), FeedbackKind::SurveyResponse, Channel::Survey)).collect();
+    items[bad].category = Some(cat("missing"));
+    (c, s, items)
+}
+
+pub async fn feedback_batch_is_all_or_nothing<S: FeedbackStore>(store: &S) {
+    let (c, s, mut items) = parks_batch(store, "fb-b", 5, 3).await;
     let err = store
         .submit_feedback_batch(
             &ctx(&s, &c, "feedback.submit"),
@@ -184,12 +196,7 @@ pub async fn feedback_batch_is_all_or_nothing<S: FeedbackStore>(store: &S) {
 
 /// Item by item, a refused item costs only itself, and a retry answers the same refusal.
 pub async fn feedback_batch_item_by_item<S: FeedbackStore>(store: &S) {
-    seed_department(store, "parks").await;
-    let c = chief();
-    let s = scope(&c, Action::SubmitFeedback, Some(&dept("parks")));
-    let mut items: Vec<NewFeedback> =
-        (0..4).map(|i| item("parks", &format!("fb-e{i}"), FeedbackKind::SurveyResponse, Channel::Survey)).collect();
-    items[1].category = Some(cat("missing"));
+    let (c, s, items) = parks_batch(store, "fb-e", 4, 1).await;
     let w = ctx(&s, &c, "feedback.submit");
     let out = store
         .submit_feedback_batch(&w, &idem("each-1", "h1"), &dept("parks"), &items, BatchMode::EachItem)
