@@ -325,7 +325,7 @@ struct Services<S> {
 
 /// Step 1: the services, each bounded by `max_message_bytes`, and the Open311 gateway sharing
 /// the feedback service.
-fn services<S: Open311Store + cityserve_store::AuditStore>(
+fn services<S: Open311Store + cityserve_store::AuditStore + cityserve_store::CalendarStore>(
     store: &S,
     config: &Config,
     open311: Option<TcpListener>,
@@ -471,7 +471,9 @@ fn spawn_publisher<S: CoordinationStore + cityserve_store::LeaseStore>(
 /// Serves the gRPC services (and the Open311 gateway) over `store` until `shutdown`, in steps:
 /// the services, reflection and health, the layer stack (`cityserve_api::stack`, which orders
 /// the layers and says why), the hardened transport, then the shutdown drain.
-async fn serve_with<S: Open311Store + cityserve_store::AuditStore + cityserve_store::LeaseStore>(
+async fn serve_with<
+    S: Open311Store + cityserve_store::AuditStore + cityserve_store::LeaseStore + cityserve_store::CalendarStore,
+>(
     store: S,
     config: Config,
     auth: Authenticator,

@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={}", root.display());
     let files = [
         "cityserve/v1/common.proto",
+        "cityserve/v1/calendar.proto",
         "cityserve/v1/departments.proto",
         "cityserve/v1/officers.proto",
         "cityserve/v1/feedback.proto",

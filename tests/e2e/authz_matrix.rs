@@ -298,6 +298,28 @@ pub(crate) fn table() -> HashMap<&'static str, Spec> {
         "cityserve.v1.DepartmentService.ResolveServiceStandard",
         dept(&[ReadServiceCatalog], OK, r#"{"parent":"departments/{T}","channel":"CHANNEL_PHONE"}"#),
     );
+    add("cityserve.v1.DepartmentService.GetCityCalendar", city(&[ReadDepartment], OK, r#"{"name":"calendar"}"#));
+    // A stale etag: authorized callers get ABORTED and the city's calendar stays as it is.
+    add(
+        "cityserve.v1.DepartmentService.UpdateCityCalendar",
+        city(
+            &[ManageCityCalendar],
+            ABORTED,
+            r#"{"city_calendar":{"name":"calendar","time_zone":"America/New_York","etag":"{STALE}"},"update_mask":"timeZone"}"#,
+        ),
+    );
+    add(
+        "cityserve.v1.DepartmentService.GetDepartmentCalendar",
+        dept(&[ReadServiceCatalog], OK, r#"{"name":"departments/{T}/calendar"}"#),
+    );
+    add(
+        "cityserve.v1.DepartmentService.UpdateDepartmentCalendar",
+        dept(
+            &[ManageServiceCatalog],
+            OK,
+            r#"{"department_calendar":{"name":"departments/{T}/calendar","open_on_city_holidays":false},"update_mask":"openOnCityHolidays"}"#,
+        ),
+    );
 
     // OfficerService
     add(

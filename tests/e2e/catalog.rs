@@ -127,7 +127,7 @@ both_backends! {
             service_standard: Some(pb::ServiceStandard {
                 service_category_id: cat.into(),
                 channel: channel as i32,
-                targets: Some(pb::ServiceTargets { acknowledge_within: Some(hours(ack)), resolve_within: Some(hours(ack * 10)) }),
+                targets: Some(pb::ServiceTargets { acknowledge_within: Some(hours(ack)), resolve_within: Some(hours(ack * 10)), ..Default::default() }),
                 ..Default::default()
             }),
             request_id: format!("s-{id}"),
@@ -166,7 +166,7 @@ both_backends! {
                 pb::UpdateServiceStandardRequest {
                     service_standard: Some(pb::ServiceStandard {
                         name: phone.name.clone(),
-                        targets: Some(pb::ServiceTargets { acknowledge_within: Some(hours(3)), resolve_within: None }),
+                        targets: Some(pb::ServiceTargets { acknowledge_within: Some(hours(3)), ..Default::default() }),
                         etag: phone.etag.clone(),
                         ..Default::default()
                     }),

@@ -523,6 +523,7 @@ async fn overdue_case_escalated_once_with_two_servers(db: Db) {
                     default_targets: Some(pb::ServiceTargets {
                         acknowledge_within: Some(prost_types::Duration { seconds: 1, nanos: 0 }),
                         resolve_within: Some(prost_types::Duration { seconds: 1, nanos: 0 }),
+                        ..Default::default()
                     }),
                     ..Default::default()
                 }),

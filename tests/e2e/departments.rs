@@ -279,7 +279,7 @@ both_backends! {
                     department_id: "water".into(),
                     department: Some(pb::Department {
                         display_name: " ".into(),
-                        default_targets: Some(pb::ServiceTargets { acknowledge_within: Some(hours(48)), resolve_within: Some(hours(1)) }),
+                        default_targets: Some(pb::ServiceTargets { acknowledge_within: Some(hours(48)), resolve_within: Some(hours(1)), ..Default::default() }),
                         ..Default::default()
                     }),
                     request_id: "v2".into(),

@@ -49,6 +49,7 @@ async fn create_standard(app: &TestApp, d: &str, category: &str, channel: pb::Ch
                     targets: Some(pb::ServiceTargets {
                         acknowledge_within: Some(hours(ack_h)),
                         resolve_within: Some(hours(resolve_h)),
+                        ..Default::default()
                     }),
                     ..Default::default()
                 }),

@@ -11,6 +11,7 @@ mod auth;
 mod authz_matrix;
 mod bad_input;
 mod bench_smoke;
+mod calendar;
 mod catalog;
 mod coordination;
 mod demo;

@@ -2,8 +2,8 @@
 use crate::names;
 use chrono::{DateTime, Utc};
 use cityserve_domain::{
-    Channel, Department, DepartmentStatus, ServiceCategory, ServiceCategoryStatus, ServiceStandard, ServiceTargets,
-    ValidationError, etag_for,
+    Channel, Clock, Department, DepartmentStatus, ServiceCategory, ServiceCategoryStatus, ServiceStandard,
+    ServiceTargets, ValidationError, etag_for,
 };
 use cityserve_proto::v1 as pb;
 
@@ -28,6 +28,24 @@ pub fn targets_to_pb(t: &ServiceTargets) -> pb::ServiceTargets {
     pb::ServiceTargets {
         acknowledge_within: Some(duration(t.acknowledge_within)),
         resolve_within: Some(duration(t.resolve_within)),
+        clock: clock_to_pb(t.clock) as i32,
+    }
+}
+
+pub fn clock_to_pb(c: Clock) -> pb::Clock {
+    match c {
+        Clock::Calendar => pb::Clock::Calendar,
+        Clock::Business => pb::Clock::Business,
+    }
+}
+
+/// The clock a `ServiceTargets.clock` names; `None` for UNSPECIFIED (keep, or calendar on create).
+pub fn clock_from_pb(field: &str, v: i32) -> Result<Option<Clock>, ValidationError> {
+    match pb::Clock::try_from(v) {
+        Ok(pb::Clock::Unspecified) => Ok(None),
+        Ok(pb::Clock::Calendar) => Ok(Some(Clock::Calendar)),
+        Ok(pb::Clock::Business) => Ok(Some(Clock::Business)),
+        Err(_) => Err(ValidationError::one(field, "is not a known Clock")),
     }
 }
 
@@ -37,8 +55,11 @@ pub fn targets_from_pb(field: &str, t: Option<&pb::ServiceTargets>) -> Result<Se
     let mut errors = ValidationError::default();
     let ack = errors.check(seconds("acknowledge_within", t.acknowledge_within.as_ref()));
     let res = errors.check(seconds("resolve_within", t.resolve_within.as_ref()));
+    let clock = errors.check(clock_from_pb("clock", t.clock)).flatten().unwrap_or(Clock::Calendar);
     match (ack, res) {
-        (Some(a), Some(r)) if errors.violations.is_empty() => ServiceTargets::new(a, r).map_err(|e| e.within(field)),
+        (Some(a), Some(r)) if errors.violations.is_empty() => {
+            ServiceTargets::new(a, r).map(|t| t.on(clock)).map_err(|e| e.within(field))
+        }
         _ => Err(errors.within(field)),
     }
 }

@@ -11,7 +11,7 @@ use cityserve_domain::{
 };
 use cityserve_proto::v1 as pb;
 use cityserve_proto::v1::department_service_server::DepartmentService;
-use cityserve_store::DepartmentStore;
+use cityserve_store::{CalendarStore, DepartmentStore};
 use tonic::{Request, Response, Status};
 
 /// Default targets for a department created without them: acknowledge within a day, resolve
@@ -24,10 +24,10 @@ const DESCRIPTION_MAX: usize = 2_000;
 /// The DepartmentService implementation, generic over the storage backend.
 #[derive(Clone)]
 pub struct DepartmentsApi<S> {
-    store: S,
+    pub(crate) store: S,
 }
 
-impl<S: DepartmentStore> DepartmentsApi<S> {
+impl<S: DepartmentStore + CalendarStore> DepartmentsApi<S> {
     /// A service backed by `store`.
     pub fn new(store: S) -> Self {
         Self { store }
@@ -43,6 +43,12 @@ fn dept_label(d: &DepartmentId) -> String {
     format!("department '{d}'")
 }
 
+/// The clock a whole-`targets` update sets: the one sent, or `current` when it names none (the
+/// caller validated the value already).
+fn keep_clock(t: Option<&pb::ServiceTargets>, current: cityserve_domain::Clock) -> cityserve_domain::Clock {
+    t.and_then(|t| convert::clock_from_pb("clock", t.clock).ok().flatten()).unwrap_or(current)
+}
+
 fn ensure_active(d: &Department) -> Result<(), ApiError> {
     if d.status == DepartmentStatus::Archived {
         return Err(ApiError::FailedPrecondition(format!(
@@ -53,7 +59,7 @@ fn ensure_active(d: &Department) -> Result<(), ApiError> {
     Ok(())
 }
 
-impl<S: DepartmentStore> DepartmentsApi<S> {
+impl<S: DepartmentStore + CalendarStore> DepartmentsApi<S> {
     async fn create_department(
         &self,
         caller: Caller,
@@ -133,6 +139,7 @@ impl<S: DepartmentStore> DepartmentsApi<S> {
             "default_targets",
             "default_targets.acknowledge_within",
             "default_targets.resolve_within",
+            "default_targets.clock",
         ];
         let paths = mask_paths(r.update_mask.as_ref(), &allowed, &all)?;
         let current = self.store.get_department(&scope, &id).await.map_err(|e| ApiError::from_store(e, &label))?;
@@ -142,6 +149,7 @@ impl<S: DepartmentStore> DepartmentsApi<S> {
         let mut next = current.clone();
         let mut errors = ValidationError::default();
         let (mut ack, mut res) = (current.default_targets.acknowledge_secs(), current.default_targets.resolve_secs());
+        let mut clock = current.default_targets.clock;
         let t = body.default_targets.as_ref();
         for p in &paths {
             match p.as_str() {
@@ -160,9 +168,17 @@ impl<S: DepartmentStore> DepartmentsApi<S> {
                     }
                 }
                 "default_targets" => match errors.check(convert::targets_from_pb("department.default_targets", t)) {
-                    Some(v) => (ack, res) = (v.acknowledge_secs(), v.resolve_secs()),
+                    Some(v) => {
+                        (ack, res) = (v.acknowledge_secs(), v.resolve_secs());
+                        clock = keep_clock(t, clock);
+                    }
                     None => continue,
                 },
+                "default_targets.clock" => {
+                    let f = "department.default_targets.clock";
+                    clock =
+                        errors.check(convert::clock_from_pb(f, t.map_or(0, |t| t.clock))).flatten().unwrap_or(clock);
+                }
                 "default_targets.acknowledge_within" => {
                     let f = "department.default_targets.acknowledge_within";
                     ack =
@@ -176,7 +192,8 @@ impl<S: DepartmentStore> DepartmentsApi<S> {
             }
         }
         errors.into_result()?;
-        next.default_targets = ServiceTargets::new(ack, res).map_err(|e| e.within("department.default_targets"))?;
+        next.default_targets =
+            ServiceTargets::new(ack, res).map_err(|e| e.within("department.default_targets"))?.on(clock);
         let d = self
             .store
             .update_department(&ctx(&scope, &caller, AuditAction::DepartmentUpdate), &next, expected)
@@ -450,7 +467,7 @@ impl<S: DepartmentStore> DepartmentsApi<S> {
         let (dept, id) = names::standard("service_standard.name", &body.name)?;
         let label = format!("service standard '{}'", body.name);
         let scope = scope_for(&caller, Action::ManageServiceCatalog, &dept, &label)?;
-        let allowed = ["targets", "targets.acknowledge_within", "targets.resolve_within"];
+        let allowed = ["targets", "targets.acknowledge_within", "targets.resolve_within", "targets.clock"];
         let paths = mask_paths(r.update_mask.as_ref(), &allowed, &["targets"])?;
         let current =
             self.store.get_service_standard(&scope, &dept, &id).await.map_err(|e| ApiError::from_store(e, &label))?;
@@ -458,13 +475,20 @@ impl<S: DepartmentStore> DepartmentsApi<S> {
         self.active_department(&scope, &dept).await?;
         let t = body.targets.as_ref();
         let (mut ack, mut res) = (current.targets.acknowledge_secs(), current.targets.resolve_secs());
+        let mut clock = current.targets.clock;
         let mut errors = ValidationError::default();
         for p in &paths {
             match p.as_str() {
                 "targets" => {
                     if let Some(v) = errors.check(convert::targets_from_pb("service_standard.targets", t)) {
                         (ack, res) = (v.acknowledge_secs(), v.resolve_secs());
+                        clock = keep_clock(t, clock);
                     }
+                }
+                "targets.clock" => {
+                    let f = "service_standard.targets.clock";
+                    clock =
+                        errors.check(convert::clock_from_pb(f, t.map_or(0, |t| t.clock))).flatten().unwrap_or(clock);
                 }
                 "targets.acknowledge_within" => {
                     let f = "service_standard.targets.acknowledge_within";
@@ -480,7 +504,7 @@ impl<S: DepartmentStore> DepartmentsApi<S> {
         }
         errors.into_result()?;
         let mut next = current.clone();
-        next.targets = ServiceTargets::new(ack, res).map_err(|e| e.within("service_standard.targets"))?;
+        next.targets = ServiceTargets::new(ack, res).map_err(|e| e.within("service_standard.targets"))?.on(clock);
         let s = self
             .store
             .update_service_standard(&ctx(&scope, &caller, AuditAction::ServiceStandardUpdate), &next, expected)
@@ -539,7 +563,7 @@ impl<S: DepartmentStore> DepartmentsApi<S> {
 }
 
 #[tonic::async_trait]
-impl<S: DepartmentStore> DepartmentService for DepartmentsApi<S> {
+impl<S: DepartmentStore + CalendarStore> DepartmentService for DepartmentsApi<S> {
     async fn create_department(
         &self,
         req: Request<pb::CreateDepartmentRequest>,
@@ -675,5 +699,37 @@ impl<S: DepartmentStore> DepartmentService for DepartmentsApi<S> {
         req: Request<pb::ResolveServiceStandardRequest>,
     ) -> Result<Response<pb::ResolveServiceStandardResponse>, Status> {
         handle!(req, |c, r| self.resolve_standard(c, r), |x| x)
+    }
+
+    async fn get_city_calendar(
+        &self,
+        req: Request<pb::GetCityCalendarRequest>,
+    ) -> Result<Response<pb::GetCityCalendarResponse>, Status> {
+        handle!(req, |c, r| self.get_city_calendar(c, &r.name), |x| pb::GetCityCalendarResponse {
+            city_calendar: Some(x)
+        })
+    }
+
+    async fn update_city_calendar(
+        &self,
+        req: Request<pb::UpdateCityCalendarRequest>,
+    ) -> Result<Response<pb::UpdateCityCalendarResponse>, Status> {
+        handle!(req, |c, r| self.update_city_calendar(c, r), |x| x)
+    }
+
+    async fn get_department_calendar(
+        &self,
+        req: Request<pb::GetDepartmentCalendarRequest>,
+    ) -> Result<Response<pb::GetDepartmentCalendarResponse>, Status> {
+        handle!(req, |c, r| self.get_department_calendar(c, &r.name), |x| pb::GetDepartmentCalendarResponse {
+            department_calendar: Some(x)
+        })
+    }
+
+    async fn update_department_calendar(
+        &self,
+        req: Request<pb::UpdateDepartmentCalendarRequest>,
+    ) -> Result<Response<pb::UpdateDepartmentCalendarResponse>, Status> {
+        handle!(req, |c, r| self.update_department_calendar(c, r), |x| x)
     }
 }

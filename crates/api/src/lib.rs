@@ -11,6 +11,7 @@ mod kit;
 
 pub mod api_keys;
 pub mod audit;
+mod calendar;
 mod convert;
 pub mod coordination;
 pub mod departments;

@@ -28,6 +28,24 @@ pub fn department(field: &str, name: &str) -> Result<DepartmentId, ValidationErr
     DepartmentId::parse(field, p[1])
 }
 
+/// Parses `calendar` (the city's calendar).
+pub fn city_calendar(field: &str, name: &str) -> Result<(), ValidationError> {
+    if name != "calendar" {
+        return Err(ValidationError::one(field, "must be `calendar`"));
+    }
+    Ok(())
+}
+
+/// Parses `departments/{department}/calendar`.
+pub fn department_calendar(field: &str, name: &str) -> Result<DepartmentId, ValidationError> {
+    let shape = "departments/{department}/calendar";
+    let p = segments(field, name, shape, 3)?;
+    if p[0] != DEPARTMENTS || p[2] != "calendar" {
+        return Err(ValidationError::one(field, format!("must have the form {shape}")));
+    }
+    DepartmentId::parse(field, p[1])
+}
+
 /// Parses `departments/{department}/{collection}/{id}`.
 fn child<'a>(field: &str, name: &'a str, collection: &str) -> Result<(DepartmentId, &'a str), ValidationError> {
     let shape = format!("departments/{{department}}/{collection}/{{id}}");

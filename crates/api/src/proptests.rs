@@ -217,6 +217,7 @@ proptest! {
         let t = pb::ServiceTargets {
             acknowledge_within: Some(prost_types::Duration { seconds: a, nanos: an }),
             resolve_within: (rn != 7).then_some(prost_types::Duration { seconds: r, nanos: rn }),
+            clock: v,
         };
         match convert::targets_from_pb("x.targets", Some(&t)) {
             Ok(got) => prop_assert_eq!((got.acknowledge_secs(), got.resolve_secs()), (a, r)),

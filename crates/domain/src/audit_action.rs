@@ -56,6 +56,11 @@ audit_actions! {
     DepartmentCreate => "department.create": ["DepartmentService/CreateDepartment"],
     /// A department's name, description or default targets changed.
     DepartmentUpdate => "department.update": ["DepartmentService/UpdateDepartment"],
+    /// The city's calendar changed (time zone, opening hours or holidays); recorded for every
+    /// department, with how many of its due times moved.
+    CityCalendarUpdate => "city_calendar.update": ["DepartmentService/UpdateCityCalendar"],
+    /// A department's calendar override changed, with how many of its due times moved.
+    DepartmentCalendarUpdate => "calendar.update": ["DepartmentService/UpdateDepartmentCalendar"],
     /// A department was archived.
     DepartmentArchive => "department.archive": ["DepartmentService/ArchiveDepartment"],
     /// A department was unarchived.

@@ -112,9 +112,12 @@ pub fn is_ping_pong(path: &[DepartmentId], to: &DepartmentId) -> bool {
 }
 
 /// The receiver must accept within its acknowledge target for the case's channel.
-pub fn accept_due(sent: DateTime<Utc>, receiver_targets: ServiceTargets) -> DateTime<Utc> {
-    let secs = i64::try_from(receiver_targets.acknowledge_within.as_secs()).unwrap_or(i64::MAX / 2);
-    sent + chrono::Duration::seconds(secs)
+pub fn accept_due(
+    sent: DateTime<Utc>,
+    receiver_targets: ServiceTargets,
+    receiver_calendar: &crate::calendar::BusinessCalendar,
+) -> DateTime<Utc> {
+    receiver_calendar.due(sent, receiver_targets.acknowledge_secs(), receiver_targets.clock)
 }
 
 /// Checks that a hand-off may be sent from a case in `status`, held by `from`, to `to`.

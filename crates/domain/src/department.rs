@@ -58,6 +58,8 @@ pub struct ServiceTargets {
     pub acknowledge_within: Duration,
     /// Time from receipt to resolution.
     pub resolve_within: Duration,
+    /// Whether the targets count wall-clock time or business time on the department's calendar.
+    pub clock: crate::calendar::Clock,
 }
 
 impl ServiceTargets {
@@ -80,7 +82,13 @@ impl ServiceTargets {
         Ok(Self {
             acknowledge_within: Duration::from_secs(acknowledge_secs as u64),
             resolve_within: Duration::from_secs(resolve_secs as u64),
+            clock: crate::calendar::Clock::Calendar,
         })
+    }
+
+    /// The same targets counted on `clock`.
+    pub fn on(self, clock: crate::calendar::Clock) -> Self {
+        Self { clock, ..self }
     }
 
     /// Acknowledge target in whole seconds (for storage).

@@ -444,12 +444,31 @@ pub struct Case {
     pub update_time: DateTime<Utc>,
 }
 
+/// When a case received at `received_at` under `targets` is due to be acknowledged and resolved,
+/// on the department's calendar `cal` (the one place due times are computed: opening a case and
+/// rescheduling open cases after a calendar change both call it).
+pub fn due_times(
+    received_at: DateTime<Utc>,
+    targets: ServiceTargets,
+    cal: &crate::calendar::BusinessCalendar,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    (
+        cal.due(received_at, targets.acknowledge_secs(), targets.clock),
+        cal.due(received_at, targets.resolve_secs(), targets.clock),
+    )
+}
+
 impl Case {
-    /// A new case for a complaint received at `received_at` under `targets`. The resident key is
-    /// left for the store to set (it resolves the resident's recorded key).
-    pub fn open(f: &NewFeedback, received_at: DateTime<Utc>, targets: ServiceTargets) -> Case {
-        let secs =
-            |d: std::time::Duration| chrono::Duration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2));
+    /// A new case for a complaint received at `received_at` under `targets`, its due times on
+    /// the department's calendar `cal`. The resident key is left for the store to set (it
+    /// resolves the resident's recorded key).
+    pub fn open(
+        f: &NewFeedback,
+        received_at: DateTime<Utc>,
+        targets: ServiceTargets,
+        cal: &crate::calendar::BusinessCalendar,
+    ) -> Case {
+        let (acknowledge_due, resolve_due) = due_times(received_at, targets, cal);
         Case {
             department_id: f.department_id.clone(),
             id: CaseId::from_feedback(&f.id),
@@ -458,8 +477,8 @@ impl Case {
             category: f.category.clone(),
             channel: f.channel,
             received_at,
-            acknowledge_due: received_at + secs(targets.acknowledge_within),
-            resolve_due: received_at + secs(targets.resolve_within),
+            acknowledge_due,
+            resolve_due,
             acknowledged_at: None,
             resolved_at: None,
             closed_at: None,
@@ -720,7 +739,12 @@ mod tests {
     #[test]
     fn lifecycle_allows_only_the_documented_moves() {
         let t0 = Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap();
-        let case = Case::open(&complaint(), t0, ServiceTargets::new(3600, 86_400).unwrap());
+        let case = Case::open(
+            &complaint(),
+            t0,
+            ServiceTargets::new(3600, 86_400).unwrap(),
+            &crate::BusinessCalendar::effective(&Default::default(), None),
+        );
         assert_eq!(case.acknowledge_due, t0 + chrono::Duration::hours(1));
         assert_eq!(case.resolve_due, t0 + chrono::Duration::hours(24));
         assert!(transition(&case, &CaseTransition::Resolve, t0).is_err());
@@ -742,7 +766,12 @@ mod tests {
     #[test]
     fn overdue_follows_the_clock() {
         let t0 = Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap();
-        let case = Case::open(&complaint(), t0, ServiceTargets::new(3600, 86_400).unwrap());
+        let case = Case::open(
+            &complaint(),
+            t0,
+            ServiceTargets::new(3600, 86_400).unwrap(),
+            &crate::BusinessCalendar::effective(&Default::default(), None),
+        );
         assert!(!case.overdue(t0 + chrono::Duration::minutes(59)));
         assert!(case.overdue(t0 + chrono::Duration::minutes(61)));
         let ack = transition(&case, &CaseTransition::Acknowledge, t0).unwrap();

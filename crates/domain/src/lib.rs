@@ -7,6 +7,7 @@
 mod macros;
 
 pub mod audit_action;
+pub mod calendar;
 pub mod caller;
 pub mod coordination;
 pub mod department;
@@ -22,6 +23,7 @@ pub mod report;
 pub mod validation;
 
 pub use audit_action::AuditAction;
+pub use calendar::{BusinessCalendar, CityCalendar, Clock, DepartmentCalendar, Holiday, OpeningHours};
 pub use caller::{Caller, Role};
 pub use department::{
     Channel, Department, DepartmentStatus, NewDepartment, NewServiceCategory, NewServiceStandard, ServiceCategory,

@@ -102,11 +102,14 @@ pub enum Action {
     ReadApiKeys,
     /// Read the audit log (who did what, to which resource, when, with which outcome).
     ReadAudit,
+    /// Change the city's calendar (time zone, opening hours, holidays). Reading it needs only
+    /// [`Action::ReadDepartment`]; a department's override is part of its service catalogue.
+    ManageCityCalendar,
 }
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 47] = [
+    pub const ALL: [Action; 48] = [
         Action::CreateDepartment,
         Action::ReadDepartment,
         Action::UpdateDepartment,
@@ -154,6 +157,7 @@ impl Action {
         Action::ManageApiKeys,
         Action::ReadApiKeys,
         Action::ReadAudit,
+        Action::ManageCityCalendar,
     ];
 
     /// A stable name for audit records and logs.
@@ -206,6 +210,7 @@ impl Action {
             Action::ManageApiKeys => "api_key.manage",
             Action::ReadApiKeys => "api_key.read",
             Action::ReadAudit => "audit.read",
+            Action::ManageCityCalendar => "city_calendar.manage",
         }
     }
 }
@@ -308,6 +313,8 @@ pub fn reach(action: Action, role: Role) -> Reach {
         (ReadApiKeys, _) => Never,
         (ReadAudit, Chief | Auditor) => Any,
         (ReadAudit, _) => Never,
+        (ManageCityCalendar, Chief) => Any,
+        (ManageCityCalendar, _) => Never,
     }
 }
 
@@ -668,6 +675,11 @@ mod tests {
             (ReadAudit, Staff, PD, NF, PD),
             (ReadAudit, Auditor, OK, OK, OK),
             (ReadAudit, Service, PD, NF, PD),
+            (ManageCityCalendar, Chief, OK, OK, OK),
+            (ManageCityCalendar, Cso, PD, NF, PD),
+            (ManageCityCalendar, Staff, PD, NF, PD),
+            (ManageCityCalendar, Auditor, PD, PD, PD),
+            (ManageCityCalendar, Service, PD, NF, PD),
         ];
         assert_eq!(expected.len(), Action::ALL.len() * Role::ALL.len(), "every cell is listed");
         for (action, role, own, foreign, city) in expected {

@@ -8,6 +8,7 @@ use sqlx::postgres::PgRow;
 
 cityserve_store_sql::department_reads!();
 cityserve_store_sql::department_store!(PgStore);
+cityserve_store_sql::calendar_store!(PgStore);
 
 impl PgStore {
     /// A page (plus one) of the departments in `scope`, optionally of one status.

@@ -4,8 +4,8 @@
 
 macro_rules! department_columns {
     () => {
-        "department_id, display_name, description, status, default_ack_secs, default_resolve_secs, revision, \
-         create_time, update_time"
+        "department_id, display_name, description, status, default_ack_secs, default_resolve_secs, default_clock, \
+         revision, create_time, update_time"
     };
 }
 macro_rules! category_columns {
@@ -15,7 +15,8 @@ macro_rules! category_columns {
 }
 macro_rules! standard_columns {
     () => {
-        "department_id, standard_id, category_id, channel, ack_secs, resolve_secs, revision, create_time, update_time"
+        "department_id, standard_id, category_id, channel, ack_secs, resolve_secs, clock, revision, create_time, \
+         update_time"
     };
 }
 
@@ -27,14 +28,14 @@ pub const SELECT_DEPARTMENT: &str =
 /// Creates a department: ID, name, description, targets, time.
 pub const INSERT_DEPARTMENT: &str = concat!(
     "INSERT INTO departments (department_id, display_name, description, status, default_ack_secs,
-         default_resolve_secs, revision, create_time, update_time)
-     VALUES ($1, $2, $3, 'active', $4, $5, 1, $6, $6) RETURNING ",
+         default_resolve_secs, revision, create_time, update_time, default_clock)
+     VALUES ($1, $2, $3, 'active', $4, $5, 1, $6, $6, $7) RETURNING ",
     department_columns!()
 );
 /// Writes a department at an expected revision.
 pub const UPDATE_DEPARTMENT: &str = concat!(
     "UPDATE departments SET display_name = $1, description = $2, status = $3, default_ack_secs = $4,
-         default_resolve_secs = $5, revision = revision + 1, update_time = $6
+         default_resolve_secs = $5, revision = revision + 1, update_time = $6, default_clock = $9
      WHERE department_id = $7 AND revision = $8 RETURNING ",
     department_columns!()
 );
@@ -84,13 +85,14 @@ pub const LIST_STANDARDS: &str = concat!(
 /// Creates a standard.
 pub const INSERT_STANDARD: &str = concat!(
     "INSERT INTO service_standards (department_id, standard_id, category_id, channel, ack_secs, resolve_secs,
-         revision, create_time, update_time)
-     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7) RETURNING ",
+         revision, create_time, update_time, clock)
+     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8) RETURNING ",
     standard_columns!()
 );
 /// Writes a standard's targets at an expected revision.
 pub const UPDATE_STANDARD: &str = concat!(
-    "UPDATE service_standards SET ack_secs = $1, resolve_secs = $2, revision = revision + 1, update_time = $3
+    "UPDATE service_standards SET ack_secs = $1, resolve_secs = $2, revision = revision + 1, update_time = $3,
+         clock = $7
      WHERE department_id = $4 AND standard_id = $5 AND revision = $6 RETURNING ",
     standard_columns!()
 );
@@ -214,6 +216,7 @@ macro_rules! department_store {
                     .bind(new.default_targets.acknowledge_secs())
                     .bind(new.default_targets.resolve_secs())
                     .bind(crate::at(cityserve_store::now_micros()))
+                    .bind(new.default_targets.clock.as_str())
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(crate::db_err)?;
@@ -265,6 +268,7 @@ macro_rules! department_store {
                     .bind(crate::at(cityserve_store::now_micros()))
                     .bind(d.id.as_str())
                     .bind(expected_revision)
+                    .bind(d.default_targets.clock.as_str())
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(crate::db_err)?;
@@ -400,6 +404,7 @@ macro_rules! department_store {
                     .bind(new.targets.acknowledge_secs())
                     .bind(new.targets.resolve_secs())
                     .bind(crate::at(cityserve_store::now_micros()))
+                    .bind(new.targets.clock.as_str())
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(crate::db_err)?;
@@ -471,6 +476,7 @@ macro_rules! department_store {
                     .bind(d.as_str())
                     .bind(s.id.as_str())
                     .bind(expected_revision)
+                    .bind(s.targets.clock.as_str())
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(crate::db_err)?;

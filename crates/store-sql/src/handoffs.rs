@@ -127,7 +127,7 @@ macro_rules! handoff_store {
                     decline_reason: String::new(),
                     ping_pong: coordination::is_ping_pong(&path, &new.to_department),
                     path,
-                    accept_due: coordination::accept_due(now, targets),
+                    accept_due: coordination::accept_due(now, targets, &receiver.calendar),
                     created_by: ctx.actor.subject.clone(),
                     create_time: now,
                     responded_by: String::new(),

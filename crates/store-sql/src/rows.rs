@@ -13,7 +13,7 @@ use cityserve_domain::{
     Plan, PlanChange, PlanRevision, PlanStatus, Recognition, RecognitionId, Seat, ServiceCategory, ServiceCategoryId,
     ServiceCategoryStatus, ServiceStandard, ServiceStandardId, ServiceTargets, TrainingRecord, TrainingRecordId,
 };
-use cityserve_domain::{DumbRuleId, EscalationId, HandoffId, InitiativeId};
+use cityserve_domain::{Clock, DumbRuleId, EscalationId, HandoffId, InitiativeId};
 use cityserve_store::StoreResult;
 use cityserve_store::coordination::Event;
 
@@ -25,7 +25,8 @@ pub fn department(row: &impl SqlRow) -> StoreResult<Department> {
         description: row.text("description")?,
         status: row.word("status", DepartmentStatus::parse)?,
         default_targets: ServiceTargets::new(row.int("default_ack_secs")?, row.int("default_resolve_secs")?)
-            .map_err(|_| corrupt("default targets"))?,
+            .map_err(|_| corrupt("default targets"))?
+            .on(row.word("default_clock", Clock::parse)?),
         create_time: row.time("create_time")?,
         update_time: row.time("update_time")?,
         revision: row.int("revision")?,
@@ -54,7 +55,9 @@ pub fn standard(row: &impl SqlRow) -> StoreResult<ServiceStandard> {
         id: row.id("standard_id", ServiceStandardId::parse)?,
         category: row.opt_id("category_id", ServiceCategoryId::parse)?,
         channel: row.opt_word("channel", Channel::parse)?,
-        targets: ServiceTargets::new(row.int("ack_secs")?, row.int("resolve_secs")?).map_err(|_| corrupt("targets"))?,
+        targets: ServiceTargets::new(row.int("ack_secs")?, row.int("resolve_secs")?)
+            .map_err(|_| corrupt("targets"))?
+            .on(row.word("clock", Clock::parse)?),
         create_time: row.time("create_time")?,
         update_time: row.time("update_time")?,
         revision: row.int("revision")?,

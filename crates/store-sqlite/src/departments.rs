@@ -8,6 +8,7 @@ use sqlx::sqlite::SqliteRow;
 
 cityserve_store_sql::department_reads!();
 cityserve_store_sql::department_store!(SqliteStore);
+cityserve_store_sql::calendar_store!(SqliteStore);
 
 impl SqliteStore {
     /// A page (plus one) of the departments in `scope`, optionally of one status.

@@ -9,6 +9,7 @@
 use cityserve_domain::{Caller, TenantScope};
 
 pub mod audit;
+pub mod calendar;
 pub mod coordination;
 pub mod departments;
 pub mod dumb_rules;
@@ -25,6 +26,7 @@ pub mod reports;
 pub mod suite;
 
 pub use audit::AuditStore;
+pub use calendar::CalendarStore;
 pub use coordination::CoordinationStore;
 pub use departments::DepartmentStore;
 pub use dumb_rules::DumbRuleStore;
@@ -98,12 +100,26 @@ pub struct Idempotency {
 /// Everything CityServe stores: the one bound for code that needs the whole store (the server,
 /// the API services). Each backend implements the per-subdomain traits; this follows.
 pub trait Store:
-    DepartmentStore + OfficerStore + FeedbackStore + CoordinationStore + ImportStore + AuditStore + Open311Store
+    DepartmentStore
+    + CalendarStore
+    + OfficerStore
+    + FeedbackStore
+    + CoordinationStore
+    + ImportStore
+    + AuditStore
+    + Open311Store
 {
 }
 
 impl<T> Store for T where
-    T: DepartmentStore + OfficerStore + FeedbackStore + CoordinationStore + ImportStore + AuditStore + Open311Store
+    T: DepartmentStore
+        + CalendarStore
+        + OfficerStore
+        + FeedbackStore
+        + CoordinationStore
+        + ImportStore
+        + AuditStore
+        + Open311Store
 {
 }
 
@@ -157,6 +173,7 @@ macro_rules! backend_tests {
             leases_are_held_by_one_holder_at_a_time,
             live_writes_reach_the_month_of_their_day,
             live_figures_of_many_departments_match_one_by_one,
+            calendar_changes_reschedule_open_cases,
         );
     };
     (@each $factory:path; $($name:ident),+ $(,)?) => {
@@ -180,6 +197,14 @@ pub mod resource {
     /// `departments/{d}`.
     pub fn department(d: &DepartmentId) -> String {
         format!("departments/{d}")
+    }
+
+    /// `calendar`: the city's calendar.
+    pub const CITY_CALENDAR: &str = "calendar";
+
+    /// `departments/{d}/calendar`.
+    pub fn department_calendar(d: &DepartmentId) -> String {
+        format!("departments/{d}/calendar")
     }
 
     /// `departments/{d}/serviceCategories/{c}`.

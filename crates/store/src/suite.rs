@@ -10,6 +10,7 @@ use cityserve_domain::{
 };
 
 mod audit;
+mod calendar;
 mod coordination;
 mod feedback;
 mod idempotency;
@@ -19,6 +20,7 @@ mod monthly_rollups;
 mod officers;
 mod open311;
 pub use audit::*;
+pub use calendar::*;
 pub use coordination::*;
 pub use feedback::*;
 pub use idempotency::*;

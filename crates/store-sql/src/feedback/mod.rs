@@ -45,12 +45,15 @@ pub const SELECT_CASE_FOR_UPDATE: &str =
 pub const SELECT_FEEDBACK_KIND: &str = "SELECT kind FROM feedback WHERE department_id = $1 AND feedback_id = $2";
 
 /// A department (by ID, `$1`) with the IDs of its categories of status `$2`, space-separated in
-/// `active_categories` (NULL when there are none): what [`intake_row`] reads.
+/// `active_categories` (NULL when there are none), and the stored city calendar and department
+/// override its clocks run on (NULL when not saved): what [`intake_row`] reads.
 pub const SELECT_INTAKE: &str = concat!(
     "SELECT ",
     department_columns!(),
     ", (SELECT string_agg(category_id, ' ' ORDER BY category_id) FROM service_categories
-         WHERE department_id = $1 AND status = $2) AS active_categories
+         WHERE department_id = $1 AND status = $2) AS active_categories,
+       (SELECT body FROM city_calendar WHERE calendar_id = 1) AS city_calendar,
+       (SELECT body FROM department_calendars WHERE department_id = $1) AS department_calendar
      FROM departments WHERE department_id = $1"
 );
 
@@ -147,6 +150,8 @@ pub struct Intake {
     pub standards: Vec<ServiceStandard>,
     /// Its active categories: the only ones a submission may name.
     pub active_categories: Vec<ServiceCategoryId>,
+    /// The calendar its clocks run on.
+    pub calendar: cityserve_domain::BusinessCalendar,
 }
 
 impl Intake {
@@ -192,9 +197,11 @@ pub fn batch_replay(record: &str) -> Vec<Result<&str, String>> {
     items
 }
 
-/// A [`SELECT_INTAKE`] row: the department's default targets and active categories, or a
-/// precondition error if the department is archived.
-pub fn intake_row(row: &impl SqlRow) -> StoreResult<(ServiceTargets, Vec<ServiceCategoryId>)> {
+/// A [`SELECT_INTAKE`] row: the department's default targets, active categories and calendar,
+/// or a precondition error if the department is archived.
+pub fn intake_row(
+    row: &impl SqlRow,
+) -> StoreResult<(ServiceTargets, Vec<ServiceCategoryId>, cityserve_domain::BusinessCalendar)> {
     let department = crate::rows::department(row)?;
     if department.status != DepartmentStatus::Active {
         return Err(StoreError::FailedPrecondition(format!("department {} is archived", department.id)));
@@ -208,7 +215,11 @@ pub fn intake_row(row: &impl SqlRow) -> StoreResult<(ServiceTargets, Vec<Service
         .filter(|c| !c.is_empty())
         .map(|c| ServiceCategoryId::parse("category_id", c).map_err(|_| corrupt("category_id")))
         .collect::<StoreResult<Vec<_>>>()?;
-    Ok((department.default_targets, active))
+    let calendar = crate::calendar::business_calendar(
+        row.opt_text("city_calendar")?.as_deref(),
+        row.opt_text("department_calendar")?.as_deref(),
+    )?;
+    Ok((department.default_targets, active, calendar))
 }
 
 /// Where a complaint copied into another department by an accepted hand-off came from.
@@ -411,9 +422,9 @@ macro_rules! feedback_reads {
                 .await
                 .map_err(crate::db_err)?
                 .ok_or(cityserve_store::StoreError::NotFound)?;
-            let (default_targets, active_categories) = $crate::feedback::intake_row(&row)?;
+            let (default_targets, active_categories, calendar) = $crate::feedback::intake_row(&row)?;
             let standards = if complaints { crate::read_standards(conn, d).await? } else { Vec::new() };
-            Ok($crate::feedback::Intake { default_targets, standards, active_categories })
+            Ok($crate::feedback::Intake { default_targets, standards, active_categories, calendar })
         }
     };
 }

@@ -108,7 +108,7 @@ macro_rules! feedback_store {
                     new.category.as_ref(),
                     Some(new.channel),
                 );
-                let case = cityserve_domain::Case::open(new, now, targets);
+                let case = cityserve_domain::Case::open(new, now, targets, &intake.calendar);
                 deltas.extend(report::case_opened_deltas(&case));
                 let stored = sqlx::query($crate::feedback::INSERT_CASE)
                     .bind(d)

@@ -1,0 +1,45 @@
+-- City time: the city's calendar, departments' overrides, and which clock a target counts on.
+-- A target on the 'business' clock counts business days and opening hours of the department's
+-- calendar; 'calendar' (every target until now) counts wall-clock time.
+ALTER TABLE departments ADD COLUMN default_clock text NOT NULL DEFAULT 'calendar'
+    CHECK (default_clock IN ('calendar', 'business'));
+ALTER TABLE service_standards ADD COLUMN clock text NOT NULL DEFAULT 'calendar'
+    CHECK (clock IN ('calendar', 'business'));
+
+-- The city's calendar (time zone, opening hours, holidays) as one JSON document; at most one row.
+-- No row: the default (UTC, Monday to Friday 09:00-17:00, no holidays).
+CREATE TABLE city_calendar (
+    calendar_id integer     NOT NULL PRIMARY KEY CHECK (calendar_id = 1),
+    body        text        NOT NULL,
+    revision    bigint      NOT NULL,
+    update_time timestamptz NOT NULL
+);
+
+-- A department's override (its own hours, closures, whether it opens on city holidays).
+CREATE TABLE department_calendars (
+    department_id text        NOT NULL PRIMARY KEY REFERENCES departments (department_id),
+    body          text        NOT NULL,
+    revision      bigint      NOT NULL,
+    update_time   timestamptz NOT NULL
+);
+
+-- Row-level security. Every department's clocks read the city calendar, so every session sees
+-- it; only the Chief writes it. Overrides are tenant data, as in 0001.
+ALTER TABLE city_calendar ENABLE ROW LEVEL SECURITY;
+ALTER TABLE city_calendar FORCE ROW LEVEL SECURITY;
+CREATE POLICY city_read ON city_calendar FOR SELECT USING (true);
+CREATE POLICY chief_write ON city_calendar FOR ALL
+    USING ((SELECT current_setting('app.role', true)) = 'chief')
+    WITH CHECK ((SELECT current_setting('app.role', true)) = 'chief');
+ALTER TABLE department_calendars ENABLE ROW LEVEL SECURITY;
+ALTER TABLE department_calendars FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON department_calendars
+    USING (
+        (SELECT current_setting('app.role', true)) IN ('chief', 'auditor')
+        OR department_id = ANY ((SELECT string_to_array(current_setting('app.tenant_ids', true), ','))::text[])
+    )
+    WITH CHECK (
+        (SELECT current_setting('app.role', true)) = 'chief'
+        OR department_id = ANY ((SELECT string_to_array(current_setting('app.tenant_ids', true), ','))::text[])
+    );
+GRANT SELECT, INSERT, UPDATE ON city_calendar, department_calendars TO cityserve_app;

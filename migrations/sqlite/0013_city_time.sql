@@ -1,0 +1,24 @@
+-- City time: the city's calendar, departments' overrides, and which clock a target counts on.
+-- A target on the 'business' clock counts business days and opening hours of the department's
+-- calendar; 'calendar' (every target until now) counts wall-clock time.
+ALTER TABLE departments ADD COLUMN default_clock TEXT NOT NULL DEFAULT 'calendar'
+    CHECK (default_clock IN ('calendar', 'business'));
+ALTER TABLE service_standards ADD COLUMN clock TEXT NOT NULL DEFAULT 'calendar'
+    CHECK (clock IN ('calendar', 'business'));
+
+-- The city's calendar (time zone, opening hours, holidays) as one JSON document; at most one row.
+-- No row: the default (UTC, Monday to Friday 09:00-17:00, no holidays).
+CREATE TABLE city_calendar (
+    calendar_id INTEGER NOT NULL PRIMARY KEY CHECK (calendar_id = 1),
+    body        TEXT    NOT NULL,
+    revision    INTEGER NOT NULL,
+    update_time INTEGER NOT NULL
+);
+
+-- A department's override (its own hours, closures, whether it opens on city holidays).
+CREATE TABLE department_calendars (
+    department_id TEXT    NOT NULL PRIMARY KEY REFERENCES departments (department_id),
+    body          TEXT    NOT NULL,
+    revision      INTEGER NOT NULL,
+    update_time   INTEGER NOT NULL
+);
