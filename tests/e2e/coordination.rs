@@ -168,6 +168,23 @@ both_backends! {
             .into_inner();
         assert_eq!(dash.city.unwrap().ping_pongs, 2, "the city total adds both sides");
         assert!(dash.departments.iter().any(|c| c.department == "departments/streets" && c.ping_pongs == 1));
+        // Today is running: it is compared with the whole of yesterday (today counted whole).
+        let secs = |t: Option<prost_types::Timestamp>| t.unwrap().seconds;
+        assert!(dash.partial_period);
+        assert_eq!(secs(dash.previous_end_time) - secs(dash.previous_start_time), 86_400);
+        assert_eq!(secs(dash.compared_end_time), secs(dash.previous_end_time) + 86_400);
+        // This month so far against as many days of last month.
+        let month = app
+            .coordination()
+            .get_city_dashboard(authed(pb::GetCityDashboardRequest { period: pb::ReportPeriod::Month as i32, date: String::new() }, &chief()))
+            .await
+            .unwrap()
+            .into_inner();
+        let today = chrono::Utc::now().date_naive();
+        let elapsed = i64::from(chrono::Datelike::day(&today));
+        let prev_len = (secs(month.previous_end_time) - secs(month.previous_start_time)) / 86_400;
+        assert_eq!(prev_len, elapsed.min(prev_len), "{prev_len} days of last month for {elapsed} of this one");
+        assert!(prev_len == elapsed || elapsed > 28);
         let denied = app
             .coordination()
             .get_city_dashboard(authed(pb::GetCityDashboardRequest::default(), &streets))

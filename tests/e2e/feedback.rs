@@ -294,6 +294,20 @@ both_backends! {
         assert_eq!(bad_fields(&err), ["note"]);
         let closed = client.close_case(authed(pb::CloseCaseRequest { name: case_name.clone(), owner_department: "departments/parks".into(), note: "Park permits are Parks'".into(), ..Default::default() }, &streets_cso)).await.unwrap().into_inner().case.unwrap();
         assert_eq!((closed.state, closed.owner_department.as_str()), (pb::CaseState::Closed as i32, "departments/parks"));
+        // Streets' card keeps the two populations apart, and the "not ours" closure is a
+        // redirection, never an acknowledgement.
+        let req = pb::GetReportCardRequest { department: "departments/streets".into(), period: pb::ReportPeriod::Day as i32, date: String::new() };
+        let card = app.coordination().get_report_card(authed(req, &chief())).await.unwrap().into_inner().report_card.unwrap();
+        let internal = card.internal_customers.unwrap();
+        assert_eq!((internal.volume, internal.complaints, internal.csat_average), (1, 1, Some(2.0)));
+        let residents = card.residents.unwrap();
+        assert_eq!((residents.volume, residents.complaints, card.volume), (1, 0, 1), "the importer's comment card only");
+        assert_eq!((card.redirected, card.acknowledged, card.acknowledge_sla_percent), (1, 0, None));
+        // A single submission may date itself at most 31 days back; history goes through a batch.
+        let mut late = feedback(pb::Channel::CommentCard, pb::FeedbackKind::Compliment, "Thanks for the new bench");
+        late.occur_time = Some(prost_types::Timestamp { seconds: chrono::Utc::now().timestamp() - 40 * 86_400, nanos: 0 });
+        let err = client.submit_feedback(authed(submit("streets", late, None, "late-1"), &streets_cso)).await.unwrap_err();
+        assert_eq!(bad_fields(&err), ["feedback.occur_time"]);
 
         // Case queues: by state, and soonest due first.
         for i in 0..3 {

@@ -342,6 +342,11 @@ pub struct NewFeedback {
     pub source: Option<String>,
 }
 
+/// How far back (days before receipt) a single live submission may date its `occur_time`:
+/// report cards count feedback in the period it occurred, so a closed period changes only
+/// through the history path (a batch, `cityserve import`), never through day-to-day intake.
+pub const LIVE_BACKDATE_DAYS: i64 = 31;
+
 impl NewFeedback {
     /// Checks the measures the API validates (CSAT, NPS, the language tag, coordinates, media
     /// references), for the intake paths that build a submission themselves (the demo city, bulk

@@ -7,7 +7,7 @@
 //! histograms with fixed bucket bounds ([`BUCKETS_SECS`]); a percentile is the upper bound of the
 //! bucket that holds it, so it is exact to the bucket's width.
 use crate::department::Channel;
-use crate::feedback::{Case, CaseStatus, FeedbackKind};
+use crate::feedback::{Case, CaseStatus, FeedbackKind, NewFeedback, RecoveryAction, RecoveryKind};
 use crate::ids::DepartmentId;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use std::collections::BTreeMap;
@@ -44,32 +44,44 @@ fn bucket(secs: i64) -> usize {
     BUCKETS_SECS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS_SECS.len())
 }
 
-/// What a feedback record adds: volume by channel and kind, ratings, and coverage for contacts
-/// that need no outcome (everything but complaints, whose outcome is their resolution).
-pub fn feedback_deltas(
-    d: &DepartmentId,
-    received_at: DateTime<Utc>,
-    channel: Channel,
-    kind: FeedbackKind,
-    csat: Option<i32>,
-    nps: Option<i32>,
-    has_category: bool,
-) -> Vec<Delta> {
+/// What a feedback record received at `received_at` adds, in the period it occurred
+/// (`occurred_at`, which defaults to its receipt; never later than the receipt): volume by channel and kind, ratings, and coverage for contacts that need no outcome
+/// (everything but complaints, whose outcome is their resolution). Residents and internal
+/// customers (one department rating another's service) are two populations, counted apart:
+/// residents' figures under `fb`, `csat.`, `nps.`; internal customers' under `int.`.
+pub fn feedback_deltas(f: &NewFeedback, received_at: DateTime<Utc>) -> Vec<Delta> {
+    // A contact cannot have happened after it was received (clients' clocks may run ahead).
+    let (d, at) = (&f.department_id, f.occurred_at.min(received_at));
+    if f.internal_customer.is_some() {
+        let mut out = vec![delta(d, at, "int.fb"), delta(d, at, format!("int.kind.{}", f.kind.as_str()))];
+        if let Some(c) = f.csat {
+            out.push(delta(d, at, format!("int.csat.{c}")));
+        }
+        if let Some(n) = f.nps {
+            out.push(delta(d, at, format!("int.nps.{n}")));
+        }
+        return out;
+    }
     let mut out = vec![
-        delta(d, received_at, "fb"),
-        delta(d, received_at, format!("fb.ch.{}", channel.as_str())),
-        delta(d, received_at, format!("fb.kind.{}", kind.as_str())),
+        delta(d, at, "fb"),
+        delta(d, at, format!("fb.ch.{}", f.channel.as_str())),
+        delta(d, at, format!("fb.kind.{}", f.kind.as_str())),
     ];
-    if let Some(c) = csat {
-        out.push(delta(d, received_at, format!("csat.{c}")));
+    if let Some(c) = f.csat {
+        out.push(delta(d, at, format!("csat.{c}")));
     }
-    if let Some(n) = nps {
-        out.push(delta(d, received_at, format!("nps.{n}")));
+    if let Some(n) = f.nps {
+        out.push(delta(d, at, format!("nps.{n}")));
     }
-    if has_category && kind != FeedbackKind::Complaint {
-        out.push(delta(d, received_at, "cov"));
+    if f.category.is_some() && f.kind != FeedbackKind::Complaint {
+        out.push(delta(d, at, "cov"));
     }
     out
+}
+
+/// What a recovery action recorded on a case of `d` adds: one of its kind, when it was taken.
+pub fn recovery_deltas(d: &DepartmentId, r: &RecoveryAction) -> Vec<Delta> {
+    vec![delta(d, r.at, format!("rec.{}", r.kind.as_str()))]
 }
 
 /// What opening a case adds (also for a case opened by accepting a hand-off).
@@ -78,11 +90,18 @@ pub fn case_opened_deltas(c: &Case) -> Vec<Delta> {
 }
 
 /// What a change of a case at `now` adds: time to acknowledge and to resolve (first time only) with SLA
-/// compliance, reopens, closed loops (follow-up recorded) and coverage (category and outcome).
+/// compliance, reopens, closed loops (follow-up recorded, and whether the resident was
+/// satisfied), redirections ("not ours" closures) and coverage (category and outcome). A case
+/// closed as another department's is redirected, never acknowledged: its closing says nothing
+/// of how fast the department answered.
 pub fn case_deltas(before: &Case, after: &Case, now: DateTime<Utc>) -> Vec<Delta> {
     let d = &after.department_id;
     let mut out = Vec::new();
-    if let (None, Some(at)) = (before.acknowledged_at, after.acknowledged_at) {
+    let redirected = before.owner_department.is_none() && after.owner_department.is_some();
+    if redirected {
+        out.push(delta(d, now, "redirect"));
+    }
+    if let (None, Some(at), false) = (before.acknowledged_at, after.acknowledged_at, redirected) {
         let secs = (at - after.received_at).num_seconds().max(0);
         out.push(delta(d, at, "ack.n"));
         out.push(delta(d, at, format!("ack.b{}", bucket(secs))));
@@ -106,6 +125,17 @@ pub fn case_deltas(before: &Case, after: &Case, now: DateTime<Utc>) -> Vec<Delta
     }
     if before.follow_up.is_none() && after.follow_up.is_some() {
         out.push(delta(d, after.received_at, "loop"));
+    }
+    // The resident's answer to the follow-up; a changed answer moves the count.
+    let answer = |c: &Case| c.follow_up.as_ref().and(c.satisfied);
+    let metric = |satisfied: bool| if satisfied { "loop.sat" } else { "loop.unsat" };
+    if answer(before) != answer(after) {
+        if let Some(was) = answer(before) {
+            out.push(Delta { value: -1, ..delta(d, after.received_at, metric(was)) });
+        }
+        if let Some(is) = answer(after) {
+            out.push(delta(d, after.received_at, metric(is)));
+        }
     }
     out
 }
@@ -360,10 +390,63 @@ pub struct ReportCard {
     pub escalations: i64,
     /// Share of cases opened in the period whose loop was closed (follow-up recorded).
     pub closed_loop_share: Option<f64>,
+    /// Of those follow-ups where the resident answered, the share satisfied, percent.
+    pub closed_loop_satisfied_percent: Option<f64>,
+    /// Cases closed as another department's responsibility ("not ours").
+    pub redirected: i64,
+    /// Recovery actions taken, by kind (only kinds taken).
+    pub recovery_actions: Vec<(RecoveryKind, i64)>,
+    /// Internal customers' figures (one department rating another), apart from residents'.
+    pub internal: Population,
     /// Share of contacts with a category and an outcome recorded.
     pub coverage: Option<f64>,
     /// Live figures.
     pub live: LiveFigures,
+}
+
+/// One population's contact figures: volume, ratings and complaints.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Population {
+    /// Contacts.
+    pub volume: i64,
+    /// Complaints among them.
+    pub complaints: i64,
+    /// CSAT ratings 1..5: counts.
+    pub csat_distribution: [i64; 5],
+    /// Mean CSAT.
+    pub csat_average: Option<f64>,
+    /// NPS ratings 0..10: counts.
+    pub nps_distribution: [i64; 11],
+    /// Net promoter score, -100..100.
+    pub nps: Option<f64>,
+}
+
+impl Population {
+    /// The figures under metric prefix `p` (`""` for residents, `"int."` for internal customers).
+    fn from_metrics(m: &Metrics, p: &str) -> Population {
+        let mut csat = [0; 5];
+        for (i, c) in csat.iter_mut().enumerate() {
+            *c = get(m, &format!("{p}csat.{}", i + 1));
+        }
+        let mut nps = [0; 11];
+        for (i, c) in nps.iter_mut().enumerate() {
+            *c = get(m, &format!("{p}nps.{i}"));
+        }
+        let csat_n: i64 = csat.iter().sum();
+        let csat_sum: i64 = csat.iter().enumerate().map(|(i, c)| (i as i64 + 1) * c).sum();
+        let nps_n: i64 = nps.iter().sum();
+        let promoters = nps[9] + nps[10];
+        let detractors: i64 = nps[..=6].iter().sum();
+        let kind = if p.is_empty() { "fb.kind" } else { "int.kind" };
+        Population {
+            volume: get(m, &format!("{p}fb")),
+            complaints: get(m, &format!("{kind}.{}", FeedbackKind::Complaint.as_str())),
+            csat_distribution: csat,
+            csat_average: ratio(csat_sum, csat_n),
+            nps_distribution: nps,
+            nps: ratio((promoters - detractors) * 100, nps_n),
+        }
+    }
 }
 
 fn get(m: &Metrics, k: &str) -> i64 {
@@ -396,21 +479,10 @@ pub fn quantile(m: &Metrics, prefix: &str, q: f64) -> Option<i64> {
 impl ReportCard {
     /// Derives a card from summed counters and live figures.
     pub fn from_metrics(m: &Metrics, live: LiveFigures) -> ReportCard {
-        let mut csat = [0; 5];
-        for (i, c) in csat.iter_mut().enumerate() {
-            *c = get(m, &format!("csat.{}", i + 1));
-        }
-        let mut nps = [0; 11];
-        for (i, c) in nps.iter_mut().enumerate() {
-            *c = get(m, &format!("nps.{i}"));
-        }
-        let csat_n: i64 = csat.iter().sum();
-        let csat_sum: i64 = csat.iter().enumerate().map(|(i, c)| (i as i64 + 1) * c).sum();
-        let nps_n: i64 = nps.iter().sum();
-        let promoters = nps[9] + nps[10];
-        let detractors: i64 = nps[..=6].iter().sum();
-        let volume = get(m, "fb");
+        let residents = Population::from_metrics(m, "");
+        let volume = residents.volume;
         let (ack, res) = (get(m, "ack.n"), get(m, "res.n"));
+        let (satisfied, unsatisfied) = (get(m, "loop.sat"), get(m, "loop.unsat"));
         ReportCard {
             volume,
             by_channel: Channel::ALL
@@ -423,10 +495,10 @@ impl ReportCard {
                 .map(|k| (*k, get(m, &format!("fb.kind.{}", k.as_str()))))
                 .filter(|(_, n)| *n > 0)
                 .collect(),
-            csat_distribution: csat,
-            csat_average: ratio(csat_sum, csat_n),
-            nps_distribution: nps,
-            nps: ratio((promoters - detractors) * 100, nps_n),
+            csat_distribution: residents.csat_distribution,
+            csat_average: residents.csat_average,
+            nps_distribution: residents.nps_distribution,
+            nps: residents.nps,
             cases_opened: get(m, "case"),
             acknowledged: ack,
             acknowledge_p50_secs: quantile(m, "ack", 0.5),
@@ -443,8 +515,30 @@ impl ReportCard {
             ping_pongs: get(m, "ho.pingpong"),
             escalations: get(m, "esc"),
             closed_loop_share: ratio(get(m, "loop"), get(m, "case")),
+            closed_loop_satisfied_percent: ratio(satisfied * 100, satisfied + unsatisfied),
+            redirected: get(m, "redirect"),
+            recovery_actions: RecoveryKind::ALL
+                .iter()
+                .map(|k| (*k, get(m, &format!("rec.{}", k.as_str()))))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            internal: Population::from_metrics(m, "int."),
             coverage: ratio(get(m, "cov"), volume),
             live,
+        }
+    }
+}
+
+impl ReportCard {
+    /// The residents' population figures (the card's top-level contact figures).
+    pub fn residents(&self) -> Population {
+        Population {
+            volume: self.volume,
+            complaints: self.by_kind.iter().find(|(k, _)| *k == FeedbackKind::Complaint).map_or(0, |(_, n)| *n),
+            csat_distribution: self.csat_distribution,
+            csat_average: self.csat_average,
+            nps_distribution: self.nps_distribution,
+            nps: self.nps,
         }
     }
 }
@@ -462,28 +556,77 @@ pub struct Movement {
     pub ping_pong_change: i64,
     /// Change of escalations.
     pub escalation_change: i64,
-    /// Higher is worse: SLA points lost + 10 per CSAT point lost + 5 per extra ping-pong or
-    /// escalation.
+    /// Change of ping-pongs per 100 cases opened (unset unless both spans opened cases).
+    pub ping_pong_rate_change: Option<f64>,
+    /// Change of escalations per 100 cases opened (unset unless both spans opened cases).
+    pub escalation_rate_change: Option<f64>,
+    /// Higher is worse; see [`movement`].
     pub score: f64,
 }
 
-/// Compares each department's card with its previous one.
+/// The most one part of a movement's score may contribute, either way.
+pub const SCORE_PART_CAP: f64 = 25.0;
+
+/// Compares a department's card with its card of the comparison span. The score (higher is
+/// worse) adds four parts, each capped at ±[`SCORE_PART_CAP`] so no single count dominates:
+/// resolve SLA points lost; 10 × mean CSAT points lost; escalations per 100 cases opened, gained;
+/// ping-pongs per 100 cases opened, gained. The rates are per case so a department's size does
+/// not make it a mover.
 pub fn movement(department: &DepartmentId, now: &ReportCard, before: &ReportCard) -> Movement {
     let diff = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a - b);
+    let per_100_cases = |n: i64, c: &ReportCard| ratio(n * 100, c.cases_opened);
     let resolve_sla_change = diff(now.resolve_sla_percent, before.resolve_sla_percent);
     let csat_change = diff(now.csat_average, before.csat_average);
-    let ping_pong_change = now.ping_pongs - before.ping_pongs;
-    let escalation_change = now.escalations - before.escalations;
-    let score = -resolve_sla_change.unwrap_or(0.0) - 10.0 * csat_change.unwrap_or(0.0)
-        + 5.0 * (ping_pong_change + escalation_change) as f64;
+    let ping_pong_rate_change = diff(per_100_cases(now.ping_pongs, now), per_100_cases(before.ping_pongs, before));
+    let escalation_rate_change = diff(per_100_cases(now.escalations, now), per_100_cases(before.escalations, before));
+    let part = |x: Option<f64>| x.unwrap_or(0.0).clamp(-SCORE_PART_CAP, SCORE_PART_CAP);
+    let score = part(resolve_sla_change.map(|x| -x))
+        + part(csat_change.map(|x| -10.0 * x))
+        + part(escalation_rate_change)
+        + part(ping_pong_rate_change);
     Movement {
         department: department.clone(),
         resolve_sla_change,
         csat_change,
-        ping_pong_change,
-        escalation_change,
+        ping_pong_change: now.ping_pongs - before.ping_pongs,
+        escalation_change: now.escalations - before.escalations,
+        ping_pong_rate_change,
+        escalation_rate_change,
         score,
     }
+}
+
+/// What a period's figures are compared with: the previous period, over the same number of days
+/// when the period is still running (`today` inside it; today counts as a whole day on both
+/// sides), else whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Comparison {
+    /// The current period's counted days: `[start, end)` as day numbers.
+    pub current: (i64, i64),
+    /// The previous period's counted days: `[start, end)` as day numbers.
+    pub previous: (i64, i64),
+    /// Whether the current period is still running (the previous one is cut to match).
+    pub partial: bool,
+}
+
+impl Period {
+    /// What this period is compared with on day `today` (a day number).
+    pub fn comparison(&self, today: i64) -> Comparison {
+        let prev = self.previous();
+        let (start, end) = (self.start_day(), self.end_day());
+        if (start..end).contains(&today) {
+            let elapsed = today + 1 - start;
+            let prev_end = (prev.start_day() + elapsed).min(prev.end_day());
+            Comparison { current: (start, today + 1), previous: (prev.start_day(), prev_end), partial: true }
+        } else {
+            Comparison { current: (start, end), previous: (prev.start_day(), prev.end_day()), partial: false }
+        }
+    }
+}
+
+/// The instant day number `day` begins (UTC).
+pub fn day_start(day: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(day.saturating_mul(86_400), 0).unwrap_or_default()
 }
 
 /// The departments that got worse the most (positive score), worst first, at most `n`.
@@ -577,6 +720,36 @@ mod tests {
         assert_eq!(c.closed_loop_share, Some(0.5));
         assert_eq!(c.coverage, Some(0.5));
         assert_eq!(c.acknowledge_sla_percent, None);
+    }
+
+    #[test]
+    fn a_running_period_is_compared_with_the_same_days_of_the_previous_one() {
+        let oct = Period::containing(PeriodKind::Month, date(2026, 10, 1));
+        let today = days(date(2026, 10, 10));
+        let c = oct.comparison(today);
+        assert!(c.partial);
+        assert_eq!(c.current, (days(date(2026, 10, 1)), days(date(2026, 10, 11))));
+        assert_eq!(c.previous, (days(date(2026, 9, 1)), days(date(2026, 9, 11))));
+        // March 31st against February: February is cut at its end.
+        let mar = Period::containing(PeriodKind::Month, date(2026, 3, 1));
+        assert_eq!(mar.comparison(days(date(2026, 3, 31))).previous, (days(date(2026, 2, 1)), days(date(2026, 3, 1))));
+        // A closed period is compared whole.
+        let c = oct.comparison(days(date(2026, 12, 5)));
+        assert!(!c.partial);
+        assert_eq!(c.previous, (days(date(2026, 9, 1)), days(date(2026, 10, 1))));
+    }
+
+    #[test]
+    fn movement_scores_are_per_case_and_no_part_dominates() {
+        let d = DepartmentId::parse("d", "water").unwrap();
+        let card =
+            |cases: i64, escalations: i64| ReportCard { cases_opened: cases, escalations, ..ReportCard::default() };
+        // A big department with 200 more escalations on 10x the cases is not worse per case.
+        let big = movement(&d, &card(10_000, 1_000), &card(1_000, 100));
+        assert_eq!((big.escalation_change, big.escalation_rate_change, big.score), (900, Some(0.0), 0.0));
+        // A flood of escalations counts at most the cap.
+        let flood = movement(&d, &card(100, 357), &card(100, 2));
+        assert_eq!(flood.score, SCORE_PART_CAP);
     }
 
     #[test]

@@ -162,15 +162,7 @@ pub fn validate_batch(rules: &ImportRules, first: usize, items: Vec<ImportedCont
         {
             return Err(bad(format!("service category {c} is not an active category of department {department}")));
         }
-        counters.add(report::feedback_deltas(
-            department,
-            item.received_at,
-            f.channel,
-            f.kind,
-            f.csat,
-            f.nps,
-            f.category.is_some(),
-        ));
+        counters.add(report::feedback_deltas(f, item.received_at));
         let mut case = None;
         if f.kind == FeedbackKind::Complaint {
             let c = item.case.as_ref().ok_or_else(|| bad("a complaint needs its case".into()))?;

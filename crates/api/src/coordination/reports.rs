@@ -98,6 +98,26 @@ pub(super) fn card_to_pb(department: Option<&DepartmentId>, p: &Period, c: &Repo
         coverage: c.coverage,
         focus: c.live.focus.as_ref().map(focus_to_pb),
         dumb_rules_retired: c.live.dumb_rules_retired,
+        closed_loop_satisfied_percent: c.closed_loop_satisfied_percent,
+        redirected: c.redirected,
+        recovery_actions: c
+            .recovery_actions
+            .iter()
+            .map(|(k, n)| pb::RecoveryCount { kind: crate::feedback::cases::recovery_to_pb(*k) as i32, count: *n })
+            .collect(),
+        residents: Some(population_to_pb(&c.residents())),
+        internal_customers: Some(population_to_pb(&c.internal)),
+    }
+}
+
+fn population_to_pb(p: &report::Population) -> pb::PopulationFigures {
+    pb::PopulationFigures {
+        volume: p.volume,
+        complaints: p.complaints,
+        csat_distribution: p.csat_distribution.to_vec(),
+        csat_average: p.csat_average,
+        nps_distribution: p.nps_distribution.to_vec(),
+        nps: p.nps,
     }
 }
 
@@ -109,6 +129,8 @@ pub(super) fn movement_to_pb(m: &report::Movement) -> pb::Movement {
         ping_pong_change: m.ping_pong_change,
         escalation_change: m.escalation_change,
         score: m.score,
+        ping_pong_rate_change: m.ping_pong_rate_change,
+        escalation_rate_change: m.escalation_rate_change,
     }
 }
 
@@ -169,14 +191,16 @@ impl<S: CoordinationStore> CoordinationApi<S> {
                 None => break,
             }
         }
-        let prev = p.previous();
+        // Movements compare like with like: a running period so far against as many days of the
+        // previous one.
+        let compared = p.comparison(report::day_of(Utc::now()));
         // Counters of the listed departments only (their index leads with department_id), both
-        // periods at once; live figures of every department in one store call.
-        let fetch = |p: Period| {
+        // spans at once; live figures of every department in one store call.
+        let fetch = |(from, to): (i64, i64)| {
             let (scope, departments) = (&scope, &departments);
             async move {
                 self.store
-                    .rollup_metrics(scope, Some(departments), p.start_day(), p.end_day())
+                    .rollup_metrics(scope, Some(departments), from, to)
                     .await
                     .map_err(|e| ApiError::from_store(e, "rollups"))
             }
@@ -187,7 +211,8 @@ impl<S: CoordinationStore> CoordinationApi<S> {
                 .await
                 .map_err(|e| ApiError::from_store(e, "departments"))
         };
-        let (now_rows, prev_rows, live) = tokio::try_join!(fetch(p), fetch(prev), live)?;
+        let (now_rows, prev_rows, live) =
+            tokio::try_join!(fetch((p.start_day(), p.end_day())), fetch(compared.previous), live)?;
         let now_rows: std::collections::HashMap<DepartmentId, Metrics> = now_rows.into_iter().collect();
         let mut prev_rows: std::collections::HashMap<DepartmentId, Metrics> = prev_rows.into_iter().collect();
         let mut city = Metrics::new();
@@ -212,6 +237,10 @@ impl<S: CoordinationStore> CoordinationApi<S> {
             departments: cards,
             worst_movers: report::worst_movers(&moves, 3).iter().map(movement_to_pb).collect(),
             movements: moves.iter().map(movement_to_pb).collect(),
+            partial_period: compared.partial,
+            compared_end_time: Some(timestamp(report::day_start(compared.current.1))),
+            previous_start_time: Some(timestamp(report::day_start(compared.previous.0))),
+            previous_end_time: Some(timestamp(report::day_start(compared.previous.1))),
         })
     }
 

@@ -34,7 +34,7 @@ pub(super) fn recovery_from_pb(field: &str, v: i32) -> Result<RecoveryKind, Vali
     }
 }
 
-pub(super) fn recovery_to_pb(k: RecoveryKind) -> pb::RecoveryActionKind {
+pub(crate) fn recovery_to_pb(k: RecoveryKind) -> pb::RecoveryActionKind {
     match k {
         RecoveryKind::Apology => pb::RecoveryActionKind::Apology,
         RecoveryKind::Remedy => pb::RecoveryActionKind::Remedy,

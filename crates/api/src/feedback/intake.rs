@@ -252,6 +252,18 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         let d = names::department("parent", &r.parent)?;
         record_tenant(d.as_str());
         let mut new = self.new_feedback(&d, &r)?;
+        let oldest = Utc::now() - Duration::days(cityserve_domain::feedback::LIVE_BACKDATE_DAYS);
+        if new.occurred_at < oldest {
+            return Err(ValidationError::one(
+                "feedback.occur_time",
+                format!(
+                    "must be at most {} days before receipt for a single submission: send older history with \
+                     BatchSubmitFeedback (`cityserve import`), where it lands in its own period",
+                    cityserve_domain::feedback::LIVE_BACKDATE_DAYS
+                ),
+            )
+            .into());
+        }
         new.source = source.map(str::to_owned);
         let key = new.resident.as_ref().map(|r| r.key.as_str());
         let idem = idempotency(&r.request_id, &fingerprint(&r, key))?;

@@ -28,7 +28,7 @@ use cityserve_store::feedback::{CaseFilter, CaseOrder, FeedbackFilter, Source, S
 use cityserve_store::{FeedbackStore, now_micros, resource};
 use tonic::{Request, Response, Status};
 
-mod cases;
+pub(crate) mod cases;
 pub(crate) mod intake;
 mod residents;
 

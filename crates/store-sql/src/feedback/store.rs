@@ -128,15 +128,7 @@ macro_rules! feedback_store {
             }
             let case_status = opened.as_ref().map(|c| c.status);
             if origin.is_none() {
-                deltas.extend(report::feedback_deltas(
-                    &new.department_id,
-                    now,
-                    new.channel,
-                    new.kind,
-                    new.csat,
-                    new.nps,
-                    new.category.is_some(),
-                ));
+                deltas.extend(report::feedback_deltas(new, now));
             }
             crate::apply_deltas(conn, &deltas).await?;
             if let Some(key) = resident_key {
@@ -213,7 +205,10 @@ macro_rules! feedback_store {
             let name = cityserve_store::resource::case(d, &case.id);
             let payload = serde_json::json!({ "case": case.id.as_str(), "status": case.status.as_str() });
             crate::record(conn, ctx, d, &name, payload).await?;
-            let deltas = cityserve_domain::report::case_deltas(current, case, cityserve_store::now_micros());
+            let mut deltas = cityserve_domain::report::case_deltas(current, case, cityserve_store::now_micros());
+            if let Some(cityserve_domain::CaseEntry::Recovery(r)) = entry {
+                deltas.extend(cityserve_domain::report::recovery_deltas(d, r));
+            }
             crate::apply_deltas(conn, &deltas).await
         }
 

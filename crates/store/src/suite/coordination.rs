@@ -5,7 +5,7 @@ use crate::coordination::{
     HandoffFilter, InitiativeFilter, NewEscalation,
 };
 use crate::{StoreError, WriteCtx};
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{Duration, Utc};
 use cityserve_domain::coordination::{
     DumbRuleStatus, EscalationChange, EscalationStatus, EscalationTrigger, HandoffKind, HandoffResponse, HandoffStatus,
     Initiative, InitiativeStatus, Milestone, NewDumbRule, NewHandoff, RuleDecision, RuleVerdict, RuleVote,
@@ -47,7 +47,8 @@ fn contact(
         language: "en".into(),
         category: None,
         location: Location::default(),
-        occurred_at: Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap(),
+        // Now: report cards count a contact in the period it occurred.
+        occurred_at: crate::now_micros(),
         resident: None,
         internal_customer: None,
         source: None,
@@ -509,6 +510,7 @@ pub async fn dumb_rules_take_votes_and_a_decision<S: CoordinationStore>(store: &
 
 pub async fn report_card_figures_match_a_hand_computed_data_set<S: CoordinationStore>(store: &S) {
     seed_department(store, "water").await;
+    seed_department(store, "streets").await;
     // Ten contacts: 7 phone, 3 web; 4 complaints; CSAT 1,5,5,5; NPS 10,10,8,3; 2 with a category.
     let cat = ServiceCategoryId::parse("id", "leak").unwrap();
     let c = chief();
@@ -558,11 +560,47 @@ pub async fn report_card_figures_match_a_hand_computed_data_set<S: CoordinationS
     let case = store.get_case(&all, &dept("water"), &CaseId::parse("c", "fb-1").unwrap()).await.unwrap();
     let mut followed = case.clone();
     followed.follow_up = Some(fid("fb-survey"));
+    followed.satisfied = Some(true);
     store.save_case(&w, &followed, case.revision, None).await.unwrap();
+
+    // An apology on fb-2; fb-3 was another department's ("not ours"): redirected, not acknowledged.
+    let case = store.get_case(&all, &dept("water"), &CaseId::parse("c", "fb-2").unwrap()).await.unwrap();
+    let apology = cityserve_domain::RecoveryAction {
+        kind: cityserve_domain::RecoveryKind::Apology,
+        note: String::new(),
+        actor: "chief-1".into(),
+        at: now,
+    };
+    let entry = cityserve_domain::CaseEntry::Recovery(apology.clone());
+    let mut with_apology = case.clone();
+    with_apology.recovery.push(apology);
+    store.save_case(&w, &with_apology, case.revision, Some(&entry)).await.unwrap();
+    let case = store.get_case(&all, &dept("water"), &CaseId::parse("c", "fb-3").unwrap()).await.unwrap();
+    let not_ours = transition(&case, &CaseTransition::CloseNotOurs(dept("streets")), now).unwrap();
+    store.save_case(&w, &not_ours, case.revision, None).await.unwrap();
+    // Two internal customers (Streets rating Water's service) are reported apart: a complaint
+    // rated 2 and a compliment rated 4 (NPS 9 and 6).
+    for (i, kind, csat, nps) in [(0, FeedbackKind::Complaint, 2, 9), (1, FeedbackKind::Compliment, 4, 6)] {
+        let mut f = contact("water", &format!("int-{i}"), kind, Channel::Email, Some(csat), Some(nps));
+        f.internal_customer = Some(dept("streets"));
+        submit(store, &f).await;
+    }
+    // Last quarter's survey card, received today, counts in its own period.
+    let mut old = contact("water", "fb-old", FeedbackKind::Compliment, Channel::CommentCard, Some(5), None);
+    old.occurred_at = now - Duration::days(100);
+    submit(store, &old).await;
 
     let m = metrics_today(store, "water").await;
     let card = ReportCard::from_metrics(&m, LiveFigures::default());
     assert_eq!(card.volume, 11);
+    assert_eq!(card.closed_loop_satisfied_percent, Some(100.0));
+    assert_eq!(card.redirected, 1);
+    assert_eq!(card.recovery_actions, vec![(cityserve_domain::RecoveryKind::Apology, 1)]);
+    let internal = &card.internal;
+    assert_eq!((internal.volume, internal.complaints), (2, 1));
+    assert_eq!((internal.csat_distribution, internal.csat_average), ([0, 1, 0, 1, 0], Some(3.0)));
+    assert_eq!(internal.nps, Some(0.0)); // 1 promoter, 1 detractor of 2
+    assert_eq!((card.residents().volume, card.residents().complaints), (11, 4));
     assert_eq!(card.by_channel, vec![(Channel::Phone, 7), (Channel::Web, 3), (Channel::Email, 1)]);
     assert_eq!(
         card.by_kind,
@@ -571,19 +609,27 @@ pub async fn report_card_figures_match_a_hand_computed_data_set<S: CoordinationS
     assert_eq!(card.csat_distribution, [1, 0, 0, 0, 3]);
     assert_eq!(card.csat_average, Some(4.0));
     assert_eq!(card.nps, Some(25.0)); // 2 promoters, 1 detractor of 4
-    assert_eq!(card.cases_opened, 4);
-    assert_eq!((card.acknowledged, card.resolved), (2, 2));
+    // A case is work whoever complained: the internal customer's complaint opened one too.
+    assert_eq!(card.cases_opened, 5);
+    assert_eq!((card.acknowledged, card.resolved), (2, 2), "the redirected case was never acknowledged");
     assert_eq!(card.acknowledge_sla_percent, Some(100.0));
     assert_eq!(card.resolve_sla_percent, Some(100.0));
     assert_eq!(card.resolve_p50_secs, Some(60), "resolved within the first minute bucket");
     assert_eq!(card.reopen_rate, Some(0.5));
-    assert_eq!(card.closed_loop_share, Some(0.25));
+    assert_eq!(card.closed_loop_share, Some(0.2));
     // Covered: the categorised compliment (fb-5) and the categorised complaint once resolved (fb-0).
     assert_eq!(card.coverage, Some(2.0 / 11.0));
     // Nothing outside the period.
     let all = scope(&c, Action::ReadReportCards, None);
     let day = report::day_of(now);
     assert!(store.rollup_metrics(&all, None, day - 10, day - 1).await.unwrap().is_empty());
+    let then = report::day_of(now - Duration::days(100));
+    let old_day = store.rollup_metrics(&all, None, then, then + 1).await.unwrap();
+    let mut old_card = report::Metrics::new();
+    for (_, m) in &old_day {
+        report::merge(&mut old_card, m);
+    }
+    assert_eq!((old_card.get("fb"), old_card.get("csat.5")), (Some(&1), Some(&1)), "{old_day:?}");
 }
 
 pub async fn watch_resumes_without_gaps_or_duplicates<S: CoordinationStore>(store: &S) {
