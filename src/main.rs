@@ -214,12 +214,14 @@ fn run_demo(config_path: Option<&PathBuf>, scale: u64, months: u32, seed: u64) -
         .map_err(|e| e.to_string())?;
     let rate = report.contacts as f64 / report.load_seconds.max(1e-9);
     println!(
-        "loaded the demo city into {}: {} departments, {} contacts over {months} months in {:.1} s ({rate:.0} contacts/s), {} breach escalations",
+        "loaded the demo city into {}: {} departments, {} contacts over {months} months in {:.1} s ({rate:.0} contacts/s); the first breach scan found {} breaches and raised {} escalations ({} of them digests)",
         redact_url(&config.database_url),
         report.departments,
         report.contacts,
         report.load_seconds,
+        report.breaches,
         report.escalations,
+        report.digests,
     );
     let secret = cityserve::secret::load_or_create(&config).map_err(|e| e.to_string())?;
     let mint = |subject: &str, role: Role, departments: &[&str]| {

@@ -43,3 +43,32 @@ CREATE POLICY tenant_isolation ON department_calendars
         OR department_id = ANY ((SELECT string_to_array(current_setting('app.tenant_ids', true), ','))::text[])
     );
 GRANT SELECT, INSERT, UPDATE ON city_calendar, department_calendars TO cityserve_app;
+
+-- The resident's wait: when the resident first contacted the city about a case, carried across
+-- hand-offs (NULL for cases opened before this migration and for imported history: their own
+-- receipt).
+ALTER TABLE cases ADD COLUMN first_contact_at timestamptz;
+
+-- No floods: a breach scan that finds many breaches against one department at once sends one
+-- digest escalation (the count, the oldest cases); the breaches it covers are recorded so later
+-- scans pass them by.
+ALTER TABLE escalations ADD COLUMN breach_count integer NOT NULL DEFAULT 1;
+ALTER TABLE escalations ADD COLUMN digest_cases text NOT NULL DEFAULT ''; -- case names, one a line
+CREATE TABLE escalation_covers (
+    department_id text NOT NULL REFERENCES departments (department_id),
+    dedupe_key    text NOT NULL,
+    escalation_id text NOT NULL,
+    PRIMARY KEY (department_id, dedupe_key)
+);
+ALTER TABLE escalation_covers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE escalation_covers FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON escalation_covers
+    USING (
+        (SELECT current_setting('app.role', true)) IN ('chief', 'auditor')
+        OR department_id = ANY ((SELECT string_to_array(current_setting('app.tenant_ids', true), ','))::text[])
+    )
+    WITH CHECK (
+        (SELECT current_setting('app.role', true)) = 'chief'
+        OR department_id = ANY ((SELECT string_to_array(current_setting('app.tenant_ids', true), ','))::text[])
+    );
+GRANT SELECT, INSERT ON escalation_covers TO cityserve_app;

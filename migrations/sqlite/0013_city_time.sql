@@ -22,3 +22,20 @@ CREATE TABLE department_calendars (
     revision      INTEGER NOT NULL,
     update_time   INTEGER NOT NULL
 );
+
+-- The resident's wait: when the resident first contacted the city about a case, carried across
+-- hand-offs (NULL for cases opened before this migration and for imported history: their own
+-- receipt).
+ALTER TABLE cases ADD COLUMN first_contact_at INTEGER;
+
+-- No floods: a breach scan that finds many breaches against one department at once sends one
+-- digest escalation (the count, the oldest cases); the breaches it covers are recorded so later
+-- scans pass them by.
+ALTER TABLE escalations ADD COLUMN breach_count INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE escalations ADD COLUMN digest_cases TEXT NOT NULL DEFAULT ''; -- case names, one a line
+CREATE TABLE escalation_covers (
+    department_id TEXT NOT NULL REFERENCES departments (department_id),
+    dedupe_key    TEXT NOT NULL,
+    escalation_id TEXT NOT NULL,
+    PRIMARY KEY (department_id, dedupe_key)
+);

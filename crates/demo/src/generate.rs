@@ -81,6 +81,13 @@ pub(crate) fn contact(
         FeedbackKind::Suggestion => "An online status page would save everyone a phone call.".to_owned(),
         FeedbackKind::SurveyResponse => "Survey answer".to_owned(),
     };
+    // One contact in 25 that is no complaint is another department rating this one's service
+    // (an internal customer), reported apart from residents.
+    let internal = (kind != FeedbackKind::Complaint && rng.random_range(0..25) == 0)
+        .then(|| crate::city::CITY[rng.random_range(0..crate::city::CITY.len())].id)
+        .filter(|other| *other != d.id)
+        .map(did);
+    let resident_key = if internal.is_some() { None } else { resident_key };
     let feedback = |fid: String, kind: FeedbackKind, text: String, csat, nps| NewFeedback {
         media: Vec::new(),
         department_id: id.clone(),
@@ -95,7 +102,7 @@ pub(crate) fn contact(
         location: Location { address: String::new(), latitude: None, longitude: None, address_id: String::new() },
         occurred_at: received,
         resident: None,
-        internal_customer: None,
+        internal_customer: internal.clone(),
         source: None,
     };
     let fid = format!("fb-demo-{serial:09}");

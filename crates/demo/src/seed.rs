@@ -5,8 +5,8 @@ use cityserve_domain::{
     Action, AppointmentId, AuditAction, Channel, NewAppointment, NewDepartment, NewOfficer, NewServiceCategory,
     NewServiceStandard, OfficerId, OfficerKind, Seat, ServiceCategoryId, ServiceStandardId, ServiceTargets,
 };
-use cityserve_store::StoreError;
 use cityserve_store::coordination::CoordinationStore;
+use cityserve_store::{DepartmentStore, StoreError};
 
 /// Creates `d` with its categories, standards and officers.
 pub(crate) async fn seed_department<S: CoordinationStore>(store: &S, d: &Dept) -> Result<(), DemoError> {
@@ -100,5 +100,64 @@ pub(crate) async fn seed_department<S: CoordinationStore>(store: &S, d: &Dept) -
         )
         .await
         .map_err(store_err("appointment"))?;
+    Ok(())
+}
+
+/// The city's calendar: Philadelphia's time zone, City Hall's hours (Monday to Friday
+/// 08:00-17:00) and the city's holidays; Water's emergency line runs around the clock, holidays
+/// included; Licenses and Inspections keeps its targets in business days.
+pub(crate) async fn seed_calendars<S: cityserve_store::CalendarStore + DepartmentStore>(
+    store: &S,
+) -> Result<(), DemoError> {
+    use chrono::{NaiveDate, Weekday};
+    use cityserve_domain::{CityCalendar, Clock, DepartmentCalendar, Holiday, OpeningHours};
+    let chief = chief_caller();
+    let weekdays = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri];
+    let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+    let holiday = |d: NaiveDate, yearly: bool, name: &str| Holiday { date: d, yearly, name: name.to_owned() };
+    let city = CityCalendar {
+        time_zone: chrono_tz::America::New_York,
+        hours: weekdays.iter().map(|&day| OpeningHours { day, opens: 8 * 60, closes: 17 * 60 }).collect(),
+        holidays: vec![
+            holiday(date(2020, 1, 1), true, "New Year's Day"),
+            holiday(date(2020, 6, 19), true, "Juneteenth"),
+            holiday(date(2020, 7, 4), true, "Independence Day"),
+            holiday(date(2026, 9, 7), false, "Labor Day"),
+            holiday(date(2026, 11, 26), false, "Thanksgiving Day"),
+            holiday(date(2026, 11, 27), false, "Day after Thanksgiving"),
+            holiday(date(2020, 12, 25), true, "Christmas Day"),
+        ],
+        revision: 0,
+        update_time: None,
+    };
+    let all = scope(&chief, Action::ManageCityCalendar, None)?;
+    store
+        .update_city_calendar(&wctx(&all, &chief, AuditAction::CityCalendarUpdate), &city, 0)
+        .await
+        .map_err(store_err("city calendar"))?;
+    let water = did("water");
+    let s = scope(&chief, Action::ManageServiceCatalog, Some(&water))?;
+    let always = DepartmentCalendar {
+        hours: [weekdays.as_slice(), &[Weekday::Sat, Weekday::Sun]]
+            .concat()
+            .into_iter()
+            .map(|day| OpeningHours { day, opens: 0, closes: 24 * 60 })
+            .collect(),
+        open_on_city_holidays: true,
+        ..DepartmentCalendar::city_default(water)
+    };
+    store
+        .update_department_calendar(&wctx(&s, &chief, AuditAction::DepartmentCalendarUpdate), &always, 0)
+        .await
+        .map_err(store_err("water calendar"))?;
+    let licenses = did("licenses-inspections");
+    let s = scope(&chief, Action::UpdateDepartment, Some(&licenses))?;
+    let mut d = store.get_department(&s, &licenses).await.map_err(store_err("licenses"))?;
+    d.default_targets = d.default_targets.on(Clock::Business);
+    let rev = d.revision;
+    store
+        .update_department(&wctx(&s, &chief, AuditAction::DepartmentUpdate), &d, rev)
+        .await
+        .map_err(store_err("licenses targets"))?;
     Ok(())
 }

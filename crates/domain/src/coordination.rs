@@ -219,7 +219,20 @@ pub struct Escalation {
     pub resolve_time: Option<DateTime<Utc>>,
     /// Revision (etag).
     pub revision: i64,
+    /// How many breaches it stands for (1; more for a digest).
+    pub breach_count: i32,
+    /// For a digest, the oldest cases it covers (resource names), oldest first.
+    pub digest_cases: Vec<String>,
 }
+
+/// A breach scan that finds more than this many breaches against one department sends them as
+/// one digest escalation (the count and the oldest cases) instead of one escalation each: the
+/// first scan after an import of old open cases, or after a long outage, would otherwise flood
+/// the Chief. Later scans find few and escalate case by case again.
+pub const DIGEST_THRESHOLD: usize = 20;
+
+/// How many of the oldest cases a digest lists.
+pub const DIGEST_OLDEST: usize = 5;
 
 impl Escalation {
     /// The key that makes an automatic escalation happen at most once (`None` for manual ones).

@@ -419,6 +419,9 @@ pub struct Case {
     pub channel: Channel,
     /// When the complaint was received: the clock starts here.
     pub received_at: DateTime<Utc>,
+    /// When the resident first contacted the city about this: the receipt of the first case on
+    /// its hand-off path (its own receipt unless it came by hand-off).
+    pub first_contact_at: DateTime<Utc>,
     /// Acknowledge by.
     pub acknowledge_due: DateTime<Utc>,
     /// Resolve by.
@@ -482,6 +485,7 @@ impl Case {
             category: f.category.clone(),
             channel: f.channel,
             received_at,
+            first_contact_at: received_at,
             acknowledge_due,
             resolve_due,
             acknowledged_at: None,

@@ -119,6 +119,10 @@ pub fn case_deltas(before: &Case, after: &Case, now: DateTime<Utc>) -> Vec<Delta
         if after.category.is_some() {
             out.push(delta(d, after.received_at, "cov"));
         }
+        // The resident's wait: from their first contact with the city, across every hand-off.
+        let wait = (at - after.first_contact_at).num_seconds().max(0);
+        out.push(delta(d, at, "wait.n"));
+        out.push(delta(d, at, format!("wait.b{}", bucket(wait))));
     }
     if after.reopen_count > before.reopen_count {
         out.push(delta(d, now, "reopen"));
@@ -398,6 +402,13 @@ pub struct ReportCard {
     pub recovery_actions: Vec<(RecoveryKind, i64)>,
     /// Internal customers' figures (one department rating another), apart from residents'.
     pub internal: Population,
+    /// Cases resolved in the period (first time), counted for the resident's wait.
+    pub resident_waits: i64,
+    /// The resident's wait (first contact with the city to this resolution, across every
+    /// hand-off), median, in seconds.
+    pub resident_wait_p50_secs: Option<i64>,
+    /// The resident's wait, 90th percentile, in seconds.
+    pub resident_wait_p90_secs: Option<i64>,
     /// Share of contacts with a category and an outcome recorded.
     pub coverage: Option<f64>,
     /// Live figures.
@@ -523,6 +534,9 @@ impl ReportCard {
                 .filter(|(_, n)| *n > 0)
                 .collect(),
             internal: Population::from_metrics(m, "int."),
+            resident_waits: get(m, "wait.n"),
+            resident_wait_p50_secs: quantile(m, "wait", 0.5),
+            resident_wait_p90_secs: quantile(m, "wait", 0.9),
             coverage: ratio(get(m, "cov"), volume),
             live,
         }

@@ -18,7 +18,8 @@ macro_rules! handoff_columns {
 macro_rules! escalation_columns {
     () => {
         "department_id, escalation_id, case_department, case_id, handoff_department, handoff_id, trigger, status, \
-         reason, resolution, created_by, create_time, acknowledge_time, resolve_time, revision"
+         reason, resolution, created_by, create_time, acknowledge_time, resolve_time, revision, breach_count, \
+         digest_cases"
     };
 }
 macro_rules! initiative_columns {
@@ -48,8 +49,9 @@ pub const SELECT_ESCALATION: &str =
 /// exists already.
 pub const INSERT_ESCALATION: &str =
     "INSERT INTO escalations (department_id, escalation_id, case_department, case_id, handoff_department,
-         handoff_id, trigger, status, reason, created_by, create_time, dedupe_key, revision)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1)
+         handoff_id, trigger, status, reason, created_by, create_time, dedupe_key, revision, breach_count,
+         digest_cases)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $14)
      ON CONFLICT (department_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING";
 /// The columns [`crate::rows::initiative`] reads (its members come separately).
 pub const INITIATIVE_COLUMNS: &str = initiative_columns!();
@@ -203,6 +205,8 @@ macro_rules! coordination_reads {
                 .bind(&e.created_by)
                 .bind(crate::at(e.create_time))
                 .bind(e.dedupe_key())
+                .bind(e.breach_count)
+                .bind(e.digest_cases.join("\n"))
                 .execute(&mut **conn)
                 .await
                 .map_err(crate::db_err)?;
@@ -215,6 +219,7 @@ macro_rules! coordination_reads {
                 "escalation": e.id.as_str(),
                 "case": resource::case(&e.case_department, &e.case_id),
                 "trigger": e.trigger.as_str(),
+                "breach_count": e.breach_count,
             });
             let name = resource::escalation(&e.department_id, &e.id);
             crate::record(conn, ctx, &e.department_id, &name, payload).await?;

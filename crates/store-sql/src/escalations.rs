@@ -25,6 +25,8 @@ pub const BREACH_SCANS: [(EscalationTrigger, &str); 3] = [
         "SELECT department_id, case_id FROM cases c WHERE status = 'open' AND acknowledge_due < $1
            AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.department_id = c.department_id
                AND e.dedupe_key = 'acknowledge_breach:' || c.department_id || '/' || c.case_id)
+           AND NOT EXISTS (SELECT 1 FROM escalation_covers v WHERE v.department_id = c.department_id
+               AND v.dedupe_key = 'acknowledge_breach:' || c.department_id || '/' || c.case_id)
          ORDER BY acknowledge_due LIMIT $2",
     ),
     (
@@ -33,6 +35,8 @@ pub const BREACH_SCANS: [(EscalationTrigger, &str); 3] = [
          WHERE status IN ('open', 'acknowledged', 'in_progress') AND resolve_due < $1
            AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.department_id = c.department_id
                AND e.dedupe_key = 'resolve_breach:' || c.department_id || '/' || c.case_id)
+           AND NOT EXISTS (SELECT 1 FROM escalation_covers v WHERE v.department_id = c.department_id
+               AND v.dedupe_key = 'resolve_breach:' || c.department_id || '/' || c.case_id)
          ORDER BY resolve_due LIMIT $2",
     ),
     (
@@ -41,6 +45,8 @@ pub const BREACH_SCANS: [(EscalationTrigger, &str); 3] = [
          WHERE status = 'pending' AND accept_due < $1
            AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.department_id = h.to_department
                AND e.dedupe_key = 'handoff:' || h.handoff_id)
+           AND NOT EXISTS (SELECT 1 FROM escalation_covers v WHERE v.department_id = h.to_department
+               AND v.dedupe_key = 'handoff:' || h.handoff_id)
          ORDER BY accept_due LIMIT $2",
     ),
 ];
@@ -96,7 +102,43 @@ pub fn automatic(b: Breach, actor: &str, now: DateTime<Utc>) -> StoreResult<Esca
         acknowledge_time: None,
         resolve_time: None,
         revision: 1,
+        breach_count: 1,
+        digest_cases: Vec::new(),
     })
+}
+
+/// Records that a digest escalation covers a breach (its dedupe key), so later scans pass it by.
+pub const INSERT_COVER: &str = "INSERT INTO escalation_covers (department_id, dedupe_key, escalation_id)
+     VALUES ($1, $2, $3) ON CONFLICT (department_id, dedupe_key) DO NOTHING";
+
+/// The one escalation that stands for `breaches` (all against one department, oldest first):
+/// the count, the oldest cases, and the oldest as its case.
+pub fn digest(breaches: &[Breach], actor: &str, now: DateTime<Utc>) -> StoreResult<Escalation> {
+    use cityserve_domain::coordination::DIGEST_OLDEST;
+    let oldest = breaches.first().cloned().ok_or_else(|| corrupt("empty digest"))?;
+    let cases: Vec<String> = breaches
+        .iter()
+        .map(|b| cityserve_store::resource::case(&b.case_department, &b.case_id))
+        .fold(Vec::new(), |mut seen, c| {
+            if !seen.contains(&c) {
+                seen.push(c);
+            }
+            seen
+        });
+    let mut e = automatic(oldest, actor, now)?;
+    e.breach_count = i32::try_from(breaches.len()).unwrap_or(i32::MAX);
+    e.reason = format!(
+        "{} breaches found at once (an import of old open cases or a long outage?), sent as one digest; \
+         the oldest are listed",
+        breaches.len()
+    );
+    e.digest_cases = cases.into_iter().take(DIGEST_OLDEST).collect();
+    Ok(e)
+}
+
+/// A breach's dedupe key (what [`BREACH_SCANS`] and [`INSERT_COVER`] match on).
+pub fn breach_key(b: &Breach) -> Option<String> {
+    cityserve_domain::coordination::dedupe_key(b.trigger, &b.case_department, &b.case_id, b.handoff.as_ref())
 }
 
 /// A page of escalations: those of `filter` in `scope`, newest first.
@@ -156,6 +198,8 @@ macro_rules! escalation_store {
                     acknowledge_time: None,
                     resolve_time: None,
                     revision: 1,
+                    breach_count: 1,
+                    digest_cases: Vec::new(),
                 };
                 insert_escalation(&mut tx, ctx, &e).await?;
                 self.commit(tx).await?;
@@ -252,11 +296,40 @@ macro_rules! escalation_store {
                         breaches.push($crate::escalations::breach(trigger, row)?);
                     }
                 }
-                let mut out = Vec::new();
+                // Per accountable department, in the order found (oldest first per trigger): a
+                // flood becomes one digest, a few go case by case.
+                let mut by_department: Vec<(cityserve_domain::DepartmentId, Vec<$crate::escalations::Breach>)> =
+                    Vec::new();
                 for b in breaches.into_iter().take(usize::try_from(limit).unwrap_or(usize::MAX)) {
-                    let e = $crate::escalations::automatic(b, &ctx.actor.subject, cityserve_store::now_micros())?;
-                    if crate::coordination::insert_escalation(&mut tx, ctx, &e).await? {
-                        out.push(e);
+                    match by_department.iter_mut().find(|(d, _)| *d == b.accountable) {
+                        Some((_, group)) => group.push(b),
+                        None => by_department.push((b.accountable.clone(), vec![b])),
+                    }
+                }
+                let mut out = Vec::new();
+                let now = cityserve_store::now_micros();
+                for (d, group) in by_department {
+                    if group.len() > cityserve_domain::coordination::DIGEST_THRESHOLD {
+                        let e = $crate::escalations::digest(&group, &ctx.actor.subject, now)?;
+                        if crate::coordination::insert_escalation(&mut tx, ctx, &e).await? {
+                            for b in &group {
+                                sqlx::query($crate::escalations::INSERT_COVER)
+                                    .bind(d.as_str())
+                                    .bind($crate::escalations::breach_key(b))
+                                    .bind(e.id.as_str())
+                                    .execute(&mut *tx)
+                                    .await
+                                    .map_err(crate::db_err)?;
+                            }
+                            out.push(e);
+                        }
+                        continue;
+                    }
+                    for b in group {
+                        let e = $crate::escalations::automatic(b, &ctx.actor.subject, now)?;
+                        if crate::coordination::insert_escalation(&mut tx, ctx, &e).await? {
+                            out.push(e);
+                        }
                     }
                 }
                 self.commit(tx).await?;

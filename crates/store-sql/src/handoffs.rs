@@ -260,7 +260,11 @@ macro_rules! handoff_store {
                     };
                     let mut path = h.path.clone();
                     path.push(h.to_department.clone());
-                    let origin = crate::feedback::Origin { resident_key: case.resident_key.as_deref(), path: &path };
+                    let origin = crate::feedback::Origin {
+                        resident_key: case.resident_key.as_deref(),
+                        path: &path,
+                        first_contact_at: case.first_contact_at,
+                    };
                     crate::feedback::insert_feedback(&mut tx, ctx, &receiver, &copy, now, Some(&origin)).await?;
                     if h.ping_pong {
                         let deltas = cityserve_domain::report::ping_pong_deltas(sender, &h.to_department, now);

@@ -209,6 +209,8 @@ pub fn case(row: &impl SqlRow) -> StoreResult<Case> {
         category: row.opt_id("category_id", ServiceCategoryId::parse)?,
         channel: row.word("channel", Channel::parse)?,
         received_at: row.time("received_at")?,
+        // NULL before migration 0013 and for imported history: the case's own receipt.
+        first_contact_at: row.opt_time("first_contact_at")?.map_or_else(|| row.time("received_at"), Ok)?,
         acknowledge_due: row.time("acknowledge_due")?,
         resolve_due: row.time("resolve_due")?,
         acknowledged_at: row.opt_time("acknowledged_at")?,
@@ -248,6 +250,8 @@ pub fn escalation(row: &impl SqlRow) -> StoreResult<Escalation> {
         acknowledge_time: row.opt_time("acknowledge_time")?,
         resolve_time: row.opt_time("resolve_time")?,
         revision: row.int("revision")?,
+        breach_count: row.int32("breach_count")?,
+        digest_cases: row.text("digest_cases")?.lines().map(str::to_owned).collect(),
     })
 }
 

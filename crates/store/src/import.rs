@@ -179,6 +179,7 @@ pub fn validate_batch(rules: &ImportRules, first: usize, items: Vec<ImportedCont
                 category: f.category.clone(),
                 channel: f.channel,
                 received_at: item.received_at,
+                first_contact_at: item.received_at,
                 acknowledge_due: c.acknowledge_due,
                 resolve_due: c.resolve_due,
                 acknowledged_at: c.acknowledged_at,

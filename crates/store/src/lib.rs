@@ -174,6 +174,7 @@ macro_rules! backend_tests {
             live_writes_reach_the_month_of_their_day,
             live_figures_of_many_departments_match_one_by_one,
             calendar_changes_reschedule_open_cases,
+            a_flood_of_breaches_arrives_as_one_digest,
         );
     };
     (@each $factory:path; $($name:ident),+ $(,)?) => {

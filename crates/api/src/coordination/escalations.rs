@@ -24,6 +24,8 @@ pub(super) fn escalation_to_pb(e: &Escalation) -> pb::Escalation {
         acknowledge_time: e.acknowledge_time.map(timestamp),
         resolve_time: e.resolve_time.map(timestamp),
         etag: etag_for(e.revision),
+        breach_count: e.breach_count,
+        digest_cases: e.digest_cases.clone(),
     }
 }
 

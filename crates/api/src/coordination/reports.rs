@@ -107,6 +107,9 @@ pub(super) fn card_to_pb(department: Option<&DepartmentId>, p: &Period, c: &Repo
             .collect(),
         residents: Some(population_to_pb(&c.residents())),
         internal_customers: Some(population_to_pb(&c.internal)),
+        resident_waits: c.resident_waits,
+        resident_wait_p50: duration(c.resident_wait_p50_secs),
+        resident_wait_p90: duration(c.resident_wait_p90_secs),
     }
 }
 

@@ -23,7 +23,7 @@ macro_rules! case_columns {
     () => {
         "department_id, case_id, status, assignee, category_id, channel, received_at, acknowledge_due, resolve_due, \
          acknowledged_at, resolved_at, closed_at, owner_department, reopen_count, follow_up, satisfied, \
-         resident_key, revision, update_time"
+         resident_key, revision, update_time, first_contact_at"
     };
 }
 
@@ -84,8 +84,8 @@ pub const UPSERT_CONTACT: &str =
 /// Opens a case (received and last updated at `$6`), returning [`CASE_COLUMNS`].
 pub const INSERT_CASE: &str = concat!(
     "INSERT INTO cases (department_id, case_id, status, category_id, channel, received_at, acknowledge_due,
-         resolve_due, reopen_count, resident_key, revision, update_time, path)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 1, $6, $10)
+         resolve_due, reopen_count, resident_key, revision, update_time, path, first_contact_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 1, $6, $10, $11)
      RETURNING ",
     case_columns!()
 );
@@ -228,6 +228,8 @@ pub struct Origin<'a> {
     pub resident_key: Option<&'a str>,
     /// The case's path, ending with the receiving department.
     pub path: &'a [DepartmentId],
+    /// When the resident first contacted the city about it (the sender's own first contact).
+    pub first_contact_at: DateTime<Utc>,
 }
 
 /// The audit and event payload of a submission.

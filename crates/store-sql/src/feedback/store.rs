@@ -121,6 +121,7 @@ macro_rules! feedback_store {
                     .bind(crate::at(case.resolve_due))
                     .bind(resident_key)
                     .bind(origin.map(|o| path_value(o.path)))
+                    .bind(crate::at(origin.map_or(now, |o| o.first_contact_at)))
                     .fetch_one(&mut **conn)
                     .await
                     .map_err(crate::db_err)?;

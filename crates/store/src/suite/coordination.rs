@@ -165,6 +165,24 @@ pub async fn handoff_path_and_ping_pong_count_on_both_cards<S: CoordinationStore
     assert_eq!(declined.decline_reason, "Not a park");
     let s2 = store.get_case(&all, &dept("streets"), &CaseId::parse("c", "fb-s2").unwrap()).await.unwrap();
     assert_eq!(s2.status, cityserve_domain::CaseStatus::Open);
+    // The resident's first contact travels with the case across both hand-offs.
+    assert_eq!(s2.first_contact_at, origin.received_at);
+    assert!(s2.received_at > origin.received_at, "each department's own clock starts when it accepts");
+    // Streets finally resolves it: the resident's wait counts from the first contact, on the card
+    // of the department that resolved it.
+    let boss = chief();
+    let manage = scope(&boss, Action::ManageCases, Some(&dept("streets")));
+    let w = ctx(&manage, &boss, "case.manage");
+    let started = transition(&s2, &CaseTransition::Start, Utc::now()).unwrap();
+    let s2 = store.save_case(&w, &started, s2.revision, None).await.unwrap();
+    let resolved_at = Utc::now();
+    let resolved = transition(&s2, &CaseTransition::Resolve, resolved_at).unwrap();
+    store.save_case(&w, &resolved, s2.revision, None).await.unwrap();
+    let card = ReportCard::from_metrics(&metrics_today(store, "streets").await, LiveFigures::default());
+    let waited = (resolved_at - origin.received_at).num_seconds();
+    assert_eq!(card.resident_waits, 1);
+    let bound = card.resident_wait_p50_secs.unwrap();
+    assert!(bound >= waited && bound == report::BUCKETS_SECS[0], "{bound} for {waited} s");
 
     let streets = metrics_today(store, "streets").await;
     let water = metrics_today(store, "water").await;
@@ -234,6 +252,44 @@ pub async fn breach_scan_escalates_exactly_once_with_racing_scanners<S: Coordina
     submit(store, &contact("water", "fb-w", FeedbackKind::Complaint, Channel::Web, None, None)).await;
     assert_eq!(store.scan_breaches(&w, later, 1).await.unwrap().len(), 1);
     assert_eq!(store.scan_breaches(&w, later, 10).await.unwrap().len(), 1);
+}
+
+pub async fn a_flood_of_breaches_arrives_as_one_digest<S: CoordinationStore>(store: &S) {
+    use cityserve_domain::coordination::{DIGEST_OLDEST, DIGEST_THRESHOLD};
+    seed_department(store, "streets").await;
+    seed_department(store, "water").await;
+    // An import of old open cases: Streets has many past both due times, Water a few.
+    let many = DIGEST_THRESHOLD + 5;
+    for i in 0..many {
+        submit(store, &contact("streets", &format!("old-{i:03}"), FeedbackKind::Complaint, Channel::Web, None, None))
+            .await;
+    }
+    for i in 0..2 {
+        submit(store, &contact("water", &format!("w-{i}"), FeedbackKind::Complaint, Channel::Web, None, None)).await;
+    }
+    let (caller, s) = system();
+    let w = WriteCtx { scope: &s, actor: &caller, action: "escalation.create", trace_id: None };
+    let later = Utc::now() + Duration::days(11);
+    let raised = store.scan_breaches(&w, later, 500).await.unwrap();
+    let streets: Vec<_> = raised.iter().filter(|e| e.department_id == dept("streets")).collect();
+    assert_eq!(streets.len(), 1, "one digest, not {} escalations", many * 2);
+    let digest = streets[0];
+    assert_eq!(digest.breach_count, i32::try_from(many * 2).unwrap());
+    assert_eq!(digest.digest_cases.len(), DIGEST_OLDEST);
+    assert_eq!(digest.digest_cases[0], "departments/streets/cases/old-000");
+    assert_eq!(digest.case_id, CaseId::parse("c", "old-000").unwrap());
+    // Water's few breaches go case by case.
+    let water = raised.iter().filter(|e| e.department_id == dept("water")).count();
+    assert_eq!(water, 4);
+    assert!(raised.iter().filter(|e| e.department_id == dept("water")).all(|e| e.breach_count == 1));
+    // The digest covers its breaches: the next scan finds none of them again.
+    assert!(store.scan_breaches(&w, later, 500).await.unwrap().is_empty());
+    // A new breach later is escalated on its own.
+    submit(store, &contact("streets", "new-1", FeedbackKind::Complaint, Channel::Web, None, None)).await;
+    let next = store.scan_breaches(&w, later, 500).await.unwrap();
+    assert_eq!((next.len(), next[0].breach_count), (2, 1), "acknowledge and resolve breaches of new-1");
+    // The card counts one escalation for the digest.
+    assert_eq!(metrics_today(store, "streets").await.get("esc"), Some(&3));
 }
 
 pub async fn escalations_are_raised_and_settled<S: CoordinationStore>(store: &S) {
