@@ -72,3 +72,8 @@ CREATE POLICY tenant_isolation ON escalation_covers
         OR department_id = ANY ((SELECT string_to_array(current_setting('app.tenant_ids', true), ','))::text[])
     );
 GRANT SELECT, INSERT ON escalation_covers TO cityserve_app;
+
+-- A case waiting on the resident stops its clocks: since when it waits (NULL: it does not), and
+-- how long it waited before in all (its due times count from the receipt plus that).
+ALTER TABLE cases ADD COLUMN waiting_since timestamptz;
+ALTER TABLE cases ADD COLUMN waited_secs bigint NOT NULL DEFAULT 0;

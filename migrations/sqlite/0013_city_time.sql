@@ -39,3 +39,8 @@ CREATE TABLE escalation_covers (
     escalation_id TEXT NOT NULL,
     PRIMARY KEY (department_id, dedupe_key)
 );
+
+-- A case waiting on the resident stops its clocks: since when it waits (NULL: it does not), and
+-- how long it waited before in all (its due times count from the receipt plus that).
+ALTER TABLE cases ADD COLUMN waiting_since INTEGER;
+ALTER TABLE cases ADD COLUMN waited_secs INTEGER NOT NULL DEFAULT 0;

@@ -478,7 +478,7 @@ pub(crate) fn table() -> HashMap<&'static str, Spec> {
     );
     add("cityserve.v1.FeedbackService.GetCase", dept(&[ReadCases], OK, r#"{"name":"{CASE}"}"#));
     add("cityserve.v1.FeedbackService.ListCases", dept(&[ReadCases], OK, r#"{"parent":"departments/{T}"}"#));
-    for m in ["AcknowledgeCase", "StartCase", "ResolveCase", "CloseCase", "ReopenCase"] {
+    for m in ["AcknowledgeCase", "StartCase", "ResolveCase", "CloseCase", "ReopenCase", "HoldCase", "ResumeCase"] {
         let name: &'static str = Box::leak(format!("cityserve.v1.FeedbackService.{m}").into_boxed_str());
         add(name, dept(&[ManageCases], ABORTED, r#"{"name":"{CASE}","etag":"{STALE}","note":"matrix"}"#));
     }

@@ -186,4 +186,38 @@ both_backends! {
         let get = pb::GetDepartmentCalendarRequest { name: "departments/nowhere/calendar".into() };
         assert_eq!(app.departments().get_department_calendar(authed(get, &chief())).await.unwrap_err().code(), Code::NotFound);
     }
+
+    async fn a_case_on_hold_waits_on_the_resident_and_resumes(app: &TestApp) {
+        create_department(app, "streets").await;
+        let cso = app.cso("streets").await;
+        let submitted = app.feedback().submit_feedback(authed(pb::SubmitFeedbackRequest {
+            parent: "departments/streets".into(),
+            feedback: Some(pb::Feedback {
+                channel: pb::Channel::Web as i32,
+                kind: pb::FeedbackKind::Complaint as i32,
+                text: "Water pooling at the curb after the repair".into(),
+                ..Default::default()
+            }),
+            resident: None,
+            request_id: "hold-1".into(),
+        }, &cso)).await.unwrap().into_inner();
+        let case = submitted.case.unwrap();
+        let mut feedback = app.feedback();
+        let hold = |note: &str| pb::HoldCaseRequest { name: case.name.clone(), etag: String::new(), note: note.into() };
+        let err = feedback.hold_case(authed(hold(""), &cso)).await.unwrap_err();
+        assert_eq!(bad_fields(&err), ["note"], "what the city waits for is required");
+        let held = feedback.hold_case(authed(hold("Waiting for the resident's photos"), &cso)).await.unwrap().into_inner().case.unwrap();
+        assert!(held.hold_time.is_some());
+        assert!(!held.overdue);
+        // A held case only resumes.
+        let ack = pb::AcknowledgeCaseRequest { name: case.name.clone(), ..Default::default() };
+        assert_eq!(feedback.acknowledge_case(authed(ack.clone(), &cso)).await.unwrap_err().code(), Code::FailedPrecondition);
+        assert_eq!(feedback.hold_case(authed(hold("again"), &cso)).await.unwrap_err().code(), Code::FailedPrecondition);
+        let resume = pb::ResumeCaseRequest { name: case.name.clone(), etag: held.etag.clone(), note: "Photos received".into() };
+        let back = feedback.resume_case(authed(resume.clone(), &cso)).await.unwrap().into_inner().case.unwrap();
+        assert!(back.hold_time.is_none());
+        assert!(time(back.acknowledge_due_time) >= time(case.acknowledge_due_time), "the due time moves by the hold");
+        assert_eq!(feedback.resume_case(authed(pb::ResumeCaseRequest { etag: String::new(), ..resume }, &cso)).await.unwrap_err().code(), Code::FailedPrecondition);
+        assert!(feedback.acknowledge_case(authed(ack, &cso)).await.is_ok());
+    }
 }

@@ -123,6 +123,8 @@ audit_actions! {
         "FeedbackService/ResolveCase",
         "FeedbackService/CloseCase",
         "FeedbackService/ReopenCase",
+        "FeedbackService/HoldCase",
+        "FeedbackService/ResumeCase",
         "FeedbackService/AssignCase",
         "FeedbackService/AddCaseNote",
         "FeedbackService/RecordRecoveryAction",

@@ -446,6 +446,11 @@ pub struct Case {
     pub satisfied: Option<bool>,
     /// Resident key (for erasure and the timeline).
     pub resident_key: Option<String>,
+    /// Since when the case waits on the resident (its clocks stopped), if it does.
+    pub waiting_since: Option<DateTime<Utc>>,
+    /// Seconds the case has waited on the resident before, in all: its due times count from
+    /// its receipt plus this.
+    pub waited_secs: i64,
     /// Revision (etag).
     pub revision: i64,
     /// Last change.
@@ -467,6 +472,13 @@ pub fn due_times(
 }
 
 impl Case {
+    /// Where its clocks start: the receipt, plus the time it has waited on the resident (due
+    /// times are [`due_times`] from here, so a wait moves them by its length on the department's
+    /// calendar).
+    pub fn clock_start(&self) -> DateTime<Utc> {
+        self.received_at + chrono::Duration::seconds(self.waited_secs)
+    }
+
     /// A new case for a complaint received at `received_at` under `targets`, its due times on
     /// the department's calendar `cal`. The resident key is left for the store to set (it
     /// resolves the resident's recorded key).
@@ -486,6 +498,8 @@ impl Case {
             channel: f.channel,
             received_at,
             first_contact_at: received_at,
+            waiting_since: None,
+            waited_secs: 0,
             acknowledge_due,
             resolve_due,
             acknowledged_at: None,
@@ -506,6 +520,9 @@ impl Case {
     /// Whether a due time has passed at `now` for the stage the case is in: still open after the
     /// acknowledge-by time, or not resolved (again, after a reopen) by the resolve-by time.
     pub fn overdue(&self, now: DateTime<Utc>) -> bool {
+        if self.waiting_since.is_some() {
+            return false;
+        }
         (self.status == CaseStatus::Open && now > self.acknowledge_due)
             || (matches!(self.status, CaseStatus::Open | CaseStatus::Acknowledged | CaseStatus::InProgress)
                 && now > self.resolve_due)
@@ -527,6 +544,10 @@ pub enum CaseTransition {
     CloseNotOurs(DepartmentId),
     /// RESOLVED or CLOSED → IN_PROGRESS.
     Reopen,
+    /// A running case (OPEN, ACKNOWLEDGED, IN_PROGRESS) waits on the resident: its clocks stop.
+    WaitOnResident,
+    /// The resident answered: the clocks run again, the due times moved by the wait.
+    Resume,
 }
 
 /// Why a case transition is refused.
@@ -544,6 +565,24 @@ pub fn transition(case: &Case, t: &CaseTransition, now: DateTime<Utc>) -> Result
     use CaseStatus::*;
     let mut next = case.clone();
     let refuse = |verb| Err(InvalidTransition { from: case.status.as_str(), verb });
+    // A case waiting on the resident only resumes (a note or an assignment is no transition).
+    match (t, case.waiting_since) {
+        (CaseTransition::Resume, Some(since)) => {
+            next.waited_secs += (now - since).num_seconds().max(0);
+            next.waiting_since = None;
+            return Ok(next);
+        }
+        (CaseTransition::Resume, None) => return refuse("resumed: it is not waiting on the resident"),
+        (_, Some(_)) => return refuse("moved while it waits on the resident: resume it first"),
+        (CaseTransition::WaitOnResident, None) => {
+            if !matches!(case.status, Open | Acknowledged | InProgress) {
+                return refuse("put on wait: only a running case waits on the resident");
+            }
+            next.waiting_since = Some(now);
+            return Ok(next);
+        }
+        _ => {}
+    }
     match (t, case.status) {
         (CaseTransition::Acknowledge, Open) => {
             next.status = Acknowledged;
@@ -584,6 +623,8 @@ pub fn transition(case: &Case, t: &CaseTransition, now: DateTime<Utc>) -> Result
             next.reopen_count += 1;
         }
         (CaseTransition::Reopen, _) => return refuse("reopened"),
+        // Decided above, before the status.
+        (CaseTransition::WaitOnResident | CaseTransition::Resume, _) => return refuse("moved"),
     }
     Ok(next)
 }
@@ -770,6 +811,24 @@ mod tests {
         assert_eq!(not_ours.owner_department, Some(d("water")));
         assert!(transition(&case, &CaseTransition::CloseNotOurs(d("streets")), t0).is_err());
         assert!(transition(&not_ours, &CaseTransition::Reopen, t0).is_err());
+    }
+
+    #[test]
+    fn a_case_waiting_on_the_resident_stops_its_clock_and_only_resumes() {
+        let t0 = Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap();
+        let cal = crate::BusinessCalendar::effective(&Default::default(), None);
+        let case = Case::open(&complaint(), t0, ServiceTargets::new(3600, 86_400).unwrap(), &cal);
+        let waiting = transition(&case, &CaseTransition::WaitOnResident, t0 + chrono::Duration::minutes(30)).unwrap();
+        assert!(!waiting.overdue(t0 + chrono::Duration::hours(30)), "a waiting case is never overdue");
+        assert!(transition(&waiting, &CaseTransition::Acknowledge, t0).is_err());
+        assert!(transition(&waiting, &CaseTransition::WaitOnResident, t0).is_err());
+        let back = transition(&waiting, &CaseTransition::Resume, t0 + chrono::Duration::hours(2)).unwrap();
+        assert_eq!((back.waiting_since, back.waited_secs), (None, 5_400));
+        assert_eq!(back.clock_start(), t0 + chrono::Duration::minutes(90));
+        assert!(transition(&back, &CaseTransition::Resume, t0).is_err());
+        let done =
+            transition(&transition(&back, &CaseTransition::Start, t0).unwrap(), &CaseTransition::Resolve, t0).unwrap();
+        assert!(transition(&done, &CaseTransition::WaitOnResident, t0).is_err(), "only running cases wait");
     }
 
     #[test]

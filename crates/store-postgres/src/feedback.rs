@@ -112,8 +112,8 @@ async fn case_rows(
            AND ($4::text IS NULL OR category_id = $4)
            AND ($5::text[] IS NULL OR department_id = ANY($5))
            AND ($6::timestamptz IS NULL
-                OR (status = 'open' AND acknowledge_due < $6)
-                OR (status IN ('open', 'acknowledged', 'in_progress') AND resolve_due < $6))
+                OR (waiting_since IS NULL AND status = 'open' AND acknowledge_due < $6)
+                OR (waiting_since IS NULL AND status IN ('open', 'acknowledged', 'in_progress') AND resolve_due < $6))
            AND {after}
          ORDER BY {order_by} LIMIT $7"
     );

@@ -31,8 +31,8 @@ pub const UPDATE_DEPARTMENT_CALENDAR: &str =
 pub const ALL_DEPARTMENT_IDS: &str = "SELECT department_id FROM departments ORDER BY department_id";
 /// A department's cases whose clocks still run, with what their due times derive from.
 pub const RUNNING_CASES: &str =
-    "SELECT case_id, received_at, category_id, channel, acknowledge_due, resolve_due FROM cases
-     WHERE department_id = $1 AND status IN ('open', 'acknowledged', 'in_progress')";
+    "SELECT case_id, received_at, waited_secs, category_id, channel, acknowledge_due, resolve_due FROM cases
+     WHERE department_id = $1 AND status IN ('open', 'acknowledged', 'in_progress') AND waiting_since IS NULL";
 /// Moves a case's due times (a new revision: a client holding the old etag re-reads).
 pub const RESCHEDULE_CASE: &str =
     "UPDATE cases SET acknowledge_due = $3, resolve_due = $4, revision = revision + 1, update_time = $5
@@ -136,7 +136,10 @@ macro_rules! calendar_store {
                     category.as_ref(),
                     Some(channel),
                 );
-                let (ack, res) = cityserve_domain::feedback::due_times(row.time("received_at")?, targets, &cal);
+                // The clocks start at the receipt plus every wait on the resident so far (a case
+                // waiting now is rescheduled when the wait ends).
+                let start = row.time("received_at")? + chrono::Duration::seconds(row.int("waited_secs")?);
+                let (ack, res) = cityserve_domain::feedback::due_times(start, targets, &cal);
                 if (ack, res) == (row.time("acknowledge_due")?, row.time("resolve_due")?) {
                     continue;
                 }

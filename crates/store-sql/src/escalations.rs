@@ -23,6 +23,7 @@ pub const BREACH_SCANS: [(EscalationTrigger, &str); 3] = [
     (
         EscalationTrigger::AcknowledgeBreach,
         "SELECT department_id, case_id FROM cases c WHERE status = 'open' AND acknowledge_due < $1
+           AND waiting_since IS NULL
            AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.department_id = c.department_id
                AND e.dedupe_key = 'acknowledge_breach:' || c.department_id || '/' || c.case_id)
            AND NOT EXISTS (SELECT 1 FROM escalation_covers v WHERE v.department_id = c.department_id
@@ -32,7 +33,7 @@ pub const BREACH_SCANS: [(EscalationTrigger, &str); 3] = [
     (
         EscalationTrigger::ResolveBreach,
         "SELECT department_id, case_id FROM cases c
-         WHERE status IN ('open', 'acknowledged', 'in_progress') AND resolve_due < $1
+         WHERE status IN ('open', 'acknowledged', 'in_progress') AND resolve_due < $1 AND waiting_since IS NULL
            AND NOT EXISTS (SELECT 1 FROM escalations e WHERE e.department_id = c.department_id
                AND e.dedupe_key = 'resolve_breach:' || c.department_id || '/' || c.case_id)
            AND NOT EXISTS (SELECT 1 FROM escalation_covers v WHERE v.department_id = c.department_id

@@ -211,6 +211,8 @@ pub fn case(row: &impl SqlRow) -> StoreResult<Case> {
         received_at: row.time("received_at")?,
         // NULL before migration 0013 and for imported history: the case's own receipt.
         first_contact_at: row.opt_time("first_contact_at")?.map_or_else(|| row.time("received_at"), Ok)?,
+        waiting_since: row.opt_time("waiting_since")?,
+        waited_secs: row.int("waited_secs")?,
         acknowledge_due: row.time("acknowledge_due")?,
         resolve_due: row.time("resolve_due")?,
         acknowledged_at: row.opt_time("acknowledged_at")?,

@@ -126,7 +126,7 @@ async fn case_rows(
     // Same rule as Case::overdue.
     if let Some(at) = filter.overdue_at {
         sql.push_str(
-            " AND ((status = 'open' AND acknowledge_due < ?)
+            " AND waiting_since IS NULL AND ((status = 'open' AND acknowledge_due < ?)
                OR (status IN ('open', 'acknowledged', 'in_progress') AND resolve_due < ?))",
         );
         binds.extend([Bind::Int(micros(at)), Bind::Int(micros(at))]);

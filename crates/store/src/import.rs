@@ -180,6 +180,8 @@ pub fn validate_batch(rules: &ImportRules, first: usize, items: Vec<ImportedCont
                 channel: f.channel,
                 received_at: item.received_at,
                 first_contact_at: item.received_at,
+                waiting_since: None,
+                waited_secs: 0,
                 acknowledge_due: c.acknowledge_due,
                 resolve_due: c.resolve_due,
                 acknowledged_at: c.acknowledged_at,

@@ -175,6 +175,7 @@ macro_rules! backend_tests {
             live_figures_of_many_departments_match_one_by_one,
             calendar_changes_reschedule_open_cases,
             a_flood_of_breaches_arrives_as_one_digest,
+            a_case_waiting_on_the_resident_stops_its_clocks,
         );
     };
     (@each $factory:path; $($name:ident),+ $(,)?) => {

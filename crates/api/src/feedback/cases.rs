@@ -44,6 +44,8 @@ pub(crate) fn recovery_to_pb(k: RecoveryKind) -> pb::RecoveryActionKind {
 
 pub(crate) fn case_to_pb(c: &Case) -> pb::Case {
     pb::Case {
+        hold_time: c.waiting_since.map(timestamp),
+        held: Some(prost_types::Duration { seconds: c.waited_secs, nanos: 0 }),
         name: resource::case(&c.department_id, &c.id),
         feedback: format!("departments/{}/feedback/{}", c.department_id, c.id),
         state: state_to_pb(c.status) as i32,

@@ -174,6 +174,21 @@ impl<S: FeedbackStore> FeedbackService for FeedbackApi<S> {
         })
     }
 
+    async fn hold_case(&self, req: Request<pb::HoldCaseRequest>) -> Result<Response<pb::HoldCaseResponse>, Status> {
+        handle!(req, |c, r| self.move_case(c, &r.name, &r.etag, &r.note, true, CaseTransition::WaitOnResident), |x| {
+            pb::HoldCaseResponse { case: Some(x) }
+        })
+    }
+
+    async fn resume_case(
+        &self,
+        req: Request<pb::ResumeCaseRequest>,
+    ) -> Result<Response<pb::ResumeCaseResponse>, Status> {
+        handle!(req, |c, r| self.move_case(c, &r.name, &r.etag, &r.note, false, CaseTransition::Resume), |x| {
+            pb::ResumeCaseResponse { case: Some(x) }
+        })
+    }
+
     async fn assign_case(
         &self,
         req: Request<pb::AssignCaseRequest>,

@@ -23,7 +23,7 @@ macro_rules! case_columns {
     () => {
         "department_id, case_id, status, assignee, category_id, channel, received_at, acknowledge_due, resolve_due, \
          acknowledged_at, resolved_at, closed_at, owner_department, reopen_count, follow_up, satisfied, \
-         resident_key, revision, update_time, first_contact_at"
+         resident_key, revision, update_time, first_contact_at, waiting_since, waited_secs"
     };
 }
 
@@ -97,8 +97,12 @@ pub const INSERT_TIMELINE_ENTRY: &str =
 pub const UPDATE_CASE: &str =
     "UPDATE cases SET status = $1, assignee = $2, acknowledged_at = $3, resolved_at = $4, closed_at = $5,
          owner_department = $6, reopen_count = $7, follow_up = $8, satisfied = $9, revision = revision + 1,
-         update_time = $10
+         update_time = $10, waiting_since = $14, waited_secs = $15
      WHERE department_id = $11 AND case_id = $12 AND revision = $13";
+/// Sets a case's due times (after a wait on the resident ends: the clocks count from the receipt
+/// plus the wait).
+pub const SET_DUE_TIMES: &str =
+    "UPDATE cases SET acknowledge_due = $3, resolve_due = $4 WHERE department_id = $1 AND case_id = $2";
 /// Appends a note or recovery action to a case, numbered after its last one.
 pub const INSERT_CASE_ENTRY: &str =
     "INSERT INTO case_entries (department_id, case_id, entry_no, kind, text, actor, at, public)

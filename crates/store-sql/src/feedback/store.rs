@@ -176,9 +176,31 @@ macro_rules! feedback_store {
                 .bind(d.as_str())
                 .bind(case.id.as_str())
                 .bind(current.revision)
+                .bind(case.waiting_since.map(crate::at))
+                .bind(case.waited_secs)
                 .execute(&mut **conn)
                 .await
                 .map_err(crate::db_err)?;
+            if current.waiting_since.is_some() && case.waiting_since.is_none() {
+                // The wait on the resident is over: the due times count from the receipt plus
+                // every wait, on the department's calendar and the case's current targets.
+                let intake = intake_for(conn, d, true).await?;
+                let (targets, _) = cityserve_domain::resolve_targets(
+                    intake.default_targets,
+                    &intake.standards,
+                    case.category.as_ref(),
+                    Some(case.channel),
+                );
+                let (ack, res) = cityserve_domain::feedback::due_times(case.clock_start(), targets, &intake.calendar);
+                sqlx::query($crate::feedback::SET_DUE_TIMES)
+                    .bind(d.as_str())
+                    .bind(case.id.as_str())
+                    .bind(crate::at(ack))
+                    .bind(crate::at(res))
+                    .execute(&mut **conn)
+                    .await
+                    .map_err(crate::db_err)?;
+            }
             if let Some(entry) = entry {
                 let (kind, text, actor, at, public) = match entry {
                     cityserve_domain::CaseEntry::Note(n) => ("note", &n.text, &n.actor, n.at, n.public),

@@ -7,6 +7,7 @@ use crate::coordination::{EventCursor, EventFilter};
 use crate::{CalendarStore, CoordinationStore, StoreError, WriteCtx};
 use chrono::{Datelike, Duration, NaiveDate, Utc, Weekday};
 use cityserve_domain::calendar::OpeningHours;
+use cityserve_domain::feedback::{CaseTransition, transition};
 use cityserve_domain::{Action, Channel, CityCalendar, Clock, DepartmentCalendar, FeedbackKind, Holiday, TenantScope};
 
 fn all_day(day: Weekday) -> OpeningHours {
@@ -129,4 +130,34 @@ pub async fn calendar_changes_reschedule_open_cases<S: CoordinationStore + Calen
     let w = ctx(&ws, &water_cso, "city_calendar.update");
     assert_eq!(store.update_city_calendar(&w, &city, 2).await.map(|_| ()), Err(StoreError::NotFound));
     assert!(Utc::now() > streets_case.received_at);
+}
+
+pub async fn a_case_waiting_on_the_resident_stops_its_clocks<S: CoordinationStore + CalendarStore>(store: &S) {
+    seed_department(store, "streets").await;
+    let chief = chief();
+    let sc = scope(&chief, Action::SubmitFeedback, Some(&dept("streets")));
+    let f = item("streets", "held-1", FeedbackKind::Complaint, Channel::Phone);
+    let key = idem("held-1", "h");
+    let case = store.submit_feedback(&ctx(&sc, &chief, "feedback.submit"), &key, &f).await.unwrap().case.unwrap();
+    let manage = scope(&chief, Action::ManageCases, Some(&dept("streets")));
+    let w = ctx(&manage, &chief, "case.update");
+    // On hold for two days (the city waits for the resident's photos).
+    let held_at = case.received_at + Duration::hours(1);
+    let held = transition(&case, &CaseTransition::WaitOnResident, held_at).unwrap();
+    let held = store.save_case(&w, &held, case.revision, None).await.unwrap();
+    assert_eq!(held.waiting_since, Some(held_at));
+    let (scanner, system) = cityserve_domain::policy::system_scope(cityserve_domain::coordination::BREACH_SCAN_ACTOR);
+    let scan = WriteCtx { scope: &system, actor: &scanner, action: "escalation.create", trace_id: None };
+    let past_due = case.acknowledge_due + Duration::hours(1);
+    assert!(store.scan_breaches(&scan, past_due, 100).await.unwrap().is_empty(), "a held case is not escalated");
+    // A calendar change leaves a held case alone; its due times move when it resumes.
+    let resumed_at = held_at + Duration::days(2);
+    let back = transition(&held, &CaseTransition::Resume, resumed_at).unwrap();
+    let back = store.save_case(&w, &back, held.revision, None).await.unwrap();
+    assert_eq!((back.waiting_since, back.waited_secs), (None, 2 * 86_400));
+    assert_eq!(back.acknowledge_due, case.acknowledge_due + Duration::days(2));
+    assert_eq!(back.resolve_due, case.resolve_due + Duration::days(2));
+    assert!(store.scan_breaches(&scan, past_due, 100).await.unwrap().is_empty());
+    let raised = store.scan_breaches(&scan, back.acknowledge_due + Duration::seconds(1), 100).await.unwrap();
+    assert_eq!(raised.len(), 1);
 }
