@@ -578,6 +578,11 @@ pub struct Movement {
     pub score: f64,
 }
 
+/// The counters [`movement`] reads from the comparison span's card (the dashboard reads only
+/// these for it).
+pub const MOVEMENT_METRICS: &[&str] =
+    &["res.n", "res.sla", "csat.1", "csat.2", "csat.3", "csat.4", "csat.5", "ho.pingpong", "esc", "case"];
+
 /// The most one part of a movement's score may contribute, either way.
 pub const SCORE_PART_CAP: f64 = 25.0;
 
@@ -751,6 +756,26 @@ mod tests {
         let c = oct.comparison(days(date(2026, 12, 5)));
         assert!(!c.partial);
         assert_eq!(c.previous, (days(date(2026, 9, 1)), days(date(2026, 10, 1))));
+    }
+
+    #[test]
+    fn a_movement_needs_only_the_movement_metrics() {
+        let d = DepartmentId::parse("d", "water").unwrap();
+        let now =
+            ReportCard { resolve_sla_percent: Some(70.0), cases_opened: 10, escalations: 3, ..ReportCard::default() };
+        let mut all = Metrics::new();
+        for (k, v) in [("res.n", 10), ("res.sla", 9), ("csat.2", 3), ("csat.5", 1), ("ho.pingpong", 2), ("esc", 4)] {
+            all.insert(k.into(), v);
+        }
+        all.insert("case".into(), 20);
+        for k in ["fb", "int.fb", "wait.n", "ack.n", "loop", "cov", "fb.kind.complaint"] {
+            all.insert(k.into(), 7);
+        }
+        let named: Metrics =
+            all.iter().filter(|(k, _)| MOVEMENT_METRICS.contains(&k.as_str())).map(|(k, v)| (k.clone(), *v)).collect();
+        let whole = movement(&d, &now, &ReportCard::from_metrics(&all, LiveFigures::default()));
+        let part = movement(&d, &now, &ReportCard::from_metrics(&named, LiveFigures::default()));
+        assert_eq!(whole, part);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub const UPSERT_PROGRESS: &str = "INSERT INTO plan_progress (department_id, yea
          DO UPDATE SET value = excluded.value, recorded_by = excluded.recorded_by";
 
 /// The sums of the counters of `departments` (`None`: all) in `scope` over the days
-/// `[from_day, to_day)`, per department and metric: over whole months (`rollups_monthly`) and the
+/// `[from_day, to_day)`, per department and metric (only those in `names`, if given): over whole months (`rollups_monthly`) and the
 /// partial-month edges (`rollups`), and over a backend's shards; only the non-empty ranges are
 /// read. `None` when no range is.
 pub fn rollups(
@@ -28,9 +28,14 @@ pub fn rollups(
     departments: Option<&[DepartmentId]>,
     from_day: i64,
     to_day: i64,
+    names: Option<&[&str]>,
 ) -> Option<Select> {
     let mut q = Select::new(lists, "");
     let mut filter = String::new();
+    if let Some(names) = names {
+        let only = q.list(names.iter().copied());
+        filter.push_str(&format!(" AND {}", only.has("metric")));
+    }
     if let Some(ds) = departments {
         let only = q.list(ds.iter().map(DepartmentId::as_str));
         filter.push_str(&format!(" AND {}", only.has("department_id")));
@@ -173,7 +178,26 @@ macro_rules! report_store {
                 if departments.is_some_and(<[cityserve_domain::DepartmentId]>::is_empty) {
                     return Ok(Vec::new());
                 }
-                let Some(q) = $crate::reports::rollups(crate::LISTS, scope, departments, from_day, to_day) else {
+                let Some(q) = $crate::reports::rollups(crate::LISTS, scope, departments, from_day, to_day, None) else {
+                    return Ok(Vec::new());
+                };
+                $crate::reports::metrics(&$crate::read_rows!(self, scope, q))
+            }
+
+            async fn rollup_metrics_named(
+                &self,
+                scope: &cityserve_domain::TenantScope,
+                departments: Option<&[cityserve_domain::DepartmentId]>,
+                from_day: i64,
+                to_day: i64,
+                names: &[&str],
+            ) -> cityserve_store::StoreResult<Vec<(cityserve_domain::DepartmentId, cityserve_domain::report::Metrics)>>
+            {
+                if departments.is_some_and(<[cityserve_domain::DepartmentId]>::is_empty) || names.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let q = $crate::reports::rollups(crate::LISTS, scope, departments, from_day, to_day, Some(names));
+                let Some(q) = q else {
                     return Ok(Vec::new());
                 };
                 $crate::reports::metrics(&$crate::read_rows!(self, scope, q))

@@ -17,6 +17,17 @@ pub trait ReportStore: FeedbackStore {
         to_day: i64,
     ) -> impl Future<Output = StoreResult<Vec<(DepartmentId, Metrics)>>> + Send;
 
+    /// [`ReportStore::rollup_metrics`] of only the metrics named in `names` (the dashboard's
+    /// comparison span needs a few of a card's hundred).
+    fn rollup_metrics_named(
+        &self,
+        scope: &TenantScope,
+        departments: Option<&[DepartmentId]>,
+        from_day: i64,
+        to_day: i64,
+        names: &[&str],
+    ) -> impl Future<Output = StoreResult<Vec<(DepartmentId, Metrics)>>> + Send;
+
     /// The figures of a report card read live: recognitions and retired dumb rules in the period,
     /// current competency gaps, and the plan's focus-area progress. The department must exist and
     /// be in scope ([`crate::StoreError::NotFound`] otherwise). One department's

@@ -199,14 +199,20 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         let compared = p.comparison(report::day_of(Utc::now()));
         // Counters of the listed departments only (their index leads with department_id), both
         // spans at once; live figures of every department in one store call.
-        let fetch = |(from, to): (i64, i64)| {
-            let (scope, departments) = (&scope, &departments);
-            async move {
-                self.store
-                    .rollup_metrics(scope, Some(departments), from, to)
-                    .await
-                    .map_err(|e| ApiError::from_store(e, "rollups"))
-            }
+        let (scope_ref, departments_ref) = (&scope, &departments);
+        let current = async move {
+            self.store
+                .rollup_metrics(scope_ref, Some(departments_ref), p.start_day(), p.end_day())
+                .await
+                .map_err(|e| ApiError::from_store(e, "rollups"))
+        };
+        // The comparison span feeds only the movements: a tenth of a card's counters.
+        let (from, to) = compared.previous;
+        let previous = async move {
+            self.store
+                .rollup_metrics_named(scope_ref, Some(departments_ref), from, to, report::MOVEMENT_METRICS)
+                .await
+                .map_err(|e| ApiError::from_store(e, "rollups"))
         };
         let live = async {
             self.store
@@ -214,8 +220,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
                 .await
                 .map_err(|e| ApiError::from_store(e, "departments"))
         };
-        let (now_rows, prev_rows, live) =
-            tokio::try_join!(fetch((p.start_day(), p.end_day())), fetch(compared.previous), live)?;
+        let (now_rows, prev_rows, live) = tokio::try_join!(current, previous, live)?;
         let now_rows: std::collections::HashMap<DepartmentId, Metrics> = now_rows.into_iter().collect();
         let mut prev_rows: std::collections::HashMap<DepartmentId, Metrics> = prev_rows.into_iter().collect();
         let mut city = Metrics::new();

@@ -679,6 +679,11 @@ pub async fn report_card_figures_match_a_hand_computed_data_set<S: CoordinationS
     let all = scope(&c, Action::ReadReportCards, None);
     let day = report::day_of(now);
     assert!(store.rollup_metrics(&all, None, day - 10, day - 1).await.unwrap().is_empty());
+    // Only the named counters, when asked for a few.
+    let named = store.rollup_metrics_named(&all, None, day - 1, day + 2, &["fb", "esc", "int.fb"]).await.unwrap();
+    let water = today_metrics(&named, "water");
+    assert_eq!(water.keys().map(String::as_str).collect::<Vec<_>>(), ["fb", "int.fb"], "{water:?}");
+    assert_eq!((water.get("fb"), water.get("int.fb")), (Some(&11), Some(&2)));
     let then = report::day_of(now - Duration::days(100));
     let old_day = store.rollup_metrics(&all, None, then, then + 1).await.unwrap();
     let mut old_card = report::Metrics::new();
