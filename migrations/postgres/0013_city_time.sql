@@ -24,24 +24,13 @@ CREATE TABLE department_calendars (
 );
 
 -- Row-level security. Every department's clocks read the city calendar, so every session sees
--- it; only the Chief writes it. Overrides are tenant data, as in 0001.
+-- it; only the Chief writes it. Overrides are tenant data (the loop at the end).
 ALTER TABLE city_calendar ENABLE ROW LEVEL SECURITY;
 ALTER TABLE city_calendar FORCE ROW LEVEL SECURITY;
 CREATE POLICY city_read ON city_calendar FOR SELECT USING (true);
 CREATE POLICY chief_write ON city_calendar FOR ALL
     USING ((SELECT current_setting('app.role', true)) = 'chief')
     WITH CHECK ((SELECT current_setting('app.role', true)) = 'chief');
-ALTER TABLE department_calendars ENABLE ROW LEVEL SECURITY;
-ALTER TABLE department_calendars FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON department_calendars
-    USING (
-        (SELECT current_setting('app.role', true)) IN ('chief', 'auditor')
-        OR department_id = ANY ((SELECT string_to_array(current_setting('app.tenant_ids', true), ','))::text[])
-    )
-    WITH CHECK (
-        (SELECT current_setting('app.role', true)) = 'chief'
-        OR department_id = ANY ((SELECT string_to_array(current_setting('app.tenant_ids', true), ','))::text[])
-    );
 GRANT SELECT, INSERT, UPDATE ON city_calendar, department_calendars TO cityserve_app;
 
 -- The resident's wait: when the resident first contacted the city about a case, carried across
@@ -60,18 +49,30 @@ CREATE TABLE escalation_covers (
     escalation_id text NOT NULL,
     PRIMARY KEY (department_id, dedupe_key)
 );
-ALTER TABLE escalation_covers ENABLE ROW LEVEL SECURITY;
-ALTER TABLE escalation_covers FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON escalation_covers
-    USING (
-        (SELECT current_setting('app.role', true)) IN ('chief', 'auditor')
-        OR department_id = ANY ((SELECT string_to_array(current_setting('app.tenant_ids', true), ','))::text[])
-    )
-    WITH CHECK (
-        (SELECT current_setting('app.role', true)) = 'chief'
-        OR department_id = ANY ((SELECT string_to_array(current_setting('app.tenant_ids', true), ','))::text[])
-    );
 GRANT SELECT, INSERT ON escalation_covers TO cityserve_app;
+
+-- Row-level security of this migration's tenant tables (department overrides, digest covers):
+-- the tenant_isolation policy of 0001, one loop for both.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['department_calendars', 'escalation_covers'] LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format($p$
+            CREATE POLICY tenant_isolation ON %I
+            USING (
+                (SELECT current_setting('app.role', true)) IN ('chief', 'auditor')
+                OR department_id = ANY ((SELECT string_to_array(current_setting('app.tenant_ids', true), ','))::text[])
+            )
+            WITH CHECK (
+                (SELECT current_setting('app.role', true)) = 'chief'
+                OR department_id = ANY ((SELECT string_to_array(current_setting('app.tenant_ids', true), ','))::text[])
+            )$p$, t);
+    END LOOP;
+END
+$$;
 
 -- A case waiting on the resident stops its clocks: since when it waits (NULL: it does not), and
 -- how long it waited before in all (its due times count from the receipt plus that).

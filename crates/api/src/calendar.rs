@@ -4,7 +4,7 @@
 use crate::convert::timestamp;
 use crate::departments::DepartmentsApi;
 use crate::error::ApiError;
-use crate::kit::{ctx, expected_revision, mask_paths, record_tenant, scope_for};
+use crate::kit::{ctx, expected_revision, mask_paths, scope_for};
 use crate::names;
 use chrono::Weekday;
 use cityserve_domain::calendar::{self, check_holidays, check_hours, format_minute, minute_of_day};
@@ -206,7 +206,6 @@ impl<S: DepartmentStore + CalendarStore> DepartmentsApi<S> {
     ) -> Result<pb::UpdateDepartmentCalendarResponse, ApiError> {
         let body = r.department_calendar.ok_or_else(|| ValidationError::one("department_calendar", "is required"))?;
         let d = names::department_calendar("department_calendar.name", &body.name)?;
-        record_tenant(d.as_str());
         let label = crate::kit::label("department calendar", &body.name);
         let scope = scope_for(&caller, Action::ManageServiceCatalog, &d, &label)?;
         let all = ["opening_hours", "open_on_city_holidays", "holidays"];

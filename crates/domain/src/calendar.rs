@@ -128,6 +128,20 @@ struct Stored {
     holidays: Vec<Holiday>,
 }
 
+/// What a calendar (the city's, or an override) says about open time, borrowed from either a
+/// domain calendar or its stored form.
+struct Rules<'a> {
+    hours: &'a [OpeningHours],
+    open_on_city_holidays: bool,
+    holidays: &'a [Holiday],
+}
+
+impl Stored {
+    fn rules(&self) -> Rules<'_> {
+        Rules { hours: &self.hours, open_on_city_holidays: self.open_on_city_holidays, holidays: &self.holidays }
+    }
+}
+
 impl CityCalendar {
     /// The stored form (see [`CityCalendar::from_stored`]).
     pub fn to_stored(&self) -> String {
@@ -206,9 +220,33 @@ pub struct BusinessCalendar {
 impl BusinessCalendar {
     /// The calendar of a department with override `dept` (or none) in `city`.
     pub fn effective(city: &CityCalendar, dept: Option<&DepartmentCalendar>) -> Self {
+        let city_rules = Rules { hours: &city.hours, open_on_city_holidays: false, holidays: &city.holidays };
+        let dept_rules = dept.map(|d| Rules {
+            hours: &d.hours,
+            open_on_city_holidays: d.open_on_city_holidays,
+            holidays: &d.holidays,
+        });
+        Self::build(city.time_zone, &city_rules, dept_rules.as_ref())
+    }
+
+    /// The calendar of the stored forms ([`CityCalendar::to_stored`],
+    /// [`DepartmentCalendar::to_stored`]) of the city's calendar and a department's override,
+    /// either missing (the defaults apply); `None` when a form is not one.
+    pub fn from_stored(city: Option<&str>, department: Option<&str>) -> Option<Self> {
+        let default = CityCalendar::default();
+        let city: Option<Stored> = city.map(serde_json::from_str).transpose().ok()?;
+        let dept: Option<Stored> = department.map(serde_json::from_str).transpose().ok()?;
+        let (tz, city_rules) = match &city {
+            Some(c) => (c.time_zone?, c.rules()),
+            None => (default.time_zone, Rules { hours: &default.hours, open_on_city_holidays: false, holidays: &[] }),
+        };
+        Some(Self::build(tz, &city_rules, dept.as_ref().map(Stored::rules).as_ref()))
+    }
+
+    fn build(tz: Tz, city: &Rules<'_>, dept: Option<&Rules<'_>>) -> Self {
         let hours = match dept {
-            Some(d) if !d.hours.is_empty() => &d.hours,
-            _ => &city.hours,
+            Some(d) if !d.hours.is_empty() => d.hours,
+            _ => city.hours,
         };
         let mut week: [Vec<(u32, u32)>; 7] = Default::default();
         for h in hours {
@@ -224,7 +262,7 @@ impl BusinessCalendar {
         if let Some(d) = dept {
             holidays.extend(d.holidays.iter().cloned());
         }
-        BusinessCalendar { tz: city.time_zone, week, holidays }
+        BusinessCalendar { tz, week, holidays }
     }
 
     /// The city's time zone.
@@ -491,11 +529,19 @@ mod tests {
         });
         let t = Utc::now();
         let back = CityCalendar::from_stored(&city.to_stored(), 3, t).unwrap();
-        assert_eq!(back, CityCalendar { revision: 3, update_time: Some(t), ..city });
+        assert_eq!(back, CityCalendar { revision: 3, update_time: Some(t), ..city.clone() });
         let d = DepartmentId::parse("id", "water").unwrap();
         let dept = DepartmentCalendar { open_on_city_holidays: true, ..DepartmentCalendar::city_default(d.clone()) };
         let back = DepartmentCalendar::from_stored(d, &dept.to_stored(), 2, t).unwrap();
-        assert_eq!(back, DepartmentCalendar { revision: 2, update_time: Some(t), ..dept });
+        assert_eq!(back, DepartmentCalendar { revision: 2, update_time: Some(t), ..dept.clone() });
+        // The stored forms read straight into the calendar the clocks run on.
+        let both = BusinessCalendar::from_stored(Some(&city.to_stored()), Some(&dept.to_stored()));
+        assert_eq!(both, Some(BusinessCalendar::effective(&city, Some(&dept))));
+        assert_eq!(
+            BusinessCalendar::from_stored(None, None),
+            Some(BusinessCalendar::effective(&CityCalendar::default(), None))
+        );
+        assert_eq!(BusinessCalendar::from_stored(Some("{}"), None), None);
     }
 
     #[test]

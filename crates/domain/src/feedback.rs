@@ -471,12 +471,33 @@ pub fn due_times(
     )
 }
 
+/// The due times of a running case of `category` received on `channel`, whose clocks start at
+/// `start` ([`Case::clock_start`]), under its department's `default` targets and `standards`
+/// (the most specific applies) on the department's calendar: what a calendar change and the end
+/// of a hold both recompute.
+pub fn due_times_under(
+    start: DateTime<Utc>,
+    category: Option<&crate::ids::ServiceCategoryId>,
+    channel: Channel,
+    default: ServiceTargets,
+    standards: &[crate::department::ServiceStandard],
+    cal: &crate::calendar::BusinessCalendar,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let (targets, _) = crate::department::resolve_targets(default, standards, category, Some(channel));
+    due_times(start, targets, cal)
+}
+
+/// Where the clocks of a case received at `received_at` start after `waited_secs` on hold.
+pub fn clock_start(received_at: DateTime<Utc>, waited_secs: i64) -> DateTime<Utc> {
+    received_at + chrono::Duration::seconds(waited_secs)
+}
+
 impl Case {
     /// Where its clocks start: the receipt, plus the time it has waited on the resident (due
     /// times are [`due_times`] from here, so a wait moves them by its length on the department's
     /// calendar).
     pub fn clock_start(&self) -> DateTime<Utc> {
-        self.received_at + chrono::Duration::seconds(self.waited_secs)
+        clock_start(self.received_at, self.waited_secs)
     }
 
     /// A new case for a complaint received at `received_at` under `targets`, its due times on

@@ -53,23 +53,7 @@ pub fn department_row(d: &DepartmentId, row: &impl SqlRow) -> StoreResult<Depart
 /// The calendar a department's clocks run on, from the stored bodies (either may be missing:
 /// the defaults apply) as [`crate::feedback::SELECT_INTAKE`] reads them.
 pub fn business_calendar(city: Option<&str>, department: Option<&str>) -> StoreResult<BusinessCalendar> {
-    let epoch = chrono::DateTime::UNIX_EPOCH;
-    let city = match city {
-        Some(body) => CityCalendar::from_stored(body, 0, epoch).ok_or_else(|| corrupt("city calendar"))?,
-        None => CityCalendar::default(),
-    };
-    let dept = match department {
-        Some(body) => Some(
-            DepartmentCalendar::from_stored(unnamed(), body, 0, epoch).ok_or_else(|| corrupt("department calendar"))?,
-        ),
-        None => None,
-    };
-    Ok(BusinessCalendar::effective(&city, dept.as_ref()))
-}
-
-/// The department an override read only for its rules is filed under (its name plays no part).
-fn unnamed() -> DepartmentId {
-    DepartmentId::parse("department_id", "xx").unwrap_or_else(|_| unreachable!("'xx' is a valid slug"))
+    BusinessCalendar::from_stored(city, department).ok_or_else(|| corrupt("calendar"))
 }
 
 /// `impl CalendarStore for $store`, written once, with its helpers. Expanded in a backend's
@@ -130,16 +114,17 @@ macro_rules! calendar_store {
             for row in &rows {
                 let category = row.opt_id("category_id", cityserve_domain::ServiceCategoryId::parse)?;
                 let channel = row.word("channel", cityserve_domain::Channel::parse)?;
-                let (targets, _) = cityserve_domain::resolve_targets(
-                    department.default_targets,
-                    &standards,
-                    category.as_ref(),
-                    Some(channel),
-                );
                 // The clocks start at the receipt plus every wait on the resident so far (a case
                 // waiting now is rescheduled when the wait ends).
-                let start = row.time("received_at")? + chrono::Duration::seconds(row.int("waited_secs")?);
-                let (ack, res) = cityserve_domain::feedback::due_times(start, targets, &cal);
+                let start = cityserve_domain::feedback::clock_start(row.time("received_at")?, row.int("waited_secs")?);
+                let (ack, res) = cityserve_domain::feedback::due_times_under(
+                    start,
+                    category.as_ref(),
+                    channel,
+                    department.default_targets,
+                    &standards,
+                    &cal,
+                );
                 if (ack, res) == (row.time("acknowledge_due")?, row.time("resolve_due")?) {
                     continue;
                 }

@@ -21,7 +21,7 @@ pub const UPSERT_PROGRESS: &str = "INSERT INTO plan_progress (department_id, yea
 /// The sums of the counters of `departments` (`None`: all) in `scope` over the days
 /// `[from_day, to_day)`, per department and metric (only those in `names`, if given): over whole months (`rollups_monthly`) and the
 /// partial-month edges (`rollups`), and over a backend's shards; only the non-empty ranges are
-/// read. `None` when no range is.
+/// read. `None` when nothing can match: no range, no department, or no name.
 pub fn rollups(
     lists: Lists,
     scope: &TenantScope,
@@ -30,6 +30,9 @@ pub fn rollups(
     to_day: i64,
     names: Option<&[&str]>,
 ) -> Option<Select> {
+    if departments.is_some_and(<[DepartmentId]>::is_empty) || names.is_some_and(<[&str]>::is_empty) {
+        return None;
+    }
     let mut q = Select::new(lists, "");
     let mut filter = String::new();
     if let Some(names) = names {
@@ -175,9 +178,6 @@ macro_rules! report_store {
                 to_day: i64,
             ) -> cityserve_store::StoreResult<Vec<(cityserve_domain::DepartmentId, cityserve_domain::report::Metrics)>>
             {
-                if departments.is_some_and(<[cityserve_domain::DepartmentId]>::is_empty) {
-                    return Ok(Vec::new());
-                }
                 let Some(q) = $crate::reports::rollups(crate::LISTS, scope, departments, from_day, to_day, None) else {
                     return Ok(Vec::new());
                 };
@@ -193,9 +193,6 @@ macro_rules! report_store {
                 names: &[&str],
             ) -> cityserve_store::StoreResult<Vec<(cityserve_domain::DepartmentId, cityserve_domain::report::Metrics)>>
             {
-                if departments.is_some_and(<[cityserve_domain::DepartmentId]>::is_empty) || names.is_empty() {
-                    return Ok(Vec::new());
-                }
                 let q = $crate::reports::rollups(crate::LISTS, scope, departments, from_day, to_day, Some(names));
                 let Some(q) = q else {
                     return Ok(Vec::new());

@@ -185,13 +185,14 @@ macro_rules! feedback_store {
                 // The wait on the resident is over: the due times count from the receipt plus
                 // every wait, on the department's calendar and the case's current targets.
                 let intake = intake_for(conn, d, true).await?;
-                let (targets, _) = cityserve_domain::resolve_targets(
+                let (ack, res) = cityserve_domain::feedback::due_times_under(
+                    case.clock_start(),
+                    case.category.as_ref(),
+                    case.channel,
                     intake.default_targets,
                     &intake.standards,
-                    case.category.as_ref(),
-                    Some(case.channel),
+                    &intake.calendar,
                 );
-                let (ack, res) = cityserve_domain::feedback::due_times(case.clock_start(), targets, &intake.calendar);
                 sqlx::query($crate::feedback::SET_DUE_TIMES)
                     .bind(d.as_str())
                     .bind(case.id.as_str())
