@@ -10,6 +10,7 @@ pub mod secret;
 pub mod bootstrap;
 pub mod demo;
 pub mod gate;
+pub mod rollups;
 
 use cityserve_api::{
     ApiKeysApi, AuthConfig, Authenticator, CoordinationApi, DepartmentsApi, FeedbackApi, KeyDeriver, OfficersApi,
@@ -70,13 +71,24 @@ pub fn backend_of(url: &str) -> Backend {
     if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres }
 }
 
-/// Applies pending migrations and returns.
+/// Applies pending migrations, brings the report-card counters up to date (a rebuild when
+/// their definitions or the city's time zone changed) and returns.
 pub async fn migrate(config: &Config) -> Result<(), ServeError> {
     match backend_of(&config.database_url) {
         Backend::Sqlite => {
-            SqliteStore::connect(&config.database_url, SqliteOptions { max_connections: 1, migrate: true }).await?;
+            let store =
+                SqliteStore::connect(&config.database_url, SqliteOptions { max_connections: 1, migrate: true }).await?;
+            let done = rollups::rebuild(&store, true).await;
+            store.close().await;
+            done?;
         }
-        Backend::Postgres => PgStore::migrate(&config.database_url).await?,
+        Backend::Postgres => {
+            let options = PgOptions { max_connections: 2, migrate: true, app_role: config.db_app_role.clone() };
+            let store = PgStore::connect(&config.database_url, options).await?;
+            let done = rollups::rebuild(&store, true).await;
+            store.close().await;
+            done?;
+        }
     }
     Ok(())
 }
@@ -128,6 +140,7 @@ pub async fn serve_all(
             let store =
                 SqliteStore::connect(&config.database_url, SqliteOptions { max_connections: readers, migrate: true })
                     .await?;
+            rollups::rebuild(&store, true).await?;
             serve_with(store, config, auth, listener, open311, shutdown, gate::DbGate::new(true)).await
         }
         Backend::Postgres => {
@@ -140,7 +153,8 @@ pub async fn serve_all(
             // is reached, migrated and checked in the background until that succeeds.
             let store = PgStore::connect_lazy(&config.database_url, options.clone())?;
             let gate = gate::DbGate::new(false);
-            let prepare = tokio::spawn(prepare_postgres(config.database_url.clone(), options, gate.clone()));
+            let prepare =
+                tokio::spawn(prepare_postgres(config.database_url.clone(), options, store.clone(), gate.clone()));
             let result = serve_with(store, config, auth, listener, open311, shutdown, gate).await;
             prepare.abort();
             result
@@ -203,13 +217,18 @@ async fn set_health(
     }
 }
 
-/// Migrates and checks a PostgreSQL database until that succeeds (backing off up to 5 s between
+/// Migrates and checks a PostgreSQL database, and brings its report-card counters up to date,
+/// until that succeeds (backing off up to 5 s between
 /// attempts), then lets the gate open. A role that would bypass row-level security is an error
 /// logged on every attempt: the gate stays closed, so the server never serves with it.
-async fn prepare_postgres(url: String, options: PgOptions, gate: gate::DbGate) {
+async fn prepare_postgres(url: String, options: PgOptions, store: PgStore, gate: gate::DbGate) {
     let mut delay = Duration::from_millis(250);
     loop {
-        match PgStore::prepare(&url, &options).await {
+        let prepared = match PgStore::prepare(&url, &options).await {
+            Ok(()) => rollups::rebuild(&store, true).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match prepared {
             Ok(()) => {
                 tracing::info!("database reached and migrated");
                 gate.set_prepared();

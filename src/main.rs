@@ -84,6 +84,11 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         in_flight: usize,
     },
+    /// Report-card counters.
+    Rollups {
+        #[command(subcommand)]
+        command: RollupsCommand,
+    },
     /// Mint a development bearer token signed with the configured HS256 secret.
     Token {
         /// chief, cso, staff, auditor or service.
@@ -103,6 +108,14 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum RollupsCommand {
+    /// Rebuild every report-card counter from the raw rows, keyed by local days of the city
+    /// calendar's time zone (run it after changing the time zone; writes of counters wait while
+    /// it runs).
+    Rebuild,
+}
+
 fn load_config(path: Option<&PathBuf>) -> Result<Config, String> {
     Config::load(path.map(PathBuf::as_path), |k| std::env::var(k).ok()).map_err(|e| e.to_string())
 }
@@ -112,6 +125,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { log_format } => run_serve(cli.config.as_ref(), log_format),
         Command::Migrate => run_migrate(cli.config.as_ref()),
+        Command::Rollups { command: RollupsCommand::Rebuild } => run_rollups_rebuild(cli.config.as_ref()),
         Command::BootstrapChief { department, department_name, officer_id, name, email, title } => {
             let spec = cityserve::bootstrap::ChiefSpec {
                 department_id: department,
@@ -192,6 +206,22 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = term => {}
     }
+}
+
+fn run_rollups_rebuild(config_path: Option<&PathBuf>) -> Result<(), String> {
+    let config = load_config(config_path)?;
+    let started = std::time::Instant::now();
+    let done = runtime()?.block_on(cityserve::rollups::rebuild_configured(&config)).map_err(|e| e.to_string())?;
+    println!(
+        "rebuilt the report-card counters of {} in {} (before: {}): {} daily counters from {} rows in {:.1} s",
+        redact_url(&config.database_url),
+        done.zone.name(),
+        done.previous_zone.name(),
+        done.counters,
+        done.rows,
+        started.elapsed().as_secs_f64(),
+    );
+    Ok(())
 }
 
 fn run_bootstrap(config_path: Option<&PathBuf>, spec: &cityserve::bootstrap::ChiefSpec) -> Result<(), String> {

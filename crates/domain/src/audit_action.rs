@@ -110,6 +110,9 @@ audit_actions! {
     PlanDraft => "plan.draft": ["CoordinationService/RecordFocusProgress"],
     /// Feedback was bulk-imported by the server's own tools (the demo city), not through an RPC.
     FeedbackImport => "feedback.import": [],
+    /// The report-card counters were rebuilt from the raw rows (by the server at start, or by
+    /// `cityserve rollups rebuild`), in the city calendar's time zone.
+    RollupsRebuild => "rollups.rebuild": [],
     /// Feedback was submitted (one item or a batch).
     FeedbackSubmit => "feedback.submit": ["FeedbackService/SubmitFeedback", "FeedbackService/BatchSubmitFeedback"],
     /// A resident's timeline was read.

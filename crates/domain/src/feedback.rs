@@ -487,6 +487,19 @@ pub fn due_times_under(
     due_times(start, targets, cal)
 }
 
+/// The due times a case keeps when its clocks are recomputed (a calendar change, the end of a
+/// hold): `computed` for a clock still running, the `current` due time for one that stopped
+/// (acknowledged; resolved, even if since reopened), so a report card's on-time figures never
+/// change after the fact.
+pub fn settled_due_times(
+    current: (DateTime<Utc>, DateTime<Utc>),
+    computed: (DateTime<Utc>, DateTime<Utc>),
+    acknowledged: bool,
+    resolved: bool,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    (if acknowledged { current.0 } else { computed.0 }, if resolved { current.1 } else { computed.1 })
+}
+
 /// Where the clocks of a case received at `received_at` start after `waited_secs` on hold.
 pub fn clock_start(received_at: DateTime<Utc>, waited_secs: i64) -> DateTime<Utc> {
     received_at + chrono::Duration::seconds(waited_secs)
@@ -629,9 +642,10 @@ pub fn transition(case: &Case, t: &CaseTransition, now: DateTime<Utc>) -> Result
             if *owner == case.department_id {
                 return refuse("closed as another department's responsibility naming itself");
             }
+            // Redirected, not acknowledged: passing a case on says nothing of how fast the
+            // department answered.
             next.status = Closed;
             next.closed_at = Some(now);
-            next.acknowledged_at.get_or_insert(now);
             next.owner_department = Some(owner.clone());
         }
         (CaseTransition::CloseNotOurs(_), _) => return refuse("closed as another department's responsibility"),

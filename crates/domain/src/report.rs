@@ -3,14 +3,21 @@
 //! card sums the counters of its period and derives averages, rates and percentiles from them,
 //! so reading one never scans feedback.
 //!
-//! Days are UTC calendar days (no city time zone is configured yet). Durations are kept as
+//! Days are the city's local calendar days: a delta is keyed by the local date, in the rollups'
+//! time zone (`rollup_zone`, the city calendar's zone as of the last rebuild), of the instant it
+//! counts at. Durations are kept as
 //! histograms with fixed bucket bounds ([`BUCKETS_SECS`]); a percentile is the upper bound of the
 //! bucket that holds it, so it is exact to the bucket's width.
 use crate::department::Channel;
-use crate::feedback::{Case, CaseStatus, FeedbackKind, NewFeedback, RecoveryAction, RecoveryKind};
+use crate::feedback::{Case, CaseStatus, Feedback, FeedbackKind, NewFeedback, RecoveryKind};
 use crate::ids::DepartmentId;
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
 use std::collections::BTreeMap;
+
+/// The version of the counters' definitions. Stored with the rollups (`rollup_zone.version`):
+/// rollups built under an older version are rebuilt from the raw rows when the server starts.
+pub const ROLLUP_VERSION: i64 = 1;
 
 /// Upper bounds (seconds) of the duration histogram's buckets; a last, open bucket holds the rest.
 pub const BUCKETS_SECS: [i64; 17] = [
@@ -23,7 +30,7 @@ pub const BUCKETS_SECS: [i64; 17] = [
 pub struct Delta {
     /// The department the figure belongs to.
     pub department: DepartmentId,
-    /// UTC day number (days since 1970-01-01).
+    /// Local day number (days since 1970-01-01 of the local date, in the rollups' time zone).
     pub day: i64,
     /// Metric key, e.g. `fb.ch.phone`.
     pub metric: String,
@@ -31,125 +38,227 @@ pub struct Delta {
     pub value: i64,
 }
 
-/// The UTC day number of `t`.
-pub fn day_of(t: DateTime<Utc>) -> i64 {
-    t.timestamp().div_euclid(86_400)
+/// The local day number of `t` in `zone`: days from 1970-01-01 to the date the city's clocks
+/// show at `t`.
+pub fn local_day(t: DateTime<Utc>, zone: Tz) -> i64 {
+    days(t.with_timezone(&zone).date_naive())
 }
 
-fn delta(d: &DepartmentId, at: DateTime<Utc>, metric: impl Into<String>) -> Delta {
-    Delta { department: d.clone(), day: day_of(at), metric: metric.into(), value: 1 }
+/// The UTC day number of `t` ([`local_day`] in UTC, the zone of a city with no calendar).
+pub fn day_of(t: DateTime<Utc>) -> i64 {
+    local_day(t, Tz::UTC)
+}
+
+/// The first instant of local date `date` in `zone`: its midnight, or where a zone skips
+/// midnight (a DST change at 00:00), the first local time that exists that day.
+pub fn local_midnight(date: NaiveDate, zone: Tz) -> DateTime<Utc> {
+    let midnight = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    (0..=24 * 4)
+        .find_map(|quarter| zone.from_local_datetime(&(midnight + Duration::minutes(15 * quarter))).earliest())
+        .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&Utc))
+}
+
+/// Where deltas go: a department's counters, keyed by local days of `zone`.
+#[derive(Debug, Clone, Copy)]
+struct Counts<'a> {
+    department: &'a DepartmentId,
+    zone: Tz,
+}
+
+impl Counts<'_> {
+    fn one(&self, at: DateTime<Utc>, metric: impl Into<String>) -> Delta {
+        self.add(at, metric, 1)
+    }
+
+    fn add(&self, at: DateTime<Utc>, metric: impl Into<String>, value: i64) -> Delta {
+        Delta { department: self.department.clone(), day: local_day(at, self.zone), metric: metric.into(), value }
+    }
 }
 
 fn bucket(secs: i64) -> usize {
     BUCKETS_SECS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS_SECS.len())
 }
 
-/// What a feedback record received at `received_at` adds, in the period it occurred
-/// (`occurred_at`, which defaults to its receipt; never later than the receipt): volume by channel and kind, ratings, and coverage for contacts that need no outcome
-/// (everything but complaints, whose outcome is their resolution). Residents and internal
-/// customers (one department rating another's service) are two populations, counted apart:
-/// residents' figures under `fb`, `csat.`, `nps.`; internal customers' under `int.`.
-pub fn feedback_deltas(f: &NewFeedback, received_at: DateTime<Utc>) -> Vec<Delta> {
+/// What a contact's report-card figures depend on: the same for a submission
+/// ([`NewFeedback`]) and a stored record ([`Feedback`]), so a rebuild from the stored rows
+/// counts what the submissions counted.
+#[derive(Debug, Clone, Copy)]
+pub struct ContactFacts<'a> {
+    /// The department contacted.
+    pub department: &'a DepartmentId,
+    /// Its kind.
+    pub kind: FeedbackKind,
+    /// Its channel.
+    pub channel: Channel,
+    /// CSAT answer, if any.
+    pub csat: Option<i32>,
+    /// NPS answer, if any.
+    pub nps: Option<i32>,
+    /// Whether it names a service category.
+    pub categorized: bool,
+    /// Whether it came from an internal customer (another department).
+    pub internal: bool,
+    /// When it occurred.
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl<'a> From<&'a NewFeedback> for ContactFacts<'a> {
+    fn from(f: &'a NewFeedback) -> Self {
+        ContactFacts {
+            department: &f.department_id,
+            kind: f.kind,
+            channel: f.channel,
+            csat: f.csat,
+            nps: f.nps,
+            categorized: f.category.is_some(),
+            internal: f.internal_customer.is_some(),
+            occurred_at: f.occurred_at,
+        }
+    }
+}
+
+impl<'a> From<&'a Feedback> for ContactFacts<'a> {
+    fn from(f: &'a Feedback) -> Self {
+        ContactFacts {
+            department: &f.department_id,
+            kind: f.kind,
+            channel: f.channel,
+            csat: f.csat,
+            nps: f.nps,
+            categorized: f.category.is_some(),
+            internal: f.internal_customer.is_some(),
+            occurred_at: f.occurred_at,
+        }
+    }
+}
+
+/// What a feedback record received at `received_at` adds ([`contact_deltas`]).
+pub fn feedback_deltas(f: &NewFeedback, received_at: DateTime<Utc>, zone: Tz) -> Vec<Delta> {
+    contact_deltas(ContactFacts::from(f), received_at, zone)
+}
+
+/// What a contact received at `received_at` adds, in the period it occurred (`occurred_at`,
+/// which defaults to its receipt; never later than the receipt): volume by channel and kind,
+/// ratings, and coverage for contacts that need no outcome (everything but complaints, whose
+/// outcome is their resolution). Residents and internal customers (one department rating
+/// another's service) are two populations, counted apart: residents' figures under `fb`, `csat.`,
+/// `nps.`; internal customers' under `int.`. Days are local days of `zone`.
+pub fn contact_deltas(f: ContactFacts<'_>, received_at: DateTime<Utc>, zone: Tz) -> Vec<Delta> {
     // A contact cannot have happened after it was received (clients' clocks may run ahead).
-    let (d, at) = (&f.department_id, f.occurred_at.min(received_at));
-    if f.internal_customer.is_some() {
-        let mut out = vec![delta(d, at, "int.fb"), delta(d, at, format!("int.kind.{}", f.kind.as_str()))];
-        if let Some(c) = f.csat {
-            out.push(delta(d, at, format!("int.csat.{c}")));
+    let (c, at) = (Counts { department: f.department, zone }, f.occurred_at.min(received_at));
+    if f.internal {
+        let mut out = vec![c.one(at, "int.fb"), c.one(at, format!("int.kind.{}", f.kind.as_str()))];
+        if let Some(v) = f.csat {
+            out.push(c.one(at, format!("int.csat.{v}")));
         }
         if let Some(n) = f.nps {
-            out.push(delta(d, at, format!("int.nps.{n}")));
+            out.push(c.one(at, format!("int.nps.{n}")));
         }
         return out;
     }
     let mut out = vec![
-        delta(d, at, "fb"),
-        delta(d, at, format!("fb.ch.{}", f.channel.as_str())),
-        delta(d, at, format!("fb.kind.{}", f.kind.as_str())),
+        c.one(at, "fb"),
+        c.one(at, format!("fb.ch.{}", f.channel.as_str())),
+        c.one(at, format!("fb.kind.{}", f.kind.as_str())),
     ];
-    if let Some(c) = f.csat {
-        out.push(delta(d, at, format!("csat.{c}")));
+    if let Some(v) = f.csat {
+        out.push(c.one(at, format!("csat.{v}")));
     }
     if let Some(n) = f.nps {
-        out.push(delta(d, at, format!("nps.{n}")));
+        out.push(c.one(at, format!("nps.{n}")));
     }
-    if f.category.is_some() && f.kind != FeedbackKind::Complaint {
-        out.push(delta(d, at, "cov"));
+    if f.categorized && f.kind != FeedbackKind::Complaint {
+        out.push(c.one(at, "cov"));
     }
     out
 }
 
-/// What a recovery action recorded on a case of `d` adds: one of its kind, when it was taken.
-pub fn recovery_deltas(d: &DepartmentId, r: &RecoveryAction) -> Vec<Delta> {
-    vec![delta(d, r.at, format!("rec.{}", r.kind.as_str()))]
+/// What a recovery action of `kind` recorded at `at` on a case of `d` adds: one of its kind, when
+/// it was taken.
+pub fn recovery_deltas(d: &DepartmentId, kind: RecoveryKind, at: DateTime<Utc>, zone: Tz) -> Vec<Delta> {
+    vec![Counts { department: d, zone }.one(at, format!("rec.{}", kind.as_str()))]
+}
+
+/// Everything a case counts on its department's report cards, as a function of its state alone,
+/// so that the counters maintained change by change ([`case_deltas`]) always equal a rebuild
+/// from the stored cases:
+/// - `case`: opened (also by accepting a hand-off), on the day received;
+/// - `ack.n`, `ack.b{i}`, `ack.sla`: acknowledged, time to acknowledge, on time; on the day
+///   acknowledged;
+/// - `res.n`, `res.b{i}`, `res.sla` and the resident's wait `wait.n`, `wait.b{i}` (from their
+///   first contact with the city, across every hand-off): resolved, on the day of the latest
+///   resolution (a reopened and re-resolved case moves there);
+/// - `cov`: a resolved case with a category, on the day received;
+/// - `redirect`: closed as another department's ("not ours"), on the day closed;
+/// - `reopen`: times reopened, on the day received;
+/// - `loop`, `loop.sat`, `loop.unsat`: a follow-up linked, and the resident's answer, on the day
+///   received.
+///
+/// Due times are settled once their clock stops (a hold or a calendar change moves only the
+/// due times of clocks still running), so an on-time flag never changes after the fact.
+pub fn case_contribution(case: &Case, zone: Tz) -> Vec<Delta> {
+    let c = Counts { department: &case.department_id, zone };
+    let mut out = vec![c.one(case.received_at, "case")];
+    if let Some(at) = case.acknowledged_at {
+        out.push(c.one(at, "ack.n"));
+        out.push(c.one(at, format!("ack.b{}", bucket((at - case.received_at).num_seconds().max(0)))));
+        if at <= case.acknowledge_due {
+            out.push(c.one(at, "ack.sla"));
+        }
+    }
+    if let Some(at) = case.resolved_at {
+        out.push(c.one(at, "res.n"));
+        out.push(c.one(at, format!("res.b{}", bucket((at - case.received_at).num_seconds().max(0)))));
+        if at <= case.resolve_due {
+            out.push(c.one(at, "res.sla"));
+        }
+        if case.category.is_some() {
+            out.push(c.one(case.received_at, "cov"));
+        }
+        out.push(c.one(at, "wait.n"));
+        out.push(c.one(at, format!("wait.b{}", bucket((at - case.first_contact_at).num_seconds().max(0)))));
+    }
+    if let (Some(_), Some(at)) = (&case.owner_department, case.closed_at) {
+        out.push(c.one(at, "redirect"));
+    }
+    if case.reopen_count > 0 {
+        out.push(c.add(case.received_at, "reopen", i64::from(case.reopen_count)));
+    }
+    if case.follow_up.is_some() {
+        out.push(c.one(case.received_at, "loop"));
+        match case.satisfied {
+            Some(true) => out.push(c.one(case.received_at, "loop.sat")),
+            Some(false) => out.push(c.one(case.received_at, "loop.unsat")),
+            None => {}
+        }
+    }
+    out
 }
 
 /// What opening a case adds (also for a case opened by accepting a hand-off).
-pub fn case_opened_deltas(c: &Case) -> Vec<Delta> {
-    vec![delta(&c.department_id, c.received_at, "case")]
+pub fn case_opened_deltas(c: &Case, zone: Tz) -> Vec<Delta> {
+    case_contribution(c, zone)
 }
 
-/// What a change of a case at `now` adds: time to acknowledge and to resolve (first time only) with SLA
-/// compliance, reopens, closed loops (follow-up recorded, and whether the resident was
-/// satisfied), redirections ("not ours" closures) and coverage (category and outcome). A case
-/// closed as another department's is redirected, never acknowledged: its closing says nothing
-/// of how fast the department answered.
-pub fn case_deltas(before: &Case, after: &Case, now: DateTime<Utc>) -> Vec<Delta> {
-    let d = &after.department_id;
-    let mut out = Vec::new();
-    let redirected = before.owner_department.is_none() && after.owner_department.is_some();
-    if redirected {
-        out.push(delta(d, now, "redirect"));
+/// What a change of a case adds: its [`case_contribution`] after, less its contribution before
+/// (counters that did not move are left out).
+pub fn case_deltas(before: &Case, after: &Case, zone: Tz) -> Vec<Delta> {
+    let mut net: BTreeMap<(DepartmentId, i64, String), i64> = BTreeMap::new();
+    for d in case_contribution(after, zone) {
+        *net.entry((d.department, d.day, d.metric)).or_default() += d.value;
     }
-    if let (None, Some(at), false) = (before.acknowledged_at, after.acknowledged_at, redirected) {
-        let secs = (at - after.received_at).num_seconds().max(0);
-        out.push(delta(d, at, "ack.n"));
-        out.push(delta(d, at, format!("ack.b{}", bucket(secs))));
-        if at <= after.acknowledge_due {
-            out.push(delta(d, at, "ack.sla"));
-        }
+    for d in case_contribution(before, zone) {
+        *net.entry((d.department, d.day, d.metric)).or_default() -= d.value;
     }
-    if let (None, Some(at)) = (before.resolved_at, after.resolved_at) {
-        let secs = (at - after.received_at).num_seconds().max(0);
-        out.push(delta(d, at, "res.n"));
-        out.push(delta(d, at, format!("res.b{}", bucket(secs))));
-        if at <= after.resolve_due {
-            out.push(delta(d, at, "res.sla"));
-        }
-        if after.category.is_some() {
-            out.push(delta(d, after.received_at, "cov"));
-        }
-        // The resident's wait: from their first contact with the city, across every hand-off.
-        let wait = (at - after.first_contact_at).num_seconds().max(0);
-        out.push(delta(d, at, "wait.n"));
-        out.push(delta(d, at, format!("wait.b{}", bucket(wait))));
-    }
-    if after.reopen_count > before.reopen_count {
-        out.push(delta(d, now, "reopen"));
-    }
-    if before.follow_up.is_none() && after.follow_up.is_some() {
-        out.push(delta(d, after.received_at, "loop"));
-    }
-    // The resident's answer to the follow-up; a changed answer moves the count.
-    let answer = |c: &Case| c.follow_up.as_ref().and(c.satisfied);
-    let metric = |satisfied: bool| if satisfied { "loop.sat" } else { "loop.unsat" };
-    if answer(before) != answer(after) {
-        if let Some(was) = answer(before) {
-            out.push(Delta { value: -1, ..delta(d, after.received_at, metric(was)) });
-        }
-        if let Some(is) = answer(after) {
-            out.push(delta(d, after.received_at, metric(is)));
-        }
-    }
-    out
+    net.into_iter()
+        .filter(|(_, v)| *v != 0)
+        .map(|((department, day, metric), value)| Delta { department, day, metric, value })
+        .collect()
 }
 
 /// What an imported case adds: everything its history would have added, as of its own times.
-pub fn imported_case_deltas(c: &Case) -> Vec<Delta> {
-    let fresh = Case { acknowledged_at: None, resolved_at: None, reopen_count: 0, follow_up: None, ..c.clone() };
-    let mut out = case_opened_deltas(c);
-    out.extend(case_deltas(&fresh, c, c.resolved_at.unwrap_or(c.received_at)));
-    out
+pub fn imported_case_deltas(c: &Case, zone: Tz) -> Vec<Delta> {
+    case_contribution(c, zone)
 }
 
 /// Sums deltas of the same department, day and metric (a bulk write adds each counter once).
@@ -162,24 +271,27 @@ pub fn aggregate(deltas: impl IntoIterator<Item = Delta>) -> Vec<Delta> {
 }
 
 /// A hand-off sent: one out for the sender, one in for the receiver.
-pub fn handoff_sent_deltas(from: &DepartmentId, to: &DepartmentId, at: DateTime<Utc>) -> Vec<Delta> {
-    vec![delta(from, at, "ho.out"), delta(to, at, "ho.in")]
+pub fn handoff_sent_deltas(from: &DepartmentId, to: &DepartmentId, at: DateTime<Utc>, zone: Tz) -> Vec<Delta> {
+    vec![Counts { department: from, zone }.one(at, "ho.out"), Counts { department: to, zone }.one(at, "ho.in")]
 }
 
 /// A ping-pong hand-off accepted: it counts on both report cards.
-pub fn ping_pong_deltas(from: &DepartmentId, to: &DepartmentId, at: DateTime<Utc>) -> Vec<Delta> {
-    vec![delta(from, at, "ho.pingpong"), delta(to, at, "ho.pingpong")]
+pub fn ping_pong_deltas(from: &DepartmentId, to: &DepartmentId, at: DateTime<Utc>, zone: Tz) -> Vec<Delta> {
+    vec![
+        Counts { department: from, zone }.one(at, "ho.pingpong"),
+        Counts { department: to, zone }.one(at, "ho.pingpong"),
+    ]
 }
 
 /// An escalation raised against `d`.
-pub fn escalation_deltas(d: &DepartmentId, at: DateTime<Utc>) -> Vec<Delta> {
-    vec![delta(d, at, "esc")]
+pub fn escalation_deltas(d: &DepartmentId, at: DateTime<Utc>, zone: Tz) -> Vec<Delta> {
+    vec![Counts { department: d, zone }.one(at, "esc")]
 }
 
 string_enum!(
     /// The length of a report period.
     PeriodKind {
-        /// A UTC day.
+        /// A local day.
         Day = "day",
         /// An ISO week (Monday to Sunday).
         Week = "week",
@@ -190,7 +302,7 @@ string_enum!(
     }
 );
 
-/// A report period: `[start, end)` in UTC days.
+/// A report period: `[start, end)` in local dates of the city's time zone `zone`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Period {
     /// Its length.
@@ -199,6 +311,8 @@ pub struct Period {
     pub start: NaiveDate,
     /// Day after the last.
     pub end: NaiveDate,
+    /// The time zone its dates are in (the rollups' zone).
+    pub zone: Tz,
 }
 
 fn month_start(y: i32, m: u32) -> NaiveDate {
@@ -212,7 +326,12 @@ fn add_months(d: NaiveDate, n: u32) -> NaiveDate {
 }
 
 impl Period {
-    /// The period of `kind` that contains `date`.
+    /// The period of `kind` that contains local date `date` of `zone`.
+    pub fn containing_in(kind: PeriodKind, date: NaiveDate, zone: Tz) -> Period {
+        Period { zone, ..Period::containing(kind, date) }
+    }
+
+    /// The period of `kind` that contains `date`, in UTC.
     pub fn containing(kind: PeriodKind, date: NaiveDate) -> Period {
         let start = match kind {
             PeriodKind::Day => date,
@@ -226,32 +345,37 @@ impl Period {
             PeriodKind::Month => add_months(start, 1),
             PeriodKind::Quarter => add_months(start, 3),
         };
-        Period { kind, start, end }
+        Period { kind, start, end, zone: Tz::UTC }
     }
 
     /// The period just before this one.
     pub fn previous(&self) -> Period {
-        Period::containing(self.kind, self.start - Duration::days(1))
+        Period::containing_in(self.kind, self.start - Duration::days(1), self.zone)
     }
 
-    /// First day as a UTC day number.
+    /// The last day (inclusive).
+    pub fn last(&self) -> NaiveDate {
+        self.end - Duration::days(1)
+    }
+
+    /// First day as a day number.
     pub fn start_day(&self) -> i64 {
         days(self.start)
     }
 
-    /// Day after the last, as a UTC day number.
+    /// Day after the last, as a day number.
     pub fn end_day(&self) -> i64 {
         days(self.end)
     }
 
-    /// Start as a time.
+    /// Start as an instant: the first day's local midnight.
     pub fn start_time(&self) -> DateTime<Utc> {
-        self.start.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+        local_midnight(self.start, self.zone)
     }
 
-    /// End (exclusive) as a time.
+    /// End (exclusive) as an instant: the local midnight after the last day.
     pub fn end_time(&self) -> DateTime<Utc> {
-        self.end.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+        local_midnight(self.end, self.zone)
     }
 }
 
@@ -259,11 +383,10 @@ fn days(d: NaiveDate) -> i64 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN)).num_days()
 }
 
-/// The UTC day number of the 1st of the month containing UTC day number `day` (the key of the
+/// The day number of the 1st of the month containing day number `day` (the key of the
 /// monthly rollups); `None` outside chrono's calendar.
 pub fn month_of(day: i64) -> Option<i64> {
-    // Day 0 (1970-01-01) is day 719_163 of the common era.
-    let date = NaiveDate::from_num_days_from_ce_opt(i32::try_from(day.checked_add(719_163)?).ok()?)?;
+    let date = date_of(day)?;
     Some(days(month_start(date.year(), date.month())))
 }
 
@@ -643,9 +766,15 @@ impl Period {
     }
 }
 
-/// The instant day number `day` begins (UTC).
-pub fn day_start(day: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(day.saturating_mul(86_400), 0).unwrap_or_default()
+/// The date of day number `day`; `None` outside chrono's calendar.
+pub fn date_of(day: i64) -> Option<NaiveDate> {
+    // Day 0 (1970-01-01) is day 719_163 of the common era.
+    NaiveDate::from_num_days_from_ce_opt(i32::try_from(day.checked_add(719_163)?).ok()?)
+}
+
+/// The instant local day number `day` begins in `zone`.
+pub fn day_start(day: i64, zone: Tz) -> DateTime<Utc> {
+    date_of(day).map_or_else(DateTime::default, |d| local_midnight(d, zone))
 }
 
 /// The departments that got worse the most (positive score), worst first, at most `n`.

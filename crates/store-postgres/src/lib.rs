@@ -41,6 +41,9 @@ pub(crate) fn at(t: DateTime<Utc>) -> DateTime<Utc> {
     t
 }
 
+/// What a rollup rebuild takes first so that counter writes wait for it (reads go on).
+pub(crate) const LOCK_ROLLUPS: Option<&str> = Some("LOCK TABLE rollups, rollups_monthly IN EXCLUSIVE MODE");
+
 /// The row lock a locking read appends: concurrent writers of the row wait for this transaction.
 pub(crate) const ROW_LOCK: Option<&str> = Some("FOR UPDATE");
 
@@ -304,6 +307,7 @@ async fn act_as_app_role(conn: &mut PgConnection, role: &str) -> Result<bool, sq
 }
 
 cityserve_store_sql::backend_helpers!();
+cityserve_store_sql::rollup_rebuild!();
 
 /// The scope's departments as one array parameter (`None`: city-wide). Row-level security
 /// enforces the same, this keeps the query plan tenant-first.

@@ -31,7 +31,8 @@ pub const UPDATE_DEPARTMENT_CALENDAR: &str =
 pub const ALL_DEPARTMENT_IDS: &str = "SELECT department_id FROM departments ORDER BY department_id";
 /// A department's cases whose clocks still run, with what their due times derive from.
 pub const RUNNING_CASES: &str =
-    "SELECT case_id, received_at, waited_secs, category_id, channel, acknowledge_due, resolve_due FROM cases
+    "SELECT case_id, received_at, waited_secs, category_id, channel, acknowledge_due, resolve_due, acknowledged_at,
+            resolved_at FROM cases
      WHERE department_id = $1 AND status IN ('open', 'acknowledged', 'in_progress') AND waiting_since IS NULL";
 /// Moves a case's due times (a new revision: a client holding the old etag re-reads).
 pub const RESCHEDULE_CASE: &str =
@@ -117,7 +118,7 @@ macro_rules! calendar_store {
                 // The clocks start at the receipt plus every wait on the resident so far (a case
                 // waiting now is rescheduled when the wait ends).
                 let start = cityserve_domain::feedback::clock_start(row.time("received_at")?, row.int("waited_secs")?);
-                let (ack, res) = cityserve_domain::feedback::due_times_under(
+                let computed = cityserve_domain::feedback::due_times_under(
                     start,
                     category.as_ref(),
                     channel,
@@ -125,7 +126,14 @@ macro_rules! calendar_store {
                     &standards,
                     &cal,
                 );
-                if (ack, res) == (row.time("acknowledge_due")?, row.time("resolve_due")?) {
+                let current = (row.time("acknowledge_due")?, row.time("resolve_due")?);
+                let (ack, res) = cityserve_domain::feedback::settled_due_times(
+                    current,
+                    computed,
+                    row.opt_time("acknowledged_at")?.is_some(),
+                    row.opt_time("resolved_at")?.is_some(),
+                );
+                if (ack, res) == current {
                     continue;
                 }
                 sqlx::query($crate::calendar::RESCHEDULE_CASE)

@@ -213,7 +213,8 @@ macro_rules! coordination_reads {
             if done.rows_affected() == 0 {
                 return Ok(false);
             }
-            let deltas = cityserve_domain::report::escalation_deltas(&e.department_id, e.create_time);
+            let zone = crate::rollup_zone(conn).await?;
+            let deltas = cityserve_domain::report::escalation_deltas(&e.department_id, e.create_time, zone);
             crate::apply_deltas(conn, &deltas).await?;
             let payload = serde_json::json!({
                 "escalation": e.id.as_str(),

@@ -151,7 +151,8 @@ macro_rules! handoff_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(crate::db_err)?;
-                let deltas = cityserve_domain::report::handoff_sent_deltas(d, &h.to_department, now);
+                let zone = crate::rollup_zone(&mut tx).await?;
+                let deltas = cityserve_domain::report::handoff_sent_deltas(d, &h.to_department, now, zone);
                 crate::apply_deltas(&mut tx, &deltas).await?;
                 let name = resource::handoff(d, &h.id);
                 let payload = serde_json::json!({
@@ -267,7 +268,8 @@ macro_rules! handoff_store {
                     };
                     crate::feedback::insert_feedback(&mut tx, ctx, &receiver, &copy, now, Some(&origin)).await?;
                     if h.ping_pong {
-                        let deltas = cityserve_domain::report::ping_pong_deltas(sender, &h.to_department, now);
+                        let deltas =
+                            cityserve_domain::report::ping_pong_deltas(sender, &h.to_department, now, receiver.rollup_zone);
                         crate::apply_deltas(&mut tx, &deltas).await?;
                     }
                 }

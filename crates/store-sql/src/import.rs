@@ -110,6 +110,7 @@ macro_rules! import_steps {
                 department: department.clone(),
                 active_categories: intake.active_categories,
                 officers: officers.into_iter().collect(),
+                zone: intake.rollup_zone,
             }))
         }
 

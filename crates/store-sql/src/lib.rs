@@ -22,6 +22,7 @@ pub mod coordination;
 pub mod departments;
 pub mod dumb_rules;
 pub mod escalations;
+#[macro_use]
 pub mod feedback;
 pub mod handoffs;
 pub mod import;
@@ -29,13 +30,17 @@ pub mod initiatives;
 pub mod lease;
 pub mod officers;
 pub mod reports;
+pub mod rollups;
 pub mod rows;
 pub mod write;
 
 use chrono::{DateTime, Utc};
+
 use cityserve_domain::report::Delta;
 use cityserve_domain::{DepartmentId, TenantScope, ValidationError};
 use cityserve_store::{StoreError, StoreResult};
+#[doc(hidden)]
+pub use futures;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 

@@ -200,6 +200,68 @@ macro_rules! report_store {
                 $crate::reports::metrics(&$crate::read_rows!(self, scope, q))
             }
 
+            async fn rollup_zone(
+                &self,
+                scope: &cityserve_domain::TenantScope,
+            ) -> cityserve_store::StoreResult<$crate::rollups::Tz> {
+                let mut tx = self.read(scope).await?;
+                let zone = crate::rollup_zone(&mut tx).await?;
+                tx.finish().await?;
+                Ok(zone)
+            }
+
+            async fn rebuild_rollups(
+                &self,
+                ctx: &cityserve_store::WriteCtx<'_>,
+                only_if_stale: bool,
+            ) -> cityserve_store::StoreResult<Option<cityserve_store::RollupRebuild>> {
+                use $crate::SqlRow;
+                if ctx.scope.departments().is_some() {
+                    return Err(cityserve_store::StoreError::FailedPrecondition(
+                        "rebuilding the report-card counters needs a city-wide scope".into(),
+                    ));
+                }
+                let mut tx = self.write(ctx).await?;
+                // Counter writes wait until the rebuild commits (reads go on).
+                if let Some(lock) = crate::LOCK_ROLLUPS {
+                    sqlx::query(lock).execute(&mut *tx).await.map_err(crate::db_err)?;
+                }
+                let (previous_zone, version) = crate::rollup_state(&mut tx).await?;
+                let city = sqlx::query($crate::calendar::SELECT_CITY_CALENDAR)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(crate::db_err)?;
+                let zone = match city {
+                    Some(row) => $crate::calendar::city_row(&row)?.time_zone,
+                    None => cityserve_domain::CityCalendar::default().time_zone,
+                };
+                if only_if_stale && version == cityserve_domain::report::ROLLUP_VERSION && zone == previous_zone {
+                    return Ok(None);
+                }
+                let rebuilt = crate::rebuild_rollups(&mut tx, zone).await?;
+                let departments = sqlx::query($crate::calendar::ALL_DEPARTMENT_IDS)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(crate::db_err)?;
+                let payload = serde_json::json!({
+                    "time_zone": zone.name(),
+                    "previous_time_zone": previous_zone.name(),
+                    "counters": rebuilt.counters,
+                });
+                for row in &departments {
+                    let d = row.id("department_id", cityserve_domain::DepartmentId::parse)?;
+                    let name = format!("{}/reportCards", cityserve_store::resource::department(&d));
+                    crate::record(&mut tx, ctx, &d, &name, payload.clone()).await?;
+                }
+                self.commit(tx).await?;
+                Ok(Some(cityserve_store::RollupRebuild {
+                    zone,
+                    previous_zone,
+                    counters: rebuilt.counters,
+                    rows: rebuilt.rows,
+                }))
+            }
+
             async fn live_figures_of(
                 &self,
                 scope: &cityserve_domain::TenantScope,

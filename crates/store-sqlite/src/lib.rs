@@ -39,6 +39,9 @@ pub(crate) fn at(t: DateTime<Utc>) -> i64 {
 }
 
 /// No row locks: a write transaction (`BEGIN IMMEDIATE` on the one writer connection) already
+/// What a rollup rebuild takes first so that counter writes wait for it (reads go on): none on SQLite, whose one writer connection serialises every write already.
+pub(crate) const LOCK_ROLLUPS: Option<&str> = None;
+
 /// excludes every other writer.
 pub(crate) const ROW_LOCK: Option<&str> = None;
 
@@ -158,6 +161,7 @@ pub(crate) fn bind_all<'q>(
 }
 
 cityserve_store_sql::backend_helpers!();
+cityserve_store_sql::rollup_rebuild!();
 
 /// Adds report-card counter increments to the daily rollups and to their months'
 /// `rollups_monthly` rows, in the caller's transaction: increments are summed per key first, then

@@ -125,6 +125,8 @@ pub struct ImportRules {
     pub active_categories: Vec<ServiceCategoryId>,
     /// Its officers' IDs (case assignees must be among them).
     pub officers: HashSet<String>,
+    /// The time zone the report-card counters are keyed in.
+    pub zone: chrono_tz::Tz,
 }
 
 /// A batch that passed [`validate_batch`]: the contacts, each complaint's case, and the batch's
@@ -162,7 +164,7 @@ pub fn validate_batch(rules: &ImportRules, first: usize, items: Vec<ImportedCont
         {
             return Err(bad(format!("service category {c} is not an active category of department {department}")));
         }
-        counters.add(report::feedback_deltas(f, item.received_at));
+        counters.add(report::feedback_deltas(f, item.received_at, rules.zone));
         let mut case = None;
         if f.kind == FeedbackKind::Complaint {
             let c = item.case.as_ref().ok_or_else(|| bad("a complaint needs its case".into()))?;
@@ -197,7 +199,7 @@ pub fn validate_batch(rules: &ImportRules, first: usize, items: Vec<ImportedCont
                 revision: 1,
                 update_time: c.closed_at.or(c.resolved_at).or(c.acknowledged_at).unwrap_or(item.received_at),
             };
-            counters.add(report::imported_case_deltas(&imported));
+            counters.add(report::imported_case_deltas(&imported, rules.zone));
             case = Some(imported);
         }
         cases.push(case);

@@ -39,7 +39,7 @@ pub use initiatives::InitiativeStore;
 pub use lease::{Lease, LeaseStore};
 pub use officers::OfficerStore;
 pub use open311::Open311Store;
-pub use reports::ReportStore;
+pub use reports::{ReportStore, RollupRebuild};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -170,6 +170,7 @@ macro_rules! backend_tests {
             history_imports_in_bulk_with_its_counters,
             audit_log_lists_newest_first_with_filters_and_refusals,
             monthly_rollups_sum_like_the_days_they_cover,
+            rollups_kept_by_writes_equal_a_rebuild,
             leases_are_held_by_one_holder_at_a_time,
             live_writes_reach_the_month_of_their_day,
             live_figures_of_many_departments_match_one_by_one,

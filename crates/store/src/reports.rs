@@ -4,10 +4,38 @@ use cityserve_domain::report::{LiveFigures, Metrics, Period};
 use cityserve_domain::{DepartmentId, TenantScope};
 use std::future::Future;
 
+/// What a rollup rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupRebuild {
+    /// The time zone the counters are now keyed in.
+    pub zone: chrono_tz::Tz,
+    /// The zone they were keyed in before.
+    pub previous_zone: chrono_tz::Tz,
+    /// Daily counter rows written.
+    pub counters: usize,
+    /// Raw rows read (contacts, cases, recovery actions, hand-offs, escalations).
+    pub rows: u64,
+}
+
 /// Storage for report-card figures: rollup counters, live figures, plan focus progress. Same contract as [`crate::DepartmentStore`] for scope, idempotency,
 /// revisions, audit and events.
 pub trait ReportStore: FeedbackStore {
-    /// Summed rollup counters per department over `[from_day, to_day)` (UTC day numbers), for
+    /// The time zone the counters are keyed in: report periods are local dates of it (the city
+    /// calendar's zone as of the last rebuild).
+    fn rollup_zone(&self, scope: &TenantScope) -> impl Future<Output = StoreResult<chrono_tz::Tz>> + Send;
+
+    /// Rewrites every counter from the raw rows, keyed by local days of the city calendar's
+    /// time zone, in one transaction (writes of counters wait for it), audited and announced as
+    /// `rollups.rebuild` on every department. With `only_if_stale`, does nothing (`None`) unless
+    /// the counters were built under an older [`cityserve_domain::report::ROLLUP_VERSION`] or
+    /// another time zone. Needs a city-wide scope (the Chief's, or the server's own).
+    fn rebuild_rollups(
+        &self,
+        ctx: &WriteCtx<'_>,
+        only_if_stale: bool,
+    ) -> impl Future<Output = StoreResult<Option<RollupRebuild>>> + Send;
+
+    /// Summed rollup counters per department over `[from_day, to_day)` (local day numbers), for
     /// `departments` (`None`: every department in scope). Departments without counters are absent.
     fn rollup_metrics(
         &self,

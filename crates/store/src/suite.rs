@@ -19,6 +19,7 @@ mod lease;
 mod monthly_rollups;
 mod officers;
 mod open311;
+mod rollup_rebuild;
 pub use audit::*;
 pub use calendar::*;
 pub use coordination::*;
@@ -29,6 +30,7 @@ pub use lease::*;
 pub use monthly_rollups::*;
 pub use officers::*;
 pub use open311::*;
+pub use rollup_rebuild::*;
 
 fn dept(id: &str) -> DepartmentId {
     DepartmentId::parse("id", id).unwrap()

@@ -20,11 +20,31 @@ pub(super) fn period_to_pb(k: PeriodKind) -> pb::ReportPeriod {
     }
 }
 
-pub(crate) fn period(period_field: &str, kind: i32, date_field: &str, date: &str) -> Result<Period, ValidationError> {
+/// A report period request, checked: its length, and the local date it names (`None`: today).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PeriodRequest {
+    kind: PeriodKind,
+    date: Option<NaiveDate>,
+}
+
+impl PeriodRequest {
+    /// The period in `zone` (the rollups'): the one holding the named date, or today there.
+    pub(crate) fn in_zone(&self, zone: chrono_tz::Tz) -> Period {
+        let date = self.date.unwrap_or_else(|| Utc::now().with_timezone(&zone).date_naive());
+        Period::containing_in(self.kind, date, zone)
+    }
+}
+
+pub(crate) fn period(
+    period_field: &str,
+    kind: i32,
+    date_field: &str,
+    date: &str,
+) -> Result<PeriodRequest, ValidationError> {
     let mut errors = ValidationError::default();
     let kind = errors.check(period_from_pb(period_field, kind));
     let day = if date.is_empty() {
-        Some(Utc::now().date_naive())
+        None
     } else {
         let d = NaiveDate::parse_from_str(date, "%Y-%m-%d")
             .ok()
@@ -35,9 +55,9 @@ pub(crate) fn period(period_field: &str, kind: i32, date_field: &str, date: &str
         d
     };
     errors.into_result()?;
-    match (kind, day) {
-        (Some(k), Some(d)) => Ok(Period::containing(k, d)),
-        _ => Err(ValidationError::one(date_field, "is invalid")),
+    match kind {
+        Some(kind) => Ok(PeriodRequest { kind, date: day }),
+        None => Err(ValidationError::one(period_field, "is invalid")),
     }
 }
 
@@ -62,6 +82,9 @@ pub(super) fn card_to_pb(department: Option<&DepartmentId>, p: &Period, c: &Repo
         period: period_to_pb(p.kind) as i32,
         start_time: Some(timestamp(p.start_time())),
         end_time: Some(timestamp(p.end_time())),
+        time_zone: p.zone.name().to_owned(),
+        start_date: p.start.format("%Y-%m-%d").to_string(),
+        last_date: p.last().format("%Y-%m-%d").to_string(),
         volume: c.volume,
         volume_by_channel: c
             .by_channel
@@ -163,8 +186,11 @@ impl<S: CoordinationStore> CoordinationApi<S> {
             return Err(ValidationError::one("department", "is invalid").into());
         };
         let scope = scope_for(&caller, Action::ReadReportCards, &d, &r.department)?;
-        // The department must exist (a card of zeros for a typo would mislead).
-        self.store.get_department(&scope, &d).await.map_err(|e| ApiError::from_store(e, &r.department))?;
+        // The department must exist (a card of zeros for a typo would mislead); the period is in
+        // the counters' time zone.
+        let (_, zone) = tokio::try_join!(self.store.get_department(&scope, &d), self.store.rollup_zone(&scope))
+            .map_err(|e| ApiError::from_store(e, &r.department))?;
+        let p = p.in_zone(zone);
         let card = self.card(&scope, &d, &p).await?;
         Ok(pb::GetReportCardResponse { report_card: Some(card_to_pb(Some(&d), &p, &card)) })
     }
@@ -176,6 +202,8 @@ impl<S: CoordinationStore> CoordinationApi<S> {
     ) -> Result<pb::GetCityDashboardResponse, ApiError> {
         let p = period("period", r.period, "date", &r.date)?;
         let scope = list_scope(&caller, Action::ReadCityDashboard, None, "city dashboard")?;
+        let zone = self.store.rollup_zone(&scope).await.map_err(|e| ApiError::from_store(e, "rollups"))?;
+        let p = p.in_zone(zone);
         let mut departments = Vec::new();
         let mut after = None;
         loop {
@@ -196,7 +224,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         }
         // Movements compare like with like: a running period so far against as many days of the
         // previous one.
-        let compared = p.comparison(report::day_of(Utc::now()));
+        let compared = p.comparison(report::local_day(Utc::now(), zone));
         // Counters of the listed departments only (their index leads with department_id), both
         // spans at once; live figures of every department in one store call.
         let (scope_ref, departments_ref) = (&scope, &departments);
@@ -246,9 +274,9 @@ impl<S: CoordinationStore> CoordinationApi<S> {
             worst_movers: report::worst_movers(&moves, 3).iter().map(movement_to_pb).collect(),
             movements: moves.iter().map(movement_to_pb).collect(),
             partial_period: compared.partial,
-            compared_end_time: Some(timestamp(report::day_start(compared.current.1))),
-            previous_start_time: Some(timestamp(report::day_start(compared.previous.0))),
-            previous_end_time: Some(timestamp(report::day_start(compared.previous.1))),
+            compared_end_time: Some(timestamp(report::day_start(compared.current.1, zone))),
+            previous_start_time: Some(timestamp(report::day_start(compared.previous.0, zone))),
+            previous_end_time: Some(timestamp(report::day_start(compared.previous.1, zone))),
         })
     }
 
@@ -285,9 +313,13 @@ mod tests {
 
     #[test]
     fn periods_default_to_this_month_and_reject_bad_dates() {
-        let p = period("period", 0, "date", "2026-11-26").unwrap();
+        let p = period("period", 0, "date", "2026-11-26").unwrap().in_zone(chrono_tz::America::New_York);
         assert_eq!(p.kind, PeriodKind::Month);
         assert_eq!(p.start, NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
+        // Local midnight in New York on November 1st (still daylight time: UTC-4).
+        assert_eq!(p.start_time().to_rfc3339(), "2026-11-01T04:00:00+00:00");
+        // December 1st is in standard time (UTC-5).
+        assert_eq!(p.end_time().to_rfc3339(), "2026-12-01T05:00:00+00:00");
         let e = period("period", 0, "date", "26/11/2026").unwrap_err();
         assert_eq!(e.violations[0].field, "date");
         assert!(period("period", 99, "date", "").is_err());

@@ -53,7 +53,8 @@ pub const SELECT_INTAKE: &str = concat!(
     ", (SELECT string_agg(category_id, ' ' ORDER BY category_id) FROM service_categories
          WHERE department_id = $1 AND status = $2) AS active_categories,
        (SELECT body FROM city_calendar WHERE calendar_id = 1) AS city_calendar,
-       (SELECT body FROM department_calendars WHERE department_id = $1) AS department_calendar
+       (SELECT body FROM department_calendars WHERE department_id = $1) AS department_calendar,
+       (SELECT time_zone FROM rollup_zone WHERE zone_id = 1) AS rollup_zone
      FROM departments WHERE department_id = $1"
 );
 
@@ -156,6 +157,9 @@ pub struct Intake {
     pub active_categories: Vec<ServiceCategoryId>,
     /// The calendar its clocks run on.
     pub calendar: cityserve_domain::BusinessCalendar,
+    /// The time zone report-card counters are keyed in (read with the rest: the write needs no
+    /// statement of its own for it).
+    pub rollup_zone: chrono_tz::Tz,
 }
 
 impl Intake {
@@ -201,11 +205,12 @@ pub fn batch_replay(record: &str) -> Vec<Result<&str, String>> {
     items
 }
 
-/// A [`SELECT_INTAKE`] row: the department's default targets, active categories and calendar,
-/// or a precondition error if the department is archived.
+/// A [`SELECT_INTAKE`] row: the department's default targets, active categories, calendar and
+/// the rollups' time zone, or a precondition error if the department is archived.
+#[allow(clippy::type_complexity)]
 pub fn intake_row(
     row: &impl SqlRow,
-) -> StoreResult<(ServiceTargets, Vec<ServiceCategoryId>, cityserve_domain::BusinessCalendar)> {
+) -> StoreResult<(ServiceTargets, Vec<ServiceCategoryId>, cityserve_domain::BusinessCalendar, chrono_tz::Tz)> {
     let department = crate::rows::department(row)?;
     if department.status != DepartmentStatus::Active {
         return Err(StoreError::FailedPrecondition(format!("department {} is archived", department.id)));
@@ -223,7 +228,8 @@ pub fn intake_row(
         row.opt_text("city_calendar")?.as_deref(),
         row.opt_text("department_calendar")?.as_deref(),
     )?;
-    Ok((department.default_targets, active, calendar))
+    let zone = row.text("rollup_zone")?.parse().map_err(|_| corrupt("rollup_zone.time_zone"))?;
+    Ok((department.default_targets, active, calendar, zone))
 }
 
 /// Where a complaint copied into another department by an accepted hand-off came from.
@@ -428,9 +434,9 @@ macro_rules! feedback_reads {
                 .await
                 .map_err(crate::db_err)?
                 .ok_or(cityserve_store::StoreError::NotFound)?;
-            let (default_targets, active_categories, calendar) = $crate::feedback::intake_row(&row)?;
+            let (default_targets, active_categories, calendar, rollup_zone) = $crate::feedback::intake_row(&row)?;
             let standards = if complaints { crate::read_standards(conn, d).await? } else { Vec::new() };
-            Ok($crate::feedback::Intake { default_targets, standards, active_categories, calendar })
+            Ok($crate::feedback::Intake { default_targets, standards, active_categories, calendar, rollup_zone })
         }
     };
 }

@@ -109,7 +109,7 @@ macro_rules! feedback_store {
                     Some(new.channel),
                 );
                 let case = cityserve_domain::Case::open(new, now, targets, &intake.calendar);
-                deltas.extend(report::case_opened_deltas(&case));
+                deltas.extend(report::case_opened_deltas(&case, intake.rollup_zone));
                 let stored = sqlx::query($crate::feedback::INSERT_CASE)
                     .bind(d)
                     .bind(case.id.as_str())
@@ -129,7 +129,7 @@ macro_rules! feedback_store {
             }
             let case_status = opened.as_ref().map(|c| c.status);
             if origin.is_none() {
-                deltas.extend(report::feedback_deltas(new, now));
+                deltas.extend(report::feedback_deltas(new, now, intake.rollup_zone));
             }
             crate::apply_deltas(conn, &deltas).await?;
             if let Some(key) = resident_key {
@@ -185,13 +185,19 @@ macro_rules! feedback_store {
                 // The wait on the resident is over: the due times count from the receipt plus
                 // every wait, on the department's calendar and the case's current targets.
                 let intake = intake_for(conn, d, true).await?;
-                let (ack, res) = cityserve_domain::feedback::due_times_under(
+                let computed = cityserve_domain::feedback::due_times_under(
                     case.clock_start(),
                     case.category.as_ref(),
                     case.channel,
                     intake.default_targets,
                     &intake.standards,
                     &intake.calendar,
+                );
+                let (ack, res) = cityserve_domain::feedback::settled_due_times(
+                    (case.acknowledge_due, case.resolve_due),
+                    computed,
+                    case.acknowledged_at.is_some(),
+                    case.resolved_at.is_some(),
                 );
                 sqlx::query($crate::feedback::SET_DUE_TIMES)
                     .bind(d.as_str())
@@ -229,9 +235,10 @@ macro_rules! feedback_store {
             let name = cityserve_store::resource::case(d, &case.id);
             let payload = serde_json::json!({ "case": case.id.as_str(), "status": case.status.as_str() });
             crate::record(conn, ctx, d, &name, payload).await?;
-            let mut deltas = cityserve_domain::report::case_deltas(current, case, cityserve_store::now_micros());
+            let zone = crate::rollup_zone(conn).await?;
+            let mut deltas = cityserve_domain::report::case_deltas(current, case, zone);
             if let Some(cityserve_domain::CaseEntry::Recovery(r)) = entry {
-                deltas.extend(cityserve_domain::report::recovery_deltas(d, r));
+                deltas.extend(cityserve_domain::report::recovery_deltas(d, r.kind, r.at, zone));
             }
             crate::apply_deltas(conn, &deltas).await
         }

@@ -31,7 +31,7 @@ fn cat(id: &str) -> ServiceCategoryId {
     ServiceCategoryId::parse("id", id).unwrap()
 }
 
-fn resident(email: &str, phone: &str) -> ResidentRef {
+pub(super) fn resident(email: &str, phone: &str) -> ResidentRef {
     keyer().resident(Contact { email: email.into(), phone: phone.into(), name: String::new() }).unwrap()
 }
 
