@@ -218,15 +218,15 @@ pub async fn rollups_kept_by_writes_equal_a_rebuild<
                         // Mostly the natural next step, sometimes anything (the domain refuses what
                         // the state forbids).
                         let natural = match c.status {
-                            CaseStatus::Open | CaseStatus::Acknowledged => Some(CaseTransition::Start),
-                            CaseStatus::InProgress => Some(CaseTransition::Resolve),
-                            CaseStatus::Resolved if rng.chance(50) => Some(CaseTransition::Close),
-                            CaseStatus::Resolved | CaseStatus::Closed => Some(CaseTransition::Reopen),
-                            _ => None,
+                            CaseStatus::Open | CaseStatus::Acknowledged => CaseTransition::Start,
+                            CaseStatus::InProgress => CaseTransition::Resolve,
+                            CaseStatus::Resolved if rng.chance(50) => CaseTransition::Close,
+                            CaseStatus::Resolved | CaseStatus::Closed => CaseTransition::Reopen,
                         };
-                        let t = match natural {
-                            Some(t) if c.waiting_since.is_none() && rng.chance(60) => t,
-                            _ => rng.pick(&transitions(other)).clone(),
+                        let t = if c.waiting_since.is_none() && rng.chance(60) {
+                            natural
+                        } else {
+                            rng.pick(&transitions(other)).clone()
                         };
                         match transition(&c, &t, at) {
                             Ok(next) => Some(store.save_case(&w, &next, c.revision, None).await.unwrap()),
