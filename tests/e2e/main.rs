@@ -26,6 +26,7 @@ mod open311;
 mod open311_client;
 mod open311_spec;
 mod replicas;
+mod report_scenario;
 mod server;
 mod string_fields;
 mod tools;

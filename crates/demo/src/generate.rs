@@ -145,6 +145,7 @@ pub(crate) fn contact(
             resolved_at,
             closed_at,
             reopen_count: i32::from(status == CaseStatus::InProgress && rng.random_range(0..10) == 0),
+            first_contact_at: None,
             assignee: (status != CaseStatus::Open).then(|| {
                 OfficerId::parse("officer", &format!("staff-{}-{}", d.id, rng.random_range(1..=2)))
                     .unwrap_or_else(|_| unreachable!("demo officer IDs are slugs"))

@@ -135,6 +135,7 @@ async fn insert_cases(conn: &mut PgConnection, department: &DepartmentId, cases:
     let mut satisfied = Vec::with_capacity(n);
     let mut resident_keys = Vec::with_capacity(n);
     let mut updated = Vec::with_capacity(n);
+    let mut first_contacts = Vec::with_capacity(n);
     for c in cases {
         ids.push(c.id.as_str());
         statuses.push(c.status.as_str());
@@ -152,16 +153,17 @@ async fn insert_cases(conn: &mut PgConnection, department: &DepartmentId, cases:
         satisfied.push(c.satisfied);
         resident_keys.push(c.resident_key.as_deref());
         updated.push(c.update_time);
+        first_contacts.push(c.first_contact_at);
     }
     sqlx::query(
         "INSERT INTO cases (department_id, case_id, status, assignee, category_id, channel, received_at,
              acknowledge_due, resolve_due, acknowledged_at, resolved_at, closed_at, reopen_count, follow_up,
-             satisfied, resident_key, revision, update_time)
-         SELECT $1, u.i, u.s, u.a, u.cat, u.ch, u.r, u.ad, u.rd, u.at, u.rt, u.ct, u.n, u.f, u.sat, u.k, 1, u.ut
+             satisfied, resident_key, revision, update_time, first_contact_at)
+         SELECT $1, u.i, u.s, u.a, u.cat, u.ch, u.r, u.ad, u.rd, u.at, u.rt, u.ct, u.n, u.f, u.sat, u.k, 1, u.ut, u.fc
          FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
              $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[],
-             $13::int4[], $14::text[], $15::bool[], $16::text[], $17::timestamptz[])
-             AS u (i, s, a, cat, ch, r, ad, rd, at, rt, ct, n, f, sat, k, ut)",
+             $13::int4[], $14::text[], $15::bool[], $16::text[], $17::timestamptz[], $18::timestamptz[])
+             AS u (i, s, a, cat, ch, r, ad, rd, at, rt, ct, n, f, sat, k, ut, fc)",
     )
     .bind(department.as_str())
     .bind(&ids)
@@ -180,6 +182,7 @@ async fn insert_cases(conn: &mut PgConnection, department: &DepartmentId, cases:
     .bind(&satisfied)
     .bind(&resident_keys)
     .bind(&updated)
+    .bind(&first_contacts)
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;

@@ -35,6 +35,7 @@ fn items(department: &DepartmentId) -> Vec<ImportedContact> {
                 resolved_at: Some(received + Duration::hours(100)),
                 closed_at: Some(received + Duration::hours(101)),
                 reopen_count: 0,
+                first_contact_at: None,
                 assignee: None,
                 follow_up: None,
                 satisfied: Some(i % 3 != 0),

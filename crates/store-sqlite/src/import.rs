@@ -160,6 +160,7 @@ fn prepare(
                 Val::Text(c.resident_key.as_deref()),
                 Val::Int(Some(1)),
                 Val::Int(Some(micros(c.update_time))),
+                Val::Int(Some(micros(c.first_contact_at))),
             ]);
         }
         if let Some(key) = &item.resident_key {
@@ -219,6 +220,7 @@ fn prepare(
             "resident_key",
             "revision",
             "update_time",
+            "first_contact_at",
         ],
         case_rows,
     ));

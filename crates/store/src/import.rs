@@ -30,6 +30,10 @@ pub struct ImportedCase {
     pub closed_at: Option<DateTime<Utc>>,
     /// Times reopened.
     pub reopen_count: i32,
+    /// When the resident first contacted the city about it, when another department had the case
+    /// first (history from a system with hand-offs): the resident's wait is counted from there.
+    /// `None`: the receipt. Never after the receipt.
+    pub first_contact_at: Option<DateTime<Utc>>,
     /// Assigned officer (must be an officer of the department).
     pub assignee: Option<OfficerId>,
     /// A follow-up survey response of the same batch, linked after resolution.
@@ -173,6 +177,9 @@ pub fn validate_batch(rules: &ImportRules, first: usize, items: Vec<ImportedCont
             {
                 return Err(bad(format!("{a} is not an officer of department {department}")));
             }
+            if c.first_contact_at.is_some_and(|t| t > item.received_at) {
+                return Err(bad("the resident's first contact cannot be after the case was received".into()));
+            }
             let imported = Case {
                 department_id: department.clone(),
                 id: CaseId::from_feedback(&f.id),
@@ -181,7 +188,7 @@ pub fn validate_batch(rules: &ImportRules, first: usize, items: Vec<ImportedCont
                 category: f.category.clone(),
                 channel: f.channel,
                 received_at: item.received_at,
-                first_contact_at: item.received_at,
+                first_contact_at: c.first_contact_at.unwrap_or(item.received_at),
                 waiting_since: None,
                 waited_secs: 0,
                 acknowledge_due: c.acknowledge_due,

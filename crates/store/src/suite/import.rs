@@ -43,6 +43,7 @@ pub async fn history_imports_in_bulk_with_its_counters<S: ImportStore + Coordina
         resolved_at: Some(received + Duration::hours(300)),
         closed_at: Some(received + Duration::hours(301)),
         reopen_count: 0,
+        first_contact_at: None,
         assignee: None,
         follow_up: Some(FeedbackId::parse("id", "fb-h2").unwrap()),
         satisfied: Some(true),

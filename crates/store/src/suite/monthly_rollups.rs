@@ -42,6 +42,7 @@ fn contact(d: &str, id: &str, channel: Channel, csat: Option<i32>, at: DateTime<
             resolved_at: Some(at + Duration::hours(100)),
             closed_at: None,
             reopen_count: 0,
+            first_contact_at: None,
             assignee: None,
             follow_up: None,
             satisfied: None,

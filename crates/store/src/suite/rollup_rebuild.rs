@@ -170,6 +170,7 @@ pub async fn rollups_kept_by_writes_equal_a_rebuild<
                         resolved_at: resolved.then(|| received + Duration::hours(48) + rng.minutes(96 * 60)),
                         closed_at: None,
                         reopen_count: if resolved { i32::try_from(rng.below(3)).unwrap() } else { 0 },
+                        first_contact_at: None,
                         assignee: None,
                         follow_up: None,
                         satisfied: None,
