@@ -155,6 +155,14 @@ pub async fn load_with<S: ImportStore + CoordinationStore + Open311Store + citys
         report.departments += 1;
     }
     seed::seed_calendars(store).await?;
+    // Counters are keyed by the city's local days: rekey the (still empty) counters in the
+    // calendar's zone now, so the history lands in Philadelphia's days and the next start has
+    // nothing to rebuild.
+    let (rollups_actor, rollups_scope) = system_scope("cityserve-demo");
+    store
+        .rebuild_rollups(&wctx(&rollups_scope, &rollups_actor, AuditAction::RollupsRebuild), true)
+        .await
+        .map_err(|e| DemoError::Store("rebuild rollups", e))?;
     let start = std::time::Instant::now();
     let now = now_micros();
     let span_secs = i64::from(spec.months.max(1)) * 30 * 86_400;
