@@ -865,5 +865,14 @@ both_backends! {
         };
         assert_eq!(board.movements, vec![moved(CHIEF_OFFICE, None), moved("streets", Some(0.0)), moved("water", Some(0.0))]);
         assert_eq!(board.worst_movers, vec![]);
+
+        // A card of zeros for a mistyped department would mislead: there is none.
+        let req = pb::GetReportCardRequest {
+            department: "departments/watr".into(),
+            period: pb::ReportPeriod::Month as i32,
+            date: "2026-11-15".into(),
+        };
+        let e = app.coordination().get_report_card(authed(req, &chief())).await.unwrap_err();
+        assert_eq!((e.code(), e.message().contains("departments/watr")), (tonic::Code::NotFound, true), "{e:?}");
     }
 }
