@@ -97,6 +97,10 @@ pub struct Config {
     /// The Open311 gateway's public base URL (e.g. `https://311.city.gov`), published in
     /// `discovery`; empty: the host a client connected to.
     pub open311_public_url: String,
+    /// What the Open311 gateway does with `attribute[code]` values for codes the service does not
+    /// define: `keep` them as extra data with the request (what vendors' apps expect), `ignore`
+    /// them, or `refuse` the request (400 naming the attribute).
+    pub open311_undeclared_attributes: String,
     /// Secret (at least 32 bytes) from which Open311 API keys are derived; prefer the file.
     pub api_key_secret: Option<String>,
     /// File holding that secret. Default: `<data_dir>/api-key-secret`, generated on first run.
@@ -150,6 +154,7 @@ impl Default for Config {
             open311_jurisdiction_id: String::new(),
             open311_requests_per_minute: 60,
             open311_public_url: String::new(),
+            open311_undeclared_attributes: "keep".into(),
             api_key_secret: None,
             api_key_secret_file: None,
             max_concurrent_requests: 1024,
@@ -301,6 +306,9 @@ impl Config {
         if let Some(v) = env("CITYSERVE_OPEN311_PUBLIC_URL") {
             self.open311_public_url = v;
         }
+        if let Some(v) = env("CITYSERVE_OPEN311_UNDECLARED_ATTRIBUTES") {
+            self.open311_undeclared_attributes = v;
+        }
         if let Some(v) = env("CITYSERVE_API_KEY_SECRET") {
             self.api_key_secret = Some(v);
         }
@@ -332,6 +340,9 @@ impl Config {
             return Err(ConfigError(
                 "open311_public_url must be an absolute http(s) URL, e.g. https://311.city.gov".into(),
             ));
+        }
+        if cityserve_open311::UndeclaredAttributes::parse(&self.open311_undeclared_attributes).is_none() {
+            return Err(ConfigError("open311_undeclared_attributes must be keep, ignore or refuse".into()));
         }
         let token_ok =
             |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');

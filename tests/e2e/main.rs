@@ -23,6 +23,7 @@ mod import;
 mod limits;
 mod officers;
 mod open311;
+mod open311_attributes;
 mod open311_client;
 mod open311_spec;
 mod replicas;

@@ -1,5 +1,6 @@
 //! The Open311 gateway against a stock Open311 client library: `tests/open311-client/check.mjs`
-//! lists services, reads a definition, files a request and reads it back through the npm
+//! lists services, reads a definition (a service asking a question of every datatype), files a
+//! request answering them and reads it back through the npm
 //! `open311` package, and validates every raw JSON response against the GeoReport v2 JSON Schemas
 //! in `tests/open311-client/schemas/`.
 //!
@@ -42,6 +43,14 @@ async fn a_stock_open311_client_lists_files_and_reads_back() {
     create_department(&app, "streets").await;
     create_category(&app, "streets", "pothole").await;
     create_category(&app, "streets", "graffiti").await;
+    // The service the client files with asks a question of every datatype.
+    crate::open311_attributes::create_asking(
+        &app,
+        "streets",
+        "hydrant",
+        crate::open311_attributes::hydrant_questions(),
+    )
+    .await;
     let key = ApiKeyServiceClient::new(app.channel.clone())
         .create_api_key(authed(
             pb::CreateApiKeyRequest {
@@ -58,7 +67,7 @@ async fn a_stock_open311_client_lists_files_and_reads_back() {
     let endpoint = format!("http://{}/open311/v2/", app.open311);
     let child = tokio::process::Command::new("node")
         .arg(dir.join("check.mjs"))
-        .args(["--endpoint", &endpoint, "--api-key", &key, "--service-code", "streets.pothole"])
+        .args(["--endpoint", &endpoint, "--api-key", &key, "--service-code", "streets.hydrant"])
         .args(["--jurisdiction", "city.gov"])
         .current_dir(&dir)
         .stdin(Stdio::null())
@@ -75,5 +84,25 @@ async fn a_stock_open311_client_lists_files_and_reads_back() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "check.mjs failed ({}):\n{stdout}{stderr}", out.status);
     assert!(stdout.contains("check.mjs: all 7 steps passed"), "unexpected output:\n{stdout}{stderr}");
+    assert!(stdout.contains("400 naming attribute[state] left unanswered"), "unexpected output:\n{stdout}{stderr}");
     println!("{stdout}");
+    // Both reports (the library's and the raw POST) kept every answer and the photo.
+    let filed = app
+        .feedback()
+        .list_feedback(authed(
+            pb::ListFeedbackRequest { parent: "departments/streets".into(), page_size: 10, ..Default::default() },
+            &chief(),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .feedback;
+    assert_eq!(filed.len(), 2, "{filed:?}");
+    for f in &filed {
+        let codes: Vec<&str> = f.attributes.iter().map(|a| a.code.as_str()).collect();
+        assert_eq!(codes, ["state", "water_going", "flow", "since", "notes", "cap_number"], "{f:?}");
+        let going = f.attributes.iter().find(|a| a.code == "water_going").unwrap();
+        assert_eq!(going.values, ["street", "sidewalk"], "a list answer arrives whole");
+        assert_eq!(f.media_urls, ["https://photos.example.org/open311-client/pothole.jpg"]);
+    }
 }

@@ -77,6 +77,7 @@ fn contact(d: &str, c: Contact<'_>, case: Option<ImportedCase>) -> ImportedConta
     ImportedContact {
         feedback: NewFeedback {
             media: Vec::new(),
+            attributes: Vec::new(),
             department_id: dept(d),
             id: FeedbackId::parse("id", c.id).unwrap(),
             channel: c.channel,

@@ -116,7 +116,7 @@ function url(path, query = {}) {
 async function raw(path, { query, method = 'GET', form, status = 200 } = {}) {
   const init = { method, headers: { accept: 'application/json' } };
   if (form) {
-    init.body = new URLSearchParams(form).toString();
+    init.body = toForm(form).toString();
     init.headers['content-type'] = 'application/x-www-form-urlencoded; charset=utf-8';
   }
   const target = url(path, query);
@@ -132,6 +132,38 @@ async function raw(path, { query, method = 'GET', form, status = 200 } = {}) {
   } catch (e) {
     fail(`${method} ${target.pathname} is not JSON (${e.message}): ${body}`);
   }
+}
+
+/** A report as a form: `attributes` become `attribute[code]=value`, a list `attribute[code][]=key` repeated. */
+function toForm(report) {
+  const form = new URLSearchParams();
+  for (const [k, v] of Object.entries(report)) {
+    if (k !== 'attributes') {
+      form.append(k, v);
+      continue;
+    }
+    for (const [code, answer] of Object.entries(v)) {
+      if (Array.isArray(answer)) answer.forEach((key) => form.append(`attribute[${code}][]`, key));
+      else form.append(`attribute[${code}]`, answer);
+    }
+  }
+  return form;
+}
+
+/** An answer to every question of a service definition, as a 311 app's form would give. */
+function answersFor(definition) {
+  const answers = {};
+  for (const a of definition.attributes.filter((x) => x.variable)) {
+    switch (a.datatype) {
+      case 'singlevaluelist': answers[a.code] = String(a.values[0].key); break;
+      case 'multivaluelist': answers[a.code] = a.values.slice(0, 2).map((v) => String(v.key)); break;
+      case 'number': answers[a.code] = '12.5'; break;
+      case 'datetime': answers[a.code] = new Date(Date.now() - 3_600_000).toISOString(); break;
+      case 'text': answers[a.code] = 'Answered by the stock client\nover two lines'; break;
+      default: answers[a.code] = 'stock client';
+    }
+  }
+  return answers;
 }
 
 function ok(line) {
@@ -161,12 +193,15 @@ step = 'serviceList';
 
 // 2. GET Service Definition.
 step = 'serviceDefinition';
+let definition;
 {
   const { err, data } = await call('serviceDefinition', serviceCode);
   if (err) fail(`library error: ${data}`);
   if (data?.service_code !== serviceCode) fail(`library returned ${JSON.stringify(data)}`);
   const { doc } = await raw(`services/${serviceCode}.json`);
   const schema = validate('service-definition', doc, `GET services/${serviceCode}.json`);
+  if (!isDeepStrictEqual(doc, data)) fail('the library and the raw definition disagree');
+  definition = data;
   ok(`${serviceCode} has ${data.attributes.length} attribute(s); services/${serviceCode}.json valid (${schema})`);
   steps++;
 }
@@ -184,6 +219,8 @@ const report = {
   last_name: 'Resident',
   media_url: 'https://photos.example.org/open311-client/pothole.jpg',
   description: 'Filed by the stock open311 client: deep pothole in the bike lane',
+  // The library sends each as attribute[code] (a list as the form library writes arrays).
+  attributes: answersFor(definition),
 };
 let requestId;
 {
@@ -199,7 +236,7 @@ let requestId;
   if (!doc[0].service_request_id || doc[0].service_request_id === requestId) {
     fail(`the raw POST returned ${JSON.stringify(doc)}, expected a second, different request`);
   }
-  ok(`filed ${requestId} (and ${doc[0].service_request_id} raw); POST requests.json valid (${schema})`);
+  ok(`filed ${requestId} (and ${doc[0].service_request_id} raw) with ${Object.keys(report.attributes).length} answer(s); POST requests.json valid (${schema})`);
   steps++;
 }
 
@@ -286,7 +323,25 @@ step = 'errors';
   const noKey = await raw('requests.json', { method: 'POST', form, status: 403 });
   const schema = validate('errors', noKey.doc, 'POST requests.json without api_key');
   if (noKey.doc[0].code !== 403) fail(`error code ${noKey.doc[0].code}, expected 403`);
-  ok(`404 for ${missing}, 403 for a wrong and for no api_key; every error list valid (${schema})`);
+
+  // A required attribute left unanswered: 400 naming it, through the library and raw.
+  let unanswered = '';
+  const required = definition.attributes.find((a) => a.required);
+  if (required) {
+    const partial = { ...report, attributes: { ...report.attributes } };
+    delete partial.attributes[required.code];
+    const lib = await call('submitRequest', partial);
+    if (lib.err !== 400) fail(`the library reported ${lib.err} for a missing required attribute, expected 400: ${lib.data}`);
+    const rawForm = { api_key: apiKey, ...partial };
+    if (jurisdiction) rawForm.jurisdiction_id = jurisdiction;
+    const bad = await raw('requests.json', { method: 'POST', form: rawForm, status: 400 });
+    validate('errors', bad.doc, 'POST requests.json without a required attribute');
+    if (!String(bad.doc[0].description).includes(`attribute[${required.code}]`)) {
+      fail(`the 400 does not name attribute[${required.code}]: ${JSON.stringify(bad.doc)}`);
+    }
+    unanswered = `, 400 naming attribute[${required.code}] left unanswered`;
+  }
+  ok(`404 for ${missing}, 403 for a wrong and for no api_key${unanswered}; every error list valid (${schema})`);
   steps++;
 }
 

@@ -2,8 +2,9 @@
 use crate::names;
 use chrono::{DateTime, Utc};
 use cityserve_domain::{
-    Channel, Clock, Department, DepartmentStatus, ServiceCategory, ServiceCategoryStatus, ServiceStandard,
-    ServiceTargets, ValidationError, etag_for,
+    AttributeAnswer, AttributeChoice, AttributeDatatype, Channel, Clock, Department, DepartmentStatus,
+    ServiceAttribute, ServiceCategory, ServiceCategoryStatus, ServiceStandard, ServiceTargets, ValidationError,
+    etag_for,
 };
 use cityserve_proto::v1 as pb;
 
@@ -150,7 +151,81 @@ pub fn category_to_pb(c: &ServiceCategory) -> pb::ServiceCategory {
         create_time: Some(timestamp(c.create_time)),
         update_time: Some(timestamp(c.update_time)),
         etag: etag_for(c.revision),
+        attributes: c.attributes.iter().map(attribute_to_pb).collect(),
     }
+}
+
+fn datatype_to_pb(t: AttributeDatatype) -> pb::AttributeDatatype {
+    match t {
+        AttributeDatatype::String => pb::AttributeDatatype::String,
+        AttributeDatatype::Number => pb::AttributeDatatype::Number,
+        AttributeDatatype::Datetime => pb::AttributeDatatype::Datetime,
+        AttributeDatatype::Text => pb::AttributeDatatype::Text,
+        AttributeDatatype::Singlevaluelist => pb::AttributeDatatype::SingleValueList,
+        AttributeDatatype::Multivaluelist => pb::AttributeDatatype::MultiValueList,
+    }
+}
+
+fn attribute_to_pb(a: &ServiceAttribute) -> pb::ServiceAttribute {
+    pb::ServiceAttribute {
+        code: a.code.clone(),
+        datatype: datatype_to_pb(a.datatype) as i32,
+        required: a.required,
+        variable: a.variable,
+        description: a.description.clone(),
+        datatype_description: a.datatype_description.clone(),
+        order: a.order,
+        values: a.values.iter().map(|v| pb::AttributeChoice { key: v.key.clone(), name: v.name.clone() }).collect(),
+    }
+}
+
+/// A category's attributes from the request (`field` names the list), checked by
+/// [`cityserve_domain::attributes::check_definitions`] and sorted as forms show them.
+pub fn attributes_from_pb(
+    field: &str,
+    list: &[pb::ServiceAttribute],
+) -> Result<Vec<ServiceAttribute>, ValidationError> {
+    let mut errors = ValidationError::default();
+    let mut defs = Vec::with_capacity(list.len());
+    for (i, a) in list.iter().enumerate() {
+        let datatype = match pb::AttributeDatatype::try_from(a.datatype) {
+            Ok(pb::AttributeDatatype::String) => AttributeDatatype::String,
+            Ok(pb::AttributeDatatype::Number) => AttributeDatatype::Number,
+            Ok(pb::AttributeDatatype::Datetime) => AttributeDatatype::Datetime,
+            Ok(pb::AttributeDatatype::Text) => AttributeDatatype::Text,
+            Ok(pb::AttributeDatatype::SingleValueList) => AttributeDatatype::Singlevaluelist,
+            Ok(pb::AttributeDatatype::MultiValueList) => AttributeDatatype::Multivaluelist,
+            Ok(pb::AttributeDatatype::Unspecified) | Err(_) => {
+                // Named here; the rest of the attribute is still checked below, as a string.
+                errors.push(format!("{field}[{i}].datatype"), "is required: one of the AttributeDatatype values");
+                AttributeDatatype::String
+            }
+        };
+        defs.push(ServiceAttribute {
+            code: a.code.clone(),
+            datatype,
+            required: a.required,
+            variable: a.variable,
+            description: a.description.clone(),
+            datatype_description: a.datatype_description.clone(),
+            order: a.order,
+            values: a.values.iter().map(|v| AttributeChoice { key: v.key.clone(), name: v.name.clone() }).collect(),
+        });
+    }
+    let checked = errors.check(cityserve_domain::attributes::check_definitions(field, &defs));
+    errors.into_result()?;
+    checked.ok_or_else(|| ValidationError::one(field, "is invalid"))
+}
+
+/// A submission's answers, in their stored form ([`cityserve_domain::attributes::normalize_answers`]).
+pub fn answers_from_pb(field: &str, list: &[pb::AttributeAnswer]) -> Result<Vec<AttributeAnswer>, ValidationError> {
+    let answers: Vec<AttributeAnswer> =
+        list.iter().map(|a| AttributeAnswer { code: a.code.clone(), values: a.values.clone() }).collect();
+    cityserve_domain::attributes::normalize_answers(field, &answers)
+}
+
+pub fn answers_to_pb(list: &[AttributeAnswer]) -> Vec<pb::AttributeAnswer> {
+    list.iter().map(|a| pb::AttributeAnswer { code: a.code.clone(), values: a.values.clone() }).collect()
 }
 
 pub fn standard_to_pb(s: &ServiceStandard) -> pb::ServiceStandard {

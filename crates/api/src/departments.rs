@@ -255,13 +255,16 @@ impl<S: DepartmentStore + CalendarStore> DepartmentsApi<S> {
         let description =
             errors.check(optional_text("service_category.description", &body.description, DESCRIPTION_MAX));
         let kw = errors.check(keywords("service_category.keywords", &body.keywords));
+        let attributes = errors.check(convert::attributes_from_pb("service_category.attributes", &body.attributes));
         errors.into_result()?;
-        let (Some(display_name), Some(description), Some(keywords)) = (display_name, description, kw) else {
+        let (Some(display_name), Some(description), Some(keywords), Some(attributes)) =
+            (display_name, description, kw, attributes)
+        else {
             return Err(ApiError::Internal);
         };
         self.active_department(&scope, &dept).await?;
         let label = names::category_name(&dept, &id);
-        let new = NewServiceCategory { department_id: dept, id, display_name, description, keywords };
+        let new = NewServiceCategory { department_id: dept, id, display_name, description, keywords, attributes };
         let c = self
             .store
             .create_service_category(&ctx(&scope, &caller, AuditAction::ServiceCategoryCreate), &idem, &new)
@@ -312,7 +315,7 @@ impl<S: DepartmentStore + CalendarStore> DepartmentsApi<S> {
         let (dept, id) = names::category("service_category.name", &body.name)?;
         let label = format!("service category '{}'", body.name);
         let scope = scope_for(&caller, Action::ManageServiceCatalog, &dept, &label)?;
-        let all = ["display_name", "description", "keywords"];
+        let all = ["display_name", "description", "keywords", "attributes"];
         let paths = mask_paths(r.update_mask.as_ref(), &all, &all)?;
         let current =
             self.store.get_service_category(&scope, &dept, &id).await.map_err(|e| ApiError::from_store(e, &label))?;
@@ -337,6 +340,12 @@ impl<S: DepartmentStore + CalendarStore> DepartmentsApi<S> {
                 "keywords" => {
                     if let Some(v) = errors.check(keywords("service_category.keywords", &body.keywords)) {
                         next.keywords = v;
+                    }
+                }
+                "attributes" => {
+                    let v = convert::attributes_from_pb("service_category.attributes", &body.attributes);
+                    if let Some(v) = errors.check(v) {
+                        next.attributes = v;
                     }
                 }
                 _ => {}

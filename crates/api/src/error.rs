@@ -53,6 +53,7 @@ impl ApiError {
             StoreError::Conflict => ApiError::Aborted,
             StoreError::Contended(m) => ApiError::Contended(m),
             StoreError::FailedPrecondition(m) => ApiError::FailedPrecondition(m),
+            StoreError::Invalid(e) => ApiError::Invalid(e),
             StoreError::Unavailable(detail) => {
                 tracing::warn!(error = %detail, "database unavailable");
                 ApiError::Unavailable

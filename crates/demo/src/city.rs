@@ -1,6 +1,6 @@
 //! The demo city's departments, their categories and targets, and the mix of channels and kinds
 //! its contacts are drawn from.
-use cityserve_domain::{Channel, FeedbackKind};
+use cityserve_domain::{AttributeChoice, AttributeDatatype, Channel, FeedbackKind, ServiceAttribute};
 use rand::Rng;
 use rand::rngs::StdRng;
 
@@ -13,6 +13,83 @@ pub(crate) struct Dept {
     pub(crate) categories: &'static [(&'static str, &'static str, &'static str, &'static str)],
     /// Default targets: acknowledge, resolve (hours).
     pub(crate) targets: (i64, i64),
+}
+
+/// Water's "Fire hydrant" service: a question of every datatype, so a 311 app has a real form to
+/// build (and the gateway's tests a real definition to read). Not among the categories the
+/// generated history draws from: its reports come from 311 apps with their answers.
+pub(crate) const HYDRANT: (&str, &str, &str) = ("water", "hydrant", "Fire hydrant open, leaking or damaged");
+
+/// The questions of [`HYDRANT`], in form order.
+pub(crate) fn hydrant_attributes() -> Vec<ServiceAttribute> {
+    use AttributeDatatype as T;
+    let choice = |key: &str, name: &str| AttributeChoice { key: key.into(), name: name.into() };
+    let attribute = |order, code: &str, datatype, required, description: &str, hint: &str, values| ServiceAttribute {
+        code: code.into(),
+        datatype,
+        required,
+        variable: true,
+        description: description.into(),
+        datatype_description: hint.into(),
+        order,
+        values,
+    };
+    vec![
+        ServiceAttribute {
+            variable: false,
+            ..attribute(
+                1,
+                "safety",
+                T::String,
+                false,
+                "Keep away from an open hydrant: the water's force can knock a child over.",
+                "",
+                vec![],
+            )
+        },
+        attribute(
+            2,
+            "state",
+            T::Singlevaluelist,
+            true,
+            "Is the hydrant open, leaking or damaged?",
+            "",
+            vec![
+                choice("open", "Open, water gushing"),
+                choice("leaking", "Leaking"),
+                choice("damaged", "Damaged, no water"),
+            ],
+        ),
+        attribute(
+            3,
+            "water_going",
+            T::Multivaluelist,
+            false,
+            "Where is the water going?",
+            "all that apply",
+            vec![choice("street", "Street"), choice("sidewalk", "Sidewalk"), choice("building", "Into a building")],
+        ),
+        attribute(
+            4,
+            "flow",
+            T::Number,
+            false,
+            "About how many gallons a minute?",
+            "a garden hose gives about 10",
+            vec![],
+        ),
+        attribute(5, "since", T::Datetime, false, "Since when has it been like this?", "date and time", vec![]),
+        attribute(
+            6,
+            "hydrant_number",
+            T::String,
+            false,
+            "The number on the hydrant's cap, if you can see it",
+            "",
+            vec![],
+        ),
+        attribute(7, "details", T::Text, false, "Anything else the crew should know?", "", vec![]),
+    ]
 }
 
 /// The seven departments.

@@ -90,6 +90,7 @@ pub(crate) fn contact(
     let resident_key = if internal.is_some() { None } else { resident_key };
     let feedback = |fid: String, kind: FeedbackKind, text: String, csat, nps| NewFeedback {
         media: Vec::new(),
+        attributes: Vec::new(),
         department_id: id.clone(),
         id: FeedbackId::parse("id", &fid).unwrap_or_else(|_| unreachable!("demo feedback IDs are slugs")),
         channel,

@@ -19,6 +19,7 @@ pub(crate) async fn live_coordination<S: CoordinationStore>(store: &S) -> Result
     let chief = chief_caller();
     let submit = |d: &str, n: &str, text: &str| NewFeedback {
         media: Vec::new(),
+        attributes: Vec::new(),
         department_id: did(d),
         id: FeedbackId::parse("id", &format!("fb-live-{n}")).unwrap_or_else(|_| unreachable!("slug")),
         channel: Channel::Phone,

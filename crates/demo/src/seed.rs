@@ -41,6 +41,29 @@ pub(crate) async fn seed_department<S: CoordinationStore>(store: &S, d: &Dept) -
                     display_name: (*name).into(),
                     description: format!("{name} in the city"),
                     keywords: keywords.split(',').map(str::to_owned).collect(),
+                    attributes: Vec::new(),
+                },
+            )
+            .await
+            .map_err(store_err("category"))?;
+    }
+    let (owner, c, name) = crate::city::HYDRANT;
+    if owner == d.id {
+        let attributes =
+            cityserve_domain::attributes::check_definitions("attributes", &crate::city::hydrant_attributes())
+                .map_err(|_| DemoError::Store("category", StoreError::Internal("bad demo attributes".into())))?;
+        store
+            .create_service_category(
+                &wctx(&s, &chief, AuditAction::ServiceCategoryCreate),
+                &key(&format!("cat-{}-{c}", d.id)),
+                &NewServiceCategory {
+                    department_id: id.clone(),
+                    id: ServiceCategoryId::parse("category", c)
+                        .map_err(|_| DemoError::Store("category", StoreError::NotFound))?,
+                    display_name: name.into(),
+                    description: "An open, leaking or damaged fire hydrant".into(),
+                    keywords: vec!["hydrant".into(), "fire".into(), "water".into()],
+                    attributes,
                 },
             )
             .await

@@ -149,6 +149,8 @@ pub struct ServiceCategory {
     pub description: String,
     /// Lower-cased search keywords.
     pub keywords: Vec<String>,
+    /// The questions it asks beyond the description (Open311 attributes), in form order.
+    pub attributes: Vec<crate::attributes::ServiceAttribute>,
     /// Active or retired.
     pub status: ServiceCategoryStatus,
     /// Creation time.
@@ -172,6 +174,8 @@ pub struct NewServiceCategory {
     pub description: String,
     /// Lower-cased search keywords.
     pub keywords: Vec<String>,
+    /// The questions it asks, checked by [`crate::attributes::check_definitions`].
+    pub attributes: Vec<crate::attributes::ServiceAttribute>,
 }
 
 /// A service standard as stored: targets for a category and/or channel.

@@ -291,6 +291,9 @@ pub struct Feedback {
     pub location: Location,
     /// References to photos or other media of it (erased with the resident).
     pub media: Vec<String>,
+    /// Answers to its category's questions, and extra ones a client sent (erased with the
+    /// resident: a free-text answer may identify them).
+    pub attributes: Vec<crate::attributes::AttributeAnswer>,
     /// When the interaction happened.
     pub occurred_at: DateTime<Utc>,
     /// When CityServe received it.
@@ -332,6 +335,9 @@ pub struct NewFeedback {
     pub location: Location,
     /// Media references, checked by [`crate::validation::media_urls`].
     pub media: Vec<String>,
+    /// Answers to the category's questions, checked against them by
+    /// [`crate::attributes::check_answers`] where the category is read (the store's intake).
+    pub attributes: Vec<crate::attributes::AttributeAnswer>,
     /// When it happened.
     pub occurred_at: DateTime<Utc>,
     /// The resident, if named.
@@ -722,6 +728,7 @@ mod tests {
     fn submissions_built_outside_the_api_get_the_same_checks() {
         let ok = NewFeedback {
             media: Vec::new(),
+            attributes: Vec::new(),
             department_id: DepartmentId::parse("d", "water").unwrap(),
             id: FeedbackId::parse("id", "fb-1").unwrap(),
             channel: Channel::Phone,
@@ -767,6 +774,7 @@ mod tests {
     fn complaint() -> NewFeedback {
         NewFeedback {
             media: Vec::new(),
+            attributes: Vec::new(),
             department_id: d("streets"),
             id: FeedbackId::parse("id", "fb-1").unwrap(),
             channel: Channel::Phone,

@@ -6,6 +6,7 @@
 #[macro_use]
 mod macros;
 
+pub mod attributes;
 pub mod audit_action;
 pub mod calendar;
 pub mod caller;
@@ -22,6 +23,7 @@ pub mod policy;
 pub mod report;
 pub mod validation;
 
+pub use attributes::{AttributeAnswer, AttributeChoice, AttributeDatatype, ServiceAttribute};
 pub use audit_action::AuditAction;
 pub use calendar::{BusinessCalendar, CityCalendar, Clock, DepartmentCalendar, Holiday, OpeningHours};
 pub use caller::{Caller, Role};

@@ -75,8 +75,12 @@ impl Fail {
 }
 
 /// Open311 names of the fields SubmitFeedback validation reports.
-fn open311_field(field: &str) -> &str {
-    match field {
+fn open311_field(field: &str) -> String {
+    // An answer's violation names it as the client sent it: attribute[code].
+    if let Some(rest) = field.strip_prefix("feedback.attributes[") {
+        return format!("attribute[{rest}");
+    }
+    let name = match field {
         "feedback.text" => "description",
         "feedback.location.latitude" => "lat",
         "feedback.location.longitude" => "long",
@@ -86,7 +90,8 @@ fn open311_field(field: &str) -> &str {
         "resident.phone" => "phone",
         "request_id" => "Idempotency-Key",
         other => other,
-    }
+    };
+    name.to_owned()
 }
 
 impl From<ApiError> for Fail {

@@ -59,6 +59,33 @@ pub struct Settings {
     /// The gateway's public base URL as clients reach it (e.g. `https://311.city.gov`), for the
     /// absolute endpoint URL in `discovery`; empty: the host the client connected to, over http.
     pub public_url: String,
+    /// What a POST's answers to attributes the service does not define become.
+    pub undeclared_attributes: UndeclaredAttributes,
+}
+
+/// What the gateway does with `attribute[code]` values for codes the service does not define.
+/// Many 311 apps send their own (an app version, a device's locale) with every request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UndeclaredAttributes {
+    /// Kept with the request as extra data (one value each), visible over gRPC.
+    #[default]
+    Keep,
+    /// Dropped before filing.
+    Ignore,
+    /// The request is refused (400 naming the attribute).
+    Refuse,
+}
+
+impl UndeclaredAttributes {
+    /// `keep`, `ignore` or `refuse`.
+    pub fn parse(v: &str) -> Option<Self> {
+        match v.trim() {
+            "keep" => Some(UndeclaredAttributes::Keep),
+            "ignore" => Some(UndeclaredAttributes::Ignore),
+            "refuse" => Some(UndeclaredAttributes::Refuse),
+            _ => None,
+        }
+    }
 }
 
 /// The gateway's state.
@@ -233,7 +260,12 @@ mod tests {
     #[test]
     fn jurisdiction_is_checked_when_given() {
         let ps = Params::query(Some("status=&status=open&jurisdiction_id=city.gov"));
-        let s = Settings { jurisdiction_id: "city.gov".into(), requests_per_minute: 60, public_url: String::new() };
+        let s = Settings {
+            jurisdiction_id: "city.gov".into(),
+            requests_per_minute: 60,
+            public_url: String::new(),
+            undeclared_attributes: UndeclaredAttributes::Keep,
+        };
         assert!(check_jurisdiction(&s, &ps).is_ok());
         let other = Params::query(Some("jurisdiction_id=elsewhere.gov"));
         assert!(check_jurisdiction(&s, &other).is_err());

@@ -1,12 +1,12 @@
 //! `POST requests`: a resident's report becomes a 311-channel complaint through the very path of
 //! `SubmitFeedback`, acting as the Open311 client the `api_key` was issued to.
-use crate::Gateway;
 use crate::check_jurisdiction;
 use crate::error::Fail;
 use crate::format::V;
 use crate::params::Params;
 use crate::requests::notice;
 use crate::services::parse_code;
+use crate::{Gateway, UndeclaredAttributes};
 use chrono::DateTime;
 use cityserve_api::{ApiError, KeyRefused};
 use cityserve_domain::Role;
@@ -53,6 +53,57 @@ pub(crate) async fn post<S: Open311Store>(g: &Gateway<S>, headers: &HeaderMap, b
     result
 }
 
+/// A POST's answers, in the order first sent: `attribute[code]=value`, and for a multiple-choice
+/// list `attribute[code][]=key` repeated; `attribute[code][0]=key` (how form libraries write an
+/// array) and a repeated `attribute[code]` gather the same way.
+pub(crate) fn answers(ps: &Params) -> Vec<pb::AttributeAnswer> {
+    let mut out: Vec<pb::AttributeAnswer> = Vec::new();
+    for (k, v) in ps.pairs() {
+        let Some((code, tail)) = k.strip_prefix("attribute[").and_then(|rest| rest.split_once(']')) else {
+            continue;
+        };
+        let index = tail.strip_prefix('[').and_then(|t| t.strip_suffix(']'));
+        if !(tail.is_empty() || index.is_some_and(|i| i.bytes().all(|b| b.is_ascii_digit()))) {
+            continue;
+        }
+        match out.iter_mut().find(|a| a.code == code) {
+            Some(a) => a.values.push(v.to_owned()),
+            None => out.push(pb::AttributeAnswer { code: code.to_owned(), values: vec![v.to_owned()] }),
+        }
+    }
+    out
+}
+
+/// Applies the city's setting for answers to attributes the service does not define: kept as
+/// they are (the default: nothing to read), dropped, or the request refused naming the first.
+async fn undeclared<S: Open311Store>(
+    g: &Gateway<S>,
+    d: &cityserve_domain::DepartmentId,
+    c: &cityserve_domain::ServiceCategoryId,
+    code: &str,
+    answers: Vec<pb::AttributeAnswer>,
+) -> Result<Vec<pb::AttributeAnswer>, Fail> {
+    let policy = g.settings.undeclared_attributes;
+    if policy == UndeclaredAttributes::Keep || answers.is_empty() {
+        return Ok(answers);
+    }
+    let (_, scope) = cityserve_domain::policy::gateway_read_scope();
+    let defs = match g.store.get_service_category(&scope, d, c).await {
+        Ok(category) => category.attributes,
+        // Filing refuses a service that does not exist, as for any request.
+        Err(cityserve_store::StoreError::NotFound) => return Ok(answers),
+        Err(e) => return Err(Fail::store(e)),
+    };
+    let (declared, other): (Vec<_>, Vec<_>) =
+        answers.into_iter().partition(|a| defs.iter().any(|def| def.code == a.code.trim()));
+    match other.iter().find(|a| a.values.iter().any(|v| !v.trim().is_empty())) {
+        Some(a) if policy == UndeclaredAttributes::Refuse => {
+            Err(Fail::bad(format!("attribute[{}]: service {code} does not define it", a.code)))
+        }
+        _ => Ok(declared),
+    }
+}
+
 async fn file<S: Open311Store>(
     g: &Gateway<S>,
     headers: &HeaderMap,
@@ -72,9 +123,7 @@ async fn file<S: Open311Store>(
     if lat.is_none() && address.is_none() && address_id.is_none() {
         return Err(Fail::bad("a location is required: lat and long, address_string or address_id"));
     }
-    if let Some((k, _)) = ps.pairs().find(|(k, v)| k.starts_with("attribute[") && !v.trim().is_empty()) {
-        return Err(Fail::bad(format!("{k}: service {code} defines no attributes")));
-    }
+    let attributes = undeclared(g, &d, &category, code, answers(ps)).await?;
     let description = ps.one("description").unwrap_or_default();
     if description.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(Fail::bad(format!("description: at most {MAX_DESCRIPTION_CHARS} characters")));
@@ -117,6 +166,7 @@ async fn file<S: Open311Store>(
             service_category_id: category.to_string(),
             location: Some(pb::Location { address, latitude: lat, longitude: long, address_id }),
             media_urls: media,
+            attributes,
             ..Default::default()
         }),
         resident,
@@ -145,4 +195,22 @@ async fn file<S: Open311Store>(
             ("account_id", V::Null),
         ])],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_gather_every_way_clients_write_them() {
+        let ps = Params::parse(
+            b"attribute%5Bstate%5D=open&attribute[sides][]=north&attribute[sides][]=south&attribute[flow][0]=3\
+              &attribute[flow][1]=4&attribute[x][y]=no&attributes=no&attribute[state]=again",
+        );
+        let got: Vec<(String, Vec<String>)> = answers(&ps).into_iter().map(|a| (a.code, a.values)).collect();
+        let want = [("state", vec!["open", "again"]), ("sides", vec!["north", "south"]), ("flow", vec!["3", "4"])];
+        let want: Vec<(String, Vec<String>)> =
+            want.into_iter().map(|(c, v)| (c.to_owned(), v.into_iter().map(str::to_owned).collect())).collect();
+        assert_eq!(got, want);
+    }
 }

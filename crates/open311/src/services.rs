@@ -5,7 +5,8 @@ use crate::params::{Params, w3c};
 use crate::{Gateway, check_jurisdiction};
 use chrono::{DateTime, Utc};
 use cityserve_domain::{
-    Department, DepartmentId, DepartmentStatus, PageRequest, ServiceCategory, ServiceCategoryId, ServiceCategoryStatus,
+    Department, DepartmentId, DepartmentStatus, PageRequest, ServiceAttribute, ServiceCategory, ServiceCategoryId,
+    ServiceCategoryStatus,
 };
 use cityserve_store::Open311Store;
 use std::collections::HashMap;
@@ -87,7 +88,8 @@ fn service_to_v(d: &Department, c: &ServiceCategory) -> V {
         ("service_code", V::Str(service_code(&d.id, &c.id))),
         ("service_name", V::Str(c.display_name.clone())),
         ("description", V::Str(c.description.clone())),
-        ("metadata", V::Bool(false)),
+        // A service with attributes has a definition worth fetching.
+        ("metadata", V::Bool(!c.attributes.is_empty())),
         ("type", V::Str("realtime".into())),
         ("keywords", V::Str(c.keywords.join(", "))),
         ("group", V::Str(d.display_name.clone())),
@@ -119,8 +121,33 @@ pub(crate) async fn definition<S: Open311Store>(g: &Gateway<S>, code: &str, ps: 
     };
     Ok(V::Obj(vec![
         ("service_code", V::Str(service_code(&category.department_id, &category.id))),
-        ("attributes", V::List { item: "attribute", items: Vec::new() }),
+        ("attributes", V::List { item: "attribute", items: category.attributes.iter().map(attribute_to_v).collect() }),
     ]))
+}
+
+/// An attribute as the spec's service definition lists it.
+fn attribute_to_v(a: &ServiceAttribute) -> V {
+    let hint = (!a.datatype_description.is_empty()).then(|| a.datatype_description.clone());
+    V::Obj(vec![
+        ("variable", V::Bool(a.variable)),
+        ("code", V::Str(a.code.clone())),
+        ("datatype", V::Str(a.datatype.as_str().into())),
+        ("required", V::Bool(a.required)),
+        ("datatype_description", V::opt(hint)),
+        ("order", V::Int(i64::from(a.order))),
+        ("description", V::Str(a.description.clone())),
+        (
+            "values",
+            V::List {
+                item: "value",
+                items: a
+                    .values
+                    .iter()
+                    .map(|c| V::Obj(vec![("key", V::Str(c.key.clone())), ("name", V::Str(c.name.clone()))]))
+                    .collect(),
+            },
+        ),
+    ])
 }
 
 /// `GET discovery`: where the endpoint is (absolute: the configured public URL, else the host the

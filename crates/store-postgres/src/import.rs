@@ -57,6 +57,7 @@ async fn insert_feedback(conn: &mut PgConnection, department: &DepartmentId, row
     let mut sources = Vec::with_capacity(n);
     let mut media = Vec::with_capacity(n);
     let mut address_ids = Vec::with_capacity(n);
+    let mut answers = Vec::with_capacity(n);
     for Row { item, .. } in rows {
         let f = &item.feedback;
         ids.push(f.id.as_str());
@@ -77,17 +78,18 @@ async fn insert_feedback(conn: &mut PgConnection, department: &DepartmentId, row
         sources.push(f.source.as_deref());
         media.push(cityserve_store_sql::feedback::media_column(&f.media));
         address_ids.push(f.location.address_id.as_str());
+        answers.push(cityserve_store_sql::rows::json_column(&f.attributes));
     }
     sqlx::query(
         "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
              address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source,
-             media_urls, address_id)
+             media_urls, address_id, attributes)
          SELECT $1, u.i, u.ch, u.k, u.cs, u.n, u.t, u.l, u.cat, u.a, u.lat, u.lon, u.o, u.r, u.rk, u.ic, false, u.s,
-             u.m, u.ai
+             u.m, u.ai, u.at
          FROM unnest($2::text[], $3::text[], $4::text[], $5::int4[], $6::int4[], $7::text[], $8::text[],
              $9::text[], $10::text[], $11::float8[], $12::float8[], $13::timestamptz[], $14::timestamptz[],
-             $15::text[], $16::text[], $17::text[], $18::text[], $19::text[])
-             AS u (i, ch, k, cs, n, t, l, cat, a, lat, lon, o, r, rk, ic, s, m, ai)",
+             $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])
+             AS u (i, ch, k, cs, n, t, l, cat, a, lat, lon, o, r, rk, ic, s, m, ai, at)",
     )
     .bind(department.as_str())
     .bind(&ids)
@@ -108,6 +110,7 @@ async fn insert_feedback(conn: &mut PgConnection, department: &DepartmentId, row
     .bind(&sources)
     .bind(&media)
     .bind(&address_ids)
+    .bind(&answers)
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;

@@ -46,6 +46,7 @@ async fn seeded() -> Option<(PgStore, TestDatabase)> {
     let s = authorize(&chief, Action::SubmitFeedback, Some(&dept("streets"))).unwrap();
     let complaint = NewFeedback {
         media: Vec::new(),
+        attributes: Vec::new(),
         department_id: dept("streets"),
         id: FeedbackId::parse("id", "fb-1").unwrap(),
         channel: Channel::Phone,

@@ -43,6 +43,7 @@ fn items(department: &DepartmentId) -> Vec<ImportedContact> {
             ImportedContact {
                 feedback: NewFeedback {
                     media: Vec::new(),
+                    attributes: Vec::new(),
                     department_id: department.clone(),
                     id: FeedbackId::parse("id", &format!("hist-{i:07}")).unwrap(),
                     channel: channels[i % channels.len()],

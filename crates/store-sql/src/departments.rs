@@ -10,7 +10,8 @@ macro_rules! department_columns {
 }
 macro_rules! category_columns {
     () => {
-        "department_id, category_id, display_name, description, keywords, status, revision, create_time, update_time"
+        "department_id, category_id, display_name, description, keywords, status, revision, create_time, update_time, \
+         attributes"
     };
 }
 macro_rules! standard_columns {
@@ -56,14 +57,14 @@ pub const LIST_CATEGORIES: &str = concat!(
 /// Creates a category.
 pub const INSERT_CATEGORY: &str = concat!(
     "INSERT INTO service_categories (department_id, category_id, display_name, description, keywords, status,
-         revision, create_time, update_time)
-     VALUES ($1, $2, $3, $4, $5, 'active', 1, $6, $6) RETURNING ",
+         revision, create_time, update_time, attributes)
+     VALUES ($1, $2, $3, $4, $5, 'active', 1, $6, $6, $7) RETURNING ",
     category_columns!()
 );
 /// Writes a category at an expected revision.
 pub const UPDATE_CATEGORY: &str = concat!(
     "UPDATE service_categories SET display_name = $1, description = $2, keywords = $3, status = $4,
-         revision = revision + 1, update_time = $5
+         revision = revision + 1, update_time = $5, attributes = $9
      WHERE department_id = $6 AND category_id = $7 AND revision = $8 RETURNING ",
     category_columns!()
 );
@@ -303,6 +304,7 @@ macro_rules! department_store {
                     .bind(&new.description)
                     .bind(sqlx::types::Json(&new.keywords))
                     .bind(crate::at(cityserve_store::now_micros()))
+                    .bind($crate::rows::json_column(&new.attributes))
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(crate::db_err)?;
@@ -366,6 +368,7 @@ macro_rules! department_store {
                     .bind(d.as_str())
                     .bind(c.id.as_str())
                     .bind(expected_revision)
+                    .bind($crate::rows::json_column(&c.attributes))
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(crate::db_err)?;

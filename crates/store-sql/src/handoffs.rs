@@ -254,6 +254,7 @@ macro_rules! handoff_store {
                         category: category.clone(),
                         location: original.location.clone(),
                         media: original.media.clone(),
+                        attributes: original.attributes.clone(),
                         occurred_at: original.occurred_at,
                         resident: None,
                         internal_customer: None,

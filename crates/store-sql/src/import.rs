@@ -109,6 +109,7 @@ macro_rules! import_steps {
             Ok(std::sync::Arc::new(cityserve_store::import::ImportRules {
                 department: department.clone(),
                 active_categories: intake.active_categories,
+                attributes: intake.attributes,
                 officers: officers.into_iter().collect(),
                 zone: intake.rollup_zone,
             }))

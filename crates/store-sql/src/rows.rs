@@ -17,6 +17,24 @@ use cityserve_domain::{Clock, DumbRuleId, EscalationId, HandoffId, InitiativeId}
 use cityserve_store::StoreResult;
 use cityserve_store::coordination::Event;
 
+/// A list kept as JSON in a text column, `''` for none ([`json_column`] writes it): service
+/// attributes and their answers.
+pub fn json_list<T: serde::de::DeserializeOwned>(row: &impl SqlRow, col: &str) -> StoreResult<Vec<T>> {
+    let text = row.text(col)?;
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(&text).map_err(|_| corrupt(col))
+}
+
+/// The text column of a list [`json_list`] reads: `''` for none, else compact JSON.
+pub fn json_column<T: serde::Serialize>(items: &[T]) -> String {
+    if items.is_empty() {
+        return String::new();
+    }
+    serde_json::to_string(items).unwrap_or_default()
+}
+
 /// A `departments` row ([`crate::departments::DEPARTMENT_COLUMNS`]).
 pub fn department(row: &impl SqlRow) -> StoreResult<Department> {
     Ok(Department {
@@ -41,6 +59,7 @@ pub fn category(row: &impl SqlRow) -> StoreResult<ServiceCategory> {
         display_name: row.text("display_name")?,
         description: row.text("description")?,
         keywords: row.json("keywords")?,
+        attributes: json_list(row, "attributes")?,
         status: row.word("status", ServiceCategoryStatus::parse)?,
         create_time: row.time("create_time")?,
         update_time: row.time("update_time")?,
@@ -190,6 +209,7 @@ pub fn feedback(row: &impl SqlRow) -> StoreResult<Feedback> {
             address_id: row.text("address_id")?,
         },
         media: row.text("media_urls")?.lines().map(str::to_owned).collect(),
+        attributes: json_list(row, "attributes")?,
         occurred_at: row.time("occurred_at")?,
         received_at: row.time("received_at")?,
         resident_key: row.opt_text("resident_key")?,

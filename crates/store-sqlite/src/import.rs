@@ -117,7 +117,9 @@ fn prepare(
     // One line per media reference (the column's format); owned here, borrowed by the rows.
     let media: Vec<String> =
         batch.items.iter().map(|item| cityserve_store_sql::feedback::media_column(&item.feedback.media)).collect();
-    for ((item, case), media) in batch.items.iter().zip(&batch.cases).zip(&media) {
+    let answers: Vec<String> =
+        batch.items.iter().map(|item| cityserve_store_sql::rows::json_column(&item.feedback.attributes)).collect();
+    for (((item, case), media), answers) in batch.items.iter().zip(&batch.cases).zip(&media).zip(&answers) {
         let f = &item.feedback;
         feedback_rows.push(vec![
             shared.department.val(Some(department)),
@@ -139,6 +141,7 @@ fn prepare(
             Val::Text(f.source.as_deref()),
             Val::Text(Some(media)),
             Val::Text(Some(&f.location.address_id)),
+            Val::Text(Some(answers)),
         ]);
         if let Some(c) = case {
             case_rows.push(vec![
@@ -196,6 +199,7 @@ fn prepare(
             "source",
             "media_urls",
             "address_id",
+            "attributes",
         ],
         feedback_rows,
     );

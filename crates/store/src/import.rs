@@ -127,6 +127,8 @@ pub struct ImportRules {
     pub department: DepartmentId,
     /// Its active service categories.
     pub active_categories: Vec<ServiceCategoryId>,
+    /// The attributes of those that ask questions (answers are checked against them).
+    pub attributes: Vec<(ServiceCategoryId, Vec<cityserve_domain::ServiceAttribute>)>,
     /// Its officers' IDs (case assignees must be among them).
     pub officers: HashSet<String>,
     /// The time zone the report-card counters are keyed in.
@@ -168,6 +170,15 @@ pub fn validate_batch(rules: &ImportRules, first: usize, items: Vec<ImportedCont
         {
             return Err(bad(format!("service category {c} is not an active category of department {department}")));
         }
+        let defs = f.category.as_ref().and_then(|c| rules.attributes.iter().find(|(id, _)| id == c));
+        let defs = defs.map(|(_, defs)| defs.as_slice()).unwrap_or_default();
+        if cityserve_domain::attributes::normalize_answers("feedback.attributes", &f.attributes).as_ref()
+            != Ok(&f.attributes)
+        {
+            return Err(bad("feedback.attributes: answers must be trimmed, non-empty and each answered once".into()));
+        }
+        cityserve_domain::attributes::check_answers("feedback.attributes", defs, &f.attributes)
+            .map_err(|e| bad(e.to_string()))?;
         counters.add(report::feedback_deltas(f, item.received_at, rules.zone));
         let mut case = None;
         if f.kind == FeedbackKind::Complaint {

@@ -63,6 +63,10 @@ pub enum StoreError {
     /// The operation is not allowed in the current state; the message says why. Never contains PII.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The input does not fit what is stored (answers against their service category's
+    /// attributes): checked in the write's transaction, where the definitions are read.
+    #[error(transparent)]
+    Invalid(cityserve_domain::ValidationError),
     /// The database is unreachable or shutting down; the call may be retried.
     #[error("database unavailable: {0}")]
     Unavailable(String),

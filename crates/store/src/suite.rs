@@ -165,6 +165,7 @@ pub async fn concurrent_retries_create_once<S: DepartmentStore>(store: &S) {
         display_name: "Leak".into(),
         description: String::new(),
         keywords: vec!["leak".into()],
+        attributes: Vec::new(),
     };
     let mut tasks = Vec::new();
     for _ in 0..8 {
@@ -209,6 +210,7 @@ pub async fn scope_hides_other_tenants<S: DepartmentStore>(store: &S) {
         display_name: "Leak".into(),
         description: String::new(),
         keywords: vec![],
+        attributes: Vec::new(),
     };
     store.create_service_category(&ctx(&water_scope, &c, "catalog.create"), &idem("c1", "h"), &cat).await.unwrap();
 
@@ -249,6 +251,7 @@ pub async fn categories_and_standards<S: DepartmentStore>(store: &S) {
                 display_name: "Pothole".into(),
                 description: "Holes in the road".into(),
                 keywords: vec!["pothole".into(), "road".into()],
+                attributes: Vec::new(),
             },
         )
         .await

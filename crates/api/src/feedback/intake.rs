@@ -48,6 +48,7 @@ pub(super) fn feedback_to_pb(f: &Feedback) -> pb::Feedback {
         case: f.case_id.as_ref().map(|c| resource::case(&f.department_id, c)).unwrap_or_default(),
         erased: f.erased,
         media_urls: f.media.clone(),
+        attributes: crate::convert::answers_to_pb(&f.attributes),
     }
 }
 
@@ -55,6 +56,7 @@ pub(super) fn feedback_to_pb(f: &Feedback) -> pb::Feedback {
 fn item_refusal(i: usize, e: cityserve_store::StoreError, what: &str) -> ApiError {
     match ApiError::from_store(e, what) {
         ApiError::FailedPrecondition(m) => ApiError::FailedPrecondition(format!("requests[{i}]: {m}")),
+        ApiError::Invalid(v) => ApiError::Invalid(v.within(&format!("requests[{i}]"))),
         ApiError::AlreadyExists(_) => ApiError::AlreadyExists(format!("requests[{i}]: a feedback with the same ID")),
         other => other,
     }
@@ -161,6 +163,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         };
         let loc = errors.check(location("feedback.location", body.location.as_ref()));
         let media = errors.check(cityserve_domain::validation::media_urls("feedback.media_urls", &body.media_urls));
+        let answers = errors.check(crate::convert::answers_from_pb("feedback.attributes", &body.attributes));
         let now = Utc::now();
         let occurred = errors.check(time_from_pb("feedback.occur_time", body.occur_time.as_ref()));
         if let Some(Some(t)) = occurred
@@ -183,8 +186,16 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             errors.push("parent", "must be the batch's parent");
         }
         errors.into_result()?;
-        let (Some(channel), Some(kind), Some(text), Some(language), Some(category), Some(location), Some(media)) =
-            (channel, kind, text, lang, category, loc, media)
+        let (
+            Some(channel),
+            Some(kind),
+            Some(text),
+            Some(language),
+            Some(category),
+            Some(location),
+            Some(media),
+            Some(attributes),
+        ) = (channel, kind, text, lang, category, loc, media, answers)
         else {
             return Err(ValidationError::one("feedback", "is invalid"));
         };
@@ -200,6 +211,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             category,
             location,
             media,
+            attributes,
             occurred_at: occurred.flatten().unwrap_or(now),
             resident: resident.flatten(),
             internal_customer: internal.flatten(),

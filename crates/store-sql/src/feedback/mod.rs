@@ -16,7 +16,8 @@ use cityserve_store::{StoreError, StoreResult};
 macro_rules! feedback_columns {
     () => {
         "department_id, feedback_id, channel, kind, csat, nps, text, language, category_id, address, latitude, \
-         longitude, occurred_at, received_at, resident_key, internal_customer, erased, source, media_urls, address_id"
+         longitude, occurred_at, received_at, resident_key, internal_customer, erased, source, media_urls, address_id, \
+         attributes"
     };
 }
 macro_rules! case_columns {
@@ -45,13 +46,18 @@ pub const SELECT_CASE_FOR_UPDATE: &str =
 pub const SELECT_FEEDBACK_KIND: &str = "SELECT kind FROM feedback WHERE department_id = $1 AND feedback_id = $2";
 
 /// A department (by ID, `$1`) with the IDs of its categories of status `$2`, space-separated in
-/// `active_categories` (NULL when there are none), and the stored city calendar and department
+/// `active_categories` (NULL when there are none), those of them that ask questions with their
+/// attributes (a line each: the ID, a space, the JSON; compact JSON holds no line break) in
+/// `category_attributes`, and the stored city calendar and department
 /// override its clocks run on (NULL when not saved): what [`intake_row`] reads.
 pub const SELECT_INTAKE: &str = concat!(
     "SELECT ",
     department_columns!(),
     ", (SELECT string_agg(category_id, ' ' ORDER BY category_id) FROM service_categories
          WHERE department_id = $1 AND status = $2) AS active_categories,
+       (SELECT string_agg(category_id || ' ' || attributes, '
+' ORDER BY category_id) FROM service_categories
+         WHERE department_id = $1 AND status = $2 AND attributes <> '') AS category_attributes,
        (SELECT body FROM city_calendar WHERE calendar_id = 1) AS city_calendar,
        (SELECT body FROM department_calendars WHERE department_id = $1) AS department_calendar,
        (SELECT time_zone FROM rollup_zone WHERE zone_id = 1) AS rollup_zone
@@ -67,8 +73,8 @@ pub const INSERT_IDENTIFIER: &str = "INSERT INTO resident_identifiers (identifie
 pub const INSERT_FEEDBACK: &str = concat!(
     "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
          address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source,
-         media_urls, address_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false, $17, $18, $19)
+         media_urls, address_id, attributes)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false, $17, $18, $19, $20)
      RETURNING ",
     feedback_columns!()
 );
@@ -129,7 +135,7 @@ pub const ERASE_RESIDENT_TRACES: [&str; 4] = [
 /// Erases a resident's (`$2`) feedback in a department (`$1`), keeping the rest of each record.
 pub const ERASE_FEEDBACK: &str = "UPDATE feedback
      SET text = '', address = '', address_id = '', latitude = NULL, longitude = NULL, media_urls = '',
-         resident_key = NULL, erased = true
+         attributes = '', resident_key = NULL, erased = true
      WHERE department_id = $1 AND resident_key = $2";
 /// Deletes a resident's (`$2`) contact details with a department (`$1`).
 pub const ERASE_CONTACT: &str = "DELETE FROM resident_contact_details WHERE department_id = $1 AND resident_key = $2";
@@ -155,6 +161,9 @@ pub struct Intake {
     pub standards: Vec<ServiceStandard>,
     /// Its active categories: the only ones a submission may name.
     pub active_categories: Vec<ServiceCategoryId>,
+    /// The attributes of those that ask questions: what their submissions' answers are checked
+    /// against.
+    pub attributes: Vec<(ServiceCategoryId, Vec<cityserve_domain::ServiceAttribute>)>,
     /// The calendar its clocks run on.
     pub calendar: cityserve_domain::BusinessCalendar,
     /// The time zone report-card counters are keyed in (read with the rest: the write needs no
@@ -163,15 +172,21 @@ pub struct Intake {
 }
 
 impl Intake {
-    /// Fails with a precondition error unless `new` names no category or an active one.
+    /// Fails with a precondition error unless `new` names no category or an active one, and with
+    /// an invalid argument unless its answers fit the category's attributes.
     pub fn admit(&self, new: &NewFeedback) -> StoreResult<()> {
-        match &new.category {
-            Some(c) if !self.active_categories.contains(c) => Err(StoreError::FailedPrecondition(format!(
+        if let Some(c) = &new.category
+            && !self.active_categories.contains(c)
+        {
+            return Err(StoreError::FailedPrecondition(format!(
                 "service category {c} is not an active category of department {}",
                 new.department_id
-            ))),
-            _ => Ok(()),
+            )));
         }
+        let defs = new.category.as_ref().and_then(|c| self.attributes.iter().find(|(id, _)| id == c));
+        let defs = defs.map(|(_, defs)| defs.as_slice()).unwrap_or_default();
+        cityserve_domain::attributes::check_answers("feedback.attributes", defs, &new.attributes)
+            .map_err(StoreError::Invalid)
     }
 }
 
@@ -182,22 +197,45 @@ pub fn media_column(media: &[String]) -> String {
 }
 
 /// What a batch's idempotency key records: each item's feedback ID in order, a refused item as
-/// `!` and its reason (`%` and `,` escaped), so a retry answers the same refusals.
+/// `!` and its reason (`%` and `,` escaped), an item refused as invalid as `!?` and its field
+/// violations as JSON pairs, so a retry answers the same refusals with the same codes.
 pub fn batch_record(out: &[StoreResult<cityserve_store::feedback::Submitted>]) -> String {
-    let entry = |item: &StoreResult<cityserve_store::feedback::Submitted>| match item {
-        Ok(s) => s.feedback.id.to_string(),
-        Err(e) => format!("!{}", e.to_string().replace('%', "%25").replace(',', "%2C")),
+    let entry = |item: &StoreResult<cityserve_store::feedback::Submitted>| {
+        let reason = match item {
+            Ok(s) => return s.feedback.id.to_string(),
+            Err(StoreError::Invalid(v)) => {
+                let pairs: Vec<(&str, &str)> =
+                    v.violations.iter().map(|f| (f.field.as_str(), f.description.as_str())).collect();
+                format!("?{}", serde_json::to_string(&pairs).unwrap_or_default())
+            }
+            Err(e) => e.to_string(),
+        };
+        format!("!{}", reason.replace('%', "%25").replace(',', "%2C"))
     };
     out.iter().map(entry).collect::<Vec<_>>().join(",")
 }
 
 /// The items of a [`batch_record`] (or of an all-or-nothing batch's plain ID list): a feedback ID,
-/// or the reason an item was refused.
-pub fn batch_replay(record: &str) -> Vec<Result<&str, String>> {
+/// or the refusal of the item.
+pub fn batch_replay(record: &str) -> Vec<Result<&str, StoreError>> {
     let mut items = Vec::new();
     for e in record.split(',') {
         match e.strip_prefix('!') {
-            Some(reason) => items.push(Err(reason.replace("%2C", ",").replace("%25", "%"))),
+            Some(reason) => {
+                let reason = reason.replace("%2C", ",").replace("%25", "%");
+                let invalid =
+                    reason.strip_prefix('?').and_then(|j| serde_json::from_str::<Vec<(String, String)>>(j).ok());
+                items.push(Err(match invalid {
+                    Some(pairs) => {
+                        let mut v = cityserve_domain::ValidationError::default();
+                        for (field, description) in pairs {
+                            v.push(field, description);
+                        }
+                        StoreError::Invalid(v)
+                    }
+                    None => StoreError::FailedPrecondition(reason),
+                }));
+            }
             None if e.is_empty() => {}
             None => items.push(Ok(e)),
         }
@@ -205,16 +243,15 @@ pub fn batch_replay(record: &str) -> Vec<Result<&str, String>> {
     items
 }
 
-/// A [`SELECT_INTAKE`] row: the department's default targets, active categories, calendar and
-/// the rollups' time zone, or a precondition error if the department is archived.
-#[allow(clippy::type_complexity)]
-pub fn intake_row(
-    row: &impl SqlRow,
-) -> StoreResult<(ServiceTargets, Vec<ServiceCategoryId>, cityserve_domain::BusinessCalendar, chrono_tz::Tz)> {
+/// A [`SELECT_INTAKE`] row: the department's default targets, active categories and their
+/// attributes, calendar and the rollups' time zone (no standards: [`Intake::standards`] is
+/// empty), or a precondition error if the department is archived.
+pub fn intake_row(row: &impl SqlRow) -> StoreResult<Intake> {
     let department = crate::rows::department(row)?;
     if department.status != DepartmentStatus::Active {
         return Err(StoreError::FailedPrecondition(format!("department {} is archived", department.id)));
     }
+    let category = |c: &str| ServiceCategoryId::parse("category_id", c).map_err(|_| corrupt("category_id"));
     // Category IDs are slugs: a space cannot occur in one.
     let categories = row.opt_text("active_categories")?;
     let active = categories
@@ -222,14 +259,27 @@ pub fn intake_row(
         .unwrap_or_default()
         .split(' ')
         .filter(|c| !c.is_empty())
-        .map(|c| ServiceCategoryId::parse("category_id", c).map_err(|_| corrupt("category_id")))
+        .map(category)
         .collect::<StoreResult<Vec<_>>>()?;
+    let mut attributes = Vec::new();
+    for line in row.opt_text("category_attributes")?.as_deref().unwrap_or_default().lines() {
+        let (id, json) = line.split_once(' ').ok_or_else(|| corrupt("service_categories.attributes"))?;
+        let defs = serde_json::from_str(json).map_err(|_| corrupt("service_categories.attributes"))?;
+        attributes.push((category(id)?, defs));
+    }
     let calendar = crate::calendar::business_calendar(
         row.opt_text("city_calendar")?.as_deref(),
         row.opt_text("department_calendar")?.as_deref(),
     )?;
-    let zone = row.text("rollup_zone")?.parse().map_err(|_| corrupt("rollup_zone.time_zone"))?;
-    Ok((department.default_targets, active, calendar, zone))
+    let rollup_zone = row.text("rollup_zone")?.parse().map_err(|_| corrupt("rollup_zone.time_zone"))?;
+    Ok(Intake {
+        default_targets: department.default_targets,
+        standards: Vec::new(),
+        active_categories: active,
+        attributes,
+        calendar,
+        rollup_zone,
+    })
 }
 
 /// Where a complaint copied into another department by an accepted hand-off came from.
@@ -434,9 +484,11 @@ macro_rules! feedback_reads {
                 .await
                 .map_err(crate::db_err)?
                 .ok_or(cityserve_store::StoreError::NotFound)?;
-            let (default_targets, active_categories, calendar, rollup_zone) = $crate::feedback::intake_row(&row)?;
-            let standards = if complaints { crate::read_standards(conn, d).await? } else { Vec::new() };
-            Ok($crate::feedback::Intake { default_targets, standards, active_categories, calendar, rollup_zone })
+            let mut intake = $crate::feedback::intake_row(&row)?;
+            if complaints {
+                intake.standards = crate::read_standards(conn, d).await?;
+            }
+            Ok(intake)
         }
     };
 }
@@ -451,8 +503,17 @@ mod batch_record_tests {
     fn a_refusal_with_commas_and_percent_signs_reads_back_whole() {
         let reason = "category a,b is 100% inactive";
         let record = batch_record(&[Err(StoreError::FailedPrecondition(reason.into()))]);
-        assert_eq!(batch_replay(&record), [Err(reason.to_owned())]);
+        assert_eq!(batch_replay(&record), [Err(StoreError::FailedPrecondition(reason.into()))]);
         assert_eq!(batch_replay("f1,f2"), [Ok("f1"), Ok("f2")]);
         assert!(batch_replay("").is_empty());
+    }
+
+    #[test]
+    fn an_invalid_item_reads_back_as_invalid_with_its_fields() {
+        let mut v = cityserve_domain::ValidationError::default();
+        v.push("feedback.attributes[state]", "\"closed\" is not one of its choices (leaking, open)");
+        v.push("feedback.attributes[gallons]", "must be a number, not \"5%\"");
+        let record = batch_record(&[Err(StoreError::Invalid(v.clone()))]);
+        assert_eq!(batch_replay(&record), [Err(StoreError::Invalid(v))]);
     }
 }

@@ -82,6 +82,7 @@ macro_rules! feedback_store {
                 .bind(new.source.as_deref())
                 .bind($crate::feedback::media_column(&new.media))
                 .bind(&new.location.address_id)
+                .bind($crate::rows::json_column(&new.attributes))
                 .fetch_one(&mut **conn)
                 .await
                 .map_err(crate::db_err)?;
@@ -299,7 +300,7 @@ macro_rules! feedback_store {
                     for item in replay {
                         out.push(match item {
                             Ok(f) => Ok(read_submitted(&mut tx, department, f).await.map_err(|e| (None, e))?),
-                            Err(reason) => Err(cityserve_store::StoreError::FailedPrecondition(reason)),
+                            Err(refusal) => Err(refusal),
                         });
                     }
                     self.commit(tx).await.map_err(|e| (None, e))?;

@@ -37,6 +37,7 @@ fn contact(
 ) -> NewFeedback {
     NewFeedback {
         media: Vec::new(),
+        attributes: Vec::new(),
         department_id: dept(d),
         id: fid(id),
         channel,
@@ -581,6 +582,7 @@ pub async fn report_card_figures_match_a_hand_computed_data_set<S: CoordinationS
                 display_name: "Leak".into(),
                 description: String::new(),
                 keywords: vec![],
+                attributes: Vec::new(),
             },
         )
         .await

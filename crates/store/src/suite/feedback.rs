@@ -38,6 +38,7 @@ pub(super) fn resident(email: &str, phone: &str) -> ResidentRef {
 pub(super) fn item(d: &str, id: &str, kind: FeedbackKind, channel: Channel) -> NewFeedback {
     NewFeedback {
         media: Vec::new(),
+        attributes: Vec::new(),
         department_id: dept(d),
         id: fid(id),
         channel,
@@ -70,6 +71,7 @@ async fn seed_standard<S: FeedbackStore>(store: &S, d: &str, c: &str, channel: C
         display_name: c.into(),
         description: String::new(),
         keywords: vec![],
+        attributes: Vec::new(),
     };
     store
         .create_service_category(&ctx(&s, &chief, "catalog.create"), &idem(&format!("cat-{c}"), c), &category)

@@ -12,6 +12,7 @@ use cityserve_domain::{
 fn contact(id: &str, kind: FeedbackKind, channel: Channel, csat: Option<i32>) -> NewFeedback {
     NewFeedback {
         media: Vec::new(),
+        attributes: Vec::new(),
         department_id: dept("water"),
         id: FeedbackId::parse("id", id).unwrap(),
         channel,

@@ -16,6 +16,7 @@ fn contact(d: &str, id: &str, channel: Channel, csat: Option<i32>, at: DateTime<
     ImportedContact {
         feedback: NewFeedback {
             media: Vec::new(),
+            attributes: Vec::new(),
             department_id: dept(d),
             id: FeedbackId::parse("id", id).unwrap(),
             channel,
@@ -168,6 +169,7 @@ pub async fn live_writes_reach_the_month_of_their_day<S: CoordinationStore>(stor
     for i in 0..3 {
         let f = NewFeedback {
             media: Vec::new(),
+            attributes: Vec::new(),
             department_id: dept("water"),
             id: FeedbackId::parse("id", &format!("fb-live-{i}")).unwrap(),
             channel: Channel::Phone,

@@ -59,6 +59,7 @@ pub async fn open311_requests_are_filtered_and_paged<S: Open311Store>(store: &S)
                     display_name: cat.into(),
                     description: String::new(),
                     keywords: vec![],
+                    attributes: Vec::new(),
                 },
             )
             .await
@@ -72,6 +73,7 @@ pub async fn open311_requests_are_filtered_and_paged<S: Open311Store>(store: &S)
     {
         let f = NewFeedback {
             media: Vec::new(),
+            attributes: Vec::new(),
             department_id: dept("streets"),
             id: FeedbackId::parse("id", &format!("fb-{i}")).unwrap(),
             channel: Channel::ThreeOneOne,

@@ -1,0 +1,7 @@
+-- Service attributes (Open311): the questions a service category asks beyond the description,
+-- as a JSON array of definitions ('' for none), read with the category and by the intake of
+-- every submission naming it.
+ALTER TABLE service_categories ADD COLUMN attributes TEXT NOT NULL DEFAULT '';
+-- A submission's answers to those questions (and extra ones a client sent), as a JSON array of
+-- {code, values} ('' for none). Erased with the resident, like the text: an answer may name them.
+ALTER TABLE feedback ADD COLUMN attributes TEXT NOT NULL DEFAULT '';
