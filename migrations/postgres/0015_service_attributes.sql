@@ -1,3 +1,4 @@
+-- What Open311 asks of a service catalogue.
 -- Service attributes (Open311): the questions a service category asks beyond the description,
 -- as a JSON array of definitions ('' for none), read with the category and by the intake of
 -- every submission naming it.
@@ -5,3 +6,6 @@ ALTER TABLE service_categories ADD COLUMN attributes TEXT NOT NULL DEFAULT '';
 -- A submission's answers to those questions (and extra ones a client sent), as a JSON array of
 -- {code, values} ('' for none). Erased with the resident, like the text: an answer may name them.
 ALTER TABLE feedback ADD COLUMN attributes TEXT NOT NULL DEFAULT '';
+-- Whether a category's complaints are public service requests: listed by the Open311 gateway's
+-- GET requests whatever channel they came in by (without contact details). Off by default.
+ALTER TABLE service_categories ADD COLUMN public BOOLEAN NOT NULL DEFAULT false;

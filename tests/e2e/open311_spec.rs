@@ -116,6 +116,98 @@ both_backends! {
         assert_eq!(get(app, "/open311/v2/a/b/c.json").await.json()[0]["code"], 404);
     }
 
+    async fn open311_lists_every_public_request_whatever_its_channel(app: &TestApp) {
+        let key = city(app, "tracker").await;
+        create_department(app, "water").await;
+        // Streets marks potholes public; graffiti stays private.
+        let cso = app.cso("streets").await;
+        let pothole = app
+            .departments()
+            .get_service_category(authed(pb::GetServiceCategoryRequest { name: "departments/streets/serviceCategories/pothole".into() }, &cso))
+            .await
+            .unwrap()
+            .into_inner()
+            .service_category
+            .unwrap();
+        assert!(!pothole.public, "off by default");
+        let publish = |public: bool, current: &pb::ServiceCategory| pb::UpdateServiceCategoryRequest {
+            service_category: Some(pb::ServiceCategory { public, ..current.clone() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["public".into()] }),
+        };
+        let updated = app.departments().update_service_category(authed(publish(true, &pothole), &cso)).await.unwrap().into_inner().service_category.unwrap();
+        assert!(updated.public);
+        // The contact centre enters calls and web forms over gRPC.
+        let staff = app.staff("streets").await;
+        let mut n = 0;
+        let mut submit = |channel: pb::Channel, kind: pb::FeedbackKind, category: &str, text: &str, who: &str| {
+            n += 1;
+            let request = pb::SubmitFeedbackRequest {
+                parent: "departments/streets".into(),
+                feedback: Some(pb::Feedback {
+                    channel: channel as i32,
+                    kind: kind as i32,
+                    service_category_id: category.into(),
+                    text: text.into(),
+                    location: Some(pb::Location { address: "5th St & Market St".into(), ..Default::default() }),
+                    ..Default::default()
+                }),
+                resident: Some(pb::ResidentContact { email: format!("{who}@example.org"), ..Default::default() }),
+                request_id: format!("public-{n}"),
+            };
+            let token = staff.clone();
+            let mut client = app.feedback();
+            async move { client.submit_feedback(authed(request, &token)).await.unwrap().into_inner().feedback.unwrap().name }
+        };
+        let phone = submit(pb::Channel::Channel311, pb::FeedbackKind::Complaint, "pothole", "Called 311: pothole by the bus stop", "caller").await;
+        let web = submit(pb::Channel::Web, pb::FeedbackKind::Complaint, "pothole", "Web form: pothole", "webber").await;
+        submit(pb::Channel::Channel311, pb::FeedbackKind::Complaint, "graffiti", "Graffiti on my own garage", "private").await;
+        submit(pb::Channel::Web, pb::FeedbackKind::Compliment, "pothole", "Thanks for the quick fix", "happy").await;
+        // An internal customer's complaint is never public.
+        let water_staff = app.staff("water").await;
+        app.feedback()
+            .submit_feedback(authed(
+                pb::SubmitFeedbackRequest {
+                    parent: "departments/streets".into(),
+                    feedback: Some(pb::Feedback {
+                        channel: pb::Channel::Email as i32,
+                        kind: pb::FeedbackKind::Complaint as i32,
+                        service_category_id: "pothole".into(),
+                        internal_customer: "departments/water".into(),
+                        text: "Your crew cut our main".into(),
+                        ..Default::default()
+                    }),
+                    resident: None,
+                    request_id: "public-internal".into(),
+                },
+                &water_staff,
+            ))
+            .await
+            .unwrap();
+        let filed = file(app, &key, &[]).await;
+
+        let request_id = |name: &str| format!("streets.{}", name.rsplit('/').next().unwrap());
+        let list = get(app, "/open311/v2/requests.json").await;
+        let listed = list.json();
+        let mut listed_ids: Vec<String> = listed.as_array().unwrap().iter().map(|r| r["service_request_id"].as_str().unwrap().to_owned()).collect();
+        listed_ids.sort();
+        let mut want = vec![request_id(&phone), request_id(&web), filed.clone()];
+        want.sort();
+        assert_eq!(listed_ids, want, "{listed}");
+        for needle in ["caller@", "webber@", "private", "Graffiti on my own garage", "Your crew", "Thanks"] {
+            assert!(!list.body.contains(needle), "{needle} is published: {}", list.body);
+        }
+        let one = get(app, &format!("/open311/v2/requests/{}.json", request_id(&phone))).await.json();
+        assert_eq!(one[0]["service_code"], "streets.pothole");
+        assert_eq!(one[0]["description"], "Called 311: pothole by the bus stop");
+        assert_eq!(one[0]["status"], "open");
+        assert!(one[0]["expected_datetime"].is_string(), "{one}");
+        // Unpublished again: the category's calls and web forms leave the list; the Open311 filing stays.
+        app.departments().update_service_category(authed(publish(false, &updated), &cso)).await.unwrap();
+        let after = get(app, "/open311/v2/requests.json").await.json();
+        let left: Vec<&str> = after.as_array().unwrap().iter().map(|r| r["service_request_id"].as_str().unwrap()).collect();
+        assert_eq!(left, [filed.as_str()]);
+    }
+
     async fn open311_discovery_is_absolute_and_dated_by_the_catalogue(app: &TestApp) {
         city(app, "portal").await;
         let d = get(app, "/open311/v2/discovery.json").await.json();

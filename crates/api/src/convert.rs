@@ -152,6 +152,7 @@ pub fn category_to_pb(c: &ServiceCategory) -> pb::ServiceCategory {
         update_time: Some(timestamp(c.update_time)),
         etag: etag_for(c.revision),
         attributes: c.attributes.iter().map(attribute_to_pb).collect(),
+        public: c.public,
     }
 }
 

@@ -264,7 +264,15 @@ impl<S: DepartmentStore + CalendarStore> DepartmentsApi<S> {
         };
         self.active_department(&scope, &dept).await?;
         let label = names::category_name(&dept, &id);
-        let new = NewServiceCategory { department_id: dept, id, display_name, description, keywords, attributes };
+        let new = NewServiceCategory {
+            department_id: dept,
+            id,
+            display_name,
+            description,
+            keywords,
+            attributes,
+            public: body.public,
+        };
         let c = self
             .store
             .create_service_category(&ctx(&scope, &caller, AuditAction::ServiceCategoryCreate), &idem, &new)
@@ -315,7 +323,7 @@ impl<S: DepartmentStore + CalendarStore> DepartmentsApi<S> {
         let (dept, id) = names::category("service_category.name", &body.name)?;
         let label = format!("service category '{}'", body.name);
         let scope = scope_for(&caller, Action::ManageServiceCatalog, &dept, &label)?;
-        let all = ["display_name", "description", "keywords", "attributes"];
+        let all = ["display_name", "description", "keywords", "attributes", "public"];
         let paths = mask_paths(r.update_mask.as_ref(), &all, &all)?;
         let current =
             self.store.get_service_category(&scope, &dept, &id).await.map_err(|e| ApiError::from_store(e, &label))?;
@@ -348,6 +356,7 @@ impl<S: DepartmentStore + CalendarStore> DepartmentsApi<S> {
                         next.attributes = v;
                     }
                 }
+                "public" => next.public = body.public,
                 _ => {}
             }
         }

@@ -2,6 +2,7 @@
 //! number of calls in flight (closed loop) or a fixed arrival rate (open loop), one scenario at a
 //! time. Every response's gRPC status is counted: a run with errors is not a result.
 pub mod nats_lag;
+mod open311;
 
 use cityserve_proto::v1 as pb;
 use std::collections::BTreeMap;
@@ -27,6 +28,10 @@ pub enum Scenario {
     Dashboard,
     /// 40% get, 25% submit, 15% timeline, 15% report card, 5% dashboard.
     Mix,
+    /// Open311 `GET requests.json?page_size=100`: a public tracker polling the newest 100.
+    Open311List,
+    /// Open311 `POST requests.json`: a 311 app filing a hydrant report with its answers.
+    Open311Post,
 }
 
 impl Scenario {
@@ -40,6 +45,8 @@ impl Scenario {
             "report-card" => Scenario::ReportCard,
             "dashboard" => Scenario::Dashboard,
             "mix" => Scenario::Mix,
+            "open311-list" => Scenario::Open311List,
+            "open311-post" => Scenario::Open311Post,
             _ => return None,
         })
     }
@@ -54,6 +61,8 @@ impl Scenario {
             Scenario::ReportCard => "report-card",
             Scenario::Dashboard => "dashboard",
             Scenario::Mix => "mix",
+            Scenario::Open311List => "open311-list",
+            Scenario::Open311Post => "open311-post",
         }
     }
 }
@@ -81,6 +90,15 @@ pub struct Settings {
     pub department: String,
     /// The resident key of the timeline scenario.
     pub resident: String,
+    /// The Open311 gateway (`host:port`), for the `open311-*` scenarios.
+    pub open311: Option<String>,
+    /// An Open311 API key, for `open311-post`.
+    pub api_key: Option<String>,
+    /// The service `open311-post` files with (`{department}.{category}`) and the form fields
+    /// after `api_key` and `service_code` (URL-encoded), e.g. its attributes' answers.
+    pub open311_service: String,
+    /// See `open311_service`.
+    pub open311_fields: String,
 }
 
 /// A run's result.
@@ -139,8 +157,45 @@ fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
     r
 }
 
-/// One call of `scenario` (for Mix, chosen by `n`); returns its status code.
-async fn call(channel: &Channel, s: &Settings, scenario: Scenario, n: u64) -> tonic::Code {
+/// One Open311 call over `http`; an HTTP 200 is OK, anything else is counted by its status.
+async fn open311_call(http: &mut Option<open311::Http>, s: &Settings, scenario: Scenario) -> String {
+    let Some(http) = http.as_mut() else { return "NoOpen311Address".into() };
+    let result = match scenario {
+        Scenario::Open311Post => {
+            let key: String = form_urlencoded_byte(s.api_key.as_deref().unwrap_or_default());
+            let form = format!("api_key={key}&service_code={}&{}", s.open311_service, s.open311_fields);
+            http.request("POST", "/open311/v2/requests.json", Some(&form)).await
+        }
+        _ => http.request("GET", "/open311/v2/requests.json?page_size=100", None).await,
+    };
+    match result {
+        Ok(200) => "Ok".into(),
+        Ok(status) => format!("Http{status}"),
+        Err(e) => format!("Io{:?}", e.kind()),
+    }
+}
+
+/// Percent-encodes `v` for a form body.
+fn form_urlencoded_byte(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// One call of `scenario` (for Mix, chosen by `n`) on `channel` (gRPC) or `http` (Open311);
+/// returns its status: a gRPC code's name, `Ok`, or `Http{status}` for an Open311 refusal.
+async fn call(channel: &Channel, http: &mut Option<open311::Http>, s: &Settings, scenario: Scenario, n: u64) -> String {
+    if matches!(scenario, Scenario::Open311List | Scenario::Open311Post) {
+        return open311_call(http, s, scenario).await;
+    }
+    format!("{:?}", grpc_call(channel, s, scenario, n).await)
+}
+
+/// One gRPC call of `scenario` (for Mix, chosen by `n`); returns its status code.
+async fn grpc_call(channel: &Channel, s: &Settings, scenario: Scenario, n: u64) -> tonic::Code {
     let token = s.token.as_str();
     let dept = format!("departments/{}", s.department);
     let code = |r: Result<(), tonic::Status>| r.map_or_else(|e| e.code(), |()| tonic::Code::Ok);
@@ -206,8 +261,9 @@ async fn call(channel: &Channel, s: &Settings, scenario: Scenario, n: u64) -> to
                 16..=18 => Scenario::ReportCard,
                 _ => Scenario::Dashboard,
             };
-            Box::pin(call(channel, s, pick, n / 20)).await
+            Box::pin(grpc_call(channel, s, pick, n / 20)).await
         }
+        Scenario::Open311List | Scenario::Open311Post => tonic::Code::InvalidArgument,
     }
 }
 
@@ -243,16 +299,18 @@ pub async fn run(s: Settings) -> Result<Report, BenchError> {
                 let (s, ch, counter) = (s.clone(), channels[i % channels.len()].clone(), counter.clone());
                 tasks.push(tokio::spawn(async move {
                     let mut out = (Vec::new(), BTreeMap::<String, u64>::new());
+                    // Each worker holds one keep-alive connection to the gateway.
+                    let mut http = s.open311.as_deref().map(open311::Http::new);
                     loop {
                         let n = counter.fetch_add(1, Ordering::Relaxed);
                         let t = Instant::now();
                         if t >= end {
                             break;
                         }
-                        let code = call(&ch, &s, s.scenario, n).await;
+                        let code = call(&ch, &mut http, &s, s.scenario, n).await;
                         if t >= measure_from {
                             out.0.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
-                            *out.1.entry(format!("{code:?}")).or_default() += 1;
+                            *out.1.entry(code).or_default() += 1;
                         }
                     }
                     out
@@ -273,11 +331,13 @@ pub async fn run(s: Settings) -> Result<Report, BenchError> {
                     let _permit = permit;
                     let n = counter.fetch_add(1, Ordering::Relaxed);
                     let t = Instant::now();
-                    let code = call(&ch, &s, s.scenario, n).await;
+                    // Open loop: a connection per call (the arrival rate decides, not a pool).
+                    let mut http = s.open311.as_deref().map(open311::Http::new);
+                    let code = call(&ch, &mut http, &s, s.scenario, n).await;
                     let mut out = (Vec::new(), BTreeMap::<String, u64>::new());
                     if t >= measure_from && t < end {
                         out.0.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
-                        *out.1.entry(format!("{code:?}")).or_default() += 1;
+                        *out.1.entry(code).or_default() += 1;
                     }
                     out
                 }));
@@ -321,7 +381,10 @@ mod tests {
         assert_eq!(percentile(&v, 0.99), 990);
         assert_eq!(percentile(&v, 0.999), 999);
         assert_eq!(percentile(&[], 0.5), 0);
-        for s in ["noop", "get", "submit", "timeline", "report-card", "dashboard", "mix"] {
+        assert_eq!(form_urlencoded_byte("k-01.a/b+c"), "k-01.a%2Fb%2Bc");
+        for s in
+            ["noop", "get", "submit", "timeline", "report-card", "dashboard", "mix", "open311-list", "open311-post"]
+        {
             assert_eq!(Scenario::parse(s).map(Scenario::name), Some(s));
         }
     }

@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! cityserve-bench --target http://127.0.0.1:50051 --token "$CHIEF" --scenario get --concurrency 64 --duration 20s
+//! cityserve-bench --open311 127.0.0.1:8311 --api-key "$OPEN311_KEY" --scenario open311-post --concurrency 16
 //! ```
 use cityserve_bench::{Scenario, Settings, run};
 use clap::Parser;
@@ -17,7 +18,7 @@ struct Args {
     /// Bearer token (a Chief's); default: $CHIEF.
     #[arg(long, env = "CHIEF")]
     token: String,
-    /// noop, get, submit, timeline, report-card, dashboard or mix.
+    /// noop, get, submit, timeline, report-card, dashboard, mix, open311-list or open311-post.
     #[arg(long, default_value = "get")]
     scenario: String,
     /// HTTP/2 connections.
@@ -41,6 +42,21 @@ struct Args {
     /// Resident key for the timeline scenario.
     #[arg(long, default_value = "r-00000000000000000000000000000001")]
     resident: String,
+    /// The Open311 gateway (`host:port`) for the open311-* scenarios.
+    #[arg(long)]
+    open311: Option<String>,
+    /// An Open311 API key for open311-post; default: $OPEN311_KEY.
+    #[arg(long, env = "OPEN311_KEY")]
+    api_key: Option<String>,
+    /// The service open311-post files with.
+    #[arg(long, default_value = "water.hydrant")]
+    open311_service: String,
+    /// The rest of open311-post's form (URL-encoded): location, description, answers.
+    #[arg(
+        long,
+        default_value = "address_string=5th%20St%20%26%20Market%20St&description=Hydrant%20open&attribute%5Bstate%5D=open&attribute%5Bflow%5D=40"
+    )]
+    open311_fields: String,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -70,6 +86,10 @@ fn main() -> ExitCode {
         warmup: Duration::from_secs_f64(a.warmup.max(0.0)),
         department: a.department,
         resident: a.resident,
+        open311: a.open311,
+        api_key: a.api_key,
+        open311_service: a.open311_service,
+        open311_fields: a.open311_fields,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -15,6 +15,22 @@ pub(crate) struct Dept {
     pub(crate) targets: (i64, i64),
 }
 
+/// The categories whose complaints are public service requests (Open311 lists them whatever
+/// channel they came in by): problems in the street a neighbour could report too, not a
+/// resident's bill, permit or basement.
+pub(crate) const PUBLIC_CATEGORIES: &[&str] = &[
+    "pothole",
+    "street-cut",
+    "street-light",
+    "snow",
+    "leak",
+    "vacant-property",
+    "park-maintenance",
+    "tree",
+    "missed-collection",
+    "illegal-dumping",
+];
+
 /// Water's "Fire hydrant" service: a question of every datatype, so a 311 app has a real form to
 /// build (and the gateway's tests a real definition to read). Not among the categories the
 /// generated history draws from: its reports come from 311 apps with their answers.

@@ -42,6 +42,7 @@ pub(crate) async fn seed_department<S: CoordinationStore>(store: &S, d: &Dept) -
                     description: format!("{name} in the city"),
                     keywords: keywords.split(',').map(str::to_owned).collect(),
                     attributes: Vec::new(),
+                    public: crate::city::PUBLIC_CATEGORIES.contains(c),
                 },
             )
             .await
@@ -64,6 +65,7 @@ pub(crate) async fn seed_department<S: CoordinationStore>(store: &S, d: &Dept) -
                     description: "An open, leaking or damaged fire hydrant".into(),
                     keywords: vec!["hydrant".into(), "fire".into(), "water".into()],
                     attributes,
+                    public: true,
                 },
             )
             .await

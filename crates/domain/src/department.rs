@@ -151,6 +151,9 @@ pub struct ServiceCategory {
     pub keywords: Vec<String>,
     /// The questions it asks beyond the description (Open311 attributes), in form order.
     pub attributes: Vec<crate::attributes::ServiceAttribute>,
+    /// Whether its complaints are public service requests (listed by Open311 whatever channel
+    /// they came in by).
+    pub public: bool,
     /// Active or retired.
     pub status: ServiceCategoryStatus,
     /// Creation time.
@@ -176,6 +179,8 @@ pub struct NewServiceCategory {
     pub keywords: Vec<String>,
     /// The questions it asks, checked by [`crate::attributes::check_definitions`].
     pub attributes: Vec<crate::attributes::ServiceAttribute>,
+    /// Whether its complaints are public service requests.
+    pub public: bool,
 }
 
 /// A service standard as stored: targets for a category and/or channel.

@@ -154,7 +154,7 @@ impl Open311Store for PgStore {
                   ORDER BY e.entry_no DESC LIMIT 1) AS status_note
              FROM feedback f
              JOIN cases c ON c.department_id = f.department_id AND c.case_id = f.feedback_id
-             WHERE f.source IS NOT NULL
+             WHERE {public}
                AND ($1::text[] IS NULL OR f.department_id = ANY ($1))
                AND ($2::text[] IS NULL OR (f.department_id, f.feedback_id) IN
                     (SELECT d, i FROM unnest($2::text[], $3::text[]) AS k (d, i)))
@@ -163,7 +163,8 @@ impl Open311Store for PgStore {
                     (SELECT d, s FROM unnest($7::text[], $8::text[]) AS s (d, s)))
                AND ($9::text[] IS NULL OR c.status = ANY ($9))
              ORDER BY f.received_at DESC, f.department_id, f.feedback_id
-             LIMIT $10 OFFSET $11"
+             LIMIT $10 OFFSET $11",
+            public = cityserve_store_sql::feedback::PUBLIC_REQUEST
         );
         let mut tx = self.read(scope).await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -11,7 +11,7 @@ macro_rules! department_columns {
 macro_rules! category_columns {
     () => {
         "department_id, category_id, display_name, description, keywords, status, revision, create_time, update_time, \
-         attributes"
+         attributes, public"
     };
 }
 macro_rules! standard_columns {
@@ -57,14 +57,14 @@ pub const LIST_CATEGORIES: &str = concat!(
 /// Creates a category.
 pub const INSERT_CATEGORY: &str = concat!(
     "INSERT INTO service_categories (department_id, category_id, display_name, description, keywords, status,
-         revision, create_time, update_time, attributes)
-     VALUES ($1, $2, $3, $4, $5, 'active', 1, $6, $6, $7) RETURNING ",
+         revision, create_time, update_time, attributes, public)
+     VALUES ($1, $2, $3, $4, $5, 'active', 1, $6, $6, $7, $8) RETURNING ",
     category_columns!()
 );
 /// Writes a category at an expected revision.
 pub const UPDATE_CATEGORY: &str = concat!(
     "UPDATE service_categories SET display_name = $1, description = $2, keywords = $3, status = $4,
-         revision = revision + 1, update_time = $5, attributes = $9
+         revision = revision + 1, update_time = $5, attributes = $9, public = $10
      WHERE department_id = $6 AND category_id = $7 AND revision = $8 RETURNING ",
     category_columns!()
 );
@@ -305,6 +305,7 @@ macro_rules! department_store {
                     .bind(sqlx::types::Json(&new.keywords))
                     .bind(crate::at(cityserve_store::now_micros()))
                     .bind($crate::rows::json_column(&new.attributes))
+                    .bind(new.public)
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(crate::db_err)?;
@@ -369,6 +370,7 @@ macro_rules! department_store {
                     .bind(c.id.as_str())
                     .bind(expected_revision)
                     .bind($crate::rows::json_column(&c.attributes))
+                    .bind(c.public)
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(crate::db_err)?;

@@ -60,6 +60,7 @@ pub fn category(row: &impl SqlRow) -> StoreResult<ServiceCategory> {
         description: row.text("description")?,
         keywords: row.json("keywords")?,
         attributes: json_list(row, "attributes")?,
+        public: row.flag("public")?,
         status: row.word("status", ServiceCategoryStatus::parse)?,
         create_time: row.time("create_time")?,
         update_time: row.time("update_time")?,

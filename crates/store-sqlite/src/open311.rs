@@ -116,7 +116,8 @@ impl Open311Store for SqliteStore {
                  (SELECT e.text FROM case_entries e WHERE e.department_id = c.department_id AND e.case_id = c.case_id
                     AND e.public = 1 AND e.text <> '' ORDER BY e.entry_no DESC LIMIT 1) AS status_note
              FROM feedback f JOIN cases c ON c.department_id = f.department_id AND c.case_id = f.feedback_id
-             WHERE f.source IS NOT NULL"
+             WHERE {public}",
+            public = cityserve_store_sql::feedback::PUBLIC_REQUEST
         );
         let mut binds = Vec::new();
         match &q.ids {

@@ -1,5 +1,5 @@
 //! Storage for the Open311 GeoReport v2 gateway: API keys of Open311 clients and the public view
-//! of the service requests they filed.
+//! of service requests.
 use crate::{CoordinationStore, Idempotency, StoreResult, WriteCtx};
 use chrono::{DateTime, Utc};
 use cityserve_domain::{Case, CaseId, DepartmentId, Feedback, Page, PageRequest, ServiceCategoryId, TenantScope};
@@ -94,7 +94,9 @@ pub trait Open311Store: CoordinationStore {
         id: &str,
     ) -> impl Future<Output = StoreResult<ApiKey>> + Send;
 
-    /// Complaints filed through Open311 matching `query`, newest first, with their cases.
+    /// Public service requests matching `query`, newest first, with their cases: complaints
+    /// filed through Open311, and those of categories marked public whatever their channel
+    /// (never an internal customer's).
     fn service_requests(
         &self,
         scope: &TenantScope,

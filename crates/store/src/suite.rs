@@ -166,6 +166,7 @@ pub async fn concurrent_retries_create_once<S: DepartmentStore>(store: &S) {
         description: String::new(),
         keywords: vec!["leak".into()],
         attributes: Vec::new(),
+        public: false,
     };
     let mut tasks = Vec::new();
     for _ in 0..8 {
@@ -211,6 +212,7 @@ pub async fn scope_hides_other_tenants<S: DepartmentStore>(store: &S) {
         description: String::new(),
         keywords: vec![],
         attributes: Vec::new(),
+        public: false,
     };
     store.create_service_category(&ctx(&water_scope, &c, "catalog.create"), &idem("c1", "h"), &cat).await.unwrap();
 
@@ -252,6 +254,7 @@ pub async fn categories_and_standards<S: DepartmentStore>(store: &S) {
                 description: "Holes in the road".into(),
                 keywords: vec!["pothole".into(), "road".into()],
                 attributes: Vec::new(),
+                public: false,
             },
         )
         .await

@@ -64,6 +64,13 @@ pub const SELECT_INTAKE: &str = concat!(
      FROM departments WHERE department_id = $1"
 );
 
+/// Which complaints (`feedback f`, joined to their case) are public service requests, as the
+/// Open311 gateway lists them: those filed through Open311, and every other complaint of a
+/// category marked public whatever its channel, except an internal customer's.
+pub const PUBLIC_REQUEST: &str = "(f.source IS NOT NULL OR (f.internal_customer IS NULL AND EXISTS (
+         SELECT 1 FROM service_categories s
+         WHERE s.department_id = f.department_id AND s.category_id = f.category_id AND s.public)))";
+
 /// The resident key recorded for an identifier.
 pub const SELECT_RESIDENT_KEY: &str = "SELECT resident_key FROM resident_identifiers WHERE identifier = $1";
 /// Records an identifier under a resident key, unless it is recorded already.

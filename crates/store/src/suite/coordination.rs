@@ -583,6 +583,7 @@ pub async fn report_card_figures_match_a_hand_computed_data_set<S: CoordinationS
                 description: String::new(),
                 keywords: vec![],
                 attributes: Vec::new(),
+                public: false,
             },
         )
         .await

@@ -72,6 +72,7 @@ async fn seed_standard<S: FeedbackStore>(store: &S, d: &str, c: &str, channel: C
         description: String::new(),
         keywords: vec![],
         attributes: Vec::new(),
+        public: false,
     };
     store
         .create_service_category(&ctx(&s, &chief, "catalog.create"), &idem(&format!("cat-{c}"), c), &category)

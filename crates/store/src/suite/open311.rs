@@ -60,6 +60,7 @@ pub async fn open311_requests_are_filtered_and_paged<S: Open311Store>(store: &S)
                     description: String::new(),
                     keywords: vec![],
                     attributes: Vec::new(),
+                    public: false,
                 },
             )
             .await
