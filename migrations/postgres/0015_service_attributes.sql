@@ -9,3 +9,7 @@ ALTER TABLE feedback ADD COLUMN attributes TEXT NOT NULL DEFAULT '';
 -- Whether a category's complaints are public service requests: listed by the Open311 gateway's
 -- GET requests whatever channel they came in by (without contact details). Off by default.
 ALTER TABLE service_categories ADD COLUMN public BOOLEAN NOT NULL DEFAULT false;
+-- The Open311 client's identifiers of the resident's device and account (device_id, account_id),
+-- returned as sent where the spec says, never published, erased with the resident.
+ALTER TABLE feedback ADD COLUMN device_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE feedback ADD COLUMN account_id TEXT NOT NULL DEFAULT '';

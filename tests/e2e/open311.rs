@@ -86,12 +86,15 @@ both_backends! {
             ("last_name", "Quennell-Moss"),
             ("description", "Deep pothole in the bike lane"),
             ("media_url", "https://img.example.org/p.jpg"),
+            ("device_id", "ios-7f3a9c"),
+            ("account_id", "acct-99127"),
         ];
         let created = post(app, "json", &fields, &[("Idempotency-Key", "kiosk-0001")]).await;
         assert_eq!(created.status, 200, "{}", created.body);
         let id = created.json()[0]["service_request_id"].as_str().unwrap().to_owned();
         assert!(id.starts_with("streets.fb-"), "{id}");
         assert!(created.json()[0]["service_notice"].as_str().unwrap().starts_with("Expected to be resolved by"));
+        assert_eq!(created.json()[0]["account_id"], "acct-99127", "the account is answered as sent");
         // A retry with the same Idempotency-Key files nothing new.
         let again = post(app, "json", &fields, &[("Idempotency-Key", "kiosk-0001")]).await;
         assert_eq!(again.json()[0]["service_request_id"], id.as_str());
@@ -110,6 +113,7 @@ both_backends! {
         assert!(r["expected_datetime"].as_str().unwrap().ends_with('Z'));
         assert!(!one.body.contains("pat.resident"), "contact details are never published");
         assert!(!one.body.contains("Quennell-Moss"), "nor the resident's name");
+        assert!(!one.body.contains("ios-7f3a9c") && !one.body.contains("acct-99127"), "nor the app's identifiers");
         assert_eq!(app.rows_containing("Quennell-Moss").await, [("resident_contact_details".to_owned(), 1)], "first and last name are kept as contact data");
 
         // The complaint is a case like any other: Streets works it through gRPC.
@@ -127,6 +131,7 @@ both_backends! {
         assert_eq!(fb.kind, pb::FeedbackKind::Complaint as i32);
         assert!(!fb.resident_key.is_empty(), "the e-mail became the resident's contact details");
         assert_eq!(fb.media_urls, ["https://img.example.org/p.jpg"], "gRPC sees the media reference too");
+        assert_eq!((fb.device_id.as_str(), fb.account_id.as_str()), ("ios-7f3a9c", "acct-99127"), "and the app's identifiers");
         let mut bad_media = fields;
         bad_media[9] = ("media_url", "file:///etc/passwd");
         let refused = post(app, "json", &bad_media, &[]).await;

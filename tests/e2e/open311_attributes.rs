@@ -153,6 +153,7 @@ both_backends! {
             ("attribute[cap_number]", ""),
             ("attribute[app_version]", "4.2.1"),
             ("media_url", "https://photos.example.org/hydrant.jpg"),
+            ("device_id", "hydrant-device-42"),
         ];
         let filed = post(app, "json", &fields, &[]).await;
         assert_eq!(filed.status, 200, "{}", filed.body);
@@ -262,9 +263,11 @@ both_backends! {
 
         // Erasure forgets the answers with the rest of the resident's report.
         assert!(!app.rows_containing("with a wrench").await.is_empty());
+        assert!(!app.rows_containing("hydrant-device-42").await.is_empty());
         let erase = pb::EraseResidentRequest { resident: String::new(), contact: Some(pb::ResidentContact { email: "hydrant.reporter@example.org".into(), ..Default::default() }) };
         app.feedback().erase_resident(authed(erase, &chief())).await.unwrap();
         assert_eq!(app.rows_containing("with a wrench").await, Vec::<(String, i64)>::new());
+        assert_eq!(app.rows_containing("hydrant-device-42").await, Vec::<(String, i64)>::new(), "the app's identifiers go too");
         assert!(feedback_of(app, &id).await.attributes.is_empty());
     }
 }

@@ -78,6 +78,7 @@ fn contact(d: &str, c: Contact<'_>, case: Option<ImportedCase>) -> ImportedConta
         feedback: NewFeedback {
             media: Vec::new(),
             attributes: Vec::new(),
+            client_ids: Default::default(),
             department_id: dept(d),
             id: FeedbackId::parse("id", c.id).unwrap(),
             channel: c.channel,

@@ -91,6 +91,7 @@ pub(crate) fn contact(
     let feedback = |fid: String, kind: FeedbackKind, text: String, csat, nps| NewFeedback {
         media: Vec::new(),
         attributes: Vec::new(),
+        client_ids: Default::default(),
         department_id: id.clone(),
         id: FeedbackId::parse("id", &fid).unwrap_or_else(|_| unreachable!("demo feedback IDs are slugs")),
         channel,

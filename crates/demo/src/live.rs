@@ -20,6 +20,7 @@ pub(crate) async fn live_coordination<S: CoordinationStore>(store: &S) -> Result
     let submit = |d: &str, n: &str, text: &str| NewFeedback {
         media: Vec::new(),
         attributes: Vec::new(),
+        client_ids: Default::default(),
         department_id: did(d),
         id: FeedbackId::parse("id", &format!("fb-live-{n}")).unwrap_or_else(|_| unreachable!("slug")),
         channel: Channel::Phone,

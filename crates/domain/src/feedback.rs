@@ -294,6 +294,9 @@ pub struct Feedback {
     /// Answers to its category's questions, and extra ones a client sent (erased with the
     /// resident: a free-text answer may identify them).
     pub attributes: Vec<crate::attributes::AttributeAnswer>,
+    /// The 311 app's identifiers of the resident's device and account (Open311 `device_id` and
+    /// `account_id`): never published, erased with the resident.
+    pub client_ids: ClientIds,
     /// When the interaction happened.
     pub occurred_at: DateTime<Utc>,
     /// When CityServe received it.
@@ -308,6 +311,17 @@ pub struct Feedback {
     pub case_id: Option<CaseId>,
     /// Whether the resident's identifying details were erased.
     pub erased: bool,
+}
+
+/// A 311 app's identifiers of the resident who filed through it (Open311 `device_id` and
+/// `account_id`): personal data like an e-mail address, kept to answer as the spec says and for
+/// the app's own follow-up, never published, erased with the resident. Empty when not sent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientIds {
+    /// The device's identifier.
+    pub device_id: String,
+    /// The resident's account with the app.
+    pub account_id: String,
 }
 
 /// A validated feedback submission.
@@ -338,6 +352,8 @@ pub struct NewFeedback {
     /// Answers to the category's questions, checked against them by
     /// [`crate::attributes::check_answers`] where the category is read (the store's intake).
     pub attributes: Vec<crate::attributes::AttributeAnswer>,
+    /// The 311 app's identifiers of the resident's device and account.
+    pub client_ids: ClientIds,
     /// When it happened.
     pub occurred_at: DateTime<Utc>,
     /// The resident, if named.
@@ -729,6 +745,7 @@ mod tests {
         let ok = NewFeedback {
             media: Vec::new(),
             attributes: Vec::new(),
+            client_ids: Default::default(),
             department_id: DepartmentId::parse("d", "water").unwrap(),
             id: FeedbackId::parse("id", "fb-1").unwrap(),
             channel: Channel::Phone,
@@ -775,6 +792,7 @@ mod tests {
         NewFeedback {
             media: Vec::new(),
             attributes: Vec::new(),
+            client_ids: Default::default(),
             department_id: d("streets"),
             id: FeedbackId::parse("id", "fb-1").unwrap(),
             channel: Channel::Phone,

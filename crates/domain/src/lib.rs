@@ -33,8 +33,8 @@ pub use department::{
 };
 pub use error::DomainError;
 pub use feedback::{
-    Case, CaseEntry, CaseNote, CaseStatus, CaseTransition, Contact, Feedback, FeedbackKind, Location, NewFeedback,
-    RecoveryAction, RecoveryKind, ResidentKeyer, ResidentRef, TimelineEntry,
+    Case, CaseEntry, CaseNote, CaseStatus, CaseTransition, ClientIds, Contact, Feedback, FeedbackKind, Location,
+    NewFeedback, RecoveryAction, RecoveryKind, ResidentKeyer, ResidentRef, TimelineEntry,
 };
 pub use ids::{
     AppointmentId, CaseId, CompetencyId, DepartmentId, DumbRuleId, EscalationId, FeedbackId, HandoffId, InitiativeId,

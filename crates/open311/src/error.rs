@@ -89,6 +89,8 @@ fn open311_field(field: &str) -> String {
         "resident.email" => "email",
         "resident.phone" => "phone",
         "request_id" => "Idempotency-Key",
+        "feedback.device_id" => "device_id",
+        "feedback.account_id" => "account_id",
         other => other,
     };
     name.to_owned()

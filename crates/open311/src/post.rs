@@ -167,6 +167,8 @@ async fn file<S: Open311Store>(
             location: Some(pb::Location { address, latitude: lat, longitude: long, address_id }),
             media_urls: media,
             attributes,
+            device_id: ps.one("device_id").unwrap_or_default().to_owned(),
+            account_id: ps.one("account_id").unwrap_or_default().to_owned(),
             ..Default::default()
         }),
         resident,
@@ -192,7 +194,8 @@ async fn file<S: Open311Store>(
         items: vec![V::Obj(vec![
             ("service_request_id", V::Str(format!("{d}.{id}"))),
             ("service_notice", V::opt(due.map(notice))),
-            ("account_id", V::Null),
+            // The spec answers the account the request was filed for, as the client sent it.
+            ("account_id", V::opt(submitted.feedback.map(|f| f.account_id).filter(|a| !a.is_empty()))),
         ])],
     })
 }

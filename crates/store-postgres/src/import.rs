@@ -58,6 +58,8 @@ async fn insert_feedback(conn: &mut PgConnection, department: &DepartmentId, row
     let mut media = Vec::with_capacity(n);
     let mut address_ids = Vec::with_capacity(n);
     let mut answers = Vec::with_capacity(n);
+    let mut devices = Vec::with_capacity(n);
+    let mut accounts = Vec::with_capacity(n);
     for Row { item, .. } in rows {
         let f = &item.feedback;
         ids.push(f.id.as_str());
@@ -79,17 +81,19 @@ async fn insert_feedback(conn: &mut PgConnection, department: &DepartmentId, row
         media.push(cityserve_store_sql::feedback::media_column(&f.media));
         address_ids.push(f.location.address_id.as_str());
         answers.push(cityserve_store_sql::rows::json_column(&f.attributes));
+        devices.push(f.client_ids.device_id.as_str());
+        accounts.push(f.client_ids.account_id.as_str());
     }
     sqlx::query(
         "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
              address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source,
-             media_urls, address_id, attributes)
+             media_urls, address_id, attributes, device_id, account_id)
          SELECT $1, u.i, u.ch, u.k, u.cs, u.n, u.t, u.l, u.cat, u.a, u.lat, u.lon, u.o, u.r, u.rk, u.ic, false, u.s,
-             u.m, u.ai, u.at
+             u.m, u.ai, u.at, u.dv, u.ac
          FROM unnest($2::text[], $3::text[], $4::text[], $5::int4[], $6::int4[], $7::text[], $8::text[],
              $9::text[], $10::text[], $11::float8[], $12::float8[], $13::timestamptz[], $14::timestamptz[],
-             $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[])
-             AS u (i, ch, k, cs, n, t, l, cat, a, lat, lon, o, r, rk, ic, s, m, ai, at)",
+             $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[])
+             AS u (i, ch, k, cs, n, t, l, cat, a, lat, lon, o, r, rk, ic, s, m, ai, at, dv, ac)",
     )
     .bind(department.as_str())
     .bind(&ids)
@@ -111,6 +115,8 @@ async fn insert_feedback(conn: &mut PgConnection, department: &DepartmentId, row
     .bind(&media)
     .bind(&address_ids)
     .bind(&answers)
+    .bind(&devices)
+    .bind(&accounts)
     .execute(&mut *conn)
     .await
     .map_err(db_err)?;

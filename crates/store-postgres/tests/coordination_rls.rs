@@ -47,6 +47,7 @@ async fn seeded() -> Option<(PgStore, TestDatabase)> {
     let complaint = NewFeedback {
         media: Vec::new(),
         attributes: Vec::new(),
+        client_ids: Default::default(),
         department_id: dept("streets"),
         id: FeedbackId::parse("id", "fb-1").unwrap(),
         channel: Channel::Phone,

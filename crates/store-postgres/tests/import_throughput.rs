@@ -44,6 +44,7 @@ fn items(department: &DepartmentId) -> Vec<ImportedContact> {
                 feedback: NewFeedback {
                     media: Vec::new(),
                     attributes: Vec::new(),
+                    client_ids: Default::default(),
                     department_id: department.clone(),
                     id: FeedbackId::parse("id", &format!("hist-{i:07}")).unwrap(),
                     channel: channels[i % channels.len()],

@@ -255,6 +255,7 @@ macro_rules! handoff_store {
                         location: original.location.clone(),
                         media: original.media.clone(),
                         attributes: original.attributes.clone(),
+                        client_ids: original.client_ids.clone(),
                         occurred_at: original.occurred_at,
                         resident: None,
                         internal_customer: None,

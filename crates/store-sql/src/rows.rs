@@ -211,6 +211,10 @@ pub fn feedback(row: &impl SqlRow) -> StoreResult<Feedback> {
         },
         media: row.text("media_urls")?.lines().map(str::to_owned).collect(),
         attributes: json_list(row, "attributes")?,
+        client_ids: cityserve_domain::ClientIds {
+            device_id: row.text("device_id")?,
+            account_id: row.text("account_id")?,
+        },
         occurred_at: row.time("occurred_at")?,
         received_at: row.time("received_at")?,
         resident_key: row.opt_text("resident_key")?,

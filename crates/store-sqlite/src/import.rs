@@ -142,6 +142,8 @@ fn prepare(
             Val::Text(Some(media)),
             Val::Text(Some(&f.location.address_id)),
             Val::Text(Some(answers)),
+            Val::Text(Some(&f.client_ids.device_id)),
+            Val::Text(Some(&f.client_ids.account_id)),
         ]);
         if let Some(c) = case {
             case_rows.push(vec![
@@ -200,6 +202,8 @@ fn prepare(
             "media_urls",
             "address_id",
             "attributes",
+            "device_id",
+            "account_id",
         ],
         feedback_rows,
     );

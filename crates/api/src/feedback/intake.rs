@@ -49,6 +49,8 @@ pub(super) fn feedback_to_pb(f: &Feedback) -> pb::Feedback {
         erased: f.erased,
         media_urls: f.media.clone(),
         attributes: crate::convert::answers_to_pb(&f.attributes),
+        device_id: f.client_ids.device_id.clone(),
+        account_id: f.client_ids.account_id.clone(),
     }
 }
 
@@ -164,6 +166,8 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         let loc = errors.check(location("feedback.location", body.location.as_ref()));
         let media = errors.check(cityserve_domain::validation::media_urls("feedback.media_urls", &body.media_urls));
         let answers = errors.check(crate::convert::answers_from_pb("feedback.attributes", &body.attributes));
+        let device_id = errors.check(optional_text("feedback.device_id", &body.device_id, CLIENT_ID_MAX));
+        let account_id = errors.check(optional_text("feedback.account_id", &body.account_id, CLIENT_ID_MAX));
         let now = Utc::now();
         let occurred = errors.check(time_from_pb("feedback.occur_time", body.occur_time.as_ref()));
         if let Some(Some(t)) = occurred
@@ -195,7 +199,9 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             Some(location),
             Some(media),
             Some(attributes),
-        ) = (channel, kind, text, lang, category, loc, media, answers)
+            Some(device_id),
+            Some(account_id),
+        ) = (channel, kind, text, lang, category, loc, media, answers, device_id, account_id)
         else {
             return Err(ValidationError::one("feedback", "is invalid"));
         };
@@ -212,6 +218,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             location,
             media,
             attributes,
+            client_ids: cityserve_domain::ClientIds { device_id, account_id },
             occurred_at: occurred.flatten().unwrap_or(now),
             resident: resident.flatten(),
             internal_customer: internal.flatten(),

@@ -43,6 +43,8 @@ pub(super) const ADDRESS_MAX: usize = 500;
 pub(super) const NAME_MAX: usize = 200;
 /// The longest address identifier (an address register's key).
 pub(super) const ADDRESS_ID_MAX: usize = 100;
+/// The longest 311 app identifier of a device or an account.
+pub(super) const CLIENT_ID_MAX: usize = 200;
 /// The most items one BatchSubmitFeedback may carry.
 pub const BATCH_MAX: usize = 1_000;
 /// Clock skew tolerated on `occur_time` before it counts as "in the future".

@@ -17,7 +17,7 @@ macro_rules! feedback_columns {
     () => {
         "department_id, feedback_id, channel, kind, csat, nps, text, language, category_id, address, latitude, \
          longitude, occurred_at, received_at, resident_key, internal_customer, erased, source, media_urls, address_id, \
-         attributes"
+         attributes, device_id, account_id"
     };
 }
 macro_rules! case_columns {
@@ -80,8 +80,9 @@ pub const INSERT_IDENTIFIER: &str = "INSERT INTO resident_identifiers (identifie
 pub const INSERT_FEEDBACK: &str = concat!(
     "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
          address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source,
-         media_urls, address_id, attributes)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false, $17, $18, $19, $20)
+         media_urls, address_id, attributes, device_id, account_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false, $17, $18, $19, $20, $21,
+         $22)
      RETURNING ",
     feedback_columns!()
 );
@@ -142,7 +143,7 @@ pub const ERASE_RESIDENT_TRACES: [&str; 4] = [
 /// Erases a resident's (`$2`) feedback in a department (`$1`), keeping the rest of each record.
 pub const ERASE_FEEDBACK: &str = "UPDATE feedback
      SET text = '', address = '', address_id = '', latitude = NULL, longitude = NULL, media_urls = '',
-         attributes = '', resident_key = NULL, erased = true
+         attributes = '', device_id = '', account_id = '', resident_key = NULL, erased = true
      WHERE department_id = $1 AND resident_key = $2";
 /// Deletes a resident's (`$2`) contact details with a department (`$1`).
 pub const ERASE_CONTACT: &str = "DELETE FROM resident_contact_details WHERE department_id = $1 AND resident_key = $2";

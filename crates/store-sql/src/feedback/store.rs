@@ -83,6 +83,8 @@ macro_rules! feedback_store {
                 .bind($crate::feedback::media_column(&new.media))
                 .bind(&new.location.address_id)
                 .bind($crate::rows::json_column(&new.attributes))
+                .bind(&new.client_ids.device_id)
+                .bind(&new.client_ids.account_id)
                 .fetch_one(&mut **conn)
                 .await
                 .map_err(crate::db_err)?;

@@ -38,6 +38,7 @@ fn contact(
     NewFeedback {
         media: Vec::new(),
         attributes: Vec::new(),
+        client_ids: Default::default(),
         department_id: dept(d),
         id: fid(id),
         channel,

@@ -39,6 +39,7 @@ pub(super) fn item(d: &str, id: &str, kind: FeedbackKind, channel: Channel) -> N
     NewFeedback {
         media: Vec::new(),
         attributes: Vec::new(),
+        client_ids: Default::default(),
         department_id: dept(d),
         id: fid(id),
         channel,

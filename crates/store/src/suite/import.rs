@@ -13,6 +13,7 @@ fn contact(id: &str, kind: FeedbackKind, channel: Channel, csat: Option<i32>) ->
     NewFeedback {
         media: Vec::new(),
         attributes: Vec::new(),
+        client_ids: Default::default(),
         department_id: dept("water"),
         id: FeedbackId::parse("id", id).unwrap(),
         channel,

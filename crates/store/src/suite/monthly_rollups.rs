@@ -17,6 +17,7 @@ fn contact(d: &str, id: &str, channel: Channel, csat: Option<i32>, at: DateTime<
         feedback: NewFeedback {
             media: Vec::new(),
             attributes: Vec::new(),
+            client_ids: Default::default(),
             department_id: dept(d),
             id: FeedbackId::parse("id", id).unwrap(),
             channel,
@@ -170,6 +171,7 @@ pub async fn live_writes_reach_the_month_of_their_day<S: CoordinationStore>(stor
         let f = NewFeedback {
             media: Vec::new(),
             attributes: Vec::new(),
+            client_ids: Default::default(),
             department_id: dept("water"),
             id: FeedbackId::parse("id", &format!("fb-live-{i}")).unwrap(),
             channel: Channel::Phone,

@@ -75,6 +75,7 @@ pub async fn open311_requests_are_filtered_and_paged<S: Open311Store>(store: &S)
         let f = NewFeedback {
             media: Vec::new(),
             attributes: Vec::new(),
+            client_ids: Default::default(),
             department_id: dept("streets"),
             id: FeedbackId::parse("id", &format!("fb-{i}")).unwrap(),
             channel: Channel::ThreeOneOne,
