@@ -8,6 +8,8 @@
 # runs open-loop (latency of a loaded server that keeps up): $LATENCY_RATE calls/s (200), the
 # dashboard at $DASHBOARD_RATE (100) and the 1,000-contact timeline at $TIMELINE_RATE (50).
 # BACKENDS="pg sqlite" and SCENARIOS="noop get ..." pick what runs; PGBENCH=0 skips the baselines.
+# The Open311 scenarios (open311-list: GET requests.json of the newest 100; open311-post: a hydrant
+# report with its answers) run against the gateway on port $PORT+1, its per-key limit lifted.
 # With NATS at 127.0.0.1:4222 (NATS_LAG=0 skips it), submit runs once more with events out to
 # JetStream on, and the bench measures every event's lag (JSON: $OUT/{backend}-submit-nats.json).
 #   SCALE=10000000 BACKENDS=pg SCENARIOS="report-card dashboard timeline" PGBENCH=0 crates/bench/run.sh
@@ -29,6 +31,7 @@ BIN=${BIN:-target/release/cityserve}
 BENCH=${BENCH:-target/release/cityserve-bench}
 PG=postgres://postgres@127.0.0.1:5432
 PORT=${PORT:-50151}
+O311=$((PORT + 1))
 mkdir -p "$OUT"
 rm -f "$OUT"/*.json
 log() { echo "bench: $*" >&2; }
@@ -48,6 +51,7 @@ wait_serving() { # pid
 
 run_backend() { # name url
   local name=$1 url=$2
+  export CITYSERVE_OPEN311_LISTEN=127.0.0.1:$O311 CITYSERVE_OPEN311_REQUESTS_PER_MINUTE=4000000000
   export CITYSERVE_DATABASE_URL=$url CITYSERVE_DATA_DIR=$OUT/data-$name CITYSERVE_LISTEN=127.0.0.1:$PORT \
     CITYSERVE_TENANT_REQUESTS_PER_SECOND=0 CITYSERVE_MAX_CONCURRENT_REQUESTS=100000 \
     CITYSERVE_BREACH_SCAN_INTERVAL=0s CITYSERVE_LOG=warn CITYSERVE_DB_MAX_CONNECTIONS=${POOL:-16}
@@ -59,12 +63,16 @@ run_backend() { # name url
   local ready_ms; ready_ms=$(wait_serving)
   echo "{\"start_to_serving_ms\": $ready_ms}" > "$OUT/$name-start.json"
   local chief; chief=$("$BIN" token --role chief --subject chief-cso --ttl 2h)
+  # How many requests the Open311 list scenario reads per call (the newest 100, if there are).
+  curl -s "http://127.0.0.1:$O311/open311/v2/requests.json?page_size=100" \
+    | python3 -c 'import json,sys; print(json.dumps({"open311_list_results": len(json.load(sys.stdin))}))' \
+    > "$OUT/$name-open311-list-results.json" || true
   for s in $SCENARIOS; do
     local rss_max=0
     ( while kill -0 $pid 2>/dev/null; do ps -o rss= -p $pid; sleep 0.2; done ) > "$OUT/$name-$s.rss" &
     local sampler=$!
     "$BENCH" --target "http://127.0.0.1:$PORT" --token "$chief" --scenario "$s" --concurrency "$C" \
-      --connections 4 --duration "$DURATION" --warmup 2 --department water \
+      --connections 4 --duration "$DURATION" --warmup 2 --department water --open311 "127.0.0.1:$O311" \
       --resident r-00000000000000000000000000000001 --json "$OUT/$name-$s.json" >&2 || log "$name $s reported errors"
     kill $sampler 2>/dev/null || true
     rss_max=$(sort -n "$OUT/$name-$s.rss" | tail -n 1)
@@ -72,6 +80,7 @@ run_backend() { # name url
     if [ "$s" != noop ] && [ "$s" != mix ]; then
       "$BENCH" --target "http://127.0.0.1:$PORT" --token "$chief" --scenario "$s" --concurrency "$C" \
         --connections 4 --duration "$DURATION" --warmup 1 --rate "$(rate_for "$s")" --department water \
+        --open311 "127.0.0.1:$O311" \
         --resident r-00000000000000000000000000000001 --json "$OUT/$name-$s-latency.json" >&2 \
         || log "$name $s (open loop) reported errors"
     fi

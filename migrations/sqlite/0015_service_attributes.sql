@@ -13,3 +13,7 @@ ALTER TABLE service_categories ADD COLUMN public INTEGER NOT NULL DEFAULT 0 CHEC
 -- returned as sent where the spec says, never published, erased with the resident.
 ALTER TABLE feedback ADD COLUMN device_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE feedback ADD COLUMN account_id TEXT NOT NULL DEFAULT '';
+-- The public list of service requests (newest first, a complaint at a time, every channel) walks
+-- this instead of every feedback row of the period; complaints only, to spare other writes.
+CREATE INDEX feedback_complaints_newest ON feedback (received_at DESC, department_id, feedback_id)
+    WHERE kind = 'complaint';

@@ -49,6 +49,22 @@ both_backends! {
             .unwrap();
         assert!(before.volume > 0, "{before:?}");
 
+        // Water's hydrant service asks one question of every datatype, and the street-side
+        // categories are public service requests; a bill is not.
+        let category = |name: &str| {
+            let mut d = app.departments();
+            let req = authed(pb::GetServiceCategoryRequest { name: name.into() }, &chief());
+            async move { d.get_service_category(req).await.unwrap().into_inner().service_category.unwrap() }
+        };
+        let hydrant = category("departments/water/serviceCategories/hydrant").await;
+        let mut datatypes: Vec<i32> = hydrant.attributes.iter().map(|a| a.datatype).collect();
+        datatypes.sort_unstable();
+        datatypes.dedup();
+        assert_eq!(datatypes, [1, 2, 3, 4, 5, 6], "{hydrant:?}");
+        assert!(hydrant.public);
+        assert!(category("departments/streets/serviceCategories/pothole").await.public);
+        assert!(!category("departments/water/serviceCategories/water-bill").await.public);
+
         let rules = app
             .coordination()
             .list_dumb_rules(authed(pb::ListDumbRulesRequest::default(), &chief()))

@@ -30,12 +30,77 @@ async fn issue_key(app: &TestApp, client: &str, request_id: &str) -> (pb::ApiKey
     (r.api_key.unwrap(), r.key)
 }
 
+/// POSTs `fields` to `requests.{fmt}`; a JSON answer is checked against the GeoReport v2 schemas.
 pub(crate) async fn post(app: &TestApp, fmt: &str, fields: &[(&str, &str)], headers: &[(&str, &str)]) -> HttpResponse {
-    http(app.open311, "POST", &format!("/open311/v2/requests.{fmt}"), headers, Some(&form(fields))).await
+    let path = format!("/open311/v2/requests.{fmt}");
+    let r = http(app.open311, "POST", &path, headers, Some(&form(fields))).await;
+    conforms("POST", &path, &r);
+    r
 }
 
+/// GETs `path`; a JSON answer is checked against the GeoReport v2 schemas.
 pub(crate) async fn get(app: &TestApp, path: &str) -> HttpResponse {
-    http(app.open311, "GET", path, &[], None).await
+    let r = http(app.open311, "GET", path, &[], None).await;
+    conforms("GET", path, &r);
+    r
+}
+
+/// The GeoReport v2 JSON Schemas the stock-client test validates against
+/// (`tests/open311-client/schemas`), compiled once.
+fn schemas() -> &'static (boon::Schemas, Vec<(&'static str, boon::SchemaIndex)>) {
+    static SCHEMAS: std::sync::OnceLock<(boon::Schemas, Vec<(&'static str, boon::SchemaIndex)>)> =
+        std::sync::OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/open311-client/schemas");
+        let mut compiler = boon::Compiler::new();
+        compiler.enable_format_assertions();
+        let names = [
+            "common",
+            "errors",
+            "services",
+            "service-definition",
+            "post-request-response",
+            "service-requests",
+            "token-response",
+        ];
+        for name in names {
+            let text = std::fs::read_to_string(dir.join(format!("{name}.schema.json"))).unwrap();
+            let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+            compiler.add_resource(&format!("urn:cityserve:open311:georeport-v2:{name}"), doc).unwrap();
+        }
+        let mut schemas = boon::Schemas::new();
+        let compiled = names
+            .iter()
+            .filter(|n| **n != "common")
+            .map(|n| (*n, compiler.compile(&format!("urn:cityserve:open311:georeport-v2:{n}"), &mut schemas).unwrap()))
+            .collect();
+        (schemas, compiled)
+    })
+}
+
+/// Checks a JSON answer of the gateway against the spec's schema for what was asked (an error
+/// list for every status but 200); `discovery` has no schema.
+pub(crate) fn conforms(method: &str, path: &str, r: &HttpResponse) {
+    if !r.content_type.starts_with("application/json") {
+        return;
+    }
+    let route = path.split('?').next().unwrap_or_default().trim_start_matches("/open311/v2/");
+    let name = match (r.status, method) {
+        (200, "POST") => "post-request-response",
+        (200, _) if route == "services.json" => "services",
+        (200, _) if route.starts_with("services/") => "service-definition",
+        (200, _) if route.starts_with("requests") => "service-requests",
+        (200, _) if route.starts_with("tokens/") => "token-response",
+        (200, _) => return,
+        _ => "errors",
+    };
+    let (schemas, compiled) = schemas();
+    let index = compiled.iter().find(|(n, _)| *n == name).map(|(_, i)| *i).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{method} {path}: not JSON ({e}): {}", r.body));
+    if let Err(e) = schemas.validate(&doc, index) {
+        panic!("{method} {path} ({}) does not validate against {name}.schema.json: {e}\n{}", r.status, r.body);
+    }
 }
 
 both_backends! {

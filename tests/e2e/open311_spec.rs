@@ -102,6 +102,7 @@ both_backends! {
         assert!(put.body.contains("<errors><error><code>405</code><description>"), "{}", put.body);
         assert_eq!(put.header("allow"), Some("GET, POST"));
         let delete = http(app.open311, "DELETE", "/open311/v2/services/streets.pothole.json", &[], None).await;
+        crate::open311::conforms("DELETE", "/open311/v2/services/streets.pothole.json", &delete);
         assert_eq!((delete.status, delete.json()[0]["code"].as_i64()), (405, Some(405)));
         assert_eq!(delete.header("allow"), Some("GET"));
         // 413 as the spec's list, not text/plain.

@@ -92,7 +92,7 @@ pub struct Settings {
     pub resident: String,
     /// The Open311 gateway (`host:port`), for the `open311-*` scenarios.
     pub open311: Option<String>,
-    /// An Open311 API key, for `open311-post`.
+    /// An Open311 API key, for `open311-post`; `None`: one is issued as the Chief (`token`).
     pub api_key: Option<String>,
     /// The service `open311-post` files with (`{department}.{category}`) and the form fields
     /// after `api_key` and `service_code` (URL-encoded), e.g. its attributes' answers.
@@ -173,6 +173,20 @@ async fn open311_call(http: &mut Option<open311::Http>, s: &Settings, scenario: 
         Ok(status) => format!("Http{status}"),
         Err(e) => format!("Io{:?}", e.kind()),
     }
+}
+
+/// Issues an Open311 API key as the Chief (`token`), for a run that was given none.
+async fn issue_key(channel: &Channel, token: &str) -> Result<String, BenchError> {
+    let mut c = pb::api_key_service_client::ApiKeyServiceClient::new(channel.clone());
+    let req = pb::CreateApiKeyRequest {
+        api_key: Some(pb::ApiKey { client_name: "cityserve-bench".into(), ..Default::default() }),
+        request_id: uuid::Uuid::now_v7().simple().to_string(),
+    };
+    let r = c
+        .create_api_key(authed(req, token))
+        .await
+        .map_err(|e| BenchError::Invalid(format!("issuing an API key: {e}")))?;
+    Ok(r.into_inner().key)
 }
 
 /// Percent-encodes `v` for a form body.
@@ -285,6 +299,10 @@ pub async fn run(s: Settings) -> Result<Report, BenchError> {
         channels.push(
             Channel::from_shared(s.target.clone()).map_err(|e| BenchError::Invalid(e.to_string()))?.connect().await?,
         );
+    }
+    let mut s = s;
+    if s.scenario == Scenario::Open311Post && s.api_key.is_none() {
+        s.api_key = Some(issue_key(&channels[0], &s.token).await?);
     }
     let s = Arc::new(s);
     let counter = Arc::new(AtomicU64::new(0));

@@ -45,7 +45,7 @@ struct Args {
     /// The Open311 gateway (`host:port`) for the open311-* scenarios.
     #[arg(long)]
     open311: Option<String>,
-    /// An Open311 API key for open311-post; default: $OPEN311_KEY.
+    /// An Open311 API key for open311-post; default: $OPEN311_KEY, else one is issued as the Chief.
     #[arg(long, env = "OPEN311_KEY")]
     api_key: Option<String>,
     /// The service open311-post files with.

@@ -95,12 +95,14 @@ pub struct Gateway<S> {
     keys: KeyDeriver,
     settings: Settings,
     limiter: limiter::Limiter,
+    /// The names of services and departments the request lists last read, and when.
+    names: std::sync::Mutex<Option<(std::time::Instant, Arc<services::Names>)>>,
 }
 
 impl<S: Open311Store> Gateway<S> {
     /// A gateway over `store`, filing through `feedback` and checking keys with `keys`.
     pub fn new(store: S, feedback: FeedbackApi<S>, keys: KeyDeriver, settings: Settings) -> Self {
-        Self { store, feedback, keys, settings, limiter: limiter::Limiter::default() }
+        Self { store, feedback, keys, settings, limiter: limiter::Limiter::default(), names: Default::default() }
     }
 
     /// The HTTP routes under `/open311/v2/`.

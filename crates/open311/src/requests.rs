@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use cityserve_domain::{CaseId, CaseStatus, DepartmentId};
 use cityserve_store::Open311Store;
 use cityserve_store::open311::{RequestQuery, RequestStatus, ServiceRequestRow};
+use std::sync::Arc;
 
 /// The longest range of `GET requests` (the spec's 90 days).
 const MAX_RANGE_DAYS: i64 = 90;
@@ -135,8 +136,36 @@ pub(crate) async fn requests<S: Open311Store>(g: &Gateway<S>, ps: &Params) -> Re
     };
     let (_, scope) = cityserve_domain::policy::gateway_read_scope();
     let rows = g.store.service_requests(&scope, &query).await.map_err(Fail::store)?;
-    let names = names(&g.store).await?;
+    let names = names_of(g, &rows).await?;
     Ok(V::List { item: "request", items: rows.iter().map(|r| request_to_v(r, &names)).collect() })
+}
+
+/// How long the names of services and departments are reused between requests: a public
+/// tracker polls the list all day, and the names change rarely. A row naming a service or
+/// department the cached names lack reads them again at once.
+const NAMES_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The names `rows` need: the cached ones while fresh and complete for them, else read again.
+async fn names_of<S: Open311Store>(g: &Gateway<S>, rows: &[ServiceRequestRow]) -> Result<Arc<Names>, Fail> {
+    let cached = g.names.lock().map(|c| c.clone()).unwrap_or_default();
+    if let Some((at, names)) = cached {
+        let known = |r: &ServiceRequestRow| {
+            let f = &r.feedback;
+            let agency = r.case.owner_department.as_ref().unwrap_or(&f.department_id);
+            names.departments.contains_key(agency)
+                && f.category
+                    .as_ref()
+                    .is_none_or(|c| names.services.contains_key(&(f.department_id.clone(), c.clone())))
+        };
+        if at.elapsed() < NAMES_TTL && rows.iter().all(known) {
+            return Ok(names);
+        }
+    }
+    let fresh = Arc::new(names(&g.store).await?);
+    if let Ok(mut c) = g.names.lock() {
+        *c = Some((std::time::Instant::now(), fresh.clone()));
+    }
+    Ok(fresh)
 }
 
 /// `GET requests/{id}`: the list of one, or 404.

@@ -67,7 +67,10 @@ pub const SELECT_INTAKE: &str = concat!(
 /// Which complaints (`feedback f`, joined to their case) are public service requests, as the
 /// Open311 gateway lists them: those filed through Open311, and every other complaint of a
 /// category marked public whatever its channel, except an internal customer's.
-pub const PUBLIC_REQUEST: &str = "(f.source IS NOT NULL OR (f.internal_customer IS NULL AND EXISTS (
+/// `f.kind = 'complaint'` lets the list walk the complaints' newest-first index
+/// (`feedback_complaints_newest`) and stop at the page's end.
+pub const PUBLIC_REQUEST: &str =
+    "f.kind = 'complaint' AND (f.source IS NOT NULL OR (f.internal_customer IS NULL AND EXISTS (
          SELECT 1 FROM service_categories s
          WHERE s.department_id = f.department_id AND s.category_id = f.category_id AND s.public)))";
 
