@@ -50,6 +50,12 @@ pub struct Config {
     pub jwt_issuer: String,
     /// Expected token audience.
     pub jwt_audience: String,
+    /// Clock skew allowed between the token issuer and this server (`exp`, `nbf`, `iat`).
+    #[serde(with = "humantime_serde_compat")]
+    pub jwt_leeway: Duration,
+    /// The longest lifetime (`exp` − `iat`) a bearer token may have; longer ones are refused.
+    #[serde(with = "humantime_serde_compat")]
+    pub jwt_max_token_lifetime: Duration,
     /// Longest time a request may run (a client's shorter `grpc-timeout` wins).
     #[serde(with = "humantime_serde_compat")]
     pub request_timeout: Duration,
@@ -136,6 +142,8 @@ impl Default for Config {
             jwt_public_key_file: None,
             jwt_issuer: "cityserve".into(),
             jwt_audience: "cityserve".into(),
+            jwt_leeway: cityserve_api::DEFAULT_JWT_LEEWAY,
+            jwt_max_token_lifetime: cityserve_api::DEFAULT_JWT_MAX_LIFETIME,
             request_timeout: Duration::from_secs(30),
             max_message_bytes: 4 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
@@ -241,6 +249,12 @@ impl Config {
         if let Some(v) = env("CITYSERVE_JWT_ISSUER") {
             self.jwt_issuer = v;
         }
+        if let Some(v) = env("CITYSERVE_JWT_LEEWAY") {
+            self.jwt_leeway = dur("CITYSERVE_JWT_LEEWAY", &v)?;
+        }
+        if let Some(v) = env("CITYSERVE_JWT_MAX_TOKEN_LIFETIME") {
+            self.jwt_max_token_lifetime = dur("CITYSERVE_JWT_MAX_TOKEN_LIFETIME", &v)?;
+        }
         if let Some(v) = env("CITYSERVE_JWT_AUDIENCE") {
             self.jwt_audience = v;
         }
@@ -343,6 +357,9 @@ impl Config {
         }
         if cityserve_open311::UndeclaredAttributes::parse(&self.open311_undeclared_attributes).is_none() {
             return Err(ConfigError("open311_undeclared_attributes must be keep, ignore or refuse".into()));
+        }
+        if self.jwt_max_token_lifetime.is_zero() {
+            return Err(ConfigError("jwt_max_token_lifetime must be positive".into()));
         }
         let token_ok =
             |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');

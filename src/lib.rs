@@ -105,6 +105,8 @@ pub fn authenticator(config: &Config) -> Result<Authenticator, ServeError> {
         audience: config.jwt_audience.clone(),
         hs256_secret: Some(secret),
         rs256_public_key_pem: public_key,
+        leeway: config.jwt_leeway,
+        max_lifetime: config.jwt_max_token_lifetime,
     })?)
 }
 

@@ -102,7 +102,7 @@ enum Command {
         /// (default: dev-service).
         #[arg(long)]
         subject: Option<String>,
-        /// Lifetime, e.g. 1h, 30m, 7d.
+        /// Lifetime, e.g. 1h, 30m, 8h; at most jwt_max_token_lifetime (default 24h).
         #[arg(long, default_value = "1h")]
         ttl: String,
     },
@@ -353,6 +353,12 @@ fn run_token(
         return Err(format!("--department is required for role {role}"));
     }
     let ttl: Duration = humantime::parse_duration(ttl).map_err(|e| format!("--ttl: {e}"))?;
+    if ttl > config.jwt_max_token_lifetime {
+        return Err(format!(
+            "--ttl: at most {} (jwt_max_token_lifetime): the server refuses longer-lived tokens",
+            humantime::format_duration(config.jwt_max_token_lifetime)
+        ));
+    }
     let secret = cityserve::secret::load_or_create(&config).map_err(|e| e.to_string())?;
     let subject = match (subject, role) {
         (Some(s), _) => s,

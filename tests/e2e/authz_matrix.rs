@@ -694,6 +694,7 @@ fn callers() -> Vec<Who> {
             aud: "cityserve".into(),
             exp: now - 3600,
             iat: now - 7200,
+            nbf: None,
         };
         jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),

@@ -30,7 +30,10 @@ pub use coordination::CoordinationApi;
 pub use departments::DepartmentsApi;
 pub use error::ApiError;
 pub use feedback::FeedbackApi;
-pub use layers::auth::{AuthConfig, Authenticator, Claims, mint_token};
+pub use layers::auth::{
+    Audience, AuthConfig, Authenticator, Claims, DEFAULT_LEEWAY as DEFAULT_JWT_LEEWAY,
+    DEFAULT_MAX_LIFETIME as DEFAULT_JWT_MAX_LIFETIME, mint_token,
+};
 pub use layers::standing::{HomeDepartment, verify_standing};
 pub use layers::{
     AuditLayer, AuthLayer, ConcurrencyLimitLayer, DeadlineLayer, DecodeErrorLayer, PageKeyLayer, PrefaceDeadline,

@@ -84,6 +84,8 @@ fn auth() -> Authenticator {
         audience: "cityserve".into(),
         hs256_secret: Some(SECRET.to_vec()),
         rs256_public_key_pem: None,
+        leeway: crate::layers::auth::DEFAULT_LEEWAY,
+        max_lifetime: crate::layers::auth::DEFAULT_MAX_LIFETIME,
     })
     .unwrap()
 }
@@ -353,6 +355,7 @@ proptest! {
             aud: aud.into(),
             exp: now().saturating_add_signed(exp_delta),
             iat: now(),
+            nbf: None,
         };
         let t = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET)).unwrap();
         match auth().verify(&t) {

@@ -19,6 +19,7 @@ fn claims(role: &str, departments: &[&str]) -> Claims {
         aud: "cityserve".into(),
         exp: now + 300,
         iat: now,
+        nbf: None,
     }
 }
 
@@ -28,6 +29,8 @@ fn authenticator(with_hs256: bool) -> Authenticator {
         audience: "cityserve".into(),
         hs256_secret: with_hs256.then(|| b"0123456789abcdef0123456789abcdef".to_vec()),
         rs256_public_key_pem: Some(PUBLIC.to_vec()),
+        leeway: cityserve_api::DEFAULT_JWT_LEEWAY,
+        max_lifetime: cityserve_api::DEFAULT_JWT_MAX_LIFETIME,
     })
     .unwrap()
 }

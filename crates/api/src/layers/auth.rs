@@ -19,7 +19,17 @@ pub struct AuthConfig {
     pub hs256_secret: Option<Vec<u8>>,
     /// RS256 public key in PEM form, for tokens issued by an external identity provider.
     pub rs256_public_key_pem: Option<Vec<u8>>,
+    /// Clock skew allowed between the issuer and this server, for `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
+    /// The longest lifetime (`exp` − `iat`) a token may have: a longer one is refused, so a
+    /// token leaked from a log or a laptop cannot serve for years.
+    pub max_lifetime: Duration,
 }
+
+/// [`AuthConfig::leeway`] unless configured.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+/// [`AuthConfig::max_lifetime`] unless configured: a working day and then some.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 impl std::fmt::Debug for AuthConfig {
     // Never print the secret.
@@ -29,6 +39,8 @@ impl std::fmt::Debug for AuthConfig {
             .field("audience", &self.audience)
             .field("hs256_secret", &self.hs256_secret.as_ref().map(|_| "<redacted>"))
             .field("rs256_public_key_pem", &self.rs256_public_key_pem.is_some())
+            .field("leeway", &self.leeway)
+            .field("max_lifetime", &self.max_lifetime)
             .finish()
     }
 }
@@ -45,12 +57,31 @@ pub struct Claims {
     pub departments: Vec<String>,
     /// Issuer.
     pub iss: String,
-    /// Audience.
-    pub aud: String,
+    /// Audience: one, or a list that must include ours (identity providers send both forms).
+    pub aud: Audience,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
-    /// Issued at, seconds since the epoch.
+    /// Issued at, seconds since the epoch (required: it bounds the token's lifetime).
     pub iat: u64,
+    /// Not valid before, seconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+}
+
+/// A token's `aud`: a string or an array of strings (RFC 7519, section 4.1.3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Audience {
+    /// One audience.
+    One(String),
+    /// Several; ours must be among them.
+    Many(Vec<String>),
+}
+
+impl From<&str> for Audience {
+    fn from(a: &str) -> Self {
+        Audience::One(a.to_owned())
+    }
 }
 
 /// Why a token was rejected. The text goes back to the client, so it never includes the token.
@@ -82,6 +113,8 @@ pub struct Authenticator {
     keys: Arc<Vec<(Algorithm, DecodingKey)>>,
     issuer: String,
     audience: String,
+    leeway: Duration,
+    max_lifetime: Duration,
 }
 
 impl Authenticator {
@@ -102,7 +135,13 @@ impl Authenticator {
         if keys.is_empty() {
             return Err(AuthError::Config("no HS256 secret or RS256 public key configured".into()));
         }
-        Ok(Self { keys: Arc::new(keys), issuer: config.issuer.clone(), audience: config.audience.clone() })
+        Ok(Self {
+            keys: Arc::new(keys),
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            leeway: config.leeway,
+            max_lifetime: config.max_lifetime,
+        })
     }
 
     /// Verifies `token` and returns the caller it names.
@@ -122,15 +161,28 @@ impl Authenticator {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = self.leeway.as_secs();
+        validation.validate_nbf = true;
         let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+            jsonwebtoken::errors::ErrorKind::ImmatureSignature => AuthError::Invalid("not valid yet (nbf)".into()),
             jsonwebtoken::errors::ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
             jsonwebtoken::errors::ErrorKind::InvalidIssuer => AuthError::Invalid("wrong issuer".into()),
             jsonwebtoken::errors::ErrorKind::InvalidAudience => AuthError::Invalid("wrong audience".into()),
             _ => AuthError::Invalid("unreadable claims".into()),
         })?;
-        caller_from_claims(&data.claims)
+        let claims = &data.claims;
+        let now = jsonwebtoken::get_current_timestamp();
+        if claims.iat > now.saturating_add(self.leeway.as_secs()) {
+            return Err(AuthError::Invalid("issued in the future (iat)".into()));
+        }
+        if claims.exp.saturating_sub(claims.iat) > self.max_lifetime.as_secs() {
+            return Err(AuthError::Invalid(format!(
+                "lifetime (exp - iat) over the {} s this server accepts",
+                self.max_lifetime.as_secs()
+            )));
+        }
+        caller_from_claims(claims)
     }
 
     /// Verifies the `authorization` header value (`Bearer <token>`).
@@ -182,9 +234,10 @@ pub fn mint_token(
         role: caller.role.as_str().to_owned(),
         departments: caller.departments.iter().map(|d| d.to_string()).collect(),
         iss: issuer.to_owned(),
-        aud: audience.to_owned(),
+        aud: audience.into(),
         exp: now.saturating_add(ttl.as_secs()),
         iat: now,
+        nbf: None,
     };
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
         .map_err(|e| AuthError::Config(e.to_string()))
@@ -271,8 +324,69 @@ mod tests {
             audience: "cityserve".into(),
             hs256_secret: Some(SECRET.to_vec()),
             rs256_public_key_pem: None,
+            leeway: DEFAULT_LEEWAY,
+            max_lifetime: DEFAULT_MAX_LIFETIME,
         })
         .unwrap()
+    }
+
+    fn signed(claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(SECRET)).unwrap()
+    }
+
+    fn claims_now() -> Claims {
+        let now = jsonwebtoken::get_current_timestamp();
+        Claims {
+            sub: "chief-cso".into(),
+            role: "chief".into(),
+            departments: vec![],
+            iss: "cityserve".into(),
+            aud: "cityserve".into(),
+            exp: now + 600,
+            iat: now,
+            nbf: None,
+        }
+    }
+
+    #[test]
+    fn provider_tokens_with_audience_lists_and_nbf_are_read() {
+        let mut c = claims_now();
+        c.aud = Audience::Many(vec!["account".into(), "cityserve".into()]);
+        c.nbf = Some(c.iat);
+        assert_eq!(auth().verify(&signed(&c)).unwrap().subject, "chief-cso");
+        c.aud = Audience::Many(vec!["account".into(), "elsewhere".into()]);
+        assert_eq!(auth().verify(&signed(&c)), Err(AuthError::Invalid("wrong audience".into())));
+    }
+
+    #[test]
+    fn tokens_not_yet_valid_issued_ahead_or_too_long_lived_are_refused() {
+        let mut early = claims_now();
+        early.nbf = Some(early.iat + 300);
+        assert_eq!(auth().verify(&signed(&early)), Err(AuthError::Invalid("not valid yet (nbf)".into())));
+        let mut ahead = claims_now();
+        ahead.iat += 300;
+        ahead.exp += 300;
+        assert_eq!(auth().verify(&signed(&ahead)), Err(AuthError::Invalid("issued in the future (iat)".into())));
+        let mut skewed = claims_now();
+        skewed.iat += 20;
+        assert!(auth().verify(&signed(&skewed)).is_ok(), "within the leeway");
+        let mut ten_years = claims_now();
+        ten_years.exp = ten_years.iat + 10 * 365 * 86_400;
+        assert!(matches!(auth().verify(&signed(&ten_years)), Err(AuthError::Invalid(m)) if m.contains("lifetime")));
+        let mut day = claims_now();
+        day.exp = day.iat + 24 * 3600;
+        assert!(auth().verify(&signed(&day)).is_ok(), "a day is the default maximum");
+        let strict = Authenticator::new(&AuthConfig {
+            issuer: "cityserve".into(),
+            audience: "cityserve".into(),
+            hs256_secret: Some(SECRET.to_vec()),
+            rs256_public_key_pem: None,
+            leeway: Duration::ZERO,
+            max_lifetime: Duration::from_secs(3600),
+        })
+        .unwrap();
+        assert!(strict.verify(&signed(&skewed)).is_err(), "no leeway");
+        assert!(strict.verify(&signed(&day)).is_err(), "an hour's maximum");
     }
 
     fn cso() -> Caller {
@@ -314,6 +428,7 @@ mod tests {
             aud: "cityserve".into(),
             exp: 1_000,
             iat: 0,
+            nbf: None,
         };
         let t =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(SECRET)).unwrap();
@@ -334,6 +449,8 @@ mod tests {
             audience: "a".into(),
             hs256_secret: Some(b"short".to_vec()),
             rs256_public_key_pem: None,
+            leeway: DEFAULT_LEEWAY,
+            max_lifetime: DEFAULT_MAX_LIFETIME,
         };
         assert!(matches!(Authenticator::new(&cfg), Err(AuthError::Config(_))));
     }
