@@ -322,6 +322,28 @@ both_backends! {
             .await
             .unwrap_err();
         assert_eq!(bad_fields(&err), ["recognition.officer"]);
+        // A former officer of another department answers exactly like one who never was.
+        app.create_officer("water", "gone").await;
+        officers
+            .deactivate_officer(authed(pb::DeactivateOfficerRequest { name: "departments/water/officers/gone".into(), etag: String::new() }, &water))
+            .await
+            .unwrap();
+        let mut refusals = Vec::new();
+        for (who, id) in [("gone", "thanks-gone"), ("never-was", "thanks-never")] {
+            let e = officers
+                .create_recognition(authed(
+                    pb::CreateRecognitionRequest {
+                        recognition: Some(pb::Recognition { officer: format!("departments/water/officers/{who}"), story: "Kind on the phone".into(), ..Default::default() }),
+                        request_id: id.into(),
+                    },
+                    &sam_token,
+                ))
+                .await
+                .unwrap_err();
+            refusals.push((e.code(), e.message().replace(who, "X")));
+        }
+        assert_eq!(refusals[0], refusals[1]);
+        assert_eq!(refusals[0].0, tonic::Code::NotFound);
         let hero = officers.get_officer(authed(pb::GetOfficerRequest { name: "departments/water/officers/cso-water".into() }, &water)).await.unwrap().into_inner().officer.unwrap();
         assert_eq!(hero.recognition_count, 1);
         let city = officers.list_recognitions(authed(pb::ListRecognitionsRequest { parent: "departments/-".into(), ..Default::default() }, &chief())).await.unwrap().into_inner();

@@ -549,8 +549,10 @@ impl OfficerStore for $store {
             return Ok(recognition);
         }
         let officer = read_officer(&mut tx, &new.department_id, new.officer_id.as_str()).await?;
+        // Anyone in the city may thank any officer: a former officer answers like one who never
+        // was, so recognitions cannot be used to read another department's staff list.
         if officer.status != OfficerStatus::Active {
-            return Err(StoreError::FailedPrecondition(format!("officer {} is inactive", officer.id)));
+            return Err(StoreError::NotFound);
         }
         let now = now_micros();
         sqlx::query(
