@@ -106,7 +106,7 @@ pub struct Config {
     /// What the Open311 gateway does with `attribute[code]` values for codes the service does not
     /// define: `keep` them as extra data with the request (what vendors' apps expect), `ignore`
     /// them, or `refuse` the request (400 naming the attribute).
-    pub open311_undeclared_attributes: String,
+    pub open311_undeclared_attributes: cityserve_open311::UndeclaredAttributes,
     /// Secret (at least 32 bytes) from which Open311 API keys are derived; prefer the file.
     pub api_key_secret: Option<String>,
     /// File holding that secret. Default: `<data_dir>/api-key-secret`, generated on first run.
@@ -162,7 +162,7 @@ impl Default for Config {
             open311_jurisdiction_id: String::new(),
             open311_requests_per_minute: 60,
             open311_public_url: String::new(),
-            open311_undeclared_attributes: "keep".into(),
+            open311_undeclared_attributes: cityserve_open311::UndeclaredAttributes::Keep,
             api_key_secret: None,
             api_key_secret_file: None,
             max_concurrent_requests: 1024,
@@ -321,7 +321,12 @@ impl Config {
             self.open311_public_url = v;
         }
         if let Some(v) = env("CITYSERVE_OPEN311_UNDECLARED_ATTRIBUTES") {
-            self.open311_undeclared_attributes = v;
+            self.open311_undeclared_attributes =
+                cityserve_open311::UndeclaredAttributes::parse(&v).ok_or_else(|| {
+                    ConfigError(format!(
+                        "CITYSERVE_OPEN311_UNDECLARED_ATTRIBUTES: expected keep, ignore or refuse, got {v:?}"
+                    ))
+                })?;
         }
         if let Some(v) = env("CITYSERVE_API_KEY_SECRET") {
             self.api_key_secret = Some(v);
@@ -354,9 +359,6 @@ impl Config {
             return Err(ConfigError(
                 "open311_public_url must be an absolute http(s) URL, e.g. https://311.city.gov".into(),
             ));
-        }
-        if cityserve_open311::UndeclaredAttributes::parse(&self.open311_undeclared_attributes).is_none() {
-            return Err(ConfigError("open311_undeclared_attributes must be keep, ignore or refuse".into()));
         }
         if self.jwt_max_token_lifetime.is_zero() {
             return Err(ConfigError("jwt_max_token_lifetime must be positive".into()));

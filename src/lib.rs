@@ -361,10 +361,7 @@ fn services<S: Open311Store + cityserve_store::AuditStore + cityserve_store::Cal
             jurisdiction_id: config.open311_jurisdiction_id.clone(),
             requests_per_minute: config.open311_requests_per_minute,
             public_url: config.open311_public_url.clone(),
-            undeclared_attributes: cityserve_open311::UndeclaredAttributes::parse(
-                &config.open311_undeclared_attributes,
-            )
-            .unwrap_or_default(),
+            undeclared_attributes: config.open311_undeclared_attributes,
         };
         let router =
             cityserve_open311::Gateway::new(store.clone(), feedback_api.clone(), key_deriver.clone(), settings)

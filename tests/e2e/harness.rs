@@ -450,19 +450,28 @@ pub async fn create_department(app: &TestApp, id: &str) -> pb::Department {
 
 /// Creates a service category as the Chief.
 pub async fn create_category(app: &TestApp, dept: &str, id: &str) -> pb::ServiceCategory {
+    let category =
+        pb::ServiceCategory { display_name: id.to_uppercase(), keywords: vec![id.into()], ..Default::default() };
+    create_category_as(app, dept, id, category, &chief()).await
+}
+
+/// Creates `dept`'s category `id` as `category` says, with `token`.
+pub async fn create_category_as(
+    app: &TestApp,
+    dept: &str,
+    id: &str,
+    category: pb::ServiceCategory,
+    token: &str,
+) -> pb::ServiceCategory {
     app.departments()
         .create_service_category(authed(
             pb::CreateServiceCategoryRequest {
                 parent: format!("departments/{dept}"),
                 service_category_id: id.into(),
-                service_category: Some(pb::ServiceCategory {
-                    display_name: id.to_uppercase(),
-                    keywords: vec![id.into()],
-                    ..Default::default()
-                }),
+                service_category: Some(category),
                 request_id: format!("cat-{dept}-{id}"),
             },
-            &chief(),
+            token,
         ))
         .await
         .unwrap()

@@ -50,26 +50,9 @@ pub(crate) async fn create_asking(
     id: &str,
     questions: Vec<pb::ServiceAttribute>,
 ) -> pb::ServiceCategory {
-    let cso = app.cso(dept).await;
-    app.departments()
-        .create_service_category(authed(
-            pb::CreateServiceCategoryRequest {
-                parent: format!("departments/{dept}"),
-                service_category_id: id.into(),
-                service_category: Some(pb::ServiceCategory {
-                    display_name: "Fire hydrant".into(),
-                    attributes: questions,
-                    ..Default::default()
-                }),
-                request_id: format!("cat-{dept}-{id}"),
-            },
-            &cso,
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .service_category
-        .unwrap()
+    let category =
+        pb::ServiceCategory { display_name: "Fire hydrant".into(), attributes: questions, ..Default::default() };
+    create_category_as(app, dept, id, category, &app.cso(dept).await).await
 }
 
 fn answer(code: &str, values: &[&str]) -> pb::AttributeAnswer {
@@ -277,7 +260,11 @@ both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undeclared_answers_follow_the_city_setting() {
     for (setting, status) in [("ignore", 200), ("refuse", 400)] {
-        let app = TestApp::start_with(Db::Sqlite, |c| c.open311_undeclared_attributes = setting.into()).await.unwrap();
+        let app = TestApp::start_with(Db::Sqlite, |c| {
+            c.open311_undeclared_attributes = cityserve_open311::UndeclaredAttributes::parse(setting).unwrap()
+        })
+        .await
+        .unwrap();
         let key = city(&app, "app").await;
         create_asking(&app, "streets", "hydrant", hydrant_questions()).await;
         let fields = [

@@ -156,15 +156,22 @@ pub fn category_to_pb(c: &ServiceCategory) -> pb::ServiceCategory {
     }
 }
 
+/// Each attribute datatype with its protobuf value: the one table both directions read.
+const DATATYPES: [(AttributeDatatype, pb::AttributeDatatype); 6] = [
+    (AttributeDatatype::String, pb::AttributeDatatype::String),
+    (AttributeDatatype::Number, pb::AttributeDatatype::Number),
+    (AttributeDatatype::Datetime, pb::AttributeDatatype::Datetime),
+    (AttributeDatatype::Text, pb::AttributeDatatype::Text),
+    (AttributeDatatype::Singlevaluelist, pb::AttributeDatatype::SingleValueList),
+    (AttributeDatatype::Multivaluelist, pb::AttributeDatatype::MultiValueList),
+];
+
 fn datatype_to_pb(t: AttributeDatatype) -> pb::AttributeDatatype {
-    match t {
-        AttributeDatatype::String => pb::AttributeDatatype::String,
-        AttributeDatatype::Number => pb::AttributeDatatype::Number,
-        AttributeDatatype::Datetime => pb::AttributeDatatype::Datetime,
-        AttributeDatatype::Text => pb::AttributeDatatype::Text,
-        AttributeDatatype::Singlevaluelist => pb::AttributeDatatype::SingleValueList,
-        AttributeDatatype::Multivaluelist => pb::AttributeDatatype::MultiValueList,
-    }
+    DATATYPES.iter().find(|(d, _)| *d == t).map_or(pb::AttributeDatatype::Unspecified, |(_, p)| *p)
+}
+
+fn datatype_from_pb(v: i32) -> Option<AttributeDatatype> {
+    DATATYPES.iter().find(|(_, p)| *p as i32 == v).map(|(d, _)| *d)
 }
 
 fn attribute_to_pb(a: &ServiceAttribute) -> pb::ServiceAttribute {
@@ -189,19 +196,11 @@ pub fn attributes_from_pb(
     let mut errors = ValidationError::default();
     let mut defs = Vec::with_capacity(list.len());
     for (i, a) in list.iter().enumerate() {
-        let datatype = match pb::AttributeDatatype::try_from(a.datatype) {
-            Ok(pb::AttributeDatatype::String) => AttributeDatatype::String,
-            Ok(pb::AttributeDatatype::Number) => AttributeDatatype::Number,
-            Ok(pb::AttributeDatatype::Datetime) => AttributeDatatype::Datetime,
-            Ok(pb::AttributeDatatype::Text) => AttributeDatatype::Text,
-            Ok(pb::AttributeDatatype::SingleValueList) => AttributeDatatype::Singlevaluelist,
-            Ok(pb::AttributeDatatype::MultiValueList) => AttributeDatatype::Multivaluelist,
-            Ok(pb::AttributeDatatype::Unspecified) | Err(_) => {
-                // Named here; the rest of the attribute is still checked below, as a string.
-                errors.push(format!("{field}[{i}].datatype"), "is required: one of the AttributeDatatype values");
-                AttributeDatatype::String
-            }
-        };
+        let datatype = datatype_from_pb(a.datatype).unwrap_or_else(|| {
+            // Named here; the rest of the attribute is still checked below, as a string.
+            errors.push(format!("{field}[{i}].datatype"), "is required: one of the AttributeDatatype values");
+            AttributeDatatype::String
+        });
         defs.push(ServiceAttribute {
             code: a.code.clone(),
             datatype,

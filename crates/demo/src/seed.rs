@@ -28,45 +28,42 @@ pub(crate) async fn seed_department<S: CoordinationStore>(store: &S, d: &Dept) -
         )
         .await
         .map_err(store_err("department"))?;
+    let category_id = |c: &str| {
+        ServiceCategoryId::parse("category", c).map_err(|_| DemoError::Store("category", StoreError::NotFound))
+    };
+    let mut categories = Vec::with_capacity(d.categories.len() + 1);
     for (c, name, keywords, _) in d.categories {
-        let cid =
-            ServiceCategoryId::parse("category", c).map_err(|_| DemoError::Store("category", StoreError::NotFound))?;
-        store
-            .create_service_category(
-                &wctx(&s, &chief, AuditAction::ServiceCategoryCreate),
-                &key(&format!("cat-{}-{c}", d.id)),
-                &NewServiceCategory {
-                    department_id: id.clone(),
-                    id: cid.clone(),
-                    display_name: (*name).into(),
-                    description: format!("{name} in the city"),
-                    keywords: keywords.split(',').map(str::to_owned).collect(),
-                    attributes: Vec::new(),
-                    public: crate::city::PUBLIC_CATEGORIES.contains(c),
-                },
-            )
-            .await
-            .map_err(store_err("category"))?;
+        categories.push(NewServiceCategory {
+            department_id: id.clone(),
+            id: category_id(c)?,
+            display_name: (*name).into(),
+            description: format!("{name} in the city"),
+            keywords: keywords.split(',').map(str::to_owned).collect(),
+            attributes: Vec::new(),
+            public: crate::city::PUBLIC_CATEGORIES.contains(c),
+        });
     }
     let (owner, c, name) = crate::city::HYDRANT;
     if owner == d.id {
         let attributes =
             cityserve_domain::attributes::check_definitions("attributes", &crate::city::hydrant_attributes())
                 .map_err(|_| DemoError::Store("category", StoreError::Internal("bad demo attributes".into())))?;
+        categories.push(NewServiceCategory {
+            department_id: id.clone(),
+            id: category_id(c)?,
+            display_name: name.into(),
+            description: "An open, leaking or damaged fire hydrant".into(),
+            keywords: vec!["hydrant".into(), "fire".into(), "water".into()],
+            attributes,
+            public: true,
+        });
+    }
+    for category in &categories {
         store
             .create_service_category(
                 &wctx(&s, &chief, AuditAction::ServiceCategoryCreate),
-                &key(&format!("cat-{}-{c}", d.id)),
-                &NewServiceCategory {
-                    department_id: id.clone(),
-                    id: ServiceCategoryId::parse("category", c)
-                        .map_err(|_| DemoError::Store("category", StoreError::NotFound))?,
-                    display_name: name.into(),
-                    description: "An open, leaking or damaged fire hydrant".into(),
-                    keywords: vec!["hydrant".into(), "fire".into(), "water".into()],
-                    attributes,
-                    public: true,
-                },
+                &key(&format!("cat-{}-{}", d.id, category.id)),
+                category,
             )
             .await
             .map_err(store_err("category"))?;

@@ -271,6 +271,16 @@ pub fn check_answers(
     errors.into_result()
 }
 
+/// The attributes a submission naming `category` answers, from a department's categories that ask
+/// questions (`asking`): none when no category is named or it asks none.
+pub fn of_category<'a>(
+    asking: &'a [(crate::ids::ServiceCategoryId, Vec<ServiceAttribute>)],
+    category: Option<&crate::ids::ServiceCategoryId>,
+) -> &'a [ServiceAttribute] {
+    let found = category.and_then(|c| asking.iter().find(|(id, _)| id == c));
+    found.map(|(_, defs)| defs.as_slice()).unwrap_or_default()
+}
+
 fn check_values(def: &ServiceAttribute, values: &[String]) -> Result<(), String> {
     use AttributeDatatype as T;
     if !def.variable {

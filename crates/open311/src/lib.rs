@@ -65,7 +65,8 @@ pub struct Settings {
 
 /// What the gateway does with `attribute[code]` values for codes the service does not define.
 /// Many 311 apps send their own (an app version, a device's locale) with every request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum UndeclaredAttributes {
     /// Kept with the request as extra data (one value each), visible over gRPC.
     #[default]

@@ -170,8 +170,7 @@ pub fn validate_batch(rules: &ImportRules, first: usize, items: Vec<ImportedCont
         {
             return Err(bad(format!("service category {c} is not an active category of department {department}")));
         }
-        let defs = f.category.as_ref().and_then(|c| rules.attributes.iter().find(|(id, _)| id == c));
-        let defs = defs.map(|(_, defs)| defs.as_slice()).unwrap_or_default();
+        let defs = cityserve_domain::attributes::of_category(&rules.attributes, f.category.as_ref());
         if cityserve_domain::attributes::normalize_answers("feedback.attributes", &f.attributes).as_ref()
             != Ok(&f.attributes)
         {

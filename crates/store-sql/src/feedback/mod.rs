@@ -194,8 +194,7 @@ impl Intake {
                 new.department_id
             )));
         }
-        let defs = new.category.as_ref().and_then(|c| self.attributes.iter().find(|(id, _)| id == c));
-        let defs = defs.map(|(_, defs)| defs.as_slice()).unwrap_or_default();
+        let defs = cityserve_domain::attributes::of_category(&self.attributes, new.category.as_ref());
         cityserve_domain::attributes::check_answers("feedback.attributes", defs, &new.attributes)
             .map_err(StoreError::Invalid)
     }
