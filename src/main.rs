@@ -84,6 +84,44 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         in_flight: usize,
     },
+    /// Export feedback, cases or report cards to CSV or JSON Lines through a running server (see
+    /// docs/export.md). A stopped export continues with --resume.
+    Export {
+        /// feedback, cases or report-cards.
+        #[arg(long, default_value = "feedback")]
+        what: String,
+        /// The output file (`.csv`, or `.jsonl`/`.ndjson` for JSON Lines).
+        #[arg(long)]
+        out: PathBuf,
+        /// One department's ID; every department the token may see when left out.
+        #[arg(long)]
+        department: Option<String>,
+        /// First day of the span (a local date of the city, YYYY-MM-DD, or an RFC 3339 time).
+        #[arg(long)]
+        from: Option<String>,
+        /// First day after the span (same forms); up to now when left out.
+        #[arg(long)]
+        to: Option<String>,
+        /// For the city's open-data portal: no resident key, contact data, address or notes;
+        /// free text redacted (feedback and cases).
+        #[arg(long)]
+        open_data: bool,
+        /// Report cards: day, week, month or quarter.
+        #[arg(long, default_value = "month")]
+        period: String,
+        /// Continue an export that stopped, from OUT.resume.
+        #[arg(long)]
+        resume: bool,
+        /// Rows per chunk (1-1000; the server's default, 500, when 0).
+        #[arg(long, default_value_t = 0)]
+        chunk_size: i32,
+        /// The server's gRPC address.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        /// Bearer token to export with (a CSO exports their own department only).
+        #[arg(long, env = "CITYSERVE_TOKEN", hide_env_values = true)]
+        token: String,
+    },
     /// Report-card counters.
     Rollups {
         #[command(subcommand)]
@@ -140,6 +178,24 @@ fn main() -> ExitCode {
         Command::Demo { scale, months, seed } => run_demo(cli.config.as_ref(), scale, months, seed),
         Command::Import { files, server, token, map, in_flight } => {
             run_import(cityserve_import::Options { server, token, files, map, in_flight })
+        }
+        Command::Export { what, out, department, from, to, open_data, period, resume, chunk_size, server, token } => {
+            match cityserve_export::What::parse(&what) {
+                Some(what) => run_export(cityserve_export::Options {
+                    server,
+                    token,
+                    department,
+                    what,
+                    open_data,
+                    from,
+                    to,
+                    period,
+                    out,
+                    resume,
+                    chunk_size,
+                }),
+                None => Err(format!("--what: expected feedback, cases or report-cards, got {what:?}")),
+            }
         }
         Command::Token { role, departments, subject, ttl } => {
             run_token(cli.config.as_ref(), &role, &departments, subject, &ttl)
@@ -312,6 +368,14 @@ fn run_import(options: cityserve_import::Options) -> Result<(), String> {
         refused += s.refused;
     }
     if refused > 0 { Err(format!("{refused} rows refused; fix them and run the same command again")) } else { Ok(()) }
+}
+
+fn run_export(options: cityserve_export::Options) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let rows = runtime()?.block_on(cityserve_export::run(&options)).map_err(|e| e.to_string())?;
+    let secs = started.elapsed().as_secs_f64();
+    println!("{}: {rows} rows in {secs:.1} s", options.out.display());
+    Ok(())
 }
 
 fn run_migrate(config_path: Option<&PathBuf>) -> Result<(), String> {

@@ -476,6 +476,10 @@ pub(crate) fn table() -> HashMap<&'static str, Spec> {
         "cityserve.v1.FeedbackService.EraseResident",
         city(&[EraseResident], OK, r#"{"contact":{"email":"erase-{N}@example.org"}}"#),
     );
+    add(
+        "cityserve.v1.FeedbackService.ExportFeedback",
+        dept(&[ReadFeedback], OK, r#"{"parent":"departments/{T}","chunk_size":1}"#),
+    );
     add("cityserve.v1.FeedbackService.GetCase", dept(&[ReadCases], OK, r#"{"name":"{CASE}"}"#));
     add("cityserve.v1.FeedbackService.ListCases", dept(&[ReadCases], OK, r#"{"parent":"departments/{T}"}"#));
     for m in ["AcknowledgeCase", "StartCase", "ResolveCase", "CloseCase", "ReopenCase", "HoldCase", "ResumeCase"] {

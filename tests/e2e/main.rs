@@ -18,6 +18,7 @@ mod demo;
 mod departments;
 mod events_out;
 mod examples;
+mod export;
 mod feedback;
 mod import;
 mod limits;

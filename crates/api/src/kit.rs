@@ -91,6 +91,18 @@ impl Call {
     }
 }
 
+/// `f` with the page-token binding of the call running now, for a task the call spawns (a
+/// stream's producer outlives the handler, and its tokens must bind as the call's own).
+pub(crate) fn within_call<F: std::future::Future>(f: F) -> impl std::future::Future<Output = F::Output> {
+    let binding = BINDING.try_with(Binding::clone).ok();
+    async move {
+        match binding {
+            Some(b) => BINDING.scope(b, f).await,
+            None => f.await,
+        }
+    }
+}
+
 fn with_binding<R>(f: impl FnOnce(&PageKey, &str) -> R) -> R {
     match BINDING.try_with(|b| (b.key.clone(), b.prefix())) {
         Ok((key, prefix)) => f(&key, &prefix),

@@ -117,6 +117,9 @@ audit_actions! {
     FeedbackSubmit => "feedback.submit": ["FeedbackService/SubmitFeedback", "FeedbackService/BatchSubmitFeedback"],
     /// A resident's timeline was read.
     TimelineRead => "timeline.read": ["FeedbackService/GetResidentTimeline"],
+    /// Feedback or cases were exported (recorded once per department, before its first row
+    /// left; the resource names what and the profile, e.g. `departments/water/feedback?profile=open_data`).
+    FeedbackExport => "feedback.export": ["FeedbackService/ExportFeedback"],
     /// A resident's contact details were erased.
     ResidentErase => "resident.erase": ["FeedbackService/EraseResident"],
     /// A case moved, was assigned, annotated, recovered or linked to its follow-up.

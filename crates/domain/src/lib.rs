@@ -17,6 +17,7 @@ pub mod feedback;
 pub mod ids;
 pub mod measures;
 pub mod officer;
+pub mod open_data;
 pub mod page;
 pub mod plan;
 pub mod policy;

@@ -24,6 +24,10 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("longitude", "where: longitude"),
 ];
 
+/// Columns `cityserve export` writes that an import skips: what the server assigns (the name, the
+/// receive time, the resident key, the case) is assigned anew in the city imported into.
+pub const EXPORTED_ONLY: &[&str] = &["name", "receive_time", "resident_key", "case", "erased"];
+
 /// A cell that could not be read: the column and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CellError {

@@ -2,7 +2,7 @@
 //! byte-order mark) or JSON Lines (one object a line), with a vendor's column names mapped to ours.
 //! A row that cannot be read (a missing column, a line that is not JSON, a repeat of an earlier
 //! line) is kept as a refusal with its line number, never dropped.
-use crate::columns::is_column;
+use crate::columns::{EXPORTED_ONLY, is_column};
 use std::collections::HashMap;
 
 /// One data row: its line number in the file and its `(column, value)` cells, or why it was
@@ -69,6 +69,7 @@ fn column(name: &str, map: &HashMap<String, String>) -> Result<Option<String>, S
         Some("") => Ok(None),
         Some(ours) => Ok(Some(ours.to_owned())),
         None if is_column(name) => Ok(Some(name.to_owned())),
+        None if EXPORTED_ONLY.contains(&name) => Ok(None),
         None => Err(SourceError::UnknownColumn(name.to_owned())),
     }
 }

@@ -1,4 +1,4 @@
-//! Progress of a long command (`cityserve import`, `cityserve demo`): a bar with items/s and the
+//! Progress of a long command (`cityserve import`, `export`, `demo`, `migrate`, `rollups rebuild`): a bar with items/s and the
 //! time left on a terminal, plain lines every few seconds otherwise (logs of a scheduled job).
 //! One type, so every long command looks and logs the same.
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,7 +14,7 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     label: String,
     unit: &'static str,
-    total: u64,
+    total: Option<u64>,
     done: u64,
     started: Instant,
     last_line: Instant,
@@ -33,7 +33,23 @@ impl Progress {
             bar
         });
         let now = Instant::now();
-        Progress { bar, label: label.to_owned(), unit, total, done: 0, started: now, last_line: now }
+        Progress { bar, label: label.to_owned(), unit, total: Some(total), done: 0, started: now, last_line: now }
+    }
+
+    /// Progress of a count whose total is not known ahead (an export streams until the server
+    /// says it is done): items and items/s, no bar and no time left.
+    pub fn counting(label: &str, unit: &'static str) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new_spinner();
+            let template = format!("{{spinner}} {{msg}} {{pos}} {unit}, {{per_sec}}");
+            let style = ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_spinner());
+            bar.set_style(style);
+            bar.set_message(label.to_owned());
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        let now = Instant::now();
+        Progress { bar, label: label.to_owned(), unit, total: None, done: 0, started: now, last_line: now }
     }
 
     /// `n` more items are done.
@@ -57,9 +73,12 @@ impl Progress {
     fn line(&self) -> String {
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
         let rate = self.done as f64 / secs;
-        let left = if rate > 0.0 { (self.total.saturating_sub(self.done)) as f64 / rate } else { 0.0 };
         let unit = self.unit;
-        format!("{}: {}/{} {unit}, {rate:.0} {unit}/s, {left:.0} s left", self.label, self.done, self.total)
+        let Some(total) = self.total else {
+            return format!("{}: {} {unit}, {rate:.0} {unit}/s", self.label, self.done);
+        };
+        let left = if rate > 0.0 { (total.saturating_sub(self.done)) as f64 / rate } else { 0.0 };
+        format!("{}: {}/{total} {unit}, {rate:.0} {unit}/s, {left:.0} s left", self.label, self.done)
     }
 
     /// Ends the bar (the summary follows on stdout).
@@ -108,6 +127,15 @@ mod tests {
         assert!(line.starts_with("demo city: 50/100 contacts, 5 contacts/s, "), "{line}");
         assert!(line.ends_with(" s left"), "{line}");
         assert_eq!(p.done(), 50);
+    }
+
+    #[test]
+    fn a_count_without_a_total_says_the_rate_only() {
+        let mut p = Progress::counting("export", "rows");
+        p.bar = None;
+        p.started = Instant::now() - Duration::from_secs(4);
+        p.advance(20);
+        assert_eq!(p.line(), "export: 20 rows, 5 rows/s");
     }
 
     #[tokio::test]

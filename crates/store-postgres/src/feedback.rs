@@ -73,6 +73,7 @@ async fn feedback_rows(
            AND ($4::text IS NULL OR channel = $4)
            AND ($5::text IS NULL OR category_id = $5)
            AND ($6::text[] IS NULL OR department_id = ANY($6)){source}
+           AND ($8::timestamptz IS NULL OR (occurred_at >= $8 AND occurred_at < $9))
          ORDER BY feedback_id DESC LIMIT $7"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -83,6 +84,8 @@ async fn feedback_rows(
         .bind(filter.category.as_ref().map(|c| c.as_str()))
         .bind(scope_ids(scope))
         .bind(i64::from(page.size) + 1)
+        .bind(filter.occurred.map(|p| p.start))
+        .bind(filter.occurred.map(|p| p.end))
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err)
@@ -114,6 +117,7 @@ async fn case_rows(
            AND ($6::timestamptz IS NULL
                 OR (waiting_since IS NULL AND status = 'open' AND acknowledge_due < $6)
                 OR (waiting_since IS NULL AND status IN ('open', 'acknowledged', 'in_progress') AND resolve_due < $6))
+           AND ($10::timestamptz IS NULL OR (received_at >= $10 AND received_at < $11))
            AND {after}
          ORDER BY {order_by} LIMIT $7"
     );
@@ -127,6 +131,8 @@ async fn case_rows(
         .bind(limit)
         .bind(cursor.map(|c| c.id.as_str()))
         .bind(cursor.and_then(|c| c.resolve_due).unwrap_or_default())
+        .bind(filter.received.map(|p| p.start))
+        .bind(filter.received.map(|p| p.end))
         .fetch_all(&mut *conn)
         .await
         .map_err(db_err)

@@ -150,3 +150,14 @@ pub(crate) async fn record(
     tx.events = true;
     Ok(())
 }
+
+/// Appends one audit record per department, stamped now, with no event: a read that must be
+/// audited (an export), in the shape both backends share.
+pub(crate) async fn audit_now(
+    tx: &mut WriteTx,
+    ctx: &WriteCtx<'_>,
+    departments: &[&DepartmentId],
+    resource: &str,
+) -> StoreResult<()> {
+    audit(tx, ctx, departments, resource).await
+}

@@ -80,6 +80,9 @@ async fn feedback_rows(
     if let Some(clause) = scope_clause(scope, "department_id") {
         sql.push_str(&format!(" AND {clause}"));
     }
+    if filter.occurred.is_some() {
+        sql.push_str(" AND occurred_at >= ? AND occurred_at < ?");
+    }
     sql.push_str(" ORDER BY feedback_id DESC LIMIT ?");
     let after = page.after.clone().unwrap_or_default();
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after.clone()).bind(after);
@@ -88,6 +91,9 @@ async fn feedback_rows(
     }
     for d in scope.departments().unwrap_or_default() {
         q = q.bind(d.as_str());
+    }
+    if let Some(p) = filter.occurred {
+        q = q.bind(micros(p.start)).bind(micros(p.end));
     }
     q.bind(i64::from(page.size) + 1).fetch_all(&mut *conn).await.map_err(db_err)
 }
@@ -130,6 +136,10 @@ async fn case_rows(
                OR (status IN ('open', 'acknowledged', 'in_progress') AND resolve_due < ?))",
         );
         binds.extend([Bind::Int(micros(at)), Bind::Int(micros(at))]);
+    }
+    if let Some(p) = filter.received {
+        sql.push_str(" AND received_at >= ? AND received_at < ?");
+        binds.extend([Bind::Int(micros(p.start)), Bind::Int(micros(p.end))]);
     }
     match cursor {
         Some(CaseCursor { id, resolve_due: Some(t) }) => {

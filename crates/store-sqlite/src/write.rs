@@ -155,3 +155,14 @@ pub(crate) async fn record(
     tx.events = true;
     Ok(())
 }
+
+/// Appends one audit record per department, stamped now, with no event: a read that must be
+/// audited (an export), in the shape both backends share.
+pub(crate) async fn audit_now(
+    tx: &mut WriteTx<'_>,
+    ctx: &WriteCtx<'_>,
+    departments: &[&DepartmentId],
+    resource: &str,
+) -> StoreResult<()> {
+    audit(tx, ctx, departments, resource, now_micros().timestamp_micros()).await
+}

@@ -38,6 +38,17 @@ pub struct FeedbackFilter {
     pub category: Option<ServiceCategoryId>,
     /// Only residents' or only internal customers' feedback.
     pub source: Option<Source>,
+    /// Only feedback that occurred in `[start, end)`.
+    pub occurred: Option<Period>,
+}
+
+/// A half-open span of time `[start, end)`: an export's period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    /// First instant in it.
+    pub start: DateTime<Utc>,
+    /// First instant after it.
+    pub end: DateTime<Utc>,
 }
 
 /// How a case listing is sorted.
@@ -63,6 +74,8 @@ pub struct CaseFilter {
     pub category: Option<ServiceCategoryId>,
     /// Only cases overdue at this time (a due time passed without its milestone).
     pub overdue_at: Option<DateTime<Utc>>,
+    /// Only cases received in `[start, end)`.
+    pub received: Option<Period>,
 }
 
 /// What a submission produced.
@@ -186,6 +199,25 @@ pub trait FeedbackStore: OfficerStore {
         ctx: &WriteCtx<'_>,
         resident_key: &str,
     ) -> impl Future<Output = StoreResult<Erasure>> + Send;
+
+    /// The contact values (name, e-mail, phone; never empty strings) each resident of `keys`
+    /// left with `department`, for the open-data export to strike them from free text. The only
+    /// read of contact details: they never leave the server.
+    fn contact_values(
+        &self,
+        scope: &TenantScope,
+        department: &DepartmentId,
+        keys: &[&str],
+    ) -> impl Future<Output = StoreResult<Vec<(String, Vec<String>)>>> + Send;
+
+    /// Records in the audit log that `ctx.actor` exported `resource` of each of `departments`
+    /// (action `ctx.action`, no event), in its own transaction.
+    fn audit_export(
+        &self,
+        ctx: &WriteCtx<'_>,
+        departments: &[DepartmentId],
+        resource: &str,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Reads a case.
     fn get_case(

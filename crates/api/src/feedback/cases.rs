@@ -85,6 +85,7 @@ pub(crate) fn case_to_pb(c: &Case) -> pb::Case {
         overdue: c.overdue(Utc::now()),
         etag: etag_for(c.revision),
         update_time: Some(timestamp(c.update_time)),
+        first_contact_time: Some(timestamp(c.first_contact_at)),
     }
 }
 
@@ -138,6 +139,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             assignee: assignee.flatten(),
             category: category.flatten(),
             overdue_at: r.overdue_only.then(now_micros),
+            received: None,
         };
         let p =
             self.store.list_cases(&scope, &filter, order, &page).await.map_err(|e| ApiError::from_store(e, &what))?;

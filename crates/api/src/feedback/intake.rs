@@ -444,7 +444,8 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         let page = page(r.page_size, &r.page_token, &filter_key)?;
         let what = label("department", &r.parent);
         let scope = list_scope(&caller, Action::ReadFeedback, d.as_ref(), &what)?;
-        let filter = FeedbackFilter { department: d, kind, channel, category: category.flatten(), source };
+        let filter =
+            FeedbackFilter { department: d, kind, channel, category: category.flatten(), source, occurred: None };
         let p = self.store.list_feedback(&scope, &filter, &page).await.map_err(|e| ApiError::from_store(e, &what))?;
         Ok(pb::ListFeedbackResponse {
             feedback: p.items.iter().map(feedback_to_pb).collect(),

@@ -29,6 +29,7 @@ use cityserve_store::{FeedbackStore, now_micros, resource};
 use tonic::{Request, Response, Status};
 
 pub(crate) mod cases;
+mod export;
 pub(crate) mod intake;
 mod residents;
 
@@ -253,6 +254,15 @@ impl<S: FeedbackStore> FeedbackService for FeedbackApi<S> {
             },
             |x| pb::RecordRecoveryActionResponse { case: Some(x) }
         )
+    }
+
+    type ExportFeedbackStream = export::ExportStream;
+
+    async fn export_feedback(
+        &self,
+        req: Request<pb::ExportFeedbackRequest>,
+    ) -> Result<Response<Self::ExportFeedbackStream>, Status> {
+        handle!(req, |c, r| self.export(c, r), |x| x)
     }
 
     async fn link_follow_up(

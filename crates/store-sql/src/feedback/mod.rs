@@ -392,6 +392,23 @@ pub fn timeline_rows(history: &str, scope: &TenantScope) -> StoreResult<Vec<Time
     Ok(out)
 }
 
+/// The contact values of the residents `keys` kept by `department`, for
+/// [`cityserve_store::FeedbackStore::contact_values`].
+pub fn contact_values(lists: crate::args::Lists, department: &DepartmentId, keys: &[&str]) -> crate::args::Select {
+    let mut q =
+        crate::args::Select::new(lists, "SELECT resident_key, name, email, phone FROM resident_contact_details");
+    q.and_eq("department_id", Some(department.as_str()));
+    let keys = q.list(keys.iter().copied());
+    q.and(&keys.has("resident_key"));
+    q
+}
+
+/// A [`contact_values`] row: the key and its non-empty values.
+pub fn contact_row(row: &impl SqlRow) -> StoreResult<(String, Vec<String>)> {
+    let values = [row.text("name")?, row.text("email")?, row.text("phone")?];
+    Ok((row.text("resident_key")?, values.into_iter().filter(|v| !v.is_empty()).collect()))
+}
+
 /// The departments a timeline read is audited in: those named by the caller and every one the
 /// timeline disclosed, each once, in order.
 pub fn timeline_audited<'a>(audit_in: &'a [DepartmentId], rows: &'a [TimelineRow]) -> Vec<&'a DepartmentId> {

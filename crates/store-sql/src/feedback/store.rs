@@ -418,6 +418,34 @@ macro_rules! feedback_store {
                 Ok(erasure)
             }
 
+            async fn contact_values(
+                &self,
+                scope: &cityserve_domain::TenantScope,
+                department: &cityserve_domain::DepartmentId,
+                keys: &[&str],
+            ) -> cityserve_store::StoreResult<Vec<(String, Vec<String>)>> {
+                crate::in_scope(scope, department)?;
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let q = $crate::feedback::contact_values(crate::LISTS, department, keys);
+                $crate::read_rows!(self, scope, q).iter().map($crate::feedback::contact_row).collect()
+            }
+
+            async fn audit_export(
+                &self,
+                ctx: &cityserve_store::WriteCtx<'_>,
+                departments: &[cityserve_domain::DepartmentId],
+                resource: &str,
+            ) -> cityserve_store::StoreResult<()> {
+                for d in departments {
+                    crate::in_scope(ctx.scope, d)?;
+                }
+                let mut tx = self.write(ctx).await?;
+                crate::audit_now(&mut tx, ctx, &departments.iter().collect::<Vec<_>>(), resource).await?;
+                self.commit(tx).await
+            }
+
             async fn get_case(
                 &self,
                 scope: &cityserve_domain::TenantScope,
