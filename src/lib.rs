@@ -26,6 +26,7 @@ use cityserve_store_postgres::{PgOptions, PgStore};
 use cityserve_store_sqlite::{SqliteOptions, SqliteStore};
 use config::Config;
 use std::future::Future;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic::server::NamedService;
@@ -71,21 +72,39 @@ pub fn backend_of(url: &str) -> Backend {
     if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres }
 }
 
+/// How many migrations this build has for the configured database.
+pub fn migrations_total(config: &Config) -> u64 {
+    match backend_of(&config.database_url) {
+        Backend::Sqlite => cityserve_store_sqlite::migration_count(),
+        Backend::Postgres => cityserve_store_postgres::migration_count(),
+    }
+}
+
+/// How many of them the configured database has applied so far (`None` while unreadable), for
+/// `cityserve migrate`'s progress: read on a connection of its own while [`migrate`] runs.
+pub async fn migrations_applied(config: &Config) -> Option<u64> {
+    match backend_of(&config.database_url) {
+        Backend::Sqlite => cityserve_store_sqlite::applied_migrations(&config.database_url).await,
+        Backend::Postgres => cityserve_store_postgres::applied_migrations(&config.database_url).await,
+    }
+}
+
 /// Applies pending migrations, brings the report-card counters up to date (a rebuild when
-/// their definitions or the city's time zone changed) and returns.
-pub async fn migrate(config: &Config) -> Result<(), ServeError> {
+/// their definitions or the city's time zone changed, counting the raw rows it reads in `read`)
+/// and returns.
+pub async fn migrate(config: &Config, read: &AtomicU64) -> Result<(), ServeError> {
     match backend_of(&config.database_url) {
         Backend::Sqlite => {
             let store =
                 SqliteStore::connect(&config.database_url, SqliteOptions { max_connections: 1, migrate: true }).await?;
-            let done = rollups::rebuild(&store, true).await;
+            let done = rollups::rebuild(&store, true, read).await;
             store.close().await;
             done?;
         }
         Backend::Postgres => {
             let options = PgOptions { max_connections: 2, migrate: true, app_role: config.db_app_role.clone() };
             let store = PgStore::connect(&config.database_url, options).await?;
-            let done = rollups::rebuild(&store, true).await;
+            let done = rollups::rebuild(&store, true, read).await;
             store.close().await;
             done?;
         }
@@ -142,7 +161,7 @@ pub async fn serve_all(
             let store =
                 SqliteStore::connect(&config.database_url, SqliteOptions { max_connections: readers, migrate: true })
                     .await?;
-            rollups::rebuild(&store, true).await?;
+            rollups::rebuild(&store, true, &AtomicU64::new(0)).await?;
             serve_with(store, config, auth, listener, open311, shutdown, gate::DbGate::new(true)).await
         }
         Backend::Postgres => {
@@ -227,7 +246,7 @@ async fn prepare_postgres(url: String, options: PgOptions, store: PgStore, gate:
     let mut delay = Duration::from_millis(250);
     loop {
         let prepared = match PgStore::prepare(&url, &options).await {
-            Ok(()) => rollups::rebuild(&store, true).await.map(|_| ()),
+            Ok(()) => rollups::rebuild(&store, true, &AtomicU64::new(0)).await.map(|_| ()),
             Err(e) => Err(e),
         };
         match prepared {

@@ -4,6 +4,7 @@ use cityserve_domain::{Caller, DepartmentId, Role};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -267,7 +268,11 @@ async fn shutdown_signal() {
 fn run_rollups_rebuild(config_path: Option<&PathBuf>) -> Result<(), String> {
     let config = load_config(config_path)?;
     let started = std::time::Instant::now();
-    let done = runtime()?.block_on(cityserve::rollups::rebuild_configured(&config)).map_err(|e| e.to_string())?;
+    let read = AtomicU64::new(0);
+    let display = cityserve_progress::Progress::counting("report-card counters: raw rows read", "rows");
+    let rebuild = cityserve::rollups::rebuild_configured(&config, &read);
+    let done =
+        runtime()?.block_on(cityserve_progress::follow_with(display, &read, rebuild)).map_err(|e| e.to_string())?;
     println!(
         "rebuilt the report-card counters of {} in {} (before: {}): {} daily counters from {} rows in {:.1} s",
         redact_url(&config.database_url),
@@ -380,8 +385,35 @@ fn run_export(options: cityserve_export::Options) -> Result<(), String> {
 
 fn run_migrate(config_path: Option<&PathBuf>) -> Result<(), String> {
     let config = load_config(config_path)?;
-    runtime()?.block_on(cityserve::migrate(&config)).map_err(|e| e.to_string())?;
-    println!("migrations applied to {}", redact_url(&config.database_url));
+    let total = cityserve::migrations_total(&config);
+    let (applied, read) = (AtomicU64::new(0), AtomicU64::new(0));
+    runtime()?
+        .block_on(async {
+            // The migrations commit one by one: a second connection counts them as they land.
+            let count = async {
+                loop {
+                    if let Some(n) = cityserve::migrations_applied(&config).await {
+                        applied.store(n, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            };
+            let work = cityserve_progress::follow(
+                "migrations",
+                total,
+                "migrations",
+                &applied,
+                cityserve::migrate(&config, &read),
+            );
+            tokio::select! {
+                done = work => done,
+                never = count => never,
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    let rows = read.load(Ordering::Relaxed);
+    let rebuilt = if rows > 0 { format!("; report-card counters rebuilt from {rows} raw rows") } else { String::new() };
+    println!("migrations applied to {}{rebuilt}", redact_url(&config.database_url));
     Ok(())
 }
 

@@ -134,6 +134,15 @@ both_backends! {
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["name"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(jsonl_names, names(&file), "JSON Lines and CSV hold the same rows in the same order");
+        let parquet = dir.path().join("water.parquet");
+        assert_eq!(cityserve_export::run(&options(app, &chief(), What::Feedback, &parquet)).await.unwrap(), 40);
+        {
+            use parquet::file::reader::{FileReader, SerializedFileReader};
+            let reader = SerializedFileReader::new(std::fs::File::open(&parquet).unwrap()).unwrap();
+            assert_eq!(reader.metadata().file_metadata().num_rows(), 40);
+            let first = reader.get_row_iter(None).unwrap().next().unwrap().unwrap().to_string();
+            assert!(first.starts_with(&format!("{{name: \"{}\", department: \"water\"", names(&file)[0])), "{first}");
+        }
 
         let db = if app.database_url.starts_with("sqlite:") { Db::Sqlite } else { Db::Postgres };
         let empty = TestApp::start(db).await.unwrap();
@@ -267,6 +276,33 @@ both_backends! {
         let other = pb::ExportFeedbackRequest { profile: pb::ExportProfile::OpenData as i32, resume_token: whole[2].resume_token.clone(), ..r };
         let e = app.feedback().export_feedback(authed(other, &chief())).await.unwrap_err();
         assert_eq!(bad_fields(&e), ["resume_token"]);
+    }
+
+    async fn an_export_command_stopped_halfway_resumes_without_doubling(app: &TestApp) {
+        city(app).await;
+        history(app, 60).await;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("water.csv");
+        let o = Options { chunk_size: 1, ..options(app, &chief(), What::Feedback, &out) };
+        let first = o.clone();
+        let task = tokio::spawn(async move { cityserve_export::run(&first).await });
+        // Stop it once some chunks, but not all, are on disk.
+        let resume = cityserve_export::sink::resume_path(&out);
+        while !resume.exists() {
+            tokio::task::yield_now().await;
+        }
+        task.abort();
+        let _ = task.await;
+        let stopped_at = names(&out).len();
+        assert!(stopped_at < 60, "stopped too late to prove anything ({stopped_at} rows)");
+        let rows = cityserve_export::run(&Options { resume: true, ..o }).await.unwrap();
+        assert_eq!(rows, 60);
+        let mut all = names(&out);
+        assert_eq!(all.len(), 60);
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 60, "no row twice");
+        assert!(!resume.exists(), "a finished export leaves no resume point");
     }
 
     async fn a_period_exports_what_occurred_in_it(app: &TestApp) {

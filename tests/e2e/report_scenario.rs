@@ -833,8 +833,10 @@ both_backends! {
         assert_eq!((utc.time_zone.as_str(), utc.volume, utc.start_time), ("UTC", 8, ts("2026-10-01T00:00:00Z")));
 
         // `cityserve rollups rebuild` rekeys them in the city's days.
-        let rebuilt = cityserve::rollups::rebuild_configured(&app.config).await.unwrap();
+        let read = std::sync::atomic::AtomicU64::new(0);
+        let rebuilt = cityserve::rollups::rebuild_configured(&app.config, &read).await.unwrap();
         assert_eq!((rebuilt.zone, rebuilt.previous_zone), (NEW_YORK, chrono_tz::UTC));
+        assert_eq!(read.into_inner(), rebuilt.rows, "the progress counted every raw row read");
         with_store!(app, |store| work_cases(&store));
 
         for (d, cards) in [("water", water_cards()), ("streets", streets_cards())] {

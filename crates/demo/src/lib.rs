@@ -160,7 +160,7 @@ pub async fn load_with<S: ImportStore + CoordinationStore + Open311Store + citys
     // nothing to rebuild.
     let (rollups_actor, rollups_scope) = system_scope("cityserve-demo");
     store
-        .rebuild_rollups(&wctx(&rollups_scope, &rollups_actor, AuditAction::RollupsRebuild), true)
+        .rebuild_rollups(&wctx(&rollups_scope, &rollups_actor, AuditAction::RollupsRebuild), true, &Default::default())
         .await
         .map_err(|e| DemoError::Store("rebuild rollups", e))?;
     let start = std::time::Instant::now();

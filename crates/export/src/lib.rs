@@ -1,4 +1,5 @@
-//! `cityserve export`: takes a city's feedback, cases or report cards out for its data warehouse,
+//! `cityserve export`: takes a city's feedback, cases or report cards out (CSV, JSON Lines or
+//! Parquet) for its data warehouse,
 //! its auditors or its open-data portal, as a client of the running server, so an export sees
 //! exactly what its token may see and is audited like any other read of many residents' data.
 //!
@@ -11,6 +12,7 @@
 //!
 //! Dates (`--from 2026-01-01`) are local days of the city's time zone, read from the server. See
 //! docs/export.md.
+pub mod parquet;
 pub mod records;
 pub mod sink;
 
@@ -19,7 +21,7 @@ use cityserve_proto::v1 as pb;
 use cityserve_proto::v1::coordination_service_client::CoordinationServiceClient;
 use cityserve_proto::v1::department_service_client::DepartmentServiceClient;
 use cityserve_proto::v1::feedback_service_client::FeedbackServiceClient;
-use records::{FEEDBACK_COLUMNS, Shape};
+use records::{Shape, feedback_columns};
 use sink::{Format, Sink};
 use std::path::PathBuf;
 use tonic::transport::{Channel, Endpoint};
@@ -172,8 +174,14 @@ async fn stream(
     to: Option<DateTime<Utc>>,
 ) -> Result<u64, ExportError> {
     let case_shape = Shape::of("Case").ok_or_else(|| ExportError::Usage("no Case descriptor".into()))?;
-    let columns = if o.what == What::Cases { case_shape.columns() } else { FEEDBACK_COLUMNS.to_vec() };
-    let (mut sink, at) = Sink::open(&o.out, Format::of(&o.out), &columns, o.resume).map_err(|e| file_error(o, e))?;
+    let columns = if o.what == What::Cases { case_shape.columns().to_vec() } else { feedback_columns() };
+    let format = Format::of(&o.out);
+    if o.resume && format == Format::Parquet {
+        return Err(ExportError::Usage(
+            "--resume: a Parquet file is written whole; run the export again without --resume".into(),
+        ));
+    }
+    let (mut sink, at) = Sink::open(&o.out, format, &columns, o.resume).map_err(|e| file_error(o, e))?;
     let label = o.out.file_name().map_or_else(|| o.out.display().to_string(), |n| n.to_string_lossy().into_owned());
     let mut progress = cityserve_progress::Progress::counting(&label, "rows");
     progress.advance(at.rows);
@@ -229,8 +237,7 @@ async fn cards(
         None => departments(channel, &o.token).await?,
     };
     let shape = Shape::of("ReportCard").ok_or_else(|| ExportError::Usage("no ReportCard descriptor".into()))?;
-    let (mut sink, _) =
-        Sink::open(&o.out, Format::of(&o.out), &shape.columns(), false).map_err(|e| file_error(o, e))?;
+    let (mut sink, _) = Sink::open(&o.out, Format::of(&o.out), shape.columns(), false).map_err(|e| file_error(o, e))?;
     let mut progress = cityserve_progress::Progress::counting("report cards", "cards");
     let mut client = CoordinationServiceClient::new(channel.clone());
     let first_day = from.with_timezone(&zone).date_naive();

@@ -12,27 +12,57 @@ use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, Serialize
 use serde_json::Value;
 use std::sync::LazyLock;
 
+/// What a column holds: how Parquet types it (CSV and JSON Lines write every value as the proto3
+/// JSON mapping does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Text (also enum names, and lists and messages as JSON text).
+    Text,
+    /// A whole number.
+    Int,
+    /// A real number.
+    Real,
+    /// True or false.
+    Bool,
+    /// An instant (RFC 3339 text; microseconds since the epoch, UTC, in Parquet).
+    Time,
+}
+
+/// A column: its name and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// The name (a proto field name).
+    pub name: String,
+    /// What it holds.
+    pub kind: Kind,
+}
+
 /// The columns of a feedback export, in order.
-pub const FEEDBACK_COLUMNS: &[&str] = &[
-    "name",
-    "department",
-    "channel",
-    "kind",
-    "csat",
-    "nps",
-    "text",
-    "language_code",
-    "service_category_id",
-    "occur_time",
-    "receive_time",
-    "internal_customer",
-    "address",
-    "latitude",
-    "longitude",
-    "resident_key",
-    "case",
-    "erased",
+pub const FEEDBACK_COLUMNS: &[(&str, Kind)] = &[
+    ("name", Kind::Text),
+    ("department", Kind::Text),
+    ("channel", Kind::Text),
+    ("kind", Kind::Text),
+    ("csat", Kind::Int),
+    ("nps", Kind::Int),
+    ("text", Kind::Text),
+    ("language_code", Kind::Text),
+    ("service_category_id", Kind::Text),
+    ("occur_time", Kind::Time),
+    ("receive_time", Kind::Time),
+    ("internal_customer", Kind::Text),
+    ("address", Kind::Text),
+    ("latitude", Kind::Real),
+    ("longitude", Kind::Real),
+    ("resident_key", Kind::Text),
+    ("case", Kind::Text),
+    ("erased", Kind::Bool),
 ];
+
+/// [`FEEDBACK_COLUMNS`] as columns.
+pub fn feedback_columns() -> Vec<Column> {
+    FEEDBACK_COLUMNS.iter().map(|(name, kind)| Column { name: (*name).to_owned(), kind: *kind }).collect()
+}
 
 /// One row: a value per column, in the columns' order (`Null` for none).
 pub type Record = Vec<Value>;
@@ -91,20 +121,20 @@ static POOL: LazyLock<Option<DescriptorPool>> =
 #[derive(Clone)]
 pub struct Shape {
     descriptor: MessageDescriptor,
-    columns: Vec<String>,
+    columns: Vec<Column>,
 }
 
 impl Shape {
     /// The shape of `cityserve.v1.{message}`, e.g. `Case` or `ReportCard`.
     pub fn of(message: &str) -> Option<Shape> {
         let descriptor = POOL.as_ref()?.get_message_by_name(&format!("cityserve.v1.{message}"))?;
-        let columns = descriptor.fields().map(|f| f.name().to_owned()).collect();
+        let columns = descriptor.fields().map(|f| Column { name: f.name().to_owned(), kind: kind_of(&f) }).collect();
         Some(Shape { descriptor, columns })
     }
 
     /// The columns.
-    pub fn columns(&self) -> Vec<&str> {
-        self.columns.iter().map(String::as_str).collect()
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
     }
 
     /// `message` (of this shape) as a row.
@@ -115,7 +145,31 @@ impl Shape {
         }
         let options = SerializeOptions::new().use_proto_field_name(true).skip_default_fields(false);
         let json = dynamic.serialize_with_options(serde_json::value::Serializer, &options).unwrap_or(Value::Null);
-        self.columns.iter().map(|c| json.get(c).cloned().unwrap_or(Value::Null)).collect()
+        self.columns.iter().map(|c| json.get(&c.name).cloned().unwrap_or(Value::Null)).collect()
+    }
+}
+
+/// What a field's values are, as a column.
+fn kind_of(f: &prost_reflect::FieldDescriptor) -> Kind {
+    use prost_reflect::Kind as K;
+    if f.is_list() || f.is_map() {
+        return Kind::Text;
+    }
+    match f.kind() {
+        K::Int32
+        | K::Int64
+        | K::Uint32
+        | K::Uint64
+        | K::Sint32
+        | K::Sint64
+        | K::Fixed32
+        | K::Fixed64
+        | K::Sfixed32
+        | K::Sfixed64 => Kind::Int,
+        K::Double | K::Float => Kind::Real,
+        K::Bool => Kind::Bool,
+        K::Message(m) if m.full_name() == "google.protobuf.Timestamp" => Kind::Time,
+        _ => Kind::Text,
     }
 }
 
@@ -147,7 +201,7 @@ mod tests {
         };
         let r = feedback(&f);
         assert_eq!(r.len(), FEEDBACK_COLUMNS.len());
-        let get = |c: &str| cell(&r[FEEDBACK_COLUMNS.iter().position(|x| *x == c).unwrap()]);
+        let get = |c: &str| cell(&r[FEEDBACK_COLUMNS.iter().position(|x| x.0 == c).unwrap()]);
         assert_eq!(get("department"), "water");
         assert_eq!((get("channel").as_str(), get("kind").as_str()), ("WEB", "COMPLAINT"));
         assert_eq!((get("csat").as_str(), get("nps").as_str()), ("2", ""));
@@ -159,7 +213,11 @@ mod tests {
     #[test]
     fn cases_are_their_fields_by_reflection() {
         let shape = Shape::of("Case").unwrap();
-        assert_eq!(&shape.columns()[..3], ["name", "feedback", "state"]);
+        let names: Vec<&str> = shape.columns().iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(&names[..3], ["name", "feedback", "state"]);
+        let kind = |n: &str| shape.columns().iter().find(|c| c.name == n).unwrap().kind;
+        assert_eq!((kind("reopen_count"), kind("receive_time"), kind("notes")), (Kind::Int, Kind::Time, Kind::Text));
+        assert_eq!((kind("overdue"), kind("state"), kind("held")), (Kind::Bool, Kind::Text, Kind::Text));
         let c = pb::Case {
             name: "departments/water/cases/fb-1".into(),
             state: pb::CaseState::Acknowledged as i32,
@@ -168,7 +226,7 @@ mod tests {
             ..Default::default()
         };
         let r = shape.record(&c);
-        let get = |col: &str| cell(&r[shape.columns().iter().position(|x| *x == col).unwrap()]);
+        let get = |col: &str| cell(&r[names.iter().position(|x| *x == col).unwrap()]);
         assert_eq!(get("state"), "CASE_STATE_ACKNOWLEDGED");
         assert_eq!(get("reopen_count"), "1");
         assert!(get("notes").contains(r#""text":"called""#), "{}", get("notes"));

@@ -4,8 +4,9 @@
 //! server's resume token, the file's length and the rows written; `--resume` cuts the file back
 //! to that length (dropping a chunk half-written when the export was stopped) and continues
 //! from the token, so a resumed export holds every row exactly once. The resume file is removed
-//! when the export completes.
-use crate::records::{Record, cell};
+//! when the export completes. Parquet files are written whole ([`crate::parquet`]).
+use crate::parquet::ParquetOut;
+use crate::records::{Column, Record, cell};
 use serde_json::{Map, Value};
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -18,13 +19,17 @@ pub enum Format {
     Csv,
     /// One JSON object per line.
     JsonLines,
+    /// Apache Parquet, typed columns.
+    Parquet,
 }
 
 impl Format {
-    /// From the file name: `.jsonl`/`.ndjson` are JSON Lines, anything else CSV.
+    /// From the file name: `.jsonl`/`.ndjson` are JSON Lines, `.parquet` Parquet, anything else
+    /// CSV.
     pub fn of(path: &Path) -> Format {
         match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
             Some("jsonl" | "ndjson") => Format::JsonLines,
+            Some("parquet") => Format::Parquet,
             _ => Format::Csv,
         }
     }
@@ -50,18 +55,28 @@ pub fn resume_path(path: &Path) -> PathBuf {
 
 /// An export's output file.
 pub struct Sink {
-    file: File,
+    out: Out,
     path: PathBuf,
-    format: Format,
     columns: Vec<String>,
     at: Resume,
+}
+
+/// Rows as text, appended and resumable; or a Parquet file, written whole.
+enum Out {
+    Text(File, Format),
+    Parquet(Box<ParquetOut>),
 }
 
 impl Sink {
     /// Opens `path` for rows of `columns`: continuing an interrupted export when `resume` is set
     /// and one was recorded, else from an empty file. Answers where it continues from.
-    pub fn open(path: &Path, format: Format, columns: &[&str], resume: bool) -> std::io::Result<(Sink, Resume)> {
-        let columns: Vec<String> = columns.iter().map(|c| (*c).to_owned()).collect();
+    pub fn open(path: &Path, format: Format, columns: &[Column], resume: bool) -> std::io::Result<(Sink, Resume)> {
+        if format == Format::Parquet {
+            let out = Out::Parquet(Box::new(ParquetOut::create(File::create(path)?, columns)?));
+            let sink = Sink { out, path: path.to_owned(), columns: Vec::new(), at: Resume::default() };
+            return Ok((sink, Resume::default()));
+        }
+        let columns: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
         let recorded = if resume { read_resume(&resume_path(path))? } else { None };
         let (file, at) = match recorded {
             Some(at) => {
@@ -81,15 +96,22 @@ impl Sink {
                 (file, Resume { length, ..Resume::default() })
             }
         };
-        let sink = Sink { file, path: path.to_owned(), format, columns, at: at.clone() };
+        let sink = Sink { out: Out::Text(file, format), path: path.to_owned(), columns, at: at.clone() };
         Ok((sink, at))
     }
 
     /// Appends a chunk of rows and records `token` as the point to resume from after it.
     pub fn append(&mut self, rows: &[Record], token: &str) -> std::io::Result<()> {
+        let (file, format) = match &mut self.out {
+            Out::Parquet(p) => {
+                self.at.rows += rows.len() as u64;
+                return p.append(rows);
+            }
+            Out::Text(file, format) => (file, *format),
+        };
         let mut bytes = Vec::new();
-        match self.format {
-            Format::Csv => {
+        match format {
+            Format::Csv | Format::Parquet => {
                 let mut w = csv::Writer::from_writer(&mut bytes);
                 for r in rows {
                     w.write_record(r.iter().map(cell)).map_err(std::io::Error::other)?;
@@ -104,8 +126,8 @@ impl Sink {
                 }
             }
         }
-        self.file.write_all(&bytes)?;
-        self.file.sync_data()?;
+        file.write_all(&bytes)?;
+        file.sync_data()?;
         self.at = Resume {
             token: token.to_owned(),
             length: self.at.length + bytes.len() as u64,
@@ -119,8 +141,12 @@ impl Sink {
         self.at.rows
     }
 
-    /// The export is complete: the resume point is dropped.
+    /// The export is complete: the resume point is dropped (a Parquet file gets its footer).
     pub fn finish(self) -> std::io::Result<u64> {
+        if let Out::Parquet(p) = self.out {
+            p.finish()?;
+            return Ok(self.at.rows);
+        }
         match std::fs::remove_file(resume_path(&self.path)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
@@ -156,18 +182,23 @@ fn write_resume(path: &Path, at: &Resume) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::Kind;
+
+    fn columns() -> Vec<Column> {
+        ["a", "b"].iter().map(|n| Column { name: (*n).to_owned(), kind: Kind::Text }).collect()
+    }
 
     #[test]
     fn a_resumed_export_drops_the_half_written_chunk() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        let (mut sink, at) = Sink::open(&path, Format::Csv, &["a", "b"], true).unwrap();
+        let (mut sink, at) = Sink::open(&path, Format::Csv, &columns(), true).unwrap();
         assert_eq!(at.rows, 0);
         sink.append(&[vec![Value::from(1), Value::from("x, y")]], "t1").unwrap();
         drop(sink);
         // A chunk written but not recorded: the export stopped in between.
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"2,half").unwrap();
-        let (mut sink, at) = Sink::open(&path, Format::Csv, &["a", "b"], true).unwrap();
+        let (mut sink, at) = Sink::open(&path, Format::Csv, &columns(), true).unwrap();
         assert_eq!((at.token.as_str(), at.rows), ("t1", 1));
         sink.append(&[vec![Value::from(2), Value::Null]], "").unwrap();
         assert_eq!(sink.finish().unwrap(), 2);
@@ -179,7 +210,7 @@ mod tests {
     fn json_lines_name_every_value() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.jsonl");
-        let (mut sink, _) = Sink::open(&path, Format::of(&path), &["a", "b"], false).unwrap();
+        let (mut sink, _) = Sink::open(&path, Format::of(&path), &columns(), false).unwrap();
         sink.append(&[vec![Value::from(1), Value::Null]], "").unwrap();
         sink.finish().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1,\"b\":null}\n");

@@ -98,7 +98,12 @@ pub async fn follow<T>(
     count: &AtomicU64,
     work: impl Future<Output = T>,
 ) -> T {
-    let mut progress = Progress::new(label, total, unit);
+    follow_with(Progress::new(label, total, unit), count, work).await
+}
+
+/// [`follow`] with `progress` as the display (e.g. [`Progress::counting`] when the total is not
+/// known ahead).
+pub async fn follow_with<T>(mut progress: Progress, count: &AtomicU64, work: impl Future<Output = T>) -> T {
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut work = std::pin::pin!(work);
     loop {

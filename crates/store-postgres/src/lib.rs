@@ -253,6 +253,22 @@ async fn apply_deltas(conn: &mut PgConnection, deltas: &[cityserve_domain::repor
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
+/// How many migrations this build applies (for `cityserve migrate`'s progress).
+pub fn migration_count() -> u64 {
+    MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()).count() as u64
+}
+
+/// How many migrations the database at `url` has applied so far, read on a connection of its
+/// own while another applies them (each commits on its own); `None` when that cannot be read
+/// now (before the first).
+pub async fn applied_migrations(url: &str) -> Option<u64> {
+    let mut conn = PgConnection::connect(url).await.ok()?;
+    let n: Option<i64> =
+        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&mut conn).await.ok();
+    let _ = conn.close().await;
+    n.and_then(|n| u64::try_from(n).ok())
+}
+
 /// Maps a sqlx error; the only place this backend classifies database failures.
 fn db_err(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(d) = &e {

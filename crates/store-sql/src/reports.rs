@@ -214,6 +214,7 @@ macro_rules! report_store {
                 &self,
                 ctx: &cityserve_store::WriteCtx<'_>,
                 only_if_stale: bool,
+                read: &std::sync::atomic::AtomicU64,
             ) -> cityserve_store::StoreResult<Option<cityserve_store::RollupRebuild>> {
                 use $crate::SqlRow;
                 if ctx.scope.departments().is_some() {
@@ -238,7 +239,7 @@ macro_rules! report_store {
                 if only_if_stale && version == cityserve_domain::report::ROLLUP_VERSION && zone == previous_zone {
                     return Ok(None);
                 }
-                let rebuilt = crate::rebuild_rollups(&mut tx, zone).await?;
+                let rebuilt = crate::rebuild_rollups(&mut tx, zone, read).await?;
                 let departments = sqlx::query($crate::calendar::ALL_DEPARTMENT_IDS)
                     .fetch_all(&mut *tx)
                     .await

@@ -151,7 +151,7 @@ pub fn built_at() -> DateTime<Utc> {
 
 /// The rollups' helpers, expanded at a backend's crate root: `rollup_zone` (what every write
 /// keys its counters by) and `rebuild_rollups` (in the caller's transaction, which must see every
-/// department: the Chief's). They run on `crate::Conn` and write with `crate::apply_deltas`.
+/// department: the Chief's; `read` counts the raw rows read). They run on `crate::Conn` and write with `crate::apply_deltas`.
 #[macro_export]
 macro_rules! rollup_rebuild {
     () => {
@@ -176,6 +176,7 @@ macro_rules! rollup_rebuild {
         pub(crate) async fn rebuild_rollups(
             conn: &mut crate::Conn,
             zone: $crate::rollups::Tz,
+            read: &std::sync::atomic::AtomicU64,
         ) -> cityserve_store::StoreResult<$crate::rollups::Rebuilt> {
             use $crate::futures::TryStreamExt;
             for sql in $crate::rollups::CLEAR_ROLLUPS {
@@ -186,30 +187,35 @@ macro_rules! rollup_rebuild {
                 let mut rows = sqlx::query($crate::rollups::CONTACT_FACTS).fetch(&mut *conn);
                 while let Some(row) = rows.try_next().await.map_err(crate::db_err)? {
                     sums.contact(&row)?;
+                    read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             {
                 let mut rows = sqlx::query($crate::rollups::ALL_CASES).fetch(&mut *conn);
                 while let Some(row) = rows.try_next().await.map_err(crate::db_err)? {
                     sums.case(&row)?;
+                    read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             {
                 let mut rows = sqlx::query($crate::rollups::RECOVERY_FACTS).fetch(&mut *conn);
                 while let Some(row) = rows.try_next().await.map_err(crate::db_err)? {
                     sums.recovery(&row)?;
+                    read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             {
                 let mut rows = sqlx::query($crate::rollups::HANDOFF_FACTS).fetch(&mut *conn);
                 while let Some(row) = rows.try_next().await.map_err(crate::db_err)? {
                     sums.handoff(&row)?;
+                    read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             {
                 let mut rows = sqlx::query($crate::rollups::ESCALATION_FACTS).fetch(&mut *conn);
                 while let Some(row) = rows.try_next().await.map_err(crate::db_err)? {
                     sums.escalation(&row)?;
+                    read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             let (deltas, rows) = sums.into_deltas();

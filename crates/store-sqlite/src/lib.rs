@@ -106,6 +106,23 @@ pub struct SqliteStore {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
+/// How many migrations this build applies (for `cityserve migrate`'s progress).
+pub fn migration_count() -> u64 {
+    MIGRATOR.iter().filter(|m| !m.migration_type.is_down_migration()).count() as u64
+}
+
+/// How many migrations the database at `url` has applied so far, read on a connection of its
+/// own while another applies them; `None` when that cannot be read now (no database yet).
+pub async fn applied_migrations(url: &str) -> Option<u64> {
+    use sqlx::Connection;
+    let options = SqliteConnectOptions::from_str(url).ok()?.create_if_missing(false).read_only(true);
+    let mut conn = SqliteConnection::connect_with(&options).await.ok()?;
+    let n: Option<i64> =
+        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&mut conn).await.ok();
+    let _ = conn.close().await;
+    n.and_then(|n| u64::try_from(n).ok())
+}
+
 /// Maps a sqlx error; the only place this backend classifies database failures.
 fn db_err(e: sqlx::Error) -> StoreError {
     match &e {

@@ -28,11 +28,13 @@ pub trait ReportStore: FeedbackStore {
     /// time zone, in one transaction (writes of counters wait for it), audited and announced as
     /// `rollups.rebuild` on every department. With `only_if_stale`, does nothing (`None`) unless
     /// the counters were built under an older [`cityserve_domain::report::ROLLUP_VERSION`] or
-    /// another time zone. Needs a city-wide scope (the Chief's, or the server's own).
+    /// another time zone. Needs a city-wide scope (the Chief's, or the server's own). `read`
+    /// counts the raw rows read so far, for a progress display.
     fn rebuild_rollups(
         &self,
         ctx: &WriteCtx<'_>,
         only_if_stale: bool,
+        read: &std::sync::atomic::AtomicU64,
     ) -> impl Future<Output = StoreResult<Option<RollupRebuild>>> + Send;
 
     /// Summed rollup counters per department over `[from_day, to_day)` (local day numbers), for

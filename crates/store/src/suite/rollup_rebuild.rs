@@ -111,9 +111,16 @@ pub async fn rollups_kept_by_writes_equal_a_rebuild<
     store.update_city_calendar(&ctx(&manage, &chief, "city_calendar.update"), &city, 0).await.unwrap();
     let (system, system_wide) = system_scope("rollups-suite");
     let rebuild = WriteCtx { scope: &system_wide, actor: &system, action: "rollups.rebuild", trace_id: None };
-    let first = store.rebuild_rollups(&rebuild, true).await.unwrap().expect("a new time zone rebuilds the counters");
+    let first = store
+        .rebuild_rollups(&rebuild, true, &Default::default())
+        .await
+        .unwrap()
+        .expect("a new time zone rebuilds the counters");
     assert_eq!((first.zone, first.previous_zone), (ny, chrono_tz::UTC));
-    assert!(store.rebuild_rollups(&rebuild, true).await.unwrap().is_none(), "current counters are left alone");
+    assert!(
+        store.rebuild_rollups(&rebuild, true, &Default::default()).await.unwrap().is_none(),
+        "current counters are left alone"
+    );
     let all = scope(&chief, Action::ReadReportCards, None);
     assert_eq!(store.rollup_zone(&all).await.unwrap(), ny);
 
@@ -291,7 +298,8 @@ pub async fn rollups_kept_by_writes_equal_a_rebuild<
     for m in ["rec.apology", "ho.pingpong", "esc"] {
         assert!(metrics.contains(m), "the workload exercised {m}: {metrics:?}");
     }
-    let again = store.rebuild_rollups(&rebuild, false).await.unwrap().expect("an asked-for rebuild runs");
+    let again =
+        store.rebuild_rollups(&rebuild, false, &Default::default()).await.unwrap().expect("an asked-for rebuild runs");
     assert_eq!(again.zone, ny);
     let rebuilt = counters(store, from, to).await;
     for (key, m) in &kept {
