@@ -161,6 +161,7 @@ macro_rules! backend_tests {
             timeline_spans_departments_with_details_in_scope,
             erasure_keeps_statistics_and_removes_pii,
             feedback_scope_hides_other_tenants,
+            export_reads_a_period_and_the_contact_values,
             handoff_path_and_ping_pong_count_on_both_cards,
             breach_scan_escalates_exactly_once_with_racing_scanners,
             escalations_are_raised_and_settled,

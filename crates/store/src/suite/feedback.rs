@@ -1,6 +1,6 @@
 //! Shared behaviour of [`crate::FeedbackStore`] backends.
 use super::{chief, cso, ctx, dept, idem, page, scope, seed_department};
-use crate::feedback::{BatchMode, CaseFilter, CaseOrder, FeedbackFilter, Source};
+use crate::feedback::{BatchMode, CaseFilter, CaseOrder, FeedbackFilter, Period, Source};
 use crate::{FeedbackStore, StoreError};
 use chrono::{Duration, TimeZone, Utc};
 use cityserve_domain::feedback::{CaseTransition, transition};
@@ -488,4 +488,57 @@ pub async fn feedback_scope_hides_other_tenants<S: FeedbackStore>(store: &S) {
     let residents = FeedbackFilter { source: Some(Source::Residents), ..internal.clone() };
     assert_eq!(store.list_feedback(&sr, &internal, &page(10, None)).await.unwrap().items.len(), 1);
     assert!(store.list_feedback(&sr, &residents, &page(10, None)).await.unwrap().items.is_empty());
+}
+
+/// An export's reads: feedback by when it occurred and cases by when they were received, within a
+/// period; and the contact values the open-data profile strikes from free text, only in scope.
+pub async fn export_reads_a_period_and_the_contact_values<S: FeedbackStore>(store: &S) {
+    seed_department(store, "water").await;
+    seed_department(store, "parks").await;
+    let c = chief();
+    let s = scope(&c, Action::SubmitFeedback, Some(&dept("water")));
+    let named =
+        keyer().resident(Contact { email: EMAIL.into(), phone: PHONE.into(), name: "Ann Resident".into() }).unwrap();
+    for (i, id) in ["fb-1", "fb-2", "fb-3"].iter().enumerate() {
+        let mut f = item("water", id, FeedbackKind::Complaint, Channel::Web);
+        f.occurred_at = Utc.with_ymd_and_hms(2026, 5, 1 + i as u32, 9, 0, 0).unwrap();
+        f.resident = Some(named.clone());
+        store.submit_feedback(&ctx(&s, &c, "feedback.submit"), &idem(id, "h"), &f).await.unwrap();
+    }
+    let read = scope(&c, Action::ReadFeedback, Some(&dept("water")));
+    let day = |d: u32| Utc.with_ymd_and_hms(2026, 5, d, 0, 0, 0).unwrap();
+    let may_2 = FeedbackFilter {
+        department: Some(dept("water")),
+        occurred: Some(Period { start: day(2), end: day(3) }),
+        ..FeedbackFilter::default()
+    };
+    let got = store.list_feedback(&read, &may_2, &page(10, None)).await.unwrap().items;
+    assert_eq!(got.iter().map(|f| f.id.to_string()).collect::<Vec<_>>(), ["fb-2"], "the end is exclusive");
+    let cases = scope(&c, Action::ReadCases, Some(&dept("water")));
+    let received = |start, end| CaseFilter {
+        department: Some(dept("water")),
+        received: Some(Period { start, end }),
+        ..CaseFilter::default()
+    };
+    let now = Utc::now();
+    let today = received(now - Duration::hours(1), now + Duration::hours(1));
+    assert_eq!(store.list_cases(&cases, &today, CaseOrder::Newest, &page(10, None)).await.unwrap().items.len(), 3);
+    let may = received(day(1), day(4));
+    assert!(
+        store.list_cases(&cases, &may, CaseOrder::Newest, &page(10, None)).await.unwrap().items.is_empty(),
+        "cases go by when they were received, not when the contact occurred"
+    );
+
+    let key = got[0].resident_key.clone().unwrap();
+    let values = store.contact_values(&read, &dept("water"), &[key.as_str(), "r-unknown"]).await.unwrap();
+    assert_eq!(values.len(), 1);
+    assert_eq!(values[0].0, key);
+    let mut v = values[0].1.clone();
+    v.sort();
+    assert_eq!(v, [PHONE, "Ann Resident", EMAIL]);
+    assert!(store.contact_values(&read, &dept("water"), &[]).await.unwrap().is_empty());
+    // Another department's contacts are out of a Water scope.
+    let water_cso = cso("water");
+    let own = scope(&water_cso, Action::ReadFeedback, Some(&dept("water")));
+    assert_eq!(store.contact_values(&own, &dept("parks"), &[key.as_str()]).await, Err(StoreError::NotFound));
 }
