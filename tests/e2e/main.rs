@@ -30,5 +30,6 @@ mod open311_spec;
 mod replicas;
 mod report_scenario;
 mod server;
+mod streams;
 mod string_fields;
 mod tools;

@@ -91,6 +91,26 @@ impl Call {
     }
 }
 
+/// A streaming call's response stream, kept only while its caller keeps their standing: checked
+/// once per standing TTL, ended with PERMISSION_DENIED when lost
+/// ([`crate::layers::standing::StandingGuard`]). Every server-streaming handler wraps its stream
+/// with this, taking `guard` from the request before its body is read ([`stream_guard`]).
+pub(crate) fn guard_stream<T: Send + 'static>(
+    guard: Option<crate::layers::standing::StandingGuard>,
+    stream: std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, tonic::Status>> + Send>>,
+) -> std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, tonic::Status>> + Send>> {
+    match guard {
+        Some(g) => g.guard(stream),
+        // Only without the standing layer (unit tests): nothing to re-check against.
+        None => stream,
+    }
+}
+
+/// The standing guard the standing layer put on `req`.
+pub(crate) fn stream_guard<T>(req: &tonic::Request<T>) -> Option<crate::layers::standing::StandingGuard> {
+    req.extensions().get::<crate::layers::standing::StandingGuard>().cloned()
+}
+
 /// `f` with the page-token binding of the call running now, for a task the call spawns (a
 /// stream's producer outlives the handler, and its tokens must bind as the call's own).
 pub(crate) fn within_call<F: std::future::Future>(f: F) -> impl std::future::Future<Output = F::Output> {

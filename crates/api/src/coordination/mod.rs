@@ -280,7 +280,8 @@ impl<S: CoordinationStore> CoordinationService for CoordinationApi<S> {
     type WatchStream = WatchStream;
 
     async fn watch(&self, req: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
-        handle!(req, |c, r| self.watch(c, r), |x| x)
+        let guard = crate::kit::stream_guard(&req);
+        handle!(req, |c, r| self.watch(c, r), |x| crate::kit::guard_stream(guard, x))
     }
 }
 

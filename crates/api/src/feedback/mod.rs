@@ -262,7 +262,8 @@ impl<S: FeedbackStore> FeedbackService for FeedbackApi<S> {
         &self,
         req: Request<pb::ExportFeedbackRequest>,
     ) -> Result<Response<Self::ExportFeedbackStream>, Status> {
-        handle!(req, |c, r| self.export(c, r), |x| x)
+        let guard = crate::kit::stream_guard(&req);
+        handle!(req, |c, r| self.export(c, r), |x| crate::kit::guard_stream(guard, x))
     }
 
     async fn link_follow_up(

@@ -6,6 +6,10 @@
 //! lookup per TTL instead of one database transaction per call. A change to officers or
 //! appointments made through this server forgets every remembered standing at once; one made
 //! through another replica is seen here within the TTL.
+//!
+//! A stream outlives the check made when it opened: every streaming RPC's response goes through
+//! [`StandingGuard::guard`], which checks again once per TTL (through the same cache) and ends the
+//! stream with PERMISSION_DENIED when the caller no longer holds what their token claims.
 use crate::error::ApiError;
 use cityserve_domain::officer::check_standing;
 use cityserve_domain::{Action, Caller, DepartmentId, Role, authorize};
@@ -120,6 +124,84 @@ pub struct StandingService<S, I> {
     cache: StandingCache,
 }
 
+/// Re-checks a caller's standing for the life of a stream: put into every request's extensions
+/// by [`StandingService`], taken by streaming handlers ([`crate::kit::guard_stream`]).
+#[derive(Clone)]
+pub struct StandingGuard {
+    ttl: Duration,
+    check: Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<(), Status>> + Send + Sync>,
+}
+
+impl StandingGuard {
+    /// A guard checking `caller` against `store` through `cache`, at least once per the cache's TTL
+    /// (and at least once a second when the cache keeps nothing).
+    fn new<S: OfficerStore>(store: S, cache: StandingCache, caller: Caller) -> Self {
+        let ttl = if cache.ttl.is_zero() { Duration::from_secs(1) } else { cache.ttl };
+        let check = Arc::new(move || {
+            let (store, cache, caller) = (store.clone(), cache.clone(), caller.clone());
+            let checked: futures::future::BoxFuture<'static, Result<(), Status>> =
+                Box::pin(async move { standing_of(&store, &cache, &caller).await.map(|_| ()) });
+            checked
+        });
+        Self { ttl, check }
+    }
+
+    /// `stream`, ending with the refusal as soon as a check finds the caller's standing lost: no
+    /// item is forwarded after it. The first check is one TTL after the stream opens (the call
+    /// was checked as it came in).
+    pub fn guard<T: Send + 'static>(
+        self,
+        stream: std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>>,
+    ) -> std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send>> {
+        use futures::StreamExt;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<T, Status>>(1);
+        let mut stream = stream;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + self.ttl, self.ttl);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = tick.tick() => {
+                        if let Err(refused) = (self.check)().await {
+                            tracing::info!("stream ended: the caller's standing was lost");
+                            let _ = tx.send(Err(refused)).await;
+                            return;
+                        }
+                    }
+                    item = stream.next() => match item {
+                        Some(item) => {
+                            if tx.send(item).await.is_err() {
+                                return;
+                            }
+                        }
+                        None => return,
+                    },
+                    () = tx.closed() => return,
+                }
+            }
+        });
+        Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+    }
+}
+
+/// `caller`'s home department from the cache, or from the store (remembered when it holds).
+async fn standing_of<S: OfficerStore>(
+    store: &S,
+    cache: &StandingCache,
+    caller: &Caller,
+) -> Result<Option<DepartmentId>, Status> {
+    match cache.recall(caller) {
+        Ok(home) => Ok(home),
+        Err(generation) => {
+            let at = Instant::now();
+            let home = verify_standing(store, caller).await?;
+            cache.remember(caller, home.clone(), generation, at);
+            Ok(home)
+        }
+    }
+}
+
 /// The department of the calling officer's own record, as found by the standing check. Handlers
 /// that audit reads (the resident timeline) record them there too; absent for service clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,22 +251,14 @@ where
         let changes = changes_standings(req.uri().path());
         Box::pin(async move {
             if let Some(caller) = caller {
-                let home = match cache.recall(&caller) {
+                let home = match standing_of(&store, &cache, &caller).await {
                     Ok(home) => home,
-                    Err(generation) => {
-                        let at = Instant::now();
-                        match verify_standing(&store, &caller).await {
-                            Ok(home) => {
-                                cache.remember(&caller, home.clone(), generation, at);
-                                home
-                            }
-                            Err(status) => return Ok(status.into_http()),
-                        }
-                    }
+                    Err(status) => return Ok(status.into_http()),
                 };
                 if let Some(home) = home {
                     req.extensions_mut().insert(HomeDepartment(home));
                 }
+                req.extensions_mut().insert(StandingGuard::new(store, cache.clone(), caller));
             }
             let response = inner.call(req).await;
             if changes {
