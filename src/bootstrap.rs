@@ -30,6 +30,9 @@ pub struct ChiefSpec {
     pub email: String,
     /// Job title.
     pub title: String,
+    /// The Chief's subject at the city's identity provider (empty: none), so the first Chief can
+    /// sign in through it (docs/security.md).
+    pub identity_subject: String,
 }
 
 /// What the bootstrap did.
@@ -100,6 +103,7 @@ pub async fn bootstrap_with<S: OfficerStore>(store: &S, spec: &ChiefSpec) -> Res
     let display_name = required_text("name", &spec.display_name, 200)?;
     let email = work_email("email", &spec.email)?;
     let title = optional_text("title", &spec.title, 200)?;
+    let identity_subject = cityserve_domain::officer::identity_subject("identity-subject", &spec.identity_subject)?;
     let system = Caller { subject: "system:bootstrap".into(), role: Role::Chief, departments: vec![] };
     let scope = authorize(&system, Action::AppointChief, None)
         .map_err(|_| BootstrapError::Invalid("bootstrap scope".into()))?;
@@ -134,6 +138,7 @@ pub async fn bootstrap_with<S: OfficerStore>(store: &S, spec: &ChiefSpec) -> Res
                 display_name,
                 email,
                 title,
+                identity_subject,
                 kind: OfficerKind::Staff,
             };
             store.create_officer(&ctx("officer.create"), &key(format!("bootstrap-officer-{officer_id}")), &new).await?;

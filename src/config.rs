@@ -56,6 +56,14 @@ pub struct Config {
     /// The longest lifetime (`exp` − `iat`) a bearer token may have; longer ones are refused.
     #[serde(with = "humantime_serde_compat")]
     pub jwt_max_token_lifetime: Duration,
+    /// The city's OpenID Connect provider, exactly as its tokens' `iss` (empty: none). Its keys
+    /// come from discovery and its JWKS.
+    pub oidc_issuer: String,
+    /// The `aud` the provider puts in tokens for CityServe (empty: `jwt_audience`).
+    pub oidc_audience: String,
+    /// Which provider claim names the officer: `sub` (matched with the officer's
+    /// `identity_subject`) or `email` (a verified e-mail, matched with the work e-mail).
+    pub oidc_match_claim: String,
     /// Longest time a request may run (a client's shorter `grpc-timeout` wins).
     #[serde(with = "humantime_serde_compat")]
     pub request_timeout: Duration,
@@ -144,6 +152,9 @@ impl Default for Config {
             jwt_audience: "cityserve".into(),
             jwt_leeway: cityserve_api::DEFAULT_JWT_LEEWAY,
             jwt_max_token_lifetime: cityserve_api::DEFAULT_JWT_MAX_LIFETIME,
+            oidc_issuer: String::new(),
+            oidc_audience: String::new(),
+            oidc_match_claim: "sub".into(),
             request_timeout: Duration::from_secs(30),
             max_message_bytes: 4 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
@@ -258,6 +269,15 @@ impl Config {
         if let Some(v) = env("CITYSERVE_JWT_AUDIENCE") {
             self.jwt_audience = v;
         }
+        if let Some(v) = env("CITYSERVE_OIDC_ISSUER") {
+            self.oidc_issuer = v;
+        }
+        if let Some(v) = env("CITYSERVE_OIDC_AUDIENCE") {
+            self.oidc_audience = v;
+        }
+        if let Some(v) = env("CITYSERVE_OIDC_MATCH_CLAIM") {
+            self.oidc_match_claim = v;
+        }
         if let Some(v) = env("CITYSERVE_REQUEST_TIMEOUT") {
             self.request_timeout = dur("CITYSERVE_REQUEST_TIMEOUT", &v)?;
         }
@@ -362,6 +382,16 @@ impl Config {
         }
         if self.jwt_max_token_lifetime.is_zero() {
             return Err(ConfigError("jwt_max_token_lifetime must be positive".into()));
+        }
+        if cityserve_api::MatchClaim::parse(&self.oidc_match_claim).is_none() {
+            return Err(ConfigError("oidc_match_claim must be sub or email".into()));
+        }
+        let issuer = self.oidc_issuer.trim();
+        if !(issuer.is_empty() || issuer.starts_with("https://") || issuer.starts_with("http://")) {
+            return Err(ConfigError(
+                "oidc_issuer must be the provider's issuer URL, e.g. https://login.microsoftonline.com/{tenant}/v2.0"
+                    .into(),
+            ));
         }
         let token_ok =
             |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');

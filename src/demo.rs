@@ -38,6 +38,7 @@ pub async fn load_counting(
         display_name: "Casey Chief".into(),
         email: "casey.chief@city.example".into(),
         title: "Chief Customer Service Officer".into(),
+        identity_subject: String::new(),
     };
     match crate::bootstrap::bootstrap_chief(config, &chief).await {
         Ok(_) | Err(crate::bootstrap::BootstrapError::ChiefExists(_)) => {}

@@ -126,7 +126,24 @@ pub fn authenticator(config: &Config) -> Result<Authenticator, ServeError> {
         rs256_public_key_pem: public_key,
         leeway: config.jwt_leeway,
         max_lifetime: config.jwt_max_token_lifetime,
+        oidc: oidc(config),
     })?)
+}
+
+/// The identity provider the configuration names, if any.
+fn oidc(config: &Config) -> Option<cityserve_api::OidcConfig> {
+    let issuer = config.oidc_issuer.trim();
+    if issuer.is_empty() {
+        return None;
+    }
+    let audience = if config.oidc_audience.is_empty() { &config.jwt_audience } else { &config.oidc_audience };
+    Some(cityserve_api::OidcConfig {
+        issuer: issuer.to_owned(),
+        audience: audience.clone(),
+        // Checked by Config::validate.
+        match_claim: cityserve_api::MatchClaim::parse(&config.oidc_match_claim).unwrap_or_default(),
+        refresh_interval: cityserve_api::DEFAULT_OIDC_REFRESH_INTERVAL,
+    })
 }
 
 /// Serves on `listener` until `shutdown` resolves, then drains in-flight calls for at most
@@ -151,6 +168,15 @@ pub async fn serve_all(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let auth = authenticator(&config)?;
+    if let Some(keys) = auth.provider().cloned() {
+        // Fetched in the background: a provider down at start-up must not keep the city's own
+        // tokens out. A provider token before this ends fetches the keys itself.
+        tokio::spawn(async move {
+            if let Err(e) = keys.refresh().await {
+                tracing::warn!(error = %e, "identity provider keys not fetched at start; a provider token fetches them");
+            }
+        });
+    }
     match backend_of(&config.database_url) {
         Backend::Sqlite => {
             // SQLite reads run on the server's own cores, so readers beyond two per core only add

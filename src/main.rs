@@ -52,6 +52,9 @@ enum Command {
         /// The Chief's job title.
         #[arg(long, default_value = "Chief Customer Service Officer")]
         title: String,
+        /// The Chief's subject (`sub`) at the city's identity provider, to sign in through it.
+        #[arg(long, default_value = "")]
+        identity_subject: String,
     },
     /// Load a realistic demo city (departments, CSOs, standards, months of feedback, hand-offs,
     /// escalations, a dumb rule, an initiative) and print tokens and example calls.
@@ -165,7 +168,7 @@ fn main() -> ExitCode {
         Command::Serve { log_format } => run_serve(cli.config.as_ref(), log_format),
         Command::Migrate => run_migrate(cli.config.as_ref()),
         Command::Rollups { command: RollupsCommand::Rebuild } => run_rollups_rebuild(cli.config.as_ref()),
-        Command::BootstrapChief { department, department_name, officer_id, name, email, title } => {
+        Command::BootstrapChief { department, department_name, officer_id, name, email, title, identity_subject } => {
             let spec = cityserve::bootstrap::ChiefSpec {
                 department_id: department,
                 department_name,
@@ -173,6 +176,7 @@ fn main() -> ExitCode {
                 display_name: name,
                 email,
                 title,
+                identity_subject,
             };
             run_bootstrap(cli.config.as_ref(), &spec)
         }

@@ -18,6 +18,7 @@
 use crate::harness::*;
 use cityserve_domain::policy::handoff_scope;
 use cityserve_domain::{Action, AuditAction, Caller, Denied, DepartmentId, Role, authorize};
+use cityserve_proto::v1 as pb;
 use prost::Message;
 use prost::bytes::{Buf, BufMut};
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, SerializeOptions};
@@ -686,6 +687,21 @@ fn who(label: &'static str, c: Caller) -> Who {
     Who { label, token: Some(token), caller: Some(c) }
 }
 
+/// Callers signing in through the city's identity provider: `provider-cso` is the own
+/// department's CSO (their record carries the provider subject `idp-cso-own`; the token's own
+/// `role: chief` claim is ignored, so every cell must answer as for the CSO), `provider-stranger`
+/// a provider user on no roster.
+fn provider_callers(provider: &crate::oidc::Provider, key: &crate::oidc::Key) -> Vec<Who> {
+    let cso = caller(&format!("cso-{OWN}"), Role::Cso, &[OWN]);
+    vec![
+        Who { label: "provider-cso", token: Some(key.sign(&provider.claims(PROVIDER_CSO))), caller: Some(cso) },
+        Who { label: "provider-stranger", token: Some(key.sign(&provider.claims("idp-nobody"))), caller: None },
+    ]
+}
+
+/// The provider subject of the own department's CSO.
+const PROVIDER_CSO: &str = "idp-cso-own";
+
 fn callers() -> Vec<Who> {
     let cso = caller(&format!("cso-{OWN}"), Role::Cso, &[OWN]);
     let expired = {
@@ -912,7 +928,17 @@ pub(crate) fn fill(template: &str, values: &HashMap<&'static str, String>, n: &A
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_rpc_for_every_caller_and_tenant() {
-    let Some(app) = TestApp::start(Db::Postgres).await else { return };
+    let key = crate::oidc::Key::es256("matrix-1");
+    let provider = crate::oidc::Provider::start(&[&key]).await;
+    let issuer = provider.issuer.clone();
+    let Some(app) = TestApp::start_with(Db::Postgres, |c| {
+        c.oidc_issuer = issuer;
+        c.oidc_audience = crate::oidc::CLIENT_ID.into();
+    })
+    .await
+    else {
+        return;
+    };
     let pool = DescriptorPool::decode(cityserve_proto::FILE_DESCRIPTOR_SET).unwrap();
     let rpc = Rpc { pool, channel: app.channel.clone() };
     let methods = rpc.methods();
@@ -931,8 +957,18 @@ async fn every_rpc_for_every_caller_and_tenant() {
 
     let started = std::time::Instant::now();
     let fx = seed(&app, &rpc).await;
+    let cso = app
+        .officers()
+        .get_officer(authed(pb::GetOfficerRequest { name: fx[OWN]["CSO"].clone() }, &chief()))
+        .await
+        .unwrap()
+        .into_inner()
+        .officer
+        .unwrap();
+    crate::oidc::link(&app, &cso, PROVIDER_CSO).await;
     let seeded = started.elapsed();
-    let who = callers();
+    let mut who = callers();
+    who.extend(provider_callers(&provider, &key));
     let n = AtomicU64::new(0);
     let (own, foreign, third) = (dept_id(OWN), dept_id(FOREIGN), dept_id(THIRD));
     let mut per_code: BTreeMap<String, usize> = BTreeMap::new();

@@ -73,6 +73,7 @@ impl TestApp {
             display_name: "Casey Chief".into(),
             email: "casey.chief@city.gov".into(),
             title: "Chief Customer Service Officer".into(),
+            identity_subject: String::new(),
         };
         cityserve::bootstrap::bootstrap_chief(&config, &spec).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

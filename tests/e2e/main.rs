@@ -23,6 +23,7 @@ mod feedback;
 mod import;
 mod limits;
 mod officers;
+mod oidc;
 mod open311;
 mod open311_attributes;
 mod open311_client;

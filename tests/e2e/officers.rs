@@ -146,6 +146,7 @@ both_backends! {
             display_name: "U. Surper".into(),
             email: "u@city.gov".into(),
             title: String::new(),
+            identity_subject: String::new(),
         };
         let err = cityserve::bootstrap::bootstrap_chief(&config, &spec).await.unwrap_err();
         assert!(matches!(err, cityserve::bootstrap::BootstrapError::ChiefExists(_)), "{err}");

@@ -34,6 +34,7 @@ pub use layers::auth::{
     Audience, AuthConfig, Authenticator, Claims, DEFAULT_LEEWAY as DEFAULT_JWT_LEEWAY,
     DEFAULT_MAX_LIFETIME as DEFAULT_JWT_MAX_LIFETIME, mint_token,
 };
+pub use layers::oidc::{DEFAULT_REFRESH_INTERVAL as DEFAULT_OIDC_REFRESH_INTERVAL, MatchClaim, OidcConfig};
 pub use layers::standing::{HomeDepartment, verify_standing};
 pub use layers::{
     AuditLayer, AuthLayer, ConcurrencyLimitLayer, DeadlineLayer, DecodeErrorLayer, PageKeyLayer, PrefaceDeadline,

@@ -86,6 +86,7 @@ fn auth() -> Authenticator {
         rs256_public_key_pem: None,
         leeway: crate::layers::auth::DEFAULT_LEEWAY,
         max_lifetime: crate::layers::auth::DEFAULT_MAX_LIFETIME,
+        oidc: None,
     })
     .unwrap()
 }

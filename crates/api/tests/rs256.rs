@@ -31,6 +31,7 @@ fn authenticator(with_hs256: bool) -> Authenticator {
         rs256_public_key_pem: Some(PUBLIC.to_vec()),
         leeway: cityserve_api::DEFAULT_JWT_LEEWAY,
         max_lifetime: cityserve_api::DEFAULT_JWT_MAX_LIFETIME,
+        oidc: None,
     })
     .unwrap()
 }

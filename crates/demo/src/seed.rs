@@ -93,6 +93,7 @@ pub(crate) async fn seed_department<S: CoordinationStore>(store: &S, d: &Dept) -
         display_name: name.into(),
         email: format!("{oid}@city.example"),
         title: title.into(),
+        identity_subject: String::new(),
         kind: OfficerKind::Staff,
     };
     for (oid, name, title) in [

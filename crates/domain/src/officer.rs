@@ -74,6 +74,9 @@ pub struct Officer {
     pub email: String,
     /// Job title.
     pub title: String,
+    /// The city identity provider's subject for this officer (empty: none), so a provider token
+    /// maps to them ([`identity_subject`]).
+    pub identity_subject: String,
     /// Staff or auditor.
     pub kind: OfficerKind,
     /// Active or inactive.
@@ -119,8 +122,48 @@ pub struct NewOfficer {
     pub email: String,
     /// Job title.
     pub title: String,
+    /// The identity provider's subject for the officer (empty: none yet).
+    pub identity_subject: String,
     /// Staff or auditor.
     pub kind: OfficerKind,
+}
+
+/// Checks an identity provider's subject for an officer: empty (none), or 1 to 255 printable
+/// characters without spaces, as providers issue them (Entra ID object IDs, Okta user IDs,
+/// Keycloak UUIDs, Login.gov UUIDs).
+pub fn identity_subject(field: &str, value: &str) -> Result<String, ValidationError> {
+    if value.is_empty() {
+        return Ok(String::new());
+    }
+    if value.len() > 255 {
+        return Err(ValidationError::one(field, "must be at most 255 characters"));
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ValidationError::one(field, "must not contain spaces or control characters"));
+    }
+    Ok(value.to_owned())
+}
+
+/// The role an officer signing in through the identity provider acts in, from what they hold now
+/// (never from the provider's groups): the Chief's seat, else their CSO seats, else an auditor's
+/// kind, else staff of their home department. `None` for an inactive or unknown officer.
+pub fn role_held(standing: &Standing) -> Option<(Role, Vec<DepartmentId>)> {
+    let (home, kind, status) = standing.officer.as_ref()?;
+    if *status != OfficerStatus::Active {
+        return None;
+    }
+    if standing.seats.iter().any(|(s, _)| *s == Seat::Chief) {
+        return Some((Role::Chief, Vec::new()));
+    }
+    let cso: Vec<DepartmentId> =
+        standing.seats.iter().filter(|(s, _)| *s == Seat::Cso).map(|(_, d)| d.clone()).collect();
+    if !cso.is_empty() {
+        return Some((Role::Cso, cso));
+    }
+    match kind {
+        OfficerKind::Auditor => Some((Role::Auditor, Vec::new())),
+        OfficerKind::Staff => Some((Role::Staff, vec![home.clone()])),
+    }
 }
 
 /// Checks a work e-mail address loosely (one `@`, a dot in the domain, no spaces) and lowercases it.
@@ -497,6 +540,7 @@ mod tests {
             display_name: id.into(),
             email: format!("{id}@city.gov"),
             title: String::new(),
+            identity_subject: String::new(),
             kind,
             status,
             seat,
@@ -607,6 +651,38 @@ mod tests {
         assert_eq!(work_email("email", " Ann.Lee@Phila.GOV ").unwrap(), "ann.lee@phila.gov");
         for bad in ["", "ann", "ann@", "@city.gov", "ann@city", "a b@city.gov", "ann@city.gov."] {
             assert_eq!(work_email("officer.email", bad).unwrap_err().violations[0].field, "officer.email", "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_signed_in_officer_acts_in_the_highest_role_they_hold() {
+        let standing = |kind, status, seats: &[(Seat, &str)]| Standing {
+            officer: Some((d("water"), kind, status)),
+            seats: seats.iter().map(|(s, x)| (*s, d(x))).collect(),
+        };
+        use OfficerKind::{Auditor, Staff};
+        use OfficerStatus::{Active, Inactive};
+        assert_eq!(role_held(&standing(Staff, Active, &[])), Some((Role::Staff, vec![d("water")])));
+        assert_eq!(role_held(&standing(Auditor, Active, &[])), Some((Role::Auditor, vec![])));
+        assert_eq!(
+            role_held(&standing(Staff, Active, &[(Seat::Cso, "water"), (Seat::Cso, "streets")])),
+            Some((Role::Cso, vec![d("water"), d("streets")]))
+        );
+        assert_eq!(
+            role_held(&standing(Staff, Active, &[(Seat::Cso, "water"), (Seat::Chief, "mdo")])),
+            Some((Role::Chief, vec![]))
+        );
+        assert_eq!(role_held(&standing(Staff, Inactive, &[(Seat::Chief, "mdo")])), None);
+        assert_eq!(role_held(&Standing::default()), None);
+        // Whatever it gives passes the standing check every call makes.
+        for st in [
+            standing(Staff, Active, &[]),
+            standing(Auditor, Active, &[]),
+            standing(Staff, Active, &[(Seat::Cso, "water")]),
+        ] {
+            let (role, departments) = role_held(&st).unwrap();
+            let c = Caller { subject: "x".into(), role, departments };
+            assert_eq!(check_standing(&c, &st), Ok(()));
         }
     }
 }

@@ -400,6 +400,14 @@ pub fn gateway_read_scope() -> (Caller, TenantScope) {
     (caller, TenantScope { role: Role::Auditor, departments: None })
 }
 
+/// The identity and read-only city-wide scope of signing in a user of the city's identity
+/// provider: finding the one officer their provider subject (or verified e-mail) names, and what
+/// they hold. Nothing else is read with it; what the officer may then do is their own scope.
+pub fn sign_in_scope() -> (Caller, TenantScope) {
+    let caller = Caller { subject: "identity-provider:sign-in".into(), role: Role::Auditor, departments: Vec::new() };
+    (caller, TenantScope { role: Role::Auditor, departments: None })
+}
+
 /// The scope in which a refused request of `caller` is audited: `department` alone, with the
 /// caller's role. Only a department the caller belongs to, or any for a city-wide role (the API
 /// picks the target department if it exists, else the caller's home department). It permits

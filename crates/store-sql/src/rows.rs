@@ -92,6 +92,7 @@ pub fn officer(row: &impl SqlRow) -> StoreResult<Officer> {
         display_name: row.text("display_name")?,
         email: row.text("email")?,
         title: row.text("title")?,
+        identity_subject: row.text("identity_subject")?,
         kind: row.word("kind", OfficerKind::parse)?,
         status: row.word("status", OfficerStatus::parse)?,
         seat: row.opt_word("seat", Seat::parse)?,

@@ -146,6 +146,7 @@ macro_rules! backend_tests {
             standard_pairs_are_unique,
             writes_are_audited_with_events,
             officer_crud_and_filters,
+            identity_provider_users_sign_in_as_one_officer,
             appointments_keep_history_and_one_cso_per_seat,
             concurrent_appointments_to_one_seat_one_wins,
             chief_seat_and_network,

@@ -8,6 +8,15 @@ use cityserve_domain::{
 };
 use std::future::Future;
 
+/// Who an identity provider says is signing in, by the claim the server is configured to match.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SignIn {
+    /// The provider's `sub`, matched against the officer's `identity_subject`.
+    Subject(String),
+    /// A verified e-mail claim, matched against the officer's work e-mail.
+    Email(String),
+}
+
 /// Filters of an appointment listing (the history of seats).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppointmentFilter {
@@ -123,6 +132,15 @@ pub trait OfficerStore: DepartmentStore {
     /// The Chief, and every active department with its current CSO and the status of its plan
     /// for `year`. Needs a city-wide scope.
     fn cso_network(&self, scope: &TenantScope, year: i32) -> impl Future<Output = StoreResult<CsoNetwork>> + Send;
+
+    /// The active officer an identity provider's user is, found by the subject set on their record
+    /// or by their work e-mail (one active officer only: a shared address names no one). Needs a
+    /// city-wide scope ([`cityserve_domain::policy::sign_in_scope`]).
+    fn signing_in(
+        &self,
+        scope: &TenantScope,
+        who: &SignIn,
+    ) -> impl Future<Output = StoreResult<Option<OfficerId>>> + Send;
 
     /// What the database knows about a token subject right now.
     fn standing(&self, scope: &TenantScope, subject: &str) -> impl Future<Output = StoreResult<Standing>> + Send;

@@ -1,5 +1,6 @@
-//! Bearer-token authentication: JWT verification (HS256 shared secret, optionally RS256 public
-//! key) and the tower layer that turns a valid token into a [`Caller`] in the request extensions.
+//! Bearer-token authentication: JWT verification (HS256 shared secret, optionally an RS256 public
+//! key, optionally the city's OpenID Connect provider through [`super::oidc`]) and the tower layer
+//! that turns a valid token into a [`Caller`] in the request extensions.
 use cityserve_domain::{Caller, DepartmentId, Role};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,8 @@ pub struct AuthConfig {
     /// The longest lifetime (`exp` − `iat`) a token may have: a longer one is refused, so a
     /// token leaked from a log or a laptop cannot serve for years.
     pub max_lifetime: Duration,
+    /// The city's identity provider, when its tokens are accepted.
+    pub oidc: Option<super::oidc::OidcConfig>,
 }
 
 /// [`AuthConfig::leeway`] unless configured.
@@ -41,6 +44,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("rs256_public_key_pem", &self.rs256_public_key_pem.is_some())
             .field("leeway", &self.leeway)
             .field("max_lifetime", &self.max_lifetime)
+            .field("oidc", &self.oidc)
             .finish()
     }
 }
@@ -102,6 +106,43 @@ pub enum AuthError {
     /// The server's key material is unusable.
     #[error("authentication is misconfigured: {0}")]
     Config(String),
+    /// The identity provider or the database could not be asked (try again).
+    #[error("cannot verify the token now: {0}")]
+    Unavailable(String),
+}
+
+impl AuthError {
+    /// The status a client gets: `UNAVAILABLE` when the verdict could not be reached (retry),
+    /// else `UNAUTHENTICATED`.
+    pub fn status(&self) -> Status {
+        match self {
+            AuthError::Unavailable(_) => Status::unavailable(self.to_string()),
+            _ => Status::unauthenticated(self.to_string()),
+        }
+    }
+}
+
+/// The claims read from an identity provider's token: who, and for how long. Roles and
+/// departments come from the officer it names, never from the provider.
+#[derive(Debug, Deserialize)]
+struct ProviderClaims {
+    sub: String,
+    exp: u64,
+    iat: u64,
+    #[serde(default)]
+    email: Option<String>,
+    /// A boolean, or the string `"true"` as some providers send it.
+    #[serde(default)]
+    email_verified: Option<serde_json::Value>,
+}
+
+/// A bearer token sorted by who can verify it.
+#[derive(Debug)]
+pub enum Credential {
+    /// Verified here and now: a development (HS256) or RS256-key token.
+    Caller(Caller),
+    /// Signed with a key (`kid`) of the identity provider: verified by [`Authenticator::sign_in`].
+    Provider(String),
 }
 
 /// Largest bearer token [`Authenticator::verify`] decodes.
@@ -115,6 +156,7 @@ pub struct Authenticator {
     audience: String,
     leeway: Duration,
     max_lifetime: Duration,
+    provider: Option<Arc<super::oidc::ProviderKeys>>,
 }
 
 impl Authenticator {
@@ -132,8 +174,12 @@ impl Authenticator {
                 DecodingKey::from_rsa_pem(pem).map_err(|e| AuthError::Config(format!("RS256 public key: {e}")))?;
             keys.push((Algorithm::RS256, key));
         }
-        if keys.is_empty() {
-            return Err(AuthError::Config("no HS256 secret or RS256 public key configured".into()));
+        let provider = match &config.oidc {
+            Some(oidc) => Some(Arc::new(super::oidc::ProviderKeys::new(oidc.clone())?)),
+            None => None,
+        };
+        if keys.is_empty() && provider.is_none() {
+            return Err(AuthError::Config("no HS256 secret, RS256 public key or identity provider configured".into()));
         }
         Ok(Self {
             keys: Arc::new(keys),
@@ -141,7 +187,93 @@ impl Authenticator {
             audience: config.audience.clone(),
             leeway: config.leeway,
             max_lifetime: config.max_lifetime,
+            provider,
         })
+    }
+
+    /// The identity provider's key set, when one is configured.
+    pub fn provider(&self) -> Option<&Arc<super::oidc::ProviderKeys>> {
+        self.provider.as_ref()
+    }
+
+    /// The validation both kinds of token share: signature algorithm, issuer, audience, `exp`,
+    /// `nbf`, the leeway.
+    fn validation(&self, alg: Algorithm, issuer: &str, audience: &str) -> Validation {
+        let mut validation = Validation::new(alg);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = self.leeway.as_secs();
+        validation.validate_nbf = true;
+        validation
+    }
+
+    /// `iat` not ahead of now, and a lifetime within the maximum.
+    fn check_times(&self, iat: u64, exp: u64) -> Result<(), AuthError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if iat > now.saturating_add(self.leeway.as_secs()) {
+            return Err(AuthError::Invalid("issued in the future (iat)".into()));
+        }
+        if exp.saturating_sub(iat) > self.max_lifetime.as_secs() {
+            return Err(AuthError::Invalid(format!(
+                "lifetime (exp - iat) over the {} s this server accepts",
+                self.max_lifetime.as_secs()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sorts `token`: a provider's token (a `kid` in its header, RS256 or ES256, with a provider
+    /// configured) is left to [`Authenticator::sign_in`]; any other is verified now.
+    pub fn credential(&self, token: &str) -> Result<Credential, AuthError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(AuthError::Invalid("token too large".into()));
+        }
+        if self.provider.is_some() {
+            let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid("not a JWT".into()))?;
+            if header.kid.is_some() && matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
+                return Ok(Credential::Provider(token.to_owned()));
+            }
+        }
+        self.verify(token).map(Credential::Caller)
+    }
+
+    /// Verifies a provider's `token` (its key fetched by `kid` as needed) and returns who signs
+    /// in, by the configured claim.
+    pub async fn sign_in(&self, token: &str) -> Result<cityserve_store::officers::SignIn, AuthError> {
+        use super::oidc::MatchClaim;
+        use cityserve_store::officers::SignIn;
+        let provider = self.provider.as_ref().ok_or_else(|| AuthError::Invalid("no identity provider".into()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid("not a JWT".into()))?;
+        let kid = header.kid.as_deref().ok_or_else(|| AuthError::Invalid("no key ID (kid)".into()))?;
+        let (alg, key) = provider.key(kid).await?;
+        if alg != header.alg {
+            return Err(AuthError::Invalid(format!("algorithm {:?} is not the key's", header.alg)));
+        }
+        let config = provider.config();
+        let validation = self.validation(alg, &config.issuer, &config.audience);
+        let data = jsonwebtoken::decode::<ProviderClaims>(token, &key, &validation).map_err(refusal)?;
+        let claims = data.claims;
+        self.check_times(claims.iat, claims.exp)?;
+        match config.match_claim {
+            MatchClaim::Subject => {
+                if claims.sub.is_empty() || claims.sub.len() > 255 {
+                    return Err(AuthError::Invalid("subject must be 1-255 characters".into()));
+                }
+                Ok(SignIn::Subject(claims.sub))
+            }
+            MatchClaim::Email => {
+                let verified = match &claims.email_verified {
+                    Some(serde_json::Value::Bool(b)) => *b,
+                    Some(serde_json::Value::String(s)) => s == "true",
+                    _ => false,
+                };
+                match claims.email {
+                    Some(e) if verified && !e.is_empty() && e.len() <= 320 => Ok(SignIn::Email(e)),
+                    _ => Err(AuthError::Invalid("no verified e-mail claim".into())),
+                }
+            }
+        }
     }
 
     /// Verifies `token` and returns the caller it names.
@@ -157,45 +289,40 @@ impl Authenticator {
             .find(|(alg, _)| *alg == header.alg)
             .map(|(_, k)| k)
             .ok_or_else(|| AuthError::Invalid(format!("algorithm {:?} is not accepted", header.alg)))?;
-        let mut validation = Validation::new(header.alg);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = self.leeway.as_secs();
-        validation.validate_nbf = true;
-        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
-            jsonwebtoken::errors::ErrorKind::ImmatureSignature => AuthError::Invalid("not valid yet (nbf)".into()),
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
-            jsonwebtoken::errors::ErrorKind::InvalidIssuer => AuthError::Invalid("wrong issuer".into()),
-            jsonwebtoken::errors::ErrorKind::InvalidAudience => AuthError::Invalid("wrong audience".into()),
-            _ => AuthError::Invalid("unreadable claims".into()),
-        })?;
+        let validation = self.validation(header.alg, &self.issuer, &self.audience);
+        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(refusal)?;
         let claims = &data.claims;
-        let now = jsonwebtoken::get_current_timestamp();
-        if claims.iat > now.saturating_add(self.leeway.as_secs()) {
-            return Err(AuthError::Invalid("issued in the future (iat)".into()));
-        }
-        if claims.exp.saturating_sub(claims.iat) > self.max_lifetime.as_secs() {
-            return Err(AuthError::Invalid(format!(
-                "lifetime (exp - iat) over the {} s this server accepts",
-                self.max_lifetime.as_secs()
-            )));
-        }
+        self.check_times(claims.iat, claims.exp)?;
         caller_from_claims(claims)
     }
 
-    /// Verifies the `authorization` header value (`Bearer <token>`).
+    /// Verifies the `authorization` header value (`Bearer <token>`) of a development or RS256-key
+    /// token.
     pub fn verify_header(&self, value: Option<&http::HeaderValue>) -> Result<Caller, AuthError> {
-        let value = value.ok_or(AuthError::Missing)?;
-        let text = value.to_str().map_err(|_| AuthError::Malformed)?;
-        let token = text
-            .strip_prefix("Bearer ")
-            .or_else(|| text.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(AuthError::Malformed)?;
-        self.verify(token)
+        self.verify(bearer(value)?)
+    }
+}
+
+/// The token of an `authorization` header value (`Bearer <token>`).
+pub fn bearer(value: Option<&http::HeaderValue>) -> Result<&str, AuthError> {
+    let value = value.ok_or(AuthError::Missing)?;
+    let text = value.to_str().map_err(|_| AuthError::Malformed)?;
+    text.strip_prefix("Bearer ")
+        .or_else(|| text.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(AuthError::Malformed)
+}
+
+/// Why `jsonwebtoken` refused a token, in words for the client.
+fn refusal(e: jsonwebtoken::errors::Error) -> AuthError {
+    match e.kind() {
+        jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+        jsonwebtoken::errors::ErrorKind::ImmatureSignature => AuthError::Invalid("not valid yet (nbf)".into()),
+        jsonwebtoken::errors::ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
+        jsonwebtoken::errors::ErrorKind::InvalidIssuer => AuthError::Invalid("wrong issuer".into()),
+        jsonwebtoken::errors::ErrorKind::InvalidAudience => AuthError::Invalid("wrong audience".into()),
+        _ => AuthError::Invalid("unreadable claims".into()),
     }
 }
 
@@ -249,19 +376,26 @@ pub fn mint_token(
 #[derive(Clone)]
 pub struct AuthLayer {
     authenticator: Authenticator,
+    sign_in: Option<super::oidc::SignInFn>,
 }
 
 impl AuthLayer {
     /// A layer verifying with `authenticator`.
     pub fn new(authenticator: Authenticator) -> Self {
-        Self { authenticator }
+        Self { authenticator, sign_in: None }
+    }
+
+    /// Signs identity-provider users in with `sign_in` (without it, provider tokens are refused).
+    pub fn with_sign_in(mut self, sign_in: super::oidc::SignInFn) -> Self {
+        self.sign_in = Some(sign_in);
+        self
     }
 }
 
 impl<S> tower::Layer<S> for AuthLayer {
     type Service = AuthService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService { inner, authenticator: self.authenticator.clone() }
+        AuthService { inner, authenticator: self.authenticator.clone(), sign_in: self.sign_in.clone() }
     }
 }
 
@@ -270,6 +404,7 @@ impl<S> tower::Layer<S> for AuthLayer {
 pub struct AuthService<S> {
     inner: S,
     authenticator: Authenticator,
+    sign_in: Option<super::oidc::SignInFn>,
 }
 
 /// Whether a request path needs a token.
@@ -279,34 +414,69 @@ fn protected(path: &str) -> bool {
 
 impl<S, B, ResBody> tower::Service<http::Request<B>> for AuthService<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<ResBody>>,
+    S: tower::Service<http::Request<B>, Response = http::Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    ResBody: Default,
+    S::Error: Send + 'static,
+    B: Send + 'static,
+    ResBody: Default + Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = futures::future::Either<S::Future, futures::future::Ready<Result<Self::Response, Self::Error>>>;
+    type Future =
+        futures::future::Either<S::Future, futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        use futures::FutureExt;
         if !protected(req.uri().path()) {
             return futures::future::Either::Left(self.inner.call(req));
         }
-        match self.authenticator.verify_header(req.headers().get(http::header::AUTHORIZATION)) {
-            Ok(caller) => {
+        let refuse = |e: AuthError| {
+            tracing::debug!(reason = %e, "rejected credentials");
+            futures::future::Either::Right(futures::future::ready(Ok(e.status().into_http())).boxed())
+        };
+        let credential = bearer(req.headers().get(http::header::AUTHORIZATION))
+            .and_then(|token| self.authenticator.credential(token));
+        match credential {
+            Ok(Credential::Caller(caller)) => {
                 tracing::Span::current().record("enduser.role", caller.role.as_str());
                 req.extensions_mut().insert(caller);
                 futures::future::Either::Left(self.inner.call(req))
             }
-            Err(e) => {
-                tracing::debug!(reason = %e, "rejected credentials");
-                futures::future::Either::Right(futures::future::ready(Ok(
-                    Status::unauthenticated(e.to_string()).into_http()
-                )))
+            Ok(Credential::Provider(token)) => {
+                let Some(sign_in) = self.sign_in.clone() else {
+                    return refuse(AuthError::Invalid("identity provider tokens are not accepted here".into()));
+                };
+                // The clone that was polled ready serves this request; the fresh clone stays behind.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let authenticator = self.authenticator.clone();
+                let span = tracing::Span::current();
+                futures::future::Either::Right(
+                    async move {
+                        let signed_in = match authenticator.sign_in(&token).await {
+                            Ok(who) => sign_in(who).await,
+                            Err(e) => Err(e),
+                        };
+                        match signed_in {
+                            Ok(caller) => {
+                                span.record("enduser.role", caller.role.as_str());
+                                req.extensions_mut().insert(caller);
+                                inner.call(req).await
+                            }
+                            Err(e) => {
+                                tracing::debug!(reason = %e, "rejected identity provider token");
+                                Ok(e.status().into_http())
+                            }
+                        }
+                    }
+                    .boxed(),
+                )
             }
+            Err(e) => refuse(e),
         }
     }
 }
@@ -326,6 +496,7 @@ mod tests {
             rs256_public_key_pem: None,
             leeway: DEFAULT_LEEWAY,
             max_lifetime: DEFAULT_MAX_LIFETIME,
+            oidc: None,
         })
         .unwrap()
     }
@@ -383,6 +554,7 @@ mod tests {
             rs256_public_key_pem: None,
             leeway: Duration::ZERO,
             max_lifetime: Duration::from_secs(3600),
+            oidc: None,
         })
         .unwrap();
         assert!(strict.verify(&signed(&skewed)).is_err(), "no leeway");
@@ -451,6 +623,7 @@ mod tests {
             rs256_public_key_pem: None,
             leeway: DEFAULT_LEEWAY,
             max_lifetime: DEFAULT_MAX_LIFETIME,
+            oidc: None,
         };
         assert!(matches!(Authenticator::new(&cfg), Err(AuthError::Config(_))));
     }

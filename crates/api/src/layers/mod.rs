@@ -9,7 +9,7 @@
 //! | gRPC-Web | translates browser calls; everything below speaks plain gRPC, so its refusals reach browsers too |
 //! | [`DeadlineLayer`] | bounds the whole call (the shorter of `request_timeout` and the client's `grpc-timeout`) with `DEADLINE_EXCEEDED` |
 //! | [`ConcurrencyLimitLayer`] | sheds load (`UNAVAILABLE` + `retry-after`) before any work is done, authentication included |
-//! | [`AuthLayer`] | verifies the token and attaches the `Caller`; everything below knows who calls |
+//! | [`AuthLayer`] | verifies the token and attaches the `Caller` (an identity provider's user signed in as the officer they are); everything below knows who calls |
 //! | [`TenantRateLimitLayer`] | per tenant of the verified caller (`RESOURCE_EXHAUSTED` + `retry-after`), so needs the caller |
 //! | the database gate (the server's) | while the database is not ready, `cityserve.v1` calls answer `UNAVAILABLE` |
 //! | [`AuditLayer`] | records refusals of audited calls by a verified caller; below the gate so its rows can be written, above the standing check so a caller refused for standing is recorded too |
@@ -22,6 +22,7 @@ pub mod concurrency;
 pub mod deadline;
 pub mod decode_errors;
 pub mod limits;
+pub mod oidc;
 pub mod page_keys;
 pub mod preface;
 pub mod standing;
@@ -104,18 +105,19 @@ pub fn stack<S: AuditStore + OfficerStore + Clone, G>(
     store: S,
     gate: G,
 ) -> Layers<S, G> {
+    let standings = standing::StandingCache::new(settings.standing_cache_ttl);
     tower::ServiceBuilder::new()
         .layer(RpcTelemetryLayer::new())
         .option_layer(settings.cors)
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(DeadlineLayer::new(settings.request_timeout))
         .layer(ConcurrencyLimitLayer::new(settings.max_concurrent_requests))
-        .layer(AuthLayer::new(authenticator))
+        .layer(AuthLayer::new(authenticator).with_sign_in(oidc::store_sign_in(store.clone(), standings.clone())))
         .layer(TenantRateLimitLayer::new(settings.tenant_requests_per_second))
         .layer(gate)
         .layer(AuditLayer::new(store.clone()))
         .layer(PageKeyLayer::new(settings.page_key))
-        .layer(StandingLayer::new(store, settings.standing_cache_ttl))
+        .layer(StandingLayer::with_cache(store, standings))
         .layer(DecodeErrorLayer)
         .into_inner()
 }

@@ -75,6 +75,17 @@ impl StandingCache {
         state.entries.insert(caller.clone(), (looked_up_at, home));
     }
 
+    /// How long a verified standing is kept.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The count of [`Self::clear`]s so far: an answer looked up under another generation may
+    /// predate a change to officers (the identity provider's sign-ins keep theirs by it too).
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
     /// Forgets every remembered standing (after officers or appointments changed).
     pub fn clear(&self) {
         let mut state = self.lock();
@@ -105,7 +116,13 @@ pub struct StandingLayer<S> {
 impl<S: OfficerStore> StandingLayer<S> {
     /// A layer reading standings from `store`, remembering each verified one for `ttl`.
     pub fn new(store: S, ttl: Duration) -> Self {
-        Self { store, cache: StandingCache::new(ttl) }
+        Self::with_cache(store, StandingCache::new(ttl))
+    }
+
+    /// A layer remembering verified standings in `cache` (shared with the identity provider's
+    /// sign-in, so an officer change forgets both).
+    pub fn with_cache(store: S, cache: StandingCache) -> Self {
+        Self { store, cache }
     }
 }
 

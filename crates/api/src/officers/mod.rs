@@ -8,7 +8,9 @@ use crate::kit::{
 };
 use crate::names;
 use chrono::{DateTime, Datelike, Utc};
-use cityserve_domain::officer::{GapReason, competency_gaps, plan_transition, plan_year, story, work_email};
+use cityserve_domain::officer::{
+    GapReason, competency_gaps, identity_subject, plan_transition, plan_year, story, work_email,
+};
 use cityserve_domain::validation::{optional_text, required_text};
 use cityserve_domain::{
     Action, Appointment, AppointmentId, AuditAction, Caller, Competency, CompetencyId, NewAppointment, NewCompetency,

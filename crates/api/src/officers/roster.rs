@@ -7,6 +7,7 @@ pub(super) fn officer_to_pb(o: &Officer) -> pb::Officer {
         display_name: o.display_name.clone(),
         email: o.email.clone(),
         title: o.title.clone(),
+        identity_subject: o.identity_subject.clone(),
         kind: match o.kind {
             OfficerKind::Staff => pb::OfficerKind::Staff,
             OfficerKind::Auditor => pb::OfficerKind::Auditor,
@@ -43,6 +44,7 @@ impl<S: OfficerStore> OfficersApi<S> {
         let display_name = errors.check(required_text("officer.display_name", &body.display_name, NAME_MAX));
         let email = errors.check(work_email("officer.email", &body.email));
         let title = errors.check(optional_text("officer.title", &body.title, NAME_MAX));
+        let identity = errors.check(identity_subject("officer.identity_subject", &body.identity_subject));
         let kind = match pb::OfficerKind::try_from(body.kind) {
             Ok(pb::OfficerKind::Unspecified | pb::OfficerKind::Staff) => Some(OfficerKind::Staff),
             Ok(pb::OfficerKind::Auditor) => Some(OfficerKind::Auditor),
@@ -52,10 +54,13 @@ impl<S: OfficerStore> OfficersApi<S> {
             }
         };
         errors.into_result()?;
-        let (Some(display_name), Some(email), Some(title), Some(kind)) = (display_name, email, title, kind) else {
+        let (Some(display_name), Some(email), Some(title), Some(identity_subject), Some(kind)) =
+            (display_name, email, title, identity, kind)
+        else {
             return Err(ApiError::Internal);
         };
-        let new = NewOfficer { department_id: d.clone(), id: id.clone(), display_name, email, title, kind };
+        let new =
+            NewOfficer { department_id: d.clone(), id: id.clone(), display_name, email, title, identity_subject, kind };
         let o = self
             .store
             .create_officer(&ctx(&scope, &caller, AuditAction::OfficerCreate), &idem, &new)
@@ -115,8 +120,11 @@ impl<S: OfficerStore> OfficersApi<S> {
         let (d, o) = names::officer("officer.name", &body.name)?;
         let what = label("officer", &body.name);
         let scope = scope_for(&caller, Action::ManageOfficers, &d, &what)?;
+        // Without a mask, the identity subject is left as it is: a client that predates it must
+        // not sign an officer out of the identity provider by updating their title.
         let all = ["display_name", "email", "title"];
-        let paths = mask_paths(r.update_mask.as_ref(), &all, &all)?;
+        let allowed = ["display_name", "email", "title", "identity_subject"];
+        let paths = mask_paths(r.update_mask.as_ref(), &allowed, &all)?;
         let current = self.store.get_officer(&scope, &d, &o).await.map_err(|e| ApiError::from_store(e, &what))?;
         let expected = expected_revision("officer.etag", &body.etag, current.revision)?;
         if current.status == OfficerStatus::Inactive {
@@ -136,6 +144,12 @@ impl<S: OfficerStore> OfficersApi<S> {
                         next.email = v;
                     }
                 }
+                "identity_subject" => {
+                    if let Some(v) = errors.check(identity_subject("officer.identity_subject", &body.identity_subject))
+                    {
+                        next.identity_subject = v;
+                    }
+                }
                 _ => {
                     if let Some(v) = errors.check(optional_text("officer.title", &body.title, NAME_MAX)) {
                         next.title = v;
@@ -148,7 +162,13 @@ impl<S: OfficerStore> OfficersApi<S> {
             .store
             .update_officer(&ctx(&scope, &caller, AuditAction::OfficerUpdate), &next, expected)
             .await
-            .map_err(|e| ApiError::from_store(e, &what))?;
+            .map_err(|e| match e {
+                // The officer exists (read above): the one unique value an update can collide on.
+                cityserve_store::StoreError::AlreadyExists => {
+                    ApiError::AlreadyExists(format!("an officer with identity_subject {:?}", next.identity_subject))
+                }
+                e => ApiError::from_store(e, &what),
+            })?;
         Ok(officer_to_pb(&saved))
     }
 

@@ -8,8 +8,8 @@ use cityserve_store::officers::AppointmentFilter;
 
 macro_rules! officer_select {
     () => {
-        "SELECT o.department_id, o.officer_id, o.display_name, o.email, o.title, o.kind, o.status,
-            o.revision, o.create_time, o.update_time,
+        "SELECT o.department_id, o.officer_id, o.display_name, o.email, o.title, o.identity_subject, o.kind,
+            o.status, o.revision, o.create_time, o.update_time,
             (SELECT a.seat FROM appointments a WHERE a.officer_id = o.officer_id AND a.end_time IS NULL
              ORDER BY a.seat LIMIT 1) AS seat,
             (SELECT count(*) FROM recognitions r WHERE r.department_id = o.department_id AND r.officer_id = o.officer_id)
@@ -159,7 +159,7 @@ pub mod prelude {
         OfficerStatus, Page, PageRequest, Plan, PlanChange, PlanContent, PlanRevision, PlanStatus, Recognition, Seat,
         Standing, TenantScope, TrainingRecord,
     };
-    pub use cityserve_store::officers::{AppointmentFilter, CompetencySnapshot};
+    pub use cityserve_store::officers::{AppointmentFilter, CompetencySnapshot, SignIn};
     pub use cityserve_store::{Idempotency, OfficerStore, StoreError, StoreResult, WriteCtx, now_micros, resource};
 }
 

@@ -20,8 +20,8 @@ impl OfficerStore for $store {
         let now = now_micros();
         sqlx::query(
             "INSERT INTO officers (department_id, officer_id, display_name, email, title, kind, status, revision,
-                 create_time, update_time)
-             VALUES ($1, $2, $3, $4, $5, $6, 'active', 1, $7, $8)",
+                 create_time, update_time, identity_subject)
+             VALUES ($1, $2, $3, $4, $5, $6, 'active', 1, $7, $8, $9)",
         )
         .bind(new.department_id.as_str())
         .bind(new.id.as_str())
@@ -31,6 +31,7 @@ impl OfficerStore for $store {
         .bind(new.kind.as_str())
         .bind(crate::at(now))
         .bind(crate::at(now))
+        .bind(&new.identity_subject)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -52,7 +53,8 @@ impl OfficerStore for $store {
         let mut tx = self.write(ctx).await?;
         let now = now_micros();
         let done = sqlx::query(
-            "UPDATE officers SET display_name = $1, email = $2, title = $3, revision = revision + 1, update_time = $4
+            "UPDATE officers SET display_name = $1, email = $2, title = $3, revision = revision + 1, update_time = $4,
+                 identity_subject = $8
              WHERE department_id = $5 AND officer_id = $6 AND revision = $7",
         )
         .bind(&o.display_name)
@@ -62,6 +64,7 @@ impl OfficerStore for $store {
         .bind(o.department_id.as_str())
         .bind(o.id.as_str())
         .bind(expected_revision)
+        .bind(&o.identity_subject)
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -301,6 +304,34 @@ impl OfficerStore for $store {
             seats.push(NetworkSeat { department_id, department_name: name, cso, plan_status });
         }
         Ok(CsoNetwork { chief, departments: seats })
+    }
+
+    async fn signing_in(&self, scope: &TenantScope, who: &SignIn) -> StoreResult<Option<OfficerId>> {
+        // An empty subject is every officer without one: it names no one.
+        if matches!(who, SignIn::Subject(s) | SignIn::Email(s) if s.is_empty()) {
+            return Ok(None);
+        }
+        let mut conn = self.read(scope).await?;
+        // Only active officers sign in; an e-mail shared by two active officers names no one.
+        let found: Vec<(String, String)> = match who {
+            SignIn::Subject(s) => sqlx::query_as(
+                "SELECT department_id, officer_id FROM officers WHERE identity_subject = $1 AND status = 'active' LIMIT 2",
+            )
+            .bind(s),
+            SignIn::Email(e) => sqlx::query_as(
+                "SELECT department_id, officer_id FROM officers WHERE email = $1 AND status = 'active' LIMIT 2",
+            )
+            .bind(e.to_lowercase()),
+        }
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+        let [(d, o)] = found.as_slice() else { return Ok(None) };
+        let department = DepartmentId::parse("department_id", d).map_err(|_| corrupt("department_id"))?;
+        if !scope.allows(&department) {
+            return Ok(None);
+        }
+        Ok(Some(OfficerId::parse("officer_id", o).map_err(|_| corrupt("officer_id"))?))
     }
 
     async fn standing(&self, scope: &TenantScope, subject: &str) -> StoreResult<Standing> {

@@ -359,6 +359,7 @@ async fn seed_officer_in<S: CoordinationStore>(store: &S, d: &str, id: &str) -> 
         display_name: "Pat Lead".into(),
         email: format!("{id}@city.example"),
         title: "Lead".into(),
+        identity_subject: String::new(),
         kind: cityserve_domain::OfficerKind::Staff,
     };
     store.create_officer(&ctx(&s, &c, "officer.create"), &idem(id, "h"), &new).await.unwrap().id

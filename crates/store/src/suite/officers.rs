@@ -21,6 +21,7 @@ fn new_officer(d: &str, id: &str, kind: OfficerKind) -> NewOfficer {
         display_name: format!("Officer {id}"),
         email: format!("{id}@city.gov"),
         title: "Customer Service Representative".into(),
+        identity_subject: String::new(),
         kind,
     }
 }
@@ -497,4 +498,47 @@ pub async fn officer_scope_hides_other_tenants<S: OfficerStore>(store: &S) {
     let c = chief();
     let ss = scope(&c, Action::ReadOfficers, Some(&dept("streets")));
     assert_eq!(store.get_officer(&ss, &dept("streets"), &oid("sam")).await.unwrap().status, OfficerStatus::Active);
+}
+
+/// A provider user signs in as the one active officer their subject (or e-mail) names, across
+/// departments; a subject on no record, a deactivated officer and an e-mail two active officers
+/// share name no one; two officers cannot carry one subject.
+pub async fn identity_provider_users_sign_in_as_one_officer<S: OfficerStore>(store: &S) {
+    use crate::officers::SignIn;
+    seed_department(store, "water").await;
+    seed_department(store, "streets").await;
+    let c = chief();
+    let create = |d: &'static str, id: &'static str, email: &'static str, subject: &'static str| {
+        let c = c.clone();
+        async move {
+            let s = scope(&c, Action::ManageOfficers, Some(&dept(d)));
+            let new = NewOfficer {
+                email: email.into(),
+                identity_subject: subject.into(),
+                ..new_officer(d, id, OfficerKind::Staff)
+            };
+            store.create_officer(&ctx(&s, &c, "officer.create"), &idem(&format!("sign-in-{id}"), id), &new).await
+        }
+    };
+    create("water", "ana", "ana@city.gov", "idp-ana").await.unwrap();
+    create("streets", "sam", "shared@city.gov", "idp-sam").await.unwrap();
+    create("water", "wes", "shared@city.gov", "").await.unwrap();
+    let clash = create("streets", "sid", "sid@city.gov", "idp-ana").await;
+    assert!(matches!(clash, Err(StoreError::AlreadyExists)), "{clash:?}");
+
+    let (_, s) = cityserve_domain::policy::sign_in_scope();
+    let s = &s;
+    let who = |w: SignIn| async move { store.signing_in(s, &w).await.unwrap() };
+    assert_eq!(who(SignIn::Subject("idp-ana".into())).await, Some(oid("ana")));
+    assert_eq!(who(SignIn::Subject("idp-sam".into())).await, Some(oid("sam")), "in any department");
+    assert_eq!(who(SignIn::Subject("idp-nobody".into())).await, None);
+    assert_eq!(who(SignIn::Subject(String::new())).await, None, "an empty subject names no one");
+    assert_eq!(who(SignIn::Email("ANA@city.gov".into())).await, Some(oid("ana")), "e-mail case does not matter");
+    assert_eq!(who(SignIn::Email("shared@city.gov".into())).await, None, "a shared address names no one");
+
+    let ws = scope(&c, Action::ManageOfficers, Some(&dept("water")));
+    store.deactivate_officer(&ctx(&ws, &c, "officer.deactivate"), &dept("water"), &oid("ana"), None).await.unwrap();
+    assert_eq!(who(SignIn::Subject("idp-ana".into())).await, None, "a deactivated officer signs in no more");
+    store.deactivate_officer(&ctx(&ws, &c, "officer.deactivate"), &dept("water"), &oid("wes"), None).await.unwrap();
+    assert_eq!(who(SignIn::Email("shared@city.gov".into())).await, Some(oid("sam")), "once the address is Sam's alone");
 }
