@@ -91,7 +91,8 @@ both_backends! {
         let mut mail = feedback(pb::Channel::Email, pb::FeedbackKind::Question, "Is my water bill higher because of the street works?");
         mail.occur_time = Some(prost_types::Timestamp { seconds: secs(&complaint.occur_time) + 2 * 86_400, nanos: 0 });
         let second = client.submit_feedback(authed(submit("water", mail, contact(EMAIL, PHONE), "mail-1"), &water_cso)).await.unwrap().into_inner();
-        assert_eq!(second.feedback.unwrap().resident_key, complaint.resident_key, "one resident across departments");
+        let water_feedback = second.feedback.unwrap();
+        assert_eq!(water_feedback.resident_key, complaint.resident_key, "one resident across departments");
 
         // 3. Water's CSO sees that the resident already spoke to Streets, but not what they said.
         let timeline_req = || pb::GetResidentTimelineRequest { resident: String::new(), contact: contact(" maria.lopez@example.ORG ", "") };
@@ -103,8 +104,10 @@ both_backends! {
         assert_eq!((streets_entry.channel, streets_entry.case_state), (pb::Channel::Phone as i32, pb::CaseState::Open as i32));
         assert!(streets_entry.redacted && streets_entry.summary.is_empty());
         assert_eq!(streets_entry.kind, pb::FeedbackKind::Unspecified as i32);
+        assert_eq!(streets_entry.feedback, "", "a redacted entry names no record of another department");
         let water_entry = &seen.entries[1];
         assert!(!water_entry.redacted && water_entry.summary.starts_with("Is my water bill"));
+        assert_eq!(water_entry.feedback, water_feedback.name, "the caller's own entry names its record");
         // The Chief sees both in full.
         let full = client.get_resident_timeline(authed(timeline_req(), &chief())).await.unwrap().into_inner();
         assert!(full.entries.iter().all(|e| !e.redacted && !e.summary.is_empty()));
@@ -112,6 +115,9 @@ both_backends! {
 
         // 4. Streets works the case through its lifecycle.
         let name = case.name.clone();
+        // Streets' CSO escalates it in the resident's words: the reason is theirs to forget too.
+        let escalation = pb::EscalateCaseRequest { case: name.clone(), reason: "Trench still open, she calls daily".into(), request_id: "esc-1".into() };
+        app.coordination().escalate_case(authed(escalation, &streets_cso)).await.unwrap();
         let stale_etag = case.etag.clone();
         let acked = client.acknowledge_case(authed(pb::AcknowledgeCaseRequest { name: name.clone(), etag: case.etag.clone(), note: "Called back".into() }, &streets_cso)).await.unwrap().into_inner().case.unwrap();
         assert_eq!(acked.state, pb::CaseState::Acknowledged as i32);

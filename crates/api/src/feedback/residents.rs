@@ -38,7 +38,13 @@ impl<S: FeedbackStore> FeedbackApi<S> {
                 let e = visible_entry(&caller, entry);
                 pb::TimelineEntry {
                     department: resource::department(&e.department_id),
-                    feedback: resource::feedback(&e.department_id, &e.feedback_id),
+                    // Another department's feedback is not the caller's to name: a redacted
+                    // entry says only that (and when, how, and the case's state) it happened.
+                    feedback: if e.redacted {
+                        String::new()
+                    } else {
+                        resource::feedback(&e.department_id, &e.feedback_id)
+                    },
                     channel: channel_to_pb(Some(e.channel)) as i32,
                     kind: e.kind.map(kind_to_pb).unwrap_or(pb::FeedbackKind::Unspecified) as i32,
                     occur_time: Some(timestamp(e.occurred_at)),

@@ -134,9 +134,12 @@ pub const UPDATE_TIMELINE_STATUS: &str =
 pub const SELECT_RESIDENT_DEPARTMENTS: &str = "SELECT department_id FROM feedback WHERE resident_key = $1
      UNION SELECT department_id FROM resident_contact_details WHERE resident_key = $1";
 /// What erasing a resident (`$2`) in a department (`$1`) does first, in order: case entries'
-/// texts, hand-off reasons, cases' and hand-offs' resident keys, timeline entries.
-pub const ERASE_RESIDENT_TRACES: [&str; 4] = [
+/// texts, the reasons and resolutions of escalations of their cases (in any department's
+/// escalation desk), hand-off reasons, cases' and hand-offs' resident keys, timeline entries.
+pub const ERASE_RESIDENT_TRACES: [&str; 5] = [
     "UPDATE case_entries SET text = '' WHERE department_id = $1
+       AND case_id IN (SELECT case_id FROM cases WHERE department_id = $1 AND resident_key = $2)",
+    "UPDATE escalations SET reason = '', resolution = '' WHERE case_department = $1
        AND case_id IN (SELECT case_id FROM cases WHERE department_id = $1 AND resident_key = $2)",
     "UPDATE handoffs SET reason = '', decline_reason = '', resident_key = NULL
      WHERE department_id = $1 AND resident_key = $2",
