@@ -519,6 +519,70 @@ mod tests {
         }
     }
 
+    /// A verifier trusting an identity provider `https://idp.test` that signs with the HS256 key
+    /// `SECRET` under `kid` k1 (the claim rules do not depend on the algorithm), matching `by`.
+    fn provider(by: super::super::oidc::MatchClaim) -> Authenticator {
+        let a = Authenticator::new(&AuthConfig {
+            issuer: "cityserve".into(),
+            audience: "cityserve".into(),
+            hs256_secret: None,
+            rs256_public_key_pem: None,
+            leeway: DEFAULT_LEEWAY,
+            max_lifetime: DEFAULT_MAX_LIFETIME,
+            oidc: Some(super::super::oidc::OidcConfig {
+                issuer: "https://idp.test".into(),
+                audience: "api://cityserve".into(),
+                match_claim: by,
+                refresh_interval: Duration::from_secs(3600),
+            }),
+        })
+        .unwrap();
+        a.provider().unwrap().insert("k1", Algorithm::HS256, DecodingKey::from_secret(SECRET));
+        a
+    }
+
+    fn provider_token(extra: serde_json::Value) -> String {
+        let now = jsonwebtoken::get_current_timestamp();
+        let mut claims = serde_json::json!({
+            "iss": "https://idp.test", "aud": ["api://cityserve"], "sub": "00u-ana", "iat": now, "exp": now + 600,
+        });
+        if let (Some(c), Some(e)) = (claims.as_object_mut(), extra.as_object()) {
+            c.extend(e.clone());
+        }
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("k1".into());
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(SECRET)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn provider_users_are_named_by_subject_or_by_a_verified_email() {
+        use super::super::oidc::MatchClaim;
+        use cityserve_store::officers::SignIn;
+        let by_sub = provider(MatchClaim::Subject);
+        assert_eq!(by_sub.sign_in(&provider_token(serde_json::json!({}))).await, Ok(SignIn::Subject("00u-ana".into())));
+        let by_email = provider(MatchClaim::Email);
+        for verified in [serde_json::json!(true), serde_json::json!("true")] {
+            let t = provider_token(serde_json::json!({ "email": "ana@city.gov", "email_verified": verified }));
+            assert_eq!(by_email.sign_in(&t).await, Ok(SignIn::Email("ana@city.gov".into())));
+        }
+        for unverified in [
+            serde_json::json!({ "email": "ana@city.gov", "email_verified": false }),
+            serde_json::json!({ "email": "ana@city.gov" }),
+            serde_json::json!({ "email": "ana@city.gov", "email_verified": "yes" }),
+            serde_json::json!({ "email_verified": true }),
+        ] {
+            let refused = by_email.sign_in(&provider_token(unverified.clone())).await;
+            assert!(matches!(refused, Err(AuthError::Invalid(_))), "{unverified}: {refused:?}");
+        }
+        // The provider's own rules: its issuer, its audience for us, an unknown kid.
+        let other_issuer = provider_token(serde_json::json!({ "iss": "https://evil.test" }));
+        assert_eq!(by_sub.sign_in(&other_issuer).await, Err(AuthError::Invalid("wrong issuer".into())));
+        let ours_only = provider_token(serde_json::json!({ "aud": "cityserve" }));
+        assert_eq!(by_sub.sign_in(&ours_only).await, Err(AuthError::Invalid("wrong audience".into())));
+        // Without a secret or key of its own, the server still refuses tokens it cannot place.
+        assert!(matches!(by_sub.credential(&signed(&claims_now())), Err(AuthError::Invalid(_))));
+    }
+
     #[test]
     fn provider_tokens_with_audience_lists_and_nbf_are_read() {
         let mut c = claims_now();

@@ -130,6 +130,14 @@ impl ProviderKeys {
         self.fetch().await
     }
 
+    /// Puts a key in the cache as if the JWKS had published it (unit tests).
+    #[cfg(test)]
+    pub(crate) fn insert(&self, kid: &str, alg: Algorithm, key: DecodingKey) {
+        if let Ok(mut keys) = self.keys.write() {
+            keys.insert(kid.to_owned(), (alg, key));
+        }
+    }
+
     fn cached(&self, kid: &str) -> Option<(Algorithm, DecodingKey)> {
         self.keys.read().ok()?.get(kid).cloned()
     }
