@@ -21,6 +21,7 @@ use cityserve_proto::v1::coordination_service_server::CoordinationServiceServer;
 use cityserve_proto::v1::department_service_server::DepartmentServiceServer;
 use cityserve_proto::v1::feedback_service_server::FeedbackServiceServer;
 use cityserve_proto::v1::officer_service_server::OfficerServiceServer;
+use cityserve_proto::v1::service_account_service_server::ServiceAccountServiceServer;
 use cityserve_store::{CoordinationStore, DepartmentStore, Open311Store, WriteCtx};
 use cityserve_store_postgres::{PgOptions, PgStore};
 use cityserve_store_sqlite::{SqliteOptions, SqliteStore};
@@ -340,6 +341,7 @@ const SERVICES: &[&str] = &[
     <FeedbackServiceServer<FeedbackApi<SqliteStore>> as NamedService>::NAME,
     <CoordinationServiceServer<CoordinationApi<SqliteStore>> as NamedService>::NAME,
     <ApiKeyServiceServer<ApiKeysApi<SqliteStore>> as NamedService>::NAME,
+    <ServiceAccountServiceServer<cityserve_api::ServiceAccountsApi<SqliteStore>> as NamedService>::NAME,
     <AuditServiceServer<cityserve_api::AuditApi<SqliteStore>> as NamedService>::NAME,
 ];
 
@@ -382,6 +384,7 @@ struct Services<S> {
     feedback: FeedbackServiceServer<FeedbackApi<S>>,
     coordination: CoordinationServiceServer<CoordinationApi<S>>,
     api_keys: ApiKeyServiceServer<ApiKeysApi<S>>,
+    service_accounts: ServiceAccountServiceServer<cityserve_api::ServiceAccountsApi<S>>,
     audit: AuditServiceServer<cityserve_api::AuditApi<S>>,
     /// The Open311 gateway's listener and router, when it is enabled.
     gateway: Option<(TcpListener, axum::Router)>,
@@ -430,6 +433,10 @@ fn services<S: Open311Store + cityserve_store::AuditStore + cityserve_store::Cal
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
         api_keys: ApiKeysApi::new(store.clone(), key_deriver)
+            .into_server()
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+        service_accounts: cityserve_api::ServiceAccountsApi::new(store.clone())
             .into_server()
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
@@ -572,6 +579,7 @@ async fn serve_with<
         .add_service(services.feedback)
         .add_service(services.coordination)
         .add_service(services.api_keys)
+        .add_service(services.service_accounts)
         .add_service(services.audit);
 
     let addr = listener.local_addr()?;

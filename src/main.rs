@@ -140,8 +140,9 @@ enum Command {
         #[arg(long = "department")]
         departments: Vec<String>,
         /// Token subject: the officer ID (required for chief, cso, staff and auditor, whose roles
-        /// are honoured only while the officer holds them) or a service client's name
-        /// (default: dev-service).
+        /// are honoured only while the officer holds them) or a registered service account's ID
+        /// (default: dev-service; honoured only while the account is active and allows every
+        /// --department).
         #[arg(long)]
         subject: Option<String>,
         /// Lifetime, e.g. 1h, 30m, 8h; at most jwt_max_token_lifetime (default 24h).

@@ -652,6 +652,34 @@ pub(crate) fn table() -> HashMap<&'static str, Spec> {
         city(&[ManageApiKeys], Code::NotFound, r#"{"name":"apiKeys/k-none"}"#),
     );
 
+    // ServiceAccountService (city-wide: the Chief manages, the Chief and auditors read; changes
+    // of the seeded account carry a stale etag, so every cell sees it as seeded)
+    add(
+        "cityserve.v1.ServiceAccountService.CreateServiceAccount",
+        city(
+            &[ManageServiceAccounts],
+            OK,
+            r#"{"service_account_id":"mx-app-{N}","service_account":{"display_name":"App {N}","departments":["departments/{T}"]},"request_id":"mx-sa-{N}"}"#,
+        ),
+    );
+    add(
+        "cityserve.v1.ServiceAccountService.GetServiceAccount",
+        city(&[ReadServiceAccounts], OK, r#"{"name":"serviceAccounts/mx-311-app"}"#),
+    );
+    add("cityserve.v1.ServiceAccountService.ListServiceAccounts", city(&[ReadServiceAccounts], OK, r#"{}"#));
+    add(
+        "cityserve.v1.ServiceAccountService.UpdateServiceAccount",
+        city(
+            &[ManageServiceAccounts],
+            Code::Aborted,
+            r#"{"service_account":{"name":"serviceAccounts/mx-311-app","display_name":"Renamed","etag":"{STALE}"}}"#,
+        ),
+    );
+    add(
+        "cityserve.v1.ServiceAccountService.DeactivateServiceAccount",
+        city(&[ManageServiceAccounts], Code::Aborted, r#"{"name":"serviceAccounts/mx-311-app","etag":"{STALE}"}"#),
+    );
+
     // AuditService: the Chief and auditors read any department's trail, nobody else any.
     add("cityserve.v1.AuditService.ListAuditEvents", dept(&[ReadAudit], OK, r#"{"parent":"departments/{T}"}"#));
     t
@@ -690,14 +718,23 @@ fn who(label: &'static str, c: Caller) -> Who {
 /// Callers signing in through the city's identity provider: `provider-cso` is the own
 /// department's CSO (their record carries the provider subject `idp-cso-own`; the token's own
 /// `role: chief` claim is ignored, so every cell must answer as for the CSO), `provider-stranger`
-/// a provider user on no roster.
+/// a provider user on no roster, `provider-service` an application's client-credentials token
+/// (every cell as for `service`).
 fn provider_callers(provider: &crate::oidc::Provider, key: &crate::oidc::Key) -> Vec<Who> {
     let cso = caller(&format!("cso-{OWN}"), Role::Cso, &[OWN]);
     vec![
         Who { label: "provider-cso", token: Some(key.sign(&provider.claims(PROVIDER_CSO))), caller: Some(cso) },
         Who { label: "provider-stranger", token: Some(key.sign(&provider.claims("idp-nobody"))), caller: None },
+        Who {
+            label: "provider-service",
+            token: Some(key.sign(&provider.claims(PROVIDER_SERVICE))),
+            caller: Some(caller("mx-311-app", Role::Service, &[OWN])),
+        },
     ]
 }
+
+/// The identity provider's subject of the seeded service account's client-credentials tokens.
+const PROVIDER_SERVICE: &str = "idp-client-311";
 
 /// The provider subject of the own department's CSO.
 const PROVIDER_CSO: &str = "idp-cso-own";
@@ -901,6 +938,15 @@ pub(crate) async fn seed(app: &TestApp, rpc: &Rpc) -> Fixture {
         "OfficerService.CreateOfficer",
         &format!(
             r#"{{"parent":"departments/{CHIEF_OFFICE}","officer_id":"{AUDITOR}","officer":{{"display_name":"Ada Auditor","email":"ada@city.gov","kind":"OFFICER_KIND_AUDITOR"}},"request_id":"seed-auditor"}}"#
+        ),
+    )
+    .await;
+    // The `service` caller's application, acting for the own department; `provider-service`
+    // holds a client-credentials token of the identity provider whose subject is its client ID.
+    rpc.seed(
+        "ServiceAccountService.CreateServiceAccount",
+        &format!(
+            r#"{{"service_account_id":"mx-311-app","service_account":{{"display_name":"Matrix 311 app","departments":["departments/{OWN}"],"client_id":"{PROVIDER_SERVICE}"}},"request_id":"seed-sa"}}"#
         ),
     )
     .await;

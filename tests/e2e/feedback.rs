@@ -287,6 +287,7 @@ both_backends! {
         assert_eq!(client.list_feedback(list(pb::FeedbackSource::InternalCustomers)).await.unwrap().into_inner().feedback.len(), 1);
         assert!(client.list_feedback(list(pb::FeedbackSource::Residents)).await.unwrap().into_inner().feedback.is_empty());
         // A service client (a survey importer) is bound to its departments.
+        app.register_service("e2e-service", &["streets"], "").await;
         let importer = token(Role::Service, &["streets"]);
         let card = feedback(pb::Channel::CommentCard, pb::FeedbackKind::Suggestion, "More benches");
         client.submit_feedback(authed(submit("streets", card.clone(), None, "svc-1"), &importer)).await.unwrap();

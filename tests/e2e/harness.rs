@@ -168,6 +168,34 @@ impl TestApp {
         hits
     }
 
+    pub fn service_accounts(
+        &self,
+    ) -> cityserve_proto::v1::service_account_service_client::ServiceAccountServiceClient<Channel> {
+        cityserve_proto::v1::service_account_service_client::ServiceAccountServiceClient::new(self.channel.clone())
+    }
+
+    /// Registers (as the Chief) the internal application `id`, acting for `departments`, with the
+    /// identity provider's client subject `client_id` ('' for none).
+    pub async fn register_service(&self, id: &str, departments: &[&str], client_id: &str) -> pb::ServiceAccount {
+        let r = pb::CreateServiceAccountRequest {
+            service_account_id: id.into(),
+            service_account: Some(pb::ServiceAccount {
+                display_name: format!("App {id}"),
+                departments: departments.iter().map(|d| format!("departments/{d}")).collect(),
+                client_id: client_id.into(),
+                ..Default::default()
+            }),
+            request_id: format!("register-{id}"),
+        };
+        self.service_accounts()
+            .create_service_account(authed(r, &chief()))
+            .await
+            .unwrap()
+            .into_inner()
+            .service_account
+            .unwrap()
+    }
+
     pub fn officers(&self) -> OfficerServiceClient<Channel> {
         OfficerServiceClient::new(self.channel.clone())
     }

@@ -31,6 +31,7 @@ mod open311_spec;
 mod replicas;
 mod report_scenario;
 mod server;
+mod service_accounts;
 mod streams;
 mod string_fields;
 mod tools;

@@ -22,6 +22,7 @@ mod names;
 pub mod officers;
 #[cfg(test)]
 mod proptests;
+pub mod service_accounts;
 mod trace;
 
 pub use api_keys::{ApiKeysApi, KeyDeriver, KeyRefused};
@@ -41,3 +42,4 @@ pub use layers::{
     StackSettings, StandingLayer, TenantRateLimitLayer, stack,
 };
 pub use officers::OfficersApi;
+pub use service_accounts::ServiceAccountsApi;

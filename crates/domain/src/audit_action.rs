@@ -159,6 +159,12 @@ audit_actions! {
     DumbRuleDecide => "dumb_rule.decide": ["CoordinationService/DecideDumbRule"],
     /// An Open311 API key was issued or revoked.
     ApiKeyManage => "api_key.manage": ["ApiKeyService/CreateApiKey", "ApiKeyService/RevokeApiKey"],
+    /// An internal application was registered as a service account, changed or deactivated.
+    ServiceAccountManage => "service_account.manage": [
+        "ServiceAccountService/CreateServiceAccount",
+        "ServiceAccountService/UpdateServiceAccount",
+        "ServiceAccountService/DeactivateServiceAccount",
+    ],
 }
 
 #[cfg(test)]

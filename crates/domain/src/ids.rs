@@ -78,6 +78,10 @@ slug_id!(
     OfficerId
 );
 slug_id!(
+    /// A service account ID, city-wide unique; also the `sub` of the account's service tokens.
+    ServiceAccountId
+);
+slug_id!(
     /// An appointment ID (server-generated, time-ordered).
     AppointmentId
 );

@@ -22,6 +22,7 @@ pub mod page;
 pub mod plan;
 pub mod policy;
 pub mod report;
+pub mod service_account;
 pub mod validation;
 
 pub use attributes::{AttributeAnswer, AttributeChoice, AttributeDatatype, ServiceAttribute};
@@ -49,6 +50,7 @@ pub use officer::{
 };
 pub use page::{Page, PageKey, PageRequest, PageToken};
 pub use policy::{Action, Denied, TenantScope, authorize};
+pub use service_account::{ServiceAccount, ServiceAccountId, ServiceAccountStatus};
 pub use validation::{FieldViolation, ValidationError};
 
 /// An optimistic-concurrency tag derived from a row's revision counter.

@@ -100,6 +100,10 @@ pub enum Action {
     ManageApiKeys,
     /// Read the API keys of Open311 clients (never their secrets).
     ReadApiKeys,
+    /// Register, change and deactivate the city's internal applications (service accounts).
+    ManageServiceAccounts,
+    /// Read the registered service accounts.
+    ReadServiceAccounts,
     /// Read the audit log (who did what, to which resource, when, with which outcome).
     ReadAudit,
     /// Change the city's calendar (time zone, opening hours, holidays). Reading it needs only
@@ -109,7 +113,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 48] = [
+    pub const ALL: [Action; 50] = [
         Action::CreateDepartment,
         Action::ReadDepartment,
         Action::UpdateDepartment,
@@ -156,6 +160,8 @@ impl Action {
         Action::WatchEvents,
         Action::ManageApiKeys,
         Action::ReadApiKeys,
+        Action::ManageServiceAccounts,
+        Action::ReadServiceAccounts,
         Action::ReadAudit,
         Action::ManageCityCalendar,
     ];
@@ -209,6 +215,8 @@ impl Action {
             Action::WatchEvents => "events.watch",
             Action::ManageApiKeys => "api_key.manage",
             Action::ReadApiKeys => "api_key.read",
+            Action::ManageServiceAccounts => "service_account.manage",
+            Action::ReadServiceAccounts => "service_account.read",
             Action::ReadAudit => "audit.read",
             Action::ManageCityCalendar => "city_calendar.manage",
         }
@@ -311,6 +319,10 @@ pub fn reach(action: Action, role: Role) -> Reach {
         (ManageApiKeys, _) => Never,
         (ReadApiKeys, Chief | Auditor) => Any,
         (ReadApiKeys, _) => Never,
+        (ManageServiceAccounts, Chief) => Any,
+        (ManageServiceAccounts, _) => Never,
+        (ReadServiceAccounts, Chief | Auditor) => Any,
+        (ReadServiceAccounts, _) => Never,
         (ReadAudit, Chief | Auditor) => Any,
         (ReadAudit, _) => Never,
         (ManageCityCalendar, Chief) => Any,
@@ -678,6 +690,16 @@ mod tests {
             (ReadApiKeys, Staff, PD, NF, PD),
             (ReadApiKeys, Auditor, OK, OK, OK),
             (ReadApiKeys, Service, PD, NF, PD),
+            (ManageServiceAccounts, Chief, OK, OK, OK),
+            (ManageServiceAccounts, Cso, PD, NF, PD),
+            (ManageServiceAccounts, Staff, PD, NF, PD),
+            (ManageServiceAccounts, Auditor, PD, PD, PD),
+            (ManageServiceAccounts, Service, PD, NF, PD),
+            (ReadServiceAccounts, Chief, OK, OK, OK),
+            (ReadServiceAccounts, Cso, PD, NF, PD),
+            (ReadServiceAccounts, Staff, PD, NF, PD),
+            (ReadServiceAccounts, Auditor, OK, OK, OK),
+            (ReadServiceAccounts, Service, PD, NF, PD),
             (ReadAudit, Chief, OK, OK, OK),
             (ReadAudit, Cso, PD, NF, PD),
             (ReadAudit, Staff, PD, NF, PD),

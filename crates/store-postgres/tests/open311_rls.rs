@@ -1,5 +1,5 @@
-//! Row-level security of the city-wide `api_keys` table, checked with SQL that bypasses the store:
-//! a raw connection acting as the app role with another role's session settings.
+//! Row-level security of the city-wide `api_keys` and `service_accounts` tables, checked with SQL
+//! that bypasses the store: a raw connection acting as the app role with another role's session settings.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use cityserve_domain::{Action, Caller, DepartmentId, Role, authorize};
@@ -114,4 +114,60 @@ async fn api_keys_are_readable_by_chief_and_auditor_only_and_issued_by_the_chief
         count_as(&mut conn, Some(("chief", "")), "SELECT count(*) FROM api_keys WHERE revoke_time IS NULL").await,
         1
     );
+}
+
+const FORGE_ACCOUNT: &str = "INSERT INTO service_accounts (account_id, display_name, departments, client_id, status,
+         created_by, revision, create_time, update_time)
+     VALUES ('forged', 'x', 'streets', '', 'active', 'x', 1, now(), now())";
+
+/// Service accounts decide which departments an application may act for: like API keys, only the
+/// Chief registers or changes them, and only the Chief and auditors (the standing check reads as
+/// one) see them.
+#[tokio::test]
+async fn service_accounts_are_the_chiefs_to_register_and_change() {
+    let Some((store, db)) = seeded().await else { return };
+    use cityserve_domain::{ServiceAccount, ServiceAccountId, ServiceAccountStatus};
+    use cityserve_store::ServiceAccountStore;
+    let chief = Caller { subject: "chief-1".into(), role: Role::Chief, departments: vec![] };
+    let s = authorize(&chief, Action::ManageServiceAccounts, None).unwrap();
+    let w = WriteCtx { scope: &s, actor: &chief, action: "service_account.manage", trace_id: None };
+    let account = ServiceAccount {
+        id: ServiceAccountId::parse("id", "crm").unwrap(),
+        display_name: "CRM".into(),
+        departments: vec![DepartmentId::parse("id", "streets").unwrap()],
+        client_id: String::new(),
+        status: ServiceAccountStatus::Active,
+        create_time: chrono::Utc::now(),
+        update_time: chrono::Utc::now(),
+        revision: 1,
+    };
+    let home = DepartmentId::parse("id", "chief-office").unwrap();
+    let idem = Idempotency { request_id: "sa1".into(), request_hash: "h".into() };
+    store.create_service_account(&w, &idem, &home, &account).await.unwrap();
+
+    let mut conn = app_connection(&db).await;
+    let accounts = "SELECT count(*) FROM service_accounts";
+    assert_eq!(count_as(&mut conn, None, accounts).await, 0, "nothing set fails closed");
+    for role in ["chief", "auditor"] {
+        assert_eq!(count_as(&mut conn, Some((role, "")), accounts).await, 1, "{role}");
+    }
+    for role in ["cso", "staff", "service", "auditor"] {
+        let forged = fails_as(&mut conn, role, "streets", FORGE_ACCOUNT).await;
+        assert!(forged.contains("row-level security"), "{role}: {forged}");
+    }
+    for role in ["cso", "staff", "service"] {
+        assert_eq!(count_as(&mut conn, Some((role, "streets")), accounts).await, 0, "{role} reads no account");
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("SELECT set_config('app.tenant_ids', 'streets', true), set_config('app.role', $1, true)")
+            .bind(role)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let widened = sqlx::query("UPDATE service_accounts SET departments = 'streets,chief-office'")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(widened.rows_affected(), 0, "{role} cannot widen an account");
+        tx.commit().await.unwrap();
+    }
 }

@@ -32,6 +32,7 @@ pub mod officers;
 pub mod reports;
 pub mod rollups;
 pub mod rows;
+pub mod service_accounts;
 pub mod write;
 
 use chrono::{DateTime, Utc};

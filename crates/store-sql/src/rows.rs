@@ -103,6 +103,25 @@ pub fn officer(row: &impl SqlRow) -> StoreResult<Officer> {
     })
 }
 
+/// A `service_accounts` row ([`crate::service_accounts::SERVICE_ACCOUNT_COLUMNS`]).
+pub fn service_account(row: &impl SqlRow) -> StoreResult<cityserve_domain::ServiceAccount> {
+    let departments = row
+        .text("departments")?
+        .split(',')
+        .map(|d| DepartmentId::parse("departments", d).map_err(|_| corrupt("departments")))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(cityserve_domain::ServiceAccount {
+        id: row.id("account_id", cityserve_domain::ServiceAccountId::parse)?,
+        display_name: row.text("display_name")?,
+        departments,
+        client_id: row.text("client_id")?,
+        status: row.word("status", cityserve_domain::ServiceAccountStatus::parse)?,
+        create_time: row.time("create_time")?,
+        update_time: row.time("update_time")?,
+        revision: row.int("revision")?,
+    })
+}
+
 /// An `appointments` row ([`crate::officers::APPOINTMENT_COLUMNS`]).
 pub fn appointment(row: &impl SqlRow) -> StoreResult<Appointment> {
     Ok(Appointment {

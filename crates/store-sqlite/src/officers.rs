@@ -5,3 +5,6 @@ use cityserve_store_sql::officers::prelude::*;
 cityserve_store_sql::officer_reads!();
 
 cityserve_store_sql::officer_store!(SqliteStore);
+
+// Service accounts: the other identities the standing check reads.
+cityserve_store_sql::service_account_store!(SqliteStore);

@@ -23,6 +23,7 @@ pub mod lease;
 pub mod officers;
 pub mod open311;
 pub mod reports;
+pub mod service_accounts;
 pub mod suite;
 
 pub use audit::AuditStore;
@@ -40,6 +41,7 @@ pub use lease::{Lease, LeaseStore};
 pub use officers::OfficerStore;
 pub use open311::Open311Store;
 pub use reports::{ReportStore, RollupRebuild};
+pub use service_accounts::ServiceAccountStore;
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -147,6 +149,7 @@ macro_rules! backend_tests {
             writes_are_audited_with_events,
             officer_crud_and_filters,
             identity_provider_users_sign_in_as_one_officer,
+            service_accounts_register_change_and_sign_in,
             appointments_keep_history_and_one_cso_per_seat,
             concurrent_appointments_to_one_seat_one_wins,
             chief_seat_and_network,
@@ -294,6 +297,11 @@ pub mod resource {
     /// `apiKeys/{k}`: Open311 client keys are city-wide.
     pub fn api_key(k: &str) -> String {
         format!("apiKeys/{k}")
+    }
+
+    /// `serviceAccounts/{a}`: the city's internal applications are city-wide.
+    pub fn service_account(a: &str) -> String {
+        format!("serviceAccounts/{a}")
     }
 
     /// `departments/{d}/plans/{year}/revisions/{n}`.

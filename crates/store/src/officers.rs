@@ -15,6 +15,9 @@ pub enum SignIn {
     Subject(String),
     /// A verified e-mail claim, matched against the officer's work e-mail.
     Email(String),
+    /// The `sub` of a token without any e-mail claim (a client-credentials token, where e-mail
+    /// is the matching claim): matched against service accounts' client IDs only.
+    Client(String),
 }
 
 /// Filters of an appointment listing (the history of seats).
@@ -51,7 +54,7 @@ pub struct CompetencySnapshot {
 ///   the one the request replaces ([`crate::StoreError::Contended`] otherwise);
 /// - "newest first" lists are ordered by time-ordered ID, descending, and continue strictly
 ///   before [`PageRequest::after`].
-pub trait OfficerStore: DepartmentStore {
+pub trait OfficerStore: DepartmentStore + crate::ServiceAccountStore {
     /// Adds an officer. The department must exist in scope and be active.
     fn create_officer(
         &self,

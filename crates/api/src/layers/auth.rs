@@ -268,8 +268,10 @@ impl Authenticator {
                     Some(serde_json::Value::String(s)) => s == "true",
                     _ => false,
                 };
-                match claims.email {
-                    Some(e) if verified && !e.is_empty() && e.len() <= 320 => Ok(SignIn::Email(e)),
+                match (claims.email, &claims.email_verified) {
+                    (Some(e), _) if verified && !e.is_empty() && e.len() <= 320 => Ok(SignIn::Email(e)),
+                    // No e-mail claim of any kind: an application's client-credentials token.
+                    (None, None) if !claims.sub.is_empty() && claims.sub.len() <= 255 => Ok(SignIn::Client(claims.sub)),
                     _ => Err(AuthError::Invalid("no verified e-mail claim".into())),
                 }
             }

@@ -14,7 +14,7 @@
 use super::auth::AuthError;
 use super::standing::StandingCache;
 use cityserve_domain::officer::role_held;
-use cityserve_domain::{Caller, policy};
+use cityserve_domain::{Caller, Role, policy};
 use cityserve_store::OfficerStore;
 use cityserve_store::officers::SignIn;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm, PublicKeyUse};
@@ -230,11 +230,33 @@ pub fn store_sign_in<S: OfficerStore>(store: S, standings: StandingCache) -> Sig
             let at = Instant::now();
             let (_, scope) = policy::sign_in_scope();
             let unavailable = |e: cityserve_store::StoreError| AuthError::Unavailable(e.to_string());
-            let not_an_officer = || AuthError::Invalid("the identity provider's user is not an active officer".into());
-            let officer = store.signing_in(&scope, &who).await.map_err(unavailable)?.ok_or_else(not_an_officer)?;
-            let standing = store.standing(&scope, officer.as_str()).await.map_err(unavailable)?;
-            let (role, departments) = role_held(&standing).ok_or_else(not_an_officer)?;
-            let caller = Caller { subject: officer.as_str().to_owned(), role, departments };
+            let not_an_officer =
+                || AuthError::Invalid("the identity provider's user is no active officer or service account".into());
+            let caller = match store.signing_in(&scope, &who).await.map_err(unavailable)? {
+                Some(officer) => {
+                    let standing = store.standing(&scope, officer.as_str()).await.map_err(unavailable)?;
+                    let (role, departments) = role_held(&standing).ok_or_else(not_an_officer)?;
+                    Caller { subject: officer.as_str().to_owned(), role, departments }
+                }
+                // No officer: an application's client-credentials token, if a service account
+                // carries its subject; it acts for the account's departments.
+                None => {
+                    let client = match &who {
+                        SignIn::Subject(s) | SignIn::Client(s) => s.as_str(),
+                        SignIn::Email(_) => "",
+                    };
+                    let account = store
+                        .service_account_of_client(&scope, client)
+                        .await
+                        .map_err(unavailable)?
+                        .ok_or_else(not_an_officer)?;
+                    Caller {
+                        subject: account.id.as_str().to_owned(),
+                        role: Role::Service,
+                        departments: account.departments,
+                    }
+                }
+            };
             if let Ok(mut r) = remembered.lock()
                 && standings.generation() == generation
                 && !standings.ttl().is_zero()

@@ -100,6 +100,7 @@ fn changes_standings(path: &str) -> bool {
     let Some(method) = path
         .strip_prefix("/cityserve.v1.OfficerService/")
         .or_else(|| path.strip_prefix("/cityserve.v1.DepartmentService/"))
+        .or_else(|| path.strip_prefix("/cityserve.v1.ServiceAccountService/"))
     else {
         return false;
     };
@@ -228,7 +229,22 @@ pub struct HomeDepartment(pub DepartmentId);
 /// are not officers and pass with none.
 pub async fn verify_standing<S: OfficerStore>(store: &S, caller: &Caller) -> Result<Option<DepartmentId>, Status> {
     if caller.role == Role::Service {
-        return Ok(None);
+        // An application acts only as a registered, active service account, and only for the
+        // departments the Chief allowed it, whatever its token claims.
+        let unregistered = || Status::permission_denied("the token's subject is not a registered service account");
+        let id = cityserve_domain::ServiceAccountId::parse("sub", &caller.subject).map_err(|_| unregistered())?;
+        let (_, scope) = cityserve_domain::policy::sign_in_scope();
+        return match store.get_service_account(&scope, &id).await {
+            Ok(account) => match account.refuses(&caller.departments) {
+                None => Ok(None),
+                Some(why) => {
+                    tracing::info!(reason = %why, "service token refused");
+                    Err(Status::permission_denied(why))
+                }
+            },
+            Err(cityserve_store::StoreError::NotFound) => Err(unregistered()),
+            Err(e) => Err(Status::from(ApiError::from_store(e, "service account"))),
+        };
     }
     let scope = authorize(caller, Action::CheckStanding, None)
         .map_err(|_| Status::permission_denied("the token's role cannot be checked"))?;

@@ -307,8 +307,8 @@ impl OfficerStore for $store {
     }
 
     async fn signing_in(&self, scope: &TenantScope, who: &SignIn) -> StoreResult<Option<OfficerId>> {
-        // An empty subject is every officer without one: it names no one.
-        if matches!(who, SignIn::Subject(s) | SignIn::Email(s) if s.is_empty()) {
+        // An empty subject is every officer without one: it names no one. A client is no officer.
+        if matches!(who, SignIn::Subject(s) | SignIn::Email(s) if s.is_empty()) || matches!(who, SignIn::Client(_)) {
             return Ok(None);
         }
         let mut conn = self.read(scope).await?;
@@ -318,6 +318,7 @@ impl OfficerStore for $store {
                 "SELECT department_id, officer_id FROM officers WHERE identity_subject = $1 AND status = 'active' LIMIT 2",
             )
             .bind(s),
+            SignIn::Client(_) => return Ok(None),
             SignIn::Email(e) => sqlx::query_as(
                 "SELECT department_id, officer_id FROM officers WHERE email = $1 AND status = 'active' LIMIT 2",
             )

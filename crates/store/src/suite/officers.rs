@@ -542,3 +542,84 @@ pub async fn identity_provider_users_sign_in_as_one_officer<S: OfficerStore>(sto
     store.deactivate_officer(&ctx(&ws, &c, "officer.deactivate"), &dept("water"), &oid("wes"), None).await.unwrap();
     assert_eq!(who(SignIn::Email("shared@city.gov".into())).await, Some(oid("sam")), "once the address is Sam's alone");
 }
+
+/// Service accounts: registered once (a retry returns the same account), listed by ID, changed
+/// only at the expected revision, found by client ID only while active; a client ID is one
+/// account's.
+pub async fn service_accounts_register_change_and_sign_in<S: OfficerStore>(store: &S) {
+    use cityserve_domain::{PageRequest, ServiceAccount, ServiceAccountId, ServiceAccountStatus};
+    seed_department(store, "water").await;
+    seed_department(store, "streets").await;
+    let c = chief();
+    let s = scope(&c, Action::ManageServiceAccounts, None);
+    let account = |id: &str, client: &str| ServiceAccount {
+        id: ServiceAccountId::parse("id", id).unwrap(),
+        display_name: format!("App {id}"),
+        departments: vec![dept("streets"), dept("water")],
+        client_id: client.into(),
+        status: ServiceAccountStatus::Active,
+        create_time: Utc::now(),
+        update_time: Utc::now(),
+        revision: 1,
+    };
+    let home = dept("water");
+    let crm = store
+        .create_service_account(
+            &ctx(&s, &c, "service_account.manage"),
+            &idem("sa-1", "h"),
+            &home,
+            &account("crm", "0oa-crm"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(crm.departments, [dept("streets"), dept("water")]);
+    let again = store
+        .create_service_account(
+            &ctx(&s, &c, "service_account.manage"),
+            &idem("sa-1", "h"),
+            &home,
+            &account("crm", "0oa-crm"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, crm, "a retry returns the same account");
+    let clash = store
+        .create_service_account(
+            &ctx(&s, &c, "service_account.manage"),
+            &idem("sa-2", "h"),
+            &home,
+            &account("wo", "0oa-crm"),
+        )
+        .await;
+    assert!(matches!(clash, Err(StoreError::AlreadyExists)), "{clash:?}");
+    store
+        .create_service_account(&ctx(&s, &c, "service_account.manage"), &idem("sa-3", "h"), &home, &account("bi", ""))
+        .await
+        .unwrap();
+
+    let (_, read) = cityserve_domain::policy::sign_in_scope();
+    let first = store.list_service_accounts(&read, &PageRequest { size: 1, after: None }).await.unwrap();
+    assert_eq!(first.items.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["bi"]);
+    let rest =
+        store.list_service_accounts(&read, &PageRequest { size: 5, after: first.next_after.clone() }).await.unwrap();
+    assert_eq!(rest.items.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["crm"]);
+    assert_eq!(store.service_account_of_client(&read, "0oa-crm").await.unwrap().map(|a| a.id), Some(crm.id.clone()));
+    assert_eq!(store.service_account_of_client(&read, "").await.unwrap(), None, "an empty client ID names none");
+
+    let off =
+        ServiceAccount { status: ServiceAccountStatus::Inactive, departments: vec![dept("water")], ..crm.clone() };
+    let stale = store.update_service_account(&ctx(&s, &c, "service_account.manage"), &home, &off, 7).await;
+    assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
+    let saved =
+        store.update_service_account(&ctx(&s, &c, "service_account.manage"), &home, &off, crm.revision).await.unwrap();
+    assert_eq!(
+        (saved.status, saved.revision, saved.departments.clone()),
+        (ServiceAccountStatus::Inactive, 2, vec![dept("water")])
+    );
+    assert_eq!(store.get_service_account(&read, &crm.id).await.unwrap(), saved);
+    assert_eq!(
+        store.service_account_of_client(&read, "0oa-crm").await.unwrap(),
+        None,
+        "inactive accounts sign no one in"
+    );
+}
