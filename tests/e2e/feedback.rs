@@ -173,6 +173,15 @@ both_backends! {
         }
         let gone = client.get_resident_timeline(authed(timeline_req(), &chief())).await.unwrap().into_inner();
         assert!(gone.entries.is_empty());
+        // The same resident writing again starts a new, unlinked history: a new key, and the old
+        // one is named only by the audit trail and the event log, where it leads to no row.
+        let old_key = complaint.resident_key.clone();
+        let again = feedback(pb::Channel::Email, pb::FeedbackKind::Question, "Hello again");
+        let back = client.submit_feedback(authed(submit("water", again, contact(EMAIL, PHONE), "mail-2"), &water_cso)).await.unwrap().into_inner().feedback.unwrap();
+        assert!(back.resident_key.starts_with("r-"));
+        assert_ne!(back.resident_key, old_key, "erasure forgets who: the same contact gets a new key");
+        let tables: Vec<String> = app.rows_containing(&old_key).await.into_iter().map(|(t, _)| t).collect();
+        assert!(tables.iter().all(|t| t == "audit_log" || t == "events"), "the old key survives in {tables:?}");
     }
 
     async fn intake_validation_idempotency_and_batches(app: &TestApp) {

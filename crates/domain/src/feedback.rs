@@ -212,17 +212,12 @@ impl ResidentKeyer {
         Some(format!("{prefix}{}", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>()))
     }
 
-    /// The key a resident gets when none of their identifiers is known yet: HMAC-SHA256 of the
-    /// normalised e-mail if given, else of the phone. The key reveals nothing without the secret.
-    /// `None` when the contact is empty.
-    pub fn key_of(&self, contact: &Contact) -> Option<String> {
-        if !contact.email.is_empty() {
-            self.mac("r-", &format!("email:{}", contact.email))
-        } else if !contact.phone.is_empty() {
-            self.mac("r-", &format!("phone:{}", contact.phone))
-        } else {
-            None
-        }
+    /// A new resident key, for a resident none of whose identifiers is known yet: random, so it
+    /// says nothing about the contact details, and once erasure deletes the identifiers that
+    /// point to it, nothing leads from the same details to it again (audit rows and events that
+    /// name it lead nowhere, and the same contact afterwards starts a new, unlinked history).
+    pub fn fresh_key() -> String {
+        format!("r-{}", uuid::Uuid::new_v4().simple())
     }
 
     /// Keyed hashes of each identifier in `contact` (e-mail first), under which a store
@@ -239,17 +234,21 @@ impl ResidentKeyer {
         out
     }
 
-    /// The resident named by `contact`, or `None` when it is empty.
+    /// The resident named by `contact`, or `None` when it is empty. The key is a fresh one
+    /// ([`ResidentKeyer::fresh_key`]); a store uses the key already recorded for the first known
+    /// identifier instead.
     pub fn resident(&self, contact: Contact) -> Option<ResidentRef> {
-        let key = self.key_of(&contact)?;
-        Some(ResidentRef { key, identifiers: self.identifiers(&contact), contact })
+        if contact.email.is_empty() && contact.phone.is_empty() {
+            return None;
+        }
+        Some(ResidentRef { key: Self::fresh_key(), identifiers: self.identifiers(&contact), contact })
     }
 }
 
 /// A resident named in a submission.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResidentRef {
-    /// The key to use if no identifier is known yet ([`ResidentKeyer::key_of`]). A store uses
+    /// The key to use if no identifier is known yet ([`ResidentKeyer::fresh_key`]). A store uses
     /// the key already recorded for the first known identifier instead.
     pub key: String,
     /// Keyed hashes of the e-mail and phone ([`ResidentKeyer::identifiers`]), e-mail first.
@@ -811,17 +810,19 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_stable_normalised_and_secret_dependent() {
+    fn identifiers_are_stable_normalised_and_secret_dependent_and_keys_random() {
         let k = ResidentKeyer::new(b"0123456789abcdef");
         let a = Contact { email: normalise_email("e", " Ann@Example.ORG ").unwrap(), ..Contact::default() };
         let b = Contact { email: "ann@example.org".into(), phone: "+1 215 555 0100".into(), name: "Ann".into() };
-        assert_eq!(k.key_of(&a), k.key_of(&b));
-        assert!(resident_key("k", &k.key_of(&a).unwrap()).is_ok());
-        assert_ne!(ResidentKeyer::new(b"another-secret-key").key_of(&a), k.key_of(&a));
+        assert_eq!(k.identifiers(&a)[0], k.identifiers(&b)[0]);
+        assert_ne!(ResidentKeyer::new(b"another-secret-key").identifiers(&a), k.identifiers(&a));
+        let (ra, rb) = (k.resident(a.clone()).unwrap(), k.resident(a.clone()).unwrap());
+        assert!(resident_key("k", &ra.key).is_ok());
+        assert_ne!(ra.key, rb.key, "a key is random: nothing about the contact derives it");
+        assert_eq!(ra.identifiers, rb.identifiers);
         let phone = Contact { phone: normalise_phone("p", "(215) 555-0100").unwrap(), ..Contact::default() };
         assert_eq!(phone.phone, "2155550100");
-        assert_ne!(k.key_of(&phone), k.key_of(&a));
-        assert_eq!(k.key_of(&Contact::default()), None);
+        assert_ne!(k.identifiers(&phone), k.identifiers(&a));
         assert_eq!(k.identifiers(&b).len(), 2);
         assert_eq!(k.identifiers(&b)[0], k.identifiers(&a)[0], "e-mail first");
         assert!(k.resident(Contact::default()).is_none());

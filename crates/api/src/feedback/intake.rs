@@ -90,10 +90,13 @@ pub(crate) fn location(field: &str, l: Option<&pb::Location>) -> Result<Location
 
 /// A fingerprint of a submission that does not contain contact details: the resident is replaced
 /// by their keyed hash.
-pub(super) fn fingerprint(r: &pb::SubmitFeedbackRequest, key: Option<&str>) -> pb::SubmitFeedbackRequest {
+pub(super) fn fingerprint(r: &pb::SubmitFeedbackRequest, resident: Option<&ResidentRef>) -> pb::SubmitFeedbackRequest {
+    // The keyed hashes of the contact, not the key (a fresh, random one on every call) and not
+    // the contact details themselves.
+    let identifiers = resident.map(|r| r.identifiers.join(","));
     pb::SubmitFeedbackRequest {
         request_id: String::new(),
-        resident: key.map(|k| pb::ResidentContact { email: k.to_owned(), phone: String::new(), name: String::new() }),
+        resident: identifiers.map(|i| pb::ResidentContact { email: i, phone: String::new(), name: String::new() }),
         ..r.clone()
     }
 }
@@ -284,8 +287,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             .into());
         }
         new.source = source.map(str::to_owned);
-        let key = new.resident.as_ref().map(|r| r.key.as_str());
-        let idem = idempotency(&r.request_id, &fingerprint(&r, key))?;
+        let idem = idempotency(&r.request_id, &fingerprint(&r, new.resident.as_ref()))?;
         let scope = self.authorize_submission(&caller, &new, "feedback.internal_customer").await?;
         let what = label("department", &r.parent);
         let s = self
@@ -316,7 +318,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         for (i, item) in r.requests.iter().enumerate() {
             match self.new_feedback(&d, item) {
                 Ok(new) => {
-                    prints.push(fingerprint(item, new.resident.as_ref().map(|r| r.key.as_str())));
+                    prints.push(fingerprint(item, new.resident.as_ref()));
                     items.push(new);
                     at.push(i);
                 }

@@ -29,7 +29,8 @@ macro_rules! feedback_store {
             r: &cityserve_domain::ResidentRef,
             now: chrono::DateTime<chrono::Utc>,
         ) -> cityserve_store::StoreResult<String> {
-            let key = known_key(conn, &r.identifiers).await?.unwrap_or_else(|| r.key.clone());
+            let known = known_key(conn, &r.identifiers).await?;
+            let key = known.clone().unwrap_or_else(|| r.key.clone());
             for i in &r.identifiers {
                 sqlx::query($crate::feedback::INSERT_IDENTIFIER)
                     .bind(i)
@@ -39,7 +40,13 @@ macro_rules! feedback_store {
                     .await
                     .map_err(crate::db_err)?;
             }
-            Ok(key)
+            if known.is_some() {
+                return Ok(key);
+            }
+            // A new resident's key is random: a concurrent first contact with the same details
+            // may have recorded its own key first (the insert above then did nothing). Read back
+            // the key the index holds now, so both contacts share it.
+            Ok(known_key(conn, &r.identifiers).await?.unwrap_or(key))
         }
 
         /// Inserts one submission (feedback, contact details, case, timeline entry, rollups,
