@@ -284,17 +284,15 @@ both_backends! {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("water.csv");
         let o = Options { chunk_size: 1, ..options(app, &chief(), What::Feedback, &out) };
-        let first = o.clone();
-        let task = tokio::spawn(async move { cityserve_export::run(&first).await });
-        // Stop it once some chunks, but not all, are on disk.
+        // The connection drops halfway: a proxy passes the server's first 8 KB and cuts it.
+        let cut = cutting_proxy(app.addr, 8 * 1024).await;
+        let first = Options { server: format!("http://{cut}"), ..o.clone() };
+        let stopped = cityserve_export::run(&first).await;
+        assert!(stopped.is_err(), "the export saw its connection drop: {stopped:?}");
         let resume = cityserve_export::sink::resume_path(&out);
-        while !resume.exists() {
-            tokio::task::yield_now().await;
-        }
-        task.abort();
-        let _ = task.await;
+        assert!(resume.exists(), "a stopped export leaves its resume point");
         let stopped_at = names(&out).len();
-        assert!(stopped_at < 60, "stopped too late to prove anything ({stopped_at} rows)");
+        assert!(stopped_at > 0 && stopped_at < 60, "stopped halfway, not at {stopped_at} rows");
         let rows = cityserve_export::run(&Options { resume: true, ..o }).await.unwrap();
         assert_eq!(rows, 60);
         let mut all = names(&out);
@@ -360,4 +358,37 @@ async fn the_export_command_writes_report_cards() {
         rows.iter().filter(|r| &r[0] == "departments/water").map(|r| r[volume].parse::<i64>().unwrap()).sum();
     assert_eq!(water, 4);
     assert!(stdout.contains(&format!("{} rows", rows.len())), "{stdout}");
+}
+
+/// A TCP proxy to `to` that passes at most `limit` bytes from the server, then closes both sides:
+/// a connection dropped in the middle of a stream.
+async fn cutting_proxy(to: std::net::SocketAddr, limit: usize) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(to).await else { return };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = tokio::spawn(async move { tokio::io::copy(&mut cr, &mut sw).await });
+                let mut passed = 0;
+                let mut buf = vec![0u8; 1024];
+                while passed < limit {
+                    let n = match sr.read(&mut buf[..(limit - passed).min(1024)]).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    passed += n;
+                }
+                up.abort();
+                let _ = cw.shutdown().await;
+            });
+        }
+    });
+    at
 }

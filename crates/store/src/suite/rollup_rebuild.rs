@@ -144,9 +144,7 @@ pub async fn rollups_kept_by_writes_equal_a_rebuild<
                 if rng.chance(20) {
                     f.internal_customer = Some(dept(DEPARTMENTS.iter().find(|x| **x != d).unwrap()));
                 } else if rng.chance(40) {
-                    let r = resident(&format!("resident{}@example.org", rng.below(4)), "");
-                    residents.push(r.key.clone());
-                    f.resident = Some(r);
+                    f.resident = Some(resident(&format!("resident{}@example.org", rng.below(4)), ""));
                 }
                 let s = scope(&chief, Action::SubmitFeedback, Some(&dept(d)));
                 let done = store
@@ -156,6 +154,8 @@ pub async fn rollups_kept_by_writes_equal_a_rebuild<
                 if kind == FeedbackKind::SurveyResponse {
                     surveys.push((d.to_owned(), f.id.clone()));
                 }
+                // The key the store holds (a returning resident keeps their first one).
+                residents.extend(done.feedback.resident_key.clone());
                 cases.extend(done.case);
             }
             // History: a batch with old occurrence times, complaints with their case histories.
