@@ -28,6 +28,9 @@ pub struct Config {
     pub db_max_connections: u32,
     /// PostgreSQL role the server acts as (row-level security applies to it).
     pub db_app_role: String,
+    /// Group commit: the most `SubmitFeedback` calls written in one transaction. Calls waiting
+    /// when a writer frees up share its next transaction; `1` writes each alone.
+    pub write_batch_max: usize,
     /// Where the server keeps its files (the SQLite database by default, the generated secret).
     pub data_dir: PathBuf,
     /// HS256 signing secret for bearer tokens (at least 32 bytes). Prefer `jwt_secret_file`.
@@ -141,6 +144,7 @@ impl Default for Config {
             database_url: "sqlite://data/cityserve.db".into(),
             db_max_connections: 16,
             db_app_role: "cityserve_app".into(),
+            write_batch_max: 128,
             data_dir: PathBuf::from("data"),
             jwt_secret: None,
             jwt_secret_file: None,
@@ -232,6 +236,9 @@ impl Config {
         }
         if let Some(v) = env("CITYSERVE_DB_MAX_CONNECTIONS") {
             self.db_max_connections = parse("CITYSERVE_DB_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = env("CITYSERVE_WRITE_BATCH_MAX") {
+            self.write_batch_max = parse("CITYSERVE_WRITE_BATCH_MAX", &v)?;
         }
         if let Some(v) = env("CITYSERVE_DB_APP_ROLE") {
             self.db_app_role = v;
@@ -427,6 +434,9 @@ impl Config {
         if self.db_max_connections == 0 {
             return Err(ConfigError("db_max_connections must be positive".into()));
         }
+        if self.write_batch_max == 0 {
+            return Err(ConfigError("write_batch_max must be positive (1 writes each submission alone)".into()));
+        }
         if self.max_concurrent_requests == 0 {
             return Err(ConfigError("max_concurrent_requests must be positive".into()));
         }
@@ -494,6 +504,9 @@ mod tests {
         assert_eq!(c.tls_key_file, Some(PathBuf::from("/tls/key.pem")));
         let e = Config::load(None, |k| (k == "CITYSERVE_MAX_CONCURRENT_REQUESTS").then(|| "0".into())).unwrap_err();
         assert!(e.to_string().contains("max_concurrent_requests"));
+        assert_eq!(c.write_batch_max, 128);
+        let e = Config::load(None, |k| (k == "CITYSERVE_WRITE_BATCH_MAX").then(|| "0".into())).unwrap_err();
+        assert!(e.to_string().contains("write_batch_max"));
         let e = Config::load(None, |k| (k == "CITYSERVE_TLS_CERT_FILE").then(|| "/c.pem".into())).unwrap_err();
         assert!(e.to_string().contains("tls_key_file"));
         let e = Config::load(None, |k| (k == "CITYSERVE_TLS_CLIENT_CA_FILE").then(|| "/ca.pem".into())).unwrap_err();

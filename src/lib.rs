@@ -185,9 +185,11 @@ pub async fn serve_all(
             // RSS under the mixed load, 4 readers 48 MiB (docs/benchmarks.md).
             let cores = std::thread::available_parallelism().map_or(2, |n| u32::try_from(n.get()).unwrap_or(2));
             let readers = config.db_max_connections.min(2 * cores);
+            // One writer: the database has one write lock, and its batches are what scale.
             let store =
                 SqliteStore::connect(&config.database_url, SqliteOptions { max_connections: readers, migrate: true })
-                    .await?;
+                    .await?
+                    .with_group_commit(1, config.write_batch_max);
             rollups::rebuild(&store, true, &AtomicU64::new(0)).await?;
             serve_with(store, config, auth, listener, open311, shutdown, gate::DbGate::new(true)).await
         }
@@ -199,7 +201,10 @@ pub async fn serve_all(
             };
             // Serve at once (health NOT_SERVING, RPCs UNAVAILABLE behind the gate); the database
             // is reached, migrated and checked in the background until that succeeds.
-            let store = PgStore::connect_lazy(&config.database_url, options.clone())?;
+            // A quarter of the pool writes batches, so writes never starve reads of connections.
+            let writers = (config.db_max_connections as usize / 4).max(1);
+            let store = PgStore::connect_lazy(&config.database_url, options.clone())?
+                .with_group_commit(writers, config.write_batch_max);
             let gate = gate::DbGate::new(false);
             let prepare =
                 tokio::spawn(prepare_postgres(config.database_url.clone(), options, store.clone(), gate.clone()));

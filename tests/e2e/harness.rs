@@ -117,6 +117,20 @@ impl TestApp {
         FeedbackServiceClient::new(self.channel.clone())
     }
 
+    /// The count `sql` (a `SELECT count(*) …` both databases read alike) returns, read as the
+    /// database owner, bypassing row-level security.
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.database_url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.database_url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        }
+    }
+
     /// How many rows of any table, in any tenant, contain `needle` (read as the database owner,
     /// bypassing row-level security).
     pub async fn rows_containing(&self, needle: &str) -> Vec<(String, i64)> {

@@ -20,6 +20,7 @@ mod events_out;
 mod examples;
 mod export;
 mod feedback;
+mod group_commit;
 mod import;
 mod limits;
 mod officers;

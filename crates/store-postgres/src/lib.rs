@@ -27,7 +27,7 @@ mod write;
 
 pub(crate) use cityserve_store_sql::{corrupt, in_scope};
 pub(crate) use departments::{read_department, read_standards};
-pub(crate) use write::{WriteTx, audit, audit_now, claim_key, record, record_key};
+pub(crate) use write::{WriteTx, add_deltas, audit, audit_now, claim_key, existing_key, record, record_key};
 
 /// A write transaction as the shared statements name it ([`WriteTx`]; the lifetime is
 /// SQLite's, whose bulk loads write on a connection of their own).
@@ -115,7 +115,14 @@ pub struct PgStore {
     commits: Arc<tokio::sync::watch::Sender<u64>>,
     /// The connection [`publish_commits`] notifies on.
     publish_pool: PgPool,
+    /// Group commit of `SubmitFeedback` ([`PgStore::with_group_commit`]); `None`: each submission
+    /// is its own transaction.
+    submits: Option<cityserve_store::group_commit::SubmitQueue>,
 }
+
+/// Whether a batch must share one tenant scope: yes, a transaction runs under one row-level
+/// security setting.
+const SCOPED_WRITES: bool = true;
 
 /// The channel replicas notify each other on after committing a write.
 const EVENTS_CHANNEL: &str = "cityserve_events";
@@ -421,7 +428,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(listen_options);
         tokio::spawn(publish_commits(publish_pool.clone(), commits.subscribe()));
-        Self { pool, events, listener, commits, publish_pool }
+        Self { pool, events, listener, commits, publish_pool, submits: None }
     }
 
     /// Applies pending migrations as `url`'s user (the schema owner).

@@ -10,6 +10,7 @@
 use crate::{PgStore, db_err};
 use cityserve_domain::{Caller, DepartmentId, TenantScope};
 use cityserve_store::{StoreResult, WriteCtx, key_space};
+use cityserve_store_sql::write::{Deferred, Recorded};
 use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
 
@@ -20,6 +21,15 @@ pub(crate) struct WriteTx {
     key_space: String,
     /// Whether an outbox event was appended, so the commit must wake watchers.
     events: bool,
+    /// A batch's audit rows, events and counter increments, written at its commit.
+    deferred: Option<Deferred>,
+}
+
+impl WriteTx {
+    /// Makes the next idempotency keys `actor`'s: a batch's submissions come from several callers.
+    pub(crate) fn act_as(&mut self, actor: &Caller) {
+        self.key_space = key_space(actor);
+    }
 }
 
 cityserve_store_sql::transaction_access!(WriteTx, tx, rollback);
@@ -40,13 +50,26 @@ impl PgStore {
     /// Starts a write transaction under `scope` on behalf of `actor`.
     pub(crate) async fn write_as(&self, scope: &TenantScope, actor: &Caller) -> StoreResult<WriteTx> {
         let tx = self.begin(scope, false).await?;
-        Ok(WriteTx { tx, key_space: key_space(actor), events: false })
+        Ok(WriteTx { tx, key_space: key_space(actor), events: false, deferred: None })
+    }
+
+    /// Starts a batch's write transaction (group commit) under `scope`: its audit rows, events
+    /// and counter increments wait for [`PgStore::commit`], which writes them in one statement
+    /// each. Each submission sets its own key space.
+    pub(crate) async fn write_batch(&self, scope: &TenantScope, actor: &Caller) -> StoreResult<WriteTx> {
+        let mut tx = self.write_as(scope, actor).await?;
+        tx.deferred = Some(Deferred::default());
+        Ok(tx)
     }
 
     /// Commits a write, then (if it appended events) tells this process's event subscribers to
     /// look and the other replicas, through [`crate::publish_commits`], to do the same.
     pub(crate) async fn commit(&self, tx: WriteTx) -> StoreResult<()> {
-        let WriteTx { tx, events, .. } = tx;
+        let WriteTx { mut tx, events, deferred, .. } = tx;
+        if let Some(deferred) = deferred {
+            crate::apply_deltas(&mut tx, &deferred.deltas).await?;
+            write_records(&mut tx, &deferred.records).await?;
+        }
         tx.commit().await.map_err(db_err)?;
         if events {
             crate::bump(&self.events);
@@ -129,6 +152,11 @@ pub(crate) async fn record(
     resource: &str,
     payload: serde_json::Value,
 ) -> StoreResult<()> {
+    if let Some(deferred) = tx.deferred.as_mut() {
+        deferred.records.push(Recorded::of(ctx, department, resource, &payload));
+        tx.events = true;
+        return Ok(());
+    }
     sqlx::query(
         "WITH audit AS (
              INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
@@ -148,6 +176,49 @@ pub(crate) async fn record(
     .await
     .map_err(db_err)?;
     tx.events = true;
+    Ok(())
+}
+
+/// Adds report-card counter increments: now, or at the commit of a batch.
+pub(crate) async fn add_deltas(tx: &mut WriteTx, deltas: Vec<cityserve_domain::report::Delta>) -> StoreResult<()> {
+    match tx.deferred.as_mut() {
+        Some(deferred) => {
+            deferred.deltas.extend(deltas);
+            Ok(())
+        }
+        None => crate::apply_deltas(&mut tx.tx, &deltas).await,
+    }
+}
+
+/// Writes a batch's audit rows and events in one statement, in submission order (the events'
+/// sequence numbers follow it), stamped with the transaction's time as [`record`] does.
+async fn write_records(conn: &mut sqlx::PgConnection, records: &[Recorded]) -> StoreResult<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&Recorded) -> Option<&str>| records.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "WITH batch AS (
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+                 WITH ORDINALITY AS t (department_id, actor_subject, actor_role, action, resource, trace_id, payload, n)
+         ),
+         audit AS (
+             INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
+             SELECT department_id, now(), actor_subject, actor_role, action, resource, trace_id FROM batch ORDER BY n
+         )
+         INSERT INTO events (department_id, event_type, resource, payload, occurred_at)
+         SELECT department_id, action, resource, payload::jsonb, now() FROM batch ORDER BY n",
+    )
+    .bind(column(|r| Some(&r.department)))
+    .bind(column(|r| Some(&r.actor_subject)))
+    .bind(column(|r| Some(r.actor_role)))
+    .bind(column(|r| Some(r.action)))
+    .bind(column(|r| Some(&r.resource)))
+    .bind(column(|r| r.trace_id.as_deref()))
+    .bind(column(|r| Some(&r.payload)))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
     Ok(())
 }
 

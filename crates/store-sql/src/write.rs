@@ -32,6 +32,60 @@ pub fn retried(row: &impl SqlRow, operation: &str, idem: &Idempotency) -> StoreR
     }
 }
 
+/// What a batch's transaction (group commit) writes once, at its commit, instead of statement by
+/// statement: every submission's report-card increments, summed (one upsert per table) and its
+/// audit row and outbox event (one multi-row insert each, in submission order, so events keep
+/// commit order).
+#[derive(Debug, Default)]
+pub struct Deferred {
+    /// Report-card counter increments.
+    pub deltas: Vec<cityserve_domain::report::Delta>,
+    /// Audit rows with their events.
+    pub records: Vec<Recorded>,
+}
+
+/// One write's audit row and outbox event, waiting for its batch's commit.
+#[derive(Debug)]
+pub struct Recorded {
+    /// The department both rows belong to.
+    pub department: String,
+    /// Audit: the acting subject.
+    pub actor_subject: String,
+    /// Audit: the acting role.
+    pub actor_role: &'static str,
+    /// The audit action, also the event type.
+    pub action: &'static str,
+    /// The resource written.
+    pub resource: String,
+    /// The request's trace id.
+    pub trace_id: Option<String>,
+    /// The event's payload (JSON text).
+    pub payload: String,
+    /// When it was written, in microseconds since the epoch.
+    pub at: i64,
+}
+
+impl Recorded {
+    /// The audit row and event of a write by `ctx` to `resource` of `department`.
+    pub fn of(
+        ctx: &cityserve_store::WriteCtx<'_>,
+        department: &cityserve_domain::DepartmentId,
+        resource: &str,
+        payload: &serde_json::Value,
+    ) -> Self {
+        Self {
+            department: department.as_str().to_owned(),
+            actor_subject: ctx.actor.subject.clone(),
+            actor_role: ctx.actor.role.as_str(),
+            action: ctx.action,
+            resource: resource.to_owned(),
+            trace_id: ctx.trace_id.clone(),
+            payload: payload.to_string(),
+            at: cityserve_store::now_micros().timestamp_micros(),
+        }
+    }
+}
+
 /// `claim_key`, expanded in a backend's write module, whose `WriteTx` (`crate::Tx`) has the
 /// fields `tx` (the transaction) and `key_space` (whose keys it claims). It binds the time with
 /// `crate::at` and maps errors with `crate::db_err`.
@@ -71,6 +125,28 @@ macro_rules! claim_key {
                 .await
                 .map_err(crate::db_err)?;
             $crate::write::retried(&row, operation, idem)
+        }
+
+        /// What a taken key answers, without claiming a free one: `Ok(None)` when the key is
+        /// free, else as [`claim_key`]. A batch asks this for a submission it must refuse, so a
+        /// retry of an accepted request still replays and a refusal leaves no key behind.
+        pub(crate) async fn existing_key(
+            tx: &mut crate::Tx<'_>,
+            department: &cityserve_domain::DepartmentId,
+            idem: &cityserve_store::Idempotency,
+            operation: &str,
+        ) -> cityserve_store::StoreResult<Option<String>> {
+            let row = sqlx::query($crate::write::SELECT_KEY)
+                .bind(department.as_str())
+                .bind(&tx.key_space)
+                .bind(&idem.request_id)
+                .fetch_optional(&mut *tx.tx)
+                .await
+                .map_err(crate::db_err)?;
+            match row {
+                Some(row) => $crate::write::retried(&row, operation, idem),
+                None => Ok(None),
+            }
         }
 
         /// Replaces what the key this transaction claimed records, once the operation knows it.

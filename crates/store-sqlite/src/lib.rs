@@ -25,7 +25,7 @@ mod write;
 
 pub(crate) use cityserve_store_sql::{corrupt, in_scope};
 pub(crate) use departments::{read_department, read_standards};
-pub(crate) use write::{WriteTx, audit, audit_now, claim_key, record, record_key};
+pub(crate) use write::{WriteTx, add_deltas, audit, audit_now, claim_key, existing_key, record, record_key};
 
 /// A write transaction as the shared statements name it.
 pub(crate) type Tx<'c> = WriteTx<'c>;
@@ -102,7 +102,13 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Bumped after every committed write, so `Watch` subscribers in this process re-read.
     events: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// Group commit of `SubmitFeedback` ([`SqliteStore::with_group_commit`]); `None`: each
+    /// submission is its own transaction.
+    submits: Option<cityserve_store::group_commit::SubmitQueue>,
 }
+
+/// Whether a batch must share one tenant scope: no, SQLite's scoping is in the statements.
+const SCOPED_WRITES: bool = false;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
@@ -239,7 +245,8 @@ impl SqliteStore {
                 .await
                 .map_err(db_err)?
         };
-        let store = Self { pool, writer, events: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)) };
+        let store =
+            Self { pool, writer, events: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)), submits: None };
         if options.migrate {
             store.migrate().await?;
         }

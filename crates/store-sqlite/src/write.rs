@@ -9,6 +9,7 @@
 use crate::{SqliteStore, db_err};
 use cityserve_domain::{Caller, DepartmentId, TenantScope};
 use cityserve_store::{StoreResult, WriteCtx, key_space, now_micros};
+use cityserve_store_sql::write::{Deferred, Recorded};
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, Sqlite, SqliteConnection, Transaction};
 
@@ -19,6 +20,15 @@ pub(crate) struct WriteTx<'c> {
     key_space: String,
     /// Whether an outbox event was appended, so the commit must wake watchers.
     events: bool,
+    /// A batch's audit rows, events and counter increments, written at its commit.
+    deferred: Option<Deferred>,
+}
+
+impl WriteTx<'_> {
+    /// Makes the next idempotency keys `actor`'s: a batch's submissions come from several callers.
+    pub(crate) fn act_as(&mut self, actor: &Caller) {
+        self.key_space = key_space(actor);
+    }
 }
 
 cityserve_store_sql::transaction_access!(WriteTx<'_>, tx, rollback);
@@ -62,7 +72,16 @@ impl SqliteStore {
     /// signature is the same on both backends and shared code can call either.
     pub(crate) async fn write_as(&self, _scope: &TenantScope, actor: &Caller) -> StoreResult<WriteTx<'static>> {
         let tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-        Ok(WriteTx { tx, key_space: key_space(actor), events: false })
+        Ok(WriteTx { tx, key_space: key_space(actor), events: false, deferred: None })
+    }
+
+    /// Starts a batch's write transaction (group commit) on the writer connection: its audit rows,
+    /// events and counter increments wait for [`SqliteStore::commit`], which writes each kind in
+    /// one statement. Each submission sets its own key space.
+    pub(crate) async fn write_batch(&self, scope: &TenantScope, actor: &Caller) -> StoreResult<WriteTx<'static>> {
+        let mut tx = self.write_as(scope, actor).await?;
+        tx.deferred = Some(Deferred::default());
+        Ok(tx)
     }
 
     /// Starts a write transaction for `ctx` on a connection of the caller's own (a bulk load's).
@@ -72,13 +91,17 @@ impl SqliteStore {
         ctx: &WriteCtx<'_>,
     ) -> StoreResult<WriteTx<'c>> {
         let tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-        Ok(WriteTx { tx, key_space: key_space(ctx.actor), events: false })
+        Ok(WriteTx { tx, key_space: key_space(ctx.actor), events: false, deferred: None })
     }
 
     /// Commits a write, then (if it appended events) tells this process's event subscribers to
     /// look.
     pub(crate) async fn commit(&self, tx: WriteTx<'_>) -> StoreResult<()> {
-        let WriteTx { tx, events, .. } = tx;
+        let WriteTx { mut tx, events, deferred, .. } = tx;
+        if let Some(deferred) = deferred {
+            crate::apply_deltas(&mut tx, &deferred.deltas).await?;
+            write_records(&mut tx, &deferred.records).await?;
+        }
         tx.commit().await.map_err(db_err)?;
         if events {
             self.events.send_modify(|n| *n = n.wrapping_add(1));
@@ -139,6 +162,11 @@ pub(crate) async fn record(
     resource: &str,
     payload: serde_json::Value,
 ) -> StoreResult<()> {
+    if let Some(deferred) = tx.deferred.as_mut() {
+        deferred.records.push(Recorded::of(ctx, department, resource, &payload));
+        tx.events = true;
+        return Ok(());
+    }
     let now = now_micros().timestamp_micros();
     audit(tx, ctx, &[department], resource, now).await?;
     sqlx::query(
@@ -153,6 +181,52 @@ pub(crate) async fn record(
     .await
     .map_err(db_err)?;
     tx.events = true;
+    Ok(())
+}
+
+/// Adds report-card counter increments: now, or at the commit of a batch.
+pub(crate) async fn add_deltas(tx: &mut WriteTx<'_>, deltas: Vec<cityserve_domain::report::Delta>) -> StoreResult<()> {
+    match tx.deferred.as_mut() {
+        Some(deferred) => {
+            deferred.deltas.extend(deltas);
+            Ok(())
+        }
+        None => crate::apply_deltas(&mut tx.tx, &deltas).await,
+    }
+}
+
+/// Writes a batch's audit rows and events, each kind in multi-row statements, in order.
+async fn write_records(conn: &mut SqliteConnection, records: &[Recorded]) -> StoreResult<()> {
+    // 7 and 5 parameters a row: far below SQLite's 32,766 per statement.
+    const ROWS_PER_STATEMENT: usize = 500;
+    for chunk in records.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
+             VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            q = q
+                .bind(&r.department)
+                .bind(r.at)
+                .bind(&r.actor_subject)
+                .bind(r.actor_role)
+                .bind(r.action)
+                .bind(&r.resource)
+                .bind(r.trace_id.as_deref());
+        }
+        q.execute(&mut *conn).await.map_err(db_err)?;
+        let sql = format!(
+            "INSERT INTO events (department_id, event_type, resource, payload, occurred_at) VALUES {}",
+            vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            q = q.bind(&r.department).bind(r.action).bind(&r.resource).bind(&r.payload).bind(r.at);
+        }
+        q.execute(&mut *conn).await.map_err(db_err)?;
+    }
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod dumb_rules;
 pub mod escalations;
 pub mod events;
 pub mod feedback;
+pub mod group_commit;
 pub mod handoffs;
 pub mod import;
 pub mod initiatives;

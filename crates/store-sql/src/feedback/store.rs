@@ -141,7 +141,7 @@ macro_rules! feedback_store {
             if origin.is_none() {
                 deltas.extend(report::feedback_deltas(new, now, intake.rollup_zone));
             }
-            crate::apply_deltas(conn, &deltas).await?;
+            crate::add_deltas(conn, deltas).await?;
             if let Some(key) = resident_key {
                 sqlx::query($crate::feedback::INSERT_TIMELINE_ENTRY)
                     .bind(d)
@@ -253,8 +253,22 @@ macro_rules! feedback_store {
             crate::apply_deltas(conn, &deltas).await
         }
 
-        impl cityserve_store::FeedbackStore for $store {
-            async fn submit_feedback(
+        impl $store {
+            /// Turns on group commit of `SubmitFeedback`: `writers` tasks each write whatever
+            /// submissions wait (at most `max_batch`) in one transaction
+            /// ([`cityserve_store::group_commit`]). `max_batch` 1 writes each alone, as without it.
+            pub fn with_group_commit(mut self, writers: usize, max_batch: usize) -> Self {
+                let mut inner = self.clone();
+                inner.submits = None;
+                self.submits = Some(cityserve_store::group_commit::GroupCommit::start(writers, max_batch, move |batch| {
+                    let store = inner.clone();
+                    async move { store.write_submissions(batch).await }
+                }));
+                self
+            }
+
+            /// One submission in its own transaction.
+            async fn submit_one(
                 &self,
                 ctx: &cityserve_store::WriteCtx<'_>,
                 idem: &cityserve_store::Idempotency,
@@ -276,6 +290,132 @@ macro_rules! feedback_store {
                 let submitted = insert_feedback(&mut tx, ctx, &intake, new, now, None).await?;
                 self.commit(tx).await?;
                 Ok(submitted)
+            }
+
+            /// Writes a batch of waiting submissions and answers each: in one transaction per
+            /// tenant scope where the backend needs that (`crate::SCOPED_WRITES`), else in one.
+            async fn write_submissions(&self, batch: Vec<cityserve_store::group_commit::Submission>) {
+                let mut groups: Vec<Vec<cityserve_store::group_commit::Submission>> = Vec::new();
+                for s in batch {
+                    let same = |g: &Vec<cityserve_store::group_commit::Submission>| {
+                        !crate::SCOPED_WRITES || g[0].request.ctx.scope == s.request.ctx.scope
+                    };
+                    match groups.iter_mut().find(|g| same(g)) {
+                        Some(g) => g.push(s),
+                        None => groups.push(vec![s]),
+                    }
+                }
+                for group in groups {
+                    self.write_group(group).await;
+                }
+            }
+
+            /// Writes one group in one transaction. Should any statement fail (or the commit),
+            /// nothing of the group stands and each submission is written again alone, so every
+            /// submission meets exactly the outcome it would have alone; one whose first attempt
+            /// did commit replays from its idempotency key.
+            async fn write_group(&self, group: Vec<cityserve_store::group_commit::Submission>) {
+                if group.len() > 1 {
+                    match self.try_group(&group).await {
+                        Ok(answers) => {
+                            for (s, answer) in group.into_iter().zip(answers) {
+                                s.answer(answer);
+                            }
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, submissions = group.len(), "a batch failed; writing its submissions one by one");
+                        }
+                    }
+                }
+                for s in group {
+                    let r = &s.request;
+                    let answer = self.submit_one(&r.ctx.ctx(), &r.idem, &r.new).await;
+                    s.answer(answer);
+                }
+            }
+
+            /// The group's transaction: each submission's answer, or the error that undid them all.
+            async fn try_group(
+                &self,
+                group: &[cityserve_store::group_commit::Submission],
+            ) -> cityserve_store::StoreResult<Vec<cityserve_store::StoreResult<cityserve_store::feedback::Submitted>>> {
+                let first = &group[0].request.ctx;
+                let mut tx = self.write_batch(&first.scope, &first.actor).await?;
+                let now = cityserve_store::now_micros();
+                let mut intakes = std::collections::HashMap::new();
+                let mut answers = Vec::with_capacity(group.len());
+                for s in group {
+                    answers.push(batch_item(&mut tx, &mut intakes, &s.request, now).await?);
+                }
+                self.commit(tx).await?;
+                Ok(answers)
+            }
+        }
+
+        /// One submission inside a batch's transaction, with the outcome it would have alone:
+        /// the inner result is its answer (a refusal included), the outer error a failed
+        /// statement that undoes the batch. Refusals are decided before anything of the
+        /// submission is written, so a refused submission leaves the transaction as it was.
+        async fn batch_item(
+            tx: &mut crate::Tx<'_>,
+            intakes: &mut std::collections::HashMap<cityserve_domain::DepartmentId, $crate::feedback::Intake>,
+            s: &cityserve_store::group_commit::SubmitFeedback,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> cityserve_store::StoreResult<cityserve_store::StoreResult<cityserve_store::feedback::Submitted>> {
+            use cityserve_store::StoreError;
+            let d = &s.new.department_id;
+            if let Err(e) = crate::in_scope(&s.ctx.scope, d) {
+                return Ok(Err(e));
+            }
+            tx.act_as(&s.ctx.actor);
+            if !intakes.contains_key(d) {
+                // A department that is not there (a read that failed no statement) refuses as
+                // alone; any other error undoes the batch.
+                match intake_for(tx, d, true).await {
+                    Ok(intake) => {
+                        intakes.insert(d.clone(), intake);
+                    }
+                    Err(StoreError::NotFound) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let intake = intakes.get(d);
+            let admitted = intake.map_or(Err(StoreError::NotFound), |i| i.admit(&s.new));
+            let taken = if admitted.is_ok() {
+                // The key first, as alone: a retry (earlier in this batch too) replays.
+                crate::claim_key(tx, d, &s.idem, "feedback", s.new.id.as_str()).await
+            } else {
+                // Refused unless it is a retry of an accepted request, which replays; either way
+                // no key is claimed.
+                crate::existing_key(tx, d, &s.idem, "feedback").await
+            };
+            let taken = match taken {
+                Ok(taken) => taken,
+                Err(StoreError::IdempotencyMismatch) => return Ok(Err(StoreError::IdempotencyMismatch)),
+                Err(e) => return Err(e),
+            };
+            if let Some(f) = taken {
+                return read_submitted(tx, d, &f).await.map(Ok);
+            }
+            match (intake, admitted) {
+                (Some(intake), Ok(())) => insert_feedback(tx, &s.ctx.ctx(), intake, &s.new, now, None).await.map(Ok),
+                (_, Err(e)) => Ok(Err(e)),
+                (None, Ok(())) => Ok(Err(StoreError::NotFound)),
+            }
+        }
+
+        impl cityserve_store::FeedbackStore for $store {
+            async fn submit_feedback(
+                &self,
+                ctx: &cityserve_store::WriteCtx<'_>,
+                idem: &cityserve_store::Idempotency,
+                new: &cityserve_domain::NewFeedback,
+            ) -> cityserve_store::StoreResult<cityserve_store::feedback::Submitted> {
+                match &self.submits {
+                    Some(queue) => queue.submit(ctx, idem, new).await,
+                    None => self.submit_one(ctx, idem, new).await,
+                }
             }
 
             async fn submit_feedback_batch(
