@@ -27,7 +27,9 @@ mod write;
 
 pub(crate) use cityserve_store_sql::{corrupt, in_scope};
 pub(crate) use departments::{read_department, read_standards};
-pub(crate) use write::{WriteTx, add_deltas, audit, audit_now, claim_key, existing_key, record, record_key};
+pub(crate) use write::{
+    WriteTx, add_deltas, audit, audit_now, claim_key, claim_keys, existing_key, record, record_key,
+};
 
 /// A write transaction as the shared statements name it ([`WriteTx`]; the lifetime is
 /// SQLite's, whose bulk loads write on a connection of their own).

@@ -18,7 +18,7 @@ use sqlx::{Postgres, Transaction};
 pub(crate) struct WriteTx {
     tx: Transaction<'static, Postgres>,
     /// Whose idempotency keys [`claim_key`] reads and writes (see [`key_space`]).
-    key_space: String,
+    pub(crate) key_space: String,
     /// Whether an outbox event was appended, so the commit must wake watchers.
     events: bool,
     /// A batch's audit rows, events and counter increments, written at its commit.

@@ -9,10 +9,17 @@ use cityserve_store::{Idempotency, StoreError, StoreResult};
 
 /// Claims key `$3` in key space `$2` of department `$1` for operation `$4` on a request hashed
 /// `$5`, creating resource `$6`, at `$7`; inserts nothing if the key is taken.
-pub const CLAIM_KEY: &str =
-    "INSERT INTO idempotency_keys (department_id, caller, request_id, operation, request_hash, resource_id,
-         create_time)
-     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+/// [`CLAIM_KEYS`] has the statement around it: one row per key, [`multi_row`] numbers them.
+pub const CLAIM_KEY_ROW: &str = "($1, $2, $3, $4, $5, $6, $7)";
+/// Claims the keys of [`CLAIM_KEY_ROW`]s, returning those it inserted (a key taken before, or by
+/// an earlier row of the same statement, is not).
+pub const CLAIM_KEYS: MultiRow = MultiRow {
+    head: "INSERT INTO idempotency_keys (department_id, caller, request_id, operation, request_hash, resource_id,
+         create_time) VALUES ",
+    row: CLAIM_KEY_ROW,
+    width: 7,
+    tail: " ON CONFLICT DO NOTHING RETURNING department_id, caller, request_id",
+};
 /// What a taken key was claimed for.
 pub const SELECT_KEY: &str = "SELECT operation, request_hash, resource_id FROM idempotency_keys
      WHERE department_id = $1 AND caller = $2 AND request_id = $3";
@@ -21,6 +28,81 @@ pub const SELECT_KEY: &str = "SELECT operation, request_hash, resource_id FROM i
 /// when that is only known after the operation (an item-by-item batch's refusals).
 pub const RECORD_KEY: &str = "UPDATE idempotency_keys SET resource_id = $4
      WHERE department_id = $1 AND caller = $2 AND request_id = $3";
+
+/// One idempotency key to claim ([`claim_key!`]'s `claim_keys`).
+#[derive(Debug)]
+pub struct KeyClaim<'a> {
+    /// The department whose keys it is among.
+    pub department: &'a cityserve_domain::DepartmentId,
+    /// The caller's key space.
+    pub key_space: String,
+    /// The request ID and the hash of the request.
+    pub idem: &'a Idempotency,
+    /// The operation claiming it.
+    pub operation: &'a str,
+    /// The resource the operation creates.
+    pub resource_id: &'a str,
+}
+
+/// A multi-row statement: `head`, then `row` once per row with its parameters (`$1` to
+/// `$width`) numbered on after the previous row's, then `tail`. A batch writes its rows in chunks
+/// of a power of two ([`chunks`]), so each statement has one of a few texts that the connection
+/// prepares once and keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct MultiRow {
+    /// Up to and including `VALUES `.
+    pub head: &'static str,
+    /// One row's tuple, with parameters `$1` to `$width` (each may appear more than once).
+    pub row: &'static str,
+    /// How many parameters a row has.
+    pub width: usize,
+    /// After the rows (`ON CONFLICT`, `RETURNING`), or empty.
+    pub tail: &'static str,
+}
+
+impl MultiRow {
+    /// The statement for `rows` rows.
+    pub fn sql(&self, rows: usize) -> String {
+        let mut sql = String::with_capacity(self.head.len() + rows * (self.row.len() + 16) + self.tail.len());
+        sql.push_str(self.head);
+        for r in 0..rows {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            let mut rest = self.row;
+            while let Some(at) = rest.find('$') {
+                sql.push_str(&rest[..=at]);
+                rest = &rest[at + 1..];
+                let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+                let n: usize = rest[..digits].parse().unwrap_or(0);
+                sql.push_str(&(n + r * self.width).to_string());
+                rest = &rest[digits..];
+            }
+            sql.push_str(rest);
+        }
+        sql.push_str(self.tail);
+        sql
+    }
+}
+
+/// The most rows one multi-row statement writes: 64 rows of 23 parameters stay far below both
+/// databases' limits (SQLite 32,766, PostgreSQL 65,535).
+pub const MAX_ROWS_PER_STATEMENT: usize = 64;
+
+/// Splits `0..len` into ranges whose lengths are powers of two, largest first, at most
+/// [`MAX_ROWS_PER_STATEMENT`]: 100 rows are written as 64, 32 and 4.
+pub fn chunks(len: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        let left = len - start;
+        if left == 0 {
+            return None;
+        }
+        let n = if left >= MAX_ROWS_PER_STATEMENT { MAX_ROWS_PER_STATEMENT } else { 1 << left.ilog2() };
+        start += n;
+        Some(start - n..start)
+    })
+}
 
 /// A taken key ([`SELECT_KEY`]'s row): `Some(id)` for a retry of the same request (the same
 /// operation and hash) that created `id`, else [`StoreError::IdempotencyMismatch`].
@@ -103,28 +185,55 @@ macro_rules! claim_key {
             operation: &str,
             resource_id: &str,
         ) -> cityserve_store::StoreResult<Option<String>> {
-            let inserted = sqlx::query($crate::write::CLAIM_KEY)
-                .bind(department.as_str())
-                .bind(&tx.key_space)
-                .bind(&idem.request_id)
-                .bind(operation)
-                .bind(&idem.request_hash)
-                .bind(resource_id)
-                .bind(crate::at(cityserve_store::now_micros()))
-                .execute(&mut *tx.tx)
-                .await
-                .map_err(crate::db_err)?;
-            if inserted.rows_affected() == 1 {
-                return Ok(None);
+            let key_space = tx.key_space.clone();
+            let claim = $crate::write::KeyClaim { department, key_space, idem, operation, resource_id };
+            let mut claimed = claim_keys(tx, std::slice::from_ref(&claim)).await?;
+            claimed.pop().unwrap_or(Err(cityserve_store::StoreError::Internal("a claim went unanswered".into())))
+        }
+
+        /// Claims several keys at once, in multi-row statements ([`$crate::write::CLAIM_KEYS`]):
+        /// for each, what [`claim_key`] would answer for it alone, in order. Of two claims of
+        /// one key the first claims it and the second is its retry (or its mismatch).
+        pub(crate) async fn claim_keys(
+            tx: &mut crate::Tx<'_>,
+            claims: &[$crate::write::KeyClaim<'_>],
+        ) -> cityserve_store::StoreResult<Vec<cityserve_store::StoreResult<Option<String>>>> {
+            use $crate::SqlRow as _;
+            let mut inserted = std::collections::HashSet::new();
+            for range in $crate::write::chunks(claims.len()) {
+                let sql = $crate::write::CLAIM_KEYS.sql(range.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for c in &claims[range] {
+                    q = q
+                        .bind(c.department.as_str())
+                        .bind(&c.key_space)
+                        .bind(&c.idem.request_id)
+                        .bind(c.operation)
+                        .bind(&c.idem.request_hash)
+                        .bind(c.resource_id)
+                        .bind(crate::at(cityserve_store::now_micros()));
+                }
+                for row in q.fetch_all(&mut *tx.tx).await.map_err(crate::db_err)? {
+                    inserted.insert((row.text("department_id")?, row.text("caller")?, row.text("request_id")?));
+                }
             }
-            let row = sqlx::query($crate::write::SELECT_KEY)
-                .bind(department.as_str())
-                .bind(&tx.key_space)
-                .bind(&idem.request_id)
-                .fetch_one(&mut *tx.tx)
-                .await
-                .map_err(crate::db_err)?;
-            $crate::write::retried(&row, operation, idem)
+            let mut out = Vec::with_capacity(claims.len());
+            for c in claims {
+                let key = (c.department.as_str().to_owned(), c.key_space.clone(), c.idem.request_id.clone());
+                if inserted.remove(&key) {
+                    out.push(Ok(None));
+                    continue;
+                }
+                let row = sqlx::query($crate::write::SELECT_KEY)
+                    .bind(c.department.as_str())
+                    .bind(&c.key_space)
+                    .bind(&c.idem.request_id)
+                    .fetch_one(&mut *tx.tx)
+                    .await
+                    .map_err(crate::db_err)?;
+                out.push($crate::write::retried(&row, c.operation, c.idem));
+            }
+            Ok(out)
         }
 
         /// What a taken key answers, without claiming a free one: `Ok(None)` when the key is
@@ -209,4 +318,26 @@ macro_rules! transaction_access {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_numbered_on() {
+        let m = MultiRow { head: "INSERT INTO t (a, b) VALUES ", row: "($1, $2, $1)", width: 2, tail: " RETURNING a" };
+        assert_eq!(m.sql(1), "INSERT INTO t (a, b) VALUES ($1, $2, $1) RETURNING a");
+        assert_eq!(m.sql(3), "INSERT INTO t (a, b) VALUES ($1, $2, $1), ($3, $4, $3), ($5, $6, $5) RETURNING a");
+    }
+
+    #[test]
+    fn chunks_are_powers_of_two() {
+        let lens = |n| chunks(n).map(|r| r.len()).collect::<Vec<_>>();
+        assert_eq!(lens(0), Vec::<usize>::new());
+        assert_eq!(lens(1), vec![1]);
+        assert_eq!(lens(100), vec![64, 32, 4]);
+        assert_eq!(lens(135), vec![64, 64, 4, 2, 1]);
+        assert_eq!(chunks(7).last(), Some(6..7));
+    }
 }

@@ -3,6 +3,7 @@
 //! ([`feedback_store!`]), shared by both backends.
 #![allow(clippy::crate_in_macro_def)] // `crate::` in the macros means the backend expanding them, on purpose.
 
+use crate::write::MultiRow;
 use crate::{SqlRow, corrupt};
 use chrono::{DateTime, Utc};
 use cityserve_domain::feedback::RecoveryKind;
@@ -79,16 +80,16 @@ pub const SELECT_RESIDENT_KEY: &str = "SELECT resident_key FROM resident_identif
 /// Records an identifier under a resident key, unless it is recorded already.
 pub const INSERT_IDENTIFIER: &str = "INSERT INTO resident_identifiers (identifier, resident_key, create_time)
      VALUES ($1, $2, $3) ON CONFLICT (identifier) DO NOTHING";
-/// Stores a new feedback record, returning [`FEEDBACK_COLUMNS`].
-pub const INSERT_FEEDBACK: &str = concat!(
-    "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
+/// Stores new feedback records, returning [`FEEDBACK_COLUMNS`] of each.
+pub const INSERT_FEEDBACK: MultiRow = MultiRow {
+    head: "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
          address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source,
          media_urls, address_id, attributes, device_id, account_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false, $17, $18, $19, $20, $21,
-         $22)
-     RETURNING ",
-    feedback_columns!()
-);
+     VALUES ",
+    row: "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false, $17, $18, $19, $20, $21, $22)",
+    width: 22,
+    tail: concat!(" RETURNING ", feedback_columns!()),
+};
 /// Stores a resident's contact details with a department: the newest win, and a missing one
 /// keeps what was known.
 pub const UPSERT_CONTACT: &str =
@@ -99,18 +100,23 @@ pub const UPSERT_CONTACT: &str =
          phone = CASE WHEN excluded.phone <> '' THEN excluded.phone ELSE resident_contact_details.phone END,
          name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE resident_contact_details.name END,
          update_time = excluded.update_time";
-/// Opens a case (received and last updated at `$6`), returning [`CASE_COLUMNS`].
-pub const INSERT_CASE: &str = concat!(
-    "INSERT INTO cases (department_id, case_id, status, category_id, channel, received_at, acknowledge_due,
+/// Opens cases (each received and last updated at its `$6`), returning [`CASE_COLUMNS`] of each.
+pub const INSERT_CASE: MultiRow = MultiRow {
+    head: "INSERT INTO cases (department_id, case_id, status, category_id, channel, received_at, acknowledge_due,
          resolve_due, reopen_count, resident_key, revision, update_time, path, first_contact_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 1, $6, $10, $11)
-     RETURNING ",
-    case_columns!()
-);
-/// Adds a contact to a resident's timeline.
-pub const INSERT_TIMELINE_ENTRY: &str =
-    "INSERT INTO timeline_entries (department_id, feedback_id, resident_key, channel, occurred_at, case_status)
-     VALUES ($1, $2, $3, $4, $5, $6)";
+     VALUES ",
+    row: "($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 1, $6, $10, $11)",
+    width: 11,
+    tail: concat!(" RETURNING ", case_columns!()),
+};
+/// Adds contacts to residents' timelines.
+pub const INSERT_TIMELINE_ENTRY: MultiRow = MultiRow {
+    head: "INSERT INTO timeline_entries (department_id, feedback_id, resident_key, channel, occurred_at, case_status)
+     VALUES ",
+    row: "($1, $2, $3, $4, $5, $6)",
+    width: 6,
+    tail: "",
+};
 /// Writes a case's mutable fields at an expected revision.
 pub const UPDATE_CASE: &str =
     "UPDATE cases SET status = $1, assignee = $2, acknowledged_at = $3, resolved_at = $4, closed_at = $5,
@@ -303,6 +309,18 @@ pub struct Origin<'a> {
     pub path: &'a [DepartmentId],
     /// When the resident first contacted the city about it (the sender's own first contact).
     pub first_contact_at: DateTime<Utc>,
+}
+
+/// One submission to write (`insert_submissions` of [`crate::feedback_store!`]).
+pub struct ToInsert<'a> {
+    /// Who submits it: its audit row and event name them.
+    pub ctx: cityserve_store::WriteCtx<'a>,
+    /// Its department's intake.
+    pub intake: &'a Intake,
+    /// The submission.
+    pub new: &'a NewFeedback,
+    /// Set for a hand-off's copy.
+    pub origin: Option<&'a Origin<'a>>,
 }
 
 /// The audit and event payload of a submission.

@@ -59,105 +59,165 @@ macro_rules! feedback_store {
             now: chrono::DateTime<chrono::Utc>,
             origin: Option<&$crate::feedback::Origin<'_>>,
         ) -> cityserve_store::StoreResult<cityserve_store::feedback::Submitted> {
+            let item = $crate::feedback::ToInsert { ctx: ctx.clone(), intake, new, origin };
+            let mut stored = insert_submissions(conn, std::slice::from_ref(&item), now).await?;
+            stored.pop().ok_or_else(|| cityserve_store::StoreError::Internal("a submission went unwritten".into()))
+        }
+
+        /// Inserts submissions, each as [`insert_feedback`] would, with the rows of each table
+        /// written together in multi-row statements ([`$crate::write::MultiRow`]); answers in
+        /// the order of `items`. Only a resident's identifiers and contact details take
+        /// statements of their own.
+        pub(crate) async fn insert_submissions(
+            conn: &mut crate::Tx<'_>,
+            items: &[$crate::feedback::ToInsert<'_>],
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> cityserve_store::StoreResult<Vec<cityserve_store::feedback::Submitted>> {
             use cityserve_domain::report;
-            intake.admit(new)?;
-            let d = new.department_id.as_str();
-            let resident_key = match (&new.resident, origin) {
-                (Some(r), _) => Some(resolve_resident(conn, r, now).await?),
-                (None, Some(o)) => o.resident_key.map(str::to_owned),
-                (None, None) => None,
-            };
-            let resident_key = resident_key.as_deref();
-            // RETURNING: the caller answers with what was stored, without reading it back.
-            let stored = sqlx::query($crate::feedback::INSERT_FEEDBACK)
-                .bind(d)
-                .bind(new.id.as_str())
-                .bind(new.channel.as_str())
-                .bind(new.kind.as_str())
-                .bind(new.csat)
-                .bind(new.nps)
-                .bind(&new.text)
-                .bind(&new.language)
-                .bind(new.category.as_ref().map(|c| c.as_str()))
-                .bind(&new.location.address)
-                .bind(new.location.latitude)
-                .bind(new.location.longitude)
-                .bind(crate::at(new.occurred_at))
-                .bind(crate::at(now))
-                .bind(resident_key)
-                .bind(new.internal_customer.as_ref().map(|c| c.as_str()))
-                .bind(new.source.as_deref())
-                .bind($crate::feedback::media_column(&new.media))
-                .bind(&new.location.address_id)
-                .bind($crate::rows::json_column(&new.attributes))
-                .bind(&new.client_ids.device_id)
-                .bind(&new.client_ids.account_id)
-                .fetch_one(&mut **conn)
-                .await
-                .map_err(crate::db_err)?;
-            let feedback = $crate::rows::feedback(&stored)?;
-            if let (Some(key), Some(cityserve_domain::ResidentRef { contact, .. })) = (resident_key, &new.resident) {
-                sqlx::query($crate::feedback::UPSERT_CONTACT)
-                    .bind(d)
-                    .bind(key)
-                    .bind(&contact.email)
-                    .bind(&contact.phone)
-                    .bind(crate::at(now))
-                    .bind(&contact.name)
-                    .execute(&mut **conn)
-                    .await
-                    .map_err(crate::db_err)?;
-            }
-            let mut opened: Option<cityserve_domain::Case> = None;
-            // Every counter increment of the submission, written together at the end.
+            use $crate::write::chunks;
+            let mut keys: Vec<Option<String>> = Vec::with_capacity(items.len());
+            let mut cases: Vec<Option<cityserve_domain::Case>> = Vec::with_capacity(items.len());
+            // Every counter increment of the submissions, written together at the end.
             let mut deltas = Vec::new();
-            if new.kind == cityserve_domain::FeedbackKind::Complaint {
-                let (targets, _) = cityserve_domain::resolve_targets(
-                    intake.default_targets,
-                    &intake.standards,
-                    new.category.as_ref(),
-                    Some(new.channel),
-                );
-                let case = cityserve_domain::Case::open(new, now, targets, &intake.calendar);
-                deltas.extend(report::case_opened_deltas(&case, intake.rollup_zone));
-                let stored = sqlx::query($crate::feedback::INSERT_CASE)
-                    .bind(d)
-                    .bind(case.id.as_str())
-                    .bind(case.status.as_str())
-                    .bind(case.category.as_ref().map(|c| c.as_str()))
-                    .bind(case.channel.as_str())
-                    .bind(crate::at(now))
-                    .bind(crate::at(case.acknowledge_due))
-                    .bind(crate::at(case.resolve_due))
-                    .bind(resident_key)
-                    .bind(origin.map(|o| path_value(o.path)))
-                    .bind(crate::at(origin.map_or(now, |o| o.first_contact_at)))
-                    .fetch_one(&mut **conn)
-                    .await
-                    .map_err(crate::db_err)?;
-                opened = Some($crate::rows::case(&stored)?);
+            for it in items {
+                let (new, intake, origin) = (it.new, it.intake, it.origin);
+                intake.admit(new)?;
+                let resident_key = match (&new.resident, origin) {
+                    (Some(r), _) => Some(resolve_resident(conn, r, now).await?),
+                    (None, Some(o)) => o.resident_key.map(str::to_owned),
+                    (None, None) => None,
+                };
+                if let (Some(key), Some(cityserve_domain::ResidentRef { contact, .. })) = (&resident_key, &new.resident) {
+                    sqlx::query($crate::feedback::UPSERT_CONTACT)
+                        .bind(new.department_id.as_str())
+                        .bind(key)
+                        .bind(&contact.email)
+                        .bind(&contact.phone)
+                        .bind(crate::at(now))
+                        .bind(&contact.name)
+                        .execute(&mut **conn)
+                        .await
+                        .map_err(crate::db_err)?;
+                }
+                let case = (new.kind == cityserve_domain::FeedbackKind::Complaint).then(|| {
+                    let (targets, _) = cityserve_domain::resolve_targets(
+                        intake.default_targets,
+                        &intake.standards,
+                        new.category.as_ref(),
+                        Some(new.channel),
+                    );
+                    cityserve_domain::Case::open(new, now, targets, &intake.calendar)
+                });
+                if let Some(case) = &case {
+                    deltas.extend(report::case_opened_deltas(case, intake.rollup_zone));
+                }
+                if origin.is_none() {
+                    deltas.extend(report::feedback_deltas(new, now, intake.rollup_zone));
+                }
+                keys.push(resident_key);
+                cases.push(case);
             }
-            let case_status = opened.as_ref().map(|c| c.status);
-            if origin.is_none() {
-                deltas.extend(report::feedback_deltas(new, now, intake.rollup_zone));
+            // RETURNING: the callers are answered with what was stored, without reading it back;
+            // rows come back in no promised order, so they are matched by their keys.
+            let mut stored = std::collections::HashMap::with_capacity(items.len());
+            for range in chunks(items.len()) {
+                let sql = $crate::feedback::INSERT_FEEDBACK.sql(range.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (it, key) in items[range.clone()].iter().zip(&keys[range]) {
+                    let new = it.new;
+                    q = q
+                        .bind(new.department_id.as_str())
+                        .bind(new.id.as_str())
+                        .bind(new.channel.as_str())
+                        .bind(new.kind.as_str())
+                        .bind(new.csat)
+                        .bind(new.nps)
+                        .bind(&new.text)
+                        .bind(&new.language)
+                        .bind(new.category.as_ref().map(|c| c.as_str()))
+                        .bind(&new.location.address)
+                        .bind(new.location.latitude)
+                        .bind(new.location.longitude)
+                        .bind(crate::at(new.occurred_at))
+                        .bind(crate::at(now))
+                        .bind(key.as_deref())
+                        .bind(new.internal_customer.as_ref().map(|c| c.as_str()))
+                        .bind(new.source.as_deref())
+                        .bind($crate::feedback::media_column(&new.media))
+                        .bind(&new.location.address_id)
+                        .bind($crate::rows::json_column(&new.attributes))
+                        .bind(&new.client_ids.device_id)
+                        .bind(&new.client_ids.account_id);
+                }
+                for row in q.fetch_all(&mut **conn).await.map_err(crate::db_err)? {
+                    let f = $crate::rows::feedback(&row)?;
+                    stored.insert((f.department_id.as_str().to_owned(), f.id.as_str().to_owned()), f);
+                }
+            }
+            let with_case: Vec<usize> = (0..items.len()).filter(|&i| cases[i].is_some()).collect();
+            let mut opened = std::collections::HashMap::with_capacity(with_case.len());
+            for range in chunks(with_case.len()) {
+                let sql = $crate::feedback::INSERT_CASE.sql(range.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for &i in &with_case[range] {
+                    let Some(case) = &cases[i] else { continue };
+                    let origin = items[i].origin;
+                    q = q
+                        .bind(case.department_id.as_str())
+                        .bind(case.id.as_str())
+                        .bind(case.status.as_str())
+                        .bind(case.category.as_ref().map(|c| c.as_str()))
+                        .bind(case.channel.as_str())
+                        .bind(crate::at(now))
+                        .bind(crate::at(case.acknowledge_due))
+                        .bind(crate::at(case.resolve_due))
+                        .bind(keys[i].as_deref())
+                        .bind(origin.map(|o| path_value(o.path)))
+                        .bind(crate::at(origin.map_or(now, |o| o.first_contact_at)));
+                }
+                for row in q.fetch_all(&mut **conn).await.map_err(crate::db_err)? {
+                    let c = $crate::rows::case(&row)?;
+                    opened.insert((c.department_id.as_str().to_owned(), c.id.as_str().to_owned()), c);
+                }
             }
             crate::add_deltas(conn, deltas).await?;
-            if let Some(key) = resident_key {
-                sqlx::query($crate::feedback::INSERT_TIMELINE_ENTRY)
-                    .bind(d)
-                    .bind(new.id.as_str())
-                    .bind(key)
-                    .bind(new.channel.as_str())
-                    .bind(crate::at(new.occurred_at))
-                    .bind(case_status.map(|s| s.as_str()))
-                    .execute(&mut **conn)
-                    .await
-                    .map_err(crate::db_err)?;
+            let on_timeline: Vec<usize> = (0..items.len()).filter(|&i| keys[i].is_some()).collect();
+            for range in chunks(on_timeline.len()) {
+                let sql = $crate::feedback::INSERT_TIMELINE_ENTRY.sql(range.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for &i in &on_timeline[range] {
+                    let new = items[i].new;
+                    q = q
+                        .bind(new.department_id.as_str())
+                        .bind(new.id.as_str())
+                        .bind(keys[i].as_deref())
+                        .bind(new.channel.as_str())
+                        .bind(crate::at(new.occurred_at))
+                        .bind(cases[i].as_ref().map(|c| c.status.as_str()));
+                }
+                q.execute(&mut **conn).await.map_err(crate::db_err)?;
             }
-            let name = cityserve_store::resource::feedback(&new.department_id, &new.id);
-            let payload = $crate::feedback::submission_payload(new, case_status.is_some());
-            crate::record(conn, ctx, &new.department_id, &name, payload).await?;
-            Ok(cityserve_store::feedback::Submitted { feedback, case: opened })
+            let mut out = Vec::with_capacity(items.len());
+            for (it, case) in items.iter().zip(cases) {
+                let new = it.new;
+                let name = cityserve_store::resource::feedback(&new.department_id, &new.id);
+                let payload = $crate::feedback::submission_payload(new, case.is_some());
+                crate::record(conn, &it.ctx, &new.department_id, &name, payload).await?;
+                let unreturned = || cityserve_store::StoreError::Internal("an insert returned fewer rows than it wrote".into());
+                let feedback = stored
+                    .remove(&(new.department_id.as_str().to_owned(), new.id.as_str().to_owned()))
+                    .ok_or_else(unreturned)?;
+                let case = match case {
+                    Some(c) => Some(
+                        opened
+                            .remove(&(c.department_id.as_str().to_owned(), c.id.as_str().to_owned()))
+                            .ok_or_else(unreturned)?,
+                    ),
+                    None => None,
+                };
+                out.push(cityserve_store::feedback::Submitted { feedback, case });
+            }
+            Ok(out)
         }
 
         /// Writes a case's mutable fields over `current` (whose revision the caller checked, with
@@ -336,72 +396,103 @@ macro_rules! feedback_store {
             }
 
             /// The group's transaction: each submission's answer, or the error that undid them all.
+            /// Each submission meets the outcome it would have alone: refusals are decided
+            /// before anything is written (a refused submission still replays if its key was
+            /// used by an accepted request), keys are claimed in submission order (so of two
+            /// submissions with one key the later replays the earlier or is refused as a
+            /// mismatch), and the accepted ones are written together ([`insert_submissions`]).
             async fn try_group(
                 &self,
                 group: &[cityserve_store::group_commit::Submission],
             ) -> cityserve_store::StoreResult<Vec<cityserve_store::StoreResult<cityserve_store::feedback::Submitted>>> {
+                use cityserve_store::StoreError;
                 let first = &group[0].request.ctx;
                 let mut tx = self.write_batch(&first.scope, &first.actor).await?;
                 let now = cityserve_store::now_micros();
+                let mut answers: Vec<Option<cityserve_store::StoreResult<cityserve_store::feedback::Submitted>>> =
+                    group.iter().map(|_| None).collect();
                 let mut intakes = std::collections::HashMap::new();
-                let mut answers = Vec::with_capacity(group.len());
-                for s in group {
-                    answers.push(batch_item(&mut tx, &mut intakes, &s.request, now).await?);
+                // Those admitted claim their keys; the refused only look theirs up.
+                let mut admitted = Vec::new();
+                let mut refused = Vec::new();
+                for (i, s) in group.iter().enumerate() {
+                    let s = &s.request;
+                    let d = &s.new.department_id;
+                    if let Err(e) = crate::in_scope(&s.ctx.scope, d) {
+                        answers[i] = Some(Err(e));
+                        continue;
+                    }
+                    if !intakes.contains_key(d) {
+                        // A department that is not there (a read that failed no statement)
+                        // refuses as alone; any other error undoes the batch.
+                        match intake_for(&mut tx, d, true).await {
+                            Ok(intake) => {
+                                intakes.insert(d.clone(), intake);
+                            }
+                            Err(StoreError::NotFound) => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    match intakes.get(d).map_or(Err(StoreError::NotFound), |intake| intake.admit(&s.new)) {
+                        Ok(()) => admitted.push(i),
+                        Err(e) => refused.push((i, e)),
+                    }
+                }
+                let claims: Vec<$crate::write::KeyClaim<'_>> = admitted
+                    .iter()
+                    .map(|&i| {
+                        let s = &group[i].request;
+                        tx.act_as(&s.ctx.actor);
+                        $crate::write::KeyClaim {
+                            department: &s.new.department_id,
+                            key_space: tx.key_space.clone(),
+                            idem: &s.idem,
+                            operation: "feedback",
+                            resource_id: s.new.id.as_str(),
+                        }
+                    })
+                    .collect();
+                let claimed = crate::claim_keys(&mut tx, &claims).await?;
+                let mut fresh = Vec::new();
+                let mut retries = Vec::new();
+                for (&i, claim) in admitted.iter().zip(claimed) {
+                    match claim {
+                        Ok(None) => fresh.push(i),
+                        Ok(Some(f)) => retries.push((i, f)),
+                        Err(StoreError::IdempotencyMismatch) => answers[i] = Some(Err(StoreError::IdempotencyMismatch)),
+                        Err(e) => return Err(e),
+                    }
+                }
+                for (i, refusal) in refused {
+                    let s = &group[i].request;
+                    tx.act_as(&s.ctx.actor);
+                    match crate::existing_key(&mut tx, &s.new.department_id, &s.idem, "feedback").await {
+                        Ok(Some(f)) => retries.push((i, f)),
+                        Ok(None) => answers[i] = Some(Err(refusal)),
+                        Err(StoreError::IdempotencyMismatch) => answers[i] = Some(Err(StoreError::IdempotencyMismatch)),
+                        Err(e) => return Err(e),
+                    }
+                }
+                let ctxs: Vec<_> = fresh.iter().map(|&i| group[i].request.ctx.ctx()).collect();
+                let mut items = Vec::with_capacity(fresh.len());
+                for (&i, ctx) in fresh.iter().zip(ctxs) {
+                    let new = &group[i].request.new;
+                    let intake = intakes.get(&new.department_id).ok_or(StoreError::NotFound)?;
+                    items.push($crate::feedback::ToInsert { ctx, intake, new, origin: None });
+                }
+                let stored = insert_submissions(&mut tx, &items, now).await?;
+                for (&i, submitted) in fresh.iter().zip(stored) {
+                    answers[i] = Some(Ok(submitted));
+                }
+                // Replays read what they name, written by an earlier batch or by this one.
+                for (i, f) in retries {
+                    answers[i] = Some(Ok(read_submitted(&mut tx, &group[i].request.new.department_id, &f).await?));
                 }
                 self.commit(tx).await?;
-                Ok(answers)
-            }
-        }
-
-        /// One submission inside a batch's transaction, with the outcome it would have alone:
-        /// the inner result is its answer (a refusal included), the outer error a failed
-        /// statement that undoes the batch. Refusals are decided before anything of the
-        /// submission is written, so a refused submission leaves the transaction as it was.
-        async fn batch_item(
-            tx: &mut crate::Tx<'_>,
-            intakes: &mut std::collections::HashMap<cityserve_domain::DepartmentId, $crate::feedback::Intake>,
-            s: &cityserve_store::group_commit::SubmitFeedback,
-            now: chrono::DateTime<chrono::Utc>,
-        ) -> cityserve_store::StoreResult<cityserve_store::StoreResult<cityserve_store::feedback::Submitted>> {
-            use cityserve_store::StoreError;
-            let d = &s.new.department_id;
-            if let Err(e) = crate::in_scope(&s.ctx.scope, d) {
-                return Ok(Err(e));
-            }
-            tx.act_as(&s.ctx.actor);
-            if !intakes.contains_key(d) {
-                // A department that is not there (a read that failed no statement) refuses as
-                // alone; any other error undoes the batch.
-                match intake_for(tx, d, true).await {
-                    Ok(intake) => {
-                        intakes.insert(d.clone(), intake);
-                    }
-                    Err(StoreError::NotFound) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            let intake = intakes.get(d);
-            let admitted = intake.map_or(Err(StoreError::NotFound), |i| i.admit(&s.new));
-            let taken = if admitted.is_ok() {
-                // The key first, as alone: a retry (earlier in this batch too) replays.
-                crate::claim_key(tx, d, &s.idem, "feedback", s.new.id.as_str()).await
-            } else {
-                // Refused unless it is a retry of an accepted request, which replays; either way
-                // no key is claimed.
-                crate::existing_key(tx, d, &s.idem, "feedback").await
-            };
-            let taken = match taken {
-                Ok(taken) => taken,
-                Err(StoreError::IdempotencyMismatch) => return Ok(Err(StoreError::IdempotencyMismatch)),
-                Err(e) => return Err(e),
-            };
-            if let Some(f) = taken {
-                return read_submitted(tx, d, &f).await.map(Ok);
-            }
-            match (intake, admitted) {
-                (Some(intake), Ok(())) => insert_feedback(tx, &s.ctx.ctx(), intake, &s.new, now, None).await.map(Ok),
-                (_, Err(e)) => Ok(Err(e)),
-                (None, Ok(())) => Ok(Err(StoreError::NotFound)),
+                Ok(answers
+                    .into_iter()
+                    .map(|a| a.unwrap_or(Err(StoreError::Internal("a submission went unanswered".into()))))
+                    .collect())
             }
         }
 
