@@ -547,23 +547,38 @@ macro_rules! feedback_store {
                     return Ok(out);
                 }
                 let intake = intake(&mut tx, department).await.map_err(|e| (None, e))?;
+                // The refusals an item can meet, checked before anything is written; the
+                // admitted items are then written together.
                 let mut out = Vec::with_capacity(items.len());
+                let mut admitted = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    // The refusals an item can meet, checked before it writes anything, so a
-                    // refused item leaves the transaction as it was.
-                    let admitted = if item.department_id == *department {
+                    let admit = if item.department_id == *department {
                         intake.admit(item)
                     } else {
                         Err(cityserve_store::StoreError::FailedPrecondition("item is for another department".into()))
                     };
-                    match (admitted, mode) {
-                        (Ok(()), _) => out.push(Ok(insert_feedback(&mut tx, ctx, &intake, item, now, None)
-                            .await
-                            .map_err(|e| (Some(i), e))?)),
+                    match (admit, mode) {
+                        (Ok(()), _) => {
+                            admitted.push(i);
+                            out.push(None);
+                        }
                         (Err(e), BatchMode::AllOrNothing) => return Err((Some(i), e)),
-                        (Err(e), BatchMode::EachItem) => out.push(Err(e)),
+                        (Err(e), BatchMode::EachItem) => out.push(Some(Err(e))),
                     }
                 }
+                let to_insert: Vec<_> = admitted
+                    .iter()
+                    .map(|&i| $crate::feedback::ToInsert { ctx: ctx.clone(), intake: &intake, new: &items[i], origin: None })
+                    .collect();
+                // Item IDs are the server's own, so no item of a batch collides with another.
+                let stored = insert_submissions(&mut tx, &to_insert, now).await.map_err(|e| (None, e))?;
+                for (&i, submitted) in admitted.iter().zip(stored) {
+                    out[i] = Some(Ok(submitted));
+                }
+                let out: Vec<_> = out
+                    .into_iter()
+                    .map(|o| o.unwrap_or(Err(cityserve_store::StoreError::Internal("an item went unanswered".into()))))
+                    .collect();
                 if mode == BatchMode::EachItem {
                     let record = $crate::feedback::batch_record(&out);
                     crate::record_key(&mut tx, department, idem, &record).await.map_err(|e| (None, e))?;
