@@ -522,7 +522,8 @@ macro_rules! feedback_store {
             > {
                 use cityserve_store::feedback::BatchMode;
                 crate::in_scope(ctx.scope, department).map_err(|e| (None, e))?;
-                let mut tx = self.write(ctx).await.map_err(|e| (None, e))?;
+                // As a group commit's batch: audit rows, events and counters in one statement each.
+                let mut tx = self.write_batch(ctx.scope, ctx.actor).await.map_err(|e| (None, e))?;
                 let now = cityserve_store::now_micros();
                 let ids = items.iter().map(|f| f.id.as_str()).collect::<Vec<_>>().join(",");
                 let operation = match mode {
