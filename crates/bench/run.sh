@@ -7,7 +7,8 @@
 # Besides the closed-loop pass (64 in flight: throughput), every scenario but noop and mix also
 # runs open-loop (latency of a loaded server that keeps up): $LATENCY_RATE calls/s (200), the
 # dashboard at $DASHBOARD_RATE (100) and the 1,000-contact timeline at $TIMELINE_RATE (50).
-# BACKENDS="pg sqlite" and SCENARIOS="noop get ..." pick what runs; PGBENCH=0 skips the baselines.
+# BACKENDS="pg sqlite" and SCENARIOS="noop get ..." pick what runs; PGBENCH=0 skips the baselines,
+# OPEN_LOOP=0 the open-loop passes; CORES="0" runs the server on those CPUs only (taskset -c).
 # The Open311 scenarios (open311-list: GET requests.json of the newest 100; open311-post: a hydrant
 # report with its answers) run against the gateway on port $PORT+1, its per-key limit lifted.
 # With NATS at 127.0.0.1:4222 (NATS_LAG=0 skips it), submit runs once more with events out to
@@ -59,7 +60,8 @@ run_backend() { # name url
   log "$name: loading the demo city at scale $SCALE"
   "$BIN" demo --scale "$SCALE" --months 36 > "$OUT/$name-demo.txt"
   head -n 1 "$OUT/$name-demo.txt" >&2
-  "$BIN" serve & local pid=$!
+  if [ -n "${CORES:-}" ]; then taskset -c "$CORES" "$BIN" serve & else "$BIN" serve & fi
+  local pid=$!
   local ready_ms; ready_ms=$(wait_serving)
   echo "{\"start_to_serving_ms\": $ready_ms}" > "$OUT/$name-start.json"
   local chief; chief=$("$BIN" token --role chief --subject chief-cso --ttl 2h)
@@ -77,7 +79,7 @@ run_backend() { # name url
     kill $sampler 2>/dev/null || true
     rss_max=$(sort -n "$OUT/$name-$s.rss" | tail -n 1)
     echo "{\"rss_kib_max\": ${rss_max:-0}}" > "$OUT/$name-$s-rss.json"
-    if [ "$s" != noop ] && [ "$s" != mix ]; then
+    if [ "${OPEN_LOOP:-1}" != 0 ] && [ "$s" != noop ] && [ "$s" != mix ]; then
       "$BENCH" --target "http://127.0.0.1:$PORT" --token "$chief" --scenario "$s" --concurrency "$C" \
         --connections 4 --duration "$DURATION" --warmup 1 --rate "$(rate_for "$s")" --department water \
         --open311 "127.0.0.1:$O311" \
