@@ -161,6 +161,7 @@ macro_rules! backend_tests {
             feedback_submit_is_idempotent_under_concurrent_retries,
             feedback_batch_is_all_or_nothing,
             feedback_batch_item_by_item,
+            a_batch_names_each_resident_once,
             case_lifecycle_with_due_times_from_standards,
             cases_filter_and_sort_by_due,
             timeline_spans_departments_with_details_in_scope,

@@ -77,9 +77,20 @@ pub const PUBLIC_REQUEST: &str =
 
 /// The resident key recorded for an identifier.
 pub const SELECT_RESIDENT_KEY: &str = "SELECT resident_key FROM resident_identifiers WHERE identifier = $1";
-/// Records an identifier under a resident key, unless it is recorded already.
-pub const INSERT_IDENTIFIER: &str = "INSERT INTO resident_identifiers (identifier, resident_key, create_time)
-     VALUES ($1, $2, $3) ON CONFLICT (identifier) DO NOTHING";
+/// The resident keys recorded for identifiers, one row per identifier that has one.
+pub const SELECT_RESIDENT_KEYS: MultiRow = MultiRow {
+    head: "SELECT identifier, resident_key FROM resident_identifiers WHERE identifier IN (",
+    row: "$1",
+    width: 1,
+    tail: ")",
+};
+/// Records identifiers under resident keys, unless recorded already; returns those it recorded.
+pub const INSERT_IDENTIFIERS: MultiRow = MultiRow {
+    head: "INSERT INTO resident_identifiers (identifier, resident_key, create_time) VALUES ",
+    row: "($1, $2, $3)",
+    width: 3,
+    tail: " ON CONFLICT (identifier) DO NOTHING RETURNING identifier",
+};
 /// Stores new feedback records, returning [`FEEDBACK_COLUMNS`] of each.
 pub const INSERT_FEEDBACK: MultiRow = MultiRow {
     head: "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
@@ -90,16 +101,20 @@ pub const INSERT_FEEDBACK: MultiRow = MultiRow {
     width: 22,
     tail: concat!(" RETURNING ", feedback_columns!()),
 };
-/// Stores a resident's contact details with a department: the newest win, and a missing one
-/// keeps what was known.
-pub const UPSERT_CONTACT: &str =
-    "INSERT INTO resident_contact_details (department_id, resident_key, email, phone, name, update_time)
-     VALUES ($1, $2, $3, $4, $6, $5)
-     ON CONFLICT (department_id, resident_key) DO UPDATE SET
+/// Stores residents' contact details with departments: the newest win, and a missing one keeps
+/// what was known. One row per (department, resident) in a statement: PostgreSQL refuses to
+/// update one row twice in one statement.
+pub const UPSERT_CONTACTS: MultiRow = MultiRow {
+    head: "INSERT INTO resident_contact_details (department_id, resident_key, email, phone, name, update_time)
+     VALUES ",
+    row: "($1, $2, $3, $4, $6, $5)",
+    width: 6,
+    tail: " ON CONFLICT (department_id, resident_key) DO UPDATE SET
          email = CASE WHEN excluded.email <> '' THEN excluded.email ELSE resident_contact_details.email END,
          phone = CASE WHEN excluded.phone <> '' THEN excluded.phone ELSE resident_contact_details.phone END,
          name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE resident_contact_details.name END,
-         update_time = excluded.update_time";
+         update_time = excluded.update_time",
+};
 /// Opens cases (each received and last updated at its `$6`), returning [`CASE_COLUMNS`] of each.
 pub const INSERT_CASE: MultiRow = MultiRow {
     head: "INSERT INTO cases (department_id, case_id, status, category_id, channel, received_at, acknowledge_due,

@@ -22,31 +22,129 @@
 #[macro_export]
 macro_rules! feedback_store {
     ($store:ty) => {
-        /// The resident's key: the one recorded for a known identifier, else the proposed one;
-        /// records every identifier under it.
-        async fn resolve_resident(
+        /// The keys the identity index records for `identifiers`.
+        async fn recorded_keys(
             conn: &mut crate::Conn,
-            r: &cityserve_domain::ResidentRef,
+            identifiers: &[&str],
+        ) -> cityserve_store::StoreResult<std::collections::HashMap<String, String>> {
+            use $crate::SqlRow as _;
+            let mut found = std::collections::HashMap::with_capacity(identifiers.len());
+            for range in $crate::write::chunks(identifiers.len()) {
+                let sql = $crate::feedback::SELECT_RESIDENT_KEYS.sql(range.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for id in &identifiers[range] {
+                    q = q.bind(*id);
+                }
+                for row in q.fetch_all(&mut *conn).await.map_err(crate::db_err)? {
+                    found.insert(row.text("identifier")?, row.text("resident_key")?);
+                }
+            }
+            Ok(found)
+        }
+
+        /// Each submission's resident key, in submission order as one at a time would have it:
+        /// the key recorded for the first of its identifiers the index (or an earlier submission)
+        /// knows, else its proposed random key; every identifier not yet known is recorded under
+        /// it. A hand-off copy carries its key over. Should a concurrent transaction record one of
+        /// the new identifiers first (a first contact racing another, on PostgreSQL), each
+        /// submission reads back the key the index then holds.
+        async fn resolve_residents(
+            conn: &mut crate::Tx<'_>,
+            items: &[$crate::feedback::ToInsert<'_>],
             now: chrono::DateTime<chrono::Utc>,
-        ) -> cityserve_store::StoreResult<String> {
-            let known = known_key(conn, &r.identifiers).await?;
-            let key = known.clone().unwrap_or_else(|| r.key.clone());
-            for i in &r.identifiers {
-                sqlx::query($crate::feedback::INSERT_IDENTIFIER)
-                    .bind(i)
-                    .bind(&key)
-                    .bind(crate::at(now))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(crate::db_err)?;
+        ) -> cityserve_store::StoreResult<Vec<Option<String>>> {
+            use $crate::SqlRow as _;
+            let mut named: Vec<&str> = items
+                .iter()
+                .filter_map(|it| it.new.resident.as_ref())
+                .flat_map(|r| r.identifiers.iter().map(String::as_str))
+                .collect();
+            named.sort_unstable();
+            named.dedup();
+            let mut index = recorded_keys(conn, &named).await?;
+            let mut added: Vec<(&str, String)> = Vec::new();
+            let mut keys = Vec::with_capacity(items.len());
+            for it in items {
+                let key = match (&it.new.resident, it.origin) {
+                    (Some(r), _) => {
+                        let key = r.identifiers.iter().find_map(|i| index.get(i).cloned()).unwrap_or_else(|| r.key.clone());
+                        for i in &r.identifiers {
+                            if !index.contains_key(i) {
+                                index.insert(i.clone(), key.clone());
+                                added.push((i.as_str(), key.clone()));
+                            }
+                        }
+                        Some(key)
+                    }
+                    (None, Some(o)) => o.resident_key.map(str::to_owned),
+                    (None, None) => None,
+                };
+                keys.push(key);
             }
-            if known.is_some() {
-                return Ok(key);
+            let mut recorded = 0;
+            for range in $crate::write::chunks(added.len()) {
+                let sql = $crate::feedback::INSERT_IDENTIFIERS.sql(range.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (identifier, key) in &added[range] {
+                    q = q.bind(*identifier).bind(key).bind(crate::at(now));
+                }
+                for row in q.fetch_all(&mut **conn).await.map_err(crate::db_err)? {
+                    row.text("identifier")?;
+                    recorded += 1;
+                }
             }
-            // A new resident's key is random: a concurrent first contact with the same details
-            // may have recorded its own key first (the insert above then did nothing). Read back
-            // the key the index holds now, so both contacts share it.
-            Ok(known_key(conn, &r.identifiers).await?.unwrap_or(key))
+            if recorded < added.len() {
+                // A concurrent first contact recorded some of them first: each submission takes
+                // the key the index now holds for its first identifier, so both share it.
+                let index = recorded_keys(conn, &named).await?;
+                for (it, key) in items.iter().zip(keys.iter_mut()) {
+                    let held = it.new.resident.as_ref().and_then(|r| r.identifiers.first()).and_then(|i| index.get(i));
+                    if let Some(held) = held {
+                        *key = Some(held.clone());
+                    }
+                }
+            }
+            Ok(keys)
+        }
+
+        /// Stores the submissions' contact details with their departments, one row per
+        /// department and resident: details from later submissions win where they are given.
+        async fn upsert_contacts(
+            conn: &mut crate::Tx<'_>,
+            items: &[$crate::feedback::ToInsert<'_>],
+            keys: &[Option<String>],
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> cityserve_store::StoreResult<()> {
+            let mut merged: Vec<(&str, &str, &str, &str, &str)> = Vec::new();
+            let mut at = std::collections::HashMap::new();
+            for (it, key) in items.iter().zip(keys) {
+                let (Some(key), Some(r)) = (key, &it.new.resident) else { continue };
+                let c = &r.contact;
+                let d = it.new.department_id.as_str();
+                match at.get(&(d, key.as_str())) {
+                    Some(&n) => {
+                        let m: &mut (&str, &str, &str, &str, &str) = &mut merged[n];
+                        for (field, given) in [(&mut m.2, &c.email), (&mut m.3, &c.phone), (&mut m.4, &c.name)] {
+                            if !given.is_empty() {
+                                *field = given.as_str();
+                            }
+                        }
+                    }
+                    None => {
+                        at.insert((d, key.as_str()), merged.len());
+                        merged.push((d, key, &c.email, &c.phone, &c.name));
+                    }
+                }
+            }
+            for range in $crate::write::chunks(merged.len()) {
+                let sql = $crate::feedback::UPSERT_CONTACTS.sql(range.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (d, key, email, phone, name) in &merged[range] {
+                    q = q.bind(*d).bind(*key).bind(*email).bind(*phone).bind(crate::at(now)).bind(*name);
+                }
+                q.execute(&mut **conn).await.map_err(crate::db_err)?;
+            }
+            Ok(())
         }
 
         /// Inserts one submission (feedback, contact details, case, timeline entry, rollups,
@@ -75,30 +173,16 @@ macro_rules! feedback_store {
         ) -> cityserve_store::StoreResult<Vec<cityserve_store::feedback::Submitted>> {
             use cityserve_domain::report;
             use $crate::write::chunks;
-            let mut keys: Vec<Option<String>> = Vec::with_capacity(items.len());
             let mut cases: Vec<Option<cityserve_domain::Case>> = Vec::with_capacity(items.len());
             // Every counter increment of the submissions, written together at the end.
             let mut deltas = Vec::new();
             for it in items {
+                it.intake.admit(it.new)?;
+            }
+            let keys = resolve_residents(conn, items, now).await?;
+            upsert_contacts(conn, items, &keys, now).await?;
+            for it in items {
                 let (new, intake, origin) = (it.new, it.intake, it.origin);
-                intake.admit(new)?;
-                let resident_key = match (&new.resident, origin) {
-                    (Some(r), _) => Some(resolve_resident(conn, r, now).await?),
-                    (None, Some(o)) => o.resident_key.map(str::to_owned),
-                    (None, None) => None,
-                };
-                if let (Some(key), Some(cityserve_domain::ResidentRef { contact, .. })) = (&resident_key, &new.resident) {
-                    sqlx::query($crate::feedback::UPSERT_CONTACT)
-                        .bind(new.department_id.as_str())
-                        .bind(key)
-                        .bind(&contact.email)
-                        .bind(&contact.phone)
-                        .bind(crate::at(now))
-                        .bind(&contact.name)
-                        .execute(&mut **conn)
-                        .await
-                        .map_err(crate::db_err)?;
-                }
                 let case = (new.kind == cityserve_domain::FeedbackKind::Complaint).then(|| {
                     let (targets, _) = cityserve_domain::resolve_targets(
                         intake.default_targets,
@@ -114,7 +198,6 @@ macro_rules! feedback_store {
                 if origin.is_none() {
                     deltas.extend(report::feedback_deltas(new, now, intake.rollup_zone));
                 }
-                keys.push(resident_key);
                 cases.push(case);
             }
             // RETURNING: the callers are answered with what was stored, without reading it back;

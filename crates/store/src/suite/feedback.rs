@@ -550,3 +550,46 @@ pub async fn export_reads_a_period_and_the_contact_values<S: FeedbackStore>(stor
     let own = scope(&water_cso, Action::ReadFeedback, Some(&dept("water")));
     assert_eq!(store.contact_values(&own, &dept("parks"), &[key.as_str()]).await, Err(StoreError::NotFound));
 }
+
+/// A batch's submissions resolve residents as one at a time would: a contact named twice in
+/// one batch (first by e-mail, then by e-mail and phone, then by phone alone) is one resident,
+/// and its details with the department merge, the later given ones winning.
+pub async fn a_batch_names_each_resident_once<S: FeedbackStore>(store: &S) {
+    seed_department(store, "water").await;
+    let c = chief();
+    let s = scope(&c, Action::SubmitFeedback, Some(&dept("water")));
+    let person = |email: &str, phone: &str, name: &str| {
+        keyer().resident(Contact { email: email.into(), phone: phone.into(), name: name.into() }).unwrap()
+    };
+    let mut items: Vec<NewFeedback> =
+        (0..4).map(|i| item("water", &format!("fb-r{i}"), FeedbackKind::Complaint, Channel::Web)).collect();
+    items[0].resident = Some(person(EMAIL, "", ""));
+    items[1].resident = Some(person(EMAIL, PHONE, "A. Resident"));
+    items[2].resident = Some(person("", PHONE, "Ann Resident"));
+    items[3].resident = Some(person("other.resident@example.org", "", "Bo"));
+    let done = store
+        .submit_feedback_batch(
+            &ctx(&s, &c, "feedback.submit"),
+            &idem("residents-1", "h"),
+            &dept("water"),
+            &items,
+            BatchMode::AllOrNothing,
+        )
+        .await
+        .unwrap();
+    let keys: Vec<String> = done.iter().map(|d| d.as_ref().unwrap().feedback.resident_key.clone().unwrap()).collect();
+    assert_eq!(keys[0], keys[1], "the same e-mail");
+    assert_eq!(keys[1], keys[2], "the phone the batch's second submission recorded");
+    assert_ne!(keys[2], keys[3], "another resident");
+    let read = scope(&c, Action::ReadFeedback, Some(&dept("water")));
+    let values = store.contact_values(&read, &dept("water"), &[keys[0].as_str()]).await.unwrap();
+    let mut v = values[0].1.clone();
+    v.sort();
+    assert_eq!(v, [PHONE, "Ann Resident", EMAIL], "one row of details, the newest name");
+    // Later, alone, the phone still leads to the same resident.
+    let mut later = item("water", "fb-r9", FeedbackKind::Compliment, Channel::Web);
+    later.resident = Some(person("", PHONE, ""));
+    let alone =
+        store.submit_feedback(&ctx(&s, &c, "feedback.submit"), &idem("residents-2", "h"), &later).await.unwrap();
+    assert_eq!(alone.feedback.resident_key.as_deref(), Some(keys[0].as_str()));
+}
