@@ -82,15 +82,7 @@ async fn import(app: &TestApp, token: &str, file: &Path) -> Summary {
 
 /// Feedback rows in the database (as its owner: every tenant).
 async fn feedback_rows(app: &TestApp) -> i64 {
-    use sqlx::Connection;
-    let sql = "SELECT count(*) FROM feedback";
-    if app.database_url.starts_with("sqlite:") {
-        let mut c = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
-        sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
-    } else {
-        let mut c = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
-        sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap()
-    }
+    app.count("SELECT count(*) FROM feedback").await
 }
 
 /// The line numbers listed in an errors file.

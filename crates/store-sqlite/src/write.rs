@@ -131,27 +131,20 @@ pub(crate) async fn audit(
     resource: &str,
     now: i64,
 ) -> StoreResult<()> {
-    if departments.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
-         VALUES {}",
-        vec!["(?, ?, ?, ?, ?, ?, ?)"; departments.len()].join(", ")
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for d in departments {
-        q = q
-            .bind(d.as_str())
-            .bind(now)
-            .bind(&ctx.actor.subject)
-            .bind(ctx.actor.role.as_str())
-            .bind(ctx.action)
-            .bind(resource)
-            .bind(ctx.trace_id.as_deref());
-    }
-    q.execute(&mut *tx.tx).await.map_err(db_err)?;
-    Ok(())
+    let rows: Vec<Recorded> = departments
+        .iter()
+        .map(|d| Recorded {
+            department: d.as_str().to_owned(),
+            actor_subject: ctx.actor.subject.clone(),
+            actor_role: ctx.actor.role.as_str(),
+            action: ctx.action,
+            resource: resource.to_owned(),
+            trace_id: ctx.trace_id.clone(),
+            payload: String::new(),
+            at: now,
+        })
+        .collect();
+    insert_audit_rows(&mut tx.tx, &rows).await
 }
 
 /// Appends the audit record and the outbox event of a write, in the write's transaction.
@@ -195,10 +188,11 @@ pub(crate) async fn add_deltas(tx: &mut WriteTx<'_>, deltas: Vec<cityserve_domai
     }
 }
 
-/// Writes a batch's audit rows and events, each kind in multi-row statements, in order.
-async fn write_records(conn: &mut SqliteConnection, records: &[Recorded]) -> StoreResult<()> {
-    // 7 and 5 parameters a row: far below SQLite's 32,766 per statement.
-    const ROWS_PER_STATEMENT: usize = 500;
+/// 7 and 5 parameters a row: far below SQLite's 32,766 per statement.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Appends the audit rows of `records` (their payloads unused), in multi-row statements, in order.
+async fn insert_audit_rows(conn: &mut SqliteConnection, records: &[Recorded]) -> StoreResult<()> {
     for chunk in records.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
@@ -217,6 +211,14 @@ async fn write_records(conn: &mut SqliteConnection, records: &[Recorded]) -> Sto
                 .bind(r.trace_id.as_deref());
         }
         q.execute(&mut *conn).await.map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Writes a batch's audit rows and events, each kind in multi-row statements, in order.
+async fn write_records(conn: &mut SqliteConnection, records: &[Recorded]) -> StoreResult<()> {
+    insert_audit_rows(conn, records).await?;
+    for chunk in records.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO events (department_id, event_type, resource, payload, occurred_at) VALUES {}",
             vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
