@@ -135,8 +135,25 @@ async fn an_rpc_leaves_a_span_metrics_and_a_log_line_with_its_trace_id() {
     let mut req = tonic::Request::new(cityserve_proto::v1::GetDepartmentRequest { name: "departments/mdo".into() });
     req.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
     req.metadata_mut().insert("traceparent", format!("00-{TRACE}-b7ad6b7169203331-01").parse().unwrap());
-    cityserve_proto::v1::department_service_client::DepartmentServiceClient::new(channel)
+    cityserve_proto::v1::department_service_client::DepartmentServiceClient::new(channel.clone())
         .get_department(req)
+        .await
+        .unwrap();
+    // A submission goes through group commit, which reports its batch sizes.
+    let mut submit = tonic::Request::new(cityserve_proto::v1::SubmitFeedbackRequest {
+        parent: "departments/mdo".into(),
+        feedback: Some(cityserve_proto::v1::Feedback {
+            channel: cityserve_proto::v1::Channel::Web as i32,
+            kind: cityserve_proto::v1::FeedbackKind::Compliment as i32,
+            text: "Quick and kind".into(),
+            ..Default::default()
+        }),
+        resident: None,
+        request_id: "observability-1".into(),
+    });
+    submit.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    cityserve_proto::v1::feedback_service_client::FeedbackServiceClient::new(channel)
+        .submit_feedback(submit)
         .await
         .unwrap();
 
@@ -173,7 +190,9 @@ async fn an_rpc_leaves_a_span_metrics_and_a_log_line_with_its_trace_id() {
         .flat_map(|s| &s.metrics)
         .map(|m| m.name.clone())
         .collect();
-    for expected in ["rpc.server.requests", "rpc.server.call.duration", "rpc.server.active_requests"] {
+    for expected in
+        ["rpc.server.requests", "rpc.server.call.duration", "rpc.server.active_requests", "cityserve.write.batch_size"]
+    {
         assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
     }
 

@@ -104,11 +104,19 @@ impl<Q: Send + 'static, A: Send + 'static> GroupCommit<Q, A> {
         let (queue, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         let max_batch = max_batch.max(1);
+        // What an operator tunes `max_batch` by: how full the batches run under the real load.
+        let sizes = opentelemetry::global::meter("cityserve")
+            .u64_histogram("cityserve.write.batch_size")
+            .with_description("Requests written in one group-commit transaction")
+            .with_boundaries(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0])
+            .build();
         for _ in 0..writers.max(1) {
             let rx = Arc::clone(&rx);
             let write = write.clone();
+            let sizes = sizes.clone();
             tokio::spawn(async move {
                 while let Some(batch) = next_batch(&rx, max_batch).await {
+                    sizes.record(batch.len() as u64, &[]);
                     write(batch).await;
                 }
             });
