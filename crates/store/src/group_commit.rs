@@ -7,7 +7,7 @@
 //! (at most `max_batch`) as soon as it is free: a batch closes when a writer is free, never on a
 //! timer, so a lone submission waits for nobody. Each submission keeps its own answer, sent only
 //! after its batch committed; how a backend keeps each request's own semantics inside a batch is
-//! in `cityserve_store_sql::feedback_store!`.
+//! in `cityserve_store_sql::feedback_group_commit!`.
 //!
 //! The writers are tasks of their own, so a caller that goes away (a client cancelling its call)
 //! never abandons a batch that others wait on: its submission is written anyway, and a retry

@@ -75,8 +75,6 @@ pub const PUBLIC_REQUEST: &str =
          SELECT 1 FROM service_categories s
          WHERE s.department_id = f.department_id AND s.category_id = f.category_id AND s.public)))";
 
-/// The resident key recorded for an identifier.
-pub const SELECT_RESIDENT_KEY: &str = "SELECT resident_key FROM resident_identifiers WHERE identifier = $1";
 /// The resident keys recorded for identifiers, one row per identifier that has one.
 pub const SELECT_RESIDENT_KEYS: MultiRow = MultiRow {
     head: "SELECT identifier, resident_key FROM resident_identifiers WHERE identifier IN (",
@@ -326,7 +324,7 @@ pub struct Origin<'a> {
     pub first_contact_at: DateTime<Utc>,
 }
 
-/// One submission to write (`insert_submissions` of [`crate::feedback_store!`]).
+/// One submission to write (`insert_submissions` of [`crate::feedback_insert!`]).
 pub struct ToInsert<'a> {
     /// Who submits it: its audit row and event name them.
     pub ctx: cityserve_store::WriteCtx<'a>,
@@ -512,17 +510,29 @@ macro_rules! feedback_reads {
             conn: &mut crate::Conn,
             identifiers: &[String],
         ) -> cityserve_store::StoreResult<Option<String>> {
-            for i in identifiers {
-                let key: Option<String> = sqlx::query_scalar($crate::feedback::SELECT_RESIDENT_KEY)
-                    .bind(i)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(crate::db_err)?;
-                if key.is_some() {
-                    return Ok(key);
+            let named: Vec<&str> = identifiers.iter().map(String::as_str).collect();
+            let found = recorded_keys(conn, &named).await?;
+            Ok(identifiers.iter().find_map(|i| found.get(i).cloned()))
+        }
+
+        /// The keys the identity index records for `identifiers`.
+        async fn recorded_keys(
+            conn: &mut crate::Conn,
+            identifiers: &[&str],
+        ) -> cityserve_store::StoreResult<std::collections::HashMap<String, String>> {
+            use $crate::SqlRow as _;
+            let mut found = std::collections::HashMap::with_capacity(identifiers.len());
+            for range in $crate::write::chunks(identifiers.len()) {
+                let sql = $crate::feedback::SELECT_RESIDENT_KEYS.sql(range.len());
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for id in &identifiers[range] {
+                    q = q.bind(*id);
+                }
+                for row in q.fetch_all(&mut *conn).await.map_err(crate::db_err)? {
+                    found.insert(row.text("identifier")?, row.text("resident_key")?);
                 }
             }
-            Ok(None)
+            Ok(found)
         }
 
         /// What every submission to department `d` is checked against.
@@ -556,6 +566,8 @@ macro_rules! feedback_reads {
     };
 }
 
+mod group_commit;
+mod insert;
 mod store;
 
 #[cfg(test)]
