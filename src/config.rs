@@ -99,6 +99,28 @@ pub struct Config {
     /// delays the next one.
     #[serde(with = "humantime_serde_compat")]
     pub nats_lease_ttl: Duration,
+    /// SMTP relay for resident notices by e-mail: `smtp://host:25` (plain, a relay on the
+    /// city's network), `smtp://host:587?tls=required` (STARTTLS) or `smtps://host:465`, with
+    /// `user:password@` to authenticate. Unset: e-mail notices wait and end as dead letters.
+    pub smtp_url: Option<String>,
+    /// The sender of e-mail notices, e.g. `City of Springfield <noreply@springfield.gov>`.
+    pub smtp_from: String,
+    /// The SMS gateway's webhook (http or https URL) for notices by text message. Unset: SMS
+    /// notices wait and end as dead letters.
+    pub sms_webhook_url: Option<String>,
+    /// Bearer token sent to the SMS gateway, if it wants one.
+    pub sms_webhook_token: Option<String>,
+    /// Attempts at a notice before it is a dead letter for the department's CSO.
+    pub notice_max_attempts: i32,
+    /// Wait after a notice's first failed attempt; it doubles with each further one (at most 1 h).
+    #[serde(with = "humantime_serde_compat")]
+    pub notice_retry_base: Duration,
+    /// How long the notifier's lease lasts unrenewed (one replica sends at a time).
+    #[serde(with = "humantime_serde_compat")]
+    pub notice_lease_ttl: Duration,
+    /// How long one SMTP or gateway call may take before it counts as a transient failure.
+    #[serde(with = "humantime_serde_compat")]
+    pub notice_send_timeout: Duration,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter directives (`RUST_LOG` syntax).
@@ -168,6 +190,14 @@ impl Default for Config {
             nats_subject_prefix: "cityserve".into(),
             nats_max_age: Duration::from_secs(7 * 86_400),
             nats_lease_ttl: Duration::from_secs(10),
+            smtp_url: None,
+            smtp_from: "CityServe <noreply@localhost>".into(),
+            sms_webhook_url: None,
+            sms_webhook_token: None,
+            notice_max_attempts: 8,
+            notice_retry_base: Duration::from_secs(30),
+            notice_lease_ttl: Duration::from_secs(30),
+            notice_send_timeout: Duration::from_secs(10),
             standing_cache_ttl: Duration::from_secs(1),
             cors_allowed_origins: Vec::new(),
             log_format: LogFormat::Text,
@@ -312,6 +342,30 @@ impl Config {
         if let Some(v) = env("CITYSERVE_NATS_LEASE_TTL") {
             self.nats_lease_ttl = dur("CITYSERVE_NATS_LEASE_TTL", &v)?;
         }
+        if let Some(v) = env("CITYSERVE_SMTP_URL") {
+            self.smtp_url = if v.trim().is_empty() || v == "off" { None } else { Some(v) };
+        }
+        if let Some(v) = env("CITYSERVE_SMTP_FROM") {
+            self.smtp_from = v;
+        }
+        if let Some(v) = env("CITYSERVE_SMS_WEBHOOK_URL") {
+            self.sms_webhook_url = if v.trim().is_empty() || v == "off" { None } else { Some(v) };
+        }
+        if let Some(v) = env("CITYSERVE_SMS_WEBHOOK_TOKEN") {
+            self.sms_webhook_token = if v.trim().is_empty() { None } else { Some(v) };
+        }
+        if let Some(v) = env("CITYSERVE_NOTICE_MAX_ATTEMPTS") {
+            self.notice_max_attempts = parse("CITYSERVE_NOTICE_MAX_ATTEMPTS", &v)?;
+        }
+        if let Some(v) = env("CITYSERVE_NOTICE_RETRY_BASE") {
+            self.notice_retry_base = dur("CITYSERVE_NOTICE_RETRY_BASE", &v)?;
+        }
+        if let Some(v) = env("CITYSERVE_NOTICE_LEASE_TTL") {
+            self.notice_lease_ttl = dur("CITYSERVE_NOTICE_LEASE_TTL", &v)?;
+        }
+        if let Some(v) = env("CITYSERVE_NOTICE_SEND_TIMEOUT") {
+            self.notice_send_timeout = dur("CITYSERVE_NOTICE_SEND_TIMEOUT", &v)?;
+        }
         if let Some(v) = env("CITYSERVE_STANDING_CACHE_TTL") {
             self.standing_cache_ttl = dur("CITYSERVE_STANDING_CACHE_TTL", &v)?;
         }
@@ -412,6 +466,12 @@ impl Config {
         }
         if self.nats_lease_ttl < Duration::from_secs(1) {
             return Err(ConfigError("nats_lease_ttl must be at least 1s".into()));
+        }
+        if !(1..=100).contains(&self.notice_max_attempts) {
+            return Err(ConfigError("notice_max_attempts must be 1 to 100".into()));
+        }
+        if self.notice_lease_ttl < Duration::from_secs(1) || self.notice_lease_ttl <= self.notice_send_timeout {
+            return Err(ConfigError("notice_lease_ttl must be at least 1s and longer than notice_send_timeout".into()));
         }
         if self.open311_requests_per_minute == 0 {
             return Err(ConfigError("open311_requests_per_minute must be positive".into()));

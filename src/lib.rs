@@ -517,6 +517,8 @@ struct Background {
     open311: Option<tokio::task::JoinHandle<()>>,
     /// Events out to NATS (when `nats_url` is set); stops when its channel turns true.
     publisher: Option<tokio::task::JoinHandle<()>>,
+    /// Resident notices out (when an SMTP relay or SMS gateway is set); stops with the publisher.
+    notifier: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Background {
@@ -547,11 +549,55 @@ fn spawn_publisher<S: CoordinationStore + cityserve_store::LeaseStore>(
     })
 }
 
+/// Resident notices: every replica runs a notifier when an SMTP relay or an SMS gateway is
+/// configured, the lease holder sends. Without either, notices stay pending (ListNotices shows
+/// them) until one is configured.
+fn spawn_notifier<
+    S: cityserve_store::NoticeStore + cityserve_store::LeaseStore + cityserve_store::CalendarStore + CoordinationStore,
+>(
+    store: &S,
+    config: &Config,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, ServeError> {
+    if config.smtp_url.is_none() && config.sms_webhook_url.is_none() {
+        return Ok(None);
+    }
+    let bad = |what: &str, e: String| ServeError::Config(config::ConfigError(format!("{what}: {e}")));
+    let smtp = config
+        .smtp_url
+        .as_deref()
+        .map(|url| cityserve_notify::send::SmtpSender::new(url, &config.smtp_from, config.notice_send_timeout))
+        .transpose()
+        .map_err(|e| bad("smtp_url or smtp_from", e))?;
+    let sms = config
+        .sms_webhook_url
+        .as_deref()
+        .map(|url| {
+            cityserve_notify::send::WebhookSender::new(url, config.sms_webhook_token.clone(), config.notice_send_timeout)
+        })
+        .transpose()
+        .map_err(|e| bad("sms_webhook_url", e))?;
+    let settings = cityserve_notify::Settings {
+        smtp,
+        sms,
+        max_attempts: config.notice_max_attempts,
+        retry_base: config.notice_retry_base,
+        lease_ttl: config.notice_lease_ttl,
+        holder: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+        poll: Duration::from_secs(1).min(config.notice_retry_base),
+    };
+    Ok(Some(tokio::spawn(cityserve_notify::Notifier::new(store.clone(), settings).run(stop))))
+}
+
 /// Serves the gRPC services (and the Open311 gateway) over `store` until `shutdown`, in steps:
 /// the services, reflection and health, the layer stack (`cityserve_api::stack`, which orders
 /// the layers and says why), the hardened transport, then the shutdown drain.
 async fn serve_with<
-    S: Open311Store + cityserve_store::AuditStore + cityserve_store::LeaseStore + cityserve_store::CalendarStore,
+    S: Open311Store
+        + cityserve_store::AuditStore
+        + cityserve_store::LeaseStore
+        + cityserve_store::CalendarStore
+        + cityserve_store::NoticeStore,
 >(
     store: S,
     config: Config,
@@ -603,6 +649,7 @@ async fn serve_with<
     let (stop_open311, open311_stop) = tokio::sync::watch::channel(false);
     let (stop_publisher, publisher_stop) = tokio::sync::watch::channel(false);
     let background = Background {
+        notifier: spawn_notifier(&store, &config, publisher_stop.clone())?,
         publisher: spawn_publisher(&store, &config, publisher_stop),
         watcher: tokio::spawn(watch_database(store.clone(), health.clone(), SERVICES, gate)),
         scanner: (!config.breach_scan_interval.is_zero())
@@ -619,6 +666,9 @@ async fn serve_with<
             if let Some(p) = &background.publisher {
                 p.abort();
             }
+            if let Some(n) = &background.notifier {
+                n.abort();
+            }
             return match result {
                 Ok(r) => r.map_err(ServeError::from),
                 Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
@@ -633,15 +683,15 @@ async fn serve_with<
     let _ = stop_publisher.send(true);
     let _ = stop_open311.send(true);
     let _ = stop_tx.send(());
-    drain(server, background.open311, background.publisher, config.shutdown_grace).await
+    drain(server, background.open311, [background.publisher, background.notifier], config.shutdown_grace).await
 }
 
 /// The last step: waits up to `grace` for in-flight calls (then aborts them), for the Open311
-/// gateway to finish its own, and for the NATS publisher to hand its lease back.
+/// gateway to finish its own, and for the NATS publisher and the notifier to hand their leases back.
 async fn drain(
     mut server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
     open311: Option<tokio::task::JoinHandle<()>>,
-    publisher: Option<tokio::task::JoinHandle<()>>,
+    leaseholders: [Option<tokio::task::JoinHandle<()>>; 2],
     grace: Duration,
 ) -> Result<(), ServeError> {
     match tokio::time::timeout(grace, &mut server).await {
@@ -657,11 +707,11 @@ async fn drain(
     {
         tracing::warn!("open311 gateway did not drain in time");
     }
-    // The publisher hands its lease back so another replica takes over at once.
-    if let Some(p) = publisher
-        && tokio::time::timeout(grace, p).await.is_err()
-    {
-        tracing::warn!("nats publisher did not stop in time");
+    // The publisher and the notifier hand their leases back so another replica takes over at once.
+    for p in leaseholders.into_iter().flatten() {
+        if tokio::time::timeout(grace, p).await.is_err() {
+            tracing::warn!("a lease holder (nats publisher or notifier) did not stop in time");
+        }
     }
     tracing::info!("stopped");
     Ok(())

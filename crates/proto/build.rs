@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "cityserve/v1/calendar.proto",
         "cityserve/v1/departments.proto",
         "cityserve/v1/officers.proto",
+        "cityserve/v1/notices.proto",
         "cityserve/v1/feedback.proto",
         "cityserve/v1/coordination.proto",
         "cityserve/v1/open311.proto",

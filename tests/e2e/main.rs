@@ -5,6 +5,8 @@
 mod harness;
 #[path = "../support/jetstream.rs"]
 mod jetstream;
+#[path = "../support/sinks.rs"]
+mod sinks;
 
 mod audit;
 mod auth;
@@ -23,6 +25,7 @@ mod feedback;
 mod group_commit;
 mod import;
 mod limits;
+mod notice_senders;
 mod officers;
 mod oidc;
 mod open311;

@@ -165,6 +165,15 @@ audit_actions! {
         "ServiceAccountService/UpdateServiceAccount",
         "ServiceAccountService/DeactivateServiceAccount",
     ],
+    /// A notice template (a department's, or the city-wide default) was created, changed or
+    /// deleted.
+    NoticeTemplateManage => "notice_template.manage": [
+        "FeedbackService/UpdateNoticeTemplate",
+        "FeedbackService/DeleteNoticeTemplate",
+    ],
+    /// The notifier delivered a resident notice, gave up on it (a dead letter) or cancelled it
+    /// (no address any more). No RPC: recorded by the server's own worker.
+    NoticeDeliver => "notice.deliver": [],
 }
 
 #[cfg(test)]

@@ -76,6 +76,9 @@ pub struct Contact {
     /// Kept with the e-mail and phone, never published, erased with them; it neither keys nor
     /// identifies the resident.
     pub name: String,
+    /// How they want to hear about their cases; `None` keeps what they chose before (nothing,
+    /// at first contact).
+    pub notice_channel: Option<crate::notice::NoticeChannel>,
 }
 
 impl Contact {

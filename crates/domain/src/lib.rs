@@ -16,6 +16,7 @@ pub mod error;
 pub mod feedback;
 pub mod ids;
 pub mod measures;
+pub mod notice;
 pub mod officer;
 pub mod open_data;
 pub mod page;

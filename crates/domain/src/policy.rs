@@ -104,6 +104,12 @@ pub enum Action {
     ManageServiceAccounts,
     /// Read the registered service accounts.
     ReadServiceAccounts,
+    /// Write and preview the texts of resident notices: a department's (its CSO), or the
+    /// city-wide defaults (the Chief).
+    ManageNoticeTemplates,
+    /// Read a department's notices and their delivery (dead letters are the CSO's to follow up),
+    /// and its notice templates.
+    ReadNotices,
     /// Read the audit log (who did what, to which resource, when, with which outcome).
     ReadAudit,
     /// Change the city's calendar (time zone, opening hours, holidays). Reading it needs only
@@ -113,7 +119,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 50] = [
+    pub const ALL: [Action; 52] = [
         Action::CreateDepartment,
         Action::ReadDepartment,
         Action::UpdateDepartment,
@@ -162,6 +168,8 @@ impl Action {
         Action::ReadApiKeys,
         Action::ManageServiceAccounts,
         Action::ReadServiceAccounts,
+        Action::ManageNoticeTemplates,
+        Action::ReadNotices,
         Action::ReadAudit,
         Action::ManageCityCalendar,
     ];
@@ -217,6 +225,8 @@ impl Action {
             Action::ReadApiKeys => "api_key.read",
             Action::ManageServiceAccounts => "service_account.manage",
             Action::ReadServiceAccounts => "service_account.read",
+            Action::ManageNoticeTemplates => "notice_template.manage",
+            Action::ReadNotices => "notice.read",
             Action::ReadAudit => "audit.read",
             Action::ManageCityCalendar => "city_calendar.manage",
         }
@@ -323,6 +333,12 @@ pub fn reach(action: Action, role: Role) -> Reach {
         (ManageServiceAccounts, _) => Never,
         (ReadServiceAccounts, Chief | Auditor) => Any,
         (ReadServiceAccounts, _) => Never,
+        (ManageNoticeTemplates, Chief) => Any,
+        (ManageNoticeTemplates, Cso) => Own,
+        (ManageNoticeTemplates, Staff | Auditor | Service) => Never,
+        (ReadNotices, Chief | Auditor) => Any,
+        (ReadNotices, Cso) => Own,
+        (ReadNotices, Staff | Service) => Never,
         (ReadAudit, Chief | Auditor) => Any,
         (ReadAudit, _) => Never,
         (ManageCityCalendar, Chief) => Any,
@@ -700,6 +716,16 @@ mod tests {
             (ReadServiceAccounts, Staff, PD, NF, PD),
             (ReadServiceAccounts, Auditor, OK, OK, OK),
             (ReadServiceAccounts, Service, PD, NF, PD),
+            (ManageNoticeTemplates, Chief, OK, OK, OK),
+            (ManageNoticeTemplates, Cso, OK, NF, OK),
+            (ManageNoticeTemplates, Staff, PD, NF, PD),
+            (ManageNoticeTemplates, Auditor, PD, PD, PD),
+            (ManageNoticeTemplates, Service, PD, NF, PD),
+            (ReadNotices, Chief, OK, OK, OK),
+            (ReadNotices, Cso, OK, NF, OK),
+            (ReadNotices, Staff, PD, NF, PD),
+            (ReadNotices, Auditor, OK, OK, OK),
+            (ReadNotices, Service, PD, NF, PD),
             (ReadAudit, Chief, OK, OK, OK),
             (ReadAudit, Cso, PD, NF, PD),
             (ReadAudit, Staff, PD, NF, PD),

@@ -148,6 +148,8 @@ async fn file<S: Open311Store>(
         email: email.to_owned(),
         phone: phone.to_owned(),
         name,
+        // Open311 has no field for it: the resident keeps what they chose before.
+        notice_channel: 0,
     });
     // A client's retry with the same Idempotency-Key files once.
     let request_id = match headers.get("idempotency-key").map(|v| v.to_str().map(str::trim)) {

@@ -28,6 +28,7 @@ pub mod handoffs;
 pub mod import;
 pub mod initiatives;
 pub mod lease;
+pub mod notices;
 pub mod officers;
 pub mod reports;
 pub mod rollups;

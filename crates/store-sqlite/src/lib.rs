@@ -18,6 +18,7 @@ mod handoffs;
 mod import;
 mod initiatives;
 mod lease;
+mod notices;
 mod officers;
 mod open311;
 mod reports;

@@ -21,6 +21,7 @@ pub mod handoffs;
 pub mod import;
 pub mod initiatives;
 pub mod lease;
+pub mod notices;
 pub mod officers;
 pub mod open311;
 pub mod reports;
@@ -39,6 +40,7 @@ pub use handoffs::HandoffStore;
 pub use import::ImportStore;
 pub use initiatives::InitiativeStore;
 pub use lease::{Lease, LeaseStore};
+pub use notices::NoticeStore;
 pub use officers::OfficerStore;
 pub use open311::Open311Store;
 pub use reports::{ReportStore, RollupRebuild};
@@ -115,6 +117,7 @@ pub trait Store:
     + ImportStore
     + AuditStore
     + Open311Store
+    + NoticeStore
 {
 }
 
@@ -127,6 +130,7 @@ impl<T> Store for T where
         + ImportStore
         + AuditStore
         + Open311Store
+        + NoticeStore
 {
 }
 
@@ -269,6 +273,19 @@ pub mod resource {
     /// `departments/{d}/cases/{c}`.
     pub fn case(d: &DepartmentId, c: &cityserve_domain::CaseId) -> String {
         format!("departments/{d}/cases/{c}")
+    }
+
+    /// `departments/{d}/notices/{n}`: a notice to a resident and its delivery.
+    pub fn notice(d: &DepartmentId, n: &str) -> String {
+        format!("departments/{d}/notices/{n}")
+    }
+
+    /// `departments/{d}/noticeTemplates/{t}`, or `noticeTemplates/{t}` for the city-wide default.
+    pub fn notice_template(d: Option<&DepartmentId>, t: &str) -> String {
+        match d {
+            Some(d) => format!("departments/{d}/noticeTemplates/{t}"),
+            None => format!("noticeTemplates/{t}"),
+        }
     }
 
     /// `residents/{key}`: a resident, by pseudonymous key (never by contact details).

@@ -96,7 +96,7 @@ pub(super) fn fingerprint(r: &pb::SubmitFeedbackRequest, resident: Option<&Resid
     let identifiers = resident.map(|r| r.identifiers.join(","));
     pb::SubmitFeedbackRequest {
         request_id: String::new(),
-        resident: identifiers.map(|i| pb::ResidentContact { email: i, phone: String::new(), name: String::new() }),
+        resident: identifiers.map(|i| pb::ResidentContact { email: i, ..Default::default() }),
         ..r.clone()
     }
 }
@@ -113,11 +113,19 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         let email = errors.check(normalise_email(&format!("{field}.email"), &c.email));
         let phone = errors.check(normalise_phone_in(&format!("{field}.phone"), &c.phone, &self.country_code));
         let name = errors.check(single_line(&format!("{field}.name"), &c.name, NAME_MAX));
+        let notice_channel = errors.check(super::notices::notice_channel_in(
+            &format!("{field}.notice_channel"),
+            c.notice_channel,
+            email.as_deref(),
+            phone.as_deref(),
+        ));
         errors.into_result()?;
+        let notice_channel = notice_channel.flatten();
         let contact = Contact {
             email: email.unwrap_or_default(),
             phone: phone.unwrap_or_default(),
             name: name.unwrap_or_default(),
+            notice_channel,
         };
         Ok(self.keyer.resident(contact))
     }

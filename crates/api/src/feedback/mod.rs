@@ -31,6 +31,7 @@ use tonic::{Request, Response, Status};
 pub(crate) mod cases;
 mod export;
 pub(crate) mod intake;
+mod notices;
 mod residents;
 
 pub(crate) use cases::case_to_pb;
@@ -78,7 +79,9 @@ impl<S: FeedbackStore> FeedbackApi<S> {
     }
 }
 #[tonic::async_trait]
-impl<S: FeedbackStore> FeedbackService for FeedbackApi<S> {
+impl<S: FeedbackStore + cityserve_store::NoticeStore + cityserve_store::CalendarStore> FeedbackService
+    for FeedbackApi<S>
+{
     async fn submit_feedback(
         &self,
         req: Request<pb::SubmitFeedbackRequest>,
@@ -256,6 +259,45 @@ impl<S: FeedbackStore> FeedbackService for FeedbackApi<S> {
         )
     }
 
+    async fn update_notice_template(
+        &self,
+        req: Request<pb::UpdateNoticeTemplateRequest>,
+    ) -> Result<Response<pb::UpdateNoticeTemplateResponse>, Status> {
+        let home = req.extensions().get::<HomeDepartment>().map(|h| h.0.clone());
+        handle!(req, |c, r| self.update_notice_template(c, home, r), |t| pb::UpdateNoticeTemplateResponse {
+            notice_template: Some(notices::template_response(&t))
+        })
+    }
+
+    async fn delete_notice_template(
+        &self,
+        req: Request<pb::DeleteNoticeTemplateRequest>,
+    ) -> Result<Response<pb::DeleteNoticeTemplateResponse>, Status> {
+        let home = req.extensions().get::<HomeDepartment>().map(|h| h.0.clone());
+        handle!(req, |c, r| self.delete_notice_template(c, home, r), |()| pb::DeleteNoticeTemplateResponse {})
+    }
+
+    async fn list_notice_templates(
+        &self,
+        req: Request<pb::ListNoticeTemplatesRequest>,
+    ) -> Result<Response<pb::ListNoticeTemplatesResponse>, Status> {
+        handle!(req, |c, r| self.list_notice_templates(c, r), |x| x)
+    }
+
+    async fn preview_notice(
+        &self,
+        req: Request<pb::PreviewNoticeRequest>,
+    ) -> Result<Response<pb::PreviewNoticeResponse>, Status> {
+        handle!(req, |c, r| self.preview_notice(c, r), |x| x)
+    }
+
+    async fn list_notices(
+        &self,
+        req: Request<pb::ListNoticesRequest>,
+    ) -> Result<Response<pb::ListNoticesResponse>, Status> {
+        handle!(req, |c, r| self.list_notices(c, r), |x| x)
+    }
+
     type ExportFeedbackStream = export::ExportStream;
 
     async fn export_feedback(
@@ -341,6 +383,7 @@ mod tests {
                 email: "ann@example.org".into(),
                 phone: "2155550100".into(),
                 name: "Ann Example".into(),
+                notice_channel: 0,
             }),
             request_id: "r1".into(),
         };
@@ -349,6 +392,7 @@ mod tests {
             email: "ann@example.org".into(),
             phone: "2155550100".into(),
             name: "Ann Example".into(),
+            notice_channel: None,
         };
         let resident = keyer.resident(contact.clone()).unwrap();
         let print = fingerprint(&r, Some(&resident));

@@ -328,7 +328,7 @@ mod tests {
             contact: Some(pb::ResidentContact {
                 email: "jo@example.org".into(),
                 phone: "+15551234567".into(),
-                name: String::new(),
+                ..Default::default()
             }),
         };
         assert_eq!(named_resource(&by_contact.encode_to_vec()), None);

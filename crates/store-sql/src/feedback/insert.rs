@@ -80,32 +80,36 @@ macro_rules! feedback_insert {
             keys: &[Option<String>],
             now: chrono::DateTime<chrono::Utc>,
         ) -> cityserve_store::StoreResult<()> {
-            let mut merged: Vec<(&str, &str, &str, &str, &str)> = Vec::new();
+            // (department, key, e-mail, phone, name, notice channel; '' keeps what was known).
+            let mut merged: Vec<(&str, &str, &str, &str, &str, &str)> = Vec::new();
             let mut at = std::collections::HashMap::new();
             for (it, key) in items.iter().zip(keys) {
                 let (Some(key), Some(r)) = (key, &it.new.resident) else { continue };
                 let c = &r.contact;
                 let d = it.new.department_id.as_str();
+                let channel = c.notice_channel.map_or("", |n| n.as_str());
                 match at.get(&(d, key.as_str())) {
                     Some(&n) => {
-                        let m: &mut (&str, &str, &str, &str, &str) = &mut merged[n];
-                        for (field, given) in [(&mut m.2, &c.email), (&mut m.3, &c.phone), (&mut m.4, &c.name)] {
+                        let m: &mut (&str, &str, &str, &str, &str, &str) = &mut merged[n];
+                        for (field, given) in
+                            [(&mut m.2, c.email.as_str()), (&mut m.3, c.phone.as_str()), (&mut m.4, c.name.as_str()), (&mut m.5, channel)]
+                        {
                             if !given.is_empty() {
-                                *field = given.as_str();
+                                *field = given;
                             }
                         }
                     }
                     None => {
                         at.insert((d, key.as_str()), merged.len());
-                        merged.push((d, key, &c.email, &c.phone, &c.name));
+                        merged.push((d, key, &c.email, &c.phone, &c.name, channel));
                     }
                 }
             }
             for range in $crate::write::chunks(merged.len()) {
                 let sql = $crate::feedback::UPSERT_CONTACTS.sql(range.len());
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for (d, key, email, phone, name) in &merged[range] {
-                    q = q.bind(*d).bind(*key).bind(*email).bind(*phone).bind(crate::at(now)).bind(*name);
+                for (d, key, email, phone, name, channel) in &merged[range] {
+                    q = q.bind(*d).bind(*key).bind(*email).bind(*phone).bind(crate::at(now)).bind(*name).bind(*channel);
                 }
                 q.execute(&mut **conn).await.map_err(crate::db_err)?;
             }

@@ -103,14 +103,17 @@ pub const INSERT_FEEDBACK: MultiRow = MultiRow {
 /// what was known. One row per (department, resident) in a statement: PostgreSQL refuses to
 /// update one row twice in one statement.
 pub const UPSERT_CONTACTS: MultiRow = MultiRow {
-    head: "INSERT INTO resident_contact_details (department_id, resident_key, email, phone, name, update_time)
+    head: "INSERT INTO resident_contact_details (department_id, resident_key, email, phone, name, update_time,
+         notice_channel)
      VALUES ",
-    row: "($1, $2, $3, $4, $6, $5)",
-    width: 6,
+    row: "($1, $2, $3, $4, $6, $5, $7)",
+    width: 7,
     tail: " ON CONFLICT (department_id, resident_key) DO UPDATE SET
          email = CASE WHEN excluded.email <> '' THEN excluded.email ELSE resident_contact_details.email END,
          phone = CASE WHEN excluded.phone <> '' THEN excluded.phone ELSE resident_contact_details.phone END,
          name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE resident_contact_details.name END,
+         notice_channel = CASE WHEN excluded.notice_channel <> '' THEN excluded.notice_channel
+                          ELSE resident_contact_details.notice_channel END,
          update_time = excluded.update_time",
 };
 /// Opens cases (each received and last updated at its `$6`), returning [`CASE_COLUMNS`] of each.
@@ -155,7 +158,7 @@ pub const SELECT_RESIDENT_DEPARTMENTS: &str = "SELECT department_id FROM feedbac
 /// What erasing a resident (`$2`) in a department (`$1`) does first, in order: case entries'
 /// texts, the reasons and resolutions of escalations of their cases (in any department's
 /// escalation desk), hand-off reasons, cases' and hand-offs' resident keys, timeline entries.
-pub const ERASE_RESIDENT_TRACES: [&str; 5] = [
+pub const ERASE_RESIDENT_TRACES: [&str; 7] = [
     "UPDATE case_entries SET text = '' WHERE department_id = $1
        AND case_id IN (SELECT case_id FROM cases WHERE department_id = $1 AND resident_key = $2)",
     "UPDATE escalations SET reason = '', resolution = '' WHERE case_department = $1
@@ -164,6 +167,9 @@ pub const ERASE_RESIDENT_TRACES: [&str; 5] = [
      WHERE department_id = $1 AND resident_key = $2",
     "UPDATE cases SET resident_key = NULL WHERE department_id = $1 AND resident_key = $2",
     "DELETE FROM timeline_entries WHERE department_id = $1 AND resident_key = $2",
+    // Pending notices are cancelled (nothing reaches an erased resident), and all unlinked.
+    crate::notices::ERASE_NOTICES[0],
+    crate::notices::ERASE_NOTICES[1],
 ];
 /// Erases a resident's (`$2`) feedback in a department (`$1`), keeping the rest of each record.
 pub const ERASE_FEEDBACK: &str = "UPDATE feedback

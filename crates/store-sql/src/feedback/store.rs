@@ -108,6 +108,7 @@ macro_rules! feedback_store {
                 .execute(&mut **conn)
                 .await
                 .map_err(crate::db_err)?;
+            $crate::queue_notice!(&mut **conn, current, case, now)?;
             let name = cityserve_store::resource::case(d, &case.id);
             let payload = serde_json::json!({ "case": case.id.as_str(), "status": case.status.as_str() });
             crate::record(conn, ctx, d, &name, payload).await?;
