@@ -147,6 +147,7 @@ async fn logs_carry_no_secret_and_no_personal_data() {
             email: RESIDENT_EMAIL.into(),
             phone: RESIDENT_PHONE.into(),
             name: RESIDENT_NAME.into(),
+            notice_channel: 0,
         })
     };
     feedback
@@ -186,6 +187,7 @@ async fn logs_carry_no_secret_and_no_personal_data() {
                     email: "not-an-email-private-value".into(),
                     phone: String::new(),
                     name: String::new(),
+                    notice_channel: 0,
                 }),
                 request_id: "f2".into(),
             },

@@ -640,6 +640,32 @@ pub(crate) fn table() -> HashMap<&'static str, Spec> {
         ),
     );
 
+    // Resident notices (FeedbackService): a department's texts are its CSO's; its notices and
+    // texts are read by its CSO, the Chief and auditors. Changes of the seeded template carry a
+    // stale etag, so every cell sees it as seeded.
+    add(
+        "cityserve.v1.FeedbackService.UpdateNoticeTemplate",
+        dept(
+            &[ManageNoticeTemplates],
+            ABORTED,
+            r#"{"notice_template":{"name":"departments/{T}/noticeTemplates/resolved-es","subject":"S","body":"B","etag":"{STALE}"}}"#,
+        ),
+    );
+    add(
+        "cityserve.v1.FeedbackService.DeleteNoticeTemplate",
+        dept(&[ManageNoticeTemplates], ABORTED, r#"{"name":"departments/{T}/noticeTemplates/resolved-es","etag":"{STALE}"}"#),
+    );
+    add("cityserve.v1.FeedbackService.ListNoticeTemplates", dept(&[ReadNotices], OK, r#"{"parent":"departments/{T}"}"#));
+    add(
+        "cityserve.v1.FeedbackService.PreviewNotice",
+        dept(
+            &[ManageNoticeTemplates],
+            OK,
+            r#"{"parent":"departments/{T}","event":"NOTICE_EVENT_RESOLVED","language_code":"es-US","case":"{CASE}"}"#,
+        ),
+    );
+    add("cityserve.v1.FeedbackService.ListNotices", dept(&[ReadNotices], OK, r#"{"parent":"departments/{T}"}"#));
+
     // ApiKeyService (city-wide: keys belong to no department)
     add(
         "cityserve.v1.ApiKeyService.CreateApiKey",
@@ -950,6 +976,15 @@ pub(crate) async fn seed(app: &TestApp, rpc: &Rpc) -> Fixture {
         ),
     )
     .await;
+    for d in [OWN, FOREIGN] {
+        rpc.seed(
+            "FeedbackService.UpdateNoticeTemplate",
+            &format!(
+                r#"{{"notice_template":{{"name":"departments/{d}/noticeTemplates/resolved-es","subject":"Resuelto: {{case}}","body":"Su caso {{case}} está resuelto."}},"allow_missing":true}}"#
+            ),
+        )
+        .await;
+    }
     rpc.seed("DepartmentService.ArchiveDepartment", &format!(r#"{{"name":"departments/{ARCHIVED}"}}"#)).await;
     for d in [OWN, FOREIGN] {
         let v = fx.get_mut(d).unwrap();

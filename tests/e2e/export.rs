@@ -184,6 +184,7 @@ both_backends! {
                 email: EMAIL.into(),
                 phone: PHONE.into(),
                 name: format!("{FIRST} {LAST}"),
+                notice_channel: 0,
             }),
             request_id: "od-1".into(),
         };

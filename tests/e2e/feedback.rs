@@ -12,7 +12,7 @@ const PHONE: &str = "(215) 555-0142";
 const ADDRESS: &str = "2200 Fairmount Ave";
 
 fn contact(email: &str, phone: &str) -> Option<pb::ResidentContact> {
-    Some(pb::ResidentContact { email: email.into(), phone: phone.into(), name: String::new() })
+    Some(pb::ResidentContact { email: email.into(), phone: phone.into(), ..Default::default() })
 }
 
 fn submit(

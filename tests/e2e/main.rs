@@ -26,6 +26,7 @@ mod group_commit;
 mod import;
 mod limits;
 mod notice_senders;
+mod notices;
 mod officers;
 mod oidc;
 mod open311;

@@ -192,6 +192,8 @@ macro_rules! backend_tests {
             calendar_changes_reschedule_open_cases,
             a_flood_of_breaches_arrives_as_one_digest,
             a_case_waiting_on_the_resident_stops_its_clocks,
+            notices_follow_case_changes_and_erasure,
+            notice_templates_have_revisions_and_a_city_default,
         );
     };
     (@each $factory:path; $($name:ident),+ $(,)?) => {
