@@ -573,7 +573,11 @@ fn spawn_notifier<
         .sms_webhook_url
         .as_deref()
         .map(|url| {
-            cityserve_notify::send::WebhookSender::new(url, config.sms_webhook_token.clone(), config.notice_send_timeout)
+            cityserve_notify::send::WebhookSender::new(
+                url,
+                config.sms_webhook_token.clone(),
+                config.notice_send_timeout,
+            )
         })
         .transpose()
         .map_err(|e| bad("sms_webhook_url", e))?;

@@ -653,9 +653,16 @@ pub(crate) fn table() -> HashMap<&'static str, Spec> {
     );
     add(
         "cityserve.v1.FeedbackService.DeleteNoticeTemplate",
-        dept(&[ManageNoticeTemplates], ABORTED, r#"{"name":"departments/{T}/noticeTemplates/resolved-es","etag":"{STALE}"}"#),
+        dept(
+            &[ManageNoticeTemplates],
+            ABORTED,
+            r#"{"name":"departments/{T}/noticeTemplates/resolved-es","etag":"{STALE}"}"#,
+        ),
     );
-    add("cityserve.v1.FeedbackService.ListNoticeTemplates", dept(&[ReadNotices], OK, r#"{"parent":"departments/{T}"}"#));
+    add(
+        "cityserve.v1.FeedbackService.ListNoticeTemplates",
+        dept(&[ReadNotices], OK, r#"{"parent":"departments/{T}"}"#),
+    );
     add(
         "cityserve.v1.FeedbackService.PreviewNotice",
         dept(

@@ -11,7 +11,13 @@ use tonic::Code;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn complaint(text: &str, email: &str, phone: &str, channel: pb::NoticeChannel, language: &str) -> pb::SubmitFeedbackRequest {
+fn complaint(
+    text: &str,
+    email: &str,
+    phone: &str,
+    channel: pb::NoticeChannel,
+    language: &str,
+) -> pb::SubmitFeedbackRequest {
     pb::SubmitFeedbackRequest {
         parent: "departments/water".into(),
         feedback: Some(pb::Feedback {
@@ -58,7 +64,13 @@ async fn settled(app: &TestApp, case: &str, token: &str, n: usize, state: pb::No
     }
 }
 
-async fn template(app: &TestApp, name: &str, subject: &str, body: &str, token: &str) -> Result<pb::NoticeTemplate, tonic::Status> {
+async fn template(
+    app: &TestApp,
+    name: &str,
+    subject: &str,
+    body: &str,
+    token: &str,
+) -> Result<pb::NoticeTemplate, tonic::Status> {
     let r = pb::UpdateNoticeTemplateRequest {
         notice_template: Some(pb::NoticeTemplate {
             name: name.into(),
@@ -94,13 +106,27 @@ async fn residents_hear_of_their_cases(db: Db) {
 
     // The CSO writes the Spanish texts; the Chief the city-wide default. A text with an unknown
     // placeholder is refused naming the field; a CSO cannot write the city's texts.
-    template(&app, "departments/water/noticeTemplates/acknowledged-es", "Recibido: {case}", "Hola. {department} tiene su caso {case}.", &cso)
+    template(
+        &app,
+        "departments/water/noticeTemplates/acknowledged-es",
+        "Recibido: {case}",
+        "Hola. {department} tiene su caso {case}.",
+        &cso,
+    )
+    .await
+    .unwrap();
+    template(
+        &app,
+        "noticeTemplates/resolved-es",
+        "Resuelto: {case}",
+        "{department} resolvió su caso {case}.",
+        &chief(),
+    )
+    .await
+    .unwrap();
+    let bad = template(&app, "departments/water/noticeTemplates/resolved-es", "S", "Estimado {name}", &cso)
         .await
-        .unwrap();
-    template(&app, "noticeTemplates/resolved-es", "Resuelto: {case}", "{department} resolvió su caso {case}.", &chief())
-        .await
-        .unwrap();
-    let bad = template(&app, "departments/water/noticeTemplates/resolved-es", "S", "Estimado {name}", &cso).await.unwrap_err();
+        .unwrap_err();
     assert_eq!((bad.code(), bad_fields(&bad)), (Code::InvalidArgument, vec!["notice_template.body".to_owned()]));
     let city = template(&app, "noticeTemplates/waiting-es", "S", "B", &cso).await.unwrap_err();
     assert_eq!(city.code(), Code::PermissionDenied);
@@ -116,12 +142,27 @@ async fn residents_hear_of_their_cases(db: Db) {
         language_code: language.into(),
         ..Default::default()
     };
-    let p = app.feedback().preview_notice(authed(preview(pb::NoticeEvent::Acknowledged, "es-MX"), &cso)).await.unwrap().into_inner();
+    let p = app
+        .feedback()
+        .preview_notice(authed(preview(pb::NoticeEvent::Acknowledged, "es-MX"), &cso))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(p.notice_template, "departments/water/noticeTemplates/acknowledged-es");
     assert_eq!(p.subject, "Recibido: sample-case");
-    let p = app.feedback().preview_notice(authed(preview(pb::NoticeEvent::Resolved, "es"), &cso)).await.unwrap().into_inner();
+    let p = app
+        .feedback()
+        .preview_notice(authed(preview(pb::NoticeEvent::Resolved, "es"), &cso))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(p.notice_template, "noticeTemplates/resolved-es");
-    let p = app.feedback().preview_notice(authed(preview(pb::NoticeEvent::Resolved, "fr"), &cso)).await.unwrap().into_inner();
+    let p = app
+        .feedback()
+        .preview_notice(authed(preview(pb::NoticeEvent::Resolved, "fr"), &cso))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((p.notice_template.as_str(), p.subject.as_str()), ("", "Resolved: your report sample-case"));
 
     // A choice that cannot be kept is refused naming the field.

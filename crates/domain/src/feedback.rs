@@ -816,7 +816,12 @@ mod tests {
     fn identifiers_are_stable_normalised_and_secret_dependent_and_keys_random() {
         let k = ResidentKeyer::new(b"0123456789abcdef");
         let a = Contact { email: normalise_email("e", " Ann@Example.ORG ").unwrap(), ..Contact::default() };
-        let b = Contact { email: "ann@example.org".into(), phone: "+1 215 555 0100".into(), name: "Ann".into() };
+        let b = Contact {
+            email: "ann@example.org".into(),
+            phone: "+1 215 555 0100".into(),
+            name: "Ann".into(),
+            notice_channel: None,
+        };
         assert_eq!(k.identifiers(&a)[0], k.identifiers(&b)[0]);
         assert_ne!(ResidentKeyer::new(b"another-secret-key").identifiers(&a), k.identifiers(&a));
         let (ra, rb) = (k.resident(a.clone()).unwrap(), k.resident(a.clone()).unwrap());

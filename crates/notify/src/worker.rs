@@ -116,13 +116,12 @@ impl<S: NoticeStore + LeaseStore + CalendarStore + CoordinationStore> Notifier<S
         loop {
             let due = self.store.due_notices(system, Utc::now(), BATCH).await?;
             for d in &due {
-                if !templates.contains_key(&None) {
-                    templates.insert(None, self.store.notice_templates(system, None).await?);
-                }
                 let dept = Some(d.notice.department_id.clone());
-                if !templates.contains_key(&dept) {
-                    let list = self.store.notice_templates(system, dept.as_ref()).await?;
-                    templates.insert(dept.clone(), list);
+                for owner in [None, dept.clone()] {
+                    if let std::collections::hash_map::Entry::Vacant(slot) = templates.entry(owner) {
+                        let list = self.store.notice_templates(system, slot.key().as_ref()).await?;
+                        slot.insert(list);
+                    }
                 }
                 let mut all = templates.get(&dept).cloned().unwrap_or_default();
                 all.extend(templates.get(&None).cloned().unwrap_or_default());

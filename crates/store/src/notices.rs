@@ -6,9 +6,9 @@
 //! worker reads at the moment of sending ([`NoticeStore::due_notices`]), so an erased resident
 //! is never written to (erasure also cancels their pending notices).
 use crate::{StoreResult, WriteCtx};
+use chrono::{DateTime, Utc};
 use cityserve_domain::notice::{Notice, NoticeEvent, NoticeState, NoticeTemplate};
 use cityserve_domain::{DepartmentId, Page, PageRequest, TenantScope};
-use chrono::{DateTime, Utc};
 use std::future::Future;
 
 /// A pending notice ready to send, with what sending it needs. Only the notifier reads these.

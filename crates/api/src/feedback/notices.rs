@@ -11,7 +11,9 @@ use cityserve_domain::notice::{
     Notice, NoticeChannel, NoticeEvent, NoticeFacts, NoticeState, NoticeTemplate, choose, compose, parse_template_id,
     template_text,
 };
-use cityserve_domain::{Action, AuditAction, Caller, DepartmentId, LanguageTag, TenantScope, ValidationError, etag_for};
+use cityserve_domain::{
+    Action, AuditAction, Caller, DepartmentId, LanguageTag, TenantScope, ValidationError, etag_for,
+};
 use cityserve_proto::v1 as pb;
 use cityserve_store::notices::NoticeFilter;
 use cityserve_store::{CalendarStore, FeedbackStore, NoticeStore, StoreError, resource};
@@ -229,9 +231,11 @@ impl<S: FeedbackStore + NoticeStore + CalendarStore> FeedbackApi<S> {
             Some(t) => Some(expected_revision("notice_template.etag", &body.etag, t.revision)?),
             None => None,
         };
-        let home = department.clone().or(home).or_else(|| caller.departments.first().cloned()).ok_or_else(|| {
-            ApiError::FailedPrecondition("the caller has no home department to audit in".into())
-        })?;
+        let home = department
+            .clone()
+            .or(home)
+            .or_else(|| caller.departments.first().cloned())
+            .ok_or_else(|| ApiError::FailedPrecondition("the caller has no home department to audit in".into()))?;
         self.store
             .put_notice_template(&ctx(&scope, &caller, AuditAction::NoticeTemplateManage), &home, &next, expected)
             .await
@@ -254,9 +258,11 @@ impl<S: FeedbackStore + NoticeStore + CalendarStore> FeedbackApi<S> {
                     .ok_or_else(|| ValidationError::one("etag", "is not an etag returned by this API"))?,
             )
         };
-        let home = department.clone().or(home).or_else(|| caller.departments.first().cloned()).ok_or_else(|| {
-            ApiError::FailedPrecondition("the caller has no home department to audit in".into())
-        })?;
+        let home = department
+            .clone()
+            .or(home)
+            .or_else(|| caller.departments.first().cloned())
+            .ok_or_else(|| ApiError::FailedPrecondition("the caller has no home department to audit in".into()))?;
         self.store
             .delete_notice_template(
                 &ctx(&scope, &caller, AuditAction::NoticeTemplateManage),
@@ -362,7 +368,9 @@ impl<S: FeedbackStore + NoticeStore + CalendarStore> FeedbackApi<S> {
         let chosen = choose(&templates, &d, event, language.as_str());
         let (subject, body) = compose(chosen, event, &facts);
         Ok(pb::PreviewNoticeResponse {
-            notice_template: chosen.map(|t| resource::notice_template(t.department_id.as_ref(), &t.id())).unwrap_or_default(),
+            notice_template: chosen
+                .map(|t| resource::notice_template(t.department_id.as_ref(), &t.id()))
+                .unwrap_or_default(),
             subject,
             body,
         })

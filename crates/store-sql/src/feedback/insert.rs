@@ -91,9 +91,12 @@ macro_rules! feedback_insert {
                 match at.get(&(d, key.as_str())) {
                     Some(&n) => {
                         let m: &mut (&str, &str, &str, &str, &str, &str) = &mut merged[n];
-                        for (field, given) in
-                            [(&mut m.2, c.email.as_str()), (&mut m.3, c.phone.as_str()), (&mut m.4, c.name.as_str()), (&mut m.5, channel)]
-                        {
+                        for (field, given) in [
+                            (&mut m.2, c.email.as_str()),
+                            (&mut m.3, c.phone.as_str()),
+                            (&mut m.4, c.name.as_str()),
+                            (&mut m.5, channel),
+                        ] {
                             if !given.is_empty() {
                                 *field = given;
                             }

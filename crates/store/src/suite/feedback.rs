@@ -32,7 +32,9 @@ fn cat(id: &str) -> ServiceCategoryId {
 }
 
 pub(super) fn resident(email: &str, phone: &str) -> ResidentRef {
-    keyer().resident(Contact { email: email.into(), phone: phone.into(), name: String::new(), notice_channel: None }).unwrap()
+    keyer()
+        .resident(Contact { email: email.into(), phone: phone.into(), name: String::new(), notice_channel: None })
+        .unwrap()
 }
 
 pub(super) fn item(d: &str, id: &str, kind: FeedbackKind, channel: Channel) -> NewFeedback {
@@ -505,8 +507,14 @@ pub async fn export_reads_a_period_and_the_contact_values<S: FeedbackStore>(stor
     seed_department(store, "parks").await;
     let c = chief();
     let s = scope(&c, Action::SubmitFeedback, Some(&dept("water")));
-    let named =
-        keyer().resident(Contact { email: EMAIL.into(), phone: PHONE.into(), name: "Ann Resident".into(), notice_channel: None }).unwrap();
+    let named = keyer()
+        .resident(Contact {
+            email: EMAIL.into(),
+            phone: PHONE.into(),
+            name: "Ann Resident".into(),
+            notice_channel: None,
+        })
+        .unwrap();
     for (i, id) in ["fb-1", "fb-2", "fb-3"].iter().enumerate() {
         let mut f = item("water", id, FeedbackKind::Complaint, Channel::Web);
         f.occurred_at = Utc.with_ymd_and_hms(2026, 5, 1 + i as u32, 9, 0, 0).unwrap();
@@ -559,7 +567,9 @@ pub async fn a_batch_names_each_resident_once<S: FeedbackStore>(store: &S) {
     let c = chief();
     let s = scope(&c, Action::SubmitFeedback, Some(&dept("water")));
     let person = |email: &str, phone: &str, name: &str| {
-        keyer().resident(Contact { email: email.into(), phone: phone.into(), name: name.into(), notice_channel: None }).unwrap()
+        keyer()
+            .resident(Contact { email: email.into(), phone: phone.into(), name: name.into(), notice_channel: None })
+            .unwrap()
     };
     let mut items: Vec<NewFeedback> =
         (0..4).map(|i| item("water", &format!("fb-r{i}"), FeedbackKind::Complaint, Channel::Web)).collect();

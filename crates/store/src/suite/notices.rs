@@ -63,7 +63,12 @@ pub async fn notices_follow_case_changes_and_erasure<S: FeedbackStore + NoticeSt
     // A retry is scheduled, then it is sent; a sent notice is not due again.
     let later = Utc::now() + chrono::Duration::minutes(5);
     store
-        .record_delivery(&system, &dept("water"), &n.id, &Delivery::Retry { at: later, error: "smtp: transient 451".into() })
+        .record_delivery(
+            &system,
+            &dept("water"),
+            &n.id,
+            &Delivery::Retry { at: later, error: "smtp: transient 451".into() },
+        )
         .await
         .unwrap();
     assert!(store.due_notices(&system, Utc::now(), 10).await.unwrap().is_empty());
@@ -73,7 +78,12 @@ pub async fn notices_follow_case_changes_and_erasure<S: FeedbackStore + NoticeSt
     store.record_delivery(&system, &dept("water"), &n.id, &Delivery::Sent(Utc::now())).await.unwrap();
     assert!(store.due_notices(&system, later, 10).await.unwrap().is_empty());
     let sent = store
-        .list_notices(&read, &dept("water"), &NoticeFilter { state: Some(NoticeState::Sent), case_id: None }, &page(10, None))
+        .list_notices(
+            &read,
+            &dept("water"),
+            &NoticeFilter { state: Some(NoticeState::Sent), case_id: None },
+            &page(10, None),
+        )
         .await
         .unwrap();
     assert_eq!((sent.items.len(), sent.items[0].attempts), (1, 2));
@@ -123,7 +133,10 @@ pub async fn notice_templates_have_revisions_and_a_city_default<S: NoticeStore +
     let changed = store.put_notice_template(&ctx_, &w, &template(Some("water"), "Listo"), Some(1)).await.unwrap();
     assert_eq!((changed.subject.as_str(), changed.revision), ("Listo", 2));
     let all = scope(&c, Action::ManageNoticeTemplates, None);
-    store.put_notice_template(&ctx(&all, &c, "notice_template.manage"), &w, &template(None, "Ciudad"), None).await.unwrap();
+    store
+        .put_notice_template(&ctx(&all, &c, "notice_template.manage"), &w, &template(None, "Ciudad"), None)
+        .await
+        .unwrap();
 
     // A CSO reads their department's and the city's texts, not another department's.
     let theirs = scope(&cso("water"), Action::ReadNotices, Some(&w));
