@@ -121,6 +121,17 @@ pub struct Config {
     /// How long one SMTP or gateway call may take before it counts as a transient failure.
     #[serde(with = "humantime_serde_compat")]
     pub notice_send_timeout: Duration,
+    /// Public base URL of the follow-up survey page, e.g. `https://311.city.gov/surveys/v1`
+    /// (served by the Open311 listener at `/surveys/v1/{token}`). Empty: `open311_public_url` +
+    /// `/surveys/v1`; with neither, survey invitations are cancelled (there is nowhere to answer).
+    pub survey_public_url: String,
+    /// How long after a resolution the survey invitation waits (then also for the department's
+    /// opening hours).
+    #[serde(with = "humantime_serde_compat")]
+    pub survey_delay: Duration,
+    /// How long a survey link takes answers; a later answer is kept as ordinary feedback.
+    #[serde(with = "humantime_serde_compat")]
+    pub survey_token_ttl: Duration,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter directives (`RUST_LOG` syntax).
@@ -198,6 +209,9 @@ impl Default for Config {
             notice_retry_base: Duration::from_secs(30),
             notice_lease_ttl: Duration::from_secs(30),
             notice_send_timeout: Duration::from_secs(10),
+            survey_public_url: String::new(),
+            survey_delay: Duration::from_secs(86_400),
+            survey_token_ttl: Duration::from_secs(30 * 86_400),
             standing_cache_ttl: Duration::from_secs(1),
             cors_allowed_origins: Vec::new(),
             log_format: LogFormat::Text,
@@ -235,6 +249,17 @@ mod humantime_serde_compat {
 }
 
 impl Config {
+    /// Where survey links point: `survey_public_url`, else the Open311 gateway's public URL plus
+    /// `/surveys/v1`; `None` when neither is set.
+    pub fn survey_link_base(&self) -> Option<String> {
+        let own = self.survey_public_url.trim();
+        if !own.is_empty() {
+            return Some(own.trim_end_matches('/').to_owned());
+        }
+        let gateway = self.open311_public_url.trim().trim_end_matches('/');
+        (!gateway.is_empty()).then(|| format!("{gateway}/surveys/v1"))
+    }
+
     /// Loads defaults, then `file` (if any), then environment variables from `env`.
     pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut config = match file {
@@ -366,6 +391,15 @@ impl Config {
         if let Some(v) = env("CITYSERVE_NOTICE_SEND_TIMEOUT") {
             self.notice_send_timeout = dur("CITYSERVE_NOTICE_SEND_TIMEOUT", &v)?;
         }
+        if let Some(v) = env("CITYSERVE_SURVEY_PUBLIC_URL") {
+            self.survey_public_url = v;
+        }
+        if let Some(v) = env("CITYSERVE_SURVEY_DELAY") {
+            self.survey_delay = dur("CITYSERVE_SURVEY_DELAY", &v)?;
+        }
+        if let Some(v) = env("CITYSERVE_SURVEY_TOKEN_TTL") {
+            self.survey_token_ttl = dur("CITYSERVE_SURVEY_TOKEN_TTL", &v)?;
+        }
         if let Some(v) = env("CITYSERVE_STANDING_CACHE_TTL") {
             self.standing_cache_ttl = dur("CITYSERVE_STANDING_CACHE_TTL", &v)?;
         }
@@ -472,6 +506,9 @@ impl Config {
         }
         if self.notice_lease_ttl < Duration::from_secs(1) || self.notice_lease_ttl <= self.notice_send_timeout {
             return Err(ConfigError("notice_lease_ttl must be at least 1s and longer than notice_send_timeout".into()));
+        }
+        if self.survey_token_ttl < Duration::from_secs(3600) {
+            return Err(ConfigError("survey_token_ttl must be at least 1h".into()));
         }
         if self.open311_requests_per_minute == 0 {
             return Err(ConfigError("open311_requests_per_minute must be positive".into()));

@@ -407,7 +407,8 @@ fn services<S: Open311Store + cityserve_store::AuditStore + cityserve_store::Cal
     let limit = config.max_message_bytes;
     let keyer = cityserve_domain::ResidentKeyer::new(&secret::resident_key(config)?);
     let feedback_api = FeedbackApi::new(store.clone(), keyer)
-        .with_phone_country_code(config.phone_country_code.trim().trim_start_matches('+'));
+        .with_phone_country_code(config.phone_country_code.trim().trim_start_matches('+'))
+        .with_survey_key(secret::survey_key(config)?);
     let key_deriver = KeyDeriver::new(&secret::api_key_secret(config)?);
     let gateway = open311.map(|l| {
         let settings = cityserve_open311::Settings {
@@ -563,6 +564,7 @@ fn spawn_notifier<
         return Ok(None);
     }
     let bad = |what: &str, e: String| ServeError::Config(config::ConfigError(format!("{what}: {e}")));
+    let survey_key = secret::survey_key(config)?;
     let smtp = config
         .smtp_url
         .as_deref()
@@ -589,6 +591,12 @@ fn spawn_notifier<
         lease_ttl: config.notice_lease_ttl,
         holder: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
         poll: Duration::from_secs(1).min(config.notice_retry_base),
+        survey: config.survey_link_base().map(|link_base| cityserve_notify::SurveySettings {
+            key: survey_key.clone(),
+            link_base,
+            delay: config.survey_delay,
+            token_ttl: config.survey_token_ttl,
+        }),
     };
     Ok(Some(tokio::spawn(cityserve_notify::Notifier::new(store.clone(), settings).run(stop))))
 }

@@ -54,6 +54,12 @@ pub fn api_key_secret(config: &Config) -> Result<Vec<u8>, SecretError> {
     )
 }
 
+/// The key follow-up survey tokens are signed with, derived from the token-signing secret (so
+/// every replica signs and accepts the same survey links).
+pub fn survey_key(config: &Config) -> Result<cityserve_domain::survey::SurveyKey, SecretError> {
+    Ok(cityserve_domain::survey::SurveyKey::derived_from(&load_or_create(config)?))
+}
+
 /// The key page tokens are authenticated with, derived from the token-signing secret (so every
 /// replica that verifies the same tokens accepts the same page tokens).
 pub fn page_token_key(config: &Config) -> Result<cityserve_domain::PageKey, SecretError> {

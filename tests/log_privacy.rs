@@ -168,6 +168,8 @@ async fn logs_carry_no_secret_and_no_personal_data() {
                 }),
                 resident: contact(),
                 request_id: "f1".into(),
+                survey_token: String::new(),
+                resolved: None,
             },
             &chief,
         ))
@@ -190,6 +192,8 @@ async fn logs_carry_no_secret_and_no_personal_data() {
                     notice_channel: 0,
                 }),
                 request_id: "f2".into(),
+                survey_token: String::new(),
+                resolved: None,
             },
             &chief,
         ))

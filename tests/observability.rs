@@ -150,6 +150,8 @@ async fn an_rpc_leaves_a_span_metrics_and_a_log_line_with_its_trace_id() {
         }),
         resident: None,
         request_id: "observability-1".into(),
+        survey_token: String::new(),
+        resolved: None,
     });
     submit.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
     cityserve_proto::v1::feedback_service_client::FeedbackServiceClient::new(channel)

@@ -114,6 +114,8 @@ async fn oversized_fields_are_invalid_argument_naming_the_field() {
                 }),
                 resident: None,
                 request_id: "big-feedback".into(),
+                survey_token: String::new(),
+                resolved: None,
             },
             &c,
         ))

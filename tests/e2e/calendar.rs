@@ -67,6 +67,8 @@ both_backends! {
             }),
             resident: None,
             request_id: "cal-1".into(),
+            survey_token: String::new(),
+            resolved: None,
         }, &chief())).await.unwrap().into_inner();
         let case = submitted.case.unwrap();
         let received = time(submitted.feedback.unwrap().receive_time).with_timezone(&NEW_YORK);
@@ -200,6 +202,8 @@ both_backends! {
             }),
             resident: None,
             request_id: "hold-1".into(),
+            survey_token: String::new(),
+            resolved: None,
         }, &cso)).await.unwrap().into_inner();
         let case = submitted.case.unwrap();
         let mut feedback = app.feedback();

@@ -24,6 +24,8 @@ async fn complaint(app: &TestApp, d: &str, id: &str) -> pb::Case {
                 }),
                 resident: None,
                 request_id: id.into(),
+                survey_token: String::new(),
+                resolved: None,
             },
             &chief(),
         ))

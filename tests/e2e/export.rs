@@ -71,6 +71,8 @@ async fn history(app: &TestApp, n: i64) {
             feedback: Some(feedback),
             resident,
             request_id: format!("hist-{i}"),
+            survey_token: String::new(),
+            resolved: None,
         };
         app.feedback().submit_feedback(authed(r, &chief())).await.unwrap();
     }
@@ -187,6 +189,7 @@ both_backends! {
                 notice_channel: 0,
             }),
             request_id: "od-1".into(),
+            ..Default::default()
         };
         let submitted = app.feedback().submit_feedback(authed(r, &chief())).await.unwrap().into_inner();
         let key = submitted.feedback.unwrap().resident_key;

@@ -26,6 +26,8 @@ fn submit(
         feedback: Some(fb),
         resident,
         request_id: id.into(),
+        survey_token: String::new(),
+        resolved: None,
     }
 }
 

@@ -28,6 +28,8 @@ fn request(parent: &str, id: &str, kind: pb::FeedbackKind, text: &str, email: &s
         }),
         resident: (!email.is_empty()).then(|| pb::ResidentContact { email: email.into(), ..Default::default() }),
         request_id: id.into(),
+        survey_token: String::new(),
+        resolved: None,
     }
 }
 

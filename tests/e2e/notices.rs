@@ -34,6 +34,8 @@ fn complaint(
             notice_channel: channel as i32,
         }),
         request_id: format!("n-{text}"),
+        survey_token: String::new(),
+        resolved: None,
     }
 }
 
@@ -51,11 +53,13 @@ async fn notices(app: &TestApp, case: &str, token: &str) -> Vec<pb::Notice> {
     app.feedback().list_notices(authed(r, token)).await.unwrap().into_inner().notices
 }
 
-/// Polls the notices of `case` until every one is in `state` (and there are `n`).
+/// Polls the notices of `case` (survey invitations aside) until every one is in `state` (and
+/// there are `n`).
 async fn settled(app: &TestApp, case: &str, token: &str, n: usize, state: pb::NoticeState) -> Vec<pb::Notice> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let list = notices(app, case, token).await;
+        let mut list = notices(app, case, token).await;
+        list.retain(|x| x.event != pb::NoticeEvent::SurveyInvitation as i32);
         if list.len() == n && list.iter().all(|x| x.state == state as i32) {
             return list;
         }
@@ -191,6 +195,19 @@ async fn residents_hear_of_their_cases(db: Db) {
         assert!(sent.iter().any(|n| id.contains(n.name.rsplit('/').next().unwrap())), "{id} names its notice");
     }
     assert!(mails.iter().any(|m| m.body().contains(&format!("tiene su caso {case_id}"))));
+    // The resolution also queued the survey invitation; with no survey page configured there is
+    // nowhere to answer, so it is cancelled rather than sent.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let all = notices(&app, &case, &cso).await;
+        let invite = all.iter().find(|n| n.event == pb::NoticeEvent::SurveyInvitation as i32).unwrap();
+        if invite.state == pb::NoticeState::Cancelled as i32 {
+            break;
+        }
+        assert_eq!(invite.state, pb::NoticeState::Pending as i32);
+        assert!(tokio::time::Instant::now() < deadline, "the invitation was never cancelled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(sent[0].attempt_count, 1);
 
     // Bo chose SMS: the gateway hears of the acknowledgement, in English (no Spanish asked).
@@ -291,4 +308,187 @@ async fn erasure_cancels_a_pending_notice_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasure_cancels_a_pending_notice_postgres() {
     erasure_cancels_a_pending_notice(Db::Postgres).await;
+}
+
+/// The token in a survey invitation's link.
+fn token_in(body: &str) -> String {
+    let at = body.find("/surveys/v1/").expect("a survey link") + "/surveys/v1/".len();
+    body[at..].split_whitespace().next().unwrap().trim_end_matches(['.', ',']).to_owned()
+}
+
+async fn closed_loop(app: &TestApp) -> (Option<f64>, Option<f64>) {
+    let r = pb::GetReportCardRequest {
+        department: "departments/water".into(),
+        period: pb::ReportPeriod::Day as i32,
+        date: String::new(),
+    };
+    let card = app.coordination().get_report_card(authed(r, &chief())).await.unwrap().into_inner().report_card.unwrap();
+    (card.closed_loop_share, card.closed_loop_satisfied_percent)
+}
+
+async fn case_of(app: &TestApp, name: &str) -> pb::Case {
+    let r = pb::GetCaseRequest { name: name.into() };
+    app.feedback().get_case(authed(r, &chief())).await.unwrap().into_inner().case.unwrap()
+}
+
+/// Submits, acknowledges, starts and resolves a complaint of a resident who wants e-mails;
+/// returns the case and the token of the survey invitation that follows.
+async fn resolved_with_invitation(app: &TestApp, smtp: &SmtpSink, who: &str, token: &str) -> (String, String) {
+    let before = smtp.mails().len();
+    let case =
+        submit(app, complaint(who, &format!("{who}@example.org"), "", pb::NoticeChannel::Email, "en"), token).await;
+    acknowledge(app, &case, token).await;
+    let r = pb::StartCaseRequest { name: case.clone(), ..Default::default() };
+    app.feedback().start_case(authed(r, token)).await.unwrap();
+    let r = pb::ResolveCaseRequest { name: case.clone(), ..Default::default() };
+    app.feedback().resolve_case(authed(r, token)).await.unwrap();
+    // Acknowledged, resolved, and the invitation.
+    let mails = smtp.wait_for(before + 3, WAIT).await;
+    let invite = mails[before..]
+        .iter()
+        .find(|m| m.subject().is_some_and(|s| s.starts_with("How did we do?")))
+        .expect("a survey invitation");
+    assert_eq!(invite.to, [format!("{who}@example.org")]);
+    (case, token_in(&invite.body()))
+}
+
+async fn survey_answers_link_themselves(db: Db) {
+    let smtp = SmtpSink::start().await;
+    let url = smtp.url();
+    let Some(app) = TestApp::start_with(db, |c| {
+        c.smtp_url = Some(url);
+        c.survey_delay = Duration::ZERO;
+        c.survey_public_url = "https://311.springfield.gov/surveys/v1".into();
+    })
+    .await
+    else {
+        return;
+    };
+    // Open every hour of every day, so the invitation is not held for opening hours.
+    let week = [
+        chrono::Weekday::Mon,
+        chrono::Weekday::Tue,
+        chrono::Weekday::Wed,
+        chrono::Weekday::Thu,
+        chrono::Weekday::Fri,
+        chrono::Weekday::Sat,
+        chrono::Weekday::Sun,
+    ];
+    let calendar = pb::CityCalendar {
+        name: "calendar".into(),
+        time_zone: "America/New_York".into(),
+        opening_hours: week
+            .iter()
+            .map(|d| pb::OpeningHours {
+                day_of_week: d.number_from_monday() as i32,
+                open_time: "00:00".into(),
+                close_time: "24:00".into(),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let r = pb::UpdateCityCalendarRequest { city_calendar: Some(calendar), update_mask: None };
+    app.departments().update_city_calendar(authed(r, &chief())).await.unwrap();
+    create_department(&app, "water").await;
+    create_department(&app, "streets").await;
+    let cso = app.cso("water").await;
+
+    // Ana answers on the public page: her answer is linked to her case, and the closed loop shows.
+    let (case, token) = resolved_with_invitation(&app, &smtp, "ana", &cso).await;
+    let page = http(app.open311, "GET", &format!("/surveys/v1/{token}"), &[], None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("name=\"csat\""));
+    assert_eq!(closed_loop(&app).await, (Some(0.0), None));
+    let answer = r#"{"csat": 5, "resolved": "yes", "text": "Fixed the same day"}"#;
+    let json = [("content-type", "application/json")];
+    let posted = http(app.open311, "POST", &format!("/surveys/v1/{token}"), &json, Some(answer)).await;
+    assert_eq!(posted.status, 201, "{}", posted.body);
+    assert_eq!(posted.json()["linked"], true);
+    let feedback = posted.json()["feedback"].as_str().unwrap().to_owned();
+    let linked = case_of(&app, &case).await;
+    assert_eq!((linked.follow_up.as_str(), linked.resident_satisfied), (feedback.as_str(), Some(true)));
+    assert_eq!(closed_loop(&app).await, (Some(1.0), Some(100.0)));
+
+    // The same post again files nothing new; another answer with the same token is refused.
+    let again = http(app.open311, "POST", &format!("/surveys/v1/{token}"), &json, Some(answer)).await;
+    assert_eq!((again.status, again.json()["feedback"].as_str()), (201, Some(feedback.as_str())));
+    let other = r#"{"csat": 1, "resolved": "no"}"#;
+    let replay = http(app.open311, "POST", &format!("/surveys/v1/{token}"), &json, Some(other)).await;
+    assert_eq!(replay.status, 409);
+    assert_eq!(case_of(&app, &case).await.resident_satisfied, Some(true), "a replay changes nothing");
+
+    // A forged token (one character changed) is not a link at all, on the page and in a batch.
+    let last = token.chars().last().unwrap();
+    let forged = format!("{}{}", &token[..token.len() - 1], if last == '0' { '1' } else { '0' });
+    assert_eq!(http(app.open311, "GET", &format!("/surveys/v1/{forged}"), &[], None).await.status, 404);
+    assert_eq!(http(app.open311, "POST", &format!("/surveys/v1/{forged}"), &json, Some(other)).await.status, 404);
+
+    // A survey vendor's batch links Bo's answer by its token; a token of Water in a batch for
+    // Streets is refused naming the item, and a used one is refused as answered.
+    let (case2, token2) = resolved_with_invitation(&app, &smtp, "bo", &cso).await;
+    let item = |token: &str| pb::SubmitFeedbackRequest {
+        feedback: Some(pb::Feedback {
+            channel: pb::Channel::Survey as i32,
+            kind: pb::FeedbackKind::SurveyResponse as i32,
+            csat: Some(2),
+            ..Default::default()
+        }),
+        survey_token: token.into(),
+        resolved: Some(false),
+        ..Default::default()
+    };
+    let batch = |parent: &str, token: &str, id: &str| pb::BatchSubmitFeedbackRequest {
+        parent: parent.into(),
+        requests: vec![item(token)],
+        request_id: id.into(),
+        allow_partial_success: false,
+    };
+    let foreign = app
+        .feedback()
+        .batch_submit_feedback(authed(batch("departments/streets", &token2, "v-1"), &chief()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (foreign.code(), bad_fields(&foreign)),
+        (Code::InvalidArgument, vec!["requests[0].survey_token".to_owned()])
+    );
+    let forged_item = app
+        .feedback()
+        .batch_submit_feedback(authed(batch("departments/water", &forged, "v-2"), &chief()))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&forged_item), ["requests[0].survey_token"]);
+    app.feedback().batch_submit_feedback(authed(batch("departments/water", &token2, "v-3"), &chief())).await.unwrap();
+    let linked2 = case_of(&app, &case2).await;
+    assert!(!linked2.follow_up.is_empty());
+    assert_eq!(linked2.resident_satisfied, Some(false));
+    let used = app
+        .feedback()
+        .batch_submit_feedback(authed(batch("departments/water", &token, "v-4"), &chief()))
+        .await
+        .unwrap_err();
+    assert_eq!(used.code(), Code::FailedPrecondition);
+
+    // An expired token still files the answer, as ordinary feedback linked to nothing.
+    let key = cityserve_domain::survey::SurveyKey::derived_from(SECRET.as_bytes());
+    let expired = key.sign(&cityserve_domain::survey::SurveyClaims {
+        department: dept("water"),
+        case_id: case.rsplit('/').next().unwrap().into(),
+        notice_id: "n-expired".into(),
+        expires_at: chrono::Utc::now() - chrono::Duration::hours(1),
+    });
+    let late = http(app.open311, "POST", &format!("/surveys/v1/{expired}"), &json, Some(other)).await;
+    assert_eq!((late.status, late.json()["linked"].as_bool()), (201, Some(false)));
+    assert_eq!(case_of(&app, &case).await.follow_up, feedback, "the late answer links nothing");
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survey_answers_link_themselves_sqlite() {
+    survey_answers_link_themselves(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survey_answers_link_themselves_postgres() {
+    survey_answers_link_themselves(Db::Postgres).await;
 }

@@ -154,6 +154,8 @@ both_backends! {
                 }),
                 resident: Some(pb::ResidentContact { email: format!("{who}@example.org"), ..Default::default() }),
                 request_id: format!("public-{n}"),
+                survey_token: String::new(),
+                resolved: None,
             };
             let token = staff.clone();
             let mut client = app.feedback();
@@ -179,6 +181,8 @@ both_backends! {
                     }),
                     resident: None,
                     request_id: "public-internal".into(),
+                    survey_token: String::new(),
+                    resolved: None,
                 },
                 &water_staff,
             ))

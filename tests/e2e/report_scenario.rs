@@ -92,6 +92,7 @@ fn contact(d: &str, c: Contact<'_>, case: Option<ImportedCase>) -> ImportedConta
             occurred_at: at(c.occurred),
             resident: None,
             internal_customer: c.internal.map(dept),
+            survey: None,
             source: None,
         },
         resident_key: None,

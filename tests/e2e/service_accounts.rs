@@ -19,6 +19,8 @@ fn card(parent: &str, id: &str) -> pb::SubmitFeedbackRequest {
         }),
         resident: None,
         request_id: id.into(),
+        survey_token: String::new(),
+        resolved: None,
     }
 }
 

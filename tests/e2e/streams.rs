@@ -22,6 +22,8 @@ async fn compliment(app: &TestApp, id: &str) {
         }),
         resident: None,
         request_id: id.into(),
+        survey_token: String::new(),
+        resolved: None,
     };
     app.feedback().submit_feedback(authed(r, &chief())).await.unwrap();
 }

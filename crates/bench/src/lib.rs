@@ -245,6 +245,7 @@ async fn grpc_call(channel: &Channel, s: &Settings, scenario: Scenario, n: u64) 
                 }),
                 resident: None,
                 request_id: uuid::Uuid::now_v7().simple().to_string(),
+                ..Default::default()
             };
             code(c.submit_feedback(authed(req, token)).await.map(|_| ()))
         }

@@ -105,6 +105,7 @@ pub(crate) fn contact(
         occurred_at: received,
         resident: None,
         internal_customer: internal.clone(),
+        survey: None,
         source: None,
     };
     let fid = format!("fb-demo-{serial:09}");

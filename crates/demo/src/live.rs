@@ -34,6 +34,7 @@ pub(crate) async fn live_coordination<S: CoordinationStore>(store: &S) -> Result
         occurred_at: now_micros(),
         resident: None,
         internal_customer: None,
+        survey: None,
         source: None,
     };
     let mut ids = Vec::new();

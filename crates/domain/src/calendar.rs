@@ -304,6 +304,31 @@ impl BusinessCalendar {
         self.instant(midnight + Duration::minutes(i64::from(minute)))
     }
 
+    /// The first instant at or after `t` when the department is open: `t` itself during opening
+    /// hours, else the next opening (a week with no hours at all, or a year of holidays, gives
+    /// `t`: there is no opening to wait for).
+    pub fn open_at_or_after(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let mut d = t.with_timezone(&self.tz).naive_local().date();
+        for _ in 0..SEARCH_DAYS {
+            if self.is_business_day(d) {
+                for &(opens, closes) in &self.week[d.weekday().num_days_from_monday() as usize] {
+                    let (from, to) = (self.at_minute(d, opens), self.at_minute(d, closes));
+                    if t < from {
+                        return from;
+                    }
+                    if t < to {
+                        return t;
+                    }
+                }
+            }
+            d = match d.succ_opt() {
+                Some(next) => next,
+                None => return t,
+            };
+        }
+        t
+    }
+
     /// When a target of `secs` seconds on `clock`, started at `start`, falls due.
     pub fn due(&self, start: DateTime<Utc>, secs: i64, clock: Clock) -> DateTime<Utc> {
         let wall = start + Duration::seconds(secs);

@@ -362,6 +362,9 @@ pub struct NewFeedback {
     pub resident: Option<ResidentRef>,
     /// Internal customer department.
     pub internal_customer: Option<DepartmentId>,
+    /// A follow-up survey's answer arriving with its (verified, unexpired) token: the store
+    /// records the invitation as answered (once) and links this feedback to the case.
+    pub survey: Option<crate::survey::SurveyLink>,
     /// The Open311 client that filed it (`None` for every other intake path).
     pub source: Option<String>,
 }
@@ -766,6 +769,7 @@ mod tests {
             occurred_at: Utc::now(),
             resident: None,
             internal_customer: None,
+            survey: None,
             source: None,
         };
         assert!(ok.check_measures().is_ok());
@@ -808,6 +812,7 @@ mod tests {
             occurred_at: Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap(),
             resident: None,
             internal_customer: None,
+            survey: None,
             source: None,
         }
     }

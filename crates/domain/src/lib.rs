@@ -24,6 +24,7 @@ pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod service_account;
+pub mod survey;
 pub mod validation;
 
 pub use attributes::{AttributeAnswer, AttributeChoice, AttributeDatatype, ServiceAttribute};

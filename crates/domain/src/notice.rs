@@ -20,12 +20,20 @@ pub enum NoticeEvent {
     Resolved,
     /// The case was handed to another department, which owns it now.
     Transferred,
+    /// After a resolution: the follow-up survey invitation, with its signed link. Sent after a
+    /// delay, within the department's opening hours, only while the case stays resolved.
+    SurveyInvitation,
 }
 
 impl NoticeEvent {
     /// Every event, in lifecycle order.
-    pub const ALL: [NoticeEvent; 4] =
-        [NoticeEvent::Acknowledged, NoticeEvent::WaitingOnResident, NoticeEvent::Resolved, NoticeEvent::Transferred];
+    pub const ALL: [NoticeEvent; 5] = [
+        NoticeEvent::Acknowledged,
+        NoticeEvent::WaitingOnResident,
+        NoticeEvent::Resolved,
+        NoticeEvent::Transferred,
+        NoticeEvent::SurveyInvitation,
+    ];
 
     /// The stored name, also the first part of a template's ID.
     pub fn as_str(self) -> &'static str {
@@ -34,6 +42,7 @@ impl NoticeEvent {
             NoticeEvent::WaitingOnResident => "waiting",
             NoticeEvent::Resolved => "resolved",
             NoticeEvent::Transferred => "transferred",
+            NoticeEvent::SurveyInvitation => "survey",
         }
     }
 
@@ -65,6 +74,11 @@ impl NoticeEvent {
                 "Your report {case} is with {owner_department} now",
                 "{department} has passed your report {case} to {owner_department}, who own it and \
                  will keep you informed. You do not need to report it again.",
+            ),
+            NoticeEvent::SurveyInvitation => (
+                "How did we do? Your report {case}",
+                "{department} resolved your report {case}. Was it resolved for you? Tell us in one \
+                 minute: {survey_link}",
             ),
         }
     }
@@ -217,7 +231,8 @@ pub fn parse_template_id(field: &str, id: &str) -> Result<(NoticeEvent, String),
     let bad = || {
         ValidationError::one(
             field,
-            "must be {event}-{language}, e.g. resolved-es-us (events: acknowledged, waiting, resolved, transferred)",
+            "must be {event}-{language}, e.g. resolved-es-us (events: acknowledged, waiting, resolved, transferred, \
+             survey)",
         )
     };
     let (event, language) = id.split_once('-').ok_or_else(bad)?;
@@ -230,11 +245,12 @@ pub fn parse_template_id(field: &str, id: &str) -> Result<(NoticeEvent, String),
 }
 
 /// The placeholders a template may use, with what each becomes. None is personal data.
-pub const PLACEHOLDERS: [(&str, &str); 4] = [
+pub const PLACEHOLDERS: [(&str, &str); 5] = [
     ("case", "the case's ID, the reference the resident quotes"),
     ("department", "the department's name"),
     ("resolve_by", "the case's resolve-by date, in the city's time zone (YYYY-MM-DD)"),
     ("owner_department", "for a transfer, the name of the department that owns the case now"),
+    ("survey_link", "for a survey invitation, the link to the one-minute survey (signed, single-use)"),
 ];
 
 /// Checks a template text (subject or body): at most `max` characters, braces only around a
@@ -273,6 +289,8 @@ pub struct NoticeFacts {
     pub resolve_by: String,
     /// The owning department's name, for a transfer.
     pub owner_department: String,
+    /// The survey's link, for a survey invitation.
+    pub survey_link: String,
 }
 
 impl NoticeFacts {
@@ -290,6 +308,7 @@ impl NoticeFacts {
             department: department.to_owned(),
             resolve_by: resolve_due.with_timezone(&zone).format("%Y-%m-%d").to_string(),
             owner_department: owner_department.to_owned(),
+            survey_link: String::new(),
         }
     }
 }
@@ -310,6 +329,7 @@ pub fn render(text: &str, facts: &NoticeFacts) -> String {
             "department" => out.push_str(&facts.department),
             "resolve_by" => out.push_str(&facts.resolve_by),
             "owner_department" => out.push_str(&facts.owner_department),
+            "survey_link" => out.push_str(&facts.survey_link),
             other => {
                 out.push('{');
                 out.push_str(other);

@@ -2,4 +2,4 @@
 pub mod send;
 mod worker;
 
-pub use worker::{LEASE, Notifier, Settings};
+pub use worker::{LEASE, Notifier, Settings, SurveySettings};

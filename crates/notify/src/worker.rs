@@ -15,8 +15,9 @@
 //! - **No contact data in logs.** Logs and recorded errors name the notice, never the address.
 use crate::send::{Message, SendError, SmtpSender, WebhookSender};
 use chrono::Utc;
-use cityserve_domain::notice::{NoticeChannel, NoticeFacts, NoticeTemplate, choose, compose};
-use cityserve_domain::{DepartmentId, TenantScope};
+use cityserve_domain::notice::{NoticeChannel, NoticeEvent, NoticeFacts, NoticeTemplate, choose, compose};
+use cityserve_domain::survey::{SurveyClaims, SurveyKey};
+use cityserve_domain::{BusinessCalendar, CaseStatus, DepartmentId, TenantScope};
 use cityserve_store::notices::{Delivery, DueNotice};
 use cityserve_store::{CalendarStore, CoordinationStore, LeaseStore, NoticeStore};
 use std::collections::HashMap;
@@ -27,6 +28,8 @@ use tokio::sync::watch;
 pub const LEASE: &str = "resident-notifier";
 /// Notices read per round.
 const BATCH: u32 = 100;
+/// The shortest time between two rounds woken by writes.
+const PACE: Duration = Duration::from_millis(100);
 
 /// How to deliver, and how hard to try.
 #[derive(Clone)]
@@ -45,12 +48,55 @@ pub struct Settings {
     pub holder: String,
     /// How often to look for due notices when nothing wakes the notifier.
     pub poll: Duration,
+    /// Follow-up survey invitations; without, they are cancelled (there is nowhere to answer).
+    pub survey: Option<SurveySettings>,
+}
+
+/// How follow-up survey invitations are sent.
+#[derive(Clone, Debug)]
+pub struct SurveySettings {
+    /// Signs each invitation's token.
+    pub key: SurveyKey,
+    /// The public answer page: the link is `{link_base}/{token}`.
+    pub link_base: String,
+    /// How long after the resolution the invitation waits (then also for opening hours).
+    pub delay: Duration,
+    /// How long a token links answers.
+    pub token_ttl: Duration,
 }
 
 /// Sends queued resident notices.
 pub struct Notifier<S> {
     store: S,
     settings: Settings,
+}
+
+impl<S> Notifier<S> {
+    /// A survey invitation's signed link, or why it does not go out now: cancelled (no survey
+    /// page configured, or the case reopened), or held back (the delay after the resolution, then
+    /// the department's next opening).
+    fn survey_link(&self, d: &DueNotice, calendar: Option<&BusinessCalendar>) -> Result<String, Delivery> {
+        let n = &d.notice;
+        let Some(sv) = &self.settings.survey else { return Err(Delivery::Cancelled) };
+        if !matches!(d.case_status, CaseStatus::Resolved | CaseStatus::Closed) {
+            return Err(Delivery::Cancelled);
+        }
+        let now = Utc::now();
+        let delay = chrono::Duration::from_std(sv.delay).unwrap_or(chrono::Duration::days(1));
+        let earliest = (n.create_time + delay).max(now);
+        let at = calendar.map_or(earliest, |c| c.open_at_or_after(earliest));
+        if at > now {
+            return Err(Delivery::Defer(at));
+        }
+        let ttl = chrono::Duration::from_std(sv.token_ttl).unwrap_or(chrono::Duration::days(30));
+        let token = sv.key.sign(&SurveyClaims {
+            department: n.department_id.clone(),
+            case_id: n.case_id.clone(),
+            notice_id: n.id.clone(),
+            expires_at: now + ttl,
+        });
+        Ok(format!("{}/{token}", sv.link_base.trim_end_matches('/')))
+    }
 }
 
 /// What one attempt came to.
@@ -91,13 +137,15 @@ impl<S: NoticeStore + LeaseStore + CalendarStore + CoordinationStore> Notifier<S
                     false
                 }
             };
+            let started = tokio::time::Instant::now();
             if held && let Err(e) = self.round(&system).await {
                 tracing::warn!(error = %e, "notifier: a round failed; retrying");
             }
             // A case change is also an event: wake on it, else poll (retries come due on time).
             let wait = if held { s.poll } else { s.lease_ttl / 3 };
             tokio::select! {
-                _ = signal.changed() => {}
+                // Under a stream of writes, at most one round per PACE: the events coalesce.
+                _ = signal.changed() => tokio::time::sleep_until(started + PACE).await,
                 () = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
             }
@@ -110,8 +158,10 @@ impl<S: NoticeStore + LeaseStore + CalendarStore + CoordinationStore> Notifier<S
     /// Sends every due notice, batch after batch, while holding the lease.
     async fn round(&self, system: &TenantScope) -> Result<(), cityserve_store::StoreError> {
         let s = &self.settings;
-        let zone = self.store.get_city_calendar(system).await?.time_zone;
+        let city = self.store.get_city_calendar(system).await?;
+        let zone = city.time_zone;
         let mut templates: HashMap<Option<DepartmentId>, Vec<NoticeTemplate>> = HashMap::new();
+        let mut calendars: HashMap<DepartmentId, BusinessCalendar> = HashMap::new();
         let mut renewed = std::time::Instant::now();
         loop {
             let due = self.store.due_notices(system, Utc::now(), BATCH).await?;
@@ -125,7 +175,12 @@ impl<S: NoticeStore + LeaseStore + CalendarStore + CoordinationStore> Notifier<S
                 }
                 let mut all = templates.get(&dept).cloned().unwrap_or_default();
                 all.extend(templates.get(&None).cloned().unwrap_or_default());
-                let result = self.deliver(d, &all, zone).await;
+                let department = &d.notice.department_id;
+                if d.notice.event == NoticeEvent::SurveyInvitation && !calendars.contains_key(department) {
+                    let own = self.store.get_department_calendar(system, department).await?;
+                    calendars.insert(department.clone(), BusinessCalendar::effective(&city, Some(&own)));
+                }
+                let result = self.deliver(d, &all, zone, calendars.get(department)).await;
                 let n = &d.notice;
                 match &result {
                     Delivery::Sent(_) => tracing::info!(notice = %n.id, department = %n.department_id, "notice sent"),
@@ -135,7 +190,10 @@ impl<S: NoticeStore + LeaseStore + CalendarStore + CoordinationStore> Notifier<S
                     Delivery::Dead(error) => {
                         tracing::warn!(notice = %n.id, department = %n.department_id, error = %error, "notice dead-lettered");
                     }
-                    Delivery::Cancelled => tracing::info!(notice = %n.id, "notice cancelled: no address"),
+                    Delivery::Cancelled => {
+                        tracing::info!(notice = %n.id, "notice cancelled: no address or no longer due")
+                    }
+                    Delivery::Defer(at) => tracing::debug!(notice = %n.id, until = %at, "notice held back"),
                 }
                 self.store.record_delivery(system, &n.department_id, &n.id, &result).await?;
                 // Renew well before the lease runs out, so no other replica starts sending what
@@ -154,12 +212,25 @@ impl<S: NoticeStore + LeaseStore + CalendarStore + CoordinationStore> Notifier<S
     }
 
     /// One attempt at `d`.
-    async fn deliver(&self, d: &DueNotice, templates: &[NoticeTemplate], zone: chrono_tz::Tz) -> Delivery {
+    async fn deliver(
+        &self,
+        d: &DueNotice,
+        templates: &[NoticeTemplate],
+        zone: chrono_tz::Tz,
+        calendar: Option<&BusinessCalendar>,
+    ) -> Delivery {
         let n = &d.notice;
         if d.address.is_empty() {
             return Delivery::Cancelled;
         }
-        let facts = NoticeFacts::of_case(&n.case_id, &d.department_name, d.resolve_due, zone, &d.owner_department_name);
+        let mut facts =
+            NoticeFacts::of_case(&n.case_id, &d.department_name, d.resolve_due, zone, &d.owner_department_name);
+        if n.event == NoticeEvent::SurveyInvitation {
+            match self.survey_link(d, calendar) {
+                Ok(link) => facts.survey_link = link,
+                Err(held) => return held,
+            }
+        }
         let chosen = choose(templates, &n.department_id, n.event, &n.language);
         let (subject, body) = compose(chosen, n.event, &facts);
         let message = Message {
@@ -198,6 +269,7 @@ mod tests {
             lease_ttl: Duration::from_secs(10),
             holder: "t".into(),
             poll: Duration::from_secs(1),
+            survey: None,
         }
     }
 

@@ -28,6 +28,7 @@ mod params;
 mod post;
 mod requests;
 mod services;
+mod survey;
 
 pub use post::MAX_DESCRIPTION_CHARS;
 
@@ -116,6 +117,7 @@ impl<S: Open311Store> Gateway<S> {
             .route("/open311/v2/services/{file}", only(get(service_definition::<S>)))
             .route("/open311/v2/requests/{file}", only(get(one_request::<S>)))
             .route("/open311/v2/tokens/{file}", only(get(token::<S>)))
+            .route("/surveys/v1/{token}", only(get(survey::page::<S>).post(survey::answer::<S>)))
             .fallback(not_found)
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(axum::middleware::from_fn(log_request))

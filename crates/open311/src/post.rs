@@ -175,6 +175,8 @@ async fn file<S: Open311Store>(
         }),
         resident,
         request_id,
+        survey_token: String::new(),
+        resolved: None,
     };
     // The client files as an internal application of the department it files with.
     let caller = cityserve_domain::Caller {

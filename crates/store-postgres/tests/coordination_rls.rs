@@ -61,6 +61,7 @@ async fn seeded() -> Option<(PgStore, TestDatabase)> {
         occurred_at: chrono::Utc::now(),
         resident: None,
         internal_customer: None,
+        survey: None,
         source: None,
     };
     store.submit_feedback(&ctx(&s, &chief, "feedback.submit"), &idem("f1"), &complaint).await.unwrap();

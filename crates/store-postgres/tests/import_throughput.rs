@@ -58,6 +58,7 @@ fn items(department: &DepartmentId) -> Vec<ImportedContact> {
                     occurred_at: received - Duration::minutes(5),
                     resident: None,
                     internal_customer: None,
+                    survey: None,
                     source: None,
                 },
                 resident_key: (i % 20 == 0).then(|| format!("r-{}", i % 5_000)),

@@ -259,6 +259,7 @@ macro_rules! handoff_store {
                         occurred_at: original.occurred_at,
                         resident: None,
                         internal_customer: None,
+                        survey: None,
                         source: None,
                     };
                     let mut path = h.path.clone();

@@ -34,7 +34,8 @@ pub fn due_notices_sql() -> String {
              CASE WHEN r.notice_channel = 'email' AND n.channel = 'email' THEN r.email
                   WHEN r.notice_channel = 'sms' AND n.channel = 'sms' THEN r.phone
                   ELSE '' END AS address,
-             d.display_name AS department_name, c.resolve_due, COALESCE(o.display_name, '') AS owner_name
+             d.display_name AS department_name, c.resolve_due, c.status AS case_status,
+             COALESCE(o.display_name, '') AS owner_name
          FROM notices n
          JOIN departments d ON d.department_id = n.department_id
          JOIN cases c ON c.department_id = n.department_id AND c.case_id = n.case_id
@@ -67,6 +68,13 @@ pub const RETRY: &str = "UPDATE notices SET attempts = attempts + 1, next_attemp
 /// The last failed attempt; why in `$3`.
 pub const DEAD: &str = "UPDATE notices SET state = 'dead', attempts = attempts + 1, next_attempt_at = NULL,
      last_error = $3 WHERE department_id = $1 AND notice_id = $2 AND state = 'pending'";
+/// Held back until `$3`, no attempt made (a survey invitation's delay, opening hours).
+pub const DEFER: &str = "UPDATE notices SET next_attempt_at = $3
+     WHERE department_id = $1 AND notice_id = $2 AND state = 'pending'";
+/// Spends survey invitation `$2`'s token for case `$3` of department `$1` at `$4`: one row when
+/// this is its first answer, none when it was answered before (or is no such invitation).
+pub const ANSWER_SURVEY: &str = "UPDATE notices SET answered_at = $4
+     WHERE department_id = $1 AND notice_id = $2 AND case_id = $3 AND event = 'survey' AND answered_at IS NULL";
 /// Not to be sent.
 pub const CANCEL: &str = "UPDATE notices SET state = 'cancelled', next_attempt_at = NULL
      WHERE department_id = $1 AND notice_id = $2 AND state = 'pending'";
@@ -142,6 +150,8 @@ pub fn due_notice(row: &impl SqlRow) -> StoreResult<DueNotice> {
         address: row.opt_text("address")?.unwrap_or_default(),
         department_name: row.text("department_name")?,
         resolve_due: row.time("resolve_due")?,
+        case_status: cityserve_domain::CaseStatus::parse(&row.text("case_status")?)
+            .ok_or_else(|| corrupt("case_status"))?,
         owner_department_name: row.text("owner_name")?,
     })
 }
@@ -161,20 +171,31 @@ pub fn template_mismatch(exists: bool, expected: Option<i64>) -> StoreError {
 macro_rules! queue_notice {
     ($conn:expr, $current:expr, $case:expr, $now:expr) => {{
         let (current, case): (&cityserve_domain::Case, &cityserve_domain::Case) = ($current, $case);
-        match (cityserve_domain::notice::notice_event(current, case), case.resident_key.as_deref()) {
-            (Some(event), Some(resident)) => sqlx::query($crate::notices::QUEUE_NOTICE)
-                .bind(case.department_id.as_str())
-                .bind(case.id.as_str())
-                .bind(cityserve_store::generated_id("n"))
-                .bind(event.as_str())
-                .bind($now.timestamp_micros())
-                .bind(resident)
-                .execute($conn)
-                .await
-                .map(|_| ())
-                .map_err(crate::db_err),
-            _ => Ok(()),
+        let mut queued: cityserve_store::StoreResult<()> = Ok(());
+        if let (Some(event), Some(resident)) =
+            (cityserve_domain::notice::notice_event(current, case), case.resident_key.as_deref())
+        {
+            // A resolution is followed by the survey invitation (the notifier holds it back for
+            // the configured delay and the department's opening hours).
+            let survey = (event == cityserve_domain::notice::NoticeEvent::Resolved)
+                .then_some(cityserve_domain::notice::NoticeEvent::SurveyInvitation);
+            for e in std::iter::once(event).chain(survey) {
+                if queued.is_ok() {
+                    queued = sqlx::query($crate::notices::QUEUE_NOTICE)
+                        .bind(case.department_id.as_str())
+                        .bind(case.id.as_str())
+                        .bind(cityserve_store::generated_id("n"))
+                        .bind(e.as_str())
+                        .bind($now.timestamp_micros())
+                        .bind(resident)
+                        .execute(&mut *$conn)
+                        .await
+                        .map(|_| ())
+                        .map_err(crate::db_err);
+                }
+            }
         }
+        queued
     }};
 }
 
@@ -369,12 +390,16 @@ macro_rules! notice_store {
                         .bind(department.as_str())
                         .bind(notice_id)
                         .bind(error.clone()),
+                    Delivery::Defer(at) => sqlx::query($crate::notices::DEFER)
+                        .bind(department.as_str())
+                        .bind(notice_id)
+                        .bind(at.timestamp_micros()),
                     Delivery::Cancelled => {
                         sqlx::query($crate::notices::CANCEL).bind(department.as_str()).bind(notice_id)
                     }
                 };
                 let done = q.execute(&mut *tx).await.map_err(crate::db_err)?;
-                if done.rows_affected() == 1 && !matches!(outcome, Delivery::Retry { .. }) {
+                if done.rows_affected() == 1 && !matches!(outcome, Delivery::Retry { .. } | Delivery::Defer(_)) {
                     // Sent, dead-lettered or cancelled: audited, and an event for Watch and NATS.
                     let state = match outcome {
                         Delivery::Sent(_) => "sent",

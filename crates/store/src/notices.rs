@@ -23,6 +23,8 @@ pub struct DueNotice {
     pub department_name: String,
     /// The case's resolve-by time.
     pub resolve_due: DateTime<Utc>,
+    /// The case's state now (a survey invitation goes out only while it is resolved or closed).
+    pub case_status: cityserve_domain::CaseStatus,
     /// For a transfer, the owning department's name.
     pub owner_department_name: String,
 }
@@ -41,8 +43,11 @@ pub enum Delivery {
     },
     /// It failed for good, or for the last time allowed.
     Dead(String),
-    /// It is not to be sent (no address any more).
+    /// It is not to be sent (no address any more, or the case reopened before its survey).
     Cancelled,
+    /// Not attempted: held back until this time (a survey invitation's delay, or the
+    /// department's next opening).
+    Defer(DateTime<Utc>),
 }
 
 /// Filters of a notice listing.

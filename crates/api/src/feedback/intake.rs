@@ -197,6 +197,7 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             errors.push("feedback.internal_customer", "must be another department than the one rated");
         }
         let resident = errors.check(self.resident("resident", r.resident.as_ref()));
+        let survey = errors.check(self.survey_link(d, r, kind));
         if !r.parent.is_empty() && names::department("parent", &r.parent).is_ok_and(|p| p != *d) {
             errors.push("parent", "must be the batch's parent");
         }
@@ -233,8 +234,43 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             occurred_at: occurred.flatten().unwrap_or(now),
             resident: resident.flatten(),
             internal_customer: internal.flatten(),
+            survey: survey.flatten(),
             source: None,
         })
+    }
+
+    /// The case a survey response's token links it to: `None` without a token, or with an
+    /// expired one (the response is kept as ordinary feedback).
+    fn survey_link(
+        &self,
+        d: &DepartmentId,
+        r: &pb::SubmitFeedbackRequest,
+        kind: Option<FeedbackKind>,
+    ) -> Result<Option<cityserve_domain::survey::SurveyLink>, ValidationError> {
+        use cityserve_domain::survey::{SurveyLink, TokenError, token_field};
+        if r.survey_token.is_empty() {
+            if r.resolved.is_some() {
+                return Err(ValidationError::one("resolved", "is an answer to a survey: send it with survey_token"));
+            }
+            return Ok(None);
+        }
+        let token = token_field("survey_token", &r.survey_token)?;
+        if kind.is_some_and(|k| k != FeedbackKind::SurveyResponse) {
+            return Err(ValidationError::one(
+                "feedback.kind",
+                "must be FEEDBACK_KIND_SURVEY_RESPONSE with a survey_token",
+            ));
+        }
+        let forged = || ValidationError::one("survey_token", "is not a survey token of this city");
+        let key = self.survey_key.as_ref().ok_or_else(forged)?;
+        match key.verify(&token, Utc::now()) {
+            Ok(c) if &c.department != d => {
+                Err(ValidationError::one("survey_token", "is a survey token of another department than parent"))
+            }
+            Ok(c) => Ok(Some(SurveyLink { notice_id: c.notice_id, case_id: c.case_id, resolved: r.resolved })),
+            Err(TokenError::Expired(_)) => Ok(None),
+            Err(TokenError::Forged) => Err(forged()),
+        }
     }
 
     /// Authorizes one submission: internal-customer feedback is given on behalf of one of the

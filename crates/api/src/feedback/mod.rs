@@ -58,12 +58,31 @@ pub struct FeedbackApi<S> {
     store: S,
     keyer: ResidentKeyer,
     country_code: String,
+    survey_key: Option<cityserve_domain::survey::SurveyKey>,
 }
 
 impl<S: FeedbackStore> FeedbackApi<S> {
     /// A service backed by `store`, deriving resident keys with `keyer`.
     pub fn new(store: S, keyer: ResidentKeyer) -> Self {
-        Self { store, keyer, country_code: String::new() }
+        Self { store, keyer, country_code: String::new(), survey_key: None }
+    }
+
+    /// Accepts follow-up survey tokens signed with `key` (without one, every token is refused).
+    pub fn with_survey_key(mut self, key: cityserve_domain::survey::SurveyKey) -> Self {
+        self.survey_key = Some(key);
+        self
+    }
+
+    /// What a survey token says, for the public answer page: its department and invitation, and
+    /// whether it still links answers (`false`: expired, the answer is kept as plain feedback).
+    /// `None` for a token this city did not sign.
+    pub fn survey_token(&self, token: &str) -> Option<(DepartmentId, String, bool)> {
+        use cityserve_domain::survey::TokenError;
+        match self.survey_key.as_ref()?.verify(token, Utc::now()) {
+            Ok(c) => Some((c.department, c.notice_id, true)),
+            Err(TokenError::Expired(c)) => Some((c.department, c.notice_id, false)),
+            Err(TokenError::Forged) => None,
+        }
     }
 
     /// Reads phone numbers written without `+` as numbers of this calling code (e.g. `1`), so
@@ -386,6 +405,8 @@ mod tests {
                 notice_channel: 0,
             }),
             request_id: "r1".into(),
+            survey_token: String::new(),
+            resolved: None,
         };
         let keyer = cityserve_domain::ResidentKeyer::new(b"0123456789abcdef");
         let contact = cityserve_domain::Contact {

@@ -52,6 +52,7 @@ fn event_from_pb(field: &str, v: i32) -> Result<NoticeEvent, ValidationError> {
         Ok(P::WaitingOnResident) => Ok(NoticeEvent::WaitingOnResident),
         Ok(P::Resolved) => Ok(NoticeEvent::Resolved),
         Ok(P::Transferred) => Ok(NoticeEvent::Transferred),
+        Ok(P::SurveyInvitation) => Ok(NoticeEvent::SurveyInvitation),
         Ok(P::Unspecified) => Err(ValidationError::one(field, "is required")),
         Err(_) => Err(ValidationError::one(field, "is not a known NoticeEvent")),
     }
@@ -63,6 +64,7 @@ fn event_to_pb(e: NoticeEvent) -> pb::NoticeEvent {
         NoticeEvent::WaitingOnResident => pb::NoticeEvent::WaitingOnResident,
         NoticeEvent::Resolved => pb::NoticeEvent::Resolved,
         NoticeEvent::Transferred => pb::NoticeEvent::Transferred,
+        NoticeEvent::SurveyInvitation => pb::NoticeEvent::SurveyInvitation,
     }
 }
 
@@ -325,7 +327,7 @@ impl<S: FeedbackStore + NoticeStore + CalendarStore> FeedbackApi<S> {
             .await
             .map_err(|e| ApiError::from_store(e, "the city calendar"))?
             .time_zone;
-        let facts = match &case {
+        let mut facts = match &case {
             Some((_, id)) => {
                 let c = self.store.get_case(&scope, &d, id).await.map_err(|e| ApiError::from_store(e, &r.case))?;
                 let owner = match &c.owner_department {
@@ -347,6 +349,8 @@ impl<S: FeedbackStore + NoticeStore + CalendarStore> FeedbackApi<S> {
                 "Another Department",
             ),
         };
+        // The real link is signed when the invitation goes out; a preview shows where it goes.
+        facts.survey_link = "https://311.example.gov/surveys/v1/<signed-token>".into();
         if let Some((subject, body)) = draft {
             let draft = NoticeTemplate {
                 department_id: Some(d),

@@ -119,6 +119,50 @@ macro_rules! feedback_insert {
             Ok(())
         }
 
+        /// A follow-up survey's answer: spends its invitation's token (once: a second answer is
+        /// refused) and links the answer to the case, as LinkFollowUp would, while the case is
+        /// still resolved or closed (a case reopened since keeps the answer as plain feedback).
+        async fn link_survey_answer(
+            conn: &mut crate::Tx<'_>,
+            ctx: &cityserve_store::WriteCtx<'_>,
+            new: &cityserve_domain::NewFeedback,
+            link: &cityserve_domain::survey::SurveyLink,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> cityserve_store::StoreResult<()> {
+            let d = &new.department_id;
+            let spent = sqlx::query($crate::notices::ANSWER_SURVEY)
+                .bind(d.as_str())
+                .bind(&link.notice_id)
+                .bind(&link.case_id)
+                .bind(now.timestamp_micros())
+                .execute(&mut **conn)
+                .await
+                .map_err(crate::db_err)?;
+            if spent.rows_affected() != 1 {
+                return Err(cityserve_store::StoreError::FailedPrecondition(
+                    "this survey invitation was already answered (or never sent)".into(),
+                ));
+            }
+            let row = sqlx::query(LOCK_CASE)
+                .bind(d.as_str())
+                .bind(&link.case_id)
+                .fetch_optional(&mut **conn)
+                .await
+                .map_err(crate::db_err)?;
+            let Some(row) = row else { return Ok(()) };
+            let current = $crate::rows::case(&row)?;
+            if !matches!(current.status, cityserve_domain::CaseStatus::Resolved | cityserve_domain::CaseStatus::Closed)
+            {
+                return Ok(());
+            }
+            let mut next = current.clone();
+            next.follow_up = Some(new.id.clone());
+            next.satisfied = link.resolved;
+            let linking =
+                cityserve_store::WriteCtx { action: cityserve_domain::AuditAction::CaseUpdate.as_str(), ..ctx.clone() };
+            write_case(conn, &linking, &current, &next, None).await
+        }
+
         /// Inserts one submission (feedback, contact details, case, timeline entry, rollups,
         /// audit, event). With `origin`, it is a hand-off copy: not counted as a new contact.
         pub(crate) async fn insert_feedback(
@@ -270,6 +314,11 @@ macro_rules! feedback_insert {
                     None => None,
                 };
                 out.push(cityserve_store::feedback::Submitted { feedback, case });
+            }
+            for it in items {
+                if let Some(link) = &it.new.survey {
+                    link_survey_answer(conn, &it.ctx, it.new, link, now).await?;
+                }
             }
             Ok(out)
         }

@@ -53,6 +53,7 @@ fn contact(
         occurred_at: crate::now_micros(),
         resident: None,
         internal_customer: None,
+        survey: None,
         source: None,
     }
 }

@@ -60,6 +60,7 @@ pub(super) fn item(d: &str, id: &str, kind: FeedbackKind, channel: Channel) -> N
         occurred_at: Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap(),
         resident: Some(resident(EMAIL, PHONE)),
         internal_customer: None,
+        survey: None,
         source: None,
     }
 }

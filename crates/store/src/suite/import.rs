@@ -27,6 +27,7 @@ fn contact(id: &str, kind: FeedbackKind, channel: Channel, csat: Option<i32>) ->
         occurred_at: Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
         resident: None,
         internal_customer: None,
+        survey: None,
         source: None,
     }
 }

@@ -31,6 +31,7 @@ fn contact(d: &str, id: &str, channel: Channel, csat: Option<i32>, at: DateTime<
             occurred_at: at,
             resident: None,
             internal_customer: None,
+            survey: None,
             source: None,
         },
         resident_key: None,
@@ -185,6 +186,7 @@ pub async fn live_writes_reach_the_month_of_their_day<S: CoordinationStore>(stor
             occurred_at: Utc::now(),
             resident: None,
             internal_customer: None,
+            survey: None,
             source: None,
         };
         store.submit_feedback(&ctx(&s, &c, "feedback.submit"), &idem(f.id.as_str(), "h"), &f).await.unwrap();

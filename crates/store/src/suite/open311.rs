@@ -94,6 +94,7 @@ pub async fn open311_requests_are_filtered_and_paged<S: Open311Store>(store: &S)
             occurred_at: Utc.with_ymd_and_hms(2026, 5, 1, 9, 0, 0).unwrap(),
             resident: None,
             internal_customer: None,
+            survey: None,
             source: source.map(str::to_owned),
         };
         store.submit_feedback(&ctx(&s, &c, "feedback.submit"), &idem(&format!("f{i}"), "h"), &f).await.unwrap();
