@@ -1,9 +1,14 @@
 //! No secret and no personal data in the logs: the real binary runs with debug logging while a
 //! scenario sends residents' e-mails, phone numbers and addresses through every intake path
-//! (gRPC feedback, timeline lookups by contact, erasure, Open311 POSTs, a refused bad e-mail) and
-//! officers' e-mails, then every captured log line is searched for them and for the signing
-//! secret, the bearer token and the Open311 key.
+//! (gRPC feedback, timeline lookups by contact, erasure, Open311 POSTs, a refused bad e-mail, a
+//! notice e-mailed to the resident through a real SMTP sink) and officers' e-mails, then every
+//! captured log line is searched for them and for the signing secret, the bearer token and the
+//! Open311 key.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[allow(dead_code)]
+#[path = "support/sinks.rs"]
+mod sinks;
 
 use cityserve_proto::v1 as pb;
 use std::process::Stdio;
@@ -35,6 +40,8 @@ fn authed<T>(msg: T, token: &str) -> tonic::Request<T> {
 async fn logs_carry_no_secret_and_no_personal_data() {
     let dir = tempfile::tempdir().unwrap();
     let (port, open311) = (free_port(), free_port());
+    let smtp = sinks::SmtpSink::start().await;
+    let smtp_url = smtp.url();
     let bin = env!("CARGO_BIN_EXE_cityserve");
     let env = |cmd: &mut tokio::process::Command| {
         cmd.env("CITYSERVE_DATABASE_URL", format!("sqlite://{}", dir.path().join("c.db").display()))
@@ -45,6 +52,7 @@ async fn logs_carry_no_secret_and_no_personal_data() {
             .env("CITYSERVE_LOG_FORMAT", "json")
             .env("CITYSERVE_LOG", "debug")
             .env("CITYSERVE_PHONE_COUNTRY_CODE", "1")
+            .env("CITYSERVE_SMTP_URL", &smtp_url)
             .env_remove("CITYSERVE_CONFIG")
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT");
     };
@@ -147,10 +155,10 @@ async fn logs_carry_no_secret_and_no_personal_data() {
             email: RESIDENT_EMAIL.into(),
             phone: RESIDENT_PHONE.into(),
             name: RESIDENT_NAME.into(),
-            notice_channel: 0,
+            notice_channel: pb::NoticeChannel::Email as i32,
         })
     };
-    feedback
+    let case = feedback
         .submit_feedback(authed(
             pb::SubmitFeedbackRequest {
                 parent: "departments/water".into(),
@@ -174,7 +182,18 @@ async fn logs_carry_no_secret_and_no_personal_data() {
             &chief,
         ))
         .await
+        .unwrap()
+        .into_inner()
+        .feedback
+        .unwrap()
+        .case;
+    // Acknowledging the case e-mails the resident: the notifier's lines name the notice only.
+    feedback
+        .acknowledge_case(authed(pb::AcknowledgeCaseRequest { name: case, ..Default::default() }, &chief))
+        .await
         .unwrap();
+    let mails = smtp.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mails[0].to, [RESIDENT_EMAIL]);
     // A refused e-mail is named by field, not echoed.
     let bad = feedback
         .submit_feedback(authed(

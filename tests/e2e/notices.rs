@@ -492,3 +492,36 @@ async fn survey_answers_link_themselves_sqlite() {
 async fn survey_answers_link_themselves_postgres() {
     survey_answers_link_themselves(Db::Postgres).await;
 }
+
+/// Two servers on one PostgreSQL database, both with the relay configured: one holds the
+/// notifier's lease, so every notice reaches the relay once, whichever server took the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_send_each_notice_once() {
+    let smtp = SmtpSink::start().await;
+    let url = smtp.url();
+    let Some(app) = TestApp::start_with(Db::Postgres, |c| c.smtp_url = Some(url)).await else {
+        return;
+    };
+    let replica = app.replica().await;
+    create_department(&app, "water").await;
+    let cso = app.cso("water").await;
+    let mut cases = Vec::new();
+    for i in 0..12 {
+        let who = format!("r{i}");
+        cases.push(submit(&app, complaint(&who, &format!("{who}@example.org"), "", pb::NoticeChannel::Email, "en"), &cso).await);
+    }
+    // Half the acknowledgements through each server.
+    for (i, case) in cases.iter().enumerate() {
+        let r = pb::AcknowledgeCaseRequest { name: case.clone(), ..Default::default() };
+        let channel = if i % 2 == 0 { app.channel.clone() } else { replica.channel.clone() };
+        pb::feedback_service_client::FeedbackServiceClient::new(channel).acknowledge_case(authed(r, &cso)).await.unwrap();
+    }
+    for case in &cases {
+        settled(&app, case, &cso, 1, pb::NoticeState::Sent).await;
+    }
+    let mails = smtp.mails();
+    let ids: std::collections::BTreeSet<String> = mails.iter().map(|m| m.header("Message-ID").unwrap()).collect();
+    assert_eq!((mails.len(), ids.len()), (12, 12), "each notice once");
+    drop(replica);
+    app.shutdown().await.unwrap();
+}
