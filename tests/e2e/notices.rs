@@ -508,13 +508,19 @@ async fn two_replicas_send_each_notice_once() {
     let mut cases = Vec::new();
     for i in 0..12 {
         let who = format!("r{i}");
-        cases.push(submit(&app, complaint(&who, &format!("{who}@example.org"), "", pb::NoticeChannel::Email, "en"), &cso).await);
+        cases.push(
+            submit(&app, complaint(&who, &format!("{who}@example.org"), "", pb::NoticeChannel::Email, "en"), &cso)
+                .await,
+        );
     }
     // Half the acknowledgements through each server.
     for (i, case) in cases.iter().enumerate() {
         let r = pb::AcknowledgeCaseRequest { name: case.clone(), ..Default::default() };
         let channel = if i % 2 == 0 { app.channel.clone() } else { replica.channel.clone() };
-        pb::feedback_service_client::FeedbackServiceClient::new(channel).acknowledge_case(authed(r, &cso)).await.unwrap();
+        pb::feedback_service_client::FeedbackServiceClient::new(channel)
+            .acknowledge_case(authed(r, &cso))
+            .await
+            .unwrap();
     }
     for case in &cases {
         settled(&app, case, &cso, 1, pb::NoticeState::Sent).await;

@@ -96,13 +96,15 @@ pub async fn notices_follow_case_changes_and_erasure<S: FeedbackStore + NoticeSt
     store.save_case(&ctx(&m, &c, "case.update"), &done, wip.revision, None).await.unwrap();
     let pending = NoticeFilter { state: Some(NoticeState::Pending), case_id: Some("fb-n1".into()) };
     let queued = store.list_notices(&read, &dept("water"), &pending, &page(10, None)).await.unwrap();
-    assert_eq!(queued.items.iter().map(|n| n.event).collect::<Vec<_>>(), [NoticeEvent::Resolved]);
+    // Newest first: the resolution queues its notice, then the survey invitation.
+    let events: Vec<_> = queued.items.iter().map(|n| n.event).collect();
+    assert_eq!(events, [NoticeEvent::SurveyInvitation, NoticeEvent::Resolved]);
     let key = wants.resident_key.clone().unwrap();
     let e = scope(&c, Action::EraseResident, None);
     store.erase_resident(&ctx(&e, &c, "resident.erase"), &key).await.unwrap();
     assert!(store.due_notices(&system, later, 10).await.unwrap().is_empty(), "nothing reaches an erased resident");
     let cancelled = NoticeFilter { state: Some(NoticeState::Cancelled), case_id: None };
-    assert_eq!(store.list_notices(&read, &dept("water"), &cancelled, &page(10, None)).await.unwrap().items.len(), 1);
+    assert_eq!(store.list_notices(&read, &dept("water"), &cancelled, &page(10, None)).await.unwrap().items.len(), 2);
 }
 
 pub async fn notice_templates_have_revisions_and_a_city_default<S: NoticeStore + crate::DepartmentStore>(store: &S) {
