@@ -6,7 +6,6 @@
 //! Open311 key.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[allow(dead_code)]
 #[path = "support/sinks.rs"]
 mod sinks;
 
