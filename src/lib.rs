@@ -18,6 +18,7 @@ use cityserve_api::{
 use cityserve_proto::v1::api_key_service_server::ApiKeyServiceServer;
 use cityserve_proto::v1::audit_service_server::AuditServiceServer;
 use cityserve_proto::v1::coordination_service_server::CoordinationServiceServer;
+use cityserve_proto::v1::cso_work_service_server::CsoWorkServiceServer;
 use cityserve_proto::v1::department_service_server::DepartmentServiceServer;
 use cityserve_proto::v1::feedback_service_server::FeedbackServiceServer;
 use cityserve_proto::v1::officer_service_server::OfficerServiceServer;
@@ -347,6 +348,7 @@ const SERVICES: &[&str] = &[
     <CoordinationServiceServer<CoordinationApi<SqliteStore>> as NamedService>::NAME,
     <ApiKeyServiceServer<ApiKeysApi<SqliteStore>> as NamedService>::NAME,
     <ServiceAccountServiceServer<cityserve_api::ServiceAccountsApi<SqliteStore>> as NamedService>::NAME,
+    <CsoWorkServiceServer<cityserve_api::CsoWorkApi<SqliteStore>> as NamedService>::NAME,
     <AuditServiceServer<cityserve_api::AuditApi<SqliteStore>> as NamedService>::NAME,
 ];
 
@@ -390,6 +392,7 @@ struct Services<S> {
     coordination: CoordinationServiceServer<CoordinationApi<S>>,
     api_keys: ApiKeyServiceServer<ApiKeysApi<S>>,
     service_accounts: ServiceAccountServiceServer<cityserve_api::ServiceAccountsApi<S>>,
+    cso_work: CsoWorkServiceServer<cityserve_api::CsoWorkApi<S>>,
     audit: AuditServiceServer<cityserve_api::AuditApi<S>>,
     /// The Open311 gateway's listener and router, when it is enabled.
     gateway: Option<(TcpListener, axum::Router)>,
@@ -399,7 +402,9 @@ struct Services<S> {
 
 /// Step 1: the services, each bounded by `max_message_bytes`, and the Open311 gateway sharing
 /// the feedback service.
-fn services<S: Open311Store + cityserve_store::AuditStore + cityserve_store::CalendarStore>(
+fn services<
+    S: Open311Store + cityserve_store::AuditStore + cityserve_store::CalendarStore + cityserve_store::TouchpointStore,
+>(
     store: &S,
     config: &Config,
     open311: Option<TcpListener>,
@@ -443,6 +448,10 @@ fn services<S: Open311Store + cityserve_store::AuditStore + cityserve_store::Cal
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
         service_accounts: cityserve_api::ServiceAccountsApi::new(store.clone())
+            .into_server()
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit),
+        cso_work: cityserve_api::CsoWorkApi::new(store.clone())
             .into_server()
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
@@ -609,7 +618,8 @@ async fn serve_with<
         + cityserve_store::AuditStore
         + cityserve_store::LeaseStore
         + cityserve_store::CalendarStore
-        + cityserve_store::NoticeStore,
+        + cityserve_store::NoticeStore
+        + cityserve_store::TouchpointStore,
 >(
     store: S,
     config: Config,
@@ -643,6 +653,7 @@ async fn serve_with<
         .add_service(services.coordination)
         .add_service(services.api_keys)
         .add_service(services.service_accounts)
+        .add_service(services.cso_work)
         .add_service(services.audit);
 
     let addr = listener.local_addr()?;

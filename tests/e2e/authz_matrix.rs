@@ -673,6 +673,30 @@ pub(crate) fn table() -> HashMap<&'static str, Spec> {
     );
     add("cityserve.v1.FeedbackService.ListNotices", dept(&[ReadNotices], OK, r#"{"parent":"departments/{T}"}"#));
 
+    // CsoWorkService: a department's touchpoints are its CSO's to manage and its officers' (and
+    // intake apps') to read.
+    add(
+        "cityserve.v1.CsoWorkService.CreateTouchpoint",
+        dept(
+            &[ManageTouchpoints],
+            OK,
+            r#"{"parent":"departments/{T}","touchpoint_id":"mx-tp-{N}","touchpoint":{"display_name":"Counter {N}","kind":"TOUCHPOINT_KIND_COUNTER","channel":"CHANNEL_IN_PERSON"},"request_id":"mx-tp-{N}"}"#,
+        ),
+    );
+    add(
+        "cityserve.v1.CsoWorkService.GetTouchpoint",
+        dept(&[ReadTouchpoints], OK, r#"{"name":"departments/{T}/touchpoints/mx-counter"}"#),
+    );
+    add("cityserve.v1.CsoWorkService.ListTouchpoints", dept(&[ReadTouchpoints], OK, r#"{"parent":"departments/{T}"}"#));
+    add(
+        "cityserve.v1.CsoWorkService.UpdateTouchpoint",
+        dept(
+            &[ManageTouchpoints],
+            ABORTED,
+            r#"{"touchpoint":{"name":"departments/{T}/touchpoints/mx-counter","display_name":"Renamed","etag":"{STALE}"}}"#,
+        ),
+    );
+
     // ApiKeyService (city-wide: keys belong to no department)
     add(
         "cityserve.v1.ApiKeyService.CreateApiKey",
@@ -984,6 +1008,13 @@ pub(crate) async fn seed(app: &TestApp, rpc: &Rpc) -> Fixture {
     )
     .await;
     for d in [OWN, FOREIGN] {
+        rpc.seed(
+            "CsoWorkService.CreateTouchpoint",
+            &format!(
+                r#"{{"parent":"departments/{d}","touchpoint_id":"mx-counter","touchpoint":{{"display_name":"Front counter","kind":"TOUCHPOINT_KIND_COUNTER","channel":"CHANNEL_IN_PERSON"}},"request_id":"seed-tp-{d}"}}"#
+            ),
+        )
+        .await;
         rpc.seed(
             "FeedbackService.UpdateNoticeTemplate",
             &format!(

@@ -40,3 +40,4 @@ mod service_accounts;
 mod streams;
 mod string_fields;
 mod tools;
+mod touchpoints;

@@ -93,6 +93,7 @@ fn contact(d: &str, c: Contact<'_>, case: Option<ImportedCase>) -> ImportedConta
             resident: None,
             internal_customer: c.internal.map(dept),
             survey: None,
+            served: Default::default(),
             source: None,
         },
         resident_key: None,

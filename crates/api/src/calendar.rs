@@ -41,7 +41,7 @@ fn day_from_pb(field: &str, v: i32) -> Result<Weekday, ValidationError> {
     }
 }
 
-fn hours_to_pb(hours: &[OpeningHours]) -> Vec<pb::OpeningHours> {
+pub(crate) fn hours_to_pb(hours: &[OpeningHours]) -> Vec<pb::OpeningHours> {
     hours
         .iter()
         .map(|h| pb::OpeningHours {
@@ -64,7 +64,7 @@ fn holidays_to_pb(holidays: &[Holiday]) -> Vec<pb::Holiday> {
 }
 
 /// Validated opening hours of `field` (at least one range when `required`).
-fn hours_from_pb(
+pub(crate) fn hours_from_pb(
     field: &str,
     hours: &[pb::OpeningHours],
     required: bool,

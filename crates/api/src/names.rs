@@ -82,6 +82,12 @@ pub fn officer(field: &str, name: &str) -> Result<(DepartmentId, OfficerId), Val
     Ok((d, OfficerId::parse(field, id)?))
 }
 
+/// Parses `departments/{department}/touchpoints/{touchpoint}`.
+pub fn touchpoint(field: &str, name: &str) -> Result<(DepartmentId, cityserve_domain::TouchpointId), ValidationError> {
+    let (d, id) = child(field, name, "touchpoints")?;
+    Ok((d, cityserve_domain::TouchpointId::parse(field, id)?))
+}
+
 /// Parses `departments/{department}/appointments/{appointment}`.
 pub fn appointment(field: &str, name: &str) -> Result<(DepartmentId, AppointmentId), ValidationError> {
     let (d, id) = child(field, name, "appointments")?;

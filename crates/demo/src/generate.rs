@@ -106,6 +106,7 @@ pub(crate) fn contact(
         resident: None,
         internal_customer: internal.clone(),
         survey: None,
+        served: Default::default(),
         source: None,
     };
     let fid = format!("fb-demo-{serial:09}");

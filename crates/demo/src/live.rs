@@ -35,6 +35,7 @@ pub(crate) async fn live_coordination<S: CoordinationStore>(store: &S) -> Result
         resident: None,
         internal_customer: None,
         survey: None,
+        served: Default::default(),
         source: None,
     };
     let mut ids = Vec::new();

@@ -171,6 +171,8 @@ audit_actions! {
         "FeedbackService/UpdateNoticeTemplate",
         "FeedbackService/DeleteNoticeTemplate",
     ],
+    /// A touchpoint was recorded or changed (retired included).
+    TouchpointManage => "touchpoint.manage": ["CsoWorkService/CreateTouchpoint", "CsoWorkService/UpdateTouchpoint"],
     /// The notifier delivered a resident notice, gave up on it (a dead letter) or cancelled it
     /// (no address any more). No RPC: recorded by the server's own worker.
     NoticeDeliver => "notice.deliver": [],

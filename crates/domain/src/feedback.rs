@@ -268,6 +268,18 @@ pub fn resident_key(field: &str, value: &str) -> Result<String, ValidationError>
     if ok { Ok(value.to_owned()) } else { Err(ValidationError::one(field, "is not a resident key")) }
 }
 
+/// Where, and by whom, a resident was served: the moment of truth a contact is about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Served {
+    /// The touchpoint, by its department and ID as named: a submission's must be an active
+    /// touchpoint of the feedback's own department (the store refuses anything else in the same
+    /// words, another department's included).
+    pub touchpoint: Option<(DepartmentId, crate::TouchpointId)>,
+    /// The officer who served the resident, by the department named and ID: a submission's
+    /// must be an active officer of the feedback's own department (refused like the touchpoint).
+    pub officer: Option<(DepartmentId, crate::OfficerId)>,
+}
+
 /// One resident contact, from any channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Feedback {
@@ -313,6 +325,8 @@ pub struct Feedback {
     pub case_id: Option<CaseId>,
     /// Whether the resident's identifying details were erased.
     pub erased: bool,
+    /// The touchpoint and officer that served the resident, when named.
+    pub served: Served,
 }
 
 /// A 311 app's identifiers of the resident who filed through it (Open311 `device_id` and
@@ -365,6 +379,8 @@ pub struct NewFeedback {
     /// A follow-up survey's answer arriving with its (verified, unexpired) token: the store
     /// records the invitation as answered (once) and links this feedback to the case.
     pub survey: Option<crate::survey::SurveyLink>,
+    /// The touchpoint and officer that served the resident, when named.
+    pub served: Served,
     /// The Open311 client that filed it (`None` for every other intake path).
     pub source: Option<String>,
 }
@@ -770,6 +786,7 @@ mod tests {
             resident: None,
             internal_customer: None,
             survey: None,
+            served: Default::default(),
             source: None,
         };
         assert!(ok.check_measures().is_ok());
@@ -813,6 +830,7 @@ mod tests {
             resident: None,
             internal_customer: None,
             survey: None,
+            served: Default::default(),
             source: None,
         }
     }

@@ -82,6 +82,11 @@ slug_id!(
     ServiceAccountId
 );
 slug_id!(
+    /// A touchpoint ID within a department, e.g. `msb-counter` (a place or channel where
+    /// residents meet the department).
+    TouchpointId
+);
+slug_id!(
     /// An appointment ID (server-generated, time-ordered).
     AppointmentId
 );

@@ -25,6 +25,7 @@ pub mod policy;
 pub mod report;
 pub mod service_account;
 pub mod survey;
+pub mod touchpoint;
 pub mod validation;
 
 pub use attributes::{AttributeAnswer, AttributeChoice, AttributeDatatype, ServiceAttribute};
@@ -53,6 +54,7 @@ pub use officer::{
 pub use page::{Page, PageKey, PageRequest, PageToken};
 pub use policy::{Action, Denied, TenantScope, authorize};
 pub use service_account::{ServiceAccount, ServiceAccountId, ServiceAccountStatus};
+pub use touchpoint::{Touchpoint, TouchpointId, TouchpointKind, TouchpointStatus};
 pub use validation::{FieldViolation, ValidationError};
 
 /// An optimistic-concurrency tag derived from a row's revision counter.

@@ -110,6 +110,10 @@ pub enum Action {
     /// Read a department's notices and their delivery (dead letters are the CSO's to follow up),
     /// and its notice templates.
     ReadNotices,
+    /// Record and change a department's touchpoints (where residents meet it).
+    ManageTouchpoints,
+    /// Read a department's touchpoints.
+    ReadTouchpoints,
     /// Read the audit log (who did what, to which resource, when, with which outcome).
     ReadAudit,
     /// Change the city's calendar (time zone, opening hours, holidays). Reading it needs only
@@ -119,7 +123,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 52] = [
+    pub const ALL: [Action; 54] = [
         Action::CreateDepartment,
         Action::ReadDepartment,
         Action::UpdateDepartment,
@@ -170,6 +174,8 @@ impl Action {
         Action::ReadServiceAccounts,
         Action::ManageNoticeTemplates,
         Action::ReadNotices,
+        Action::ManageTouchpoints,
+        Action::ReadTouchpoints,
         Action::ReadAudit,
         Action::ManageCityCalendar,
     ];
@@ -227,6 +233,8 @@ impl Action {
             Action::ReadServiceAccounts => "service_account.read",
             Action::ManageNoticeTemplates => "notice_template.manage",
             Action::ReadNotices => "notice.read",
+            Action::ManageTouchpoints => "touchpoint.manage",
+            Action::ReadTouchpoints => "touchpoint.read",
             Action::ReadAudit => "audit.read",
             Action::ManageCityCalendar => "city_calendar.manage",
         }
@@ -339,6 +347,12 @@ pub fn reach(action: Action, role: Role) -> Reach {
         (ReadNotices, Chief | Auditor) => Any,
         (ReadNotices, Cso) => Own,
         (ReadNotices, Staff | Service) => Never,
+        (ManageTouchpoints, Chief) => Any,
+        (ManageTouchpoints, Cso) => Own,
+        (ManageTouchpoints, Staff | Auditor | Service) => Never,
+        // Intake apps name touchpoints on submissions, so they may read the department's list.
+        (ReadTouchpoints, Chief | Auditor) => Any,
+        (ReadTouchpoints, Cso | Staff | Service) => Own,
         (ReadAudit, Chief | Auditor) => Any,
         (ReadAudit, _) => Never,
         (ManageCityCalendar, Chief) => Any,
@@ -726,6 +740,16 @@ mod tests {
             (ReadNotices, Staff, PD, NF, PD),
             (ReadNotices, Auditor, OK, OK, OK),
             (ReadNotices, Service, PD, NF, PD),
+            (ManageTouchpoints, Chief, OK, OK, OK),
+            (ManageTouchpoints, Cso, OK, NF, OK),
+            (ManageTouchpoints, Staff, PD, NF, PD),
+            (ManageTouchpoints, Auditor, PD, PD, PD),
+            (ManageTouchpoints, Service, PD, NF, PD),
+            (ReadTouchpoints, Chief, OK, OK, OK),
+            (ReadTouchpoints, Cso, OK, NF, OK),
+            (ReadTouchpoints, Staff, OK, NF, OK),
+            (ReadTouchpoints, Auditor, OK, OK, OK),
+            (ReadTouchpoints, Service, OK, NF, OK),
             (ReadAudit, Chief, OK, OK, OK),
             (ReadAudit, Cso, PD, NF, PD),
             (ReadAudit, Staff, PD, NF, PD),

@@ -24,6 +24,7 @@ mod open311;
 mod reports;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod touchpoints;
 mod write;
 
 pub(crate) use cityserve_store_sql::{corrupt, in_scope};

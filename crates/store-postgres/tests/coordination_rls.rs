@@ -62,6 +62,7 @@ async fn seeded() -> Option<(PgStore, TestDatabase)> {
         resident: None,
         internal_customer: None,
         survey: None,
+        served: Default::default(),
         source: None,
     };
     store.submit_feedback(&ctx(&s, &chief, "feedback.submit"), &idem("f1"), &complaint).await.unwrap();

@@ -59,6 +59,7 @@ fn items(department: &DepartmentId) -> Vec<ImportedContact> {
                     resident: None,
                     internal_customer: None,
                     survey: None,
+                    served: Default::default(),
                     source: None,
                 },
                 resident_key: (i % 20 == 0).then(|| format!("r-{}", i % 5_000)),

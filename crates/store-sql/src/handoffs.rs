@@ -260,6 +260,7 @@ macro_rules! handoff_store {
                         resident: None,
                         internal_customer: None,
                         survey: None,
+                        served: Default::default(),
                         source: None,
                     };
                     let mut path = h.path.clone();

@@ -34,6 +34,7 @@ pub mod reports;
 pub mod rollups;
 pub mod rows;
 pub mod service_accounts;
+pub mod touchpoints;
 pub mod write;
 
 use chrono::{DateTime, Utc};

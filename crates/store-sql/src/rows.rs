@@ -212,8 +212,9 @@ pub fn plan_revision(row: &impl SqlRow) -> StoreResult<PlanRevision> {
 pub fn feedback(row: &impl SqlRow) -> StoreResult<Feedback> {
     let kind = row.word("kind", FeedbackKind::parse)?;
     let feedback_id = row.id("feedback_id", FeedbackId::parse)?;
+    let department_id = row.id("department_id", DepartmentId::parse)?;
     Ok(Feedback {
-        department_id: row.id("department_id", DepartmentId::parse)?,
+        department_id: department_id.clone(),
         case_id: (kind == FeedbackKind::Complaint).then(|| CaseId::from_feedback(&feedback_id)),
         id: feedback_id,
         channel: row.word("channel", Channel::parse)?,
@@ -241,6 +242,12 @@ pub fn feedback(row: &impl SqlRow) -> StoreResult<Feedback> {
         internal_customer: row.opt_id("internal_customer", DepartmentId::parse)?,
         source: row.opt_text("source")?,
         erased: row.flag("erased")?,
+        served: cityserve_domain::feedback::Served {
+            touchpoint: row
+                .opt_id("touchpoint_id", cityserve_domain::TouchpointId::parse)?
+                .map(|t| (department_id.clone(), t)),
+            officer: row.opt_id("served_by", OfficerId::parse)?.map(|o| (department_id.clone(), o)),
+        },
     })
 }
 

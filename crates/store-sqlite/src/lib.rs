@@ -22,6 +22,7 @@ mod notices;
 mod officers;
 mod open311;
 mod reports;
+mod touchpoints;
 mod write;
 
 pub(crate) use cityserve_store_sql::{corrupt, in_scope};

@@ -27,6 +27,7 @@ pub mod open311;
 pub mod reports;
 pub mod service_accounts;
 pub mod suite;
+pub mod touchpoints;
 
 pub use audit::AuditStore;
 pub use calendar::CalendarStore;
@@ -45,6 +46,7 @@ pub use officers::OfficerStore;
 pub use open311::Open311Store;
 pub use reports::{ReportStore, RollupRebuild};
 pub use service_accounts::ServiceAccountStore;
+pub use touchpoints::TouchpointStore;
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -118,6 +120,7 @@ pub trait Store:
     + AuditStore
     + Open311Store
     + NoticeStore
+    + TouchpointStore
 {
 }
 
@@ -131,6 +134,7 @@ impl<T> Store for T where
         + AuditStore
         + Open311Store
         + NoticeStore
+        + TouchpointStore
 {
 }
 
@@ -194,6 +198,7 @@ macro_rules! backend_tests {
             a_case_waiting_on_the_resident_stops_its_clocks,
             notices_follow_case_changes_and_erasure,
             notice_templates_have_revisions_and_a_city_default,
+            touchpoints_are_kept_per_department_and_named_by_feedback,
         );
     };
     (@each $factory:path; $($name:ident),+ $(,)?) => {
@@ -275,6 +280,11 @@ pub mod resource {
     /// `departments/{d}/cases/{c}`.
     pub fn case(d: &DepartmentId, c: &cityserve_domain::CaseId) -> String {
         format!("departments/{d}/cases/{c}")
+    }
+
+    /// `departments/{d}/touchpoints/{t}`: a place or channel where residents meet a department.
+    pub fn touchpoint(d: &DepartmentId, t: &cityserve_domain::TouchpointId) -> String {
+        format!("departments/{d}/touchpoints/{t}")
     }
 
     /// `departments/{d}/notices/{n}`: a notice to a resident and its delivery.

@@ -21,6 +21,7 @@ mod notices;
 mod officers;
 mod open311;
 mod rollup_rebuild;
+mod touchpoints;
 pub use audit::*;
 pub use calendar::*;
 pub use coordination::*;
@@ -33,6 +34,7 @@ pub use notices::*;
 pub use officers::*;
 pub use open311::*;
 pub use rollup_rebuild::*;
+pub use touchpoints::*;
 
 fn dept(id: &str) -> DepartmentId {
     DepartmentId::parse("id", id).unwrap()

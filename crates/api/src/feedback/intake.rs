@@ -51,6 +51,8 @@ pub(super) fn feedback_to_pb(f: &Feedback) -> pb::Feedback {
         attributes: crate::convert::answers_to_pb(&f.attributes),
         device_id: f.client_ids.device_id.clone(),
         account_id: f.client_ids.account_id.clone(),
+        touchpoint: f.served.touchpoint.as_ref().map(|(d, t)| resource::touchpoint(d, t)).unwrap_or_default(),
+        served_by: f.served.officer.as_ref().map(|(d, o)| format!("departments/{d}/officers/{o}")).unwrap_or_default(),
     }
 }
 
@@ -198,6 +200,16 @@ impl<S: FeedbackStore> FeedbackApi<S> {
         }
         let resident = errors.check(self.resident("resident", r.resident.as_ref()));
         let survey = errors.check(self.survey_link(d, r, kind));
+        let touchpoint = if body.touchpoint.is_empty() {
+            Some(None)
+        } else {
+            errors.check(names::touchpoint("feedback.touchpoint", &body.touchpoint).map(Some))
+        };
+        let served_by = if body.served_by.is_empty() {
+            Some(None)
+        } else {
+            errors.check(names::officer("feedback.served_by", &body.served_by).map(Some))
+        };
         if !r.parent.is_empty() && names::department("parent", &r.parent).is_ok_and(|p| p != *d) {
             errors.push("parent", "must be the batch's parent");
         }
@@ -235,6 +247,10 @@ impl<S: FeedbackStore> FeedbackApi<S> {
             resident: resident.flatten(),
             internal_customer: internal.flatten(),
             survey: survey.flatten(),
+            served: cityserve_domain::feedback::Served {
+                touchpoint: touchpoint.flatten(),
+                officer: served_by.flatten(),
+            },
             source: None,
         })
     }

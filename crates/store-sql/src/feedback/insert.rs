@@ -194,6 +194,20 @@ macro_rules! feedback_insert {
             // Every counter increment of the submissions, written together at the end.
             let mut deltas = Vec::new();
             let keys = resolve_residents(conn, items, now).await?;
+            // The officer a contact names as the one who served the resident must be one of the
+            // department's active officers (the touchpoint was admitted with the intake).
+            for it in items {
+                if let Some((d, o)) = &it.new.served.officer {
+                    // Another department's officer is refused in the same words as a missing one.
+                    let here = &it.new.department_id;
+                    if d != here {
+                        return Err(cityserve_store::StoreError::FailedPrecondition(format!(
+                            "{o} is not an active officer of department {here}"
+                        )));
+                    }
+                    crate::require_active_officer(&mut **conn, here, o).await?;
+                }
+            }
             upsert_contacts(conn, items, &keys, now).await?;
             for it in items {
                 let (new, intake, origin) = (it.new, it.intake, it.origin);
@@ -244,7 +258,9 @@ macro_rules! feedback_insert {
                         .bind(&new.location.address_id)
                         .bind($crate::rows::json_column(&new.attributes))
                         .bind(&new.client_ids.device_id)
-                        .bind(&new.client_ids.account_id);
+                        .bind(&new.client_ids.account_id)
+                        .bind(new.served.touchpoint.as_ref().map(|(_, t)| t.as_str()))
+                        .bind(new.served.officer.as_ref().map(|(_, o)| o.as_str()));
                 }
                 for row in q.fetch_all(&mut **conn).await.map_err(crate::db_err)? {
                     let f = $crate::rows::feedback(&row)?;

@@ -18,7 +18,7 @@ macro_rules! feedback_columns {
     () => {
         "department_id, feedback_id, channel, kind, csat, nps, text, language, category_id, address, latitude, \
          longitude, occurred_at, received_at, resident_key, internal_customer, erased, source, media_urls, address_id, \
-         attributes, device_id, account_id"
+         attributes, device_id, account_id, touchpoint_id, served_by"
     };
 }
 macro_rules! case_columns {
@@ -59,6 +59,8 @@ pub const SELECT_INTAKE: &str = concat!(
        (SELECT string_agg(category_id || ' ' || attributes, '
 ' ORDER BY category_id) FROM service_categories
          WHERE department_id = $1 AND status = $2 AND attributes <> '') AS category_attributes,
+       (SELECT string_agg(touchpoint_id, ' ' ORDER BY touchpoint_id) FROM touchpoints
+         WHERE department_id = $1 AND status = $2) AS active_touchpoints,
        (SELECT body FROM city_calendar WHERE calendar_id = 1) AS city_calendar,
        (SELECT body FROM department_calendars WHERE department_id = $1) AS department_calendar,
        (SELECT time_zone FROM rollup_zone WHERE zone_id = 1) AS rollup_zone
@@ -93,10 +95,11 @@ pub const INSERT_IDENTIFIERS: MultiRow = MultiRow {
 pub const INSERT_FEEDBACK: MultiRow = MultiRow {
     head: "INSERT INTO feedback (department_id, feedback_id, channel, kind, csat, nps, text, language, category_id,
          address, latitude, longitude, occurred_at, received_at, resident_key, internal_customer, erased, source,
-         media_urls, address_id, attributes, device_id, account_id)
+         media_urls, address_id, attributes, device_id, account_id, touchpoint_id, served_by)
      VALUES ",
-    row: "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false, $17, $18, $19, $20, $21, $22)",
-    width: 22,
+    row: "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, false, $17, $18, $19, $20, $21, $22,
+         $23, $24)",
+    width: 24,
     tail: concat!(" RETURNING ", feedback_columns!()),
 };
 /// Stores residents' contact details with departments: the newest win, and a missing one keeps
@@ -200,6 +203,8 @@ pub struct Intake {
     pub standards: Vec<ServiceStandard>,
     /// Its active categories: the only ones a submission may name.
     pub active_categories: Vec<ServiceCategoryId>,
+    /// Its active touchpoints: the only ones a submission may name as where it was served.
+    pub active_touchpoints: Vec<cityserve_domain::TouchpointId>,
     /// The attributes of those that ask questions: what their submissions' answers are checked
     /// against.
     pub attributes: Vec<(ServiceCategoryId, Vec<cityserve_domain::ServiceAttribute>)>,
@@ -220,6 +225,14 @@ impl Intake {
             return Err(StoreError::FailedPrecondition(format!(
                 "service category {c} is not an active category of department {}",
                 new.department_id
+            )));
+        }
+        if let Some((d, t)) = &new.served.touchpoint
+            && (d != &new.department_id || !self.active_touchpoints.contains(t))
+        {
+            return Err(StoreError::FailedPrecondition(cityserve_domain::touchpoint::not_active(
+                &format!("departments/{d}/touchpoints/{t}"),
+                &new.department_id,
             )));
         }
         let defs = cityserve_domain::attributes::of_category(&self.attributes, new.category.as_ref());
@@ -299,6 +312,14 @@ pub fn intake_row(row: &impl SqlRow) -> StoreResult<Intake> {
         .filter(|c| !c.is_empty())
         .map(category)
         .collect::<StoreResult<Vec<_>>>()?;
+    let touchpoints = row.opt_text("active_touchpoints")?;
+    let active_touchpoints = touchpoints
+        .as_deref()
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|t| !t.is_empty())
+        .map(|t| cityserve_domain::TouchpointId::parse("touchpoint_id", t).map_err(|_| corrupt("touchpoint_id")))
+        .collect::<StoreResult<Vec<_>>>()?;
     let mut attributes = Vec::new();
     for line in row.opt_text("category_attributes")?.as_deref().unwrap_or_default().lines() {
         let (id, json) = line.split_once(' ').ok_or_else(|| corrupt("service_categories.attributes"))?;
@@ -314,6 +335,7 @@ pub fn intake_row(row: &impl SqlRow) -> StoreResult<Intake> {
         default_targets: department.default_targets,
         standards: Vec::new(),
         active_categories: active,
+        active_touchpoints,
         attributes,
         calendar,
         rollup_zone,

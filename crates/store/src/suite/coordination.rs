@@ -54,6 +54,7 @@ fn contact(
         resident: None,
         internal_customer: None,
         survey: None,
+        served: Default::default(),
         source: None,
     }
 }

@@ -61,6 +61,7 @@ pub(super) fn item(d: &str, id: &str, kind: FeedbackKind, channel: Channel) -> N
         resident: Some(resident(EMAIL, PHONE)),
         internal_customer: None,
         survey: None,
+        served: Default::default(),
         source: None,
     }
 }

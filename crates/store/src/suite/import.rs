@@ -28,6 +28,7 @@ fn contact(id: &str, kind: FeedbackKind, channel: Channel, csat: Option<i32>) ->
         resident: None,
         internal_customer: None,
         survey: None,
+        served: Default::default(),
         source: None,
     }
 }

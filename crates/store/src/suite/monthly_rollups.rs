@@ -32,6 +32,7 @@ fn contact(d: &str, id: &str, channel: Channel, csat: Option<i32>, at: DateTime<
             resident: None,
             internal_customer: None,
             survey: None,
+            served: Default::default(),
             source: None,
         },
         resident_key: None,
@@ -187,6 +188,7 @@ pub async fn live_writes_reach_the_month_of_their_day<S: CoordinationStore>(stor
             resident: None,
             internal_customer: None,
             survey: None,
+            served: Default::default(),
             source: None,
         };
         store.submit_feedback(&ctx(&s, &c, "feedback.submit"), &idem(f.id.as_str(), "h"), &f).await.unwrap();

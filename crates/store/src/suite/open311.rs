@@ -95,6 +95,7 @@ pub async fn open311_requests_are_filtered_and_paged<S: Open311Store>(store: &S)
             resident: None,
             internal_customer: None,
             survey: None,
+            served: Default::default(),
             source: source.map(str::to_owned),
         };
         store.submit_feedback(&ctx(&s, &c, "feedback.submit"), &idem(&format!("f{i}"), "h"), &f).await.unwrap();
