@@ -403,7 +403,11 @@ struct Services<S> {
 /// Step 1: the services, each bounded by `max_message_bytes`, and the Open311 gateway sharing
 /// the feedback service.
 fn services<
-    S: Open311Store + cityserve_store::AuditStore + cityserve_store::CalendarStore + cityserve_store::TouchpointStore,
+    S: Open311Store
+        + cityserve_store::AuditStore
+        + cityserve_store::CalendarStore
+        + cityserve_store::TouchpointStore
+        + cityserve_store::ObservationStore,
 >(
     store: &S,
     config: &Config,
@@ -619,7 +623,8 @@ async fn serve_with<
         + cityserve_store::LeaseStore
         + cityserve_store::CalendarStore
         + cityserve_store::NoticeStore
-        + cityserve_store::TouchpointStore,
+        + cityserve_store::TouchpointStore
+        + cityserve_store::ObservationStore,
 >(
     store: S,
     config: Config,

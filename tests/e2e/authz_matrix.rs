@@ -697,6 +697,47 @@ pub(crate) fn table() -> HashMap<&'static str, Spec> {
         ),
     );
 
+    // Rubrics (the CSO writes them) and observations (the CSO and staff record them). Revising
+    // the seeded rubric names a stale version; completing the seeded coaching action a stale etag.
+    add(
+        "cityserve.v1.CsoWorkService.CreateRubric",
+        dept(
+            &[ManageRubrics],
+            OK,
+            r#"{"parent":"departments/{T}","rubric_id":"mx-rb-{N}","rubric":{"display_name":"Rubric {N}","items":[{"code":"greeting","label":"Greeted"}]},"request_id":"mx-rb-{N}"}"#,
+        ),
+    );
+    add(
+        "cityserve.v1.CsoWorkService.ReviseRubric",
+        dept(
+            &[ManageRubrics],
+            ABORTED,
+            r#"{"rubric":{"name":"departments/{T}/rubrics/mx-counter","display_name":"Counter","items":[{"code":"greeting","label":"Greeted"}],"version":99}}"#,
+        ),
+    );
+    add(
+        "cityserve.v1.CsoWorkService.GetRubric",
+        dept(&[ReadObservations], OK, r#"{"name":"departments/{T}/rubrics/mx-counter"}"#),
+    );
+    add("cityserve.v1.CsoWorkService.ListRubrics", dept(&[ReadObservations], OK, r#"{"parent":"departments/{T}"}"#));
+    add(
+        "cityserve.v1.CsoWorkService.CreateObservation",
+        dept(
+            &[ManageObservations],
+            OK,
+            r#"{"parent":"departments/{T}","observation":{"touchpoint":"departments/{T}/touchpoints/mx-counter","rubric":"departments/{T}/rubrics/mx-counter","scores":[{"code":"greeting","score":4}]},"request_id":"mx-ob-{N}"}"#,
+        ),
+    );
+    add("cityserve.v1.CsoWorkService.GetObservation", dept(&[ReadObservations], OK, r#"{"name":"{OBS}"}"#));
+    add(
+        "cityserve.v1.CsoWorkService.ListObservations",
+        dept(&[ReadObservations], OK, r#"{"parent":"departments/{T}"}"#),
+    );
+    add(
+        "cityserve.v1.CsoWorkService.CompleteCoachingAction",
+        dept(&[ManageObservations], ABORTED, r#"{"name":"{OBS}/coachingActions/1","etag":"{STALE}"}"#),
+    );
+
     // ApiKeyService (city-wide: keys belong to no department)
     add(
         "cityserve.v1.ApiKeyService.CreateApiKey",
@@ -1015,6 +1056,23 @@ pub(crate) async fn seed(app: &TestApp, rpc: &Rpc) -> Fixture {
             ),
         )
         .await;
+        rpc.seed(
+            "CsoWorkService.CreateRubric",
+            &format!(
+                r#"{{"parent":"departments/{d}","rubric_id":"mx-counter","rubric":{{"display_name":"Counter","items":[{{"code":"greeting","label":"Greeted"}}]}},"request_id":"seed-rb-{d}"}}"#
+            ),
+        )
+        .await;
+        let cso_of = fx[d]["CSO"].clone();
+        let obs = rpc
+            .seed(
+                "CsoWorkService.CreateObservation",
+                &format!(
+                    r#"{{"parent":"departments/{d}","observation":{{"touchpoint":"departments/{d}/touchpoints/mx-counter","rubric":"departments/{d}/rubrics/mx-counter","scores":[{{"code":"greeting","score":3}}],"coaching_actions":[{{"action":"Greet first","owner":"{cso_of}","due_date":"2027-01-15"}}]}},"request_id":"seed-ob-{d}"}}"#
+                ),
+            )
+            .await;
+        fx.get_mut(d).unwrap().insert("OBS", at(&obs, "observation.name"));
         rpc.seed(
             "FeedbackService.UpdateNoticeTemplate",
             &format!(

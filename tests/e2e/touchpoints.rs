@@ -102,3 +102,107 @@ both_backends! {
         assert_eq!(late.message(), missing.message().replace("crew-a", "msb-counter"));
     }
 }
+
+fn rubric(items: &[(&str, &str)]) -> Vec<pb::RubricItem> {
+    items.iter().map(|(c, l)| pb::RubricItem { code: (*c).into(), label: (*l).into() }).collect()
+}
+
+fn observe(parent: &str, touchpoint: &str, scores: &[(&str, i32)], id: &str) -> pb::CreateObservationRequest {
+    pb::CreateObservationRequest {
+        parent: parent.into(),
+        observation: Some(pb::Observation {
+            touchpoint: touchpoint.into(),
+            rubric: "departments/water/rubrics/counter".into(),
+            scores: scores.iter().map(|(c, s)| pb::Score { code: (*c).into(), score: *s }).collect(),
+            notes: "Queue of six; clerk explained the bill clearly".into(),
+            coaching_actions: vec![pb::CoachingAction {
+                action: "Greet the queue when it passes five".into(),
+                owner: "departments/water/officers/staff-water".into(),
+                due_date: "2027-01-15".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        request_id: id.into(),
+    }
+}
+
+both_backends! {
+    async fn observations_are_scored_on_their_rubric_version_and_coached_to_done(app: &TestApp) {
+        create_department(app, "water").await;
+        create_department(app, "streets").await;
+        let cso = app.cso("water").await;
+        let staff = app.staff("water").await;
+        let streets_cso = app.cso("streets").await;
+        let mut cw = CsoWorkServiceClient::new(app.channel.clone());
+        cw.create_touchpoint(authed(counter("departments/water", "msb-counter"), &cso)).await.unwrap();
+        cw.create_touchpoint(authed(counter("departments/streets", "crew-a"), &streets_cso)).await.unwrap();
+        let v1 = pb::CreateRubricRequest {
+            parent: "departments/water".into(),
+            rubric_id: "counter".into(),
+            rubric: Some(pb::Rubric {
+                display_name: "Counter service".into(),
+                items: rubric(&[("greeting", "Greeted within 30 seconds"), ("clarity", "Explained clearly")]),
+                ..Default::default()
+            }),
+            request_id: "rb-1".into(),
+        };
+        let v1 = cw.create_rubric(authed(v1, &cso)).await.unwrap().into_inner().rubric.unwrap();
+        assert_eq!(v1.version, 1);
+
+        // Staff (to whom the CSO delegates the watching) record an observation with coaching.
+        let tp = "departments/water/touchpoints/msb-counter";
+        let first = cw.create_observation(authed(observe("departments/water", tp, &[("greeting", 2), ("clarity", 5)], "ob-1"), &staff)).await.unwrap().into_inner().observation.unwrap();
+        assert_eq!((first.rubric_version, first.scores.len(), first.coaching_actions.len()), (1, 2, 1));
+        assert_eq!(first.coaching_actions[0].state, pb::CoachingActionState::Open as i32);
+
+        // Water's CSO observing a Streets touchpoint: it does not exist for them, either way.
+        let e = cw.create_observation(authed(observe("departments/water", "departments/streets/touchpoints/crew-a", &[("greeting", 3)], "ob-x"), &cso)).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound, "{e:?}");
+        let mut theirs = observe("departments/streets", "departments/streets/touchpoints/crew-a", &[("greeting", 3)], "ob-y");
+        if let Some(o) = theirs.observation.as_mut() {
+            o.rubric = "departments/streets/rubrics/counter".into();
+            o.coaching_actions.clear();
+        }
+        let e = cw.create_observation(authed(theirs, &cso)).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound, "{e:?}");
+        // Scores name items of the rubric, 1-5.
+        let e = cw.create_observation(authed(observe("departments/water", tp, &[("courtesy", 3), ("greeting", 9)], "ob-z"), &cso)).await.unwrap_err();
+        assert_eq!(bad_fields(&e), ["observation.scores[0].code", "observation.scores[1].score"]);
+
+        // The rubric is revised: the old observation keeps version 1 and its scores.
+        let v2 = pb::ReviseRubricRequest {
+            rubric: Some(pb::Rubric {
+                name: v1.name.clone(),
+                display_name: "Counter service".into(),
+                items: rubric(&[("greeting", "Greeted within 30 seconds"), ("courtesy", "Courteous throughout")]),
+                version: 1,
+                ..Default::default()
+            }),
+        };
+        let v2 = cw.revise_rubric(authed(v2.clone(), &cso)).await.unwrap().into_inner().rubric.unwrap();
+        assert_eq!(v2.version, 2);
+        let stale = pb::ReviseRubricRequest { rubric: Some(pb::Rubric { version: 1, ..v2.clone() }) };
+        assert_eq!(cw.revise_rubric(authed(stale, &cso)).await.unwrap_err().code(), Code::Aborted);
+        let old = cw.get_observation(authed(pb::GetObservationRequest { name: first.name.clone() }, &cso)).await.unwrap().into_inner().observation.unwrap();
+        assert_eq!((old.rubric_version, old.scores[1].code.as_str()), (1, "clarity"));
+        let kept = cw.get_rubric(authed(pb::GetRubricRequest { name: v1.name.clone(), version: 1 }, &staff)).await.unwrap().into_inner().rubric.unwrap();
+        assert_eq!(kept.items[1].code, "clarity");
+        let e = cw.create_observation(authed(observe("departments/water", tp, &[("clarity", 4)], "ob-2"), &cso)).await.unwrap_err();
+        assert_eq!(bad_fields(&e), ["observation.scores[0].code"]);
+        let second = cw.create_observation(authed(observe("departments/water", tp, &[("courtesy", 4)], "ob-3"), &cso)).await.unwrap().into_inner().observation.unwrap();
+        assert_eq!(second.rubric_version, 2);
+        let listed = cw.list_observations(authed(pb::ListObservationsRequest { parent: "departments/water".into(), touchpoint: tp.into(), ..Default::default() }, &cso)).await.unwrap().into_inner();
+        assert_eq!(listed.observations.iter().map(|o| o.name.clone()).collect::<Vec<_>>(), [second.name.clone(), first.name.clone()]);
+
+        // Coaching is followed to done; doing it again changes nothing.
+        let action = first.coaching_actions[0].name.clone();
+        let done = cw.complete_coaching_action(authed(pb::CompleteCoachingActionRequest { name: action.clone(), etag: first.etag.clone() }, &staff)).await.unwrap().into_inner().observation.unwrap();
+        assert_eq!(done.coaching_actions[0].state, pb::CoachingActionState::Done as i32);
+        assert!(done.coaching_actions[0].done_time.is_some());
+        let again = cw.complete_coaching_action(authed(pb::CompleteCoachingActionRequest { name: action, etag: String::new() }, &staff)).await.unwrap().into_inner().observation.unwrap();
+        assert_eq!(again.etag, done.etag);
+        let e = cw.get_observation(authed(pb::GetObservationRequest { name: first.name.clone() }, &streets_cso)).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound);
+    }
+}

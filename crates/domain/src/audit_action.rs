@@ -173,6 +173,12 @@ audit_actions! {
     ],
     /// A touchpoint was recorded or changed (retired included).
     TouchpointManage => "touchpoint.manage": ["CsoWorkService/CreateTouchpoint", "CsoWorkService/UpdateTouchpoint"],
+    /// A rubric was written, or revised into a new version.
+    RubricManage => "rubric.manage": ["CsoWorkService/CreateRubric", "CsoWorkService/ReviseRubric"],
+    /// A moment-of-truth observation was recorded.
+    ObservationRecord => "observation.record": ["CsoWorkService/CreateObservation"],
+    /// A coaching action was marked done.
+    CoachingUpdate => "coaching.update": ["CsoWorkService/CompleteCoachingAction"],
     /// The notifier delivered a resident notice, gave up on it (a dead letter) or cancelled it
     /// (no address any more). No RPC: recorded by the server's own worker.
     NoticeDeliver => "notice.deliver": [],

@@ -82,6 +82,14 @@ slug_id!(
     ServiceAccountId
 );
 slug_id!(
+    /// A rubric ID within a department, e.g. `counter-service` (what observers score).
+    RubricId
+);
+slug_id!(
+    /// An observation ID (server-generated, time-ordered).
+    ObservationId
+);
+slug_id!(
     /// A touchpoint ID within a department, e.g. `msb-counter` (a place or channel where
     /// residents meet the department).
     TouchpointId

@@ -17,6 +17,7 @@ pub mod feedback;
 pub mod ids;
 pub mod measures;
 pub mod notice;
+pub mod observation;
 pub mod officer;
 pub mod open_data;
 pub mod page;

@@ -114,6 +114,13 @@ pub enum Action {
     ManageTouchpoints,
     /// Read a department's touchpoints.
     ReadTouchpoints,
+    /// Write and revise the rubrics a department's observations are scored on.
+    ManageRubrics,
+    /// Record moments-of-truth observations and follow their coaching actions to done (the CSO
+    /// and the staff they delegate the watching to).
+    ManageObservations,
+    /// Read a department's rubrics and observations.
+    ReadObservations,
     /// Read the audit log (who did what, to which resource, when, with which outcome).
     ReadAudit,
     /// Change the city's calendar (time zone, opening hours, holidays). Reading it needs only
@@ -123,7 +130,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 54] = [
+    pub const ALL: [Action; 57] = [
         Action::CreateDepartment,
         Action::ReadDepartment,
         Action::UpdateDepartment,
@@ -176,6 +183,9 @@ impl Action {
         Action::ReadNotices,
         Action::ManageTouchpoints,
         Action::ReadTouchpoints,
+        Action::ManageRubrics,
+        Action::ManageObservations,
+        Action::ReadObservations,
         Action::ReadAudit,
         Action::ManageCityCalendar,
     ];
@@ -235,6 +245,9 @@ impl Action {
             Action::ReadNotices => "notice.read",
             Action::ManageTouchpoints => "touchpoint.manage",
             Action::ReadTouchpoints => "touchpoint.read",
+            Action::ManageRubrics => "rubric.manage",
+            Action::ManageObservations => "observation.manage",
+            Action::ReadObservations => "observation.read",
             Action::ReadAudit => "audit.read",
             Action::ManageCityCalendar => "city_calendar.manage",
         }
@@ -353,6 +366,15 @@ pub fn reach(action: Action, role: Role) -> Reach {
         // Intake apps name touchpoints on submissions, so they may read the department's list.
         (ReadTouchpoints, Chief | Auditor) => Any,
         (ReadTouchpoints, Cso | Staff | Service) => Own,
+        (ManageRubrics, Chief) => Any,
+        (ManageRubrics, Cso) => Own,
+        (ManageRubrics, Staff | Auditor | Service) => Never,
+        (ManageObservations, Chief) => Any,
+        (ManageObservations, Cso | Staff) => Own,
+        (ManageObservations, Auditor | Service) => Never,
+        (ReadObservations, Chief | Auditor) => Any,
+        (ReadObservations, Cso | Staff) => Own,
+        (ReadObservations, Service) => Never,
         (ReadAudit, Chief | Auditor) => Any,
         (ReadAudit, _) => Never,
         (ManageCityCalendar, Chief) => Any,
@@ -750,6 +772,21 @@ mod tests {
             (ReadTouchpoints, Staff, OK, NF, OK),
             (ReadTouchpoints, Auditor, OK, OK, OK),
             (ReadTouchpoints, Service, OK, NF, OK),
+            (ManageRubrics, Chief, OK, OK, OK),
+            (ManageRubrics, Cso, OK, NF, OK),
+            (ManageRubrics, Staff, PD, NF, PD),
+            (ManageRubrics, Auditor, PD, PD, PD),
+            (ManageRubrics, Service, PD, NF, PD),
+            (ManageObservations, Chief, OK, OK, OK),
+            (ManageObservations, Cso, OK, NF, OK),
+            (ManageObservations, Staff, OK, NF, OK),
+            (ManageObservations, Auditor, PD, PD, PD),
+            (ManageObservations, Service, PD, NF, PD),
+            (ReadObservations, Chief, OK, OK, OK),
+            (ReadObservations, Cso, OK, NF, OK),
+            (ReadObservations, Staff, OK, NF, OK),
+            (ReadObservations, Auditor, OK, OK, OK),
+            (ReadObservations, Service, PD, NF, PD),
             (ReadAudit, Chief, OK, OK, OK),
             (ReadAudit, Cso, PD, NF, PD),
             (ReadAudit, Staff, PD, NF, PD),

@@ -29,6 +29,7 @@ pub mod import;
 pub mod initiatives;
 pub mod lease;
 pub mod notices;
+pub mod observations;
 pub mod officers;
 pub mod reports;
 pub mod rollups;

@@ -19,6 +19,7 @@ mod import;
 mod initiatives;
 mod lease;
 mod notices;
+mod observations;
 mod officers;
 mod open311;
 mod reports;

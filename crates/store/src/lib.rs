@@ -22,6 +22,7 @@ pub mod import;
 pub mod initiatives;
 pub mod lease;
 pub mod notices;
+pub mod observations;
 pub mod officers;
 pub mod open311;
 pub mod reports;
@@ -42,6 +43,7 @@ pub use import::ImportStore;
 pub use initiatives::InitiativeStore;
 pub use lease::{Lease, LeaseStore};
 pub use notices::NoticeStore;
+pub use observations::ObservationStore;
 pub use officers::OfficerStore;
 pub use open311::Open311Store;
 pub use reports::{ReportStore, RollupRebuild};
@@ -121,6 +123,7 @@ pub trait Store:
     + Open311Store
     + NoticeStore
     + TouchpointStore
+    + ObservationStore
 {
 }
 
@@ -135,6 +138,7 @@ impl<T> Store for T where
         + Open311Store
         + NoticeStore
         + TouchpointStore
+        + ObservationStore
 {
 }
 
@@ -285,6 +289,16 @@ pub mod resource {
     /// `departments/{d}/touchpoints/{t}`: a place or channel where residents meet a department.
     pub fn touchpoint(d: &DepartmentId, t: &cityserve_domain::TouchpointId) -> String {
         format!("departments/{d}/touchpoints/{t}")
+    }
+
+    /// `departments/{d}/rubrics/{r}`: what observers score at a department's touchpoints.
+    pub fn rubric(d: &DepartmentId, r: &cityserve_domain::observation::RubricId) -> String {
+        format!("departments/{d}/rubrics/{r}")
+    }
+
+    /// `departments/{d}/observations/{o}`: a moment-of-truth observation.
+    pub fn observation(d: &DepartmentId, o: &cityserve_domain::observation::ObservationId) -> String {
+        format!("departments/{d}/observations/{o}")
     }
 
     /// `departments/{d}/notices/{n}`: a notice to a resident and its delivery.

@@ -3,9 +3,10 @@
 //! the resident through FeedbackService.
 use cityserve_proto::v1 as pb;
 use cityserve_proto::v1::cso_work_service_server::CsoWorkService;
-use cityserve_store::TouchpointStore;
+use cityserve_store::{ObservationStore, TouchpointStore};
 use tonic::{Request, Response, Status};
 
+mod observations;
 mod touchpoints;
 
 /// The CsoWorkService implementation, generic over the storage backend.
@@ -14,7 +15,7 @@ pub struct CsoWorkApi<S> {
     store: S,
 }
 
-impl<S: TouchpointStore> CsoWorkApi<S> {
+impl<S: TouchpointStore + ObservationStore> CsoWorkApi<S> {
     /// A service backed by `store`.
     pub fn new(store: S) -> Self {
         Self { store }
@@ -27,7 +28,7 @@ impl<S: TouchpointStore> CsoWorkApi<S> {
 }
 
 #[tonic::async_trait]
-impl<S: TouchpointStore> CsoWorkService for CsoWorkApi<S> {
+impl<S: TouchpointStore + ObservationStore> CsoWorkService for CsoWorkApi<S> {
     async fn create_touchpoint(
         &self,
         req: Request<pb::CreateTouchpointRequest>,
@@ -59,6 +60,71 @@ impl<S: TouchpointStore> CsoWorkService for CsoWorkApi<S> {
     ) -> Result<Response<pb::UpdateTouchpointResponse>, Status> {
         handle!(req, |c, r| self.update_touchpoint(c, r), |t| pb::UpdateTouchpointResponse {
             touchpoint: Some(touchpoints::touchpoint_to_pb(&t))
+        })
+    }
+
+    async fn create_rubric(
+        &self,
+        req: Request<pb::CreateRubricRequest>,
+    ) -> Result<Response<pb::CreateRubricResponse>, Status> {
+        handle!(req, |c, r| self.create_rubric(c, r), |x| pb::CreateRubricResponse {
+            rubric: Some(observations::rubric_response(&x))
+        })
+    }
+
+    async fn revise_rubric(
+        &self,
+        req: Request<pb::ReviseRubricRequest>,
+    ) -> Result<Response<pb::ReviseRubricResponse>, Status> {
+        handle!(req, |c, r| self.revise_rubric(c, r), |x| pb::ReviseRubricResponse {
+            rubric: Some(observations::rubric_response(&x))
+        })
+    }
+
+    async fn get_rubric(&self, req: Request<pb::GetRubricRequest>) -> Result<Response<pb::GetRubricResponse>, Status> {
+        handle!(req, |c, r| self.get_rubric(c, r), |x| pb::GetRubricResponse {
+            rubric: Some(observations::rubric_response(&x))
+        })
+    }
+
+    async fn list_rubrics(
+        &self,
+        req: Request<pb::ListRubricsRequest>,
+    ) -> Result<Response<pb::ListRubricsResponse>, Status> {
+        handle!(req, |c, r| self.list_rubrics(c, r), |x| x)
+    }
+
+    async fn create_observation(
+        &self,
+        req: Request<pb::CreateObservationRequest>,
+    ) -> Result<Response<pb::CreateObservationResponse>, Status> {
+        handle!(req, |c, r| self.create_observation(c, r), |x| pb::CreateObservationResponse {
+            observation: Some(observations::observation_to_pb(&x))
+        })
+    }
+
+    async fn get_observation(
+        &self,
+        req: Request<pb::GetObservationRequest>,
+    ) -> Result<Response<pb::GetObservationResponse>, Status> {
+        handle!(req, |c, r| async move { self.get_observation(c, &r.name).await }, |x| pb::GetObservationResponse {
+            observation: Some(observations::observation_to_pb(&x))
+        })
+    }
+
+    async fn list_observations(
+        &self,
+        req: Request<pb::ListObservationsRequest>,
+    ) -> Result<Response<pb::ListObservationsResponse>, Status> {
+        handle!(req, |c, r| self.list_observations(c, r), |x| x)
+    }
+
+    async fn complete_coaching_action(
+        &self,
+        req: Request<pb::CompleteCoachingActionRequest>,
+    ) -> Result<Response<pb::CompleteCoachingActionResponse>, Status> {
+        handle!(req, |c, r| self.complete_coaching_action(c, r), |x| pb::CompleteCoachingActionResponse {
+            observation: Some(observations::observation_to_pb(&x))
         })
     }
 }
