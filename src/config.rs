@@ -132,6 +132,9 @@ pub struct Config {
     /// How long a survey link takes answers; a later answer is kept as ordinary feedback.
     #[serde(with = "humantime_serde_compat")]
     pub survey_token_ttl: Duration,
+    /// The fewest CSAT responses a per-officer satisfaction mean is shown on; below it the mean
+    /// is withheld ("too few responses"), so no resident or officer is singled out.
+    pub officer_figures_min_responses: i64,
     /// Log format.
     pub log_format: LogFormat,
     /// Log filter directives (`RUST_LOG` syntax).
@@ -212,6 +215,7 @@ impl Default for Config {
             survey_public_url: String::new(),
             survey_delay: Duration::from_secs(86_400),
             survey_token_ttl: Duration::from_secs(30 * 86_400),
+            officer_figures_min_responses: cityserve_api::cso_work::DEFAULT_MIN_RESPONSES,
             standing_cache_ttl: Duration::from_secs(1),
             cors_allowed_origins: Vec::new(),
             log_format: LogFormat::Text,
@@ -400,6 +404,9 @@ impl Config {
         if let Some(v) = env("CITYSERVE_SURVEY_TOKEN_TTL") {
             self.survey_token_ttl = dur("CITYSERVE_SURVEY_TOKEN_TTL", &v)?;
         }
+        if let Some(v) = env("CITYSERVE_OFFICER_FIGURES_MIN_RESPONSES") {
+            self.officer_figures_min_responses = parse("CITYSERVE_OFFICER_FIGURES_MIN_RESPONSES", &v)?;
+        }
         if let Some(v) = env("CITYSERVE_STANDING_CACHE_TTL") {
             self.standing_cache_ttl = dur("CITYSERVE_STANDING_CACHE_TTL", &v)?;
         }
@@ -506,6 +513,9 @@ impl Config {
         }
         if self.notice_lease_ttl < Duration::from_secs(1) || self.notice_lease_ttl <= self.notice_send_timeout {
             return Err(ConfigError("notice_lease_ttl must be at least 1s and longer than notice_send_timeout".into()));
+        }
+        if self.officer_figures_min_responses < 1 {
+            return Err(ConfigError("officer_figures_min_responses must be at least 1".into()));
         }
         if self.survey_token_ttl < Duration::from_secs(3600) {
             return Err(ConfigError("survey_token_ttl must be at least 1h".into()));

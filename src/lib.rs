@@ -456,6 +456,7 @@ fn services<
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
         cso_work: cityserve_api::CsoWorkApi::new(store.clone())
+            .with_min_responses(config.officer_figures_min_responses)
             .into_server()
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),

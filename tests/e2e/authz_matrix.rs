@@ -738,6 +738,27 @@ pub(crate) fn table() -> HashMap<&'static str, Spec> {
         dept(&[ManageObservations], ABORTED, r#"{"name":"{OBS}/coachingActions/1","etag":"{STALE}"}"#),
     );
 
+    // Figures: a touchpoint's for its department's officers (and city-wide roles); an officer's
+    // for that officer and their CSO only (staff asking for another officer's: NOT_FOUND).
+    add(
+        "cityserve.v1.CsoWorkService.GetTouchpointFigures",
+        dept(&[ReadTouchpointFigures], OK, r#"{"touchpoint":"departments/{T}/touchpoints/mx-counter"}"#),
+    );
+    add(
+        "cityserve.v1.CsoWorkService.GetOfficerFigures",
+        custom(
+            |c, t, _| {
+                authorize(c, Action::ReadOfficerFigures, Some(t))?;
+                if c.role == Role::Staff && c.subject != format!("staff-{t}") {
+                    return Err(Denied::NotFound);
+                }
+                Ok(())
+            },
+            OK,
+            r#"{"officer":"{STAFF}"}"#,
+        ),
+    );
+
     // ApiKeyService (city-wide: keys belong to no department)
     add(
         "cityserve.v1.ApiKeyService.CreateApiKey",

@@ -206,3 +206,71 @@ both_backends! {
         assert_eq!(e.code(), Code::NotFound);
     }
 }
+
+both_backends! {
+    async fn figures_per_touchpoint_and_officer_follow_who_may_see_them(app: &TestApp) {
+        create_department(app, "water").await;
+        let cso = app.cso("water").await;
+        let staff = app.staff("water").await;
+        app.create_officer("water", "dana").await;
+        let dana = token_for("dana", cityserve_domain::Role::Staff, &["water"]);
+        let mut cw = CsoWorkServiceClient::new(app.channel.clone());
+        let tp = cw.create_touchpoint(authed(counter("departments/water", "msb-counter"), &cso)).await.unwrap().into_inner().touchpoint.unwrap().name;
+        let dana_name = "departments/water/officers/dana";
+        let rate = |n: usize, csat: i32| {
+            let mut r = compliment(&tp, dana_name);
+            r.request_id = format!("rate-{n}");
+            if let Some(f) = r.feedback.as_mut() {
+                f.csat = Some(csat);
+                if n == 0 {
+                    f.kind = pb::FeedbackKind::Complaint as i32;
+                }
+            }
+            r
+        };
+        for (n, csat) in [5, 4, 5, 2].into_iter().enumerate() {
+            app.feedback().submit_feedback(authed(rate(n, csat), &staff)).await.unwrap();
+        }
+        let reader = cw.clone();
+        let officer = |token: &str, name: &str| {
+            let r = pb::GetOfficerFiguresRequest { officer: name.into(), period: pb::ReportPeriod::Day as i32, date: String::new() };
+            let mut cw = reader.clone();
+            let token = token.to_owned();
+            async move { cw.get_officer_figures(authed(r, &token)).await.map(|r| r.into_inner().figures.unwrap()) }
+        };
+        // Four responses: the officer's own mean is withheld, the counts are there.
+        let four = officer(&dana, dana_name).await.unwrap();
+        assert_eq!((four.contact_count, four.complaint_count, four.compliment_count), (4, 1, 3));
+        assert_eq!((four.csat_response_count, four.csat_average, four.csat_withheld), (4, None, true));
+        app.feedback().submit_feedback(authed(rate(4, 4), &staff)).await.unwrap();
+        // Five: shown, to Dana and to the CSO.
+        let five = officer(&cso, dana_name).await.unwrap();
+        assert_eq!((five.csat_response_count, five.csat_average, five.csat_withheld), (5, Some(4.0), false));
+        // Another staff member: NOT_FOUND; the Chief and auditors: officers only in aggregate.
+        assert_eq!(officer(&staff, dana_name).await.unwrap_err().code(), Code::NotFound);
+        assert_eq!(officer(&chief(), dana_name).await.unwrap_err().code(), Code::PermissionDenied);
+        // Every read of an officer's figures is audited.
+        let reads = app.count("SELECT count(*) FROM audit_log WHERE action = 'officer_figures.read' AND outcome = 'ok'").await;
+        assert_eq!(reads, 2);
+
+        // The touchpoint's figures: the same contacts, an observation's score, for the Chief too.
+        let rb = pb::CreateRubricRequest {
+            parent: "departments/water".into(),
+            rubric_id: "counter".into(),
+            rubric: Some(pb::Rubric { display_name: "Counter".into(), items: rubric(&[("greeting", "Greeted"), ("clarity", "Clear")]), ..Default::default() }),
+            request_id: "rb".into(),
+        };
+        cw.create_rubric(authed(rb, &cso)).await.unwrap();
+        let mut ob = observe("departments/water", &tp, &[("greeting", 2), ("clarity", 5)], "ob");
+        if let Some(o) = ob.observation.as_mut() {
+            o.served_by = dana_name.into();
+        }
+        cw.create_observation(authed(ob, &cso)).await.unwrap();
+        let r = pb::GetTouchpointFiguresRequest { touchpoint: tp.clone(), period: pb::ReportPeriod::Day as i32, date: String::new() };
+        let t = cw.get_touchpoint_figures(authed(r, &chief())).await.unwrap().into_inner().figures.unwrap();
+        assert_eq!((t.contact_count, t.csat_response_count, t.csat_average), (5, 5, Some(4.0)));
+        assert_eq!((t.observation_count, t.observation_score_average), (1, Some(3.5)));
+        let d = officer(&dana, dana_name).await.unwrap();
+        assert_eq!((d.observation_count, d.observation_score_average), (1, Some(3.5)));
+    }
+}

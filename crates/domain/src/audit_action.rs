@@ -179,6 +179,8 @@ audit_actions! {
     ObservationRecord => "observation.record": ["CsoWorkService/CreateObservation"],
     /// A coaching action was marked done.
     CoachingUpdate => "coaching.update": ["CsoWorkService/CompleteCoachingAction"],
+    /// One officer's figures were read (every read is recorded: per-person figures).
+    OfficerFiguresRead => "officer_figures.read": ["CsoWorkService/GetOfficerFigures"],
     /// The notifier delivered a resident notice, gave up on it (a dead letter) or cancelled it
     /// (no address any more). No RPC: recorded by the server's own worker.
     NoticeDeliver => "notice.deliver": [],

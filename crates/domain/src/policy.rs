@@ -121,6 +121,11 @@ pub enum Action {
     ManageObservations,
     /// Read a department's rubrics and observations.
     ReadObservations,
+    /// Read a touchpoint's figures (contacts, CSAT, observation scores).
+    ReadTouchpointFigures,
+    /// Read one officer's figures: the officer themselves (the handler checks it is them) and
+    /// their CSO; the Chief and auditors see officers only in aggregate.
+    ReadOfficerFigures,
     /// Read the audit log (who did what, to which resource, when, with which outcome).
     ReadAudit,
     /// Change the city's calendar (time zone, opening hours, holidays). Reading it needs only
@@ -130,7 +135,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 57] = [
+    pub const ALL: [Action; 59] = [
         Action::CreateDepartment,
         Action::ReadDepartment,
         Action::UpdateDepartment,
@@ -186,6 +191,8 @@ impl Action {
         Action::ManageRubrics,
         Action::ManageObservations,
         Action::ReadObservations,
+        Action::ReadTouchpointFigures,
+        Action::ReadOfficerFigures,
         Action::ReadAudit,
         Action::ManageCityCalendar,
     ];
@@ -248,6 +255,8 @@ impl Action {
             Action::ManageRubrics => "rubric.manage",
             Action::ManageObservations => "observation.manage",
             Action::ReadObservations => "observation.read",
+            Action::ReadTouchpointFigures => "touchpoint_figures.read",
+            Action::ReadOfficerFigures => "officer_figures.read",
             Action::ReadAudit => "audit.read",
             Action::ManageCityCalendar => "city_calendar.manage",
         }
@@ -375,6 +384,13 @@ pub fn reach(action: Action, role: Role) -> Reach {
         (ReadObservations, Chief | Auditor) => Any,
         (ReadObservations, Cso | Staff) => Own,
         (ReadObservations, Service) => Never,
+        (ReadTouchpointFigures, Chief | Auditor) => Any,
+        (ReadTouchpointFigures, Cso | Staff) => Own,
+        (ReadTouchpointFigures, Service) => Never,
+        // Per-officer figures stay with the officer and their CSO: city-wide roles see officers
+        // only in aggregate (touchpoints, report cards), so no one is ranked across the city.
+        (ReadOfficerFigures, Cso | Staff) => Own,
+        (ReadOfficerFigures, Chief | Auditor | Service) => Never,
         (ReadAudit, Chief | Auditor) => Any,
         (ReadAudit, _) => Never,
         (ManageCityCalendar, Chief) => Any,
@@ -787,6 +803,16 @@ mod tests {
             (ReadObservations, Staff, OK, NF, OK),
             (ReadObservations, Auditor, OK, OK, OK),
             (ReadObservations, Service, PD, NF, PD),
+            (ReadTouchpointFigures, Chief, OK, OK, OK),
+            (ReadTouchpointFigures, Cso, OK, NF, OK),
+            (ReadTouchpointFigures, Staff, OK, NF, OK),
+            (ReadTouchpointFigures, Auditor, OK, OK, OK),
+            (ReadTouchpointFigures, Service, PD, NF, PD),
+            (ReadOfficerFigures, Chief, PD, PD, PD),
+            (ReadOfficerFigures, Cso, OK, NF, OK),
+            (ReadOfficerFigures, Staff, OK, NF, OK),
+            (ReadOfficerFigures, Auditor, PD, PD, PD),
+            (ReadOfficerFigures, Service, PD, NF, PD),
             (ReadAudit, Chief, OK, OK, OK),
             (ReadAudit, Cso, PD, NF, PD),
             (ReadAudit, Staff, PD, NF, PD),

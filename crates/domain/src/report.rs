@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 /// The version of the counters' definitions. Stored with the rollups (`rollup_zone.version`):
 /// rollups built under an older version are rebuilt from the raw rows when the server starts.
-pub const ROLLUP_VERSION: i64 = 1;
+pub const ROLLUP_VERSION: i64 = 2;
 
 /// Upper bounds (seconds) of the duration histogram's buckets; a last, open bucket holds the rest.
 pub const BUCKETS_SECS: [i64; 17] = [
@@ -100,6 +100,10 @@ pub struct ContactFacts<'a> {
     pub internal: bool,
     /// When it occurred.
     pub occurred_at: DateTime<Utc>,
+    /// The touchpoint that served the resident, if named.
+    pub touchpoint: Option<&'a str>,
+    /// The officer who served the resident, if named.
+    pub officer: Option<&'a str>,
 }
 
 impl<'a> From<&'a NewFeedback> for ContactFacts<'a> {
@@ -113,6 +117,8 @@ impl<'a> From<&'a NewFeedback> for ContactFacts<'a> {
             categorized: f.category.is_some(),
             internal: f.internal_customer.is_some(),
             occurred_at: f.occurred_at,
+            touchpoint: f.served.touchpoint.as_ref().map(|(_, t)| t.as_str()),
+            officer: f.served.officer.as_ref().map(|(_, o)| o.as_str()),
         }
     }
 }
@@ -128,6 +134,8 @@ impl<'a> From<&'a Feedback> for ContactFacts<'a> {
             categorized: f.category.is_some(),
             internal: f.internal_customer.is_some(),
             occurred_at: f.occurred_at,
+            touchpoint: f.served.touchpoint.as_ref().map(|(_, t)| t.as_str()),
+            officer: f.served.officer.as_ref().map(|(_, o)| o.as_str()),
         }
     }
 }
@@ -169,6 +177,33 @@ pub fn contact_deltas(f: ContactFacts<'_>, received_at: DateTime<Utc>, zone: Tz)
     }
     if f.categorized && f.kind != FeedbackKind::Complaint {
         out.push(c.one(at, "cov"));
+    }
+    // The moment of truth it is about: the same figures per touchpoint (`tp.{t}.`) and per
+    // officer who served (`of.{o}.`), so their figures read from the counters, never a scan.
+    for prefix in
+        [f.touchpoint.map(|t| format!("tp.{t}.")), f.officer.map(|o| format!("of.{o}."))].into_iter().flatten()
+    {
+        out.push(c.one(at, format!("{prefix}fb")));
+        out.push(c.one(at, format!("{prefix}kind.{}", f.kind.as_str())));
+        if let Some(v) = f.csat {
+            out.push(c.one(at, format!("{prefix}csat.{v}")));
+        }
+    }
+    out
+}
+
+/// What a moment-of-truth observation adds, on the day it happened: per touchpoint, and per
+/// officer serving when one was, the observations, the items scored and the sum of their scores
+/// (`tp.{t}.obs`, `.obs.n`, `.obs.sum`; `of.{o}.` likewise).
+pub fn observation_deltas(o: &crate::observation::Observation, zone: Tz) -> Vec<Delta> {
+    let c = Counts { department: &o.department_id, zone };
+    let (n, sum) = (o.scores.len() as i64, o.scores.iter().map(|s| i64::from(s.score)).sum::<i64>());
+    let mut out = Vec::new();
+    let prefixes = [Some(format!("tp.{}.", o.touchpoint)), o.served_by.as_ref().map(|s| format!("of.{s}."))];
+    for prefix in prefixes.into_iter().flatten() {
+        out.push(c.one(o.observe_time, format!("{prefix}obs")));
+        out.push(c.add(o.observe_time, format!("{prefix}obs.n"), n));
+        out.push(c.add(o.observe_time, format!("{prefix}obs.sum"), sum));
     }
     out
 }
@@ -931,5 +966,78 @@ mod tests {
         ];
         let worst = worst_movers(&moves, 3);
         assert_eq!(worst.iter().map(|m| m.department.as_str()).collect::<Vec<_>>(), ["water", "streets"]);
+    }
+}
+
+/// The figures of one touchpoint or officer over a period, from its counters (`tp.{t}.` or
+/// `of.{o}.`: [`contact_deltas`], [`observation_deltas`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MomentFigures {
+    /// Residents' contacts naming it.
+    pub contacts: i64,
+    /// Of those, complaints.
+    pub complaints: i64,
+    /// Of those, compliments.
+    pub compliments: i64,
+    /// Of those, with a CSAT answer.
+    pub csat_responses: i64,
+    /// Mean CSAT, unless there is none or it is withheld.
+    pub csat_average: Option<f64>,
+    /// Whether the mean is withheld (fewer responses than the minimum).
+    pub csat_withheld: bool,
+    /// Observations of it.
+    pub observations: i64,
+    /// Mean score over every item scored in them.
+    pub observation_average: Option<f64>,
+}
+
+/// The counter names a moment's figures read, for `prefix` (`tp.{t}.` or `of.{o}.`).
+pub fn moment_metric_names(prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = ["fb", "kind.complaint", "kind.compliment", "obs", "obs.n", "obs.sum"]
+        .iter()
+        .map(|m| format!("{prefix}{m}"))
+        .collect();
+    names.extend((1..=5).map(|v| format!("{prefix}csat.{v}")));
+    names
+}
+
+/// The figures under `prefix` in `m`. With `min_responses`, a CSAT mean built on fewer responses
+/// is withheld (per-officer figures: nobody is singled out by a handful of answers).
+pub fn moment_figures(m: &Metrics, prefix: &str, min_responses: Option<i64>) -> MomentFigures {
+    let get = |k: &str| m.get(&format!("{prefix}{k}")).copied().unwrap_or(0);
+    let answers: Vec<(i64, i64)> = (1..=5).map(|v| (v, get(&format!("csat.{v}")))).collect();
+    let responses: i64 = answers.iter().map(|(_, n)| n).sum();
+    let withheld = responses > 0 && min_responses.is_some_and(|min| responses < min);
+    let csat_average =
+        (responses > 0 && !withheld).then(|| answers.iter().map(|(v, n)| v * n).sum::<i64>() as f64 / responses as f64);
+    let (items, sum) = (get("obs.n"), get("obs.sum"));
+    MomentFigures {
+        contacts: get("fb"),
+        complaints: get("kind.complaint"),
+        compliments: get("kind.compliment"),
+        csat_responses: responses,
+        csat_average,
+        csat_withheld: withheld,
+        observations: get("obs"),
+        observation_average: (items > 0).then(|| sum as f64 / items as f64),
+    }
+}
+
+#[cfg(test)]
+mod moment_tests {
+    use super::*;
+
+    #[test]
+    fn an_officer_mean_on_four_responses_is_withheld_and_on_five_shown() {
+        let mut m = Metrics::new();
+        m.insert("of.dana.csat.5".into(), 3);
+        m.insert("of.dana.csat.1".into(), 1);
+        let four = moment_figures(&m, "of.dana.", Some(5));
+        assert_eq!((four.csat_responses, four.csat_average, four.csat_withheld), (4, None, true));
+        m.insert("of.dana.csat.4".into(), 1);
+        let five = moment_figures(&m, "of.dana.", Some(5));
+        assert_eq!((five.csat_average, five.csat_withheld), (Some(20.0 / 5.0), false));
+        let tp = moment_figures(&m, "tp.counter.", None);
+        assert_eq!((tp.csat_responses, tp.csat_average, tp.csat_withheld), (0, None, false));
     }
 }

@@ -203,6 +203,8 @@ macro_rules! observation_store {
                     "rubric_version": o.rubric_version,
                 });
                 crate::record(&mut tx, ctx, d, &name, payload).await?;
+                let zone = crate::rollup_zone(&mut tx).await?;
+                crate::apply_deltas(&mut tx, &cityserve_domain::report::observation_deltas(o, zone)).await?;
                 let saved = read_observation(&mut tx, d, o.id.as_str()).await?;
                 self.commit(tx).await?;
                 Ok(saved)

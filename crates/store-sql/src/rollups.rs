@@ -27,7 +27,8 @@ pub const CLEAR_ROLLUPS: [&str; 2] = ["DELETE FROM rollups", "DELETE FROM rollup
 /// What every contact counts, except the copies of complaints that accepted hand-offs put in
 /// the receiving department (the resident contacted the city once: the sender's contact counts).
 pub const CONTACT_FACTS: &str =
-    "SELECT department_id, kind, channel, csat, nps, category_id, internal_customer, occurred_at, received_at
+    "SELECT department_id, kind, channel, csat, nps, category_id, internal_customer, occurred_at, received_at,
+         touchpoint_id, served_by
      FROM feedback f
      WHERE NOT EXISTS (SELECT 1 FROM cases c
                        WHERE c.department_id = f.department_id AND c.case_id = f.feedback_id AND c.path IS NOT NULL)";
@@ -38,6 +39,10 @@ pub const RECOVERY_FACTS: &str = "SELECT department_id, kind, at FROM case_entri
 /// Every hand-off: sent, and accepted as a ping-pong.
 pub const HANDOFF_FACTS: &str =
     "SELECT department_id, to_department, create_time, status, ping_pong, respond_time FROM handoffs";
+/// Every moment-of-truth observation.
+pub fn observation_facts() -> String {
+    format!("SELECT {} FROM observations", crate::observations::OBSERVATION_COLUMNS)
+}
 /// Every escalation.
 pub const ESCALATION_FACTS: &str = "SELECT department_id, create_time FROM escalations";
 
@@ -82,6 +87,7 @@ impl Sums {
     /// Adds a [`CONTACT_FACTS`] row.
     pub fn contact(&mut self, row: &impl SqlRow) -> StoreResult<()> {
         let department = row.id("department_id", DepartmentId::parse)?;
+        let (touchpoint, officer) = (row.opt_text("touchpoint_id")?, row.opt_text("served_by")?);
         let facts = ContactFacts {
             department: &department,
             kind: row.word("kind", FeedbackKind::parse)?,
@@ -91,6 +97,8 @@ impl Sums {
             categorized: row.opt_text("category_id")?.is_some(),
             internal: row.opt_text("internal_customer")?.is_some(),
             occurred_at: row.time("occurred_at")?,
+            touchpoint: touchpoint.as_deref(),
+            officer: officer.as_deref(),
         };
         let deltas = report::contact_deltas(facts, row.time("received_at")?, self.zone);
         self.add(deltas);
@@ -121,6 +129,13 @@ impl Sums {
             deltas.extend(report::ping_pong_deltas(&from, &to, at, self.zone));
         }
         self.add(deltas);
+        Ok(())
+    }
+
+    /// Adds an [`observation_facts`] row.
+    pub fn observation(&mut self, row: &impl SqlRow) -> StoreResult<()> {
+        let o = crate::observations::observation(row)?;
+        self.add(report::observation_deltas(&o, self.zone));
         Ok(())
     }
 
@@ -215,6 +230,14 @@ macro_rules! rollup_rebuild {
                 let mut rows = sqlx::query($crate::rollups::ESCALATION_FACTS).fetch(&mut *conn);
                 while let Some(row) = rows.try_next().await.map_err(crate::db_err)? {
                     sums.escalation(&row)?;
+                    read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            {
+                let sql = $crate::rollups::observation_facts();
+                let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&mut *conn);
+                while let Some(row) = rows.try_next().await.map_err(crate::db_err)? {
+                    sums.observation(&row)?;
                     read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }

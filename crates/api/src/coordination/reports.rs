@@ -11,7 +11,7 @@ pub(super) fn period_from_pb(field: &str, v: i32) -> Result<PeriodKind, Validati
     }
 }
 
-pub(super) fn period_to_pb(k: PeriodKind) -> pb::ReportPeriod {
+pub(crate) fn period_to_pb(k: PeriodKind) -> pb::ReportPeriod {
     match k {
         PeriodKind::Day => pb::ReportPeriod::Day,
         PeriodKind::Week => pb::ReportPeriod::Week,

@@ -3,9 +3,10 @@
 //! the resident through FeedbackService.
 use cityserve_proto::v1 as pb;
 use cityserve_proto::v1::cso_work_service_server::CsoWorkService;
-use cityserve_store::{ObservationStore, TouchpointStore};
+use cityserve_store::{ObservationStore, ReportStore, TouchpointStore};
 use tonic::{Request, Response, Status};
 
+mod figures;
 mod observations;
 mod touchpoints;
 
@@ -13,12 +14,23 @@ mod touchpoints;
 #[derive(Clone)]
 pub struct CsoWorkApi<S> {
     store: S,
+    /// The fewest CSAT responses a per-officer mean is shown on.
+    min_responses: i64,
 }
 
-impl<S: TouchpointStore + ObservationStore> CsoWorkApi<S> {
+/// The default fewest CSAT responses a per-officer mean is shown on.
+pub const DEFAULT_MIN_RESPONSES: i64 = 5;
+
+impl<S: TouchpointStore + ObservationStore + ReportStore> CsoWorkApi<S> {
     /// A service backed by `store`.
     pub fn new(store: S) -> Self {
-        Self { store }
+        Self { store, min_responses: DEFAULT_MIN_RESPONSES }
+    }
+
+    /// Withholds per-officer CSAT means built on fewer than `n` responses.
+    pub fn with_min_responses(mut self, n: i64) -> Self {
+        self.min_responses = n.max(1);
+        self
     }
 
     /// The tonic server for this service, ready to add to a router.
@@ -28,7 +40,7 @@ impl<S: TouchpointStore + ObservationStore> CsoWorkApi<S> {
 }
 
 #[tonic::async_trait]
-impl<S: TouchpointStore + ObservationStore> CsoWorkService for CsoWorkApi<S> {
+impl<S: TouchpointStore + ObservationStore + ReportStore> CsoWorkService for CsoWorkApi<S> {
     async fn create_touchpoint(
         &self,
         req: Request<pb::CreateTouchpointRequest>,
@@ -126,5 +138,19 @@ impl<S: TouchpointStore + ObservationStore> CsoWorkService for CsoWorkApi<S> {
         handle!(req, |c, r| self.complete_coaching_action(c, r), |x| pb::CompleteCoachingActionResponse {
             observation: Some(observations::observation_to_pb(&x))
         })
+    }
+
+    async fn get_touchpoint_figures(
+        &self,
+        req: Request<pb::GetTouchpointFiguresRequest>,
+    ) -> Result<Response<pb::GetTouchpointFiguresResponse>, Status> {
+        handle!(req, |c, r| self.touchpoint_figures(c, r), |f| pb::GetTouchpointFiguresResponse { figures: Some(f) })
+    }
+
+    async fn get_officer_figures(
+        &self,
+        req: Request<pb::GetOfficerFiguresRequest>,
+    ) -> Result<Response<pb::GetOfficerFiguresResponse>, Status> {
+        handle!(req, |c, r| self.officer_figures(c, r), |f| pb::GetOfficerFiguresResponse { figures: Some(f) })
     }
 }

@@ -66,7 +66,7 @@ pub(super) fn touchpoint_to_pb(t: &Touchpoint) -> pb::Touchpoint {
     }
 }
 
-impl<S: TouchpointStore + cityserve_store::ObservationStore> CsoWorkApi<S> {
+impl<S: TouchpointStore + cityserve_store::ObservationStore + cityserve_store::ReportStore> CsoWorkApi<S> {
     pub(super) async fn create_touchpoint(
         &self,
         caller: Caller,
