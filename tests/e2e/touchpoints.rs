@@ -270,7 +270,17 @@ both_backends! {
         let t = cw.get_touchpoint_figures(authed(r, &chief())).await.unwrap().into_inner().figures.unwrap();
         assert_eq!((t.contact_count, t.csat_response_count, t.csat_average), (5, 5, Some(4.0)));
         assert_eq!((t.observation_count, t.observation_score_average), (1, Some(3.5)));
+        // A colleague recognises Dana as a service hero: it counts on her figures.
+        let r = pb::CreateRecognitionRequest {
+            recognition: Some(pb::Recognition {
+                officer: dana_name.into(),
+                story: "Stayed late to sort a billing mix-up".into(),
+                ..Default::default()
+            }),
+            request_id: "hero-1".into(),
+        };
+        app.officers().create_recognition(authed(r, &cso)).await.unwrap();
         let d = officer(&dana, dana_name).await.unwrap();
-        assert_eq!((d.observation_count, d.observation_score_average), (1, Some(3.5)));
+        assert_eq!((d.observation_count, d.observation_score_average, d.recognition_count), (1, Some(3.5), 1));
     }
 }

@@ -14,6 +14,7 @@
 mod city;
 mod generate;
 mod live;
+mod moments;
 mod seed;
 
 use chrono::Utc;
@@ -67,6 +68,8 @@ impl Default for DemoSpec {
 pub struct DemoReport {
     /// Departments created.
     pub departments: usize,
+    /// Moments-of-truth observations recorded (with touchpoints and rubrics).
+    pub observations: usize,
     /// Contacts loaded.
     pub contacts: u64,
     /// Seconds the bulk load of contacts took.
@@ -137,7 +140,14 @@ pub fn bulk_contacts(spec: &DemoSpec) -> u64 {
 /// counts as 2), each in a transaction on a connection of its own: 2 suits PostgreSQL on two
 /// cores, while SQLite has a single writer and takes 1. `progress` counts the bulk contacts
 /// handed to the database so far, up to [`bulk_contacts`], for a progress display.
-pub async fn load_with<S: ImportStore + CoordinationStore + Open311Store + cityserve_store::CalendarStore>(
+pub async fn load_with<
+    S: ImportStore
+        + CoordinationStore
+        + Open311Store
+        + cityserve_store::CalendarStore
+        + cityserve_store::TouchpointStore
+        + cityserve_store::ObservationStore,
+>(
     store: &S,
     spec: &DemoSpec,
     parallel: usize,
@@ -163,6 +173,7 @@ pub async fn load_with<S: ImportStore + CoordinationStore + Open311Store + citys
         .rebuild_rollups(&wctx(&rollups_scope, &rollups_actor, AuditAction::RollupsRebuild), true, &Default::default())
         .await
         .map_err(|e| DemoError::Store("rebuild rollups", e))?;
+    report.observations = moments::seed_moments(store, now_micros()).await?;
     let start = std::time::Instant::now();
     let now = now_micros();
     let span_secs = i64::from(spec.months.max(1)) * 30 * 86_400;

@@ -192,6 +192,12 @@ pub fn contact_deltas(f: ContactFacts<'_>, received_at: DateTime<Utc>, zone: Tz)
     out
 }
 
+/// What recognising officer `officer` of `department` at `at` adds: one recognition on their
+/// figures (`of.{o}.rec`), so an officer's figures read it from the counters.
+pub fn recognition_deltas(department: &DepartmentId, officer: &str, at: DateTime<Utc>, zone: Tz) -> Vec<Delta> {
+    vec![Counts { department, zone }.one(at, format!("of.{officer}.rec"))]
+}
+
 /// What a moment-of-truth observation adds, on the day it happened: per touchpoint, and per
 /// officer serving when one was, the observations, the items scored and the sum of their scores
 /// (`tp.{t}.obs`, `.obs.n`, `.obs.sum`; `of.{o}.` likewise).
@@ -989,11 +995,13 @@ pub struct MomentFigures {
     pub observations: i64,
     /// Mean score over every item scored in them.
     pub observation_average: Option<f64>,
+    /// Recognitions (service heroes) of the officer.
+    pub recognitions: i64,
 }
 
 /// The counter names a moment's figures read, for `prefix` (`tp.{t}.` or `of.{o}.`).
 pub fn moment_metric_names(prefix: &str) -> Vec<String> {
-    let mut names: Vec<String> = ["fb", "kind.complaint", "kind.compliment", "obs", "obs.n", "obs.sum"]
+    let mut names: Vec<String> = ["fb", "kind.complaint", "kind.compliment", "obs", "obs.n", "obs.sum", "rec"]
         .iter()
         .map(|m| format!("{prefix}{m}"))
         .collect();
@@ -1020,6 +1028,7 @@ pub fn moment_figures(m: &Metrics, prefix: &str, min_responses: Option<i64>) -> 
         csat_withheld: withheld,
         observations: get("obs"),
         observation_average: (items > 0).then(|| sum as f64 / items as f64),
+        recognitions: get("rec"),
     }
 }
 

@@ -43,6 +43,8 @@ pub const HANDOFF_FACTS: &str =
 pub fn observation_facts() -> String {
     format!("SELECT {} FROM observations", crate::observations::OBSERVATION_COLUMNS)
 }
+/// Every recognition.
+pub const RECOGNITION_FACTS: &str = "SELECT department_id, officer_id, create_time FROM recognitions";
 /// Every escalation.
 pub const ESCALATION_FACTS: &str = "SELECT department_id, create_time FROM escalations";
 
@@ -139,6 +141,14 @@ impl Sums {
         Ok(())
     }
 
+    /// Adds a [`RECOGNITION_FACTS`] row.
+    pub fn recognition(&mut self, row: &impl SqlRow) -> StoreResult<()> {
+        let department = row.id("department_id", DepartmentId::parse)?;
+        let officer = row.text("officer_id")?;
+        self.add(report::recognition_deltas(&department, &officer, row.time("create_time")?, self.zone));
+        Ok(())
+    }
+
     /// Adds an [`ESCALATION_FACTS`] row.
     pub fn escalation(&mut self, row: &impl SqlRow) -> StoreResult<()> {
         let department = row.id("department_id", DepartmentId::parse)?;
@@ -230,6 +240,13 @@ macro_rules! rollup_rebuild {
                 let mut rows = sqlx::query($crate::rollups::ESCALATION_FACTS).fetch(&mut *conn);
                 while let Some(row) = rows.try_next().await.map_err(crate::db_err)? {
                     sums.escalation(&row)?;
+                    read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            {
+                let mut rows = sqlx::query($crate::rollups::RECOGNITION_FACTS).fetch(&mut *conn);
+                while let Some(row) = rows.try_next().await.map_err(crate::db_err)? {
+                    sums.recognition(&row)?;
                     read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }

@@ -27,6 +27,7 @@ fn figures_to_pb(subject: &str, p: &Period, f: &MomentFigures) -> pb::MomentFigu
         csat_withheld: f.csat_withheld,
         observation_count: f.observations,
         observation_score_average: f.observation_average,
+        recognition_count: f.recognitions,
     }
 }
 

@@ -605,6 +605,9 @@ impl OfficerStore for $store {
         let name = resource::recognition(&new.department_id, &new.id);
         let payload = serde_json::json!({ "recognition": new.id.as_str(), "officer": new.officer_id.as_str() });
         record(&mut tx, ctx, &new.department_id, &name, payload).await?;
+        let zone = crate::rollup_zone(&mut tx).await?;
+        let deltas = cityserve_domain::report::recognition_deltas(&new.department_id, new.officer_id.as_str(), now, zone);
+        crate::apply_deltas(&mut tx, &deltas).await?;
         let recognition = read_recognition(&mut tx, &new.department_id, new.id.as_str()).await?;
         self.commit(tx).await?;
         Ok(recognition)
