@@ -173,7 +173,9 @@ pub fn validate_batch(rules: &ImportRules, first: usize, items: Vec<ImportedCont
         // The bulk path writes no touchpoint or officer served (their figures would count
         // contacts the rows do not name): those come through BatchSubmitFeedback, which checks them.
         if f.served != cityserve_domain::feedback::Served::default() {
-            return Err(bad("a bulk load names no touchpoint or officer served: send those with BatchSubmitFeedback".into()));
+            return Err(bad(
+                "a bulk load names no touchpoint or officer served: send those with BatchSubmitFeedback".into()
+            ));
         }
         let defs = cityserve_domain::attributes::of_category(&rules.attributes, f.category.as_ref());
         if cityserve_domain::attributes::normalize_answers("feedback.attributes", &f.attributes).as_ref()

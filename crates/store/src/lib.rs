@@ -203,6 +203,7 @@ macro_rules! backend_tests {
             notices_follow_case_changes_and_erasure,
             notice_templates_have_revisions_and_a_city_default,
             touchpoints_are_kept_per_department_and_named_by_feedback,
+            observations_keep_their_rubric_version_and_stay_in_their_department,
         );
     };
     (@each $factory:path; $($name:ident),+ $(,)?) => {

@@ -90,3 +90,85 @@ pub async fn touchpoints_are_kept_per_department_and_named_by_feedback<S: Touchp
         store.list_touchpoints(&w, &dept("water"), Some(TouchpointStatus::Active), &page(10, None)).await.unwrap();
     assert!(active.items.is_empty());
 }
+
+pub async fn observations_keep_their_rubric_version_and_stay_in_their_department<
+    S: TouchpointStore + crate::ObservationStore + FeedbackStore,
+>(
+    store: &S,
+) {
+    use cityserve_domain::observation::{
+        CoachingAction, Observation, ObservationId, Rubric, RubricId, RubricItem, Score,
+    };
+    seed_department(store, "water").await;
+    seed_department(store, "streets").await;
+    let c = chief();
+    let w = scope(&c, Action::ManageTouchpoints, Some(&dept("water")));
+    store
+        .create_touchpoint(&ctx(&w, &c, "touchpoint.manage"), &idem("t1", "h1"), &counter("water", "msb-counter"))
+        .await
+        .unwrap();
+    let s = scope(&c, Action::ManageTouchpoints, Some(&dept("streets")));
+    store
+        .create_touchpoint(&ctx(&s, &c, "touchpoint.manage"), &idem("t2", "h2"), &counter("streets", "crew-a"))
+        .await
+        .unwrap();
+    let item = |code: &str| RubricItem { code: code.into(), label: format!("{code} label") };
+    let v1 = Rubric {
+        department_id: dept("water"),
+        id: RubricId::parse("id", "counter").unwrap(),
+        version: 1,
+        display_name: "Counter".into(),
+        items: vec![item("greeting"), item("clarity")],
+        author: c.subject.clone(),
+        create_time: Utc::now(),
+    };
+    let made = store.create_rubric(&ctx(&w, &c, "rubric.manage"), &idem("r1", "r1"), &v1).await.unwrap();
+    assert_eq!(made.version, 1);
+    let observation = |id: &str, touchpoint: &str, version: i32, code: &str| Observation {
+        department_id: dept("water"),
+        id: ObservationId::parse("id", id).unwrap(),
+        touchpoint: TouchpointId::parse("id", touchpoint).unwrap(),
+        rubric: v1.id.clone(),
+        rubric_version: version,
+        observer: c.subject.clone(),
+        served_by: None,
+        observe_time: Utc::now(),
+        scores: vec![Score { code: code.into(), score: 4 }],
+        notes: String::new(),
+        coaching: Vec::<CoachingAction>::new(),
+        revision: 1,
+        create_time: Utc::now(),
+        update_time: Utc::now(),
+    };
+    let first = store
+        .create_observation(
+            &ctx(&w, &c, "observation.record"),
+            &idem("o1", "o1"),
+            &observation("ob-1", "msb-counter", 1, "clarity"),
+        )
+        .await
+        .unwrap();
+    // Revised: version 2; a stale revision loses; the old observation keeps version 1.
+    let v2 = Rubric { items: vec![item("greeting"), item("courtesy")], ..v1.clone() };
+    let revised = store.revise_rubric(&ctx(&w, &c, "rubric.manage"), &v2, 1).await.unwrap();
+    assert_eq!(revised.version, 2);
+    assert_eq!(store.revise_rubric(&ctx(&w, &c, "rubric.manage"), &v2, 1).await, Err(StoreError::Conflict));
+    let old = store.get_observation(&w, &dept("water"), &first.id).await.unwrap();
+    assert_eq!((old.rubric_version, old.scores[0].code.as_str()), (1, "clarity"));
+    assert_eq!(store.get_rubric(&w, &dept("water"), &v1.id, Some(1)).await.unwrap().items[1].code, "clarity");
+    assert_eq!(store.get_rubric(&w, &dept("water"), &v1.id, None).await.unwrap().version, 2);
+    // Another department's touchpoint does not exist in Water; Streets' CSO sees nothing of Water's.
+    assert_eq!(
+        store
+            .create_observation(
+                &ctx(&w, &c, "observation.record"),
+                &idem("o2", "o2"),
+                &observation("ob-2", "crew-a", 2, "courtesy")
+            )
+            .await,
+        Err(StoreError::NotFound)
+    );
+    let theirs = scope(&cso("streets"), Action::ReadObservations, None);
+    assert_eq!(store.get_observation(&theirs, &dept("water"), &first.id).await, Err(StoreError::NotFound));
+    assert_eq!(store.list_rubrics(&w, &dept("water"), &page(10, None)).await.unwrap().items, vec![revised]);
+}
