@@ -407,7 +407,8 @@ fn services<
         + cityserve_store::AuditStore
         + cityserve_store::CalendarStore
         + cityserve_store::TouchpointStore
-        + cityserve_store::ObservationStore,
+        + cityserve_store::ObservationStore
+        + cityserve_store::ThemeStore,
 >(
     store: &S,
     config: &Config,
@@ -625,7 +626,8 @@ async fn serve_with<
         + cityserve_store::CalendarStore
         + cityserve_store::NoticeStore
         + cityserve_store::TouchpointStore
-        + cityserve_store::ObservationStore,
+        + cityserve_store::ObservationStore
+        + cityserve_store::ThemeStore,
 >(
     store: S,
     config: Config,

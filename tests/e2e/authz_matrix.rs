@@ -759,6 +759,23 @@ pub(crate) fn table() -> HashMap<&'static str, Spec> {
         ),
     );
 
+    // Themes: city-wide labels the Chief and CSOs add and every officer reads; the department's
+    // officers apply them to its feedback (adding the seeded theme again changes nothing).
+    add(
+        "cityserve.v1.CsoWorkService.CreateTheme",
+        city(
+            &[ManageThemes],
+            OK,
+            r#"{"theme_id":"mx-th-{N}","theme":{"display_name":"Theme {N}","keywords":["word {N}"]},"request_id":"mx-th-{N}"}"#,
+        ),
+    );
+    add("cityserve.v1.CsoWorkService.ListThemes", city(&[ReadThemes], OK, r#"{}"#));
+    add(
+        "cityserve.v1.CsoWorkService.TagFeedback",
+        dept(&[TagFeedback], OK, r#"{"feedback":"{FB}","add_themes":["themes/mx-theme"]}"#),
+    );
+    add("cityserve.v1.CsoWorkService.SuggestThemes", dept(&[TagFeedback], OK, r#"{"feedback":"{FB}"}"#));
+
     // ApiKeyService (city-wide: keys belong to no department)
     add(
         "cityserve.v1.ApiKeyService.CreateApiKey",
@@ -1102,6 +1119,11 @@ pub(crate) async fn seed(app: &TestApp, rpc: &Rpc) -> Fixture {
         )
         .await;
     }
+    rpc.seed(
+        "CsoWorkService.CreateTheme",
+        r#"{"theme_id":"mx-theme","theme":{"display_name":"Billing confusion","keywords":["bill"]},"request_id":"seed-theme"}"#,
+    )
+    .await;
     rpc.seed("DepartmentService.ArchiveDepartment", &format!(r#"{{"name":"departments/{ARCHIVED}"}}"#)).await;
     for d in [OWN, FOREIGN] {
         let v = fx.get_mut(d).unwrap();

@@ -284,3 +284,62 @@ both_backends! {
         assert_eq!((d.observation_count, d.observation_score_average, d.recognition_count), (1, Some(3.5), 1));
     }
 }
+
+both_backends! {
+    async fn themes_are_suggested_from_keywords_and_applied_by_the_department(app: &TestApp) {
+        create_department(app, "water").await;
+        create_department(app, "streets").await;
+        let cso = app.cso("water").await;
+        let staff = app.staff("water").await;
+        let streets_cso = app.cso("streets").await;
+        let mut cw = CsoWorkServiceClient::new(app.channel.clone());
+        let theme = |id: &str, name: &str, keywords: &[&str]| pb::CreateThemeRequest {
+            theme_id: id.into(),
+            theme: Some(pb::Theme { display_name: name.into(), keywords: keywords.iter().map(|k| (*k).into()).collect(), ..Default::default() }),
+            request_id: format!("th-{id}"),
+        };
+        // CSOs and the Chief add city-wide themes; staff may not; bad keywords are named.
+        cw.create_theme(authed(theme("billing-confusion", "Billing confusion", &["bill", "charged twice"]), &cso)).await.unwrap();
+        cw.create_theme(authed(theme("no-call-back", "No call back", &["call back", "never called"]), &chief())).await.unwrap();
+        let e = cw.create_theme(authed(theme("other", "Other", &["other"]), &staff)).await.unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+        let e = cw.create_theme(authed(theme("bad", "Bad", &["a,b"]), &cso)).await.unwrap_err();
+        assert_eq!(bad_fields(&e), ["theme.keywords[0]"]);
+        let listed = cw.list_themes(authed(pb::ListThemesRequest::default(), &staff)).await.unwrap().into_inner();
+        assert_eq!(listed.themes.len(), 2);
+
+        // A complaint's text suggests both themes, best first, with the keywords that matched.
+        let r = pb::SubmitFeedbackRequest {
+            parent: "departments/water".into(),
+            feedback: Some(pb::Feedback {
+                channel: pb::Channel::Phone as i32,
+                kind: pb::FeedbackKind::Complaint as i32,
+                text: "I was charged twice on my water bill and nobody will call back".into(),
+                ..Default::default()
+            }),
+            request_id: "th-fb".into(),
+            ..Default::default()
+        };
+        let fb = app.feedback().submit_feedback(authed(r, &staff)).await.unwrap().into_inner().feedback.unwrap().name;
+        let s = cw.suggest_themes(authed(pb::SuggestThemesRequest { feedback: fb.clone() }, &staff)).await.unwrap().into_inner();
+        let got: Vec<(String, i32)> = s.suggestions.iter().map(|x| (x.theme.clone(), x.score)).collect();
+        assert_eq!(got, [("themes/billing-confusion".to_owned(), 2), ("themes/no-call-back".to_owned(), 1)]);
+        assert_eq!(s.suggestions[0].matched_keywords, ["bill", "charged twice"]);
+
+        // Staff apply them; another department's CSO cannot reach the feedback; an unknown theme
+        // is refused.
+        let tag = |add: &[&str], remove: &[&str]| pb::TagFeedbackRequest {
+            feedback: fb.clone(),
+            add_themes: add.iter().map(|t| format!("themes/{t}")).collect(),
+            remove_themes: remove.iter().map(|t| format!("themes/{t}")).collect(),
+        };
+        let now = cw.tag_feedback(authed(tag(&["billing-confusion", "no-call-back"], &[]), &staff)).await.unwrap().into_inner();
+        assert_eq!(now.themes, ["themes/billing-confusion", "themes/no-call-back"]);
+        let now = cw.tag_feedback(authed(tag(&[], &["no-call-back"]), &cso)).await.unwrap().into_inner();
+        assert_eq!(now.themes, ["themes/billing-confusion"]);
+        let e = cw.tag_feedback(authed(tag(&["billing-confusion"], &[]), &streets_cso)).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound);
+        let e = cw.tag_feedback(authed(tag(&["nothing-like-it"], &[]), &staff)).await.unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition);
+    }
+}

@@ -181,6 +181,10 @@ audit_actions! {
     CoachingUpdate => "coaching.update": ["CsoWorkService/CompleteCoachingAction"],
     /// One officer's figures were read (every read is recorded: per-person figures).
     OfficerFiguresRead => "officer_figures.read": ["CsoWorkService/GetOfficerFigures"],
+    /// A city-wide customer theme was added.
+    ThemeCreate => "theme.create": ["CsoWorkService/CreateTheme"],
+    /// Themes were applied to (or taken off) a piece of feedback.
+    FeedbackTag => "feedback.tag": ["CsoWorkService/TagFeedback"],
     /// The notifier delivered a resident notice, gave up on it (a dead letter) or cancelled it
     /// (no address any more). No RPC: recorded by the server's own worker.
     NoticeDeliver => "notice.deliver": [],

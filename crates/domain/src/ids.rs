@@ -82,6 +82,10 @@ slug_id!(
     ServiceAccountId
 );
 slug_id!(
+    /// A theme ID, city-wide, e.g. `billing-confusion`.
+    ThemeId
+);
+slug_id!(
     /// A rubric ID within a department, e.g. `counter-service` (what observers score).
     RubricId
 );

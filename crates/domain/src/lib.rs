@@ -26,6 +26,7 @@ pub mod policy;
 pub mod report;
 pub mod service_account;
 pub mod survey;
+pub mod theme;
 pub mod touchpoint;
 pub mod validation;
 

@@ -126,6 +126,12 @@ pub enum Action {
     /// Read one officer's figures: the officer themselves (the handler checks it is them) and
     /// their CSO; the Chief and auditors see officers only in aggregate.
     ReadOfficerFigures,
+    /// Add city-wide customer themes (labels the whole network shares).
+    ManageThemes,
+    /// Read the city-wide themes.
+    ReadThemes,
+    /// Apply themes to a department's feedback, and ask for suggestions.
+    TagFeedback,
     /// Read the audit log (who did what, to which resource, when, with which outcome).
     ReadAudit,
     /// Change the city's calendar (time zone, opening hours, holidays). Reading it needs only
@@ -135,7 +141,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 59] = [
+    pub const ALL: [Action; 62] = [
         Action::CreateDepartment,
         Action::ReadDepartment,
         Action::UpdateDepartment,
@@ -193,6 +199,9 @@ impl Action {
         Action::ReadObservations,
         Action::ReadTouchpointFigures,
         Action::ReadOfficerFigures,
+        Action::ManageThemes,
+        Action::ReadThemes,
+        Action::TagFeedback,
         Action::ReadAudit,
         Action::ManageCityCalendar,
     ];
@@ -257,6 +266,9 @@ impl Action {
             Action::ReadObservations => "observation.read",
             Action::ReadTouchpointFigures => "touchpoint_figures.read",
             Action::ReadOfficerFigures => "officer_figures.read",
+            Action::ManageThemes => "theme.manage",
+            Action::ReadThemes => "theme.read",
+            Action::TagFeedback => "feedback.tag",
             Action::ReadAudit => "audit.read",
             Action::ManageCityCalendar => "city_calendar.manage",
         }
@@ -391,6 +403,14 @@ pub fn reach(action: Action, role: Role) -> Reach {
         // only in aggregate (touchpoints, report cards), so no one is ranked across the city.
         (ReadOfficerFigures, Cso | Staff) => Own,
         (ReadOfficerFigures, Chief | Auditor | Service) => Never,
+        // Themes are city-wide labels: the Chief and every CSO add them, every officer reads them.
+        (ManageThemes, Chief | Cso) => Any,
+        (ManageThemes, Staff | Auditor | Service) => Never,
+        (ReadThemes, Chief | Auditor | Cso | Staff) => Any,
+        (ReadThemes, Service) => Never,
+        (TagFeedback, Chief) => Any,
+        (TagFeedback, Cso | Staff) => Own,
+        (TagFeedback, Auditor | Service) => Never,
         (ReadAudit, Chief | Auditor) => Any,
         (ReadAudit, _) => Never,
         (ManageCityCalendar, Chief) => Any,
@@ -813,6 +833,21 @@ mod tests {
             (ReadOfficerFigures, Staff, OK, NF, OK),
             (ReadOfficerFigures, Auditor, PD, PD, PD),
             (ReadOfficerFigures, Service, PD, NF, PD),
+            (ManageThemes, Chief, OK, OK, OK),
+            (ManageThemes, Cso, OK, OK, OK),
+            (ManageThemes, Staff, PD, NF, PD),
+            (ManageThemes, Auditor, PD, PD, PD),
+            (ManageThemes, Service, PD, NF, PD),
+            (ReadThemes, Chief, OK, OK, OK),
+            (ReadThemes, Cso, OK, OK, OK),
+            (ReadThemes, Staff, OK, OK, OK),
+            (ReadThemes, Auditor, OK, OK, OK),
+            (ReadThemes, Service, PD, NF, PD),
+            (TagFeedback, Chief, OK, OK, OK),
+            (TagFeedback, Cso, OK, NF, OK),
+            (TagFeedback, Staff, OK, NF, OK),
+            (TagFeedback, Auditor, PD, PD, PD),
+            (TagFeedback, Service, PD, NF, PD),
             (ReadAudit, Chief, OK, OK, OK),
             (ReadAudit, Cso, PD, NF, PD),
             (ReadAudit, Staff, PD, NF, PD),

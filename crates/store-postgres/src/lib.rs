@@ -25,6 +25,7 @@ mod open311;
 mod reports;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod themes;
 mod touchpoints;
 mod write;
 

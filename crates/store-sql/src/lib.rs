@@ -35,6 +35,7 @@ pub mod reports;
 pub mod rollups;
 pub mod rows;
 pub mod service_accounts;
+pub mod themes;
 pub mod touchpoints;
 pub mod write;
 

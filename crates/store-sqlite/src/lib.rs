@@ -23,6 +23,7 @@ mod observations;
 mod officers;
 mod open311;
 mod reports;
+mod themes;
 mod touchpoints;
 mod write;
 

@@ -28,6 +28,7 @@ pub mod open311;
 pub mod reports;
 pub mod service_accounts;
 pub mod suite;
+pub mod themes;
 pub mod touchpoints;
 
 pub use audit::AuditStore;
@@ -48,6 +49,7 @@ pub use officers::OfficerStore;
 pub use open311::Open311Store;
 pub use reports::{ReportStore, RollupRebuild};
 pub use service_accounts::ServiceAccountStore;
+pub use themes::ThemeStore;
 pub use touchpoints::TouchpointStore;
 
 /// Why a store call failed.
@@ -124,6 +126,7 @@ pub trait Store:
     + NoticeStore
     + TouchpointStore
     + ObservationStore
+    + ThemeStore
 {
 }
 
@@ -139,6 +142,7 @@ impl<T> Store for T where
         + NoticeStore
         + TouchpointStore
         + ObservationStore
+        + ThemeStore
 {
 }
 

@@ -31,7 +31,7 @@ fn figures_to_pb(subject: &str, p: &Period, f: &MomentFigures) -> pb::MomentFigu
     }
 }
 
-impl<S: TouchpointStore + ObservationStore + ReportStore> CsoWorkApi<S> {
+impl<S: TouchpointStore + ObservationStore + ReportStore + cityserve_store::ThemeStore> CsoWorkApi<S> {
     /// The counters under `prefix` of department `d` over the requested period.
     async fn moment(
         &self,

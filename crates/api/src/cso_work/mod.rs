@@ -3,11 +3,12 @@
 //! the resident through FeedbackService.
 use cityserve_proto::v1 as pb;
 use cityserve_proto::v1::cso_work_service_server::CsoWorkService;
-use cityserve_store::{ObservationStore, ReportStore, TouchpointStore};
+use cityserve_store::{ObservationStore, ReportStore, ThemeStore, TouchpointStore};
 use tonic::{Request, Response, Status};
 
 mod figures;
 mod observations;
+mod themes;
 mod touchpoints;
 
 /// The CsoWorkService implementation, generic over the storage backend.
@@ -21,7 +22,7 @@ pub struct CsoWorkApi<S> {
 /// The default fewest CSAT responses a per-officer mean is shown on.
 pub const DEFAULT_MIN_RESPONSES: i64 = 5;
 
-impl<S: TouchpointStore + ObservationStore + ReportStore> CsoWorkApi<S> {
+impl<S: TouchpointStore + ObservationStore + ReportStore + ThemeStore> CsoWorkApi<S> {
     /// A service backed by `store`.
     pub fn new(store: S) -> Self {
         Self { store, min_responses: DEFAULT_MIN_RESPONSES }
@@ -40,7 +41,7 @@ impl<S: TouchpointStore + ObservationStore + ReportStore> CsoWorkApi<S> {
 }
 
 #[tonic::async_trait]
-impl<S: TouchpointStore + ObservationStore + ReportStore> CsoWorkService for CsoWorkApi<S> {
+impl<S: TouchpointStore + ObservationStore + ReportStore + ThemeStore> CsoWorkService for CsoWorkApi<S> {
     async fn create_touchpoint(
         &self,
         req: Request<pb::CreateTouchpointRequest>,
@@ -152,5 +153,36 @@ impl<S: TouchpointStore + ObservationStore + ReportStore> CsoWorkService for Cso
         req: Request<pb::GetOfficerFiguresRequest>,
     ) -> Result<Response<pb::GetOfficerFiguresResponse>, Status> {
         handle!(req, |c, r| self.officer_figures(c, r), |f| pb::GetOfficerFiguresResponse { figures: Some(f) })
+    }
+
+    async fn create_theme(
+        &self,
+        req: Request<pb::CreateThemeRequest>,
+    ) -> Result<Response<pb::CreateThemeResponse>, Status> {
+        let home = req.extensions().get::<crate::layers::standing::HomeDepartment>().map(|h| h.0.clone());
+        handle!(req, |c, r| self.create_theme(c, home, r), |t| pb::CreateThemeResponse {
+            theme: Some(themes::theme_to_pb(&t))
+        })
+    }
+
+    async fn list_themes(
+        &self,
+        req: Request<pb::ListThemesRequest>,
+    ) -> Result<Response<pb::ListThemesResponse>, Status> {
+        handle!(req, |c, r| self.list_themes(c, r), |x| x)
+    }
+
+    async fn tag_feedback(
+        &self,
+        req: Request<pb::TagFeedbackRequest>,
+    ) -> Result<Response<pb::TagFeedbackResponse>, Status> {
+        handle!(req, |c, r| self.tag_feedback(c, r), |x| x)
+    }
+
+    async fn suggest_themes(
+        &self,
+        req: Request<pb::SuggestThemesRequest>,
+    ) -> Result<Response<pb::SuggestThemesResponse>, Status> {
+        handle!(req, |c, r| self.suggest_themes(c, r), |x| x)
     }
 }

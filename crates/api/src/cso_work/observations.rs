@@ -100,7 +100,7 @@ fn observation_name(field: &str, name: &str) -> Result<(DepartmentId, Observatio
     Ok((DepartmentId::parse(field, d).map_err(|_| bad())?, ObservationId::parse(field, o).map_err(|_| bad())?, action))
 }
 
-impl<S: TouchpointStore + ObservationStore + cityserve_store::ReportStore> CsoWorkApi<S> {
+impl<S: TouchpointStore + ObservationStore + cityserve_store::ReportStore + cityserve_store::ThemeStore> CsoWorkApi<S> {
     pub(super) async fn create_rubric(&self, caller: Caller, r: pb::CreateRubricRequest) -> Result<Rubric, ApiError> {
         let d = names::department("parent", &r.parent)?;
         let idem = idempotency(&r.request_id, &pb::CreateRubricRequest { request_id: String::new(), ..r.clone() })?;

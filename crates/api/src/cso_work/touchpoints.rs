@@ -66,7 +66,10 @@ pub(super) fn touchpoint_to_pb(t: &Touchpoint) -> pb::Touchpoint {
     }
 }
 
-impl<S: TouchpointStore + cityserve_store::ObservationStore + cityserve_store::ReportStore> CsoWorkApi<S> {
+impl<
+    S: TouchpointStore + cityserve_store::ObservationStore + cityserve_store::ReportStore + cityserve_store::ThemeStore,
+> CsoWorkApi<S>
+{
     pub(super) async fn create_touchpoint(
         &self,
         caller: Caller,

@@ -296,7 +296,9 @@ mod tests {
             for service in &file.service {
                 for m in &service.method {
                     let path = format!("/cityserve.v1.{}/{}", service.name(), m.name());
-                    let read = ["Get", "List", "Watch", "Resolve", "Preview"].iter().any(|p| m.name().starts_with(p))
+                    let read = ["Get", "List", "Watch", "Resolve", "Preview", "Suggest"]
+                        .iter()
+                        .any(|p| m.name().starts_with(p))
                         && m.name() != "GetResidentTimeline"
                         && m.name() != "GetOfficerFigures"
                         && m.name() != "ResolveCase"
