@@ -34,8 +34,8 @@ pub fn keywords(field: &str, given: &[String]) -> Result<Vec<String>, Validation
     let mut out: Vec<String> = Vec::new();
     for (i, k) in given.iter().enumerate() {
         let k = k.trim().to_lowercase();
-        if !(2..=60).contains(&k.chars().count()) || k.contains(',') {
-            errors.push(format!("{field}[{i}]"), "must be 2-60 characters without a comma");
+        if !(2..=60).contains(&k.chars().count()) || k.contains(',') || k.chars().any(char::is_control) {
+            errors.push(format!("{field}[{i}]"), "must be 2-60 characters without a comma or control characters");
         } else if !out.contains(&k) {
             out.push(k);
         }
