@@ -23,7 +23,7 @@ use cityserve_proto::v1::department_service_server::DepartmentServiceServer;
 use cityserve_proto::v1::feedback_service_server::FeedbackServiceServer;
 use cityserve_proto::v1::officer_service_server::OfficerServiceServer;
 use cityserve_proto::v1::service_account_service_server::ServiceAccountServiceServer;
-use cityserve_store::{CoordinationStore, DepartmentStore, Open311Store, WriteCtx};
+use cityserve_store::{CoordinationStore, DepartmentStore, WriteCtx};
 use cityserve_store_postgres::{PgOptions, PgStore};
 use cityserve_store_sqlite::{SqliteOptions, SqliteStore};
 use config::Config;
@@ -402,20 +402,14 @@ struct Services<S> {
 
 /// Step 1: the services, each bounded by `max_message_bytes`, and the Open311 gateway sharing
 /// the feedback service.
-fn services<
-    S: Open311Store
-        + cityserve_store::AuditStore
-        + cityserve_store::CalendarStore
-        + cityserve_store::TouchpointStore
-        + cityserve_store::ObservationStore
-        + cityserve_store::ThemeStore,
->(
+fn services<S: cityserve_store::Store>(
     store: &S,
     config: &Config,
     open311: Option<TcpListener>,
 ) -> Result<Services<S>, ServeError> {
     let limit = config.max_message_bytes;
     let keyer = cityserve_domain::ResidentKeyer::new(&secret::resident_key(config)?);
+    let keyer_for_panels = keyer.clone();
     let feedback_api = FeedbackApi::new(store.clone(), keyer)
         .with_phone_country_code(config.phone_country_code.trim().trim_start_matches('+'))
         .with_survey_key(secret::survey_key(config)?);
@@ -456,7 +450,8 @@ fn services<
             .into_server()
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit),
-        cso_work: cityserve_api::CsoWorkApi::new(store.clone())
+        cso_work: cityserve_api::CsoWorkApi::new(store.clone(), keyer_for_panels)
+            .with_phone_country_code(config.phone_country_code.trim().trim_start_matches('+'))
             .with_min_responses(config.officer_figures_min_responses)
             .into_server()
             .max_decoding_message_size(limit)
@@ -619,16 +614,7 @@ fn spawn_notifier<
 /// Serves the gRPC services (and the Open311 gateway) over `store` until `shutdown`, in steps:
 /// the services, reflection and health, the layer stack (`cityserve_api::stack`, which orders
 /// the layers and says why), the hardened transport, then the shutdown drain.
-async fn serve_with<
-    S: Open311Store
-        + cityserve_store::AuditStore
-        + cityserve_store::LeaseStore
-        + cityserve_store::CalendarStore
-        + cityserve_store::NoticeStore
-        + cityserve_store::TouchpointStore
-        + cityserve_store::ObservationStore
-        + cityserve_store::ThemeStore,
->(
+async fn serve_with<S: cityserve_store::Store + cityserve_store::LeaseStore>(
     store: S,
     config: Config,
     auth: Authenticator,

@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "cityserve/v1/open311.proto",
         "cityserve/v1/audit.proto",
         "cityserve/v1/service_accounts.proto",
+        "cityserve/v1/panels.proto",
         "cityserve/v1/cso_work.proto",
     ];
     let fds = protox::compile(files, [&root])?;

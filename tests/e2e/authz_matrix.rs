@@ -776,6 +776,68 @@ pub(crate) fn table() -> HashMap<&'static str, Spec> {
     );
     add("cityserve.v1.CsoWorkService.SuggestThemes", dept(&[TagFeedback], OK, r#"{"feedback":"{FB}"}"#));
 
+    // Feedback panels: the CSO (and the Chief) runs them and alone reads members' contact
+    // details; the department's officers read panels, sessions and findings. Erasing the seeded
+    // member again answers the same; resolving the seeded finding names a stale etag.
+    add(
+        "cityserve.v1.CsoWorkService.CreatePanel",
+        dept(
+            &[ManagePanels],
+            OK,
+            r#"{"parent":"departments/{T}","panel_id":"mx-pn-{N}","panel":{"display_name":"Panel {N}","audience":"PANEL_AUDIENCE_RESIDENTS"},"request_id":"mx-pn-{N}"}"#,
+        ),
+    );
+    add(
+        "cityserve.v1.CsoWorkService.GetPanel",
+        dept(&[ReadPanels], OK, r#"{"name":"departments/{T}/panels/mx-panel"}"#),
+    );
+    add("cityserve.v1.CsoWorkService.ListPanels", dept(&[ReadPanels], OK, r#"{"parent":"departments/{T}"}"#));
+    add(
+        "cityserve.v1.CsoWorkService.AddPanelMember",
+        dept(
+            &[ManagePanels],
+            OK,
+            r#"{"parent":"departments/{T}/panels/mx-panel","member":{"display_name":"Member {N}","email":"member{N}@example.org","consent_time":"2026-01-05T10:00:00Z"},"request_id":"mx-pm-{N}"}"#,
+        ),
+    );
+    add(
+        "cityserve.v1.CsoWorkService.ListPanelMembers",
+        dept(&[ManagePanels], OK, r#"{"parent":"departments/{T}/panels/mx-panel"}"#),
+    );
+    add("cityserve.v1.CsoWorkService.ErasePanelMember", dept(&[ManagePanels], OK, r#"{"name":"{PMEMBER}"}"#));
+    add(
+        "cityserve.v1.CsoWorkService.CreatePanelSession",
+        dept(
+            &[ManagePanels],
+            OK,
+            r#"{"parent":"departments/{T}/panels/mx-panel","session_id":"mx-ps-{N}","session":{"held_on":"2026-11-02","agenda":"Bills"},"request_id":"mx-ps-{N}"}"#,
+        ),
+    );
+    add(
+        "cityserve.v1.CsoWorkService.ListPanelSessions",
+        dept(&[ReadPanels], OK, r#"{"parent":"departments/{T}/panels/mx-panel"}"#),
+    );
+    add(
+        "cityserve.v1.CsoWorkService.CreatePanelFinding",
+        dept(
+            &[ManagePanels],
+            OK,
+            r#"{"parent":"departments/{T}/panels/mx-panel","finding_id":"mx-pf-{N}","finding":{"summary":"Finding {N}"},"request_id":"mx-pf-{N}"}"#,
+        ),
+    );
+    add(
+        "cityserve.v1.CsoWorkService.ResolvePanelFinding",
+        dept(
+            &[ManagePanels],
+            ABORTED,
+            r#"{"name":"departments/{T}/panels/mx-panel/findings/mx-finding","outcome":"FINDING_OUTCOME_CLOSED","outcome_note":"Out of our hands","etag":"{STALE}"}"#,
+        ),
+    );
+    add(
+        "cityserve.v1.CsoWorkService.ListPanelFindings",
+        dept(&[ReadPanels], OK, r#"{"parent":"departments/{T}/panels/mx-panel"}"#),
+    );
+
     // ApiKeyService (city-wide: keys belong to no department)
     add(
         "cityserve.v1.ApiKeyService.CreateApiKey",
@@ -1111,6 +1173,29 @@ pub(crate) async fn seed(app: &TestApp, rpc: &Rpc) -> Fixture {
             )
             .await;
         fx.get_mut(d).unwrap().insert("OBS", at(&obs, "observation.name"));
+        rpc.seed(
+            "CsoWorkService.CreatePanel",
+            &format!(
+                r#"{{"parent":"departments/{d}","panel_id":"mx-panel","panel":{{"display_name":"Customers' panel","audience":"PANEL_AUDIENCE_RESIDENTS"}},"request_id":"seed-pn-{d}"}}"#
+            ),
+        )
+        .await;
+        let member = rpc
+            .seed(
+                "CsoWorkService.AddPanelMember",
+                &format!(
+                    r#"{{"parent":"departments/{d}/panels/mx-panel","member":{{"display_name":"Seed member","email":"seed-{d}@example.org","consent_time":"2026-01-05T10:00:00Z"}},"request_id":"seed-pm-{d}"}}"#
+                ),
+            )
+            .await;
+        fx.get_mut(d).unwrap().insert("PMEMBER", at(&member, "member.name"));
+        rpc.seed(
+            "CsoWorkService.CreatePanelFinding",
+            &format!(
+                r#"{{"parent":"departments/{d}/panels/mx-panel","finding_id":"mx-finding","finding":{{"summary":"Bills are hard to read"}},"request_id":"seed-pf-{d}"}}"#
+            ),
+        )
+        .await;
         rpc.seed(
             "FeedbackService.UpdateNoticeTemplate",
             &format!(

@@ -29,7 +29,7 @@ mod trace;
 pub use api_keys::{ApiKeysApi, KeyDeriver, KeyRefused};
 pub use audit::AuditApi;
 pub use coordination::CoordinationApi;
-pub use cso_work::CsoWorkApi;
+pub use cso_work::{CsoWorkApi, CsoWorkStore};
 pub use departments::DepartmentsApi;
 pub use error::ApiError;
 pub use feedback::FeedbackApi;

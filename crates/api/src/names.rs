@@ -88,6 +88,27 @@ pub fn touchpoint(field: &str, name: &str) -> Result<(DepartmentId, cityserve_do
     Ok((d, cityserve_domain::TouchpointId::parse(field, id)?))
 }
 
+/// Parses `departments/{department}/panels/{panel}`.
+pub fn panel(field: &str, name: &str) -> Result<(DepartmentId, cityserve_domain::panel::PanelId), ValidationError> {
+    let (d, id) = child(field, name, "panels")?;
+    Ok((d, cityserve_domain::panel::PanelId::parse(field, id)?))
+}
+
+/// Parses `departments/{department}/panels/{panel}/{collection}/{id}`: the department, the
+/// panel and the child's ID (still to be parsed).
+pub fn panel_child<'a>(
+    field: &str,
+    name: &'a str,
+    collection: &str,
+) -> Result<(DepartmentId, cityserve_domain::panel::PanelId, &'a str), ValidationError> {
+    let shape = format!("departments/{{department}}/panels/{{panel}}/{collection}/{{id}}");
+    let p = segments(field, name, &shape, 6)?;
+    if p[0] != DEPARTMENTS || p[2] != "panels" || p[4] != collection {
+        return Err(ValidationError::one(field, format!("must have the form {shape}")));
+    }
+    Ok((DepartmentId::parse(field, p[1])?, cityserve_domain::panel::PanelId::parse(field, p[3])?, p[5]))
+}
+
 /// Parses `departments/{department}/appointments/{appointment}`.
 pub fn appointment(field: &str, name: &str) -> Result<(DepartmentId, AppointmentId), ValidationError> {
     let (d, id) = child(field, name, "appointments")?;

@@ -185,6 +185,16 @@ audit_actions! {
     ThemeCreate => "theme.create": ["CsoWorkService/CreateTheme"],
     /// Themes were applied to (or taken off) a piece of feedback.
     FeedbackTag => "feedback.tag": ["CsoWorkService/TagFeedback"],
+    /// A feedback panel was created, or a session or finding recorded.
+    PanelManage => "panel.manage": [
+        "CsoWorkService/CreatePanel",
+        "CsoWorkService/CreatePanelSession",
+        "CsoWorkService/CreatePanelFinding",
+    ],
+    /// A panel finding's outcome was recorded.
+    PanelFindingResolve => "panel_finding.resolve": ["CsoWorkService/ResolvePanelFinding"],
+    /// A panel member was added (with their consent) or erased.
+    PanelMemberManage => "panel_member.manage": ["CsoWorkService/AddPanelMember", "CsoWorkService/ErasePanelMember"],
     /// The notifier delivered a resident notice, gave up on it (a dead letter) or cancelled it
     /// (no address any more). No RPC: recorded by the server's own worker.
     NoticeDeliver => "notice.deliver": [],

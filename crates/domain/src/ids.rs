@@ -162,3 +162,19 @@ mod tests {
         }
     }
 }
+slug_id!(
+    /// A feedback panel ID within a department, e.g. `water-customers`.
+    PanelId
+);
+slug_id!(
+    /// A panel member ID (server-generated, time-ordered: a client's could carry a name).
+    PanelMemberId
+);
+slug_id!(
+    /// A panel session ID within a panel, e.g. `2026-q4`.
+    PanelSessionId
+);
+slug_id!(
+    /// A panel finding ID within a panel, e.g. `bills-unreadable`.
+    PanelFindingId
+);

@@ -21,6 +21,7 @@ pub mod observation;
 pub mod officer;
 pub mod open_data;
 pub mod page;
+pub mod panel;
 pub mod plan;
 pub mod policy;
 pub mod report;

@@ -132,6 +132,11 @@ pub enum Action {
     ReadThemes,
     /// Apply themes to a department's feedback, and ask for suggestions.
     TagFeedback,
+    /// Run a department's feedback panels: create them, add and erase members (whose contact
+    /// details only this action reads), record sessions and findings and their outcomes.
+    ManagePanels,
+    /// Read a department's panels, sessions and findings (never members' contact details).
+    ReadPanels,
     /// Read the audit log (who did what, to which resource, when, with which outcome).
     ReadAudit,
     /// Change the city's calendar (time zone, opening hours, holidays). Reading it needs only
@@ -141,7 +146,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Action; 62] = [
+    pub const ALL: [Action; 64] = [
         Action::CreateDepartment,
         Action::ReadDepartment,
         Action::UpdateDepartment,
@@ -202,6 +207,8 @@ impl Action {
         Action::ManageThemes,
         Action::ReadThemes,
         Action::TagFeedback,
+        Action::ManagePanels,
+        Action::ReadPanels,
         Action::ReadAudit,
         Action::ManageCityCalendar,
     ];
@@ -269,6 +276,8 @@ impl Action {
             Action::ManageThemes => "theme.manage",
             Action::ReadThemes => "theme.read",
             Action::TagFeedback => "feedback.tag",
+            Action::ManagePanels => "panel.manage",
+            Action::ReadPanels => "panel.read",
             Action::ReadAudit => "audit.read",
             Action::ManageCityCalendar => "city_calendar.manage",
         }
@@ -411,6 +420,13 @@ pub fn reach(action: Action, role: Role) -> Reach {
         (TagFeedback, Chief) => Any,
         (TagFeedback, Cso | Staff) => Own,
         (TagFeedback, Auditor | Service) => Never,
+        // Members' contact details are resident data: the CSO who runs the panel and the Chief.
+        (ManagePanels, Chief) => Any,
+        (ManagePanels, Cso) => Own,
+        (ManagePanels, Staff | Auditor | Service) => Never,
+        (ReadPanels, Chief | Auditor) => Any,
+        (ReadPanels, Cso | Staff) => Own,
+        (ReadPanels, Service) => Never,
         (ReadAudit, Chief | Auditor) => Any,
         (ReadAudit, _) => Never,
         (ManageCityCalendar, Chief) => Any,
@@ -848,6 +864,16 @@ mod tests {
             (TagFeedback, Staff, OK, NF, OK),
             (TagFeedback, Auditor, PD, PD, PD),
             (TagFeedback, Service, PD, NF, PD),
+            (ManagePanels, Chief, OK, OK, OK),
+            (ManagePanels, Cso, OK, NF, OK),
+            (ManagePanels, Staff, PD, NF, PD),
+            (ManagePanels, Auditor, PD, PD, PD),
+            (ManagePanels, Service, PD, NF, PD),
+            (ReadPanels, Chief, OK, OK, OK),
+            (ReadPanels, Cso, OK, NF, OK),
+            (ReadPanels, Staff, OK, NF, OK),
+            (ReadPanels, Auditor, OK, OK, OK),
+            (ReadPanels, Service, PD, NF, PD),
             (ReadAudit, Chief, OK, OK, OK),
             (ReadAudit, Cso, PD, NF, PD),
             (ReadAudit, Staff, PD, NF, PD),

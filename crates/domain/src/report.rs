@@ -16,11 +16,13 @@ use chrono_tz::Tz;
 use std::collections::BTreeMap;
 
 mod movement;
+mod themes;
 pub use movement::{MOVEMENT_METRICS, Movement, SCORE_PART_CAP, movement, worst_movers};
+pub use themes::{SharedTheme, shared_themes, theme_counts, theme_deltas};
 
 /// The version of the counters' definitions. Stored with the rollups (`rollup_zone.version`):
 /// rollups built under an older version are rebuilt from the raw rows when the server starts.
-pub const ROLLUP_VERSION: i64 = 2;
+pub const ROLLUP_VERSION: i64 = 3;
 
 /// Upper bounds (seconds) of the duration histogram's buckets; a last, open bucket holds the rest.
 pub const BUCKETS_SECS: [i64; 17] = [
@@ -578,6 +580,8 @@ pub struct ReportCard {
     pub resident_wait_p90_secs: Option<i64>,
     /// Share of contacts with a category and an outcome recorded.
     pub coverage: Option<f64>,
+    /// Customer themes on the feedback, by theme ID, most frequent first ([`theme_counts`]).
+    pub themes: Vec<(String, i64)>,
     /// Live figures.
     pub live: LiveFigures,
 }
@@ -705,6 +709,7 @@ impl ReportCard {
             resident_wait_p50_secs: quantile(m, "wait", 0.5),
             resident_wait_p90_secs: quantile(m, "wait", 0.9),
             coverage: ratio(get(m, "cov"), volume),
+            themes: theme_counts(m),
             live,
         }
     }

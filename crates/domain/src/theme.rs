@@ -4,8 +4,8 @@
 //! Suggestions are transparent, not a model: a theme's keywords (words or phrases) are looked for
 //! in the feedback's text and its category's keywords, as whole words, case-insensitively; a
 //! theme scores one point per keyword found, and themes are suggested by score, then ID.
+use crate::ValidationError;
 use crate::validation::required_text;
-use crate::{DepartmentId, ValidationError};
 use chrono::{DateTime, Utc};
 
 pub use crate::ids::ThemeId;
@@ -82,17 +82,6 @@ pub fn suggest(themes: &[Theme], text: &str, category_keywords: &[String]) -> Ve
         .collect();
     out.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.theme.cmp(&b.theme)));
     out
-}
-
-/// A theme's use in one department over a period.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ThemeCount {
-    /// The theme.
-    pub theme: ThemeId,
-    /// The department.
-    pub department: DepartmentId,
-    /// Feedback carrying it.
-    pub count: i64,
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ mod notices;
 mod observations;
 mod officers;
 mod open311;
+mod panels;
 mod reports;
 #[cfg(feature = "testing")]
 pub mod testing;

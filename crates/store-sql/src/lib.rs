@@ -31,6 +31,7 @@ pub mod lease;
 pub mod notices;
 pub mod observations;
 pub mod officers;
+pub mod panels;
 pub mod reports;
 pub mod rollups;
 pub mod rows;

@@ -4,7 +4,8 @@
 //! Report-card counters are keyed by local days of one time zone, kept in `rollup_zone`: every
 //! write reads it in its own transaction, and a rebuild changes it in the transaction that
 //! rewrites the counters, so the counters are never keyed by two zones at once. A rebuild sums
-//! what every stored contact, case, recovery action, hand-off and escalation counts (the domain's
+//! what every stored contact, case, recovery action, hand-off, escalation, observation, recognition
+//! and theme tag counts (the domain's
 //! [`cityserve_domain::report`] functions, the same the writes use), so it equals the counters
 //! the writes maintained.
 #![allow(clippy::crate_in_macro_def)] // `crate::` in the macros means the backend expanding them, on purpose.
@@ -45,6 +46,10 @@ pub fn observation_facts() -> String {
 }
 /// Every recognition.
 pub const RECOGNITION_FACTS: &str = "SELECT department_id, officer_id, create_time FROM recognitions";
+/// Every theme on a piece of feedback, with when the contact occurred.
+pub const THEME_FACTS: &str = "SELECT ft.department_id, ft.theme_id, f.occurred_at, f.received_at
+     FROM feedback_themes ft
+     JOIN feedback f ON f.department_id = ft.department_id AND f.feedback_id = ft.feedback_id";
 /// Every escalation.
 pub const ESCALATION_FACTS: &str = "SELECT department_id, create_time FROM escalations";
 
@@ -146,6 +151,15 @@ impl Sums {
         let department = row.id("department_id", DepartmentId::parse)?;
         let officer = row.text("officer_id")?;
         self.add(report::recognition_deltas(&department, &officer, row.time("create_time")?, self.zone));
+        Ok(())
+    }
+
+    /// Adds a [`THEME_FACTS`] row.
+    pub fn theme(&mut self, row: &impl SqlRow) -> StoreResult<()> {
+        let department = row.id("department_id", DepartmentId::parse)?;
+        let theme = row.text("theme_id")?;
+        let (occurred, received) = (row.time("occurred_at")?, row.time("received_at")?);
+        self.add(report::theme_deltas(&department, &theme, occurred, received, 1, self.zone));
         Ok(())
     }
 
@@ -255,6 +269,13 @@ macro_rules! rollup_rebuild {
                 let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&mut *conn);
                 while let Some(row) = rows.try_next().await.map_err(crate::db_err)? {
                     sums.observation(&row)?;
+                    read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            {
+                let mut rows = sqlx::query($crate::rollups::THEME_FACTS).fetch(&mut *conn);
+                while let Some(row) = rows.try_next().await.map_err(crate::db_err)? {
+                    sums.theme(&row)?;
                     read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }

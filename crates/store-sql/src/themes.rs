@@ -47,7 +47,7 @@ macro_rules! theme_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(crate::db_err)?;
-                let name = format!("themes/{}", t.id);
+                let name = cityserve_store::resource::theme(t.id.as_str());
                 crate::record(&mut tx, ctx, home, &name, serde_json::json!({ "theme": t.id.as_str() })).await?;
                 let saved = read_theme(&mut tx, t.id.as_str()).await?;
                 self.commit(tx).await?;
@@ -85,16 +85,20 @@ macro_rules! theme_store {
             ) -> cityserve_store::StoreResult<Vec<cityserve_domain::theme::ThemeId>> {
                 crate::in_scope(ctx.scope, d)?;
                 let mut tx = self.write(ctx).await?;
-                let found: Option<String> =
-                    sqlx::query_scalar("SELECT feedback_id FROM feedback WHERE department_id = $1 AND feedback_id = $2")
-                        .bind(d.as_str())
-                        .bind(f.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(crate::db_err)?;
-                if found.is_none() {
-                    return Err(cityserve_store::StoreError::NotFound);
-                }
+                let found = sqlx::query(
+                    "SELECT occurred_at, received_at FROM feedback WHERE department_id = $1 AND feedback_id = $2",
+                )
+                .bind(d.as_str())
+                .bind(f.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(crate::db_err)?
+                .ok_or(cityserve_store::StoreError::NotFound)?;
+                use $crate::SqlRow as _;
+                let (occurred, received) = (found.time("occurred_at")?, found.time("received_at")?);
+                let zone = crate::rollup_zone(&mut tx).await?;
+                // The theme counts on the report card change with the tags, in this transaction.
+                let mut deltas = Vec::new();
                 for t in add {
                     let exists: Option<String> = sqlx::query_scalar("SELECT theme_id FROM themes WHERE theme_id = $1")
                         .bind(t.as_str())
@@ -104,7 +108,7 @@ macro_rules! theme_store {
                     if exists.is_none() {
                         return Err(cityserve_store::StoreError::FailedPrecondition(format!("theme {t} does not exist")));
                     }
-                    sqlx::query(
+                    let added = sqlx::query(
                         "INSERT INTO feedback_themes (department_id, feedback_id, theme_id, tagged_by, create_time)
                          VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
                     )
@@ -116,16 +120,25 @@ macro_rules! theme_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(crate::db_err)?;
+                    if added.rows_affected() > 0 {
+                        deltas.extend(cityserve_domain::report::theme_deltas(d, t.as_str(), occurred, received, 1, zone));
+                    }
                 }
                 for t in remove {
-                    sqlx::query("DELETE FROM feedback_themes WHERE department_id = $1 AND feedback_id = $2 AND theme_id = $3")
-                        .bind(d.as_str())
-                        .bind(f.as_str())
-                        .bind(t.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(crate::db_err)?;
+                    let removed = sqlx::query(
+                        "DELETE FROM feedback_themes WHERE department_id = $1 AND feedback_id = $2 AND theme_id = $3",
+                    )
+                    .bind(d.as_str())
+                    .bind(f.as_str())
+                    .bind(t.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(crate::db_err)?;
+                    if removed.rows_affected() > 0 {
+                        deltas.extend(cityserve_domain::report::theme_deltas(d, t.as_str(), occurred, received, -1, zone));
+                    }
                 }
+                crate::apply_deltas(&mut tx, &cityserve_domain::report::aggregate(deltas)).await?;
                 let now: Vec<String> = sqlx::query_scalar(
                     "SELECT theme_id FROM feedback_themes WHERE department_id = $1 AND feedback_id = $2 ORDER BY theme_id",
                 )

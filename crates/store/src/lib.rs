@@ -25,6 +25,7 @@ pub mod notices;
 pub mod observations;
 pub mod officers;
 pub mod open311;
+pub mod panels;
 pub mod reports;
 pub mod service_accounts;
 pub mod suite;
@@ -47,6 +48,7 @@ pub use notices::NoticeStore;
 pub use observations::ObservationStore;
 pub use officers::OfficerStore;
 pub use open311::Open311Store;
+pub use panels::PanelStore;
 pub use reports::{ReportStore, RollupRebuild};
 pub use service_accounts::ServiceAccountStore;
 pub use themes::ThemeStore;
@@ -127,6 +129,7 @@ pub trait Store:
     + TouchpointStore
     + ObservationStore
     + ThemeStore
+    + PanelStore
 {
 }
 
@@ -143,6 +146,7 @@ impl<T> Store for T where
         + TouchpointStore
         + ObservationStore
         + ThemeStore
+        + PanelStore
 {
 }
 
@@ -289,6 +293,43 @@ pub mod resource {
     /// `departments/{d}/cases/{c}`.
     pub fn case(d: &DepartmentId, c: &cityserve_domain::CaseId) -> String {
         format!("departments/{d}/cases/{c}")
+    }
+
+    /// `themes/{t}`: a city-wide customer theme (any ID string: counters hold themes as text).
+    pub fn theme(t: &str) -> String {
+        format!("themes/{t}")
+    }
+
+    /// `departments/{d}/panels/{p}`: a customer feedback panel.
+    pub fn panel(d: &DepartmentId, p: &cityserve_domain::panel::PanelId) -> String {
+        format!("departments/{d}/panels/{p}")
+    }
+
+    /// `departments/{d}/panels/{p}/members/{m}`.
+    pub fn panel_member(
+        d: &DepartmentId,
+        p: &cityserve_domain::panel::PanelId,
+        m: &cityserve_domain::panel::PanelMemberId,
+    ) -> String {
+        format!("departments/{d}/panels/{p}/members/{m}")
+    }
+
+    /// `departments/{d}/panels/{p}/sessions/{s}`.
+    pub fn panel_session(
+        d: &DepartmentId,
+        p: &cityserve_domain::panel::PanelId,
+        s: &cityserve_domain::panel::PanelSessionId,
+    ) -> String {
+        format!("departments/{d}/panels/{p}/sessions/{s}")
+    }
+
+    /// `departments/{d}/panels/{p}/findings/{f}`.
+    pub fn panel_finding(
+        d: &DepartmentId,
+        p: &cityserve_domain::panel::PanelId,
+        f: &cityserve_domain::panel::PanelFindingId,
+    ) -> String {
+        format!("departments/{d}/panels/{p}/findings/{f}")
     }
 
     /// `departments/{d}/touchpoints/{t}`: a place or channel where residents meet a department.

@@ -133,6 +133,19 @@ pub(super) fn card_to_pb(department: Option<&DepartmentId>, p: &Period, c: &Repo
         resident_waits: c.resident_waits,
         resident_wait_p50: duration(c.resident_wait_p50_secs),
         resident_wait_p90: duration(c.resident_wait_p90_secs),
+        themes: c.themes.iter().map(|(t, n)| pb::ThemeCount { theme: resource::theme(t), count: *n }).collect(),
+    }
+}
+
+/// How many shared themes the dashboard lists.
+const SHARED_THEMES: usize = 10;
+
+pub(super) fn shared_theme_to_pb(t: &report::SharedTheme) -> pb::SharedTheme {
+    pb::SharedTheme {
+        theme: resource::theme(&t.theme),
+        department_count: i32::try_from(t.departments.len()).unwrap_or(i32::MAX),
+        count: t.count,
+        departments: t.departments.iter().map(|(d, _)| resource::department(d)).collect(),
     }
 }
 
@@ -258,6 +271,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         let mut city = Metrics::new();
         let mut city_live = LiveFigures::default();
         let mut cards = Vec::with_capacity(departments.len());
+        let mut themes = Vec::with_capacity(departments.len());
         let mut moves = Vec::with_capacity(departments.len());
         let empty = Metrics::new();
         for (d, live) in departments.iter().zip(live) {
@@ -270,7 +284,9 @@ impl<S: CoordinationStore> CoordinationApi<S> {
             let before = ReportCard::from_metrics(&prev_rows.remove(d).unwrap_or_default(), LiveFigures::default());
             moves.push(report::movement(d, &card, &before));
             cards.push(card_to_pb(Some(d), &p, &card));
+            themes.push((d, card.themes));
         }
+        let shared = report::shared_themes(themes.iter().map(|(d, t)| (*d, t.as_slice())), SHARED_THEMES);
         let city_card = ReportCard::from_metrics(&city, city_live);
         Ok(pb::GetCityDashboardResponse {
             city: Some(card_to_pb(None, &p, &city_card)),
@@ -281,6 +297,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
             compared_end_time: Some(timestamp(report::day_start(compared.current.1, zone))),
             previous_start_time: Some(timestamp(report::day_start(compared.previous.0, zone))),
             previous_end_time: Some(timestamp(report::day_start(compared.previous.1, zone))),
+            shared_themes: shared.iter().map(shared_theme_to_pb).collect(),
         })
     }
 

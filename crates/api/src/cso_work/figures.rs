@@ -11,7 +11,6 @@ use crate::names;
 use cityserve_domain::report::{MomentFigures, Period, moment_figures, moment_metric_names};
 use cityserve_domain::{Action, AuditAction, Caller, DepartmentId, Role, TenantScope};
 use cityserve_proto::v1 as pb;
-use cityserve_store::{ObservationStore, ReportStore, TouchpointStore};
 
 fn figures_to_pb(subject: &str, p: &Period, f: &MomentFigures) -> pb::MomentFigures {
     pb::MomentFigures {
@@ -31,7 +30,7 @@ fn figures_to_pb(subject: &str, p: &Period, f: &MomentFigures) -> pb::MomentFigu
     }
 }
 
-impl<S: TouchpointStore + ObservationStore + ReportStore + cityserve_store::ThemeStore> CsoWorkApi<S> {
+impl<S: super::CsoWorkStore> CsoWorkApi<S> {
     /// The counters under `prefix` of department `d` over the requested period.
     async fn moment(
         &self,

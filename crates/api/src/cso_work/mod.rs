@@ -1,15 +1,44 @@
 //! `cityserve.v1.CsoWorkService`: the CSO's own work. Touchpoints (the places and channels where
 //! residents meet a department) are here; feedback names the touchpoint and officer that served
 //! the resident through FeedbackService.
+use cityserve_domain::ResidentKeyer;
 use cityserve_proto::v1 as pb;
 use cityserve_proto::v1::cso_work_service_server::CsoWorkService;
-use cityserve_store::{ObservationStore, ReportStore, ThemeStore, TouchpointStore};
+use cityserve_store::{
+    CoordinationStore, DepartmentStore, ObservationStore, OfficerStore, PanelStore, ThemeStore, TouchpointStore,
+};
 use tonic::{Request, Response, Status};
 
 mod figures;
 mod observations;
+mod panels;
 mod themes;
 mod touchpoints;
+
+/// What the CSO's work reads and writes: its own stores, and the coordination records, officers
+/// and departments that findings link to and the board report draws on.
+pub trait CsoWorkStore:
+    TouchpointStore + ObservationStore + ThemeStore + PanelStore + CoordinationStore + OfficerStore + DepartmentStore
+{
+}
+
+impl<T> CsoWorkStore for T where
+    T: TouchpointStore
+        + ObservationStore
+        + ThemeStore
+        + PanelStore
+        + CoordinationStore
+        + OfficerStore
+        + DepartmentStore
+{
+}
+
+/// How panel members' contact details are keyed and read: the same as residents' on feedback.
+#[derive(Clone, Debug)]
+struct Residents {
+    keyer: ResidentKeyer,
+    country_code: String,
+}
 
 /// The CsoWorkService implementation, generic over the storage backend.
 #[derive(Clone)]
@@ -17,15 +46,29 @@ pub struct CsoWorkApi<S> {
     store: S,
     /// The fewest CSAT responses a per-officer mean is shown on.
     min_responses: i64,
+    /// Panel members' keys and phone numbers.
+    residents: Residents,
 }
 
 /// The default fewest CSAT responses a per-officer mean is shown on.
 pub const DEFAULT_MIN_RESPONSES: i64 = 5;
 
-impl<S: TouchpointStore + ObservationStore + ReportStore + ThemeStore> CsoWorkApi<S> {
-    /// A service backed by `store`.
-    pub fn new(store: S) -> Self {
-        Self { store, min_responses: DEFAULT_MIN_RESPONSES }
+impl<S: CsoWorkStore> CsoWorkApi<S> {
+    /// A service backed by `store`, keying panel members' contact details with `keyer` (the
+    /// feedback service's, so a member and their feedback share a resident key).
+    pub fn new(store: S, keyer: ResidentKeyer) -> Self {
+        Self {
+            store,
+            min_responses: DEFAULT_MIN_RESPONSES,
+            residents: Residents { keyer, country_code: String::new() },
+        }
+    }
+
+    /// Reads members' phone numbers written without `+` as numbers of this calling code (the
+    /// feedback service's setting).
+    pub fn with_phone_country_code(mut self, code: &str) -> Self {
+        self.residents.country_code = code.to_owned();
+        self
     }
 
     /// Withholds per-officer CSAT means built on fewer than `n` responses.
@@ -41,7 +84,7 @@ impl<S: TouchpointStore + ObservationStore + ReportStore + ThemeStore> CsoWorkAp
 }
 
 #[tonic::async_trait]
-impl<S: TouchpointStore + ObservationStore + ReportStore + ThemeStore> CsoWorkService for CsoWorkApi<S> {
+impl<S: CsoWorkStore> CsoWorkService for CsoWorkApi<S> {
     async fn create_touchpoint(
         &self,
         req: Request<pb::CreateTouchpointRequest>,
@@ -184,5 +227,93 @@ impl<S: TouchpointStore + ObservationStore + ReportStore + ThemeStore> CsoWorkSe
         req: Request<pb::SuggestThemesRequest>,
     ) -> Result<Response<pb::SuggestThemesResponse>, Status> {
         handle!(req, |c, r| self.suggest_themes(c, r), |x| x)
+    }
+
+    async fn create_panel(
+        &self,
+        req: Request<pb::CreatePanelRequest>,
+    ) -> Result<Response<pb::CreatePanelResponse>, Status> {
+        handle!(req, |c, r| self.create_panel(c, r), |p| pb::CreatePanelResponse {
+            panel: Some(panels::panel_to_pb(&p))
+        })
+    }
+
+    async fn get_panel(&self, req: Request<pb::GetPanelRequest>) -> Result<Response<pb::GetPanelResponse>, Status> {
+        handle!(req, |c, r| async move { self.get_panel(c, &r.name).await }, |p| pb::GetPanelResponse {
+            panel: Some(panels::panel_to_pb(&p))
+        })
+    }
+
+    async fn list_panels(
+        &self,
+        req: Request<pb::ListPanelsRequest>,
+    ) -> Result<Response<pb::ListPanelsResponse>, Status> {
+        handle!(req, |c, r| self.list_panels(c, r), |x| x)
+    }
+
+    async fn add_panel_member(
+        &self,
+        req: Request<pb::AddPanelMemberRequest>,
+    ) -> Result<Response<pb::AddPanelMemberResponse>, Status> {
+        handle!(req, |c, r| self.add_panel_member(c, r), |m| pb::AddPanelMemberResponse {
+            member: Some(panels::member_to_pb(&m))
+        })
+    }
+
+    async fn list_panel_members(
+        &self,
+        req: Request<pb::ListPanelMembersRequest>,
+    ) -> Result<Response<pb::ListPanelMembersResponse>, Status> {
+        handle!(req, |c, r| self.list_panel_members(c, r), |x| x)
+    }
+
+    async fn erase_panel_member(
+        &self,
+        req: Request<pb::ErasePanelMemberRequest>,
+    ) -> Result<Response<pb::ErasePanelMemberResponse>, Status> {
+        handle!(req, |c, r| async move { self.erase_panel_member(c, &r.name).await }, |m| {
+            pb::ErasePanelMemberResponse { member: Some(panels::member_to_pb(&m)) }
+        })
+    }
+
+    async fn create_panel_session(
+        &self,
+        req: Request<pb::CreatePanelSessionRequest>,
+    ) -> Result<Response<pb::CreatePanelSessionResponse>, Status> {
+        handle!(req, |c, r| self.create_panel_session(c, r), |s| pb::CreatePanelSessionResponse {
+            session: Some(panels::session_to_pb(&s))
+        })
+    }
+
+    async fn list_panel_sessions(
+        &self,
+        req: Request<pb::ListPanelSessionsRequest>,
+    ) -> Result<Response<pb::ListPanelSessionsResponse>, Status> {
+        handle!(req, |c, r| self.list_panel_sessions(c, r), |x| x)
+    }
+
+    async fn create_panel_finding(
+        &self,
+        req: Request<pb::CreatePanelFindingRequest>,
+    ) -> Result<Response<pb::CreatePanelFindingResponse>, Status> {
+        handle!(req, |c, r| self.create_panel_finding(c, r), |f| pb::CreatePanelFindingResponse {
+            finding: Some(panels::finding_to_pb(&f))
+        })
+    }
+
+    async fn resolve_panel_finding(
+        &self,
+        req: Request<pb::ResolvePanelFindingRequest>,
+    ) -> Result<Response<pb::ResolvePanelFindingResponse>, Status> {
+        handle!(req, |c, r| self.resolve_panel_finding(c, r), |f| pb::ResolvePanelFindingResponse {
+            finding: Some(panels::finding_to_pb(&f))
+        })
+    }
+
+    async fn list_panel_findings(
+        &self,
+        req: Request<pb::ListPanelFindingsRequest>,
+    ) -> Result<Response<pb::ListPanelFindingsResponse>, Status> {
+        handle!(req, |c, r| self.list_panel_findings(c, r), |x| x)
     }
 }

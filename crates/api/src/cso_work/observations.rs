@@ -15,7 +15,7 @@ use cityserve_domain::observation::{
 use cityserve_domain::validation::required_text;
 use cityserve_domain::{Action, AuditAction, Caller, DepartmentId, ValidationError, etag_for};
 use cityserve_proto::v1 as pb;
-use cityserve_store::{ObservationStore, TouchpointStore, resource};
+use cityserve_store::resource;
 
 fn rubric_to_pb(r: &Rubric) -> pb::Rubric {
     pb::Rubric {
@@ -100,7 +100,7 @@ fn observation_name(field: &str, name: &str) -> Result<(DepartmentId, Observatio
     Ok((DepartmentId::parse(field, d).map_err(|_| bad())?, ObservationId::parse(field, o).map_err(|_| bad())?, action))
 }
 
-impl<S: TouchpointStore + ObservationStore + cityserve_store::ReportStore + cityserve_store::ThemeStore> CsoWorkApi<S> {
+impl<S: super::CsoWorkStore> CsoWorkApi<S> {
     pub(super) async fn create_rubric(&self, caller: Caller, r: pb::CreateRubricRequest) -> Result<Rubric, ApiError> {
         let d = names::department("parent", &r.parent)?;
         let idem = idempotency(&r.request_id, &pb::CreateRubricRequest { request_id: String::new(), ..r.clone() })?;

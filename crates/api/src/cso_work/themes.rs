@@ -8,12 +8,12 @@ use crate::names;
 use cityserve_domain::theme::{Theme, ThemeId, display_name, keywords, suggest};
 use cityserve_domain::{Action, AuditAction, Caller, DepartmentId, ValidationError};
 use cityserve_proto::v1 as pb;
-use cityserve_store::{ObservationStore, ReportStore, ThemeStore, TouchpointStore};
+use cityserve_store::resource;
 
 /// A theme as returned.
 pub(super) fn theme_to_pb(t: &Theme) -> pb::Theme {
     pb::Theme {
-        name: format!("themes/{}", t.id),
+        name: resource::theme(t.id.as_str()),
         display_name: t.display_name.clone(),
         keywords: t.keywords.clone(),
         create_time: Some(timestamp(t.create_time)),
@@ -36,7 +36,7 @@ fn theme_names(field: &str, names: &[String]) -> Result<Vec<ThemeId>, Validation
     errors.into_result().map(|()| ids)
 }
 
-impl<S: TouchpointStore + ObservationStore + ReportStore + ThemeStore> CsoWorkApi<S> {
+impl<S: super::CsoWorkStore> CsoWorkApi<S> {
     pub(super) async fn create_theme(
         &self,
         caller: Caller,
@@ -57,7 +57,7 @@ impl<S: TouchpointStore + ObservationStore + ReportStore + ThemeStore> CsoWorkAp
             .ok_or_else(|| ApiError::FailedPrecondition("the caller has no home department to audit in".into()))?;
         let theme =
             Theme { id, display_name, keywords, created_by: caller.subject.clone(), create_time: chrono::Utc::now() };
-        let what = label("theme", &format!("themes/{}", theme.id));
+        let what = label("theme", &resource::theme(theme.id.as_str()));
         self.store
             .create_theme(&ctx(&scope, &caller, AuditAction::ThemeCreate), &idem, &home, &theme)
             .await
@@ -95,7 +95,7 @@ impl<S: TouchpointStore + ObservationStore + ReportStore + ThemeStore> CsoWorkAp
             .tag_feedback(&ctx(&scope, &caller, AuditAction::FeedbackTag), &d, &f, &add, &remove)
             .await
             .map_err(|e| ApiError::from_store(e, &label("feedback", &r.feedback)))?;
-        Ok(pb::TagFeedbackResponse { themes: now.iter().map(|t| format!("themes/{t}")).collect() })
+        Ok(pb::TagFeedbackResponse { themes: now.iter().map(|t| resource::theme(t.as_str())).collect() })
     }
 
     pub(super) async fn suggest_themes(
@@ -131,7 +131,7 @@ impl<S: TouchpointStore + ObservationStore + ReportStore + ThemeStore> CsoWorkAp
             suggestions: suggestions
                 .into_iter()
                 .map(|s| pb::ThemeSuggestion {
-                    theme: format!("themes/{}", s.theme),
+                    theme: resource::theme(s.theme.as_str()),
                     score: i32::try_from(s.score).unwrap_or(i32::MAX),
                     matched_keywords: s.matched,
                 })

@@ -12,7 +12,7 @@ use cityserve_domain::{
     Action, AuditAction, Caller, Touchpoint, TouchpointId, TouchpointKind, TouchpointStatus, ValidationError, etag_for,
 };
 use cityserve_proto::v1 as pb;
-use cityserve_store::{TouchpointStore, resource};
+use cityserve_store::resource;
 
 fn kind_from_pb(field: &str, v: i32) -> Result<Option<TouchpointKind>, ValidationError> {
     use pb::TouchpointKind as P;
@@ -66,10 +66,7 @@ pub(super) fn touchpoint_to_pb(t: &Touchpoint) -> pb::Touchpoint {
     }
 }
 
-impl<
-    S: TouchpointStore + cityserve_store::ObservationStore + cityserve_store::ReportStore + cityserve_store::ThemeStore,
-> CsoWorkApi<S>
-{
+impl<S: super::CsoWorkStore> CsoWorkApi<S> {
     pub(super) async fn create_touchpoint(
         &self,
         caller: Caller,

@@ -157,7 +157,8 @@ pub const UPDATE_TIMELINE_STATUS: &str =
 
 /// The departments holding feedback or contact details of a resident (by key).
 pub const SELECT_RESIDENT_DEPARTMENTS: &str = "SELECT department_id FROM feedback WHERE resident_key = $1
-     UNION SELECT department_id FROM resident_contact_details WHERE resident_key = $1";
+     UNION SELECT department_id FROM resident_contact_details WHERE resident_key = $1
+     UNION SELECT department_id FROM panel_members WHERE resident_key = $1";
 /// What erasing a resident (`$2`) in a department (`$1`) does first, in order: case entries'
 /// texts, the reasons and resolutions of escalations of their cases (in any department's
 /// escalation desk), hand-off reasons, cases' and hand-offs' resident keys, timeline entries.
@@ -541,6 +542,24 @@ macro_rules! feedback_reads {
             let named: Vec<&str> = identifiers.iter().map(String::as_str).collect();
             let found = recorded_keys(conn, &named).await?;
             Ok(identifiers.iter().find_map(|i| found.get(i).cloned()))
+        }
+
+        /// The key of resident `r` outside a submission (a panel member): the key the identity
+        /// index records for their first known identifier, else their fresh key, with every
+        /// identifier not yet known recorded under it (a racing first contact's key wins).
+        pub(crate) async fn resident_key_of(
+            conn: &mut crate::Conn,
+            r: &cityserve_domain::ResidentRef,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> cityserve_store::StoreResult<String> {
+            let key = known_key(conn, &r.identifiers).await?.unwrap_or_else(|| r.key.clone());
+            let sql = $crate::feedback::INSERT_IDENTIFIERS.sql(r.identifiers.len());
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for identifier in &r.identifiers {
+                q = q.bind(identifier.as_str()).bind(&key).bind(crate::at(now));
+            }
+            q.fetch_all(&mut *conn).await.map_err(crate::db_err)?;
+            Ok(known_key(conn, &r.identifiers).await?.unwrap_or(key))
         }
 
         /// The keys the identity index records for `identifiers`.

@@ -281,6 +281,12 @@ macro_rules! feedback_store {
                     for sql in $crate::feedback::ERASE_RESIDENT_TRACES {
                         erase(sql).execute(&mut *tx).await.map_err(crate::db_err)?;
                     }
+                    // Panel memberships: details go, attendance stays.
+                    erase($crate::panels::ERASE_RESIDENT_MEMBERS)
+                        .bind(crate::at(cityserve_store::now_micros()))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(crate::db_err)?;
                     let done = erase($crate::feedback::ERASE_FEEDBACK).execute(&mut *tx).await.map_err(crate::db_err)?;
                     erasure.feedback_erased += i64::try_from(done.rows_affected()).unwrap_or(i64::MAX);
                     let done = erase($crate::feedback::ERASE_CONTACT).execute(&mut *tx).await.map_err(crate::db_err)?;

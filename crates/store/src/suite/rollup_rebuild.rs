@@ -6,12 +6,13 @@
 use super::feedback::{item, resident};
 use super::{chief, ctx, dept, idem, scope, seed_department};
 use crate::import::{ImportStore, ImportedCase, ImportedContact};
-use crate::{CalendarStore, CoordinationStore, ReportStore, WriteCtx};
+use crate::{CalendarStore, CoordinationStore, ReportStore, ThemeStore, WriteCtx};
 use chrono::{DateTime, Duration, Utc};
 use cityserve_domain::coordination::{HandoffKind, HandoffResponse, NewHandoff};
 use cityserve_domain::feedback::{CaseTransition, transition};
 use cityserve_domain::policy::{handoff_scope, system_scope};
 use cityserve_domain::report::{self, Metrics};
+use cityserve_domain::theme::{Theme, ThemeId};
 use cityserve_domain::{
     Action, Case, CaseEntry, CaseId, CaseStatus, Channel, CityCalendar, FeedbackId, FeedbackKind, HandoffId,
     RecoveryAction, RecoveryKind,
@@ -96,7 +97,7 @@ fn transitions(other: &str) -> Vec<CaseTransition> {
 }
 
 pub async fn rollups_kept_by_writes_equal_a_rebuild<
-    S: ImportStore + CoordinationStore + CalendarStore + ReportStore,
+    S: ImportStore + CoordinationStore + CalendarStore + ReportStore + ThemeStore,
 >(
     store: &S,
 ) {
@@ -124,7 +125,25 @@ pub async fn rollups_kept_by_writes_equal_a_rebuild<
     let all = scope(&chief, Action::ReadReportCards, None);
     assert_eq!(store.rollup_zone(&all).await.unwrap(), ny);
 
+    // Two customer themes, applied to some contacts (and taken off some again) below.
+    let themes: Vec<ThemeId> =
+        ["billing", "no-call-back"].iter().map(|t| ThemeId::parse("theme", t).unwrap()).collect();
+    let manage_themes = scope(&chief, Action::ManageThemes, None);
+    for t in &themes {
+        let theme = Theme {
+            id: t.clone(),
+            display_name: t.to_string(),
+            keywords: vec![t.to_string()],
+            created_by: String::new(),
+            create_time: crate::now_micros(),
+        };
+        let w = ctx(&manage_themes, &chief, "theme.create");
+        store.create_theme(&w, &idem(&format!("theme-{t}"), "h"), &dept("water"), &theme).await.unwrap();
+    }
+
     let mut rng = Rng(0x0c17_5e4e_u64);
+    // Theme tags draw from their own generator, so the rest of the workload stays as it was.
+    let mut tags = Rng(0x7e3e_5eed_u64);
     let now = crate::now_micros();
     let mut cases: Vec<Case> = Vec::new();
     let mut surveys: Vec<(String, FeedbackId)> = Vec::new();
@@ -153,6 +172,18 @@ pub async fn rollups_kept_by_writes_equal_a_rebuild<
                     .unwrap();
                 if kind == FeedbackKind::SurveyResponse {
                     surveys.push((d.to_owned(), f.id.clone()));
+                }
+                // Tagged with a theme or two, sometimes untagged again: counted on its day.
+                if tags.chance(50) {
+                    let tag = scope(&chief, Action::TagFeedback, Some(&dept(d)));
+                    let w = ctx(&tag, &chief, "feedback.tag");
+                    store
+                        .tag_feedback(&w, &dept(d), &f.id, &themes[..=usize::from(tags.chance(50))], &[])
+                        .await
+                        .unwrap();
+                    if tags.chance(30) {
+                        store.tag_feedback(&w, &dept(d), &f.id, &[], &themes[..1]).await.unwrap();
+                    }
                 }
                 // The key the store holds (a returning resident keeps their first one).
                 residents.extend(done.feedback.resident_key.clone());
@@ -295,7 +326,7 @@ pub async fn rollups_kept_by_writes_equal_a_rebuild<
     for m in ["fb", "int.fb", "case", "ack.n", "res.sla", "wait.n", "reopen", "redirect", "loop", "loop.sat", "ho.in"] {
         assert!(metrics.contains(m), "the workload exercised {m}: {metrics:?}");
     }
-    for m in ["rec.apology", "ho.pingpong", "esc"] {
+    for m in ["rec.apology", "ho.pingpong", "esc", "theme.billing", "theme.no-call-back"] {
         assert!(metrics.contains(m), "the workload exercised {m}: {metrics:?}");
     }
     let again =
