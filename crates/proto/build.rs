@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "cityserve/v1/audit.proto",
         "cityserve/v1/service_accounts.proto",
         "cityserve/v1/panels.proto",
+        "cityserve/v1/board_report.proto",
         "cityserve/v1/cso_work.proto",
     ];
     let fds = protox::compile(files, [&root])?;

@@ -833,6 +833,8 @@ pub(crate) fn table() -> HashMap<&'static str, Spec> {
             r#"{"name":"departments/{T}/panels/mx-panel/findings/mx-finding","outcome":"FINDING_OUTCOME_CLOSED","outcome_note":"Out of our hands","etag":"{STALE}"}"#,
         ),
     );
+    // The board report: the Chief and auditors, like the city dashboard.
+    add("cityserve.v1.CsoWorkService.GetBoardReport", city(&[ReadCityDashboard], OK, r#"{}"#));
     add(
         "cityserve.v1.CsoWorkService.ListPanelFindings",
         dept(&[ReadPanels], OK, r#"{"parent":"departments/{T}/panels/mx-panel"}"#),

@@ -13,6 +13,7 @@ mod auth;
 mod authz_matrix;
 mod bad_input;
 mod bench_smoke;
+mod board_report;
 mod calendar;
 mod catalog;
 mod coordination;

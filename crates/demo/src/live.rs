@@ -204,6 +204,7 @@ pub(crate) async fn live_coordination<S: CoordinationStore>(store: &S) -> Result
         create_time: now,
         update_time: now,
         revision: 1,
+        lifecycle: cityserve_domain::coordination::lifecycle_after(None, InitiativeStatus::Active, String::new(), now),
     };
     store
         .create_initiative(&wctx(&s, &c, AuditAction::InitiativeCreate), &key("in-1"), &initiative)

@@ -355,6 +355,47 @@ pub struct Initiative {
     pub update_time: DateTime<Utc>,
     /// Revision (etag).
     pub revision: i64,
+    /// When it started and ended, and what was learned.
+    pub lifecycle: InitiativeLifecycle,
+}
+
+/// When an initiative started (became active) and ended (done or dropped), and the lessons
+/// recorded: a dropped initiative must say what the city learned, so the board hears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InitiativeLifecycle {
+    /// When it became active.
+    pub start_time: Option<DateTime<Utc>>,
+    /// When it was done or dropped.
+    pub end_time: Option<DateTime<Utc>>,
+    /// What was learned (required to drop it).
+    pub lessons: String,
+}
+
+/// The lessons of an initiative: up to 4,000 characters, required once it is dropped.
+pub fn lessons(field: &str, value: &str, status: InitiativeStatus) -> Result<String, ValidationError> {
+    let v = crate::validation::optional_text(field, value, 4_000)?;
+    if status == InitiativeStatus::Dropped && v.trim().is_empty() {
+        return Err(ValidationError::one(field, "is required to drop an initiative: what the city learned"));
+    }
+    Ok(v)
+}
+
+/// The lifecycle of `next` as it is saved at `now` after `before` (`None`: created now): it
+/// starts when it first becomes active and ends when it is done or dropped.
+pub fn lifecycle_after(
+    before: Option<&Initiative>,
+    next: InitiativeStatus,
+    lessons: String,
+    now: DateTime<Utc>,
+) -> InitiativeLifecycle {
+    let was = before.map(|b| b.lifecycle.clone()).unwrap_or_default();
+    let started = matches!(next, InitiativeStatus::Active | InitiativeStatus::Done);
+    let ended = matches!(next, InitiativeStatus::Done | InitiativeStatus::Dropped);
+    InitiativeLifecycle {
+        start_time: was.start_time.or(started.then_some(now)),
+        end_time: was.end_time.or(ended.then_some(now)),
+        lessons,
+    }
 }
 
 impl Initiative {

@@ -8,6 +8,7 @@ mod macros;
 
 pub mod attributes;
 pub mod audit_action;
+pub mod board;
 pub mod calendar;
 pub mod caller;
 pub mod coordination;

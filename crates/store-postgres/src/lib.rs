@@ -8,6 +8,7 @@
 //! starts by setting `app.tenant_ids` and `app.role` transaction-locally.
 
 mod audit;
+mod board;
 mod coordination;
 mod departments;
 mod dumb_rules;

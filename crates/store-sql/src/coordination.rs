@@ -25,7 +25,7 @@ macro_rules! escalation_columns {
 macro_rules! initiative_columns {
     () => {
         "department_id, initiative_id, title, goal, owner, status, milestones, cases, dumb_rules, create_time, \
-         update_time, revision"
+         update_time, revision, lessons, start_time, end_time"
     };
 }
 macro_rules! rule_columns {

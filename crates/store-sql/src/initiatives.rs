@@ -41,6 +41,9 @@ pub const UPDATE_INITIATIVE: &str = update_initiative!("");
 /// [`UPDATE_INITIATIVE`] with the copy of the member list (`$12`) PostgreSQL keeps in the row.
 pub const UPDATE_INITIATIVE_AND_MEMBERS: &str = update_initiative!(", members = $12");
 
+/// Writes an initiative's lifecycle (`$1` lessons, `$2` start, `$3` end) for `$4`, `$5`.
+pub const SET_LIFECYCLE: &str = "UPDATE initiatives SET lessons = $1, start_time = $2, end_time = $3 WHERE department_id = $4 AND initiative_id = $5";
+
 /// Deletes an initiative's `initiative_members` rows (before they are written again).
 pub const DELETE_MEMBERS: &str = "DELETE FROM initiative_members WHERE lead_department = $1 AND initiative_id = $2";
 
@@ -117,6 +120,15 @@ macro_rules! initiative_store {
             };
             let members = $crate::coordination::sorted_members(&i.members);
             bind_members(q, &members).execute(&mut **tx).await.map_err(crate::db_err)?;
+            sqlx::query($crate::initiatives::SET_LIFECYCLE)
+                .bind(&i.lifecycle.lessons)
+                .bind(i.lifecycle.start_time.map(crate::at))
+                .bind(i.lifecycle.end_time.map(crate::at))
+                .bind(i.department_id.as_str())
+                .bind(i.id.as_str())
+                .execute(&mut **tx)
+                .await
+                .map_err(crate::db_err)?;
             write_members(tx, i).await?;
             let name = cityserve_store::resource::initiative(&i.department_id, &i.id);
             for m in notify {

@@ -16,6 +16,7 @@
 
 pub mod args;
 pub mod audit;
+pub mod board;
 pub mod calendar;
 pub mod coordination;
 #[macro_use]

@@ -348,6 +348,11 @@ pub fn initiative(row: &impl SqlRow, members: Vec<DepartmentId>) -> StoreResult<
         create_time: row.time("create_time")?,
         update_time: row.time("update_time")?,
         revision: row.int("revision")?,
+        lifecycle: cityserve_domain::coordination::InitiativeLifecycle {
+            start_time: row.opt_time("start_time")?,
+            end_time: row.opt_time("end_time")?,
+            lessons: row.text("lessons")?,
+        },
     })
 }
 

@@ -8,6 +8,7 @@
 //! "database is locked". Reads use a separate pool and never wait for writers (WAL).
 
 mod audit;
+mod board;
 mod coordination;
 mod departments;
 mod dumb_rules;

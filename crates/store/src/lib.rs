@@ -9,6 +9,7 @@
 use cityserve_domain::{Caller, TenantScope};
 
 pub mod audit;
+pub mod board;
 pub mod calendar;
 pub mod coordination;
 pub mod departments;
@@ -33,6 +34,7 @@ pub mod themes;
 pub mod touchpoints;
 
 pub use audit::AuditStore;
+pub use board::BoardStore;
 pub use calendar::CalendarStore;
 pub use coordination::CoordinationStore;
 pub use departments::DepartmentStore;
@@ -130,6 +132,7 @@ pub trait Store:
     + ObservationStore
     + ThemeStore
     + PanelStore
+    + BoardStore
 {
 }
 
@@ -147,6 +150,7 @@ impl<T> Store for T where
         + ObservationStore
         + ThemeStore
         + PanelStore
+        + BoardStore
 {
 }
 

@@ -11,7 +11,7 @@ pub(super) fn verdict_from_pb(field: &str, v: i32) -> Result<RuleVerdict, Valida
     }
 }
 
-pub(super) fn verdict_to_pb(v: RuleVerdict) -> pb::RuleVerdict {
+pub(crate) fn verdict_to_pb(v: RuleVerdict) -> pb::RuleVerdict {
     match v {
         RuleVerdict::Kill => pb::RuleVerdict::Kill,
         RuleVerdict::Revise => pb::RuleVerdict::Revise,

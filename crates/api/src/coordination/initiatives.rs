@@ -12,7 +12,7 @@ pub(super) fn initiative_state_from_pb(field: &str, v: i32) -> Result<Option<Ini
     }
 }
 
-pub(super) fn initiative_state_to_pb(s: InitiativeStatus) -> pb::InitiativeState {
+pub(crate) fn initiative_state_to_pb(s: InitiativeStatus) -> pb::InitiativeState {
     match s {
         InitiativeStatus::Proposed => pb::InitiativeState::Proposed,
         InitiativeStatus::Active => pb::InitiativeState::Active,
@@ -43,6 +43,9 @@ pub(super) fn initiative_to_pb(i: &Initiative) -> pb::Initiative {
         create_time: Some(timestamp(i.create_time)),
         update_time: Some(timestamp(i.update_time)),
         etag: etag_for(i.revision),
+        lessons: i.lifecycle.lessons.clone(),
+        start_time: i.lifecycle.start_time.map(timestamp),
+        end_time: i.lifecycle.end_time.map(timestamp),
     }
 }
 
@@ -110,6 +113,8 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         }
         rules.sort();
         rules.dedup();
+        let status = status.unwrap_or(InitiativeStatus::Proposed);
+        let lessons = errors.check(coordination::lessons("initiative.lessons", &b.lessons, status));
         errors.into_result()?;
         let now = now_micros();
         let i = Initiative {
@@ -119,13 +124,14 @@ impl<S: CoordinationStore> CoordinationApi<S> {
             goal: goal.unwrap_or_default(),
             owner: owner.ok_or_else(|| ValidationError::one("initiative.owner", "is required"))?,
             members,
-            status: status.unwrap_or(InitiativeStatus::Proposed),
+            status,
             milestones,
             cases,
             dumb_rules: rules,
             create_time: now,
             update_time: now,
             revision: 1,
+            lifecycle: coordination::lifecycle_after(None, status, lessons.unwrap_or_default(), now),
         };
         i.validate()?;
         Ok(i)
@@ -202,8 +208,8 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         let scope = scope_for(&caller, Action::ManageInitiatives, &lead, &body.name)?;
         let current =
             self.store.get_initiative(&scope, &lead, &id).await.map_err(|e| ApiError::from_store(e, &body.name))?;
-        const FIELDS: [&str; 8] =
-            ["title", "goal", "owner", "member_departments", "state", "milestones", "cases", "dumb_rules"];
+        const FIELDS: [&str; 9] =
+            ["title", "goal", "owner", "member_departments", "state", "milestones", "cases", "dumb_rules", "lessons"];
         let paths = crate::kit::mask_paths(r.update_mask.as_ref(), &FIELDS, &FIELDS)?;
         // The current initiative with the masked fields taken from the request, validated whole.
         let mut full = initiative_to_pb(&current);
@@ -217,6 +223,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
                 "milestones" => full.milestones.clone_from(&body.milestones),
                 "cases" => full.cases.clone_from(&body.cases),
                 "dumb_rules" => full.dumb_rules.clone_from(&body.dumb_rules),
+                "lessons" => full.lessons.clone_from(&body.lessons),
                 _ => {}
             }
         }
@@ -229,8 +236,15 @@ impl<S: CoordinationStore> CoordinationApi<S> {
             )));
         }
         let rev = expected_revision("initiative.etag", &body.etag, current.revision)?;
-        let updated =
-            Initiative { id: current.id.clone(), create_time: current.create_time, revision: current.revision, ..next };
+        let lifecycle =
+            coordination::lifecycle_after(Some(&current), next.status, next.lifecycle.lessons.clone(), now_micros());
+        let updated = Initiative {
+            id: current.id.clone(),
+            create_time: current.create_time,
+            revision: current.revision,
+            lifecycle,
+            ..next
+        };
         let saved = self
             .store
             .save_initiative(&ctx(&scope, &caller, AuditAction::InitiativeManage), &updated, rev)

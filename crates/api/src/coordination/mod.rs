@@ -33,11 +33,11 @@ use std::time::Duration;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-mod dumb_rules;
+pub(crate) mod dumb_rules;
 mod escalations;
 mod events;
 mod handoffs;
-mod initiatives;
+pub(crate) mod initiatives;
 pub(crate) mod reports;
 
 use dumb_rules::*;

@@ -61,11 +61,11 @@ pub(crate) fn period(
     }
 }
 
-pub(super) fn duration(secs: Option<i64>) -> Option<prost_types::Duration> {
+pub(crate) fn duration(secs: Option<i64>) -> Option<prost_types::Duration> {
     secs.map(|s| prost_types::Duration { seconds: s, nanos: 0 })
 }
 
-pub(super) fn focus_to_pb(f: &FocusProgress) -> pb::FocusProgress {
+pub(crate) fn focus_to_pb(f: &FocusProgress) -> pb::FocusProgress {
     pb::FocusProgress {
         area: f.area.clone(),
         metric: f.metric.clone(),
@@ -76,7 +76,7 @@ pub(super) fn focus_to_pb(f: &FocusProgress) -> pb::FocusProgress {
     }
 }
 
-pub(super) fn card_to_pb(department: Option<&DepartmentId>, p: &Period, c: &ReportCard) -> pb::ReportCard {
+pub(crate) fn card_to_pb(department: Option<&DepartmentId>, p: &Period, c: &ReportCard) -> pb::ReportCard {
     pb::ReportCard {
         department: department.map(resource::department).unwrap_or_default(),
         period: period_to_pb(p.kind) as i32,
@@ -137,10 +137,87 @@ pub(super) fn card_to_pb(department: Option<&DepartmentId>, p: &Period, c: &Repo
     }
 }
 
+/// Every active department in `scope`, by ID.
+pub(crate) async fn active_departments<S: cityserve_store::DepartmentStore>(
+    store: &S,
+    scope: &TenantScope,
+) -> Result<Vec<DepartmentId>, ApiError> {
+    let mut departments = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_departments(
+                scope,
+                Some(DepartmentStatus::Active),
+                &cityserve_domain::PageRequest { size: 500, after },
+            )
+            .await
+            .map_err(|e| ApiError::from_store(e, "departments"))?;
+        departments.extend(page.items.into_iter().map(|d| d.id));
+        match page.next_after {
+            Some(a) => after = Some(a),
+            None => return Ok(departments),
+        }
+    }
+}
+
+/// The city's figures for a period from each department's counters: the city card, each
+/// department's card and its movement against the comparison span. The dashboard and the board
+/// report read the same way.
+pub(crate) struct CityFigures {
+    /// The city-wide card (counters summed, live figures added).
+    pub(crate) city: ReportCard,
+    /// Each department's card, in the order listed.
+    pub(crate) cards: Vec<(DepartmentId, ReportCard)>,
+    /// Each department's movement.
+    pub(crate) moves: Vec<report::Movement>,
+    /// The comparison span's counters summed city-wide.
+    pub(crate) previous_city: Metrics,
+}
+
+impl CityFigures {
+    /// Folds the period's counters (`now_rows`), the comparison span's (`prev_rows`) and the
+    /// live figures (in `departments`' order).
+    pub(crate) fn fold(
+        departments: &[DepartmentId],
+        now_rows: Vec<(DepartmentId, Metrics)>,
+        prev_rows: Vec<(DepartmentId, Metrics)>,
+        live: Vec<LiveFigures>,
+    ) -> CityFigures {
+        let now_rows: std::collections::HashMap<DepartmentId, Metrics> = now_rows.into_iter().collect();
+        let mut prev_rows: std::collections::HashMap<DepartmentId, Metrics> = prev_rows.into_iter().collect();
+        let mut city = Metrics::new();
+        let mut previous_city = Metrics::new();
+        let mut city_live = LiveFigures::default();
+        let mut cards = Vec::with_capacity(departments.len());
+        let mut moves = Vec::with_capacity(departments.len());
+        let empty = Metrics::new();
+        for (d, live) in departments.iter().zip(live) {
+            let m = now_rows.get(d).unwrap_or(&empty);
+            report::merge(&mut city, m);
+            city_live.recognitions += live.recognitions;
+            city_live.competency_gaps += live.competency_gaps;
+            city_live.dumb_rules_retired += live.dumb_rules_retired;
+            let card = ReportCard::from_metrics(m, live);
+            let prev = prev_rows.remove(d).unwrap_or_default();
+            report::merge(&mut previous_city, &prev);
+            let before = ReportCard::from_metrics(&prev, LiveFigures::default());
+            moves.push(report::movement(d, &card, &before));
+            cards.push((d.clone(), card));
+        }
+        CityFigures { city: ReportCard::from_metrics(&city, city_live), cards, moves, previous_city }
+    }
+
+    /// The themes two or more departments share, at most `n`.
+    pub(crate) fn shared_themes(&self, n: usize) -> Vec<report::SharedTheme> {
+        report::shared_themes(self.cards.iter().map(|(d, c)| (d, c.themes.as_slice())), n)
+    }
+}
+
 /// How many shared themes the dashboard lists.
 const SHARED_THEMES: usize = 10;
 
-pub(super) fn shared_theme_to_pb(t: &report::SharedTheme) -> pb::SharedTheme {
+pub(crate) fn shared_theme_to_pb(t: &report::SharedTheme) -> pb::SharedTheme {
     pb::SharedTheme {
         theme: resource::theme(&t.theme),
         department_count: i32::try_from(t.departments.len()).unwrap_or(i32::MAX),
@@ -160,7 +237,7 @@ fn population_to_pb(p: &report::Population) -> pb::PopulationFigures {
     }
 }
 
-pub(super) fn movement_to_pb(m: &report::Movement) -> pb::Movement {
+pub(crate) fn movement_to_pb(m: &report::Movement) -> pb::Movement {
     pb::Movement {
         department: resource::department(&m.department),
         resolve_sla_change: m.resolve_sla_change,
@@ -217,26 +294,7 @@ impl<S: CoordinationStore> CoordinationApi<S> {
         let scope = list_scope(&caller, Action::ReadCityDashboard, None, "city dashboard")?;
         // The counters' time zone and the departments are independent reads: both at once.
         let zone = async { self.store.rollup_zone(&scope).await.map_err(|e| ApiError::from_store(e, "rollups")) };
-        let listing = async {
-            let mut departments = Vec::new();
-            let mut after = None;
-            loop {
-                let page = self
-                    .store
-                    .list_departments(
-                        &scope,
-                        Some(DepartmentStatus::Active),
-                        &cityserve_domain::PageRequest { size: 500, after },
-                    )
-                    .await
-                    .map_err(|e| ApiError::from_store(e, "departments"))?;
-                departments.extend(page.items.into_iter().map(|d| d.id));
-                match page.next_after {
-                    Some(a) => after = Some(a),
-                    None => break Ok::<_, ApiError>(departments),
-                }
-            }
-        };
+        let listing = active_departments(&self.store, &scope);
         let (zone, departments) = tokio::try_join!(zone, listing)?;
         let p = p.in_zone(zone);
         // Movements compare like with like: a running period so far against as many days of the
@@ -266,33 +324,13 @@ impl<S: CoordinationStore> CoordinationApi<S> {
                 .map_err(|e| ApiError::from_store(e, "departments"))
         };
         let (now_rows, prev_rows, live) = tokio::try_join!(current, previous, live)?;
-        let now_rows: std::collections::HashMap<DepartmentId, Metrics> = now_rows.into_iter().collect();
-        let mut prev_rows: std::collections::HashMap<DepartmentId, Metrics> = prev_rows.into_iter().collect();
-        let mut city = Metrics::new();
-        let mut city_live = LiveFigures::default();
-        let mut cards = Vec::with_capacity(departments.len());
-        let mut themes = Vec::with_capacity(departments.len());
-        let mut moves = Vec::with_capacity(departments.len());
-        let empty = Metrics::new();
-        for (d, live) in departments.iter().zip(live) {
-            let m = now_rows.get(d).unwrap_or(&empty);
-            report::merge(&mut city, m);
-            city_live.recognitions += live.recognitions;
-            city_live.competency_gaps += live.competency_gaps;
-            city_live.dumb_rules_retired += live.dumb_rules_retired;
-            let card = ReportCard::from_metrics(m, live);
-            let before = ReportCard::from_metrics(&prev_rows.remove(d).unwrap_or_default(), LiveFigures::default());
-            moves.push(report::movement(d, &card, &before));
-            cards.push(card_to_pb(Some(d), &p, &card));
-            themes.push((d, card.themes));
-        }
-        let shared = report::shared_themes(themes.iter().map(|(d, t)| (*d, t.as_slice())), SHARED_THEMES);
-        let city_card = ReportCard::from_metrics(&city, city_live);
+        let f = CityFigures::fold(&departments, now_rows, prev_rows, live);
+        let shared = f.shared_themes(SHARED_THEMES);
         Ok(pb::GetCityDashboardResponse {
-            city: Some(card_to_pb(None, &p, &city_card)),
-            departments: cards,
-            worst_movers: report::worst_movers(&moves, 3).iter().map(movement_to_pb).collect(),
-            movements: moves.iter().map(movement_to_pb).collect(),
+            city: Some(card_to_pb(None, &p, &f.city)),
+            departments: f.cards.iter().map(|(d, c)| card_to_pb(Some(d), &p, c)).collect(),
+            worst_movers: report::worst_movers(&f.moves, 3).iter().map(movement_to_pb).collect(),
+            movements: f.moves.iter().map(movement_to_pb).collect(),
             partial_period: compared.partial,
             compared_end_time: Some(timestamp(report::day_start(compared.current.1, zone))),
             previous_start_time: Some(timestamp(report::day_start(compared.previous.0, zone))),

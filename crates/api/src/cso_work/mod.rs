@@ -5,10 +5,12 @@ use cityserve_domain::ResidentKeyer;
 use cityserve_proto::v1 as pb;
 use cityserve_proto::v1::cso_work_service_server::CsoWorkService;
 use cityserve_store::{
-    CoordinationStore, DepartmentStore, ObservationStore, OfficerStore, PanelStore, ThemeStore, TouchpointStore,
+    BoardStore, CoordinationStore, DepartmentStore, ObservationStore, OfficerStore, PanelStore, ThemeStore,
+    TouchpointStore,
 };
 use tonic::{Request, Response, Status};
 
+mod board;
 mod figures;
 mod observations;
 mod panels;
@@ -18,7 +20,14 @@ mod touchpoints;
 /// What the CSO's work reads and writes: its own stores, and the coordination records, officers
 /// and departments that findings link to and the board report draws on.
 pub trait CsoWorkStore:
-    TouchpointStore + ObservationStore + ThemeStore + PanelStore + CoordinationStore + OfficerStore + DepartmentStore
+    TouchpointStore
+    + ObservationStore
+    + ThemeStore
+    + PanelStore
+    + BoardStore
+    + CoordinationStore
+    + OfficerStore
+    + DepartmentStore
 {
 }
 
@@ -27,6 +36,7 @@ impl<T> CsoWorkStore for T where
         + ObservationStore
         + ThemeStore
         + PanelStore
+        + BoardStore
         + CoordinationStore
         + OfficerStore
         + DepartmentStore
@@ -315,5 +325,12 @@ impl<S: CsoWorkStore> CsoWorkService for CsoWorkApi<S> {
         req: Request<pb::ListPanelFindingsRequest>,
     ) -> Result<Response<pb::ListPanelFindingsResponse>, Status> {
         handle!(req, |c, r| self.list_panel_findings(c, r), |x| x)
+    }
+
+    async fn get_board_report(
+        &self,
+        req: Request<pb::GetBoardReportRequest>,
+    ) -> Result<Response<pb::GetBoardReportResponse>, Status> {
+        handle!(req, |c, r| self.board_report(c, r), |x| x)
     }
 }

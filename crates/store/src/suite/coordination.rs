@@ -391,6 +391,7 @@ pub async fn initiatives_are_visible_to_member_departments<S: CoordinationStore>
         create_time: now,
         update_time: now,
         revision: 1,
+        lifecycle: Default::default(),
     };
     let c = cso("streets");
     let s = scope(&c, Action::ProposeInitiative, Some(&dept("streets")));
