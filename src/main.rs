@@ -319,6 +319,10 @@ fn run_demo(config_path: Option<&PathBuf>, scale: u64, months: u32, seed: u64) -
         report.escalations,
         report.digests,
     );
+    println!(
+        "the CSOs' own work: {} moments-of-truth observations, {} customer themes on recent complaints, Water's customer panel with two sessions and three findings, and a board report to read (CsoWorkService/GetBoardReport)",
+        report.observations, report.theme_tags,
+    );
     let secret = cityserve::secret::load_or_create(&config).map_err(|e| e.to_string())?;
     let mint = |subject: &str, role: Role, departments: &[&str]| {
         let caller = Caller {

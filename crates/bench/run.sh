@@ -6,7 +6,8 @@
 #   SCALE=1000000 DURATION=15 crates/bench/run.sh
 # Besides the closed-loop pass (64 in flight: throughput), every scenario but noop and mix also
 # runs open-loop (latency of a loaded server that keeps up): $LATENCY_RATE calls/s (200), the
-# dashboard at $DASHBOARD_RATE (100) and the 1,000-contact timeline at $TIMELINE_RATE (50).
+# dashboard and the board report (board-report) at $DASHBOARD_RATE (100) and the 1,000-contact
+# timeline at $TIMELINE_RATE (50).
 # BACKENDS="pg sqlite" and SCENARIOS="noop get ..." pick what runs; PGBENCH=0 skips the baselines,
 # OPEN_LOOP=0 the open-loop passes; CORES="0" runs the server on those CPUs only (taskset -c).
 # The Open311 scenarios (open311-list: GET requests.json of the newest 100; open311-post: a hydrant
@@ -27,7 +28,7 @@ SCENARIOS=${SCENARIOS:-noop get submit timeline report-card dashboard mix}
 LATENCY_RATE=${LATENCY_RATE:-200}
 DASHBOARD_RATE=${DASHBOARD_RATE:-100}
 TIMELINE_RATE=${TIMELINE_RATE:-50}
-rate_for() { case $1 in dashboard) echo "$DASHBOARD_RATE" ;; timeline) echo "$TIMELINE_RATE" ;; *) echo "$LATENCY_RATE" ;; esac; }
+rate_for() { case $1 in dashboard | board-report) echo "$DASHBOARD_RATE" ;; timeline) echo "$TIMELINE_RATE" ;; *) echo "$LATENCY_RATE" ;; esac; }
 BIN=${BIN:-target/release/cityserve}
 BENCH=${BENCH:-target/release/cityserve-bench}
 PG=postgres://postgres@127.0.0.1:5432

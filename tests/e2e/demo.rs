@@ -49,6 +49,25 @@ both_backends! {
             .unwrap();
         assert!(before.volume > 0, "{before:?}");
 
+        // The board report has something in every section the demo seeds.
+        let board = cityserve_proto::v1::cso_work_service_client::CsoWorkServiceClient::new(app.channel.clone())
+            .get_board_report(authed(pb::GetBoardReportRequest::default(), &chief()))
+            .await
+            .unwrap()
+            .into_inner()
+            .board_report
+            .unwrap();
+        assert!(report.theme_tags > 0, "{report:?}");
+        assert!(!board.shared_themes.is_empty(), "themes shared across departments: {board:?}");
+        assert!(board.shared_themes.iter().all(|t| t.department_count >= 2));
+        assert!(board.initiatives_finished.iter().any(|i| !i.lessons.is_empty()), "the dropped initiative's lessons");
+        assert!(board.initiatives_started.iter().any(|i| i.initiative.ends_with("in-demo-1")));
+        assert_eq!(board.panel_findings.len(), 3);
+        assert!(board.panel_findings.iter().all(|f| f.outcome != pb::FindingOutcome::Open as i32));
+        assert_eq!(board.dumb_rules_retired.len(), 1);
+        assert!(!board.service_heroes.is_empty() && !board.lowest_touchpoints.is_empty());
+        assert!(board.previous_city.unwrap().volume > 0, "last quarter is there to compare with");
+
         // Water's hydrant service asks one question of every datatype, and the street-side
         // categories are public service requests; a bill is not.
         let category = |name: &str| {

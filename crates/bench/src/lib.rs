@@ -26,6 +26,8 @@ pub enum Scenario {
     ReportCard,
     /// `CoordinationService/GetCityDashboard` (quarter).
     Dashboard,
+    /// `CsoWorkService/GetBoardReport` (this quarter).
+    BoardReport,
     /// 40% get, 25% submit, 15% timeline, 15% report card, 5% dashboard.
     Mix,
     /// Open311 `GET requests.json?page_size=100`: a public tracker polling the newest 100.
@@ -44,6 +46,7 @@ impl Scenario {
             "timeline" => Scenario::Timeline,
             "report-card" => Scenario::ReportCard,
             "dashboard" => Scenario::Dashboard,
+            "board-report" => Scenario::BoardReport,
             "mix" => Scenario::Mix,
             "open311-list" => Scenario::Open311List,
             "open311-post" => Scenario::Open311Post,
@@ -60,6 +63,7 @@ impl Scenario {
             Scenario::Timeline => "timeline",
             Scenario::ReportCard => "report-card",
             Scenario::Dashboard => "dashboard",
+            Scenario::BoardReport => "board-report",
             Scenario::Mix => "mix",
             Scenario::Open311List => "open311-list",
             Scenario::Open311Post => "open311-post",
@@ -268,6 +272,10 @@ async fn grpc_call(channel: &Channel, s: &Settings, scenario: Scenario, n: u64) 
             let req = pb::GetCityDashboardRequest { period: pb::ReportPeriod::Quarter as i32, date: String::new() };
             code(c.get_city_dashboard(authed(req, token)).await.map(|_| ()))
         }
+        Scenario::BoardReport => {
+            let mut c = pb::cso_work_service_client::CsoWorkServiceClient::new(channel.clone());
+            code(c.get_board_report(authed(pb::GetBoardReportRequest::default(), token)).await.map(|_| ()))
+        }
         Scenario::Mix => {
             let pick = match n % 20 {
                 0..=7 => Scenario::Get,
@@ -401,9 +409,18 @@ mod tests {
         assert_eq!(percentile(&v, 0.999), 999);
         assert_eq!(percentile(&[], 0.5), 0);
         assert_eq!(form_urlencoded_byte("k-01.a/b+c"), "k-01.a%2Fb%2Bc");
-        for s in
-            ["noop", "get", "submit", "timeline", "report-card", "dashboard", "mix", "open311-list", "open311-post"]
-        {
+        for s in [
+            "noop",
+            "get",
+            "submit",
+            "timeline",
+            "report-card",
+            "dashboard",
+            "board-report",
+            "mix",
+            "open311-list",
+            "open311-post",
+        ] {
             assert_eq!(Scenario::parse(s).map(Scenario::name), Some(s));
         }
     }

@@ -11,6 +11,7 @@
 //! - [`generate`]: the generated contacts, on threads of their own ahead of the imports;
 //! - [`seed`]: each department's officers, categories and standards;
 //! - [`live`]: the live coordination on top.
+mod board;
 mod city;
 mod generate;
 mod live;
@@ -70,6 +71,8 @@ pub struct DemoReport {
     pub departments: usize,
     /// Moments-of-truth observations recorded (with touchpoints and rubrics).
     pub observations: usize,
+    /// Customer themes applied to recent complaints (with the panel and a dropped initiative).
+    pub theme_tags: usize,
     /// Contacts loaded.
     pub contacts: u64,
     /// Seconds the bulk load of contacts took.
@@ -146,7 +149,9 @@ pub async fn load_with<
         + Open311Store
         + cityserve_store::CalendarStore
         + cityserve_store::TouchpointStore
-        + cityserve_store::ObservationStore,
+        + cityserve_store::ObservationStore
+        + cityserve_store::PanelStore
+        + cityserve_store::ThemeStore,
 >(
     store: &S,
     spec: &DemoSpec,
@@ -233,6 +238,7 @@ pub async fn load_with<
         store.import_contacts(&w, &did(d.id), &batch).await.map_err(store_err("import"))?;
     }
     live::live_coordination(store).await?;
+    report.theme_tags = board::seed_board(store).await?;
     let (scanner, system) = system_scope(BREACH_SCAN_ACTOR);
     let sw = wctx(&system, &scanner, AuditAction::EscalationCreate);
     // The history's old open cases make the first scan a flood: it arrives as digests.
