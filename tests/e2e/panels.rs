@@ -187,6 +187,12 @@ both_backends! {
             let hits: Vec<_> = app.rows_containing(needle).await.into_iter().filter(|(_, n)| *n > 0).collect();
             assert!(hits.is_empty(), "{needle} is still stored: {hits:?}");
         }
+        // Her add, retried, does not bring her back (its stored fingerprint is gone too).
+        let retry = cw.add_panel_member(authed(member("pm-1", "Ana Ortiz", "ana.ortiz@example.org", "215-555-0142"), &cso)).await;
+        assert!(retry.is_err(), "{retry:?}");
+        for needle in ["ana.ortiz@example.org", "Ana Ortiz"] {
+            assert!(app.rows_containing(needle).await.iter().all(|(_, n)| *n == 0));
+        }
         let again = cw.erase_panel_member(authed(pb::ErasePanelMemberRequest { name: ana.name.clone() }, &cso)).await.unwrap();
         assert_eq!(again.into_inner().member.unwrap().state, pb::PanelMemberState::Erased as i32);
         let sessions = cw

@@ -64,6 +64,12 @@ pub const ERASE_MEMBER: &str = "UPDATE panel_members
          erase_time = $1
      WHERE department_id = $2 AND panel_id = $3 AND member_id = $4 AND NOT erased";
 
+/// Forgets the fingerprint of the request that added a member (`$1`-`$2`: department, member):
+/// a hash of their details is still their details. A retry of that add then answers a mismatch
+/// instead of adding them again.
+pub const FORGET_MEMBER_REQUEST: &str = "UPDATE idempotency_keys SET request_hash = ''
+     WHERE department_id = $1 AND operation = 'panel_member' AND resource_id = $2";
+
 /// What erasing a resident (`$2`) in a department (`$1`) at `$3` does to the panels: their
 /// membership details go, attendance stays.
 pub const ERASE_RESIDENT_MEMBERS: &str = "UPDATE panel_members
@@ -288,6 +294,12 @@ macro_rules! panel_store {
                     .bind(crate::at(cityserve_store::now_micros()))
                     .bind(d.as_str())
                     .bind(p.as_str())
+                    .bind(m.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(crate::db_err)?;
+                sqlx::query($crate::panels::FORGET_MEMBER_REQUEST)
+                    .bind(d.as_str())
                     .bind(m.as_str())
                     .execute(&mut *tx)
                     .await
