@@ -216,6 +216,7 @@ macro_rules! backend_tests {
             notice_templates_have_revisions_and_a_city_default,
             touchpoints_are_kept_per_department_and_named_by_feedback,
             observations_keep_their_rubric_version_and_stay_in_their_department,
+            panels_keep_attendance_when_members_are_erased,
         );
     };
     (@each $factory:path; $($name:ident),+ $(,)?) => {

@@ -20,6 +20,7 @@ mod monthly_rollups;
 mod notices;
 mod officers;
 mod open311;
+mod panels;
 mod rollup_rebuild;
 mod touchpoints;
 pub use audit::*;
@@ -33,6 +34,7 @@ pub use monthly_rollups::*;
 pub use notices::*;
 pub use officers::*;
 pub use open311::*;
+pub use panels::*;
 pub use rollup_rebuild::*;
 pub use touchpoints::*;
 
