@@ -9,7 +9,8 @@
 # dashboard and the board report (board-report) at $DASHBOARD_RATE (100) and the 1,000-contact
 # timeline at $TIMELINE_RATE (50).
 # BACKENDS="pg sqlite" and SCENARIOS="noop get ..." pick what runs; PGBENCH=0 skips the baselines,
-# OPEN_LOOP=0 the open-loop passes; CORES="0" runs the server on those CPUs only (taskset -c).
+# OPEN_LOOP=0 the open-loop passes; CORES="0" runs the server on those CPUs only (taskset -c);
+# RELOAD=0 serves the city the last run with the same $OUT loaded, without loading it again.
 # The Open311 scenarios (open311-list: GET requests.json of the newest 100; open311-post: a hydrant
 # report with its answers) run against the gateway on port $PORT+1, its per-key limit lifted.
 # With NATS at 127.0.0.1:4222 (NATS_LAG=0 skips it), submit runs once more with events out to
@@ -57,10 +58,14 @@ run_backend() { # name url
   export CITYSERVE_DATABASE_URL=$url CITYSERVE_DATA_DIR=$OUT/data-$name CITYSERVE_LISTEN=127.0.0.1:$PORT \
     CITYSERVE_TENANT_REQUESTS_PER_SECOND=0 CITYSERVE_MAX_CONCURRENT_REQUESTS=100000 \
     CITYSERVE_BREACH_SCAN_INTERVAL=0s CITYSERVE_LOG=warn CITYSERVE_DB_MAX_CONNECTIONS=${POOL:-16}
-  rm -rf "$OUT/data-$name"
-  log "$name: loading the demo city at scale $SCALE"
-  "$BIN" demo --scale "$SCALE" --months 36 > "$OUT/$name-demo.txt"
-  head -n 1 "$OUT/$name-demo.txt" >&2
+  if [ "${RELOAD:-1}" != 0 ]; then
+    rm -rf "$OUT/data-$name"
+    log "$name: loading the demo city at scale $SCALE"
+    "$BIN" demo --scale "$SCALE" --months 36 > "$OUT/$name-demo.txt"
+    head -n 1 "$OUT/$name-demo.txt" >&2
+  else
+    log "$name: serving the city loaded before (RELOAD=0)"
+  fi
   if [ -n "${CORES:-}" ]; then taskset -c "$CORES" "$BIN" serve & else "$BIN" serve & fi
   local pid=$!
   local ready_ms; ready_ms=$(wait_serving)
@@ -122,8 +127,10 @@ fi
 for backend in $BACKENDS; do
   case $backend in
     pg)
-      dropdb -h 127.0.0.1 -U postgres --if-exists cityserve_bench
-      createdb -h 127.0.0.1 -U postgres cityserve_bench
+      if [ "${RELOAD:-1}" != 0 ]; then
+        dropdb -h 127.0.0.1 -U postgres --if-exists cityserve_bench
+        createdb -h 127.0.0.1 -U postgres cityserve_bench
+      fi
       run_backend pg "$PG/cityserve_bench" ;;
     sqlite) run_backend sqlite "sqlite://$OUT/data-sqlite/cityserve.db" ;;
     *) log "unknown backend $backend"; exit 2 ;;

@@ -62,6 +62,9 @@ pub struct BoardFacts {
     pub heroes: Vec<Hero>,
     /// Panel findings recorded or given an outcome in the quarter.
     pub findings: Vec<PanelFinding>,
+    /// Active departments whose CSO seat is vacant now (the Chief's own office, which has the
+    /// Chief, left out).
+    pub vacant_seats: Vec<DepartmentId>,
 }
 
 /// The most service heroes a report names.

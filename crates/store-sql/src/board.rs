@@ -64,6 +64,16 @@ pub fn findings() -> String {
     )
 }
 
+/// Active departments with no CSO in office now, but for the Chief's own office (it has the
+/// Chief), by ID.
+pub const VACANT_SEATS: &str = "SELECT d.department_id FROM departments d
+     WHERE d.status = 'active'
+       AND NOT EXISTS (SELECT 1 FROM appointments a
+                       WHERE a.department_id = d.department_id AND a.seat = 'cso' AND a.end_time IS NULL)
+       AND NOT EXISTS (SELECT 1 FROM appointments c
+                       WHERE c.department_id = d.department_id AND c.seat = 'chief' AND c.end_time IS NULL)
+     ORDER BY d.department_id";
+
 /// `impl BoardStore for $store`, expanded in a backend's module.
 #[macro_export]
 macro_rules! board_store {
@@ -112,6 +122,15 @@ macro_rules! board_store {
                     .map_err(crate::db_err)?;
                 facts.findings =
                     rows.iter().map($crate::panels::finding).collect::<cityserve_store::StoreResult<_>>()?;
+                let vacant: Vec<String> =
+                    sqlx::query_scalar($crate::board::VACANT_SEATS).fetch_all(&mut *tx).await.map_err(crate::db_err)?;
+                facts.vacant_seats = vacant
+                    .iter()
+                    .map(|d| {
+                        cityserve_domain::DepartmentId::parse("department_id", d)
+                            .map_err(|_| $crate::corrupt("departments.department_id"))
+                    })
+                    .collect::<cityserve_store::StoreResult<_>>()?;
                 tx.finish().await?;
                 Ok(facts)
             }

@@ -1,7 +1,7 @@
 //! The board report: a quarter of the city's customer service for the executives (the Chief
 //! and auditors). Figures come from the same counters and fold as the city dashboard; the
-//! quarter's initiatives, retired dumb rules, service heroes and panel findings from one read of
-//! their own records; vacant seats from the CSO network.
+//! quarter's initiatives, retired dumb rules, service heroes, panel findings and vacant CSO seats
+//! from one read of their own records.
 use super::CsoWorkApi;
 use crate::convert::timestamp;
 use crate::coordination::dumb_rules::verdict_to_pb;
@@ -11,7 +11,7 @@ use crate::coordination::reports::{
 };
 use crate::error::ApiError;
 use crate::kit::list_scope;
-use chrono::{Datelike, Utc};
+use chrono::Utc;
 use cityserve_domain::board::{self, BoardInitiative};
 use cityserve_domain::report::{self, LiveFigures, ReportCard};
 use cityserve_domain::{Action, Caller};
@@ -75,10 +75,7 @@ impl<S: super::CsoWorkStore> CsoWorkApi<S> {
                 .await
                 .map_err(|e| ApiError::from_store(e, "board report"))
         };
-        let network = async {
-            self.store.cso_network(scope_ref, p.start.year()).await.map_err(|e| ApiError::from_store(e, "network"))
-        };
-        let (now_rows, prev_rows, live, facts, network) = tokio::try_join!(current, previous, live, facts, network)?;
+        let (now_rows, prev_rows, live, facts) = tokio::try_join!(current, previous, live, facts)?;
         let lowest = board::lowest_touchpoints(&now_rows, TOUCHPOINTS);
         let f = CityFigures::fold(&departments, now_rows, prev_rows, live);
         let previous_card = ReportCard::from_metrics(&f.previous_city, LiveFigures::default());
@@ -92,7 +89,6 @@ impl<S: super::CsoWorkStore> CsoWorkApi<S> {
                 previous_city.last_date = last.format("%Y-%m-%d").to_string();
             }
         }
-        let chief_office = network.chief.as_ref().map(|(_, o)| &o.department_id);
         let report = pb::BoardReport {
             city: Some(card_to_pb(None, &p, &f.city)),
             previous_city: Some(previous_city),
@@ -121,13 +117,7 @@ impl<S: super::CsoWorkStore> CsoWorkApi<S> {
                 })
                 .collect(),
             panel_findings: facts.findings.iter().map(super::panels::finding_to_pb).collect(),
-            // The Chief's own office has the Chief, not a CSO: its seat is never vacant.
-            vacant_cso_seats: network
-                .departments
-                .iter()
-                .filter(|s| s.cso.is_none() && Some(&s.department_id) != chief_office)
-                .map(|s| resource::department(&s.department_id))
-                .collect(),
+            vacant_cso_seats: facts.vacant_seats.iter().map(resource::department).collect(),
             lowest_touchpoints: lowest
                 .iter()
                 .map(|t| pb::TouchpointScore {
