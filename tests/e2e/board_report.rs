@@ -260,6 +260,12 @@ both_backends! {
         assert_eq!(r.panel_findings.len(), 1);
         assert_eq!((r.panel_findings[0].outcome, r.panel_findings[0].outcome_resource.as_str()), (pb::FindingOutcome::DumbRule as i32, rule.name.as_str()));
         assert_eq!(r.vacant_cso_seats, ["departments/parks"]);
+        // Last quarter's seats are those at its end: none of these departments existed then.
+        let earlier = (chrono::Utc::now() - chrono::Duration::days(100)).format("%Y-%m-%d").to_string();
+        let last = cw.get_board_report(authed(pb::GetBoardReportRequest { date: earlier }, &chief())).await.unwrap();
+        let last = last.into_inner().board_report.unwrap();
+        assert!(last.vacant_cso_seats.is_empty(), "{:?}", last.vacant_cso_seats);
+        assert!(!last.partial_quarter);
         assert_eq!(r.lowest_touchpoints.len(), 1);
         let tp = &r.lowest_touchpoints[0];
         assert_eq!((tp.touchpoint.as_str(), tp.observation_count, tp.observation_score_average), ("departments/water/touchpoints/msb-counter", 1, 2.5));

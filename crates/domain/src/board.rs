@@ -62,8 +62,8 @@ pub struct BoardFacts {
     pub heroes: Vec<Hero>,
     /// Panel findings recorded or given an outcome in the quarter.
     pub findings: Vec<PanelFinding>,
-    /// Active departments whose CSO seat is vacant now (the Chief's own office, which has the
-    /// Chief, left out).
+    /// Active departments whose CSO seat was vacant at the quarter's end, or is now while it
+    /// runs (the Chief's own office, which has the Chief, left out).
     pub vacant_seats: Vec<DepartmentId>,
 }
 

@@ -64,14 +64,17 @@ pub fn findings() -> String {
     )
 }
 
-/// Active departments with no CSO in office now, but for the Chief's own office (it has the
-/// Chief), by ID.
+/// Departments (active now, existing at `$1`) with no CSO in office at `$1`, but for the Chief's
+/// office of the time (it had the Chief), by ID. Appointments keep their history, so a past
+/// quarter's vacancies are those at its end.
 pub const VACANT_SEATS: &str = "SELECT d.department_id FROM departments d
-     WHERE d.status = 'active'
+     WHERE d.status = 'active' AND d.create_time <= $1
        AND NOT EXISTS (SELECT 1 FROM appointments a
-                       WHERE a.department_id = d.department_id AND a.seat = 'cso' AND a.end_time IS NULL)
+                       WHERE a.department_id = d.department_id AND a.seat = 'cso'
+                         AND a.start_time <= $1 AND (a.end_time IS NULL OR a.end_time > $1))
        AND NOT EXISTS (SELECT 1 FROM appointments c
-                       WHERE c.department_id = d.department_id AND c.seat = 'chief' AND c.end_time IS NULL)
+                       WHERE c.department_id = d.department_id AND c.seat = 'chief'
+                         AND c.start_time <= $1 AND (c.end_time IS NULL OR c.end_time > $1))
      ORDER BY d.department_id";
 
 /// `impl BoardStore for $store`, expanded in a backend's module.
@@ -122,8 +125,12 @@ macro_rules! board_store {
                     .map_err(crate::db_err)?;
                 facts.findings =
                     rows.iter().map($crate::panels::finding).collect::<cityserve_store::StoreResult<_>>()?;
-                let vacant: Vec<String> =
-                    sqlx::query_scalar($crate::board::VACANT_SEATS).fetch_all(&mut *tx).await.map_err(crate::db_err)?;
+                let vacant: Vec<String> = sqlx::query_scalar($crate::board::VACANT_SEATS)
+                    // At the quarter's end, or now while it runs.
+                    .bind(crate::at(end.min(cityserve_store::now_micros())))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(crate::db_err)?;
                 facts.vacant_seats = vacant
                     .iter()
                     .map(|d| {
