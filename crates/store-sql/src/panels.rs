@@ -540,26 +540,34 @@ macro_rules! panel_store {
             }
         }
 
-        /// One panel with its counts ([`cityserve_store::StoreError::NotFound`] if none).
+        /// The row `sql` selects by `keys` (bound in order), converted by `convert`
+        /// ([`cityserve_store::StoreError::NotFound`] if none): every panel read by its key.
+        async fn panel_row<T>(
+            conn: &mut crate::Conn,
+            sql: String,
+            keys: &[&str],
+            convert: fn(&<<crate::Conn as sqlx::Connection>::Database as sqlx::Database>::Row) -> cityserve_store::StoreResult<T>,
+        ) -> cityserve_store::StoreResult<T> {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for key in keys {
+                q = q.bind(*key);
+            }
+            let row = q.fetch_optional(&mut *conn).await.map_err(crate::db_err)?;
+            convert(&row.ok_or(cityserve_store::StoreError::NotFound)?)
+        }
+
+        /// One panel with its counts.
         async fn read_panel(
             conn: &mut crate::Conn,
             d: &cityserve_domain::DepartmentId,
             id: &str,
         ) -> cityserve_store::StoreResult<cityserve_domain::panel::Panel> {
-            let sql = format!(
-                "SELECT {} FROM panels p WHERE p.department_id = $1 AND p.panel_id = $2",
-                $crate::panels::PANEL_COLUMNS
-            );
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(d.as_str())
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(crate::db_err)?;
-            $crate::panels::panel(&row.ok_or(cityserve_store::StoreError::NotFound)?)
+            let sql =
+                format!("SELECT {} FROM panels p WHERE p.department_id = $1 AND p.panel_id = $2", $crate::panels::PANEL_COLUMNS);
+            panel_row(conn, sql, &[d.as_str(), id], $crate::panels::panel).await
         }
 
-        /// One member ([`cityserve_store::StoreError::NotFound`] if none).
+        /// One member.
         async fn read_member(
             conn: &mut crate::Conn,
             d: &cityserve_domain::DepartmentId,
@@ -570,14 +578,7 @@ macro_rules! panel_store {
                 "SELECT {} FROM panel_members WHERE department_id = $1 AND panel_id = $2 AND member_id = $3",
                 $crate::panels::MEMBER_COLUMNS
             );
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(d.as_str())
-                .bind(p)
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(crate::db_err)?;
-            $crate::panels::member(&row.ok_or(cityserve_store::StoreError::NotFound)?)
+            panel_row(conn, sql, &[d.as_str(), p, id], $crate::panels::member).await
         }
 
         /// One session with its attending members ([`cityserve_store::StoreError::NotFound`] if none).
@@ -619,7 +620,7 @@ macro_rules! panel_store {
             $crate::panels::session(&row, members)
         }
 
-        /// One finding ([`cityserve_store::StoreError::NotFound`] if none).
+        /// One finding.
         async fn read_finding(
             conn: &mut crate::Conn,
             d: &cityserve_domain::DepartmentId,
@@ -630,14 +631,7 @@ macro_rules! panel_store {
                 "SELECT {} FROM panel_findings WHERE department_id = $1 AND panel_id = $2 AND finding_id = $3",
                 $crate::panels::FINDING_COLUMNS
             );
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(d.as_str())
-                .bind(p)
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(crate::db_err)?;
-            $crate::panels::finding(&row.ok_or(cityserve_store::StoreError::NotFound)?)
+            panel_row(conn, sql, &[d.as_str(), p, id], $crate::panels::finding).await
         }
     };
 }
