@@ -266,10 +266,7 @@ impl<S: super::CsoWorkStore> CsoWorkApi<S> {
         let body = r.session.unwrap_or_default();
         let mut errors = ValidationError::default();
         let id = errors.check(PanelSessionId::parse("session_id", &r.session_id));
-        let held_on = chrono::NaiveDate::parse_from_str(&body.held_on, "%Y-%m-%d").ok();
-        if held_on.is_none() {
-            errors.push("session.held_on", "is required: the local date it was held, YYYY-MM-DD");
-        }
+        let held_on = errors.check(cityserve_domain::calendar::date("session.held_on", &body.held_on));
         let agenda = errors.check(panel::agenda("session.agenda", &body.agenda));
         let executives = errors.check(panel::executives("session.executives", &body.executives));
         if body.officers.len() > panel::MAX_OFFICERS {
