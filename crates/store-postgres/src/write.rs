@@ -11,6 +11,8 @@ use crate::{PgStore, db_err};
 use cityserve_domain::{Caller, DepartmentId, TenantScope};
 use cityserve_store::{StoreResult, WriteCtx, key_space};
 use cityserve_store_sql::write::{Deferred, Recorded};
+use futures::TryStreamExt;
+use sqlx::postgres::PgRow;
 use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
 
@@ -88,18 +90,56 @@ impl PgStore {
         Ok(ReadTx { tx: self.begin(scope, true).await? })
     }
 
+    /// The rows of one `SELECT` under `scope`'s row-level-security settings, in one round trip.
+    ///
+    /// A read in a [`ReadTx`] takes three: `BEGIN` with the settings, the statement, `COMMIT`.
+    /// Here the settings, a `READ ONLY` mark and an `EXECUTE` of the statement travel in one
+    /// simple-query message, which PostgreSQL runs as one implicit transaction: the settings are
+    /// local to it and end with it (an error ends it too, leaving the connection idle). The
+    /// statement is prepared once per connection with SQL's `PREPARE` (when an `EXECUTE` finds
+    /// it missing), so its plan is cached as a bound statement's would be. `args` travel inline
+    /// as quoted literals; an argument holding anything but [a-z0-9,-] is never spliced into SQL:
+    /// the read then takes a [`ReadTx`] with bound parameters.
+    pub(crate) async fn read_rows(
+        &self,
+        scope: &TenantScope,
+        select: &'static str,
+        args: &[&str],
+    ) -> StoreResult<Vec<PgRow>> {
+        let (tenants, role) = settings(scope);
+        if let Some(literals) = literals(args).filter(|_| plain(&tenants) && plain(role)) {
+            let name = statement_name(select);
+            let sql = format!(
+                "SET TRANSACTION READ ONLY; \
+                 SELECT set_config('app.tenant_ids', '{tenants}', true), set_config('app.role', '{role}', true); \
+                 EXECUTE {name}{literals}"
+            );
+            let mut conn = self.pool.acquire().await.map_err(db_err)?;
+            return match execute_third(&mut conn, &sql).await {
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(UNDEFINED_STATEMENT) => {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE {name} AS {select}")))
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                    execute_third(&mut conn, &sql).await.map_err(db_err)
+                }
+                rows => rows.map_err(db_err),
+            };
+        }
+        let mut tx = self.read(scope).await?;
+        let rows =
+            args.iter().fold(sqlx::query(select), |q, a| q.bind(*a)).fetch_all(&mut *tx).await.map_err(db_err)?;
+        tx.finish().await?;
+        Ok(rows)
+    }
+
     /// Starts a transaction whose row-level-security settings are those of `scope`.
     async fn begin(&self, scope: &TenantScope, read_only: bool) -> StoreResult<Transaction<'static, Postgres>> {
-        let tenants = scope
-            .departments()
-            .map(|ds| ds.iter().map(DepartmentId::as_str).collect::<Vec<_>>().join(","))
-            .unwrap_or_default();
-        let role = scope.role().as_str();
+        let (tenants, role) = settings(scope);
         let begin = if read_only { "BEGIN READ ONLY" } else { "BEGIN" };
         // Department IDs are slugs and roles fixed words, so the settings can travel inline with
         // the BEGIN: one round trip per transaction instead of two. Checked again here so nothing
         // but [a-z0-9,-] is ever spliced into SQL; anything else takes the bound-parameter path.
-        let plain = |s: &str| s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b',');
         if plain(&tenants) && plain(role) {
             let sql = format!(
                 "{begin}; SELECT set_config('app.tenant_ids', '{tenants}', true), set_config('app.role', '{role}', true)"
@@ -114,6 +154,122 @@ impl PgStore {
             .await
             .map_err(db_err)?;
         Ok(tx)
+    }
+}
+
+/// `scope`'s row-level-security settings: its departments, comma-separated (empty: all), and
+/// its role.
+fn settings(scope: &TenantScope) -> (String, &'static str) {
+    let tenants = scope
+        .departments()
+        .map(|ds| ds.iter().map(DepartmentId::as_str).collect::<Vec<_>>().join(","))
+        .unwrap_or_default();
+    (tenants, scope.role().as_str())
+}
+
+/// Whether `s` may be spliced into SQL between single quotes: nothing but [a-z0-9,-], so it can
+/// neither end the literal nor hold an escape.
+fn plain(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b',')
+}
+
+/// SQLSTATE `invalid_sql_statement_name`: an `EXECUTE` of a statement this session has not
+/// prepared.
+const UNDEFINED_STATEMENT: &str = "26000";
+
+/// The rows of the third statement of the simple-query message `sql` ([`PgStore::read_rows`]'s
+/// `EXECUTE`): each statement's end arrives before the next one's rows.
+async fn execute_third(conn: &mut sqlx::PgConnection, sql: &str) -> Result<Vec<PgRow>, sqlx::Error> {
+    let mut ended = 0;
+    let mut rows = Vec::new();
+    let mut results = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).fetch_many(&mut *conn);
+    while let Some(result) = results.try_next().await? {
+        match result {
+            sqlx::Either::Left(_) => ended += 1,
+            sqlx::Either::Right(row) if ended == 2 => rows.push(row),
+            sqlx::Either::Right(_) => {}
+        }
+    }
+    Ok(rows)
+}
+
+/// The name [`PgStore::read_rows`] prepares `select` under in each session: the same statement
+/// text, the same name, for the life of the process.
+fn statement_name(select: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    select.hash(&mut hasher);
+    format!("cityserve_read_{:016x}", hasher.finish())
+}
+
+/// `args` as an `EXECUTE`'s argument list of quoted literals (`('a', 'b')`, nothing for none);
+/// `None` if one is not [`plain`].
+fn literals(args: &[&str]) -> Option<String> {
+    if args.is_empty() {
+        return Some(String::new());
+    }
+    if !args.iter().all(|a| plain(a)) {
+        return None;
+    }
+    Some(format!("('{}')", args.join("', '")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::literals;
+
+    #[test]
+    fn literals_quote_plain_arguments_and_refuse_the_rest() {
+        assert_eq!(literals(&["water", "c-1"]).as_deref(), Some("('water', 'c-1')"));
+        assert_eq!(literals(&[]).as_deref(), Some(""));
+        assert_eq!(literals(&["water", "o'brien"]), None, "a quote never reaches SQL");
+        assert_eq!(literals(&["water", "a\\b"]), None);
+        assert_eq!(literals(&["Water"]), None);
+        assert_eq!(literals(&["a b"]), None);
+    }
+
+    /// The one-round-trip read keeps row-level security (another department's row is not there
+    /// even to SQL that asks for it), its settings end with it, and an error leaves the
+    /// connection usable.
+    #[tokio::test]
+    async fn a_read_in_one_round_trip_is_scoped_and_leaves_nothing_behind() {
+        use cityserve_domain::{Action, Caller, DepartmentId, Role, authorize};
+        if crate::testing::postgres_tests_skipped() {
+            return;
+        }
+        let db = crate::testing::TestDatabase::create().await;
+        let store = crate::PgStore::connect(&db.url, crate::PgOptions { max_connections: 1, ..Default::default() })
+            .await
+            .unwrap();
+        for d in ["water", "streets"] {
+            cityserve_store::suite::seed_department(&store, d).await;
+        }
+        let cso = Caller {
+            subject: "cso-1".into(),
+            role: Role::Cso,
+            departments: vec![DepartmentId::parse("d", "water").unwrap()],
+        };
+        let water = authorize(&cso, Action::ReadDepartment, Some(&DepartmentId::parse("d", "water").unwrap())).unwrap();
+        let select = "SELECT department_id FROM departments WHERE department_id = $1";
+        let own = store.read_rows(&water, select, &["water"]).await.unwrap();
+        assert_eq!(own.len(), 1);
+        let other = store.read_rows(&water, select, &["streets"]).await.unwrap();
+        assert!(other.is_empty(), "row-level security hides Streets from Water's scope");
+        let all = store.read_rows(&water, "SELECT department_id FROM departments", &[]).await.unwrap();
+        assert_eq!(all.len(), 1);
+        // The pool's one connection: its settings ended with the implicit transaction.
+        let left: Option<String> =
+            sqlx::query_scalar("SELECT current_setting('app.tenant_ids', true)").fetch_one(&store.pool).await.unwrap();
+        assert_eq!(left.unwrap_or_default(), "");
+        let refused = store
+            .read_rows(&water, "SELECT 1 / (length(department_id) - length($1)) FROM departments", &["water"])
+            .await;
+        assert!(refused.is_err());
+        assert_eq!(store.read_rows(&water, select, &["water"]).await.unwrap().len(), 1, "the connection is usable");
+        let write = store
+            .read_rows(&water, "UPDATE departments SET display_name = 'x' WHERE department_id = $1", &["water"])
+            .await;
+        assert!(format!("{:?}", write.unwrap_err()).contains("read-only"), "a write slipped into a read fails loudly");
     }
 }
 

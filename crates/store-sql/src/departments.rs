@@ -235,10 +235,8 @@ macro_rules! department_store {
                 id: &cityserve_domain::DepartmentId,
             ) -> cityserve_store::StoreResult<cityserve_domain::Department> {
                 crate::in_scope(scope, id)?;
-                let mut tx = self.read(scope).await?;
-                let d = read_department(&mut tx, id).await?;
-                tx.finish().await?;
-                Ok(d)
+                let rows = self.read_rows(scope, $crate::departments::SELECT_DEPARTMENT, &[id.as_str()]).await?;
+                $crate::rows::department(rows.first().ok_or(cityserve_store::StoreError::NotFound)?)
             }
 
             async fn list_departments(
