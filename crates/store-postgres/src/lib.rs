@@ -58,6 +58,10 @@ pub(crate) const ROW_LOCK: Option<&str> = Some("FOR UPDATE");
 /// Lists bind as one array parameter (`column = ANY ($n)`).
 pub(crate) const LISTS: Lists = Lists::Array;
 
+/// How multi-row statements write their parameters: `$1`, `$2`…: the only form PostgreSQL knows.
+pub(crate) const PLACEHOLDERS: cityserve_store_sql::write::Placeholders =
+    cityserve_store_sql::write::Placeholders::Numbered;
+
 /// Binds the values of a statement assembled at run time, in order.
 /// Binds the values of a statement assembled at run time, in order (a list as an array).
 pub(crate) fn bind_args(q: PgQuery<'_>, args: Vec<Arg>) -> PgQuery<'_> {

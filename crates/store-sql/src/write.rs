@@ -47,12 +47,13 @@ pub struct KeyClaim<'a> {
 /// A multi-row statement: `head`, then `row` once per row with its parameters (`$1` to
 /// `$width`) numbered on after the previous row's, then `tail`. A batch writes its rows in chunks
 /// of a power of two ([`chunks`]), so each statement has one of a few texts that the connection
-/// prepares once and keeps.
+/// prepares once and keeps. A row's parameters appear once each, in order, so the statement can
+/// also be written with anonymous `?`s ([`Placeholders::Anonymous`]).
 #[derive(Debug, Clone, Copy)]
 pub struct MultiRow {
     /// Up to and including `VALUES `.
     pub head: &'static str,
-    /// One row's tuple, with parameters `$1` to `$width` (each may appear more than once).
+    /// One row's tuple, with parameters `$1` to `$width`, each once and in order.
     pub row: &'static str,
     /// How many parameters a row has.
     pub width: usize,
@@ -60,9 +61,21 @@ pub struct MultiRow {
     pub tail: &'static str,
 }
 
+/// How a backend's statements assembled at run time write their parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placeholders {
+    /// `$1`, `$2`…: PostgreSQL's only form.
+    Numbered,
+    /// `?`, bound in order of appearance. On SQLite a numbered parameter costs a search of the
+    /// statement's parameter names for each bind (sqlx looks up every parameter's name), so a
+    /// statement of n numbered parameters binds in O(n²): 24% of the writer thread in a
+    /// group-commit batch (docs/benchmarks.md). Anonymous ones have no name to search.
+    Anonymous,
+}
+
 impl MultiRow {
-    /// The statement for `rows` rows.
-    pub fn sql(&self, rows: usize) -> String {
+    /// The statement for `rows` rows, its parameters written as `placeholders`.
+    pub fn sql(&self, rows: usize, placeholders: Placeholders) -> String {
         let mut sql = String::with_capacity(self.head.len() + rows * (self.row.len() + 16) + self.tail.len());
         sql.push_str(self.head);
         for r in 0..rows {
@@ -71,17 +84,40 @@ impl MultiRow {
             }
             let mut rest = self.row;
             while let Some(at) = rest.find('$') {
-                sql.push_str(&rest[..=at]);
+                sql.push_str(&rest[..at]);
                 rest = &rest[at + 1..];
                 let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
                 let n: usize = rest[..digits].parse().unwrap_or(0);
-                sql.push_str(&(n + r * self.width).to_string());
+                match placeholders {
+                    Placeholders::Numbered => {
+                        sql.push('$');
+                        sql.push_str(&(n + r * self.width).to_string());
+                    }
+                    Placeholders::Anonymous => sql.push('?'),
+                }
                 rest = &rest[digits..];
             }
             sql.push_str(rest);
         }
         sql.push_str(self.tail);
         sql
+    }
+
+    /// Whether `row` holds `$1` to `$width` once each, in order, as [`Placeholders::Anonymous`]
+    /// needs.
+    pub fn in_order(&self) -> bool {
+        let mut expected = 1;
+        let mut rest = self.row;
+        while let Some(at) = rest.find('$') {
+            rest = &rest[at + 1..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            if rest[..digits].parse() != Ok(expected) {
+                return false;
+            }
+            expected += 1;
+            rest = &rest[digits..];
+        }
+        expected == self.width + 1
     }
 }
 
@@ -201,7 +237,7 @@ macro_rules! claim_key {
             use $crate::SqlRow as _;
             let mut inserted = std::collections::HashSet::new();
             for range in $crate::write::chunks(claims.len()) {
-                let sql = $crate::write::CLAIM_KEYS.sql(range.len());
+                let sql = $crate::write::CLAIM_KEYS.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for c in &claims[range] {
                     q = q
@@ -326,9 +362,38 @@ mod tests {
 
     #[test]
     fn rows_are_numbered_on() {
-        let m = MultiRow { head: "INSERT INTO t (a, b) VALUES ", row: "($1, $2, $1)", width: 2, tail: " RETURNING a" };
-        assert_eq!(m.sql(1), "INSERT INTO t (a, b) VALUES ($1, $2, $1) RETURNING a");
-        assert_eq!(m.sql(3), "INSERT INTO t (a, b) VALUES ($1, $2, $1), ($3, $4, $3), ($5, $6, $5) RETURNING a");
+        let m =
+            MultiRow { head: "INSERT INTO t (a, b, c) VALUES ", row: "($1, $2, 0)", width: 2, tail: " RETURNING a" };
+        assert_eq!(m.sql(1, Placeholders::Numbered), "INSERT INTO t (a, b, c) VALUES ($1, $2, 0) RETURNING a");
+        assert_eq!(
+            m.sql(3, Placeholders::Numbered),
+            "INSERT INTO t (a, b, c) VALUES ($1, $2, 0), ($3, $4, 0), ($5, $6, 0) RETURNING a"
+        );
+        assert_eq!(
+            m.sql(2, Placeholders::Anonymous),
+            "INSERT INTO t (a, b, c) VALUES (?, ?, 0), (?, ?, 0) RETURNING a"
+        );
+        assert!(m.in_order());
+        assert!(!MultiRow { row: "($1, $2, $1)", ..m }.in_order(), "a parameter twice");
+        assert!(!MultiRow { row: "($2, $1)", ..m }.in_order(), "out of order");
+        assert!(!MultiRow { row: "($1)", ..m }.in_order(), "fewer than width");
+    }
+
+    /// Every multi-row statement can be written with anonymous placeholders (SQLite's).
+    #[test]
+    fn every_multi_row_statement_holds_its_parameters_in_order() {
+        use crate::feedback::*;
+        for m in [
+            CLAIM_KEYS,
+            SELECT_RESIDENT_KEYS,
+            INSERT_IDENTIFIERS,
+            INSERT_FEEDBACK,
+            UPSERT_CONTACTS,
+            INSERT_CASE,
+            INSERT_TIMELINE_ENTRY,
+        ] {
+            assert!(m.in_order(), "{}", m.head);
+        }
     }
 
     #[test]

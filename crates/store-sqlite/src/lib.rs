@@ -56,6 +56,10 @@ pub(crate) const ROW_LOCK: Option<&str> = None;
 /// Lists bind one parameter per value (`column IN ($n, $n+1, …)`).
 pub(crate) const LISTS: Lists = Lists::Expanded;
 
+/// How multi-row statements write their parameters: `?`s: numbered ones cost SQLite a search per bind ([`cityserve_store_sql::write::Placeholders::Anonymous`]).
+pub(crate) const PLACEHOLDERS: cityserve_store_sql::write::Placeholders =
+    cityserve_store_sql::write::Placeholders::Anonymous;
+
 /// Binds the values of a statement assembled at run time, in order (a list, which
 /// [`Lists::Expanded`] never makes into one value, as JSON text).
 pub(crate) fn bind_args(q: SqliteQuery<'_>, args: Vec<Arg>) -> SqliteQuery<'_> {

@@ -48,7 +48,7 @@ macro_rules! feedback_insert {
             }
             let mut recorded = 0;
             for range in $crate::write::chunks(added.len()) {
-                let sql = $crate::feedback::INSERT_IDENTIFIERS.sql(range.len());
+                let sql = $crate::feedback::INSERT_IDENTIFIERS.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (identifier, key) in &added[range] {
                     q = q.bind(*identifier).bind(key).bind(crate::at(now));
@@ -109,7 +109,7 @@ macro_rules! feedback_insert {
                 }
             }
             for range in $crate::write::chunks(merged.len()) {
-                let sql = $crate::feedback::UPSERT_CONTACTS.sql(range.len());
+                let sql = $crate::feedback::UPSERT_CONTACTS.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (d, key, email, phone, name, channel) in &merged[range] {
                     q = q.bind(*d).bind(*key).bind(*email).bind(*phone).bind(crate::at(now)).bind(*name).bind(*channel);
@@ -232,7 +232,7 @@ macro_rules! feedback_insert {
             // rows come back in no promised order, so they are matched by their keys.
             let mut stored = std::collections::HashMap::with_capacity(items.len());
             for range in chunks(items.len()) {
-                let sql = $crate::feedback::INSERT_FEEDBACK.sql(range.len());
+                let sql = $crate::feedback::INSERT_FEEDBACK.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (it, key) in items[range.clone()].iter().zip(&keys[range]) {
                     let new = it.new;
@@ -270,7 +270,7 @@ macro_rules! feedback_insert {
             let with_case: Vec<usize> = (0..items.len()).filter(|&i| cases[i].is_some()).collect();
             let mut opened = std::collections::HashMap::with_capacity(with_case.len());
             for range in chunks(with_case.len()) {
-                let sql = $crate::feedback::INSERT_CASE.sql(range.len());
+                let sql = $crate::feedback::INSERT_CASE.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for &i in &with_case[range] {
                     let Some(case) = &cases[i] else { continue };
@@ -285,6 +285,7 @@ macro_rules! feedback_insert {
                         .bind(crate::at(case.acknowledge_due))
                         .bind(crate::at(case.resolve_due))
                         .bind(keys[i].as_deref())
+                        .bind(crate::at(now))
                         .bind(origin.map(|o| path_value(o.path)))
                         .bind(crate::at(origin.map_or(now, |o| o.first_contact_at)));
                 }
@@ -296,7 +297,7 @@ macro_rules! feedback_insert {
             crate::add_deltas(conn, deltas).await?;
             let on_timeline: Vec<usize> = (0..items.len()).filter(|&i| keys[i].is_some()).collect();
             for range in chunks(on_timeline.len()) {
-                let sql = $crate::feedback::INSERT_TIMELINE_ENTRY.sql(range.len());
+                let sql = $crate::feedback::INSERT_TIMELINE_ENTRY.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for &i in &on_timeline[range] {
                     let new = items[i].new;

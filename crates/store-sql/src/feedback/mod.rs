@@ -106,10 +106,10 @@ pub const INSERT_FEEDBACK: MultiRow = MultiRow {
 /// what was known. One row per (department, resident) in a statement: PostgreSQL refuses to
 /// update one row twice in one statement.
 pub const UPSERT_CONTACTS: MultiRow = MultiRow {
-    head: "INSERT INTO resident_contact_details (department_id, resident_key, email, phone, name, update_time,
+    head: "INSERT INTO resident_contact_details (department_id, resident_key, email, phone, update_time, name,
          notice_channel)
      VALUES ",
-    row: "($1, $2, $3, $4, $6, $5, $7)",
+    row: "($1, $2, $3, $4, $5, $6, $7)",
     width: 7,
     tail: " ON CONFLICT (department_id, resident_key) DO UPDATE SET
          email = CASE WHEN excluded.email <> '' THEN excluded.email ELSE resident_contact_details.email END,
@@ -119,13 +119,14 @@ pub const UPSERT_CONTACTS: MultiRow = MultiRow {
                           ELSE resident_contact_details.notice_channel END,
          update_time = excluded.update_time",
 };
-/// Opens cases (each received and last updated at its `$6`), returning [`CASE_COLUMNS`] of each.
+/// Opens cases (each received at its `$6` and last updated at its `$10`, the same instant),
+/// returning [`CASE_COLUMNS`] of each.
 pub const INSERT_CASE: MultiRow = MultiRow {
     head: "INSERT INTO cases (department_id, case_id, status, category_id, channel, received_at, acknowledge_due,
          resolve_due, reopen_count, resident_key, revision, update_time, path, first_contact_at)
      VALUES ",
-    row: "($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 1, $6, $10, $11)",
-    width: 11,
+    row: "($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 1, $10, $11, $12)",
+    width: 12,
     tail: concat!(" RETURNING ", case_columns!()),
 };
 /// Adds contacts to residents' timelines.
@@ -553,7 +554,7 @@ macro_rules! feedback_reads {
             now: chrono::DateTime<chrono::Utc>,
         ) -> cityserve_store::StoreResult<String> {
             let key = known_key(conn, &r.identifiers).await?.unwrap_or_else(|| r.key.clone());
-            let sql = $crate::feedback::INSERT_IDENTIFIERS.sql(r.identifiers.len());
+            let sql = $crate::feedback::INSERT_IDENTIFIERS.sql(r.identifiers.len(), crate::PLACEHOLDERS);
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for identifier in &r.identifiers {
                 q = q.bind(identifier.as_str()).bind(&key).bind(crate::at(now));
@@ -570,7 +571,7 @@ macro_rules! feedback_reads {
             use $crate::SqlRow as _;
             let mut found = std::collections::HashMap::with_capacity(identifiers.len());
             for range in $crate::write::chunks(identifiers.len()) {
-                let sql = $crate::feedback::SELECT_RESIDENT_KEYS.sql(range.len());
+                let sql = $crate::feedback::SELECT_RESIDENT_KEYS.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for id in &identifiers[range] {
                     q = q.bind(*id);
