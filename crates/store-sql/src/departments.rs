@@ -321,10 +321,9 @@ macro_rules! department_store {
                 id: &cityserve_domain::ServiceCategoryId,
             ) -> cityserve_store::StoreResult<cityserve_domain::ServiceCategory> {
                 crate::in_scope(scope, department)?;
-                let mut tx = self.read(scope).await?;
-                let c = read_category(&mut tx, department, id.as_str()).await?;
-                tx.finish().await?;
-                Ok(c)
+                let rows =
+                    self.read_rows(scope, $crate::departments::SELECT_CATEGORY, &[department.as_str(), id.as_str()]).await?;
+                $crate::rows::category(rows.first().ok_or(cityserve_store::StoreError::NotFound)?)
             }
 
             async fn list_service_categories(
@@ -425,10 +424,9 @@ macro_rules! department_store {
                 id: &cityserve_domain::ServiceStandardId,
             ) -> cityserve_store::StoreResult<cityserve_domain::ServiceStandard> {
                 crate::in_scope(scope, department)?;
-                let mut tx = self.read(scope).await?;
-                let s = read_standard(&mut tx, department, id.as_str()).await?;
-                tx.finish().await?;
-                Ok(s)
+                let rows =
+                    self.read_rows(scope, $crate::departments::SELECT_STANDARD, &[department.as_str(), id.as_str()]).await?;
+                $crate::rows::standard(rows.first().ok_or(cityserve_store::StoreError::NotFound)?)
             }
 
             async fn list_service_standards(

@@ -219,10 +219,8 @@ macro_rules! feedback_store {
                 f: &cityserve_domain::FeedbackId,
             ) -> cityserve_store::StoreResult<cityserve_domain::Feedback> {
                 crate::in_scope(scope, d)?;
-                let mut tx = self.read(scope).await?;
-                let feedback = read_feedback(&mut tx, d, f.as_str()).await?;
-                tx.finish().await?;
-                Ok(feedback)
+                let rows = self.read_rows(scope, $crate::feedback::SELECT_FEEDBACK, &[d.as_str(), f.as_str()]).await?;
+                $crate::rows::feedback(rows.first().ok_or(cityserve_store::StoreError::NotFound)?)
             }
 
             async fn list_feedback(
