@@ -35,6 +35,15 @@ pub struct DeadlineService<S> {
     max: Duration,
 }
 
+/// How much sooner than the client's `grpc-timeout` this layer ends a call. tonic's own timer
+/// for the same header wraps the whole service stack, so it starts before this layer's (by the
+/// time the request takes to reach it) and, on a busy server, can fire a timer tick sooner,
+/// answering `CANCELLED` instead of `DEADLINE_EXCEEDED`. A tenth of the deadline, at most 10 ms,
+/// keeps this layer's answer first.
+fn ahead_of_tonic(client: Duration) -> Duration {
+    (client / 10).min(Duration::from_millis(10))
+}
+
 /// Parses a `grpc-timeout` value (`1-8 digits` + `H`/`M`/`S`/`m`/`u`/`n`); `None` if malformed.
 pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     if value.len() < 2 || value.len() > 9 {
@@ -73,7 +82,7 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let client = req.headers().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_grpc_timeout);
         let (limit, whose) = match client {
-            Some(c) if c < self.max => (c, "client deadline (grpc-timeout)"),
+            Some(c) if c < self.max => (c.saturating_sub(ahead_of_tonic(c)), "client deadline (grpc-timeout)"),
             _ => (self.max, "server request timeout"),
         };
         let fut = self.inner.call(req);
