@@ -109,11 +109,7 @@ impl PgStore {
         let (tenants, role) = settings(scope);
         if let Some(literals) = literals(args).filter(|_| plain(&tenants) && plain(role)) {
             let name = statement_name(select);
-            let sql = format!(
-                "SET TRANSACTION READ ONLY; \
-                 SELECT set_config('app.tenant_ids', '{tenants}', true), set_config('app.role', '{role}', true); \
-                 EXECUTE {name}{literals}"
-            );
+            let sql = format!("SET TRANSACTION READ ONLY; {}; EXECUTE {name}{literals}", set_inline(&tenants, role));
             let mut conn = self.pool.acquire().await.map_err(db_err)?;
             return match execute_third(&mut conn, &sql).await {
                 Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(UNDEFINED_STATEMENT) => {
@@ -141,9 +137,7 @@ impl PgStore {
         // the BEGIN: one round trip per transaction instead of two. Checked again here so nothing
         // but [a-z0-9,-] is ever spliced into SQL; anything else takes the bound-parameter path.
         if plain(&tenants) && plain(role) {
-            let sql = format!(
-                "{begin}; SELECT set_config('app.tenant_ids', '{tenants}', true), set_config('app.role', '{role}', true)"
-            );
+            let sql = format!("{begin}; {}", set_inline(&tenants, role));
             return self.pool.begin_with(sqlx::AssertSqlSafe(sql)).await.map_err(db_err);
         }
         let mut tx = self.pool.begin_with(begin).await.map_err(db_err)?;
@@ -171,6 +165,12 @@ fn settings(scope: &TenantScope) -> (String, &'static str) {
 /// neither end the literal nor hold an escape.
 fn plain(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b',')
+}
+
+/// The statement that sets the tenant settings for the current transaction, its values inline
+/// (both already [`plain`]).
+fn set_inline(tenants: &str, role: &str) -> String {
+    format!("SELECT set_config('app.tenant_ids', '{tenants}', true), set_config('app.role', '{role}', true)")
 }
 
 /// SQLSTATE `invalid_sql_statement_name`: an `EXECUTE` of a statement this session has not
