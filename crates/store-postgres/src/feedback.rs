@@ -3,12 +3,14 @@
 //! parameters, row locks). Row-level security scopes every table; the timeline's metadata table is
 //! readable city-wide by design (see migrations/postgres/0003_feedback.sql).
 use crate::{PgStore, audit, db_err, scope_ids};
+use chrono::{DateTime, Utc};
 use cityserve_domain::{Case, DepartmentId, PageRequest, TenantScope};
 use cityserve_store::feedback::{CaseFilter, CaseOrder, FeedbackFilter, Source, TimelineRow};
 use cityserve_store::{StoreResult, WriteCtx, resource};
-use cityserve_store_sql::feedback::{CaseCursor, timeline_audited, timeline_rows};
-use sqlx::PgConnection;
+use cityserve_store_sql::corrupt;
+use cityserve_store_sql::feedback::{CaseCursor, TimelineDetails, TimelineEntry, timeline_audited, timeline_join};
 use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row as _};
 
 pub(crate) use cityserve_store_sql::feedback::{CASE_COLUMNS, FEEDBACK_COLUMNS, Origin};
 pub(crate) use cityserve_store_sql::rows::{case as case_from, feedback as feedback_from};
@@ -147,22 +149,46 @@ impl PgStore {
         resident_key: &str,
     ) -> StoreResult<Vec<TimelineRow>> {
         let mut tx = self.write(ctx).await?;
-        // LEFT JOIN: row-level security hides other departments' feedback rows, not their entries.
-        // One row holding the whole history as a JSON array, as on SQLite (where it matters most:
-        // there every row crosses from SQLite's thread on its own).
-        let history: String = sqlx::query_scalar(
-            "SELECT coalesce(json_agg(json_build_array(t.department_id, t.feedback_id, t.channel,
-                 (extract(epoch FROM t.occurred_at) * 1000000)::bigint, t.case_status, f.kind, f.text)
-                 ORDER BY t.occurred_at, t.department_id, t.feedback_id), '[]')::text
-             FROM timeline_entries t
-             LEFT JOIN feedback f ON f.department_id = t.department_id AND f.feedback_id = t.feedback_id
-             WHERE t.resident_key = $1",
+        // Two range scans by resident in one statement, joined in Rust (`timeline_join`). Each
+        // side comes back as arrays in one row: JSON cost PostgreSQL a type lookup per value,
+        // and a row per entry cost the server more than the arrays do (docs/benchmarks.md, "The
+        // timeline at 10 M contacts"). Row-level security hides other departments' feedback
+        // rows, not their entries.
+        let row = sqlx::query(
+            "SELECT e.*, d.* FROM
+               (SELECT coalesce(array_agg(department_id), '{}') AS departments,
+                       coalesce(array_agg(feedback_id), '{}') AS feedback,
+                       coalesce(array_agg(channel), '{}') AS channels,
+                       coalesce(array_agg(occurred_at), '{}') AS times,
+                       coalesce(array_agg(case_status), '{}') AS statuses
+                FROM timeline_entries WHERE resident_key = $1) e,
+               (SELECT coalesce(array_agg(department_id), '{}') AS shown_departments,
+                       coalesce(array_agg(feedback_id), '{}') AS shown_feedback,
+                       coalesce(array_agg(kind), '{}') AS kinds,
+                       coalesce(array_agg(text), '{}') AS texts
+                FROM feedback WHERE resident_key = $1) d",
         )
         .bind(resident_key)
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
-        let out = timeline_rows(&history, ctx.scope)?;
+        let column = |name: &str| row.try_get::<Vec<String>, _>(name).map_err(|_| corrupt(name));
+        let times: Vec<DateTime<Utc>> = row.try_get("times").map_err(|_| corrupt("times"))?;
+        let statuses: Vec<Option<String>> = row.try_get("statuses").map_err(|_| corrupt("statuses"))?;
+        let entries = (column("departments")?.into_iter().zip(column("feedback")?))
+            .zip(column("channels")?.into_iter().zip(times).zip(statuses))
+            .map(|((department, feedback), ((channel, occurred_at), case_status))| TimelineEntry {
+                department,
+                feedback,
+                channel,
+                occurred_at,
+                case_status,
+            })
+            .collect();
+        let details: TimelineDetails = (column("shown_departments")?.into_iter().zip(column("shown_feedback")?))
+            .zip(column("kinds")?.into_iter().zip(column("texts")?))
+            .collect();
+        let out = timeline_join(entries, &details, ctx.scope)?;
         audit(&mut tx, ctx, &timeline_audited(audit_in, &out), &resource::resident(resident_key)).await?;
         self.commit(tx).await?;
         Ok(out)

@@ -171,21 +171,22 @@ impl SqliteStore {
         resident_key: &str,
     ) -> StoreResult<Vec<TimelineRow>> {
         let mut conn = self.read_conn().await?;
-        // One row holding the whole history as a JSON array: a thousand rows would each cross
-        // from SQLite's thread to the runtime on their own (measured: a third of the call).
-        let history: String = sqlx::query_scalar(
-            "SELECT json_group_array(json_array(t.department_id, t.feedback_id, t.channel, t.occurred_at,
-                 t.case_status, f.kind, f.text) ORDER BY t.occurred_at, t.department_id, t.feedback_id)
-             FROM timeline_entries t
-             JOIN feedback f ON f.department_id = t.department_id AND f.feedback_id = t.feedback_id
-             WHERE t.resident_key = ?",
+        // Two range scans by resident in one statement, joined in Rust (`timeline_rows`); each
+        // side is one row holding a JSON array: a thousand rows would each cross from SQLite's
+        // thread to the runtime on their own (measured: a third of the call).
+        let (entries, details): (String, String) = sqlx::query_as(
+            "SELECT (SELECT json_group_array(json_array(department_id, feedback_id, channel, occurred_at, case_status)
+                             ORDER BY occurred_at, department_id, feedback_id)
+                     FROM timeline_entries WHERE resident_key = ?1),
+                    (SELECT json_group_array(json_array(department_id, feedback_id, kind, text))
+                     FROM feedback WHERE resident_key = ?1)",
         )
         .bind(resident_key)
         .fetch_one(&mut *conn)
         .await
         .map_err(db_err)?;
         drop(conn);
-        let out = timeline_rows(&history, ctx.scope)?;
+        let out = timeline_rows(&entries, &details, ctx.scope)?;
         let now = micros(now_micros());
         let mut tx = self.write(ctx).await?;
         audit(&mut tx, ctx, &timeline_audited(audit_in, &out), &resource::resident(resident_key), now).await?;

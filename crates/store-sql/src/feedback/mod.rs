@@ -429,26 +429,81 @@ pub fn case_page(items: Vec<Case>, order: CaseOrder, size: u32) -> Page<Case> {
     }
 }
 
-/// A resident's timeline from its entries as one JSON array (each entry `[department, feedback,
-/// channel, occurred_at in microseconds, case status, kind, text]`, kind and text null where the
-/// feedback row is not visible): kind and text leave the store only for departments in `scope`.
-pub fn timeline_rows(history: &str, scope: &TenantScope) -> StoreResult<Vec<TimelineRow>> {
-    type Entry = (String, String, String, i64, Option<String>, Option<String>, Option<String>);
-    let entries: Vec<Entry> = serde_json::from_str(history).map_err(|_| corrupt("timeline"))?;
+/// One entry of a resident's timeline as a backend reads it from `timeline_entries`.
+pub struct TimelineEntry {
+    /// The department the contact was with.
+    pub department: String,
+    /// The feedback record the entry stands for.
+    pub feedback: String,
+    /// The channel it came through.
+    pub channel: String,
+    /// When it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// The case's status, for a complaint.
+    pub case_status: Option<String>,
+}
+
+/// The kind and text of a resident's feedback record that the database shows the caller, by
+/// department and feedback ID.
+pub type TimelineDetails = std::collections::HashMap<(String, String), (String, String)>;
+
+/// A resident's timeline from two JSON arrays a backend reads in one statement (SQLite: each
+/// side one value, as a thousand rows would each cross from SQLite's thread on their own):
+/// `entries` (each `[department, feedback, channel, occurred_at in microseconds, case status]`)
+/// and `details`, the resident's feedback rows (each `[department, feedback, kind, text]`).
+/// See [`timeline_join`].
+pub fn timeline_rows(entries: &str, details: &str, scope: &TenantScope) -> StoreResult<Vec<TimelineRow>> {
+    type Entry = (String, String, String, i64, Option<String>);
+    type Detail = (String, String, String, String);
+    let entries: Vec<Entry> = serde_json::from_str(entries).map_err(|_| corrupt("timeline"))?;
+    let details: Vec<Detail> = serde_json::from_str(details).map_err(|_| corrupt("timeline"))?;
+    let entries = entries
+        .into_iter()
+        .map(|(department, feedback, channel, micros, case_status)| {
+            let occurred_at = DateTime::from_timestamp_micros(micros).ok_or_else(|| corrupt("occurred_at"))?;
+            Ok(TimelineEntry { department, feedback, channel, occurred_at, case_status })
+        })
+        .collect::<StoreResult<_>>()?;
+    let details = details.into_iter().map(|(d, f, kind, text)| ((d, f), (kind, text))).collect();
+    timeline_join(entries, &details, scope)
+}
+
+/// A resident's timeline, in time order, from its entries and the kind and text of the
+/// feedback behind them that the database shows (`details`; row-level security hides other
+/// departments' rows on PostgreSQL). An entry without details, or outside `scope`, carries no
+/// kind and text: they leave the store only for departments in `scope`.
+///
+/// The backends read both sides with a range scan of each table by resident and join them
+/// here, not in SQL: a join's plan follows the planner's estimate of a resident's contacts, a
+/// handful for most, so a resident with a thousand got a primary-key descent per entry, or on
+/// PostgreSQL a nested loop of every entry against every feedback row (docs/benchmarks.md,
+/// "The timeline at 10 M contacts").
+pub fn timeline_join(
+    mut entries: Vec<TimelineEntry>,
+    details: &TimelineDetails,
+    scope: &TenantScope,
+) -> StoreResult<Vec<TimelineRow>> {
+    entries
+        .sort_by(|a, b| (a.occurred_at, &a.department, &a.feedback).cmp(&(b.occurred_at, &b.department, &b.feedback)));
     let mut out = Vec::with_capacity(entries.len());
-    for (department, feedback, channel, occurred_at, status, kind, text) in entries {
-        let department_id = DepartmentId::parse("department_id", &department).map_err(|_| corrupt("department_id"))?;
-        let details = match kind {
-            Some(kind) if scope.allows(&department_id) => {
-                Some((FeedbackKind::parse(&kind).ok_or_else(|| corrupt("kind"))?, text.unwrap_or_default()))
+    for e in entries {
+        let department_id =
+            DepartmentId::parse("department_id", &e.department).map_err(|_| corrupt("department_id"))?;
+        let key = (e.department, e.feedback);
+        let details = match details.get(&key) {
+            Some((kind, text)) if scope.allows(&department_id) => {
+                Some((FeedbackKind::parse(kind).ok_or_else(|| corrupt("kind"))?, text.clone()))
             }
             _ => None,
         };
         out.push(TimelineRow {
-            feedback_id: FeedbackId::parse("feedback_id", &feedback).map_err(|_| corrupt("feedback_id"))?,
-            channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel"))?,
-            occurred_at: DateTime::from_timestamp_micros(occurred_at).ok_or_else(|| corrupt("occurred_at"))?,
-            case_status: status.map(|s| CaseStatus::parse(&s).ok_or_else(|| corrupt("case_status"))).transpose()?,
+            feedback_id: FeedbackId::parse("feedback_id", &key.1).map_err(|_| corrupt("feedback_id"))?,
+            channel: Channel::parse(&e.channel).ok_or_else(|| corrupt("channel"))?,
+            occurred_at: e.occurred_at,
+            case_status: e
+                .case_status
+                .map(|s| CaseStatus::parse(&s).ok_or_else(|| corrupt("case_status")))
+                .transpose()?,
             details,
             department_id,
         });

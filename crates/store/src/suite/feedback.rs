@@ -390,6 +390,17 @@ pub async fn timeline_spans_departments_with_details_in_scope<S: FeedbackStore>(
     anon.resident = None;
     store.submit_feedback(&ctx(&water, &chief, "feedback.submit"), &idem("t3", "h"), &anon).await.unwrap();
     assert_eq!(store.resident_timeline(&ctx(&cs, &chief, "timeline.read"), &[], &key).await.unwrap().len(), 2);
+    // A contact recorded late but made earlier comes first: the timeline is in time order, not
+    // in the order the store learnt of it.
+    let mut visit = item("streets", "fb-t4", FeedbackKind::Suggestion, Channel::InPerson);
+    visit.occurred_at -= Duration::days(2);
+    visit.resident = Some(resident(EMAIL, ""));
+    store.submit_feedback(&ctx(&streets, &chief, "feedback.submit"), &idem("t4", "h"), &visit).await.unwrap();
+    let rows = store.resident_timeline(&ctx(&ws, &water_cso, "timeline.read"), &[dept("water")], &key).await.unwrap();
+    let order: Vec<(&str, bool)> = rows.iter().map(|r| (r.feedback_id.as_str(), r.details.is_some())).collect();
+    assert_eq!(order, [("fb-t4", false), ("fb-t1", false), ("fb-t2", true)]);
+    let nobody = store.resident_timeline(&ctx(&cs, &chief, "timeline.read"), &[], "r-nobody").await.unwrap();
+    assert!(nobody.is_empty(), "a resident with no contacts has an empty timeline");
 }
 
 /// Gives the suite's resident a complaint with a note in `streets` and `water` (both created
