@@ -151,9 +151,9 @@ impl PgStore {
         let mut tx = self.write(ctx).await?;
         // Two range scans by resident in one statement, joined in Rust (`timeline_join`). Each
         // side comes back as arrays in one row: JSON cost PostgreSQL a type lookup per value,
-        // and a row per entry cost the server more than the arrays do (docs/benchmarks.md, "The
-        // timeline at 10 M contacts"). Row-level security hides other departments' feedback
-        // rows, not their entries.
+        // and a row per entry cost the server more than the arrays do
+        // (docs/write-path-benchmarks.md, "The timeline at 10 M contacts"). Row-level security
+        // hides other departments' feedback rows, not their entries.
         let row = sqlx::query(
             "SELECT e.*, d.* FROM
                (SELECT coalesce(array_agg(department_id), '{}') AS departments,

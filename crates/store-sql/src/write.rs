@@ -69,7 +69,7 @@ pub enum Placeholders {
     /// `?`, bound in order of appearance. On SQLite a numbered parameter costs a search of the
     /// statement's parameter names for each bind (sqlx looks up every parameter's name), so a
     /// statement of n numbered parameters binds in O(n²): 24% of the writer thread in a
-    /// group-commit batch (docs/benchmarks.md). Anonymous ones have no name to search.
+    /// group-commit batch (docs/write-path-benchmarks.md). Anonymous ones have no name to search.
     Anonymous,
 }
 

@@ -476,8 +476,8 @@ pub fn timeline_rows(entries: &str, details: &str, scope: &TenantScope) -> Store
 /// The backends read both sides with a range scan of each table by resident and join them
 /// here, not in SQL: a join's plan follows the planner's estimate of a resident's contacts, a
 /// handful for most, so a resident with a thousand got a primary-key descent per entry, or on
-/// PostgreSQL a nested loop of every entry against every feedback row (docs/benchmarks.md,
-/// "The timeline at 10 M contacts").
+/// PostgreSQL a nested loop of every entry against every feedback row
+/// (docs/write-path-benchmarks.md, "The timeline at 10 M contacts").
 pub fn timeline_join(
     mut entries: Vec<TimelineEntry>,
     details: &TimelineDetails,
