@@ -140,6 +140,22 @@ async fn case_rows(
         .map_err(db_err)
 }
 
+/// A resident's timeline (`$1`) as two range scans in one statement, each side as arrays in one
+/// row (see `resident_timeline_in`); texts cut to
+/// [`cityserve_store_sql::feedback::TIMELINE_TEXT_CHARS`] characters.
+const TIMELINE: &str = "SELECT e.*, d.* FROM
+           (SELECT coalesce(array_agg(department_id), '{}') AS departments,
+                   coalesce(array_agg(feedback_id), '{}') AS feedback,
+                   coalesce(array_agg(channel), '{}') AS channels,
+                   coalesce(array_agg(occurred_at), '{}') AS times,
+                   coalesce(array_agg(case_status), '{}') AS statuses
+            FROM timeline_entries WHERE resident_key = $1) e,
+           (SELECT coalesce(array_agg(department_id), '{}') AS shown_departments,
+                   coalesce(array_agg(feedback_id), '{}') AS shown_feedback,
+                   coalesce(array_agg(kind), '{}') AS kinds,
+                   coalesce(array_agg(left(text, 141)), '{}') AS texts
+            FROM feedback WHERE resident_key = $1) d";
+
 impl PgStore {
     /// A resident's timeline, read and audited in one write transaction.
     async fn resident_timeline_in(
@@ -154,24 +170,7 @@ impl PgStore {
         // and a row per entry cost the server more than the arrays do
         // (docs/write-path-benchmarks.md, "The timeline at 10 M contacts"). Row-level security
         // hides other departments' feedback rows, not their entries.
-        let row = sqlx::query(
-            "SELECT e.*, d.* FROM
-               (SELECT coalesce(array_agg(department_id), '{}') AS departments,
-                       coalesce(array_agg(feedback_id), '{}') AS feedback,
-                       coalesce(array_agg(channel), '{}') AS channels,
-                       coalesce(array_agg(occurred_at), '{}') AS times,
-                       coalesce(array_agg(case_status), '{}') AS statuses
-                FROM timeline_entries WHERE resident_key = $1) e,
-               (SELECT coalesce(array_agg(department_id), '{}') AS shown_departments,
-                       coalesce(array_agg(feedback_id), '{}') AS shown_feedback,
-                       coalesce(array_agg(kind), '{}') AS kinds,
-                       coalesce(array_agg(text), '{}') AS texts
-                FROM feedback WHERE resident_key = $1) d",
-        )
-        .bind(resident_key)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        let row = sqlx::query(TIMELINE).bind(resident_key).fetch_one(&mut *tx).await.map_err(db_err)?;
         let column = |name: &str| row.try_get::<Vec<String>, _>(name).map_err(|_| corrupt(name));
         let times: Vec<DateTime<Utc>> = row.try_get("times").map_err(|_| corrupt("times"))?;
         let statuses: Vec<Option<String>> = row.try_get("statuses").map_err(|_| corrupt("statuses"))?;
@@ -192,5 +191,14 @@ impl PgStore {
         audit(&mut tx, ctx, &timeline_audited(audit_in, &out), &resource::resident(resident_key)).await?;
         self.commit(tx).await?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_timeline_reads_as_much_text_as_a_summary_needs() {
+        let cut = format!("left(text, {})", cityserve_store_sql::feedback::TIMELINE_TEXT_CHARS);
+        assert!(super::TIMELINE.contains(&cut), "{cut} in {}", super::TIMELINE);
     }
 }

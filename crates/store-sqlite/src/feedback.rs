@@ -160,6 +160,16 @@ async fn case_rows(
     q.bind(limit).fetch_all(&mut *conn).await.map_err(db_err)
 }
 
+/// A resident's timeline (`?1`) as two range scans in one statement, each side one JSON value
+/// (see `resident_timeline_in`); texts cut to
+/// [`cityserve_store_sql::feedback::TIMELINE_TEXT_CHARS`] characters.
+const TIMELINE: &str =
+    "SELECT (SELECT json_group_array(json_array(department_id, feedback_id, channel, occurred_at, case_status)
+                     ORDER BY occurred_at, department_id, feedback_id)
+             FROM timeline_entries WHERE resident_key = ?1),
+            (SELECT json_group_array(json_array(department_id, feedback_id, kind, substr(text, 1, 141)))
+             FROM feedback WHERE resident_key = ?1)";
+
 impl SqliteStore {
     /// A resident's timeline, read on a reader connection (so a long history does not hold up
     /// every writer), then audited in a write transaction: nothing is returned unless the audit
@@ -174,17 +184,8 @@ impl SqliteStore {
         // Two range scans by resident in one statement, joined in Rust (`timeline_rows`); each
         // side is one row holding a JSON array: a thousand rows would each cross from SQLite's
         // thread to the runtime on their own (measured: a third of the call).
-        let (entries, details): (String, String) = sqlx::query_as(
-            "SELECT (SELECT json_group_array(json_array(department_id, feedback_id, channel, occurred_at, case_status)
-                             ORDER BY occurred_at, department_id, feedback_id)
-                     FROM timeline_entries WHERE resident_key = ?1),
-                    (SELECT json_group_array(json_array(department_id, feedback_id, kind, text))
-                     FROM feedback WHERE resident_key = ?1)",
-        )
-        .bind(resident_key)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db_err)?;
+        let (entries, details): (String, String) =
+            sqlx::query_as(TIMELINE).bind(resident_key).fetch_one(&mut *conn).await.map_err(db_err)?;
         drop(conn);
         let out = timeline_rows(&entries, &details, ctx.scope)?;
         let now = micros(now_micros());
@@ -192,5 +193,14 @@ impl SqliteStore {
         audit(&mut tx, ctx, &timeline_audited(audit_in, &out), &resource::resident(resident_key), now).await?;
         self.commit(tx).await?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_timeline_reads_as_much_text_as_a_summary_needs() {
+        let cut = format!("substr(text, 1, {})", cityserve_store_sql::feedback::TIMELINE_TEXT_CHARS);
+        assert!(super::TIMELINE.contains(&cut), "{cut} in {}", super::TIMELINE);
     }
 }

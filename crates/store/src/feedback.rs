@@ -101,7 +101,9 @@ pub struct TimelineRow {
     pub occurred_at: DateTime<Utc>,
     /// The case status, for complaints.
     pub case_status: Option<CaseStatus>,
-    /// Kind and text, when the department is in the caller's scope.
+    /// Kind and text, when the department is in the caller's scope. The text is cut to one
+    /// character more than a timeline summary shows (the rest of a long text stays in the
+    /// database).
     pub details: Option<(FeedbackKind, String)>,
 }
 

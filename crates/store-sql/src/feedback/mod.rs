@@ -429,6 +429,12 @@ pub fn case_page(items: Vec<Case>, order: CaseOrder, size: u32) -> Page<Case> {
     }
 }
 
+/// How much of each feedback text a timeline reads: one character more than a timeline summary
+/// shows, so the summary can still tell that it cut the text
+/// ([`cityserve_domain::feedback::summary_of`]). The rest of a long complaint never leaves the
+/// database for a timeline. The backends' statements hold it as a literal, checked by their tests.
+pub const TIMELINE_TEXT_CHARS: usize = cityserve_domain::feedback::SUMMARY_CHARS + 1;
+
 /// One entry of a resident's timeline as a backend reads it from `timeline_entries`.
 pub struct TimelineEntry {
     /// The department the contact was with.
@@ -443,8 +449,8 @@ pub struct TimelineEntry {
     pub case_status: Option<String>,
 }
 
-/// The kind and text of a resident's feedback record that the database shows the caller, by
-/// department and feedback ID.
+/// The kind and text (its first [`TIMELINE_TEXT_CHARS`] characters) of a resident's feedback
+/// records that the database shows the caller, by department and feedback ID.
 pub type TimelineDetails = std::collections::HashMap<(String, String), (String, String)>;
 
 /// A resident's timeline from two JSON arrays a backend reads in one statement (SQLite: each

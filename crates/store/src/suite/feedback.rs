@@ -395,10 +395,14 @@ pub async fn timeline_spans_departments_with_details_in_scope<S: FeedbackStore>(
     let mut visit = item("streets", "fb-t4", FeedbackKind::Suggestion, Channel::InPerson);
     visit.occurred_at -= Duration::days(2);
     visit.resident = Some(resident(EMAIL, ""));
+    visit.text = "é".repeat(300);
     store.submit_feedback(&ctx(&streets, &chief, "feedback.submit"), &idem("t4", "h"), &visit).await.unwrap();
     let rows = store.resident_timeline(&ctx(&ws, &water_cso, "timeline.read"), &[dept("water")], &key).await.unwrap();
     let order: Vec<(&str, bool)> = rows.iter().map(|r| (r.feedback_id.as_str(), r.details.is_some())).collect();
     assert_eq!(order, [("fb-t4", false), ("fb-t1", false), ("fb-t2", true)]);
+    let full = store.resident_timeline(&ctx(&cs, &chief, "timeline.read"), &[], &key).await.unwrap();
+    let cut = full[0].details.as_ref().map(|(_, text)| text.chars().count());
+    assert_eq!(cut, Some(141), "a long text is read only as far as its summary needs");
     let nobody = store.resident_timeline(&ctx(&cs, &chief, "timeline.read"), &[], "r-nobody").await.unwrap();
     assert!(nobody.is_empty(), "a resident with no contacts has an empty timeline");
 }
