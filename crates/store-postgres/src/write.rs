@@ -9,7 +9,7 @@
 //! transaction with the same tenant settings, so a write slipped into a read fails loudly.
 use crate::{PgStore, db_err};
 use cityserve_domain::{Caller, DepartmentId, TenantScope};
-use cityserve_store::{StoreResult, WriteCtx, key_space};
+use cityserve_store::{StoreError, StoreResult, WriteCtx, key_space};
 use cityserve_store_sql::write::{Deferred, Recorded};
 use futures::TryStreamExt;
 use sqlx::postgres::PgRow;
@@ -137,10 +137,9 @@ impl PgStore {
         // the BEGIN: one round trip per transaction instead of two. Checked again here so nothing
         // but [a-z0-9,-] is ever spliced into SQL; anything else takes the bound-parameter path.
         if plain(&tenants) && plain(role) {
-            let sql = format!("{begin}; {}", set_inline(&tenants, role));
-            return self.pool.begin_with(sqlx::AssertSqlSafe(sql)).await.map_err(db_err);
+            return self.begin_whole(format!("{begin}; {}", set_inline(&tenants, role))).await;
         }
-        let mut tx = self.pool.begin_with(begin).await.map_err(db_err)?;
+        let mut tx = self.begin_whole(begin.to_owned()).await?;
         sqlx::query("SELECT set_config('app.tenant_ids', $1, true), set_config('app.role', $2, true)")
             .bind(tenants)
             .bind(role)
@@ -148,6 +147,21 @@ impl PgStore {
             .await
             .map_err(db_err)?;
         Ok(tx)
+    }
+
+    /// Runs `begin` on a pooled connection to its answer, even if the caller goes away first.
+    ///
+    /// sqlx 0.9 counts a transaction only once PostgreSQL has answered its `BEGIN`; a caller
+    /// cancelled in between (a client that hangs up) would hand the pool a connection still
+    /// inside that transaction, and the next caller's statements would run in it: a write in a
+    /// stale `READ ONLY` transaction fails with `INTERNAL`. In a task of its own the `BEGIN`
+    /// always finishes, and a transaction nobody collects is dropped, so rolled back.
+    async fn begin_whole(&self, begin: String) -> StoreResult<Transaction<'static, Postgres>> {
+        let pool = self.pool.clone();
+        tokio::spawn(async move { pool.begin_with(sqlx::AssertSqlSafe(begin)).await })
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("BEGIN did not finish: {e}")))?
+            .map_err(db_err)
     }
 }
 
@@ -270,6 +284,47 @@ mod tests {
             .read_rows(&water, "UPDATE departments SET display_name = 'x' WHERE department_id = $1", &["water"])
             .await;
         assert!(format!("{:?}", write.unwrap_err()).contains("read-only"), "a write slipped into a read fails loudly");
+    }
+
+    /// A caller that goes away while its `BEGIN` is on the wire (a client that hangs up) leaves no
+    /// transaction open on the pooled connection: the next caller's write is not run inside a
+    /// stale `READ ONLY` transaction (sqlx 0.9 forgets a `BEGIN` cancelled before its answer).
+    #[tokio::test]
+    async fn a_begin_cancelled_in_flight_leaves_no_transaction_behind() {
+        use cityserve_domain::{Action, Caller, DepartmentId, Role, authorize};
+        if crate::testing::postgres_tests_skipped() {
+            return;
+        }
+        let db = crate::testing::TestDatabase::create().await;
+        let store = crate::PgStore::connect(&db.url, crate::PgOptions { max_connections: 1, ..Default::default() })
+            .await
+            .unwrap();
+        cityserve_store::suite::seed_department(&store, "water").await;
+        let cso = Caller {
+            subject: "cso-1".into(),
+            role: Role::Cso,
+            departments: vec![DepartmentId::parse("d", "water").unwrap()],
+        };
+        let water = authorize(&cso, Action::ReadDepartment, Some(&DepartmentId::parse("d", "water").unwrap())).unwrap();
+        let mut cancelled_in_flight = 0;
+        for wait in 0..40u64 {
+            let mut read = Box::pin(store.read(&water));
+            // Poll until the BEGIN is sent, give it up to `wait` µs, then hang up.
+            if futures::poll!(&mut read).is_ready() {
+                continue;
+            }
+            tokio::time::sleep(std::time::Duration::from_micros(wait * 10)).await;
+            if futures::poll!(&mut read).is_pending() {
+                cancelled_in_flight += 1;
+            }
+            drop(read);
+            let read_only: String = sqlx::query_scalar("SELECT current_setting('transaction_read_only')")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            assert_eq!(read_only, "off", "after {wait} µs: the pooled connection is still inside the cancelled read");
+        }
+        assert!(cancelled_in_flight > 0, "no read was cancelled in flight, so nothing was tested");
     }
 }
 
