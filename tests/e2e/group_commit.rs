@@ -1,6 +1,7 @@
 //! Group commit through the real server: 64 submitters at once, valid, refused and repeated
 //! requests mixed in the same batches, each answered as it would be alone; a retry of all of them
-//! answers the same and adds nothing.
+//! answers the same and adds nothing. 64 timeline reads at once, by callers of three scopes, each
+//! answered with what its caller may see and audited exactly once.
 use crate::both_backends;
 use crate::harness::*;
 use cityserve_proto::v1 as pb;
@@ -180,5 +181,61 @@ both_backends! {
         let after: usize = all_feedback(app, "parks").await.len() + all_feedback(app, "water").await.len();
         assert_eq!(after, filed, "a retry of every request added nothing");
         assert_eq!(app.count("SELECT count(*) FROM events WHERE event_type = 'feedback.submit'").await, filed as i64);
+    }
+}
+
+both_backends! {
+    async fn sixty_four_timeline_reads_are_each_audited_once(app: &TestApp) {
+        for d in ["parks", "water", "streets"] {
+            create_department(app, d).await;
+        }
+        let (water, parks, streets) = (app.cso("water").await, app.cso("parks").await, app.staff("streets").await);
+        // One resident who wrote to Water and to Streets.
+        let email = "two.departments@example.org";
+        for (dept, token) in [("water", &water), ("streets", &streets)] {
+            let filed = request(dept, &format!("tl-{dept}"), pb::FeedbackKind::Question, &format!("asked {dept}"), email);
+            app.feedback().submit_feedback(authed(filed, token)).await.expect("filed");
+        }
+        // The Chief's reads are audited in the two departments disclosed, Water's CSO's in Water
+        // and Streets, the Parks CSO's in Parks too (its own, though it disclosed nothing there).
+        let readers: Vec<(&str, String, &[&str])> = (0..64)
+            .map(|i| match i % 3 {
+                0 => ("chief", chief(), &["streets", "water"][..]),
+                1 => ("water", water.clone(), &["streets", "water"][..]),
+                _ => ("parks", parks.clone(), &["parks", "streets", "water"][..]),
+            })
+            .collect();
+        let barrier = Arc::new(tokio::sync::Barrier::new(readers.len()));
+        let mut tasks = Vec::new();
+        for (_, token, _) in &readers {
+            let (mut client, barrier, token) = (app.feedback(), Arc::clone(&barrier), token.clone());
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let contact = pb::ResidentContact { email: email.into(), ..Default::default() };
+                let read = pb::GetResidentTimelineRequest { resident: String::new(), contact: Some(contact) };
+                client.get_resident_timeline(authed(read, &token)).await.map(|r| r.into_inner())
+            }));
+        }
+        for ((who, _, _), task) in readers.iter().zip(tasks) {
+            let timeline = task.await.expect("task").unwrap_or_else(|e| panic!("{who}: {e}"));
+            let shown: Vec<(&str, bool)> =
+                timeline.entries.iter().map(|e| (e.department.as_str(), e.redacted)).collect();
+            let (water_shown, streets_shown) = match *who {
+                "chief" => (true, true),
+                "water" => (true, false),
+                _ => (false, false),
+            };
+            let mut want = vec![("departments/water", !water_shown), ("departments/streets", !streets_shown)];
+            want.sort();
+            let mut got = shown.clone();
+            got.sort();
+            assert_eq!(got, want, "{who} sees each department's entry as its scope allows");
+        }
+        // Each read audited once in each of its departments: nothing lost, nothing doubled.
+        for d in ["parks", "streets", "water"] {
+            let want = readers.iter().filter(|(_, _, audited)| audited.contains(&d)).count() as i64;
+            let sql = format!("SELECT count(*) FROM audit_log WHERE action = 'timeline.read' AND department_id = '{d}'");
+            assert_eq!(app.count(&sql).await, want, "timeline audit rows in {d}");
+        }
     }
 }

@@ -33,9 +33,7 @@ mod write;
 
 pub(crate) use cityserve_store_sql::{corrupt, in_scope};
 pub(crate) use departments::{read_department, read_standards};
-pub(crate) use write::{
-    WriteTx, add_deltas, audit, audit_now, claim_key, claim_keys, existing_key, record, record_key,
-};
+pub(crate) use write::{WriteTx, add_deltas, audit_now, claim_key, claim_keys, existing_key, record, record_key};
 
 /// A write transaction as the shared statements name it ([`WriteTx`]; the lifetime is
 /// SQLite's, whose bulk loads write on a connection of their own).
@@ -132,6 +130,9 @@ pub struct PgStore {
     /// Group commit of `SubmitFeedback` ([`PgStore::with_group_commit`]); `None`: each submission
     /// is its own transaction.
     submits: Option<cityserve_store::group_commit::SubmitQueue>,
+    /// Group commit of audited reads' audit rows (a resident's timeline), started with
+    /// `submits`; `None`: each read's rows in a transaction of their own.
+    audits: Option<cityserve_store::group_commit::AuditQueue>,
 }
 
 /// Whether a batch must share one tenant scope: yes, a transaction runs under one row-level
@@ -454,7 +455,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(listen_options);
         tokio::spawn(publish_commits(publish_pool.clone(), commits.subscribe()));
-        Self { pool, events, listener, commits, publish_pool, submits: None }
+        Self { pool, events, listener, commits, publish_pool, submits: None, audits: None }
     }
 
     /// Applies pending migrations as `url`'s user (the schema owner).

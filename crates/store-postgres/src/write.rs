@@ -71,6 +71,7 @@ impl PgStore {
         if let Some(deferred) = deferred {
             crate::apply_deltas(&mut tx, &deferred.deltas).await?;
             write_records(&mut tx, &deferred.records).await?;
+            write_audits(&mut tx, &deferred.audits).await?;
         }
         tx.commit().await.map_err(db_err)?;
         if events {
@@ -306,23 +307,34 @@ mod tests {
             departments: vec![DepartmentId::parse("d", "water").unwrap()],
         };
         let water = authorize(&cso, Action::ReadDepartment, Some(&DepartmentId::parse("d", "water").unwrap())).unwrap();
+        // The server's view: a session whose read's BEGIN has been run and answered.
+        let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
+        let begun = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                     AND state = 'idle in transaction' AND query LIKE 'BEGIN READ ONLY%'";
         let mut cancelled_in_flight = 0;
-        for wait in 0..40u64 {
+        for round in 0..10 {
             let mut read = Box::pin(store.read(&water));
-            // Poll until the BEGIN is sent, give it up to `wait` µs, then hang up.
-            if futures::poll!(&mut read).is_ready() {
-                continue;
-            }
-            tokio::time::sleep(std::time::Duration::from_micros(wait * 10)).await;
-            if futures::poll!(&mut read).is_pending() {
-                cancelled_in_flight += 1;
+            // Poll the read until PostgreSQL has answered its BEGIN, then hang up before the
+            // answer is read (unless a poll got that far first: then this round tests nothing).
+            let mut answered = false;
+            'wait: for _ in 0..200 {
+                if futures::poll!(&mut read).is_ready() {
+                    break;
+                }
+                for _ in 0..5 {
+                    if sqlx::query_scalar::<_, i64>(begun).fetch_one(&mut admin).await.unwrap() > 0 {
+                        answered = true;
+                        break 'wait;
+                    }
+                }
             }
             drop(read);
+            cancelled_in_flight += usize::from(answered);
             let read_only: String = sqlx::query_scalar("SELECT current_setting('transaction_read_only')")
                 .fetch_one(&store.pool)
                 .await
                 .unwrap();
-            assert_eq!(read_only, "off", "after {wait} µs: the pooled connection is still inside the cancelled read");
+            assert_eq!(read_only, "off", "round {round}: the pooled connection is still inside the cancelled read");
         }
         assert!(cancelled_in_flight > 0, "no read was cancelled in flight, so nothing was tested");
     }
@@ -434,12 +446,43 @@ async fn write_records(conn: &mut sqlx::PgConnection, records: &[Recorded]) -> S
 }
 
 /// Appends one audit record per department, stamped now, with no event: a read that must be
-/// audited (an export), in the shape both backends share.
+/// audited (an export, a timeline), in the shape both backends share. In a batch's transaction
+/// the rows wait for its commit, which writes them in one statement ([`write_audits`]).
 pub(crate) async fn audit_now(
     tx: &mut WriteTx,
     ctx: &WriteCtx<'_>,
     departments: &[&DepartmentId],
     resource: &str,
 ) -> StoreResult<()> {
+    if let Some(deferred) = tx.deferred.as_mut() {
+        let at = cityserve_store::now_micros().timestamp_micros();
+        deferred.audits.extend(Recorded::audits(ctx, departments, resource, at));
+        return Ok(());
+    }
     audit(tx, ctx, departments, resource).await
+}
+
+/// Writes a batch's audit rows without events in one statement, stamped with the transaction's
+/// time as [`audit`] does.
+async fn write_audits(conn: &mut sqlx::PgConnection, audits: &[Recorded]) -> StoreResult<()> {
+    if audits.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&Recorded) -> Option<&str>| audits.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
+         SELECT department_id, now(), actor_subject, actor_role, action, resource, trace_id
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+             AS t (department_id, actor_subject, actor_role, action, resource, trace_id)",
+    )
+    .bind(column(|r| Some(&r.department)))
+    .bind(column(|r| Some(&r.actor_subject)))
+    .bind(column(|r| Some(r.actor_role)))
+    .bind(column(|r| Some(r.action)))
+    .bind(column(|r| Some(&r.resource)))
+    .bind(column(|r| r.trace_id.as_deref()))
+    .execute(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
 }

@@ -160,6 +160,26 @@ pub struct Deferred {
     pub deltas: Vec<cityserve_domain::report::Delta>,
     /// Audit rows with their events.
     pub records: Vec<Recorded>,
+    /// Audit rows without an event: audited reads' ([`Recorded::payload`] empty).
+    pub audits: Vec<Recorded>,
+}
+
+/// `batch` split into groups that may share a transaction: by tenant scope where the backend
+/// sets its row-level-security settings per transaction (`scoped`), else one group. Each group
+/// keeps the batch's order.
+pub fn scope_groups<T>(
+    batch: Vec<T>,
+    scoped: bool,
+    scope: impl Fn(&T) -> &cityserve_domain::TenantScope,
+) -> Vec<Vec<T>> {
+    let mut groups: Vec<Vec<T>> = Vec::new();
+    for item in batch {
+        match groups.iter_mut().find(|g| !scoped || scope(&g[0]) == scope(&item)) {
+            Some(g) => g.push(item),
+            None => groups.push(vec![item]),
+        }
+    }
+    groups
 }
 
 /// One write's audit row and outbox event, waiting for its batch's commit.
@@ -184,6 +204,29 @@ pub struct Recorded {
 }
 
 impl Recorded {
+    /// The audit rows, without events, of a read by `ctx` of `resource`, one per department,
+    /// stamped `at` (microseconds since the epoch).
+    pub fn audits(
+        ctx: &cityserve_store::WriteCtx<'_>,
+        departments: &[&cityserve_domain::DepartmentId],
+        resource: &str,
+        at: i64,
+    ) -> Vec<Self> {
+        departments
+            .iter()
+            .map(|d| Self {
+                department: d.as_str().to_owned(),
+                actor_subject: ctx.actor.subject.clone(),
+                actor_role: ctx.actor.role.as_str(),
+                action: ctx.action,
+                resource: resource.to_owned(),
+                trace_id: ctx.trace_id.clone(),
+                payload: String::new(),
+                at,
+            })
+            .collect()
+    }
+
     /// The audit row and event of a write by `ctx` to `resource` of `department`.
     pub fn of(
         ctx: &cityserve_store::WriteCtx<'_>,

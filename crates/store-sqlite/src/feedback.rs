@@ -1,10 +1,10 @@
 //! [`cityserve_store::FeedbackStore`] on SQLite: the shared implementation
 //! ([`cityserve_store_sql::feedback_store!`]) plus what is SQLite's own (multi-row statements,
 //! listings assembled from the filters present, the timeline read on a reader connection).
-use crate::{Bind, SqliteStore, audit, db_err, micros, scope_clause};
+use crate::{Bind, SqliteStore, db_err, micros, scope_clause};
 use cityserve_domain::{Case, DepartmentId, PageRequest, TenantScope};
 use cityserve_store::feedback::{CaseFilter, CaseOrder, FeedbackFilter, Source, TimelineRow};
-use cityserve_store::{StoreResult, WriteCtx, now_micros, resource};
+use cityserve_store::{StoreResult, WriteCtx, resource};
 use cityserve_store_sql::feedback::{CaseCursor, timeline_audited, timeline_rows};
 use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
@@ -172,7 +172,8 @@ const TIMELINE: &str =
 
 impl SqliteStore {
     /// A resident's timeline, read on a reader connection (so a long history does not hold up
-    /// every writer), then audited in a write transaction: nothing is returned unless the audit
+    /// every writer), then audited ([`SqliteStore::audit_read`]: with group commit, in a batch
+    /// with the other reads audited at the same moment): nothing is returned unless the audit
     /// rows commit.
     async fn resident_timeline_in(
         &self,
@@ -188,10 +189,7 @@ impl SqliteStore {
             sqlx::query_as(TIMELINE).bind(resident_key).fetch_one(&mut *conn).await.map_err(db_err)?;
         drop(conn);
         let out = timeline_rows(&entries, &details, ctx.scope)?;
-        let now = micros(now_micros());
-        let mut tx = self.write(ctx).await?;
-        audit(&mut tx, ctx, &timeline_audited(audit_in, &out), &resource::resident(resident_key), now).await?;
-        self.commit(tx).await?;
+        self.audit_read(ctx, &timeline_audited(audit_in, &out), &resource::resident(resident_key)).await?;
         Ok(out)
     }
 }

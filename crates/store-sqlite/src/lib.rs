@@ -31,9 +31,7 @@ mod write;
 
 pub(crate) use cityserve_store_sql::{corrupt, in_scope};
 pub(crate) use departments::{read_department, read_standards};
-pub(crate) use write::{
-    WriteTx, add_deltas, audit, audit_now, claim_key, claim_keys, existing_key, record, record_key,
-};
+pub(crate) use write::{WriteTx, add_deltas, audit_now, claim_key, claim_keys, existing_key, record, record_key};
 
 /// A write transaction as the shared statements name it.
 pub(crate) type Tx<'c> = WriteTx<'c>;
@@ -117,6 +115,9 @@ pub struct SqliteStore {
     /// Group commit of `SubmitFeedback` ([`SqliteStore::with_group_commit`]); `None`: each
     /// submission is its own transaction.
     submits: Option<cityserve_store::group_commit::SubmitQueue>,
+    /// Group commit of audited reads' audit rows (a resident's timeline), started with
+    /// `submits`; `None`: each read's rows in a transaction of their own.
+    audits: Option<cityserve_store::group_commit::AuditQueue>,
 }
 
 /// Whether a batch must share one tenant scope: no, SQLite's scoping is in the statements.
@@ -257,8 +258,13 @@ impl SqliteStore {
                 .await
                 .map_err(db_err)?
         };
-        let store =
-            Self { pool, writer, events: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)), submits: None };
+        let store = Self {
+            pool,
+            writer,
+            events: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+            submits: None,
+            audits: None,
+        };
         if options.migrate {
             store.migrate().await?;
         }

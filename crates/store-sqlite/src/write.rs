@@ -117,6 +117,7 @@ impl SqliteStore {
         if let Some(deferred) = deferred {
             crate::apply_deltas(&mut tx, &deferred.deltas).await?;
             write_records(&mut tx, &deferred.records).await?;
+            insert_audit_rows(&mut tx, &deferred.audits).await?;
         }
         tx.commit().await.map_err(db_err)?;
         if events {
@@ -147,20 +148,7 @@ pub(crate) async fn audit(
     resource: &str,
     now: i64,
 ) -> StoreResult<()> {
-    let rows: Vec<Recorded> = departments
-        .iter()
-        .map(|d| Recorded {
-            department: d.as_str().to_owned(),
-            actor_subject: ctx.actor.subject.clone(),
-            actor_role: ctx.actor.role.as_str(),
-            action: ctx.action,
-            resource: resource.to_owned(),
-            trace_id: ctx.trace_id.clone(),
-            payload: String::new(),
-            at: now,
-        })
-        .collect();
-    insert_audit_rows(&mut tx.tx, &rows).await
+    insert_audit_rows(&mut tx.tx, &Recorded::audits(ctx, departments, resource, now)).await
 }
 
 /// Appends the audit record and the outbox event of a write, in the write's transaction.
@@ -249,12 +237,18 @@ async fn write_records(conn: &mut SqliteConnection, records: &[Recorded]) -> Sto
 }
 
 /// Appends one audit record per department, stamped now, with no event: a read that must be
-/// audited (an export), in the shape both backends share.
+/// audited (an export, a timeline), in the shape both backends share. In a batch's transaction
+/// the rows wait for its commit, which writes them in one statement.
 pub(crate) async fn audit_now(
     tx: &mut WriteTx<'_>,
     ctx: &WriteCtx<'_>,
     departments: &[&DepartmentId],
     resource: &str,
 ) -> StoreResult<()> {
-    audit(tx, ctx, departments, resource, now_micros().timestamp_micros()).await
+    let now = now_micros().timestamp_micros();
+    if let Some(deferred) = tx.deferred.as_mut() {
+        deferred.audits.extend(Recorded::audits(ctx, departments, resource, now));
+        return Ok(());
+    }
+    audit(tx, ctx, departments, resource, now).await
 }

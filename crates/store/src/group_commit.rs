@@ -1,4 +1,6 @@
-//! Group commit: concurrent submissions share one transaction.
+//! Group commit: concurrent submissions share one transaction, and so do the audit rows of
+//! concurrent audited reads ([`AuditQueue`]: a resident's timeline is answered only once its audit
+//! rows are committed, and without a queue every read paid a transaction and a commit of its own).
 //!
 //! A submission's cost is mostly fixed per transaction (`BEGIN`, `COMMIT` and its log write, the
 //! tenant settings, the department's intake, the audit and outbox statements), so a backend runs
@@ -14,7 +16,7 @@
 //! with the same request ID replays it.
 use crate::feedback::Submitted;
 use crate::{Idempotency, StoreError, StoreResult, WriteCtx};
-use cityserve_domain::{Caller, NewFeedback, TenantScope};
+use cityserve_domain::{Caller, DepartmentId, NewFeedback, TenantScope};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -136,6 +138,39 @@ impl GroupCommit<SubmitFeedback, StoreResult<Submitted>> {
     /// Queues a submission and waits for its answer, sent after its batch committed.
     pub async fn submit(&self, ctx: &WriteCtx<'_>, idem: &Idempotency, new: &NewFeedback) -> StoreResult<Submitted> {
         let request = SubmitFeedback { ctx: OwnedWriteCtx::of(ctx), idem: idem.clone(), new: new.clone() };
+        self.call(request)
+            .await
+            .unwrap_or_else(|| Err(StoreError::Unavailable("the store's writers have stopped".into())))
+    }
+}
+
+/// The audit rows of a read that is audited (a resident's timeline): one per department, written
+/// in a batch's transaction with the rows of the other reads waiting at the same moment.
+#[derive(Debug)]
+pub struct ReadAudit {
+    /// Who read, under which scope (its action is the audit action).
+    pub ctx: OwnedWriteCtx,
+    /// The departments the read is audited in.
+    pub departments: Vec<DepartmentId>,
+    /// The resource read.
+    pub resource: String,
+}
+
+/// An audited read waiting for its batch.
+pub type AuditedRead = Pending<ReadAudit, StoreResult<()>>;
+
+/// The queue of audited reads in front of a backend's writers.
+pub type AuditQueue = GroupCommit<ReadAudit, StoreResult<()>>;
+
+impl GroupCommit<ReadAudit, StoreResult<()>> {
+    /// Queues a read's audit rows and waits until its batch committed them: the read's result
+    /// may go out only then.
+    pub async fn audit(&self, ctx: &WriteCtx<'_>, departments: &[&DepartmentId], resource: &str) -> StoreResult<()> {
+        let request = ReadAudit {
+            ctx: OwnedWriteCtx::of(ctx),
+            departments: departments.iter().map(|&d| d.clone()).collect(),
+            resource: resource.to_owned(),
+        };
         self.call(request)
             .await
             .unwrap_or_else(|| Err(StoreError::Unavailable("the store's writers have stopped".into())))

@@ -10,14 +10,80 @@ macro_rules! feedback_group_commit {
             /// Turns on group commit of `SubmitFeedback`: `writers` tasks each write whatever
             /// submissions wait (at most `max_batch`) in one transaction
             /// ([`cityserve_store::group_commit`]). `max_batch` 1 writes each alone, as without it.
+            ///
+            /// Audited reads (a resident's timeline) share batches the same way: their audit rows
+            /// are written together, each read answered once its rows are committed.
             pub fn with_group_commit(mut self, writers: usize, max_batch: usize) -> Self {
                 let mut inner = self.clone();
                 inner.submits = None;
+                inner.audits = None;
+                let store = inner.clone();
                 self.submits = Some(cityserve_store::group_commit::GroupCommit::start(writers, max_batch, move |batch| {
-                    let store = inner.clone();
+                    let store = store.clone();
                     async move { store.write_submissions(batch).await }
                 }));
+                self.audits = Some(cityserve_store::group_commit::GroupCommit::start(writers, max_batch, move |batch| {
+                    let store = inner.clone();
+                    async move { store.write_read_audits(batch).await }
+                }));
                 self
+            }
+
+            /// Audits a read (a resident's timeline) in each of `departments`, returning once the
+            /// rows are committed: with group commit in a batch's transaction, else in one of its
+            /// own.
+            pub(crate) async fn audit_read(
+                &self,
+                ctx: &cityserve_store::WriteCtx<'_>,
+                departments: &[&cityserve_domain::DepartmentId],
+                resource: &str,
+            ) -> cityserve_store::StoreResult<()> {
+                if let Some(queue) = &self.audits {
+                    return queue.audit(ctx, departments, resource).await;
+                }
+                let mut tx = self.write(ctx).await?;
+                crate::audit_now(&mut tx, ctx, departments, resource).await?;
+                self.commit(tx).await
+            }
+
+            /// Writes a batch of audited reads' rows and answers each: in one transaction per
+            /// tenant scope where the backend needs that (`crate::SCOPED_WRITES`), else in one.
+            /// Should a transaction fail, its reads' rows are written again read by read, so a
+            /// read fails only for a reason of its own.
+            async fn write_read_audits(&self, batch: Vec<cityserve_store::group_commit::AuditedRead>) {
+                for group in $crate::write::scope_groups(batch, crate::SCOPED_WRITES, |a| &a.request.ctx.scope) {
+                    if group.len() > 1 {
+                        match self.try_read_audits(&group).await {
+                            Ok(()) => {
+                                group.into_iter().for_each(|a| a.answer(Ok(())));
+                                continue;
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, reads = group.len(), "a batch of audit rows failed; writing them read by read");
+                            }
+                        }
+                    }
+                    for a in group {
+                        let answer = self.try_read_audits(std::slice::from_ref(&a)).await;
+                        a.answer(answer);
+                    }
+                }
+            }
+
+            /// The audit rows of `group` (reads under one scope) in one transaction, written at
+            /// its commit in one statement.
+            async fn try_read_audits(
+                &self,
+                group: &[cityserve_store::group_commit::AuditedRead],
+            ) -> cityserve_store::StoreResult<()> {
+                let first = &group[0].request.ctx;
+                let mut tx = self.write_batch(&first.scope, &first.actor).await?;
+                for a in group {
+                    let read = &a.request;
+                    let departments: Vec<_> = read.departments.iter().collect();
+                    crate::audit_now(&mut tx, &read.ctx.ctx(), &departments, &read.resource).await?;
+                }
+                self.commit(tx).await
             }
 
             /// One submission in its own transaction.
@@ -48,17 +114,7 @@ macro_rules! feedback_group_commit {
             /// Writes a batch of waiting submissions and answers each: in one transaction per
             /// tenant scope where the backend needs that (`crate::SCOPED_WRITES`), else in one.
             async fn write_submissions(&self, batch: Vec<cityserve_store::group_commit::Submission>) {
-                let mut groups: Vec<Vec<cityserve_store::group_commit::Submission>> = Vec::new();
-                for s in batch {
-                    let same = |g: &Vec<cityserve_store::group_commit::Submission>| {
-                        !crate::SCOPED_WRITES || g[0].request.ctx.scope == s.request.ctx.scope
-                    };
-                    match groups.iter_mut().find(|g| same(g)) {
-                        Some(g) => g.push(s),
-                        None => groups.push(vec![s]),
-                    }
-                }
-                for group in groups {
+                for group in $crate::write::scope_groups(batch, crate::SCOPED_WRITES, |s| &s.request.ctx.scope) {
                     self.write_group(group).await;
                 }
             }
