@@ -2,7 +2,7 @@
 //! ([`cityserve_store_sql::feedback_store!`]) plus what is PostgreSQL's own (UNNEST, array
 //! parameters, row locks). Row-level security scopes every table; the timeline's metadata table is
 //! readable city-wide by design (see migrations/postgres/0003_feedback.sql).
-use crate::{PgStore, db_err, scope_ids};
+use crate::{PgStore, audit, db_err, scope_ids};
 use chrono::{DateTime, Utc};
 use cityserve_domain::{Case, DepartmentId, PageRequest, TenantScope};
 use cityserve_store::feedback::{CaseFilter, CaseOrder, FeedbackFilter, Source, TimelineRow};
@@ -157,22 +157,23 @@ const TIMELINE: &str = "SELECT e.*, d.* FROM
             FROM feedback WHERE resident_key = $1) d";
 
 impl PgStore {
-    /// A resident's timeline, read in one round trip ([`PgStore::read_rows`]), then audited
-    /// ([`PgStore::audit_read`]: with group commit, in a batch with the other reads audited at
-    /// the same moment): nothing is returned unless the audit rows commit.
+    /// A resident's timeline, read and audited in one write transaction. Not read first and
+    /// audited through group commit as on SQLite (`GROUPED_READ_AUDITS`): here a transaction
+    /// for the read and one for a batch of audits measured slower than one transaction doing
+    /// both (docs/write-path-benchmarks.md, "Timeline audits in batches").
     async fn resident_timeline_in(
         &self,
         ctx: &WriteCtx<'_>,
         audit_in: &[DepartmentId],
         resident_key: &str,
     ) -> StoreResult<Vec<TimelineRow>> {
+        let mut tx = self.write(ctx).await?;
         // Two range scans by resident in one statement, joined in Rust (`timeline_join`). Each
         // side comes back as arrays in one row: JSON cost PostgreSQL a type lookup per value,
         // and a row per entry cost the server more than the arrays do
         // (docs/write-path-benchmarks.md, "The timeline at 10 M contacts"). Row-level security
         // hides other departments' feedback rows, not their entries.
-        let rows = self.read_rows(ctx.scope, TIMELINE, &[resident_key]).await?;
-        let row = rows.first().ok_or_else(|| corrupt("timeline"))?;
+        let row = sqlx::query(TIMELINE).bind(resident_key).fetch_one(&mut *tx).await.map_err(db_err)?;
         let column = |name: &str| row.try_get::<Vec<String>, _>(name).map_err(|_| corrupt(name));
         let times: Vec<DateTime<Utc>> = row.try_get("times").map_err(|_| corrupt("times"))?;
         let statuses: Vec<Option<String>> = row.try_get("statuses").map_err(|_| corrupt("statuses"))?;
@@ -190,7 +191,8 @@ impl PgStore {
             .zip(column("kinds")?.into_iter().zip(column("texts")?))
             .collect();
         let out = timeline_join(entries, &details, ctx.scope)?;
-        self.audit_read(ctx, &timeline_audited(audit_in, &out), &resource::resident(resident_key)).await?;
+        audit(&mut tx, ctx, &timeline_audited(audit_in, &out), &resource::resident(resident_key)).await?;
+        self.commit(tx).await?;
         Ok(out)
     }
 }

@@ -33,7 +33,9 @@ mod write;
 
 pub(crate) use cityserve_store_sql::{corrupt, in_scope};
 pub(crate) use departments::{read_department, read_standards};
-pub(crate) use write::{WriteTx, add_deltas, audit_now, claim_key, claim_keys, existing_key, record, record_key};
+pub(crate) use write::{
+    WriteTx, add_deltas, audit, audit_now, claim_key, claim_keys, existing_key, record, record_key,
+};
 
 /// A write transaction as the shared statements name it ([`WriteTx`]; the lifetime is
 /// SQLite's, whose bulk loads write on a connection of their own).
@@ -130,14 +132,19 @@ pub struct PgStore {
     /// Group commit of `SubmitFeedback` ([`PgStore::with_group_commit`]); `None`: each submission
     /// is its own transaction.
     submits: Option<cityserve_store::group_commit::SubmitQueue>,
-    /// Group commit of audited reads' audit rows (a resident's timeline), started with
-    /// `submits`; `None`: each read's rows in a transaction of their own.
+    /// Group commit of audited reads' audit rows: never started here ([`GROUPED_READ_AUDITS`]).
     audits: Option<cityserve_store::group_commit::AuditQueue>,
 }
 
 /// Whether a batch must share one tenant scope: yes, a transaction runs under one row-level
 /// security setting.
 const SCOPED_WRITES: bool = true;
+
+/// Whether audited reads (a resident's timeline) queue their audit rows for group commit: no.
+/// PostgreSQL commits are cheap next to a transaction of their own for the read, so a timeline
+/// reads and audits in one transaction (measured: docs/write-path-benchmarks.md, "Timeline audits
+/// in batches").
+const GROUPED_READ_AUDITS: bool = false;
 
 /// The channel replicas notify each other on after committing a write.
 const EVENTS_CHANNEL: &str = "cityserve_events";

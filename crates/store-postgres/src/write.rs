@@ -71,7 +71,6 @@ impl PgStore {
         if let Some(deferred) = deferred {
             crate::apply_deltas(&mut tx, &deferred.deltas).await?;
             write_records(&mut tx, &deferred.records).await?;
-            write_audits(&mut tx, &deferred.audits).await?;
         }
         tx.commit().await.map_err(db_err)?;
         if events {
@@ -446,43 +445,13 @@ async fn write_records(conn: &mut sqlx::PgConnection, records: &[Recorded]) -> S
 }
 
 /// Appends one audit record per department, stamped now, with no event: a read that must be
-/// audited (an export, a timeline), in the shape both backends share. In a batch's transaction
-/// the rows wait for its commit, which writes them in one statement ([`write_audits`]).
+/// audited (an export, a timeline), in the shape both backends share. Written at once, in a batch's
+/// transaction too: PostgreSQL does not batch audited reads (`GROUPED_READ_AUDITS`).
 pub(crate) async fn audit_now(
     tx: &mut WriteTx,
     ctx: &WriteCtx<'_>,
     departments: &[&DepartmentId],
     resource: &str,
 ) -> StoreResult<()> {
-    if let Some(deferred) = tx.deferred.as_mut() {
-        let at = cityserve_store::now_micros().timestamp_micros();
-        deferred.audits.extend(Recorded::audits(ctx, departments, resource, at));
-        return Ok(());
-    }
     audit(tx, ctx, departments, resource).await
-}
-
-/// Writes a batch's audit rows without events in one statement, stamped with the transaction's
-/// time as [`audit`] does.
-async fn write_audits(conn: &mut sqlx::PgConnection, audits: &[Recorded]) -> StoreResult<()> {
-    if audits.is_empty() {
-        return Ok(());
-    }
-    let column = |f: fn(&Recorded) -> Option<&str>| audits.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
-        "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
-         SELECT department_id, now(), actor_subject, actor_role, action, resource, trace_id
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-             AS t (department_id, actor_subject, actor_role, action, resource, trace_id)",
-    )
-    .bind(column(|r| Some(&r.department)))
-    .bind(column(|r| Some(&r.actor_subject)))
-    .bind(column(|r| Some(r.actor_role)))
-    .bind(column(|r| Some(r.action)))
-    .bind(column(|r| Some(&r.resource)))
-    .bind(column(|r| r.trace_id.as_deref()))
-    .execute(&mut *conn)
-    .await
-    .map_err(db_err)?;
-    Ok(())
 }

@@ -123,6 +123,12 @@ pub struct SqliteStore {
 /// Whether a batch must share one tenant scope: no, SQLite's scoping is in the statements.
 const SCOPED_WRITES: bool = false;
 
+/// Whether audited reads (a resident's timeline) queue their audit rows for group commit: yes.
+/// Each read's own write transaction took the one writer connection and a commit; batched, 64
+/// timelines in flight went from 197-215 to 266-287/s (docs/write-path-benchmarks.md, "Timeline
+/// audits in batches").
+const GROUPED_READ_AUDITS: bool = true;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 /// How many migrations this build applies (for `cityserve migrate`'s progress).

@@ -11,8 +11,9 @@ macro_rules! feedback_group_commit {
             /// submissions wait (at most `max_batch`) in one transaction
             /// ([`cityserve_store::group_commit`]). `max_batch` 1 writes each alone, as without it.
             ///
-            /// Audited reads (a resident's timeline) share batches the same way: their audit rows
-            /// are written together, each read answered once its rows are committed.
+            /// Where the backend wants it (`crate::GROUPED_READ_AUDITS`), audited reads (a
+            /// resident's timeline) share batches the same way: their audit rows are written
+            /// together, each read answered once its rows are committed.
             pub fn with_group_commit(mut self, writers: usize, max_batch: usize) -> Self {
                 let mut inner = self.clone();
                 inner.submits = None;
@@ -22,16 +23,20 @@ macro_rules! feedback_group_commit {
                     let store = store.clone();
                     async move { store.write_submissions(batch).await }
                 }));
-                self.audits = Some(cityserve_store::group_commit::GroupCommit::start(writers, max_batch, move |batch| {
-                    let store = inner.clone();
-                    async move { store.write_read_audits(batch).await }
-                }));
+                if crate::GROUPED_READ_AUDITS {
+                    self.audits = Some(cityserve_store::group_commit::GroupCommit::start(writers, max_batch, move |batch| {
+                        let store = inner.clone();
+                        async move { store.write_read_audits(batch).await }
+                    }));
+                }
                 self
             }
 
             /// Audits a read (a resident's timeline) in each of `departments`, returning once the
             /// rows are committed: with group commit in a batch's transaction, else in one of its
-            /// own.
+            /// own. (Unused where `crate::GROUPED_READ_AUDITS` is false: that backend audits a
+            /// read in the read's own transaction.)
+            #[allow(dead_code)]
             pub(crate) async fn audit_read(
                 &self,
                 ctx: &cityserve_store::WriteCtx<'_>,
