@@ -44,6 +44,7 @@ impl TestApp {
 
     /// Starts a server on `db` with `tweak` applied to its configuration.
     pub async fn start_with(db: Db, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        log_to_test_output();
         let dir = tempfile::tempdir().unwrap();
         let (database_url, pg) = match db {
             Db::Sqlite => (format!("sqlite://{}", dir.path().join("cityserve.db").display()), None),
@@ -435,6 +436,21 @@ impl Drop for Replica {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+/// Sends the server's warnings and errors to the running test's captured output (once per test
+/// binary), so a failing test shows the server's side too: the store failure behind an
+/// `INTERNAL`, say. `CITYSERVE_TEST_LOG` (an `EnvFilter` directive) asks for more.
+fn log_to_test_output() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = std::env::var("CITYSERVE_TEST_LOG").unwrap_or_else(|_| "warn".into());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .with_ansi(false)
+            .try_init();
+    });
 }
 
 pub fn dept(id: &str) -> DepartmentId {
