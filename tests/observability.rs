@@ -197,6 +197,24 @@ async fn an_rpc_leaves_a_span_metrics_and_a_log_line_with_its_trace_id() {
     {
         assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
     }
+    // The submission's batch is counted under its queue, apart from the audited reads' batches.
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    let queues: Vec<Option<Value>> = metrics
+        .iter()
+        .flat_map(|b| &b.resource_metrics)
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .filter(|m| m.name == "cityserve.write.batch_size")
+        .filter_map(|m| match &m.data {
+            Some(Data::Histogram(h)) => Some(&h.data_points),
+            _ => None,
+        })
+        .flatten()
+        .map(|p| {
+            p.attributes.iter().find(|a| a.key == "queue").and_then(|a| a.value.as_ref()).and_then(|v| v.value.clone())
+        })
+        .collect();
+    assert!(queues.contains(&Some(Value::StringValue("submit_feedback".into()))), "batch sizes by queue: {queues:?}");
 
     let logs = lines.lock().unwrap().clone();
     let rpc_line = logs

@@ -97,12 +97,13 @@ const QUEUE: usize = 4096;
 impl<Q: Send + 'static, A: Send + 'static> GroupCommit<Q, A> {
     /// Starts `writers` tasks, each running `write` on up to `max_batch` waiting requests at a
     /// time. `write` must answer every request it is given. The tasks end when every clone of the
-    /// returned queue is dropped.
-    pub fn start<W, F>(writers: usize, max_batch: usize, write: W) -> Self
+    /// returned queue is dropped. `queue` names it in the batch-size metric's `queue` attribute.
+    pub fn start<W, F>(queue: &'static str, writers: usize, max_batch: usize, write: W) -> Self
     where
         W: Fn(Vec<Pending<Q, A>>) -> F + Clone + Send + Sync + 'static,
         F: Future<Output = ()> + Send + 'static,
     {
+        let name = [opentelemetry::KeyValue::new("queue", queue)];
         let (queue, rx) = mpsc::channel(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         let max_batch = max_batch.max(1);
@@ -115,10 +116,10 @@ impl<Q: Send + 'static, A: Send + 'static> GroupCommit<Q, A> {
         for _ in 0..writers.max(1) {
             let rx = Arc::clone(&rx);
             let write = write.clone();
-            let sizes = sizes.clone();
+            let (sizes, name) = (sizes.clone(), name.clone());
             tokio::spawn(async move {
                 while let Some(batch) = next_batch(&rx, max_batch).await {
-                    sizes.record(batch.len() as u64, &[]);
+                    sizes.record(batch.len() as u64, &name);
                     write(batch).await;
                 }
             });
@@ -206,7 +207,7 @@ mod tests {
         let held = Arc::clone(&gate);
         let calls = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&calls);
-        let group = GroupCommit::start(1, 8, move |batch: Vec<Pending<u32, Result<u32, String>>>| {
+        let group = GroupCommit::start("test", 1, 8, move |batch: Vec<Pending<u32, Result<u32, String>>>| {
             let seen = Arc::clone(&seen);
             let held = Arc::clone(&held);
             let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
@@ -251,7 +252,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lone_request_is_written_at_once() {
-        let group = GroupCommit::start(2, 128, |batch: Vec<Pending<u32, u32>>| async move {
+        let group = GroupCommit::start("test", 2, 128, |batch: Vec<Pending<u32, u32>>| async move {
             for p in batch {
                 let n = p.request;
                 p.answer(n + 1);

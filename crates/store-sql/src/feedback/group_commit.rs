@@ -19,12 +19,12 @@ macro_rules! feedback_group_commit {
                 inner.submits = None;
                 inner.audits = None;
                 let store = inner.clone();
-                self.submits = Some(cityserve_store::group_commit::GroupCommit::start(writers, max_batch, move |batch| {
+                self.submits = Some(cityserve_store::group_commit::GroupCommit::start("submit_feedback", writers, max_batch, move |batch| {
                     let store = store.clone();
                     async move { store.write_submissions(batch).await }
                 }));
                 if crate::GROUPED_READ_AUDITS {
-                    self.audits = Some(cityserve_store::group_commit::GroupCommit::start(writers, max_batch, move |batch| {
+                    self.audits = Some(cityserve_store::group_commit::GroupCommit::start("read_audit", writers, max_batch, move |batch| {
                         let store = inner.clone();
                         async move { store.write_read_audits(batch).await }
                     }));
