@@ -242,28 +242,35 @@ mod tests {
         assert_eq!(literals(&["a b"]), None);
     }
 
-    /// The one-round-trip read keeps row-level security (another department's row is not there
-    /// even to SQL that asks for it), its settings end with it, and an error leaves the
-    /// connection usable.
-    #[tokio::test]
-    async fn a_read_in_one_round_trip_is_scoped_and_leaves_nothing_behind() {
+    /// A store on a fresh database with one pooled connection (so every statement meets the one
+    /// a previous caller left behind), `departments` created, and the scope of Water's CSO;
+    /// `None` where PostgreSQL tests are opted out.
+    async fn one_connection_store(
+        departments: &[&str],
+    ) -> Option<(crate::PgStore, crate::testing::TestDatabase, cityserve_domain::TenantScope)> {
         use cityserve_domain::{Action, Caller, DepartmentId, Role, authorize};
         if crate::testing::postgres_tests_skipped() {
-            return;
+            return None;
         }
         let db = crate::testing::TestDatabase::create().await;
         let store = crate::PgStore::connect(&db.url, crate::PgOptions { max_connections: 1, ..Default::default() })
             .await
             .unwrap();
-        for d in ["water", "streets"] {
+        for d in departments {
             cityserve_store::suite::seed_department(&store, d).await;
         }
-        let cso = Caller {
-            subject: "cso-1".into(),
-            role: Role::Cso,
-            departments: vec![DepartmentId::parse("d", "water").unwrap()],
-        };
-        let water = authorize(&cso, Action::ReadDepartment, Some(&DepartmentId::parse("d", "water").unwrap())).unwrap();
+        let water = DepartmentId::parse("d", "water").unwrap();
+        let cso = Caller { subject: "cso-1".into(), role: Role::Cso, departments: vec![water.clone()] };
+        let scope = authorize(&cso, Action::ReadDepartment, Some(&water)).unwrap();
+        Some((store, db, scope))
+    }
+
+    /// The one-round-trip read keeps row-level security (another department's row is not there
+    /// even to SQL that asks for it), its settings end with it, and an error leaves the
+    /// connection usable.
+    #[tokio::test]
+    async fn a_read_in_one_round_trip_is_scoped_and_leaves_nothing_behind() {
+        let Some((store, _db, water)) = one_connection_store(&["water", "streets"]).await else { return };
         let select = "SELECT department_id FROM departments WHERE department_id = $1";
         let own = store.read_rows(&water, select, &["water"]).await.unwrap();
         assert_eq!(own.len(), 1);
@@ -291,21 +298,7 @@ mod tests {
     /// stale `READ ONLY` transaction (sqlx 0.9 forgets a `BEGIN` cancelled before its answer).
     #[tokio::test]
     async fn a_begin_cancelled_in_flight_leaves_no_transaction_behind() {
-        use cityserve_domain::{Action, Caller, DepartmentId, Role, authorize};
-        if crate::testing::postgres_tests_skipped() {
-            return;
-        }
-        let db = crate::testing::TestDatabase::create().await;
-        let store = crate::PgStore::connect(&db.url, crate::PgOptions { max_connections: 1, ..Default::default() })
-            .await
-            .unwrap();
-        cityserve_store::suite::seed_department(&store, "water").await;
-        let cso = Caller {
-            subject: "cso-1".into(),
-            role: Role::Cso,
-            departments: vec![DepartmentId::parse("d", "water").unwrap()],
-        };
-        let water = authorize(&cso, Action::ReadDepartment, Some(&DepartmentId::parse("d", "water").unwrap())).unwrap();
+        let Some((store, db, water)) = one_connection_store(&["water"]).await else { return };
         // The server's view: a session whose read's BEGIN has been run and answered.
         let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap();
         let begun = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
