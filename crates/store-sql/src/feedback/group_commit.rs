@@ -1,5 +1,6 @@
 //! [`crate::feedback_group_commit!`]: concurrent `SubmitFeedback` calls written in shared
-//! transactions, each keeping the outcome it would have alone.
+//! transactions, each keeping the outcome it would have alone; and, where the backend batches
+//! them, the audit rows of concurrent timeline reads.
 
 /// `with_group_commit` and the batch writer behind it for `$store`, expanded by
 /// [`crate::feedback_store!`] in a backend's feedback module.
