@@ -162,10 +162,10 @@ async fn case_rows(
 
 /// A resident's timeline (`?1`) as two range scans in one statement, each side one JSON value
 /// (see `resident_timeline_in`); texts cut to
-/// [`cityserve_store_sql::feedback::TIMELINE_TEXT_CHARS`] characters.
+/// [`cityserve_store_sql::feedback::TIMELINE_TEXT_CHARS`] characters. Unordered: `timeline_join`
+/// puts the entries in time order for both backends.
 const TIMELINE: &str =
-    "SELECT (SELECT json_group_array(json_array(department_id, feedback_id, channel, occurred_at, case_status)
-                     ORDER BY occurred_at, department_id, feedback_id)
+    "SELECT (SELECT json_group_array(json_array(department_id, feedback_id, channel, occurred_at, case_status))
              FROM timeline_entries WHERE resident_key = ?1),
             (SELECT json_group_array(json_array(department_id, feedback_id, kind, substr(text, 1, 141)))
              FROM feedback WHERE resident_key = ?1)";

@@ -125,7 +125,7 @@ const SCOPED_WRITES: bool = false;
 
 /// Whether audited reads (a resident's timeline) queue their audit rows for group commit: yes.
 /// Each read's own write transaction took the one writer connection and a commit; batched, 64
-/// timelines in flight went from 197-215 to 266-287/s (docs/write-path-benchmarks.md, "Timeline
+/// timelines in flight went from 184-215 to 235-314/s (docs/write-path-benchmarks.md, "Timeline
 /// audits in batches").
 const GROUPED_READ_AUDITS: bool = true;
 
