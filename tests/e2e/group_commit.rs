@@ -1,7 +1,9 @@
 //! Group commit through the real server: 64 submitters at once, valid, refused and repeated
 //! requests mixed in the same batches, each answered as it would be alone; a retry of all of them
 //! answers the same and adds nothing. 64 timeline reads at once, by callers of three scopes, each
-//! answered with what its caller may see and audited exactly once.
+//! answered with what its caller may see and audited exactly once. 64 case changes at once, two
+//! racing for each of sixteen cases and others refused by the rules or the store, each answered
+//! as it would be alone.
 use crate::both_backends;
 use crate::harness::*;
 use cityserve_proto::v1 as pb;
@@ -237,5 +239,118 @@ both_backends! {
             let sql = format!("SELECT count(*) FROM audit_log WHERE action = 'timeline.read' AND department_id = '{d}'");
             assert_eq!(app.count(&sql).await, want, "timeline audit rows in {d}");
         }
+    }
+}
+
+/// Files a complaint in `dept`; its case's resource name.
+async fn complaint(app: &TestApp, dept: &str, token: &str, i: usize) -> String {
+    let filed = request(dept, &format!("case-{dept}-{i}"), pb::FeedbackKind::Complaint, &format!("broken {i}"), "");
+    let answer = app.feedback().submit_feedback(authed(filed, token)).await.expect("filed").into_inner();
+    answer.case.expect("a complaint opens a case").name
+}
+
+/// A case change one caller sends.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Change {
+    Start,
+    Resolve,
+    AssignNobody,
+}
+
+both_backends! {
+    async fn sixty_four_case_changes_each_get_their_own_answer(app: &TestApp) {
+        create_department(app, "parks").await;
+        create_department(app, "water").await;
+        let (parks, water) = (app.staff("parks").await, app.staff("water").await);
+        let mut parks_cases = Vec::new();
+        for i in 0..16 {
+            parks_cases.push(complaint(app, "parks", &parks, i).await);
+        }
+        let mut water_cases = Vec::new();
+        for i in 0..8 {
+            water_cases.push(complaint(app, "water", &water, i).await);
+        }
+        // 32 starts, two for each Parks case (one of each pair wins); 8 resolves of open cases
+        // (refused by the transition rules), 8 assignments to an officer who does not exist
+        // (refused by the store, inside the batch), 16 starts of Water's cases by Parks' staff.
+        let mut calls: Vec<(String, String, Change)> = Vec::new();
+        for name in parks_cases.iter().chain(&parks_cases) {
+            calls.push((name.clone(), parks.clone(), Change::Start));
+        }
+        for name in &water_cases {
+            calls.push((name.clone(), water.clone(), Change::Resolve));
+            calls.push((name.clone(), water.clone(), Change::AssignNobody));
+            calls.push((name.clone(), parks.clone(), Change::Start));
+            calls.push((name.clone(), parks.clone(), Change::Start));
+        }
+        assert_eq!(calls.len(), 64);
+        let barrier = Arc::new(tokio::sync::Barrier::new(calls.len()));
+        let mut tasks = Vec::new();
+        for (name, token, change) in calls.clone() {
+            let (mut client, barrier) = (app.feedback(), Arc::clone(&barrier));
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let answer = match change {
+                    Change::Start => {
+                        let req = pb::StartCaseRequest { name, ..Default::default() };
+                        client.start_case(authed(req, &token)).await.map(|r| r.into_inner().case)
+                    }
+                    Change::Resolve => {
+                        let req = pb::ResolveCaseRequest { name, ..Default::default() };
+                        client.resolve_case(authed(req, &token)).await.map(|r| r.into_inner().case)
+                    }
+                    Change::AssignNobody => {
+                        let req = pb::AssignCaseRequest { name, assignee: "nobody".into(), ..Default::default() };
+                        client.assign_case(authed(req, &token)).await.map(|r| r.into_inner().case)
+                    }
+                };
+                answer.map(|c| c.expect("case"))
+            }));
+        }
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(t.await.expect("task"));
+        }
+        // Of each pair of starts, one moved the case and the other lost: to the revision it
+        // read (ABORTED) or, had it read after the winner, to the rules (FAILED_PRECONDITION).
+        for name in &parks_cases {
+            let outcomes: Vec<_> = calls.iter().zip(&answers).filter(|((n, _, _), _)| n == name).map(|(_, a)| a).collect();
+            let won: Vec<&pb::Case> = outcomes.iter().filter_map(|a| a.as_ref().ok()).collect();
+            assert_eq!(won.len(), 1, "{name}: one start of two wins: {outcomes:?}");
+            assert_eq!(won[0].state, pb::CaseState::InProgress as i32, "{name}");
+            let lost = outcomes.iter().find_map(|a| a.as_ref().err()).expect("one lost");
+            assert!(matches!(lost.code(), Code::Aborted | Code::FailedPrecondition), "{name}: {lost:?}");
+        }
+        for ((name, _, change), answer) in calls.iter().zip(&answers).filter(|((n, _, _), _)| water_cases.contains(n)) {
+            let code = answer.as_ref().map(|_| Code::Ok).unwrap_or_else(|e| e.code());
+            let want = match change {
+                Change::Resolve | Change::AssignNobody => Code::FailedPrecondition,
+                Change::Start => Code::NotFound,
+            };
+            assert_eq!(code, want, "{name} {change:?}: {answer:?}");
+        }
+        // What is stored: each Parks case moved once, no Water case moved; one audit row and
+        // one event per change made, one audit row (as refused) and no event per change refused.
+        for (name, token, state) in parks_cases
+            .iter()
+            .map(|n| (n, &parks, pb::CaseState::InProgress))
+            .chain(water_cases.iter().map(|n| (n, &water, pb::CaseState::Open)))
+        {
+            let case = app
+                .feedback()
+                .get_case(authed(pb::GetCaseRequest { name: name.clone() }, token))
+                .await
+                .expect("case")
+                .into_inner()
+                .case
+                .expect("case");
+            assert_eq!(case.state, state as i32, "{name}");
+            assert!(case.assignee.is_empty(), "{name}: assigned to nobody");
+        }
+        let audited = "SELECT count(*) FROM audit_log WHERE action = 'case.update' AND outcome";
+        assert_eq!(app.count(&format!("{audited} = 'ok'")).await, 16, "one row per change made");
+        assert_eq!(app.count(&format!("{audited} <> 'ok'")).await, 48, "one row per change refused");
+        assert_eq!(app.count("SELECT count(*) FROM events WHERE event_type = 'case.update'").await, 16);
+        assert_eq!(app.count("SELECT count(*) FROM cases WHERE status = 'in_progress'").await, 16);
     }
 }

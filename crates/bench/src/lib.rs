@@ -22,6 +22,10 @@ pub enum Scenario {
     Submit,
     /// `FeedbackService/GetResidentTimeline` of one resident.
     Timeline,
+    /// A case change: `StartCase`, then `ResolveCase` and `ReopenCase` (with a note) in turn, on
+    /// complaints the run files for itself (one per call in flight, a call that finds none free
+    /// files one first).
+    Case,
     /// `CoordinationService/GetReportCard` (quarter).
     ReportCard,
     /// `CoordinationService/GetCityDashboard` (quarter).
@@ -44,6 +48,7 @@ impl Scenario {
             "get" => Scenario::Get,
             "submit" => Scenario::Submit,
             "timeline" => Scenario::Timeline,
+            "case" => Scenario::Case,
             "report-card" => Scenario::ReportCard,
             "dashboard" => Scenario::Dashboard,
             "board-report" => Scenario::BoardReport,
@@ -61,6 +66,7 @@ impl Scenario {
             Scenario::Get => "get",
             Scenario::Submit => "submit",
             Scenario::Timeline => "timeline",
+            Scenario::Case => "case",
             Scenario::ReportCard => "report-card",
             Scenario::Dashboard => "dashboard",
             Scenario::BoardReport => "board-report",
@@ -205,11 +211,90 @@ fn form_urlencoded_byte(v: &str) -> String {
 
 /// One call of `scenario` (for Mix, chosen by `n`) on `channel` (gRPC) or `http` (Open311);
 /// returns its status: a gRPC code's name, `Ok`, or `Http{status}` for an Open311 refusal.
-async fn call(channel: &Channel, http: &mut Option<open311::Http>, s: &Settings, scenario: Scenario, n: u64) -> String {
+async fn call(
+    channel: &Channel,
+    http: &mut Option<open311::Http>,
+    cases: &CasePool,
+    s: &Settings,
+    scenario: Scenario,
+    n: u64,
+) -> String {
     if matches!(scenario, Scenario::Open311List | Scenario::Open311Post) {
         return open311_call(http, s, scenario).await;
     }
+    if scenario == Scenario::Case {
+        return format!("{:?}", case_call(channel, cases, s).await);
+    }
     format!("{:?}", grpc_call(channel, s, scenario, n).await)
+}
+
+/// What a case of the `case` scenario is moved by next.
+#[derive(Debug, Clone, Copy)]
+enum CaseStep {
+    Start,
+    Resolve,
+    Reopen,
+}
+
+/// The `case` scenario's complaints that no call is moving, each with its next step.
+type CasePool = std::sync::Mutex<Vec<(String, CaseStep)>>;
+
+/// One case change of the `case` scenario: takes a free complaint (filing one if there is none)
+/// and moves it one step; a case whose change failed leaves the pool (its state is unknown).
+async fn case_call(channel: &Channel, cases: &CasePool, s: &Settings) -> tonic::Code {
+    let token = s.token.as_str();
+    let mut c = pb::feedback_service_client::FeedbackServiceClient::new(channel.clone());
+    let free = cases.lock().map_or(None, |mut p| p.pop());
+    let (name, step) = match free {
+        Some(free) => free,
+        None => {
+            let req = pb::SubmitFeedbackRequest {
+                parent: format!("departments/{}", s.department),
+                feedback: Some(pb::Feedback {
+                    channel: pb::Channel::Channel311 as i32,
+                    kind: pb::FeedbackKind::Complaint as i32,
+                    text: "Load test complaint".into(),
+                    ..Default::default()
+                }),
+                request_id: uuid::Uuid::now_v7().simple().to_string(),
+                ..Default::default()
+            };
+            match c.submit_feedback(authed(req, token)).await {
+                Ok(r) => match r.into_inner().case {
+                    Some(case) => (case.name, CaseStep::Start),
+                    None => return tonic::Code::Internal,
+                },
+                Err(e) => return e.code(),
+            }
+        }
+    };
+    let (result, next) = match step {
+        CaseStep::Start => {
+            let req = pb::StartCaseRequest { name: name.clone(), ..Default::default() };
+            (c.start_case(authed(req, token)).await.map(|_| ()), CaseStep::Resolve)
+        }
+        CaseStep::Resolve => {
+            let req = pb::ResolveCaseRequest { name: name.clone(), ..Default::default() };
+            (c.resolve_case(authed(req, token)).await.map(|_| ()), CaseStep::Reopen)
+        }
+        CaseStep::Reopen => {
+            let req = pb::ReopenCaseRequest {
+                name: name.clone(),
+                note: "The resident says it is back".into(),
+                ..Default::default()
+            };
+            (c.reopen_case(authed(req, token)).await.map(|_| ()), CaseStep::Resolve)
+        }
+    };
+    match result {
+        Ok(()) => {
+            if let Ok(mut p) = cases.lock() {
+                p.push((name, next));
+            }
+            tonic::Code::Ok
+        }
+        Err(e) => e.code(),
+    }
 }
 
 /// One gRPC call of `scenario` (for Mix, chosen by `n`); returns its status code.
@@ -286,7 +371,7 @@ async fn grpc_call(channel: &Channel, s: &Settings, scenario: Scenario, n: u64) 
             };
             Box::pin(grpc_call(channel, s, pick, n / 20)).await
         }
-        Scenario::Open311List | Scenario::Open311Post => tonic::Code::InvalidArgument,
+        Scenario::Open311List | Scenario::Open311Post | Scenario::Case => tonic::Code::InvalidArgument,
     }
 }
 
@@ -315,6 +400,7 @@ pub async fn run(s: Settings) -> Result<Report, BenchError> {
     }
     let s = Arc::new(s);
     let counter = Arc::new(AtomicU64::new(0));
+    let cases = Arc::new(CasePool::default());
     let start = Instant::now();
     let measure_from = start + s.warmup;
     let end = measure_from + s.duration;
@@ -324,6 +410,7 @@ pub async fn run(s: Settings) -> Result<Report, BenchError> {
         None => {
             for i in 0..s.concurrency {
                 let (s, ch, counter) = (s.clone(), channels[i % channels.len()].clone(), counter.clone());
+                let cases = cases.clone();
                 tasks.push(tokio::spawn(async move {
                     let mut out = (Vec::new(), BTreeMap::<String, u64>::new());
                     // Each worker holds one keep-alive connection to the gateway.
@@ -334,7 +421,7 @@ pub async fn run(s: Settings) -> Result<Report, BenchError> {
                         if t >= end {
                             break;
                         }
-                        let code = call(&ch, &mut http, &s, s.scenario, n).await;
+                        let code = call(&ch, &mut http, &cases, &s, s.scenario, n).await;
                         if t >= measure_from {
                             out.0.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
                             *out.1.entry(code).or_default() += 1;
@@ -353,6 +440,7 @@ pub async fn run(s: Settings) -> Result<Report, BenchError> {
                 tick.tick().await;
                 let Ok(permit) = limit.clone().acquire_owned().await else { break };
                 let (s, ch, counter) = (s.clone(), channels[i % channels.len()].clone(), counter.clone());
+                let cases = cases.clone();
                 i += 1;
                 tasks.push(tokio::spawn(async move {
                     let _permit = permit;
@@ -360,7 +448,7 @@ pub async fn run(s: Settings) -> Result<Report, BenchError> {
                     let t = Instant::now();
                     // Open loop: a connection per call (the arrival rate decides, not a pool).
                     let mut http = s.open311.as_deref().map(open311::Http::new);
-                    let code = call(&ch, &mut http, &s, s.scenario, n).await;
+                    let code = call(&ch, &mut http, &cases, &s, s.scenario, n).await;
                     let mut out = (Vec::new(), BTreeMap::<String, u64>::new());
                     if t >= measure_from && t < end {
                         out.0.push(u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX));
@@ -414,6 +502,7 @@ mod tests {
             "get",
             "submit",
             "timeline",
+            "case",
             "report-card",
             "dashboard",
             "board-report",

@@ -18,7 +18,8 @@ struct Args {
     /// Bearer token (a Chief's); default: $CHIEF.
     #[arg(long, env = "CHIEF")]
     token: String,
-    /// noop, get, submit, timeline, report-card, dashboard, board-report, mix, open311-list or open311-post.
+    /// noop, get, submit, timeline, case, report-card, dashboard, board-report, mix, open311-list or
+    /// open311-post.
     #[arg(long, default_value = "get")]
     scenario: String,
     /// HTTP/2 connections.

@@ -134,6 +134,9 @@ pub struct PgStore {
     submits: Option<cityserve_store::group_commit::SubmitQueue>,
     /// Group commit of audited reads' audit rows: never started here ([`GROUPED_READ_AUDITS`]).
     audits: Option<cityserve_store::group_commit::AuditQueue>,
+    /// Group commit of case changes (`save_case`), started with `submits`; `None`: each change
+    /// in a transaction of its own.
+    cases: Option<cityserve_store::group_commit::CaseQueue>,
 }
 
 /// Whether a batch must share one tenant scope: yes, a transaction runs under one row-level
@@ -462,7 +465,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_lazy_with(listen_options);
         tokio::spawn(publish_commits(publish_pool.clone(), commits.subscribe()));
-        Self { pool, events, listener, commits, publish_pool, submits: None, audits: None }
+        Self { pool, events, listener, commits, publish_pool, submits: None, audits: None, cases: None }
     }
 
     /// Applies pending migrations as `url`'s user (the schema owner).

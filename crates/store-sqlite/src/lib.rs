@@ -118,6 +118,9 @@ pub struct SqliteStore {
     /// Group commit of audited reads' audit rows (a resident's timeline), started with
     /// `submits`; `None`: each read's rows in a transaction of their own.
     audits: Option<cityserve_store::group_commit::AuditQueue>,
+    /// Group commit of case changes (`save_case`), started with `submits`; `None`: each change
+    /// in a transaction of its own.
+    cases: Option<cityserve_store::group_commit::CaseQueue>,
 }
 
 /// Whether a batch must share one tenant scope: no, SQLite's scoping is in the statements.
@@ -270,6 +273,7 @@ impl SqliteStore {
             events: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
             submits: None,
             audits: None,
+            cases: None,
         };
         if options.migrate {
             store.migrate().await?;

@@ -1,6 +1,7 @@
 //! Group commit: concurrent submissions share one transaction, and so do the audit rows of
 //! concurrent audited reads ([`AuditQueue`]: a resident's timeline is answered only once its audit
-//! rows are committed, and without a queue every read paid a transaction and a commit of its own).
+//! rows are committed, and without a queue every read paid a transaction and a commit of its own),
+//! and so do concurrent case changes ([`CaseQueue`]: transitions, assignments, notes).
 //!
 //! A submission's cost is mostly fixed per transaction (`BEGIN`, `COMMIT` and its log write, the
 //! tenant settings, the department's intake, the audit and outbox statements), so a backend runs
@@ -16,7 +17,7 @@
 //! with the same request ID replays it.
 use crate::feedback::Submitted;
 use crate::{Idempotency, StoreError, StoreResult, WriteCtx};
-use cityserve_domain::{Caller, DepartmentId, NewFeedback, TenantScope};
+use cityserve_domain::{Caller, Case, CaseEntry, DepartmentId, NewFeedback, TenantScope};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -172,6 +173,44 @@ impl GroupCommit<ReadAudit, StoreResult<()>> {
             departments: departments.iter().map(|&d| d.clone()).collect(),
             resource: resource.to_owned(),
         };
+        self.call(request)
+            .await
+            .unwrap_or_else(|| Err(StoreError::Unavailable("the store's writers have stopped".into())))
+    }
+}
+
+/// A case change (`FeedbackStore::save_case`: a transition, an assignment, a note) waiting for its
+/// batch: saved only if the case is still at `expected_revision` when its turn in the batch comes.
+#[derive(Debug)]
+pub struct SaveCase {
+    /// Who changes the case, under which scope.
+    pub ctx: OwnedWriteCtx,
+    /// The case as it should be saved.
+    pub case: Case,
+    /// The revision the change was made against.
+    pub expected_revision: i64,
+    /// The note or recovery action appended with it.
+    pub entry: Option<CaseEntry>,
+}
+
+/// A case change waiting for its batch.
+pub type CaseSave = Pending<SaveCase, StoreResult<Case>>;
+
+/// The queue of case changes in front of a backend's writers.
+pub type CaseQueue = GroupCommit<SaveCase, StoreResult<Case>>;
+
+impl GroupCommit<SaveCase, StoreResult<Case>> {
+    /// Queues a case change and waits for its answer (the case as saved), sent after its batch
+    /// committed.
+    pub async fn save(
+        &self,
+        ctx: &WriteCtx<'_>,
+        case: &Case,
+        expected_revision: i64,
+        entry: Option<&CaseEntry>,
+    ) -> StoreResult<Case> {
+        let request =
+            SaveCase { ctx: OwnedWriteCtx::of(ctx), case: case.clone(), expected_revision, entry: entry.cloned() };
         self.call(request)
             .await
             .unwrap_or_else(|| Err(StoreError::Unavailable("the store's writers have stopped".into())))

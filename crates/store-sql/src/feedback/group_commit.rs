@@ -12,6 +12,9 @@ macro_rules! feedback_group_commit {
             /// submissions wait (at most `max_batch`) in one transaction
             /// ([`cityserve_store::group_commit`]). `max_batch` 1 writes each alone, as without it.
             ///
+            /// Case changes (`save_case`) share batches the same way
+            /// ([`crate::feedback_case_commit!`]).
+            ///
             /// Where the backend wants it (`crate::GROUPED_READ_AUDITS`), audited reads (a
             /// resident's timeline) share batches the same way: their audit rows are written
             /// together, each read answered once its rows are committed.
@@ -19,7 +22,13 @@ macro_rules! feedback_group_commit {
                 let mut inner = self.clone();
                 inner.submits = None;
                 inner.audits = None;
+                inner.cases = None;
                 let store = inner.clone();
+                let saver = inner.clone();
+                self.cases = Some(cityserve_store::group_commit::GroupCommit::start("save_case", writers, max_batch, move |batch| {
+                    let store = saver.clone();
+                    async move { store.write_case_saves(batch).await }
+                }));
                 self.submits = Some(cityserve_store::group_commit::GroupCommit::start("submit_feedback", writers, max_batch, move |batch| {
                     let store = store.clone();
                     async move { store.write_submissions(batch).await }

@@ -675,6 +675,7 @@ macro_rules! feedback_reads {
     };
 }
 
+mod case_commit;
 mod group_commit;
 mod insert;
 mod store;

@@ -2,7 +2,8 @@
 //! written once.
 
 /// The feedback writes (`insert_feedback` of [`crate::feedback_insert!`] and `write_case`, used by
-/// hand-offs too), group commit ([`crate::feedback_group_commit!`]) and `impl FeedbackStore for
+/// hand-offs too), group commit ([`crate::feedback_group_commit!`], and for case changes
+/// [`crate::feedback_case_commit!`]) and `impl FeedbackStore for
 /// $store`, written once and expanded in a backend's feedback module next to
 /// [`crate::feedback_reads!`].
 ///
@@ -10,7 +11,7 @@
 /// operation on `crate::Tx<'_>` (the backend's `WriteTx`), `crate::record`, `self.commit(tx)`.
 /// Reads run in `self.read(scope)`, then `finish()`. The expansion site also provides `crate::Conn`,
 /// `crate::db_err`, `crate::at` (an instant as the backend binds it), `crate::in_scope`,
-/// `crate::apply_deltas` (report-card counters), `crate::require_active_officer`, and in the
+/// `crate::add_deltas` (report-card counters; a batch's wait for its commit), `crate::require_active_officer`, and in the
 /// module itself what is dialect:
 /// - `attach_entries(conn, cases)`, the cases' notes and recovery actions in one statement;
 /// - `path_value(path)`, a case's path as the `cases.path` column binds it;
@@ -25,6 +26,7 @@ macro_rules! feedback_store {
     ($store:ty) => {
         $crate::feedback_insert!();
         $crate::feedback_group_commit!($store);
+        $crate::feedback_case_commit!($store);
 
         /// Writes a case's mutable fields over `current` (whose revision the caller checked, with
         /// the row locked where the database needs that), appends `entry`, updates the timeline
@@ -117,7 +119,7 @@ macro_rules! feedback_store {
             if let Some(cityserve_domain::CaseEntry::Recovery(r)) = entry {
                 deltas.extend(cityserve_domain::report::recovery_deltas(d, r.kind, r.at, zone));
             }
-            crate::apply_deltas(conn, &deltas).await
+            crate::add_deltas(conn, deltas).await
         }
 
         impl cityserve_store::FeedbackStore for $store {
@@ -368,59 +370,10 @@ macro_rules! feedback_store {
                 expected_revision: i64,
                 entry: Option<&cityserve_domain::CaseEntry>,
             ) -> cityserve_store::StoreResult<cityserve_domain::Case> {
-                use cityserve_store::StoreError;
-                let d = &case.department_id;
-                crate::in_scope(ctx.scope, d)?;
-                let mut tx = self.write(ctx).await?;
-                // Concurrent saves of one case serialize, and the loser sees a new revision.
-                let row = sqlx::query(LOCK_CASE)
-                    .bind(d.as_str())
-                    .bind(case.id.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(crate::db_err)?;
-                let current = $crate::rows::case(&row.ok_or(StoreError::NotFound)?)?;
-                if current.revision != expected_revision {
-                    return Err(StoreError::Conflict);
+                match &self.cases {
+                    Some(queue) => queue.save(ctx, case, expected_revision, entry).await,
+                    None => self.save_case_alone(ctx, case, expected_revision, entry).await,
                 }
-                if let Some(a) = &case.assignee
-                    && current.assignee.as_ref() != Some(a)
-                {
-                    crate::require_active_officer(&mut tx, d, a).await?;
-                }
-                if let Some(o) = &case.owner_department
-                    && current.owner_department.as_ref() != Some(o)
-                {
-                    let active: bool = sqlx::query_scalar(DEPARTMENT_IS_ACTIVE)
-                        .bind(o.as_str())
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(crate::db_err)?;
-                    if !active {
-                        return Err(StoreError::FailedPrecondition(format!(
-                            "department {o} does not exist or is archived"
-                        )));
-                    }
-                }
-                if let Some(f) = &case.follow_up
-                    && current.follow_up.as_ref() != Some(f)
-                {
-                    let kind: Option<String> = sqlx::query_scalar($crate::feedback::SELECT_FEEDBACK_KIND)
-                        .bind(d.as_str())
-                        .bind(f.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(crate::db_err)?;
-                    if kind.as_deref() != Some(cityserve_domain::FeedbackKind::SurveyResponse.as_str()) {
-                        return Err(StoreError::FailedPrecondition(format!(
-                            "{f} is not a survey response of department {d}"
-                        )));
-                    }
-                }
-                write_case(&mut tx, ctx, &current, case, entry).await?;
-                let saved = read_case(&mut tx, d, case.id.as_str()).await?;
-                self.commit(tx).await?;
-                Ok(saved)
             }
         }
     };
