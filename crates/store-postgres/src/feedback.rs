@@ -20,6 +20,8 @@ cityserve_store_sql::feedback_store!(PgStore);
 
 /// Reads the case to save and locks its row: concurrent saves of one case serialize.
 const LOCK_CASE: &str = cityserve_store_sql::feedback::SELECT_CASE_FOR_UPDATE;
+/// [`LOCK_CASE`] for many cases at once (a batch of case changes).
+const LOCK_CASES: cityserve_store_sql::write::MultiRow = cityserve_store_sql::feedback::SELECT_CASES_FOR_UPDATE;
 
 /// Asked of a function running as the schema owner: row-level security hides other departments'
 /// rows (migrations/postgres/0003_feedback.sql).

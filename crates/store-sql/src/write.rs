@@ -434,6 +434,8 @@ mod tests {
             UPSERT_CONTACTS,
             INSERT_CASE,
             INSERT_TIMELINE_ENTRY,
+            SELECT_CASES,
+            SELECT_CASES_FOR_UPDATE,
         ] {
             assert!(m.in_order(), "{}", m.head);
         }

@@ -9,26 +9,37 @@
 macro_rules! feedback_case_commit {
     ($store:ty) => {
         /// Reads (and where the database needs it, locks) the case `case` changes and checks the
-        /// change against it: the stored revision must be `expected_revision`
-        /// ([`cityserve_store::StoreError::Conflict`]), a new assignee an active officer of the
-        /// department, a new owner an active department, a new follow-up a survey response of the
-        /// department ([`cityserve_store::StoreError::FailedPrecondition`]). Writes nothing, so a
-        /// refusal leaves a shared transaction as it found it. Returns the stored case.
+        /// change against it ([`check_case_change`]). Returns the stored case.
         async fn check_case_save(
             tx: &mut crate::Tx<'_>,
             case: &cityserve_domain::Case,
             expected_revision: i64,
         ) -> cityserve_store::StoreResult<cityserve_domain::Case> {
-            use cityserve_store::StoreError;
-            let d = &case.department_id;
             // Concurrent saves of one case serialize, and the loser sees a new revision.
             let row = sqlx::query(LOCK_CASE)
-                .bind(d.as_str())
+                .bind(case.department_id.as_str())
                 .bind(case.id.as_str())
                 .fetch_optional(&mut **tx)
                 .await
                 .map_err(crate::db_err)?;
-            let current = $crate::rows::case(&row.ok_or(StoreError::NotFound)?)?;
+            let current = $crate::rows::case(&row.ok_or(cityserve_store::StoreError::NotFound)?)?;
+            check_case_change(tx, &current, case, expected_revision).await?;
+            Ok(current)
+        }
+
+        /// Checks a change of `current` (the stored case) into `case`: the stored revision must be
+        /// `expected_revision` ([`cityserve_store::StoreError::Conflict`]), a new assignee an
+        /// active officer of the department, a new owner an active department, a new follow-up a
+        /// survey response of the department ([`cityserve_store::StoreError::FailedPrecondition`]).
+        /// Writes nothing, so a refusal leaves a shared transaction as it found it.
+        async fn check_case_change(
+            tx: &mut crate::Tx<'_>,
+            current: &cityserve_domain::Case,
+            case: &cityserve_domain::Case,
+            expected_revision: i64,
+        ) -> cityserve_store::StoreResult<()> {
+            use cityserve_store::StoreError;
+            let d = &case.department_id;
             if current.revision != expected_revision {
                 return Err(StoreError::Conflict);
             }
@@ -66,7 +77,30 @@ macro_rules! feedback_case_commit {
                     )));
                 }
             }
-            Ok(current)
+            Ok(())
+        }
+
+        /// The cases named by `keys` (department, case), read with `statement` (`LOCK_CASES` to
+        /// lock them, `SELECT_CASES` to read them back), in statements of at most 64 pairs;
+        /// each by its key (a case not there is absent).
+        async fn cases_by_key(
+            conn: &mut crate::Conn,
+            statement: &$crate::write::MultiRow,
+            keys: &[(&str, &str)],
+        ) -> cityserve_store::StoreResult<std::collections::HashMap<(String, String), cityserve_domain::Case>> {
+            let mut out = std::collections::HashMap::with_capacity(keys.len());
+            for range in $crate::write::chunks(keys.len()) {
+                let sql = statement.sql(range.len(), crate::PLACEHOLDERS);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (d, c) in &keys[range] {
+                    q = q.bind(*d).bind(*c);
+                }
+                for row in q.fetch_all(&mut *conn).await.map_err(crate::db_err)? {
+                    let case = $crate::rows::case(&row)?;
+                    out.insert((case.department_id.as_str().to_owned(), case.id.as_str().to_owned()), case);
+                }
+            }
+            Ok(out)
         }
 
         /// Whether a refusal of [`check_case_save`] is the change's own answer (nothing written,
@@ -125,36 +159,81 @@ macro_rules! feedback_case_commit {
 
             /// The group's transaction: each change's answer, or the error that undid them all.
             /// Changes run in queue order, each against what the ones before it wrote, as one at a
-            /// time would have them: of two changes made against one revision of a case, the
-            /// later one meets a conflict. A change refused by its checks writes nothing and is
-            /// answered with the refusal; any other failure undoes the batch. Counters, audit rows
-            /// and events are written together at the commit.
+            /// time would have them. A change refused by its checks writes nothing and is answered
+            /// with the refusal; any other failure undoes the batch. The batch reads (and locks)
+            /// every case it changes in one statement, the rollups' zone once and the changed cases
+            /// back in one more statement for the answers; counters, audit rows and events are
+            /// written together at the commit. A case changed earlier in the batch refuses any
+            /// later change of it as a conflict without reading it again: that change was made
+            /// against a committed revision, and the case has moved past it uncommitted.
             async fn try_case_saves(
                 &self,
                 group: &[cityserve_store::group_commit::CaseSave],
             ) -> cityserve_store::StoreResult<Vec<cityserve_store::StoreResult<cityserve_domain::Case>>> {
+                use cityserve_store::StoreError;
                 let first = &group[0].request.ctx;
                 let mut tx = self.write_batch(&first.scope, &first.actor).await?;
-                let mut answers = Vec::with_capacity(group.len());
-                for c in group {
+                let in_scope: Vec<cityserve_store::StoreResult<()>> = group
+                    .iter()
+                    .map(|c| crate::in_scope(&c.request.ctx.scope, &c.request.case.department_id))
+                    .collect();
+                let mut keys: Vec<(&str, &str)> = group
+                    .iter()
+                    .zip(&in_scope)
+                    .filter(|(_, ok)| ok.is_ok())
+                    .map(|(c, _)| (c.request.case.department_id.as_str(), c.request.case.id.as_str()))
+                    .collect();
+                keys.sort_unstable();
+                keys.dedup();
+                let stored = cases_by_key(&mut tx, &LOCK_CASES, &keys).await?;
+                let zone = crate::rollup_zone(&mut tx).await?;
+                // What each change is answered with: a refusal, or the key of the case it saved.
+                let mut outcomes: Vec<cityserve_store::StoreResult<(String, String)>> = Vec::with_capacity(group.len());
+                let mut changed: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
+                for (c, scoped) in group.iter().zip(in_scope) {
                     let r = &c.request;
-                    let ctx = r.ctx.ctx();
                     let case = &r.case;
-                    if let Err(e) = crate::in_scope(ctx.scope, &case.department_id) {
-                        answers.push(Err(e));
+                    if let Err(e) = scoped {
+                        outcomes.push(Err(e));
                         continue;
                     }
-                    let current = match check_case_save(&mut tx, case, r.expected_revision).await {
-                        Ok(current) => current,
+                    let key = (case.department_id.as_str().to_owned(), case.id.as_str().to_owned());
+                    let Some(current) = stored.get(&key) else {
+                        outcomes.push(Err(StoreError::NotFound));
+                        continue;
+                    };
+                    if changed.contains(&key) {
+                        outcomes.push(Err(StoreError::Conflict));
+                        continue;
+                    }
+                    match check_case_change(&mut tx, current, case, r.expected_revision).await {
+                        Ok(()) => {}
                         Err(e) if refuses_only_itself(&e) => {
-                            answers.push(Err(e));
+                            outcomes.push(Err(e));
                             continue;
                         }
                         Err(e) => return Err(e),
-                    };
-                    write_case(&mut tx, &ctx, &current, case, r.entry.as_ref()).await?;
-                    answers.push(Ok(read_case(&mut tx, &case.department_id, case.id.as_str()).await?));
+                    }
+                    write_case_in(&mut tx, &r.ctx.ctx(), current, case, r.entry.as_ref(), zone).await?;
+                    changed.insert(key.clone());
+                    outcomes.push(Ok(key));
                 }
+                let saved_keys: Vec<(&str, &str)> = changed.iter().map(|(d, c)| (d.as_str(), c.as_str())).collect();
+                let saved = cases_by_key(&mut tx, &$crate::feedback::SELECT_CASES, &saved_keys).await?;
+                let mut saved: Vec<cityserve_domain::Case> = saved.into_values().collect();
+                attach_entries(&mut tx, &mut saved).await?;
+                let saved: std::collections::HashMap<(String, String), cityserve_domain::Case> = saved
+                    .into_iter()
+                    .map(|c| ((c.department_id.as_str().to_owned(), c.id.as_str().to_owned()), c))
+                    .collect();
+                let answers = outcomes
+                    .into_iter()
+                    .map(|o| {
+                        o.and_then(|key| {
+                            saved.get(&key).cloned().ok_or_else(|| StoreError::Internal("a saved case could not be read back".into()))
+                        })
+                    })
+                    .collect();
                 self.commit(tx).await?;
                 Ok(answers)
             }

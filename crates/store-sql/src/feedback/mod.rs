@@ -43,6 +43,18 @@ pub const SELECT_CASE: &str =
 /// locks and needs none: its writes are serialised on one connection).
 pub const SELECT_CASE_FOR_UPDATE: &str =
     concat!("SELECT ", case_columns!(), " FROM cases WHERE department_id = $1 AND case_id = $2 FOR UPDATE");
+/// Cases by (department, ID) pairs: a batch of case changes reads every case it changes in one
+/// statement, and reads them back in one more for its answers.
+pub const SELECT_CASES: MultiRow = MultiRow {
+    head: concat!("SELECT ", case_columns!(), " FROM cases WHERE (department_id, case_id) IN (VALUES "),
+    row: "($1, $2)",
+    width: 2,
+    tail: ")",
+};
+/// [`SELECT_CASES`], locking the rows until the transaction ends (PostgreSQL), in key order so
+/// that two batches locking some of the same cases cannot each wait for the other.
+pub const SELECT_CASES_FOR_UPDATE: MultiRow =
+    MultiRow { tail: ") ORDER BY department_id, case_id FOR UPDATE", ..SELECT_CASES };
 /// A feedback record's kind, by department and ID.
 pub const SELECT_FEEDBACK_KIND: &str = "SELECT kind FROM feedback WHERE department_id = $1 AND feedback_id = $2";
 

@@ -16,6 +16,8 @@
 /// - `attach_entries(conn, cases)`, the cases' notes and recovery actions in one statement;
 /// - `path_value(path)`, a case's path as the `cases.path` column binds it;
 /// - `LOCK_CASE`, the statement reading a case to save (locking its row where that is needed);
+/// - `LOCK_CASES`, the same for many cases at once (a [`crate::write::MultiRow`] of
+///   `(department, case)` pairs; PostgreSQL locks in key order);
 /// - `DEPARTMENT_IS_ACTIVE`, whether department `$1` exists and is active (a department naming
 ///   another as a case's owner may not see its row);
 /// - `feedback_rows(conn, scope, filter, page)` and `case_rows(conn, scope, filter, order,
@@ -37,6 +39,19 @@ macro_rules! feedback_store {
             current: &cityserve_domain::Case,
             case: &cityserve_domain::Case,
             entry: Option<&cityserve_domain::CaseEntry>,
+        ) -> cityserve_store::StoreResult<()> {
+            let zone = crate::rollup_zone(conn).await?;
+            write_case_in(conn, ctx, current, case, entry, zone).await
+        }
+
+        /// [`write_case`], its counters keyed in `zone` (the rollups' zone, read once by a batch).
+        async fn write_case_in(
+            conn: &mut crate::Tx<'_>,
+            ctx: &cityserve_store::WriteCtx<'_>,
+            current: &cityserve_domain::Case,
+            case: &cityserve_domain::Case,
+            entry: Option<&cityserve_domain::CaseEntry>,
+            zone: $crate::rollups::Tz,
         ) -> cityserve_store::StoreResult<()> {
             let d = &case.department_id;
             let now = cityserve_store::now_micros();
@@ -114,7 +129,6 @@ macro_rules! feedback_store {
             let name = cityserve_store::resource::case(d, &case.id);
             let payload = serde_json::json!({ "case": case.id.as_str(), "status": case.status.as_str() });
             crate::record(conn, ctx, d, &name, payload).await?;
-            let zone = crate::rollup_zone(conn).await?;
             let mut deltas = cityserve_domain::report::case_deltas(current, case, zone);
             if let Some(cityserve_domain::CaseEntry::Recovery(r)) = entry {
                 deltas.extend(cityserve_domain::report::recovery_deltas(d, r.kind, r.at, zone));
