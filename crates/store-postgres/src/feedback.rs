@@ -20,6 +20,13 @@ cityserve_store_sql::feedback_store!(PgStore);
 
 /// Reads the case to save and locks its row: concurrent saves of one case serialize.
 const LOCK_CASE: &str = cityserve_store_sql::feedback::SELECT_CASE_FOR_UPDATE;
+/// Many cases' mutable fields at once, the `VALUES` typed: PostgreSQL types an untyped
+/// parameter of `VALUES` as text.
+const UPDATE_CASES: cityserve_store_sql::write::MultiRow = cityserve_store_sql::write::MultiRow {
+    row: "($1, $2, $3::timestamptz, $4::timestamptz, $5::timestamptz, $6, $7::integer, $8, $9::boolean,
+          $10::timestamptz, $11, $12, $13::bigint, $14::timestamptz, $15::bigint)",
+    ..cityserve_store_sql::feedback::UPDATE_CASES
+};
 /// [`LOCK_CASE`] for many cases at once (a batch of case changes).
 const LOCK_CASES: cityserve_store_sql::write::MultiRow = cityserve_store_sql::feedback::SELECT_CASES_FOR_UPDATE;
 

@@ -436,6 +436,9 @@ mod tests {
             INSERT_TIMELINE_ENTRY,
             SELECT_CASES,
             SELECT_CASES_FOR_UPDATE,
+            INSERT_CASE_ENTRIES,
+            UPDATE_CASES,
+            UPDATE_TIMELINE_STATUSES,
         ] {
             assert!(m.in_order(), "{}", m.head);
         }

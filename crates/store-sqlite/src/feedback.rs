@@ -17,6 +17,8 @@ cityserve_store_sql::feedback_store!(SqliteStore);
 
 /// Reads the case to save. No row lock is needed: writes are serialised on the writer connection.
 const LOCK_CASE: &str = cityserve_store_sql::feedback::SELECT_CASE;
+/// Many cases' mutable fields at once.
+const UPDATE_CASES: cityserve_store_sql::write::MultiRow = cityserve_store_sql::feedback::UPDATE_CASES;
 /// [`LOCK_CASE`] for many cases at once (a batch of case changes).
 const LOCK_CASES: cityserve_store_sql::write::MultiRow = cityserve_store_sql::feedback::SELECT_CASES;
 

@@ -190,6 +190,7 @@ macro_rules! feedback_case_commit {
                 // What each change is answered with: a refusal, or the key of the case it saved.
                 let mut outcomes: Vec<cityserve_store::StoreResult<(String, String)>> = Vec::with_capacity(group.len());
                 let mut changed: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
+                let mut writes = Vec::new();
                 for (c, scoped) in group.iter().zip(in_scope) {
                     let r = &c.request;
                     let case = &r.case;
@@ -214,10 +215,11 @@ macro_rules! feedback_case_commit {
                         }
                         Err(e) => return Err(e),
                     }
-                    write_case_in(&mut tx, &r.ctx.ctx(), current, case, r.entry.as_ref(), zone).await?;
+                    writes.push($crate::feedback::CaseWrite { ctx: r.ctx.ctx(), current, case, entry: r.entry.as_ref() });
                     changed.insert(key.clone());
                     outcomes.push(Ok(key));
                 }
+                write_cases(&mut tx, &writes, zone).await?;
                 let saved_keys: Vec<(&str, &str)> = changed.iter().map(|(d, c)| (d.as_str(), c.as_str())).collect();
                 let saved = cases_by_key(&mut tx, &$crate::feedback::SELECT_CASES, &saved_keys).await?;
                 let mut saved: Vec<cityserve_domain::Case> = saved.into_values().collect();

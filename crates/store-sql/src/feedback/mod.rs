@@ -149,24 +149,42 @@ pub const INSERT_TIMELINE_ENTRY: MultiRow = MultiRow {
     width: 6,
     tail: "",
 };
-/// Writes a case's mutable fields at an expected revision.
-pub const UPDATE_CASE: &str =
-    "UPDATE cases SET status = $1, assignee = $2, acknowledged_at = $3, resolved_at = $4, closed_at = $5,
-         owner_department = $6, reopen_count = $7, follow_up = $8, satisfied = $9, revision = revision + 1,
-         update_time = $10, waiting_since = $14, waited_secs = $15
-     WHERE department_id = $11 AND case_id = $12 AND revision = $13";
 /// Sets a case's due times (after a wait on the resident ends: the clocks count from the receipt
 /// plus the wait).
 pub const SET_DUE_TIMES: &str =
     "UPDATE cases SET acknowledge_due = $3, resolve_due = $4 WHERE department_id = $1 AND case_id = $2";
-/// Appends a note or recovery action to a case, numbered after its last one.
-pub const INSERT_CASE_ENTRY: &str =
-    "INSERT INTO case_entries (department_id, case_id, entry_no, kind, text, actor, at, public)
-     VALUES ($1, $2, (SELECT COALESCE(MAX(entry_no), 0) + 1 FROM case_entries
-                      WHERE department_id = $1 AND case_id = $2), $3, $4, $5, $6, $7)";
-/// Sets the case status shown on the timeline entry of a complaint.
-pub const UPDATE_TIMELINE_STATUS: &str =
-    "UPDATE timeline_entries SET case_status = $1 WHERE department_id = $2 AND feedback_id = $3";
+/// Appends entries to cases, each numbered after the last of its case (a batch appends at most
+/// one per case).
+pub const INSERT_CASE_ENTRIES: MultiRow = MultiRow {
+    head: "INSERT INTO case_entries (department_id, case_id, entry_no, kind, text, actor, at, public) VALUES ",
+    row: "($1, $2, (SELECT COALESCE(MAX(entry_no), 0) + 1 FROM case_entries
+                    WHERE department_id = $3 AND case_id = $4), $5, $6, $7, $8, $9)",
+    width: 9,
+    tail: "",
+};
+/// Writes cases' mutable fields, each only at the revision its change was checked against
+/// (`$13`); a backend whose `VALUES` need types (PostgreSQL) overrides `row`. Row parameters:
+/// status, assignee, acknowledged, resolved, closed, owner department, reopen count, follow-up,
+/// satisfied, update time, department, case, revision, waiting since, seconds waited.
+pub const UPDATE_CASES: MultiRow = MultiRow {
+    head: "UPDATE cases SET status = v.column1, assignee = v.column2, acknowledged_at = v.column3,
+         resolved_at = v.column4, closed_at = v.column5, owner_department = v.column6,
+         reopen_count = v.column7, follow_up = v.column8, satisfied = v.column9, revision = revision + 1,
+         update_time = v.column10, waiting_since = v.column14, waited_secs = v.column15
+     FROM (VALUES ",
+    row: "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    width: 15,
+    tail: ") AS v
+     WHERE cases.department_id = v.column11 AND cases.case_id = v.column12 AND cases.revision = v.column13",
+};
+/// Sets the case status shown on the timeline entries of complaints (the case ID is the
+/// complaint's feedback ID).
+pub const UPDATE_TIMELINE_STATUSES: MultiRow = MultiRow {
+    head: "UPDATE timeline_entries SET case_status = v.column1 FROM (VALUES ",
+    row: "($1, $2, $3)",
+    width: 3,
+    tail: ") AS v WHERE timeline_entries.department_id = v.column2 AND timeline_entries.feedback_id = v.column3",
+};
 
 /// The departments holding feedback or contact details of a resident (by key).
 pub const SELECT_RESIDENT_DEPARTMENTS: &str = "SELECT department_id FROM feedback WHERE resident_key = $1
@@ -364,6 +382,18 @@ pub struct Origin<'a> {
     pub path: &'a [DepartmentId],
     /// When the resident first contacted the city about it (the sender's own first contact).
     pub first_contact_at: DateTime<Utc>,
+}
+
+/// One change of a case to write (`write_cases` of [`crate::feedback_store!`]).
+pub struct CaseWrite<'a> {
+    /// Who changes it: its audit row and event name them.
+    pub ctx: cityserve_store::WriteCtx<'a>,
+    /// The case as stored, the change checked against it.
+    pub current: &'a cityserve_domain::Case,
+    /// The case as it is to be.
+    pub case: &'a cityserve_domain::Case,
+    /// The note or recovery action appended with it.
+    pub entry: Option<&'a cityserve_domain::CaseEntry>,
 }
 
 /// One submission to write (`insert_submissions` of [`crate::feedback_insert!`]).

@@ -16,6 +16,8 @@
 /// - `attach_entries(conn, cases)`, the cases' notes and recovery actions in one statement;
 /// - `path_value(path)`, a case's path as the `cases.path` column binds it;
 /// - `LOCK_CASE`, the statement reading a case to save (locking its row where that is needed);
+/// - `UPDATE_CASES`, a [`crate::write::MultiRow`] writing many cases' mutable fields at once
+///   (PostgreSQL types its `VALUES`);
 /// - `LOCK_CASES`, the same for many cases at once (a [`crate::write::MultiRow`] of
 ///   `(department, case)` pairs; PostgreSQL locks in key order);
 /// - `DEPARTMENT_IS_ACTIVE`, whether department `$1` exists and is active (a department naming
@@ -32,7 +34,7 @@ macro_rules! feedback_store {
 
         /// Writes a case's mutable fields over `current` (whose revision the caller checked, with
         /// the row locked where the database needs that), appends `entry`, updates the timeline
-        /// status and the report-card counters, and records the change.
+        /// status and the report-card counters, and records the change: [`write_cases`] with one.
         pub(crate) async fn write_case(
             conn: &mut crate::Tx<'_>,
             ctx: &cityserve_store::WriteCtx<'_>,
@@ -41,97 +43,114 @@ macro_rules! feedback_store {
             entry: Option<&cityserve_domain::CaseEntry>,
         ) -> cityserve_store::StoreResult<()> {
             let zone = crate::rollup_zone(conn).await?;
-            write_case_in(conn, ctx, current, case, entry, zone).await
+            let change = $crate::feedback::CaseWrite { ctx: ctx.clone(), current, case, entry };
+            write_cases(conn, std::slice::from_ref(&change), zone).await
         }
 
-        /// [`write_case`], its counters keyed in `zone` (the rollups' zone, read once by a batch).
-        async fn write_case_in(
+        /// Writes changes of distinct cases, each as [`write_case`] would, the rows of each table
+        /// in multi-row statements (`UPDATE_CASES`, dialect; entries and timeline statuses), the
+        /// counters keyed in `zone`. Only a case whose wait on the resident ends (its due times
+        /// move) and a resident's notices take statements of their own.
+        async fn write_cases(
             conn: &mut crate::Tx<'_>,
-            ctx: &cityserve_store::WriteCtx<'_>,
-            current: &cityserve_domain::Case,
-            case: &cityserve_domain::Case,
-            entry: Option<&cityserve_domain::CaseEntry>,
+            changes: &[$crate::feedback::CaseWrite<'_>],
             zone: $crate::rollups::Tz,
         ) -> cityserve_store::StoreResult<()> {
-            let d = &case.department_id;
+            use $crate::write::chunks;
             let now = cityserve_store::now_micros();
-            sqlx::query($crate::feedback::UPDATE_CASE)
-                .bind(case.status.as_str())
-                .bind(case.assignee.as_ref().map(|a| a.as_str()))
-                .bind(case.acknowledged_at.map(crate::at))
-                .bind(case.resolved_at.map(crate::at))
-                .bind(case.closed_at.map(crate::at))
-                .bind(case.owner_department.as_ref().map(|o| o.as_str()))
-                .bind(case.reopen_count)
-                .bind(case.follow_up.as_ref().map(|f| f.as_str()))
-                .bind(case.satisfied)
-                .bind(crate::at(now))
-                .bind(d.as_str())
-                .bind(case.id.as_str())
-                .bind(current.revision)
-                .bind(case.waiting_since.map(crate::at))
-                .bind(case.waited_secs)
-                .execute(&mut **conn)
-                .await
-                .map_err(crate::db_err)?;
-            if current.waiting_since.is_some() && case.waiting_since.is_none() {
-                // The wait on the resident is over: the due times count from the receipt plus
-                // every wait, on the department's calendar and the case's current targets.
-                let intake = intake_for(conn, d, true).await?;
-                let computed = cityserve_domain::feedback::due_times_under(
-                    case.clock_start(),
-                    case.category.as_ref(),
-                    case.channel,
-                    intake.default_targets,
-                    &intake.standards,
-                    &intake.calendar,
-                );
-                let (ack, res) = cityserve_domain::feedback::settled_due_times(
-                    (case.acknowledge_due, case.resolve_due),
-                    computed,
-                    case.acknowledged_at.is_some(),
-                    case.resolved_at.is_some(),
-                );
-                sqlx::query($crate::feedback::SET_DUE_TIMES)
-                    .bind(d.as_str())
-                    .bind(case.id.as_str())
-                    .bind(crate::at(ack))
-                    .bind(crate::at(res))
-                    .execute(&mut **conn)
-                    .await
-                    .map_err(crate::db_err)?;
+            for range in chunks(changes.len()) {
+                let sql = UPDATE_CASES.sql(range.len(), crate::PLACEHOLDERS);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for w in &changes[range.clone()] {
+                    let case = w.case;
+                    q = q
+                        .bind(case.status.as_str())
+                        .bind(case.assignee.as_ref().map(|a| a.as_str()))
+                        .bind(case.acknowledged_at.map(crate::at))
+                        .bind(case.resolved_at.map(crate::at))
+                        .bind(case.closed_at.map(crate::at))
+                        .bind(case.owner_department.as_ref().map(|o| o.as_str()))
+                        .bind(case.reopen_count)
+                        .bind(case.follow_up.as_ref().map(|f| f.as_str()))
+                        .bind(case.satisfied)
+                        .bind(crate::at(now))
+                        .bind(case.department_id.as_str())
+                        .bind(case.id.as_str())
+                        .bind(w.current.revision)
+                        .bind(case.waiting_since.map(crate::at))
+                        .bind(case.waited_secs);
+                }
+                let updated = q.execute(&mut **conn).await.map_err(crate::db_err)?;
+                if updated.rows_affected() != range.len() as u64 {
+                    // Each row was read at this revision in this transaction (locked where the
+                    // database needs it), so this is a bug, not a race: undo everything.
+                    return Err(cityserve_store::StoreError::Internal("a case changed under its lock".into()));
+                }
             }
-            if let Some(entry) = entry {
-                let (kind, text, actor, at, public) = match entry {
-                    cityserve_domain::CaseEntry::Note(n) => ("note", &n.text, &n.actor, n.at, n.public),
-                    cityserve_domain::CaseEntry::Recovery(r) => (r.kind.as_str(), &r.note, &r.actor, r.at, false),
-                };
-                sqlx::query($crate::feedback::INSERT_CASE_ENTRY)
-                    .bind(d.as_str())
-                    .bind(case.id.as_str())
-                    .bind(kind)
-                    .bind(text)
-                    .bind(actor)
-                    .bind(crate::at(at))
-                    .bind(public)
-                    .execute(&mut **conn)
-                    .await
-                    .map_err(crate::db_err)?;
+            for w in changes {
+                let (current, case) = (w.current, w.case);
+                if current.waiting_since.is_some() && case.waiting_since.is_none() {
+                    let d = &case.department_id;
+                    // The wait on the resident is over: the due times count from the receipt plus
+                    // every wait, on the department's calendar and the case's current targets.
+                    let intake = intake_for(conn, d, true).await?;
+                    let computed = cityserve_domain::feedback::due_times_under(
+                        case.clock_start(),
+                        case.category.as_ref(),
+                        case.channel,
+                        intake.default_targets,
+                        &intake.standards,
+                        &intake.calendar,
+                    );
+                    let (ack, res) = cityserve_domain::feedback::settled_due_times(
+                        (case.acknowledge_due, case.resolve_due),
+                        computed,
+                        case.acknowledged_at.is_some(),
+                        case.resolved_at.is_some(),
+                    );
+                    sqlx::query($crate::feedback::SET_DUE_TIMES)
+                        .bind(d.as_str())
+                        .bind(case.id.as_str())
+                        .bind(crate::at(ack))
+                        .bind(crate::at(res))
+                        .execute(&mut **conn)
+                        .await
+                        .map_err(crate::db_err)?;
+                }
             }
-            sqlx::query($crate::feedback::UPDATE_TIMELINE_STATUS)
-                .bind(case.status.as_str())
-                .bind(d.as_str())
-                .bind(case.id.as_str())
-                .execute(&mut **conn)
-                .await
-                .map_err(crate::db_err)?;
-            $crate::queue_notice!(&mut **conn, current, case, now)?;
-            let name = cityserve_store::resource::case(d, &case.id);
-            let payload = serde_json::json!({ "case": case.id.as_str(), "status": case.status.as_str() });
-            crate::record(conn, ctx, d, &name, payload).await?;
-            let mut deltas = cityserve_domain::report::case_deltas(current, case, zone);
-            if let Some(cityserve_domain::CaseEntry::Recovery(r)) = entry {
-                deltas.extend(cityserve_domain::report::recovery_deltas(d, r.kind, r.at, zone));
+            let entries: Vec<_> = changes.iter().filter_map(|w| w.entry.map(|e| (w.case, e))).collect();
+            for range in chunks(entries.len()) {
+                let sql = $crate::feedback::INSERT_CASE_ENTRIES.sql(range.len(), crate::PLACEHOLDERS);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (case, entry) in &entries[range] {
+                    let (kind, text, actor, at, public) = match entry {
+                        cityserve_domain::CaseEntry::Note(n) => ("note", &n.text, &n.actor, n.at, n.public),
+                        cityserve_domain::CaseEntry::Recovery(r) => (r.kind.as_str(), &r.note, &r.actor, r.at, false),
+                    };
+                    let (d, c) = (case.department_id.as_str(), case.id.as_str());
+                    q = q.bind(d).bind(c).bind(d).bind(c).bind(kind).bind(text).bind(actor).bind(crate::at(at)).bind(public);
+                }
+                q.execute(&mut **conn).await.map_err(crate::db_err)?;
+            }
+            for range in chunks(changes.len()) {
+                let sql = $crate::feedback::UPDATE_TIMELINE_STATUSES.sql(range.len(), crate::PLACEHOLDERS);
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for w in &changes[range] {
+                    q = q.bind(w.case.status.as_str()).bind(w.case.department_id.as_str()).bind(w.case.id.as_str());
+                }
+                q.execute(&mut **conn).await.map_err(crate::db_err)?;
+            }
+            let mut deltas = Vec::new();
+            for w in changes {
+                let (current, case, d) = (w.current, w.case, &w.case.department_id);
+                $crate::queue_notice!(&mut **conn, current, case, now)?;
+                let name = cityserve_store::resource::case(d, &case.id);
+                let payload = serde_json::json!({ "case": case.id.as_str(), "status": case.status.as_str() });
+                crate::record(conn, &w.ctx, d, &name, payload).await?;
+                deltas.extend(cityserve_domain::report::case_deltas(current, case, zone));
+                if let Some(cityserve_domain::CaseEntry::Recovery(r)) = w.entry {
+                    deltas.extend(cityserve_domain::report::recovery_deltas(d, r.kind, r.at, zone));
+                }
             }
             crate::add_deltas(conn, deltas).await
         }
