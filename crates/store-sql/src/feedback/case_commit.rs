@@ -158,14 +158,15 @@ macro_rules! feedback_case_commit {
             }
 
             /// The group's transaction: each change's answer, or the error that undid them all.
-            /// Changes run in queue order, each against what the ones before it wrote, as one at a
-            /// time would have them. A change refused by its checks writes nothing and is answered
-            /// with the refusal; any other failure undoes the batch. The batch reads (and locks)
-            /// every case it changes in one statement, the rollups' zone once and the changed cases
-            /// back in one more statement for the answers; counters, audit rows and events are
-            /// written together at the commit. A case changed earlier in the batch refuses any
-            /// later change of it as a conflict without reading it again: that change was made
-            /// against a committed revision, and the case has moved past it uncommitted.
+            /// The batch reads (and where the database needs it, locks) every case it changes in
+            /// one statement and the rollups' zone once, then checks the changes in queue order, as
+            /// one at a time would have them: a change refused by its checks writes nothing and is
+            /// answered with the refusal, and a case changed earlier in the batch refuses any later
+            /// change of it as a conflict without reading it again (that change was made against a
+            /// committed revision, and the case has moved past it uncommitted). The changes that
+            /// passed are written together ([`write_cases`]) and read back in one statement for the
+            /// answers; counters, audit rows and events are written at the commit. Any other
+            /// failure undoes the batch.
             async fn try_case_saves(
                 &self,
                 group: &[cityserve_store::group_commit::CaseSave],
