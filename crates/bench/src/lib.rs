@@ -22,9 +22,10 @@ pub enum Scenario {
     Submit,
     /// `FeedbackService/GetResidentTimeline` of one resident.
     Timeline,
-    /// A case change: `StartCase`, then `ResolveCase` and `ReopenCase` (with a note) in turn, on
-    /// complaints the run files for itself (one per call in flight, a call that finds none free
-    /// files one first).
+    /// A case change on complaints the run files for itself, one per call in flight (a call that
+    /// finds none free files one first). A case lives eleven changes: `StartCase`, then
+    /// `ResolveCase` and `ReopenCase` (with a note) in turn, four reopens in all, then
+    /// `CloseCase`; so no case gathers more than four notes, as a real case would not.
     Case,
     /// `CoordinationService/GetReportCard` (quarter).
     ReportCard,
@@ -234,10 +235,16 @@ enum CaseStep {
     Start,
     Resolve,
     Reopen,
+    Close,
 }
 
-/// The `case` scenario's complaints that no call is moving, each with its next step.
-type CasePool = std::sync::Mutex<Vec<(String, CaseStep)>>;
+/// How many changes a case of the `case` scenario has had when it is resolved for the last time
+/// (and closed by the next).
+const CASE_LAST_RESOLVE: u32 = 10;
+
+/// The `case` scenario's complaints that no call is moving: each with its next step and the
+/// changes it has had.
+type CasePool = std::sync::Mutex<Vec<(String, CaseStep, u32)>>;
 
 /// One case change of the `case` scenario: takes a free complaint (filing one if there is none)
 /// and moves it one step; a case whose change failed leaves the pool (its state is unknown).
@@ -245,7 +252,7 @@ async fn case_call(channel: &Channel, cases: &CasePool, s: &Settings) -> tonic::
     let token = s.token.as_str();
     let mut c = pb::feedback_service_client::FeedbackServiceClient::new(channel.clone());
     let free = cases.lock().map_or(None, |mut p| p.pop());
-    let (name, step) = match free {
+    let (name, step, moves) = match free {
         Some(free) => free,
         None => {
             let req = pb::SubmitFeedbackRequest {
@@ -261,7 +268,7 @@ async fn case_call(channel: &Channel, cases: &CasePool, s: &Settings) -> tonic::
             };
             match c.submit_feedback(authed(req, token)).await {
                 Ok(r) => match r.into_inner().case {
-                    Some(case) => (case.name, CaseStep::Start),
+                    Some(case) => (case.name, CaseStep::Start, 0),
                     None => return tonic::Code::Internal,
                 },
                 Err(e) => return e.code(),
@@ -275,7 +282,8 @@ async fn case_call(channel: &Channel, cases: &CasePool, s: &Settings) -> tonic::
         }
         CaseStep::Resolve => {
             let req = pb::ResolveCaseRequest { name: name.clone(), ..Default::default() };
-            (c.resolve_case(authed(req, token)).await.map(|_| ()), CaseStep::Reopen)
+            let next = if moves + 1 >= CASE_LAST_RESOLVE { CaseStep::Close } else { CaseStep::Reopen };
+            (c.resolve_case(authed(req, token)).await.map(|_| ()), next)
         }
         CaseStep::Reopen => {
             let req = pb::ReopenCaseRequest {
@@ -285,11 +293,16 @@ async fn case_call(channel: &Channel, cases: &CasePool, s: &Settings) -> tonic::
             };
             (c.reopen_case(authed(req, token)).await.map(|_| ()), CaseStep::Resolve)
         }
+        CaseStep::Close => {
+            let req = pb::CloseCaseRequest { name: name.clone(), ..Default::default() };
+            // Closed for good: the case leaves the pool, and a later call files a new one.
+            return c.close_case(authed(req, token)).await.map_or_else(|e| e.code(), |_| tonic::Code::Ok);
+        }
     };
     match result {
         Ok(()) => {
             if let Ok(mut p) = cases.lock() {
-                p.push((name, next));
+                p.push((name, next, moves + 1));
             }
             tonic::Code::Ok
         }
