@@ -20,7 +20,7 @@ async fn the_load_generator_runs_clean_against_the_demo_city() {
         .into_inner()
         .key;
     use cityserve_bench::Scenario;
-    for scenario in [Scenario::Noop, Scenario::Mix, Scenario::Open311List, Scenario::Open311Post] {
+    for scenario in [Scenario::Noop, Scenario::Mix, Scenario::Case, Scenario::Open311List, Scenario::Open311Post] {
         let report = cityserve_bench::run(cityserve_bench::Settings {
             target: format!("http://{}", app.addr),
             token: chief(),
