@@ -182,6 +182,47 @@ pub fn scope_groups<T>(
     groups
 }
 
+/// A group-commit writer for requests `Q` answered with `A`: how a group of them is written in
+/// one transaction, and how one is written alone. A store implements it once per queue.
+pub trait GroupWriter<Q, A> {
+    /// Writes `group` in one transaction: an answer per request, in order, or the error that
+    /// undid them all.
+    fn batch(
+        &self,
+        group: &[cityserve_store::group_commit::Pending<Q, A>],
+    ) -> impl std::future::Future<Output = StoreResult<Vec<A>>> + Send;
+
+    /// Writes one request in a transaction of its own.
+    fn alone(&self, request: &Q) -> impl std::future::Future<Output = A> + Send;
+}
+
+/// Answers one group of waiting requests that may share a transaction (a group of
+/// [`scope_groups`]): with [`GroupWriter::batch`]'s answers when the group holds more than one
+/// request and its transaction commits; else each with [`GroupWriter::alone`]'s. A batch that
+/// fails is logged with `failed` and undone, and each of its requests is written again alone, so
+/// a request fails only for a reason of its own. The one fallback of every group-commit writer.
+pub async fn batch_or_alone<Q, A>(
+    writer: &impl GroupWriter<Q, A>,
+    group: Vec<cityserve_store::group_commit::Pending<Q, A>>,
+    failed: &'static str,
+) {
+    if group.len() > 1 {
+        match writer.batch(&group).await {
+            Ok(answers) => {
+                for (pending, answer) in group.into_iter().zip(answers) {
+                    pending.answer(answer);
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, requests = group.len(), "{failed}"),
+        }
+    }
+    for pending in group {
+        let answer = writer.alone(&pending.request).await;
+        pending.answer(answer);
+    }
+}
+
 /// One write's audit row and outbox event, waiting for its batch's commit.
 #[derive(Debug)]
 pub struct Recorded {

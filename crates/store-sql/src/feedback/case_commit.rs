@@ -135,25 +135,12 @@ macro_rules! feedback_case_commit {
             /// exactly the outcome it would have alone.
             async fn write_case_saves(&self, batch: Vec<cityserve_store::group_commit::CaseSave>) {
                 for group in $crate::write::scope_groups(batch, crate::SCOPED_WRITES, |c| &c.request.ctx.scope) {
-                    if group.len() > 1 {
-                        match self.try_case_saves(&group).await {
-                            Ok(answers) => {
-                                for (c, answer) in group.into_iter().zip(answers) {
-                                    c.answer(answer);
-                                }
-                                continue;
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, changes = group.len(), "a batch of case changes failed; saving them one by one");
-                            }
-                        }
-                    }
-                    for c in group {
-                        let r = &c.request;
-                        let answer =
-                            self.save_case_alone(&r.ctx.ctx(), &r.case, r.expected_revision, r.entry.as_ref()).await;
-                        c.answer(answer);
-                    }
+                    $crate::write::batch_or_alone(
+                        self,
+                        group,
+                        "a batch of case changes failed; saving them one by one",
+                    )
+                    .await;
                 }
             }
 
@@ -216,7 +203,12 @@ macro_rules! feedback_case_commit {
                         }
                         Err(e) => return Err(e),
                     }
-                    writes.push($crate::feedback::CaseWrite { ctx: r.ctx.ctx(), current, case, entry: r.entry.as_ref() });
+                    writes.push($crate::feedback::CaseWrite {
+                        ctx: r.ctx.ctx(),
+                        current,
+                        case,
+                        entry: r.entry.as_ref(),
+                    });
                     changed.insert(key.clone());
                     outcomes.push(Ok(key));
                 }
@@ -233,12 +225,36 @@ macro_rules! feedback_case_commit {
                     .into_iter()
                     .map(|o| {
                         o.and_then(|key| {
-                            saved.get(&key).cloned().ok_or_else(|| StoreError::Internal("a saved case could not be read back".into()))
+                            saved
+                                .get(&key)
+                                .cloned()
+                                .ok_or_else(|| StoreError::Internal("a saved case could not be read back".into()))
                         })
                     })
                     .collect();
                 self.commit(tx).await?;
                 Ok(answers)
+            }
+        }
+
+        impl
+            $crate::write::GroupWriter<
+                cityserve_store::group_commit::SaveCase,
+                cityserve_store::StoreResult<cityserve_domain::Case>,
+            > for $store
+        {
+            async fn batch(
+                &self,
+                group: &[cityserve_store::group_commit::CaseSave],
+            ) -> cityserve_store::StoreResult<Vec<cityserve_store::StoreResult<cityserve_domain::Case>>> {
+                self.try_case_saves(group).await
+            }
+
+            async fn alone(
+                &self,
+                r: &cityserve_store::group_commit::SaveCase,
+            ) -> cityserve_store::StoreResult<cityserve_domain::Case> {
+                self.save_case_alone(&r.ctx.ctx(), &r.case, r.expected_revision, r.entry.as_ref()).await
             }
         }
     };

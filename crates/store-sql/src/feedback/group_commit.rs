@@ -25,19 +25,34 @@ macro_rules! feedback_group_commit {
                 inner.cases = None;
                 let store = inner.clone();
                 let saver = inner.clone();
-                self.cases = Some(cityserve_store::group_commit::GroupCommit::start("save_case", writers, max_batch, move |batch| {
-                    let store = saver.clone();
-                    async move { store.write_case_saves(batch).await }
-                }));
-                self.submits = Some(cityserve_store::group_commit::GroupCommit::start("submit_feedback", writers, max_batch, move |batch| {
-                    let store = store.clone();
-                    async move { store.write_submissions(batch).await }
-                }));
+                self.cases = Some(cityserve_store::group_commit::GroupCommit::start(
+                    "save_case",
+                    writers,
+                    max_batch,
+                    move |batch| {
+                        let store = saver.clone();
+                        async move { store.write_case_saves(batch).await }
+                    },
+                ));
+                self.submits = Some(cityserve_store::group_commit::GroupCommit::start(
+                    "submit_feedback",
+                    writers,
+                    max_batch,
+                    move |batch| {
+                        let store = store.clone();
+                        async move { store.write_submissions(batch).await }
+                    },
+                ));
                 if crate::GROUPED_READ_AUDITS {
-                    self.audits = Some(cityserve_store::group_commit::GroupCommit::start("read_audit", writers, max_batch, move |batch| {
-                        let store = inner.clone();
-                        async move { store.write_read_audits(batch).await }
-                    }));
+                    self.audits = Some(cityserve_store::group_commit::GroupCommit::start(
+                        "read_audit",
+                        writers,
+                        max_batch,
+                        move |batch| {
+                            let store = inner.clone();
+                            async move { store.write_read_audits(batch).await }
+                        },
+                    ));
                 }
                 self
             }
@@ -67,21 +82,12 @@ macro_rules! feedback_group_commit {
             /// read fails only for a reason of its own.
             async fn write_read_audits(&self, batch: Vec<cityserve_store::group_commit::AuditedRead>) {
                 for group in $crate::write::scope_groups(batch, crate::SCOPED_WRITES, |a| &a.request.ctx.scope) {
-                    if group.len() > 1 {
-                        match self.try_read_audits(&group).await {
-                            Ok(()) => {
-                                group.into_iter().for_each(|a| a.answer(Ok(())));
-                                continue;
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, reads = group.len(), "a batch of audit rows failed; writing them read by read");
-                            }
-                        }
-                    }
-                    for a in group {
-                        let answer = self.try_read_audits(std::slice::from_ref(&a)).await;
-                        a.answer(answer);
-                    }
+                    $crate::write::batch_or_alone(
+                        self,
+                        group,
+                        "a batch of audit rows failed; writing them read by read",
+                    )
+                    .await;
                 }
             }
 
@@ -89,12 +95,11 @@ macro_rules! feedback_group_commit {
             /// its commit in one statement.
             async fn try_read_audits(
                 &self,
-                group: &[cityserve_store::group_commit::AuditedRead],
+                group: &[&cityserve_store::group_commit::ReadAudit],
             ) -> cityserve_store::StoreResult<()> {
-                let first = &group[0].request.ctx;
+                let first = &group[0].ctx;
                 let mut tx = self.write_batch(&first.scope, &first.actor).await?;
-                for a in group {
-                    let read = &a.request;
+                for read in group {
                     let departments: Vec<_> = read.departments.iter().collect();
                     crate::audit_now(&mut tx, &read.ctx.ctx(), &departments, &read.resource).await?;
                 }
@@ -128,34 +133,14 @@ macro_rules! feedback_group_commit {
 
             /// Writes a batch of waiting submissions and answers each: in one transaction per
             /// tenant scope where the backend needs that (`crate::SCOPED_WRITES`), else in one.
+            /// Should any statement of a group fail (or the commit), nothing of the group stands
+            /// and each submission is written again alone, so every submission meets exactly the
+            /// outcome it would have alone; one whose first attempt did commit replays from its
+            /// idempotency key.
             async fn write_submissions(&self, batch: Vec<cityserve_store::group_commit::Submission>) {
                 for group in $crate::write::scope_groups(batch, crate::SCOPED_WRITES, |s| &s.request.ctx.scope) {
-                    self.write_group(group).await;
-                }
-            }
-
-            /// Writes one group in one transaction. Should any statement fail (or the commit),
-            /// nothing of the group stands and each submission is written again alone, so every
-            /// submission meets exactly the outcome it would have alone; one whose first attempt
-            /// did commit replays from its idempotency key.
-            async fn write_group(&self, group: Vec<cityserve_store::group_commit::Submission>) {
-                if group.len() > 1 {
-                    match self.try_group(&group).await {
-                        Ok(answers) => {
-                            for (s, answer) in group.into_iter().zip(answers) {
-                                s.answer(answer);
-                            }
-                            return;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, submissions = group.len(), "a batch failed; writing its submissions one by one");
-                        }
-                    }
-                }
-                for s in group {
-                    let r = &s.request;
-                    let answer = self.submit_one(&r.ctx.ctx(), &r.idem, &r.new).await;
-                    s.answer(answer);
+                    $crate::write::batch_or_alone(self, group, "a batch failed; writing its submissions one by one")
+                        .await;
                 }
             }
 
@@ -168,7 +153,8 @@ macro_rules! feedback_group_commit {
             async fn try_group(
                 &self,
                 group: &[cityserve_store::group_commit::Submission],
-            ) -> cityserve_store::StoreResult<Vec<cityserve_store::StoreResult<cityserve_store::feedback::Submitted>>> {
+            ) -> cityserve_store::StoreResult<Vec<cityserve_store::StoreResult<cityserve_store::feedback::Submitted>>>
+            {
                 use cityserve_store::StoreError;
                 let first = &group[0].request.ctx;
                 let mut tx = self.write_batch(&first.scope, &first.actor).await?;
@@ -257,6 +243,45 @@ macro_rules! feedback_group_commit {
                     .into_iter()
                     .map(|a| a.unwrap_or(Err(StoreError::Internal("a submission went unanswered".into()))))
                     .collect())
+            }
+        }
+
+        impl
+            $crate::write::GroupWriter<
+                cityserve_store::group_commit::SubmitFeedback,
+                cityserve_store::StoreResult<cityserve_store::feedback::Submitted>,
+            > for $store
+        {
+            async fn batch(
+                &self,
+                group: &[cityserve_store::group_commit::Submission],
+            ) -> cityserve_store::StoreResult<Vec<cityserve_store::StoreResult<cityserve_store::feedback::Submitted>>>
+            {
+                self.try_group(group).await
+            }
+
+            async fn alone(
+                &self,
+                s: &cityserve_store::group_commit::SubmitFeedback,
+            ) -> cityserve_store::StoreResult<cityserve_store::feedback::Submitted> {
+                self.submit_one(&s.ctx.ctx(), &s.idem, &s.new).await
+            }
+        }
+
+        impl $crate::write::GroupWriter<cityserve_store::group_commit::ReadAudit, cityserve_store::StoreResult<()>>
+            for $store
+        {
+            async fn batch(
+                &self,
+                group: &[cityserve_store::group_commit::AuditedRead],
+            ) -> cityserve_store::StoreResult<Vec<cityserve_store::StoreResult<()>>> {
+                let reads: Vec<_> = group.iter().map(|a| &a.request).collect();
+                self.try_read_audits(&reads).await?;
+                Ok(group.iter().map(|_| Ok(())).collect())
+            }
+
+            async fn alone(&self, read: &cityserve_store::group_commit::ReadAudit) -> cityserve_store::StoreResult<()> {
+                self.try_read_audits(&[read]).await
             }
         }
     };
