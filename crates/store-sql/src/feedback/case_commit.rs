@@ -81,14 +81,14 @@ macro_rules! feedback_case_commit {
         }
 
         /// The cases named by `keys` (department, case), read with `statement` (`LOCK_CASES` to
-        /// lock them, `SELECT_CASES` to read them back), in statements of at most 64 pairs;
-        /// each by its key (a case not there is absent).
+        /// lock them, `SELECT_CASES` to read them back), in statements of at most 64 pairs; a
+        /// case not there is absent.
         async fn cases_by_key(
             conn: &mut crate::Conn,
             statement: &$crate::write::MultiRow,
             keys: &[(&str, &str)],
-        ) -> cityserve_store::StoreResult<std::collections::HashMap<(String, String), cityserve_domain::Case>> {
-            let mut out = std::collections::HashMap::with_capacity(keys.len());
+        ) -> cityserve_store::StoreResult<Vec<cityserve_domain::Case>> {
+            let mut out = Vec::with_capacity(keys.len());
             for range in $crate::write::chunks(keys.len()) {
                 let sql = statement.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -96,11 +96,17 @@ macro_rules! feedback_case_commit {
                     q = q.bind(*d).bind(*c);
                 }
                 for row in q.fetch_all(&mut *conn).await.map_err(crate::db_err)? {
-                    let case = $crate::rows::case(&row)?;
-                    out.insert((case.department_id.as_str().to_owned(), case.id.as_str().to_owned()), case);
+                    out.push($crate::rows::case(&row)?);
                 }
             }
             Ok(out)
+        }
+
+        /// `cases` by their (department, case) key.
+        fn by_key(
+            cases: Vec<cityserve_domain::Case>,
+        ) -> std::collections::HashMap<(String, String), cityserve_domain::Case> {
+            cases.into_iter().map(|c| ((c.department_id.as_str().to_owned(), c.id.as_str().to_owned()), c)).collect()
         }
 
         /// Whether a refusal of [`check_case_save`] is the change's own answer (nothing written,
@@ -173,7 +179,7 @@ macro_rules! feedback_case_commit {
                     .collect();
                 keys.sort_unstable();
                 keys.dedup();
-                let stored = cases_by_key(&mut tx, &LOCK_CASES, &keys).await?;
+                let stored = by_key(cases_by_key(&mut tx, &LOCK_CASES, &keys).await?);
                 let zone = crate::rollup_zone(&mut tx).await?;
                 // What each change is answered with: a refusal, or the key of the case it saved.
                 let mut outcomes: Vec<cityserve_store::StoreResult<(String, String)>> = Vec::with_capacity(group.len());
@@ -214,20 +220,16 @@ macro_rules! feedback_case_commit {
                 }
                 write_cases(&mut tx, &writes, zone).await?;
                 let saved_keys: Vec<(&str, &str)> = changed.iter().map(|(d, c)| (d.as_str(), c.as_str())).collect();
-                let saved = cases_by_key(&mut tx, &$crate::feedback::SELECT_CASES, &saved_keys).await?;
-                let mut saved: Vec<cityserve_domain::Case> = saved.into_values().collect();
+                let mut saved = cases_by_key(&mut tx, &$crate::feedback::SELECT_CASES, &saved_keys).await?;
                 attach_entries(&mut tx, &mut saved).await?;
-                let saved: std::collections::HashMap<(String, String), cityserve_domain::Case> = saved
-                    .into_iter()
-                    .map(|c| ((c.department_id.as_str().to_owned(), c.id.as_str().to_owned()), c))
-                    .collect();
+                // Each case answers the one change that saved it (`changed` admits one per case).
+                let mut saved = by_key(saved);
                 let answers = outcomes
                     .into_iter()
                     .map(|o| {
                         o.and_then(|key| {
                             saved
-                                .get(&key)
-                                .cloned()
+                                .remove(&key)
                                 .ok_or_else(|| StoreError::Internal("a saved case could not be read back".into()))
                         })
                     })
