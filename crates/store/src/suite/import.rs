@@ -120,6 +120,31 @@ pub async fn history_imports_in_bulk_with_its_counters<S: ImportStore + Coordina
         case: None,
     }];
     assert_eq!(store.import_contacts(&w, &dept("water"), &again).await, Err(StoreError::AlreadyExists));
+    // An existing ID after new ones, in one statement: the new rows that went in before it do
+    // not stand either.
+    let mut behind = vec![
+        ImportedContact {
+            feedback: contact("fb-z0", FeedbackKind::Compliment, Channel::Web, None),
+            resident_key: None,
+            received_at: received,
+            case: None,
+        },
+        ImportedContact {
+            feedback: contact("fb-z1", FeedbackKind::Compliment, Channel::Web, None),
+            resident_key: None,
+            received_at: received,
+            case: None,
+        },
+    ];
+    behind.extend(again);
+    assert_eq!(store.import_contacts(&w, &dept("water"), &behind).await, Err(StoreError::AlreadyExists));
+    for id in ["fb-z0", "fb-z1"] {
+        assert_eq!(
+            store.get_feedback(&read, &dept("water"), &FeedbackId::parse("id", id).unwrap()).await,
+            Err(StoreError::NotFound),
+            "{id}: nothing of an import refused for a duplicate is written"
+        );
+    }
     let complaint_without_case = [ImportedContact {
         feedback: contact("fb-y", FeedbackKind::Complaint, Channel::Web, None),
         resident_key: None,
