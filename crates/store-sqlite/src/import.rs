@@ -84,6 +84,7 @@ type Statement = sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteA
 fn insert_statements(table: &str, cols: &[&str], rows: Vec<Vec<Val<'_>>>) -> Vec<Statement> {
     let placeholders = format!("({})", vec!["?"; cols.len()].join(", "));
     let mut out = Vec::with_capacity(rows.len().div_ceil(ROWS_PER_STATEMENT));
+    let empty: Arc<str> = Arc::from("");
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Val<'_>>> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
@@ -96,6 +97,9 @@ fn insert_statements(table: &str, cols: &[&str], rows: Vec<Vec<Val<'_>>>) -> Vec
         for row in chunk {
             for v in row {
                 q = match v {
+                    // Many optional texts are empty (device, account, address ID, media): bound
+                    // shared, they cost no copy to make and none to free on the database thread.
+                    Val::Text(Some("")) => q.bind(Some(Arc::clone(&empty))),
                     Val::Text(t) => q.bind(t),
                     Val::Shared(t) => q.bind(t),
                     Val::Int(i) => q.bind(i),
