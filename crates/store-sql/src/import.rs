@@ -33,9 +33,10 @@ pub fn batches(items: &[ImportedContact], size: usize) -> StoreResult<mpsc::Rece
 /// database all work at once.
 ///
 /// The import's running counters travel with the jobs: each batch's job adds its counters to
-/// those of the batches before it, on its blocking thread. Summed on the import's own task they
-/// held up the database between batches (a tenth of the load's time on SQLite, where the one
-/// database thread waited for that task to send the next statement).
+/// those of the batches before it, on its blocking thread. Summed on the import's own task, they
+/// held up the database between batches: SQLite's one database thread waited for that task to
+/// send the next statement, and the SQLite demo load gained a tenth when they moved
+/// (docs/write-path-benchmarks.md, "Bulk loads").
 pub struct Pipeline<P> {
     rules: Arc<ImportRules>,
     prepare: Prepare<P>,
@@ -60,7 +61,7 @@ impl<P: Send + 'static> Pipeline<P> {
     fn receive(&mut self, items: Option<Vec<ImportedContact>>) -> Option<JoinHandle<StoreResult<(P, ImportCounters)>>> {
         let items = items?;
         let (rules, prepare, first) = (Arc::clone(&self.rules), self.prepare, self.received);
-        // The previous job has been awaited ([`Pipeline::next`] comes first), so its counters are back.
+        // The previous job has been awaited (`next` comes first), so its counters are back.
         let mut counters = self.counters.take().unwrap_or_default();
         self.received += items.len();
         Some(tokio::task::spawn_blocking(move || {
