@@ -183,8 +183,15 @@ pub fn scope_groups<T>(
 }
 
 /// A group-commit writer for requests `Q` answered with `A`: how a group of them is written in
-/// one transaction, and how one is written alone. A store implements it once per queue.
+/// one transaction, and how one is written alone. A store implements it once per queue, and
+/// [`start_writers`] runs it.
 pub trait GroupWriter<Q, A> {
+    /// What the log says when a batch fails and its requests are written again alone.
+    const FAILED: &'static str;
+
+    /// The tenant scope `request` writes under (see [`scope_groups`]).
+    fn scope(request: &Q) -> &cityserve_domain::TenantScope;
+
     /// Writes `group` in one transaction: an answer per request, in order, or the error that
     /// undid them all.
     fn batch(
@@ -196,15 +203,41 @@ pub trait GroupWriter<Q, A> {
     fn alone(&self, request: &Q) -> impl std::future::Future<Output = A> + Send;
 }
 
+/// Starts `queue`'s group commit with `writers` tasks writing through `writer`: each takes the
+/// requests waiting (at most `max_batch`), splits them by tenant scope where the backend sets
+/// its row-level-security settings per transaction (`scoped`, see [`scope_groups`]), and answers
+/// each group with [`batch_or_alone`].
+pub fn start_writers<Q, A, W>(
+    queue: &'static str,
+    writers: usize,
+    max_batch: usize,
+    scoped: bool,
+    writer: W,
+) -> cityserve_store::group_commit::GroupCommit<Q, A>
+where
+    Q: Send + Sync + 'static,
+    A: Send + 'static,
+    W: GroupWriter<Q, A> + Clone + Send + Sync + 'static,
+{
+    cityserve_store::group_commit::GroupCommit::start(queue, writers, max_batch, move |batch| {
+        let writer = writer.clone();
+        async move {
+            for group in scope_groups(batch, scoped, |p| W::scope(&p.request)) {
+                batch_or_alone(&writer, group).await;
+            }
+        }
+    })
+}
+
 /// Answers one group of waiting requests that may share a transaction (a group of
 /// [`scope_groups`]): with [`GroupWriter::batch`]'s answers when the group holds more than one
 /// request and its transaction commits; else each with [`GroupWriter::alone`]'s. A batch that
-/// fails is logged with `failed` and undone, and each of its requests is written again alone, so
-/// a request fails only for a reason of its own. The one fallback of every group-commit writer.
-pub async fn batch_or_alone<Q, A>(
-    writer: &impl GroupWriter<Q, A>,
+/// fails is logged ([`GroupWriter::FAILED`]) and undone, and each of its requests is written
+/// again alone, so a request fails only for a reason of its own. The one fallback of every
+/// group-commit writer.
+async fn batch_or_alone<Q, A, W: GroupWriter<Q, A>>(
+    writer: &W,
     group: Vec<cityserve_store::group_commit::Pending<Q, A>>,
-    failed: &'static str,
 ) {
     if group.len() > 1 {
         match writer.batch(&group).await {
@@ -214,7 +247,7 @@ pub async fn batch_or_alone<Q, A>(
                 }
                 return;
             }
-            Err(e) => tracing::warn!(error = %e, requests = group.len(), "{failed}"),
+            Err(e) => tracing::warn!(error = %e, requests = group.len(), "{}", W::FAILED),
         }
     }
     for pending in group {

@@ -135,21 +135,6 @@ macro_rules! feedback_case_commit {
                 Ok(saved)
             }
 
-            /// Writes a batch of waiting case changes and answers each: in one transaction per
-            /// tenant scope where the backend needs that (`crate::SCOPED_WRITES`), else in one.
-            /// Should a transaction fail, its changes are saved again one by one, so each meets
-            /// exactly the outcome it would have alone.
-            async fn write_case_saves(&self, batch: Vec<cityserve_store::group_commit::CaseSave>) {
-                for group in $crate::write::scope_groups(batch, crate::SCOPED_WRITES, |c| &c.request.ctx.scope) {
-                    $crate::write::batch_or_alone(
-                        self,
-                        group,
-                        "a batch of case changes failed; saving them one by one",
-                    )
-                    .await;
-                }
-            }
-
             /// The group's transaction: each change's answer, or the error that undid them all.
             /// The batch reads (and where the database needs it, locks) every case it changes in
             /// one statement and the rollups' zone once, then checks the changes in queue order, as
@@ -245,6 +230,14 @@ macro_rules! feedback_case_commit {
                 cityserve_store::StoreResult<cityserve_domain::Case>,
             > for $store
         {
+            /// Should a transaction fail, its changes are saved again one by one, so each meets
+            /// exactly the outcome it would have alone.
+            const FAILED: &'static str = "a batch of case changes failed; saving them one by one";
+
+            fn scope(r: &cityserve_store::group_commit::SaveCase) -> &cityserve_domain::TenantScope {
+                &r.ctx.scope
+            }
+
             async fn batch(
                 &self,
                 group: &[cityserve_store::group_commit::CaseSave],

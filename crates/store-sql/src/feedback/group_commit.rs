@@ -23,36 +23,14 @@ macro_rules! feedback_group_commit {
                 inner.submits = None;
                 inner.audits = None;
                 inner.cases = None;
-                let store = inner.clone();
-                let saver = inner.clone();
-                self.cases = Some(cityserve_store::group_commit::GroupCommit::start(
-                    "save_case",
-                    writers,
-                    max_batch,
-                    move |batch| {
-                        let store = saver.clone();
-                        async move { store.write_case_saves(batch).await }
-                    },
-                ));
-                self.submits = Some(cityserve_store::group_commit::GroupCommit::start(
-                    "submit_feedback",
-                    writers,
-                    max_batch,
-                    move |batch| {
-                        let store = store.clone();
-                        async move { store.write_submissions(batch).await }
-                    },
-                ));
+                // Each queue's batches are written in one transaction per tenant scope where the
+                // backend needs that (`crate::SCOPED_WRITES`), else in one.
+                use $crate::write::start_writers;
+                let scoped = crate::SCOPED_WRITES;
+                self.cases = Some(start_writers("save_case", writers, max_batch, scoped, inner.clone()));
+                self.submits = Some(start_writers("submit_feedback", writers, max_batch, scoped, inner.clone()));
                 if crate::GROUPED_READ_AUDITS {
-                    self.audits = Some(cityserve_store::group_commit::GroupCommit::start(
-                        "read_audit",
-                        writers,
-                        max_batch,
-                        move |batch| {
-                            let store = inner.clone();
-                            async move { store.write_read_audits(batch).await }
-                        },
-                    ));
+                    self.audits = Some(start_writers("read_audit", writers, max_batch, scoped, inner));
                 }
                 self
             }
@@ -74,21 +52,6 @@ macro_rules! feedback_group_commit {
                 let mut tx = self.write(ctx).await?;
                 crate::audit_now(&mut tx, ctx, departments, resource).await?;
                 self.commit(tx).await
-            }
-
-            /// Writes a batch of audited reads' rows and answers each: in one transaction per
-            /// tenant scope where the backend needs that (`crate::SCOPED_WRITES`), else in one.
-            /// Should a transaction fail, its reads' rows are written again read by read, so a
-            /// read fails only for a reason of its own.
-            async fn write_read_audits(&self, batch: Vec<cityserve_store::group_commit::AuditedRead>) {
-                for group in $crate::write::scope_groups(batch, crate::SCOPED_WRITES, |a| &a.request.ctx.scope) {
-                    $crate::write::batch_or_alone(
-                        self,
-                        group,
-                        "a batch of audit rows failed; writing them read by read",
-                    )
-                    .await;
-                }
             }
 
             /// The audit rows of `group` (reads under one scope) in one transaction, written at
@@ -129,19 +92,6 @@ macro_rules! feedback_group_commit {
                 let submitted = insert_feedback(&mut tx, ctx, &intake, new, now, None).await?;
                 self.commit(tx).await?;
                 Ok(submitted)
-            }
-
-            /// Writes a batch of waiting submissions and answers each: in one transaction per
-            /// tenant scope where the backend needs that (`crate::SCOPED_WRITES`), else in one.
-            /// Should any statement of a group fail (or the commit), nothing of the group stands
-            /// and each submission is written again alone, so every submission meets exactly the
-            /// outcome it would have alone; one whose first attempt did commit replays from its
-            /// idempotency key.
-            async fn write_submissions(&self, batch: Vec<cityserve_store::group_commit::Submission>) {
-                for group in $crate::write::scope_groups(batch, crate::SCOPED_WRITES, |s| &s.request.ctx.scope) {
-                    $crate::write::batch_or_alone(self, group, "a batch failed; writing its submissions one by one")
-                        .await;
-                }
             }
 
             /// The group's transaction: each submission's answer, or the error that undid them all.
@@ -252,6 +202,16 @@ macro_rules! feedback_group_commit {
                 cityserve_store::StoreResult<cityserve_store::feedback::Submitted>,
             > for $store
         {
+            /// Should any statement of a group fail (or the commit), nothing of the group stands
+            /// and each submission is written again alone, so every submission meets exactly the
+            /// outcome it would have alone; one whose first attempt did commit replays from its
+            /// idempotency key.
+            const FAILED: &'static str = "a batch failed; writing its submissions one by one";
+
+            fn scope(s: &cityserve_store::group_commit::SubmitFeedback) -> &cityserve_domain::TenantScope {
+                &s.ctx.scope
+            }
+
             async fn batch(
                 &self,
                 group: &[cityserve_store::group_commit::Submission],
@@ -271,6 +231,14 @@ macro_rules! feedback_group_commit {
         impl $crate::write::GroupWriter<cityserve_store::group_commit::ReadAudit, cityserve_store::StoreResult<()>>
             for $store
         {
+            /// Should a transaction fail, its reads' rows are written again read by read, so a
+            /// read fails only for a reason of its own.
+            const FAILED: &'static str = "a batch of audit rows failed; writing them read by read";
+
+            fn scope(read: &cityserve_store::group_commit::ReadAudit) -> &cityserve_domain::TenantScope {
+                &read.ctx.scope
+            }
+
             async fn batch(
                 &self,
                 group: &[cityserve_store::group_commit::AuditedRead],
