@@ -7,6 +7,13 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// mimalloc instead of glibc's malloc: under load, glibc's malloc and free took a quarter of the
+/// request threads' time, much of it in frees of memory another thread allocated (the SQLite
+/// worker's and the request tasks'), which mimalloc handles without locks (see
+/// docs/write-path-benchmarks.md, "The allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "cityserve",
