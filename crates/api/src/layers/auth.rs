@@ -157,6 +157,8 @@ pub struct Authenticator {
     leeway: Duration,
     max_lifetime: Duration,
     provider: Option<Arc<super::oidc::ProviderKeys>>,
+    /// Tokens that verified, answered again without a new verification (shared by the clones).
+    verified: Arc<super::verified_tokens::VerifiedTokens>,
 }
 
 impl Authenticator {
@@ -188,6 +190,7 @@ impl Authenticator {
             leeway: config.leeway,
             max_lifetime: config.max_lifetime,
             provider,
+            verified: Arc::default(),
         })
     }
 
@@ -278,11 +281,17 @@ impl Authenticator {
         }
     }
 
-    /// Verifies `token` and returns the caller it names.
+    /// Verifies `token` and returns the caller it names. A token that verified before and has
+    /// not expired is answered as then, without a new verification
+    /// ([`super::verified_tokens`] says why that is the same answer).
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
         // Refuse oversized input before base64- and JSON-decoding it (real tokens are < 2 KiB).
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::Invalid("token too large".into()));
+        }
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(caller) = self.verified.get(token, now, self.leeway.as_secs()) {
+            return Ok(caller);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid("not a JWT".into()))?;
         let key = self
@@ -295,7 +304,9 @@ impl Authenticator {
         let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(refusal)?;
         let claims = &data.claims;
         self.check_times(claims.iat, claims.exp)?;
-        caller_from_claims(claims)
+        let caller = caller_from_claims(claims)?;
+        self.verified.insert(token, &caller, claims.exp);
+        Ok(caller)
     }
 
     /// Verifies the `authorization` header value (`Bearer <token>`) of a development or RS256-key
@@ -583,6 +594,25 @@ mod tests {
         assert_eq!(by_sub.sign_in(&ours_only).await, Err(AuthError::Invalid("wrong audience".into())));
         // Without a secret or key of its own, the server still refuses tokens it cannot place.
         assert!(matches!(by_sub.credential(&signed(&claims_now())), Err(AuthError::Invalid(_))));
+    }
+
+    #[test]
+    fn a_token_that_verified_is_answered_again_and_a_refused_one_is_not_kept() {
+        let auth = auth();
+        let token = signed(&claims_now());
+        assert_eq!(auth.verify(&token).unwrap().subject, "chief-cso");
+        assert_eq!(auth.verified.len(), 1);
+        assert_eq!(auth.verify(&token).unwrap().subject, "chief-cso", "from the kept answer");
+        assert_eq!(auth.clone().verified.len(), 1, "clones share what is kept");
+        // The same claims with another signature are other bytes: verified, and refused.
+        let (signed_part, _) = token.rsplit_once('.').unwrap();
+        let forged = format!("{signed_part}.{}", "A".repeat(43));
+        assert!(matches!(auth.verify(&forged), Err(AuthError::Invalid(_))));
+        let mut expired = claims_now();
+        expired.iat -= 7_200;
+        expired.exp = expired.iat + 600;
+        assert!(auth.verify(&signed(&expired)).is_err(), "expired");
+        assert_eq!(auth.verified.len(), 1, "refusals are not kept");
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod page_keys;
 pub mod preface;
 pub mod standing;
 pub mod tenant_rate;
+pub mod verified_tokens;
 
 pub use audit::AuditLayer;
 pub use auth::AuthLayer;
