@@ -12,6 +12,9 @@
 //! (`nbf`) and "not issued in the future" (`iat`) only become easier to pass as time goes on; the
 //! expiry is checked again on every hit, with the same leeway, and an expired token is verified
 //! in full again, which refuses it with the usual message. A token that failed is never kept.
+//!
+//! A lookup compares a presented token's bytes only with kept tokens in the same bucket of a
+//! randomly keyed hash, so its timing tells a caller nothing useful about a kept token.
 
 use cityserve_domain::Caller;
 use std::collections::HashMap;
@@ -20,8 +23,9 @@ use std::sync::Mutex;
 
 /// Independent maps, so concurrent calls on several cores rarely wait for one lock.
 const SHARDS: usize = 16;
-/// Tokens kept per shard (4,096 in all, a few hundred KiB); a full shard is emptied and starts
-/// again, which costs its tokens one more verification each.
+/// Tokens kept per shard (4,096 in all: about 1 MiB of typical tokens, 32 MiB at most at
+/// [`crate::layers::auth::MAX_TOKEN_BYTES`]; only tokens signed with the server's keys get in). A
+/// full shard is emptied and starts again, which costs its tokens one more verification each.
 const PER_SHARD: usize = 256;
 
 /// A token that verified: who it names, and when it expires (seconds since the epoch).
