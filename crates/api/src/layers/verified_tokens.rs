@@ -19,7 +19,7 @@
 use cityserve_domain::Caller;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Independent maps, so concurrent calls on several cores rarely wait for one lock.
 const SHARDS: usize = 16;
@@ -49,15 +49,17 @@ impl Default for VerifiedTokens {
 }
 
 impl VerifiedTokens {
-    fn shard(&self, token: &str) -> &Mutex<HashMap<Box<str>, Verified>> {
+    /// The shard that keeps `token`, locked. Each shard is a plain map: a panic while holding
+    /// its lock cannot leave it inconsistent (as [`crate::layers::standing::StandingCache`]).
+    fn shard(&self, token: &str) -> MutexGuard<'_, HashMap<Box<str>, Verified>> {
         let i = usize::try_from(self.hasher.hash_one(token) % SHARDS as u64).unwrap_or(0);
-        &self.shards[i]
+        self.shards[i].lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The caller `token` named when it verified, if it did and has not expired at `now`
     /// (seconds since the epoch) with `leeway` seconds, as jsonwebtoken's expiry check has it.
     pub fn get(&self, token: &str, now: u64, leeway: u64) -> Option<Caller> {
-        let mut shard = self.shard(token).lock().ok()?;
+        let mut shard = self.shard(token);
         let verified = shard.get(token)?;
         if verified.exp < now.saturating_sub(leeway) {
             shard.remove(token);
@@ -68,7 +70,7 @@ impl VerifiedTokens {
 
     /// Keeps `token`, which has just verified as `caller` and expires at `exp`.
     pub fn insert(&self, token: &str, caller: &Caller, exp: u64) {
-        let Ok(mut shard) = self.shard(token).lock() else { return };
+        let mut shard = self.shard(token);
         if shard.len() >= PER_SHARD {
             shard.clear();
         }
@@ -77,7 +79,7 @@ impl VerifiedTokens {
 
     /// How many tokens are kept.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().map_or(0, |s| s.len())).sum()
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len()).sum()
     }
 
     /// Whether none is kept.
