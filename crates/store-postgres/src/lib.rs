@@ -62,7 +62,10 @@ pub(crate) const LISTS: Lists = Lists::Array;
 pub(crate) const PLACEHOLDERS: cityserve_store_sql::write::Placeholders =
     cityserve_store_sql::write::Placeholders::Numbered;
 
-/// Binds the values of a statement assembled at run time, in order.
+/// How a batch's rows are split into multi-row statements: powers of two, so each of the pool's
+/// connections prepares at most 7 texts of each statement.
+pub(crate) const SPLIT: cityserve_store_sql::write::Split = cityserve_store_sql::write::Split::PowersOfTwo;
+
 /// Binds the values of a statement assembled at run time, in order (a list as an array).
 pub(crate) fn bind_args(q: PgQuery<'_>, args: Vec<Arg>) -> PgQuery<'_> {
     cityserve_store_sql::args::bind(q, args, at, |list| list)

@@ -46,7 +46,7 @@ pub struct KeyClaim<'a> {
 
 /// A multi-row statement: `head`, then `row` once per row with its parameters (`$1` to
 /// `$width`) numbered on after the previous row's, then `tail`. A batch writes its rows in chunks
-/// of a power of two ([`chunks`]), so each statement has one of a few texts that the connection
+/// of a few lengths ([`chunks`]), so each statement has one of a few texts that the connection
 /// prepares once and keeps. A row's parameters appear once each, in order, so the statement can
 /// also be written with anonymous `?`s ([`Placeholders::Anonymous`]).
 #[derive(Debug, Clone, Copy)]
@@ -125,16 +125,33 @@ impl MultiRow {
 /// databases' limits (SQLite 32,766, PostgreSQL 65,535).
 pub const MAX_ROWS_PER_STATEMENT: usize = 64;
 
-/// Splits `0..len` into ranges whose lengths are powers of two, largest first, at most
-/// [`MAX_ROWS_PER_STATEMENT`]: 100 rows are written as 64, 32 and 4.
-pub fn chunks(len: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+/// How a backend splits a batch's rows into multi-row statements ([`chunks`]): fewer
+/// statements a batch, or fewer texts for its connections to prepare and keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Powers of two, largest first: 100 rows are written as 64, 32 and 4. At most 7 texts a
+    /// statement, up to 7 statements for a batch of 64.
+    PowersOfTwo,
+    /// Multiples of 8, then the rest: 100 rows are written as 64, 32 and 4, 31 rows as 24 and 7.
+    /// At most 15 texts a statement, at most 2 statements for a batch of 64.
+    Eighths,
+}
+
+/// Splits `0..len` into ranges of at most [`MAX_ROWS_PER_STATEMENT`], largest first, as `split`
+/// says.
+pub fn chunks(len: usize, split: Split) -> impl Iterator<Item = std::ops::Range<usize>> {
     let mut start = 0;
     std::iter::from_fn(move || {
         let left = len - start;
         if left == 0 {
             return None;
         }
-        let n = if left >= MAX_ROWS_PER_STATEMENT { MAX_ROWS_PER_STATEMENT } else { 1 << left.ilog2() };
+        let n = match split {
+            _ if left >= MAX_ROWS_PER_STATEMENT => MAX_ROWS_PER_STATEMENT,
+            Split::PowersOfTwo => 1 << left.ilog2(),
+            Split::Eighths if left >= 8 => left & !7,
+            Split::Eighths => left,
+        };
         start += n;
         Some(start - n..start)
     })
@@ -353,7 +370,7 @@ macro_rules! claim_key {
         ) -> cityserve_store::StoreResult<Vec<cityserve_store::StoreResult<Option<String>>>> {
             use $crate::SqlRow as _;
             let mut inserted = std::collections::HashSet::new();
-            for range in $crate::write::chunks(claims.len()) {
+            for range in $crate::write::chunks(claims.len(), crate::SPLIT) {
                 let sql = $crate::write::CLAIM_KEYS.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for c in &claims[range] {
@@ -520,11 +537,30 @@ mod tests {
 
     #[test]
     fn chunks_are_powers_of_two() {
-        let lens = |n| chunks(n).map(|r| r.len()).collect::<Vec<_>>();
+        let lens = |n| chunks(n, Split::PowersOfTwo).map(|r| r.len()).collect::<Vec<_>>();
         assert_eq!(lens(0), Vec::<usize>::new());
         assert_eq!(lens(1), vec![1]);
         assert_eq!(lens(100), vec![64, 32, 4]);
         assert_eq!(lens(135), vec![64, 64, 4, 2, 1]);
-        assert_eq!(chunks(7).last(), Some(6..7));
+        assert_eq!(chunks(7, Split::PowersOfTwo).last(), Some(6..7));
+    }
+
+    #[test]
+    fn chunks_are_eighths_then_the_rest() {
+        let lens = |n| chunks(n, Split::Eighths).map(|r| r.len()).collect::<Vec<_>>();
+        assert_eq!(lens(0), Vec::<usize>::new());
+        assert_eq!(lens(7), vec![7]);
+        assert_eq!(lens(31), vec![24, 7]);
+        assert_eq!(lens(64), vec![64]);
+        assert_eq!(lens(100), vec![64, 32, 4]);
+        assert_eq!(chunks(135, Split::Eighths).last(), Some(128..135));
+        // Every batch of up to 64 rows takes at most two statements, of 15 lengths in all.
+        let mut seen = std::collections::BTreeSet::new();
+        for n in 1..=MAX_ROWS_PER_STATEMENT {
+            let l = lens(n);
+            assert!(l.len() <= 2 && l.iter().sum::<usize>() == n, "{n}: {l:?}");
+            seen.extend(l);
+        }
+        assert_eq!(seen.len(), 15);
     }
 }

@@ -58,6 +58,17 @@ pub(crate) const LISTS: Lists = Lists::Expanded;
 pub(crate) const PLACEHOLDERS: cityserve_store_sql::write::Placeholders =
     cityserve_store_sql::write::Placeholders::Anonymous;
 
+/// How a batch's rows are split into multi-row statements: each statement is a crossing to
+/// SQLite's thread and back, which the one writer waits for, so at most two statements a table
+/// for a batch of up to 64 ([`cityserve_store_sql::write::Split::Eighths`]); the writer
+/// connection keeps their texts ([`WRITER_STATEMENTS`]).
+pub(crate) const SPLIT: cityserve_store_sql::write::Split = cityserve_store_sql::write::Split::Eighths;
+
+/// Prepared statements the writer connection keeps: each multi-row statement in up to 15
+/// lengths ([`SPLIT`]), and the rest of the write path's statements, without evicting one
+/// another under a steady load (sqlx's default is 100).
+const WRITER_STATEMENTS: usize = 1024;
+
 /// Binds the values of a statement assembled at run time, in order (a list, which
 /// [`Lists::Expanded`] never makes into one value, as JSON text).
 pub(crate) fn bind_args(q: SqliteQuery<'_>, args: Vec<Arg>) -> SqliteQuery<'_> {
@@ -263,7 +274,7 @@ impl SqliteStore {
             SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(connect)
+                .connect_with(connect.statement_cache_capacity(WRITER_STATEMENTS))
                 .await
                 .map_err(db_err)?
         };

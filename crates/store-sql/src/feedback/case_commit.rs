@@ -89,7 +89,7 @@ macro_rules! feedback_case_commit {
             keys: &[(&str, &str)],
         ) -> cityserve_store::StoreResult<Vec<cityserve_domain::Case>> {
             let mut out = Vec::with_capacity(keys.len());
-            for range in $crate::write::chunks(keys.len()) {
+            for range in $crate::write::chunks(keys.len(), crate::SPLIT) {
                 let sql = statement.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (d, c) in &keys[range] {

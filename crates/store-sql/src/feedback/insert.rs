@@ -47,7 +47,7 @@ macro_rules! feedback_insert {
                 keys.push(key);
             }
             let mut recorded = 0;
-            for range in $crate::write::chunks(added.len()) {
+            for range in $crate::write::chunks(added.len(), crate::SPLIT) {
                 let sql = $crate::feedback::INSERT_IDENTIFIERS.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (identifier, key) in &added[range] {
@@ -108,7 +108,7 @@ macro_rules! feedback_insert {
                     }
                 }
             }
-            for range in $crate::write::chunks(merged.len()) {
+            for range in $crate::write::chunks(merged.len(), crate::SPLIT) {
                 let sql = $crate::feedback::UPSERT_CONTACTS.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (d, key, email, phone, name, channel) in &merged[range] {
@@ -231,7 +231,7 @@ macro_rules! feedback_insert {
             // RETURNING: the callers are answered with what was stored, without reading it back;
             // rows come back in no promised order, so they are matched by their keys.
             let mut stored = std::collections::HashMap::with_capacity(items.len());
-            for range in chunks(items.len()) {
+            for range in chunks(items.len(), crate::SPLIT) {
                 let sql = $crate::feedback::INSERT_FEEDBACK.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (it, key) in items[range.clone()].iter().zip(&keys[range]) {
@@ -269,7 +269,7 @@ macro_rules! feedback_insert {
             }
             let with_case: Vec<usize> = (0..items.len()).filter(|&i| cases[i].is_some()).collect();
             let mut opened = std::collections::HashMap::with_capacity(with_case.len());
-            for range in chunks(with_case.len()) {
+            for range in chunks(with_case.len(), crate::SPLIT) {
                 let sql = $crate::feedback::INSERT_CASE.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for &i in &with_case[range] {
@@ -296,7 +296,7 @@ macro_rules! feedback_insert {
             }
             crate::add_deltas(conn, deltas).await?;
             let on_timeline: Vec<usize> = (0..items.len()).filter(|&i| keys[i].is_some()).collect();
-            for range in chunks(on_timeline.len()) {
+            for range in chunks(on_timeline.len(), crate::SPLIT) {
                 let sql = $crate::feedback::INSERT_TIMELINE_ENTRY.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for &i in &on_timeline[range] {

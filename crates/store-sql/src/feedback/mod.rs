@@ -673,7 +673,7 @@ macro_rules! feedback_reads {
         ) -> cityserve_store::StoreResult<std::collections::HashMap<String, String>> {
             use $crate::SqlRow as _;
             let mut found = std::collections::HashMap::with_capacity(identifiers.len());
-            for range in $crate::write::chunks(identifiers.len()) {
+            for range in $crate::write::chunks(identifiers.len(), crate::SPLIT) {
                 let sql = $crate::feedback::SELECT_RESIDENT_KEYS.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for id in &identifiers[range] {

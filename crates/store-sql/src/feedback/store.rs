@@ -58,7 +58,7 @@ macro_rules! feedback_store {
         ) -> cityserve_store::StoreResult<()> {
             use $crate::write::chunks;
             let now = cityserve_store::now_micros();
-            for range in chunks(changes.len()) {
+            for range in chunks(changes.len(), crate::SPLIT) {
                 let sql = UPDATE_CASES.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for w in &changes[range.clone()] {
@@ -119,7 +119,7 @@ macro_rules! feedback_store {
                 }
             }
             let entries: Vec<_> = changes.iter().filter_map(|w| w.entry.map(|e| (w.case, e))).collect();
-            for range in chunks(entries.len()) {
+            for range in chunks(entries.len(), crate::SPLIT) {
                 let sql = $crate::feedback::INSERT_CASE_ENTRIES.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (case, entry) in &entries[range] {
@@ -132,7 +132,7 @@ macro_rules! feedback_store {
                 }
                 q.execute(&mut **conn).await.map_err(crate::db_err)?;
             }
-            for range in chunks(changes.len()) {
+            for range in chunks(changes.len(), crate::SPLIT) {
                 let sql = $crate::feedback::UPDATE_TIMELINE_STATUSES.sql(range.len(), crate::PLACEHOLDERS);
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for w in &changes[range] {
