@@ -44,17 +44,19 @@ pub(crate) fn at(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-/// No row locks: a write transaction (`BEGIN IMMEDIATE` on the one writer connection) already
-/// What a rollup rebuild takes first so that counter writes wait for it (reads go on): none on SQLite, whose one writer connection serialises every write already.
+/// What a rollup rebuild takes first so that counter writes wait for it (reads go on): none on
+/// SQLite, whose one writer connection serialises every write already.
 pub(crate) const LOCK_ROLLUPS: Option<&str> = None;
 
+/// No row locks: a write transaction (`BEGIN IMMEDIATE` on the one writer connection) already
 /// excludes every other writer.
 pub(crate) const ROW_LOCK: Option<&str> = None;
 
 /// Lists bind one parameter per value (`column IN ($n, $n+1, …)`).
 pub(crate) const LISTS: Lists = Lists::Expanded;
 
-/// How multi-row statements write their parameters: `?`s: numbered ones cost SQLite a search per bind ([`cityserve_store_sql::write::Placeholders::Anonymous`]).
+/// How multi-row statements write their parameters: `?`s: numbered ones cost SQLite a search
+/// per bind ([`cityserve_store_sql::write::Placeholders::Anonymous`]).
 pub(crate) const PLACEHOLDERS: cityserve_store_sql::write::Placeholders =
     cityserve_store_sql::write::Placeholders::Anonymous;
 
