@@ -25,6 +25,7 @@ mod officers;
 mod open311;
 mod panels;
 mod reports;
+mod script;
 mod themes;
 mod touchpoints;
 mod write;
@@ -222,24 +223,30 @@ cityserve_store_sql::backend_helpers!();
 cityserve_store_sql::rollup_rebuild!();
 
 /// Adds report-card counter increments to the daily rollups and to their months'
-/// `rollups_monthly` rows, in the caller's transaction: increments are summed per key first, then
-/// written with one multi-row upsert per table (per 250 keys).
+/// `rollups_monthly` rows, in the caller's transaction ([`deltas_into`]).
 async fn apply_deltas(conn: &mut SqliteConnection, deltas: &[cityserve_domain::report::Delta]) -> StoreResult<()> {
+    let mut script = script::Script::default();
+    deltas_into(&mut script, deltas)?;
+    script.run(conn).await
+}
+
+/// The statements that add report-card counter increments to the daily rollups and to their
+/// months' `rollups_monthly` rows: increments are summed per key first, then written with one
+/// multi-row upsert per table (per 250 keys).
+fn deltas_into(script: &mut script::Script, deltas: &[cityserve_domain::report::Delta]) -> StoreResult<()> {
     const ROWS_PER_STATEMENT: usize = 250;
     let (daily, monthly) = cityserve_store_sql::sum_deltas(deltas)?;
     for (table, key, summed) in [("rollups", "day", daily), ("rollups_monthly", "month", monthly)] {
         let rows: Vec<_> = summed.into_iter().collect();
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
+            script.statement(&format!(
                 "INSERT INTO {table} (department_id, {key}, metric, value) VALUES {}
                  ON CONFLICT (department_id, {key}, metric) DO UPDATE SET value = value + excluded.value",
                 vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            ));
             for ((d, k, m), v) in chunk {
-                q = q.bind(*d).bind(*k).bind(*m).bind(*v);
+                script.bind(*d).bind(*k).bind(*m).bind(*v);
             }
-            q.execute(&mut *conn).await.map_err(db_err)?;
         }
     }
     Ok(())

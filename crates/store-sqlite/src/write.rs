@@ -6,6 +6,7 @@
 //! process's watchers). A [`WriteTx`] owns its sqlx transaction privately: operation code gets the
 //! connection (`&mut *tx`) but no way to commit except [`SqliteStore::commit`]; dropping it rolls
 //! back. A bulk import runs the same path on its own load connection ([`SqliteStore::write_on`]).
+use crate::script::Script;
 use crate::{SqliteStore, db_err};
 use cityserve_domain::{Caller, DepartmentId, TenantScope};
 use cityserve_store::{StoreResult, WriteCtx, key_space, now_micros};
@@ -111,13 +112,16 @@ impl SqliteStore {
     }
 
     /// Commits a write, then (if it appended events) tells this process's event subscribers to
-    /// look.
+    /// look. A batch's counters, audit rows and events go to SQLite's thread in one crossing
+    /// ([`Script`]) before the `COMMIT`.
     pub(crate) async fn commit(&self, tx: WriteTx<'_>) -> StoreResult<()> {
         let WriteTx { mut tx, events, deferred, .. } = tx;
         if let Some(deferred) = deferred {
-            crate::apply_deltas(&mut tx, &deferred.deltas).await?;
-            write_records(&mut tx, &deferred.records).await?;
-            insert_audit_rows(&mut tx, &deferred.audits).await?;
+            let mut script = Script::default();
+            crate::deltas_into(&mut script, &deferred.deltas)?;
+            records_into(&mut script, &deferred.records);
+            audit_rows_into(&mut script, &deferred.audits);
+            script.run(&mut tx).await?;
         }
         tx.commit().await.map_err(db_err)?;
         if events {
@@ -148,7 +152,9 @@ pub(crate) async fn audit(
     resource: &str,
     now: i64,
 ) -> StoreResult<()> {
-    insert_audit_rows(&mut tx.tx, &Recorded::audits(ctx, departments, resource, now)).await
+    let mut script = Script::default();
+    audit_rows_into(&mut script, &Recorded::audits(ctx, departments, resource, now));
+    script.run(&mut tx.tx).await
 }
 
 /// Appends the audit record and the outbox event of a write, in the write's transaction.
@@ -195,45 +201,45 @@ pub(crate) async fn add_deltas(tx: &mut WriteTx<'_>, deltas: Vec<cityserve_domai
 /// 7 and 5 parameters a row: far below SQLite's 32,766 per statement.
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// Appends the audit rows of `records` (their payloads unused), in multi-row statements, in order.
-async fn insert_audit_rows(conn: &mut SqliteConnection, records: &[Recorded]) -> StoreResult<()> {
+/// The statements that append the audit rows of `records` (their payloads unused), multi-row, in
+/// order.
+fn audit_rows_into(script: &mut Script, records: &[Recorded]) {
     for chunk in records.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
+        script.statement(&format!(
             "INSERT INTO audit_log (department_id, occurred_at, actor_subject, actor_role, action, resource, trace_id)
              VALUES {}",
             vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ")
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        ));
         for r in chunk {
-            q = q
-                .bind(&r.department)
+            script
+                .bind(r.department.as_str())
                 .bind(r.at)
-                .bind(&r.actor_subject)
+                .bind(r.actor_subject.as_str())
                 .bind(r.actor_role)
                 .bind(r.action)
-                .bind(&r.resource)
+                .bind(r.resource.as_str())
                 .bind(r.trace_id.as_deref());
         }
-        q.execute(&mut *conn).await.map_err(db_err)?;
     }
-    Ok(())
 }
 
-/// Writes a batch's audit rows and events, each kind in multi-row statements, in order.
-async fn write_records(conn: &mut SqliteConnection, records: &[Recorded]) -> StoreResult<()> {
-    insert_audit_rows(conn, records).await?;
+/// The statements that append a batch's audit rows and events, each kind multi-row, in order.
+fn records_into(script: &mut Script, records: &[Recorded]) {
+    audit_rows_into(script, records);
     for chunk in records.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
+        script.statement(&format!(
             "INSERT INTO events (department_id, event_type, resource, payload, occurred_at) VALUES {}",
             vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        ));
         for r in chunk {
-            q = q.bind(&r.department).bind(r.action).bind(&r.resource).bind(&r.payload).bind(r.at);
+            script
+                .bind(r.department.as_str())
+                .bind(r.action)
+                .bind(r.resource.as_str())
+                .bind(r.payload.as_str())
+                .bind(r.at);
         }
-        q.execute(&mut *conn).await.map_err(db_err)?;
     }
-    Ok(())
 }
 
 /// Appends one audit record per department, stamped now, with no event: a read that must be
