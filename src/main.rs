@@ -10,7 +10,7 @@ use std::time::Duration;
 /// mimalloc instead of glibc's malloc: under load, glibc's malloc and free took a quarter of the
 /// request threads' time, much of it in frees of memory another thread allocated (the SQLite
 /// worker's and the request tasks'), which mimalloc handles without locks (see
-/// docs/write-path-benchmarks.md, "Per-call costs shared by every RPC").
+/// docs/per-call-costs.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

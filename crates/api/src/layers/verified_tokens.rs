@@ -3,8 +3,8 @@
 //! claims once and answers later calls with the same bytes from here.
 //!
 //! Verifying an HS256 token (two base64 decodes, two JSON parses, an HMAC) took about 5% of the
-//! server's CPU per `SubmitFeedback` (docs/write-path-benchmarks.md, "Per-call costs shared by
-//! every RPC"); an RS256 token's signature costs far more.
+//! server's CPU per `SubmitFeedback` (docs/per-call-costs.md, "The allocator and verified
+//! tokens"); an RS256 token's signature costs far more.
 //!
 //! Why a remembered answer is the answer a new verification would give: the outcome depends only
 //! on the token's bytes, the configured keys (fixed for the process) and the time. Only tokens
