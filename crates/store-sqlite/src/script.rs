@@ -6,6 +6,12 @@
 //! events at its commit) can go in one crossing instead: sqlx runs a query's statements one after
 //! another on that thread, binding each statement's parameters from where the previous one's
 //! ended.
+//!
+//! sqlx calls several statements in one query a SQLite-only behaviour it has deprecated (sqlx-core
+//! 0.9's documentation of `query`, launchbadge/sqlx#3108), though 0.9 keeps it. So only this
+//! module relies on it, only through `execute` (no rows read back), and the test below is the
+//! first thing to fail should an upgrade drop it (the statements would then go back to a query
+//! each, as before this module).
 
 use crate::db_err;
 use cityserve_store::{StoreError, StoreResult};

@@ -112,16 +112,21 @@ impl SqliteStore {
     }
 
     /// Commits a write, then (if it appended events) tells this process's event subscribers to
-    /// look. A batch's counters, audit rows and events go to SQLite's thread in one crossing
-    /// ([`Script`]) before the `COMMIT`.
+    /// look. Before the `COMMIT`, a batch's counters go to SQLite's thread in one crossing
+    /// ([`Script`]), its audit rows and events in another. Two, not one: a joined text is prepared
+    /// once for each combination of its statements' row counts, and the counters' count (the days
+    /// and metrics the batch touched) moves apart from the others' (its requests), whose row counts
+    /// move together.
     pub(crate) async fn commit(&self, tx: WriteTx<'_>) -> StoreResult<()> {
         let WriteTx { mut tx, events, deferred, .. } = tx;
         if let Some(deferred) = deferred {
-            let mut script = Script::default();
-            crate::deltas_into(&mut script, &deferred.deltas)?;
-            records_into(&mut script, &deferred.records);
-            audit_rows_into(&mut script, &deferred.audits);
-            script.run(&mut tx).await?;
+            let mut counters = Script::default();
+            crate::deltas_into(&mut counters, &deferred.deltas)?;
+            counters.run(&mut tx).await?;
+            let mut rows = Script::default();
+            records_into(&mut rows, &deferred.records);
+            audit_rows_into(&mut rows, &deferred.audits);
+            rows.run(&mut tx).await?;
         }
         tx.commit().await.map_err(db_err)?;
         if events {
