@@ -9,6 +9,7 @@
 
 mod audit;
 mod board;
+mod checkpoint;
 mod coordination;
 mod departments;
 mod dumb_rules;
@@ -126,6 +127,9 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Bumped after every committed write, so `Watch` subscribers in this process re-read.
     events: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// The WAL checkpoint task, told of every commit ([`checkpoint`]); `None` in memory, where
+    /// there is no log.
+    checkpoints: Option<checkpoint::Commits>,
     /// Group commit of `SubmitFeedback` ([`SqliteStore::with_group_commit`]); `None`: each
     /// submission is its own transaction.
     submits: Option<cityserve_store::group_commit::SubmitQueue>,
@@ -283,14 +287,20 @@ impl SqliteStore {
             SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(connect.statement_cache_capacity(WRITER_STATEMENTS))
+                .connect_with(
+                    connect
+                        .statement_cache_capacity(WRITER_STATEMENTS)
+                        .pragma("wal_autocheckpoint", checkpoint::WRITER_FALLBACK_PAGES.to_string()),
+                )
                 .await
                 .map_err(db_err)?
         };
+        let checkpoints = (!memory).then(|| checkpoint::start(pool.clone()));
         let store = Self {
             pool,
             writer,
             events: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+            checkpoints,
             submits: None,
             audits: None,
             cases: None,
@@ -318,6 +328,9 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.writer.close().await;
         self.pool.close().await;
+        if let Some(c) = &self.checkpoints {
+            c.closed();
+        }
     }
 
     async fn read_conn(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Sqlite>> {

@@ -129,6 +129,9 @@ impl SqliteStore {
             rows.run(&mut tx).await?;
         }
         tx.commit().await.map_err(db_err)?;
+        if let Some(c) = &self.checkpoints {
+            c.committed();
+        }
         if events {
             self.events.send_modify(|n| *n = n.wrapping_add(1));
         }
