@@ -9,8 +9,8 @@ use std::time::Duration;
 
 /// mimalloc instead of glibc's malloc: under load, glibc's malloc and free took a quarter of the
 /// request threads' time, much of it in frees of memory another thread allocated (the SQLite
-/// worker's and the request tasks'), which mimalloc handles without locks (see
-/// docs/per-call-costs.md).
+/// worker's and the request tasks'), which mimalloc handles without locks. Built as mimalloc 2
+/// without transparent huge pages (the workspace's Cargo.toml says why; docs/per-call-costs.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
