@@ -226,34 +226,49 @@ pub(crate) fn bind_all<'q>(
 cityserve_store_sql::backend_helpers!();
 cityserve_store_sql::rollup_rebuild!();
 
-/// Adds report-card counter increments to the daily rollups and to their months'
-/// `rollups_monthly` rows, in the caller's transaction ([`deltas_into`]).
-async fn apply_deltas(conn: &mut SqliteConnection, deltas: &[cityserve_domain::report::Delta]) -> StoreResult<()> {
-    let mut script = script::Script::default();
-    deltas_into(&mut script, deltas)?;
-    script.run(conn).await
-}
+/// Keys one counter upsert writes at most.
+const DELTAS_PER_STATEMENT: usize = 250;
 
-/// The statements that add report-card counter increments to the daily rollups and to their
-/// months' `rollups_monthly` rows: increments are summed per key first, then written with one
-/// multi-row upsert per table (per 250 keys).
-fn deltas_into(script: &mut script::Script, deltas: &[cityserve_domain::report::Delta]) -> StoreResult<()> {
-    const ROWS_PER_STATEMENT: usize = 250;
+/// Adds report-card counter increments to the daily rollups and to their months'
+/// `rollups_monthly` rows, in the caller's transaction: increments are summed per key first, then
+/// written with one multi-row upsert per table (per 250 keys), a query each. Not joined as
+/// [`deltas_into`] joins them: a bulk load's counters run to hundreds of statements, and a joined
+/// text is prepared, and kept, whole.
+async fn apply_deltas(conn: &mut SqliteConnection, deltas: &[cityserve_domain::report::Delta]) -> StoreResult<()> {
     let (daily, monthly) = cityserve_store_sql::sum_deltas(deltas)?;
     for (table, key, summed) in [("rollups", "day", daily), ("rollups_monthly", "month", monthly)] {
         let rows: Vec<_> = summed.into_iter().collect();
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            script.statement(&format!(
-                "INSERT INTO {table} (department_id, {key}, metric, value) VALUES {}
-                 ON CONFLICT (department_id, {key}, metric) DO UPDATE SET value = value + excluded.value",
-                vec!["(?, ?, ?, ?)"; chunk.len()].join(", ")
-            ));
-            for ((d, k, m), v) in chunk {
-                script.bind(*d).bind(*k).bind(*m).bind(*v);
-            }
+        for chunk in rows.chunks(DELTAS_PER_STATEMENT) {
+            let mut script = script::Script::default();
+            upsert_into(&mut script, table, key, chunk);
+            script.run(conn).await?;
         }
     }
     Ok(())
+}
+
+/// The statements of [`apply_deltas`], joined in `script`: a batch's counters at its commit.
+fn deltas_into(script: &mut script::Script, deltas: &[cityserve_domain::report::Delta]) -> StoreResult<()> {
+    let (daily, monthly) = cityserve_store_sql::sum_deltas(deltas)?;
+    for (table, key, summed) in [("rollups", "day", daily), ("rollups_monthly", "month", monthly)] {
+        let rows: Vec<_> = summed.into_iter().collect();
+        for chunk in rows.chunks(DELTAS_PER_STATEMENT) {
+            upsert_into(script, table, key, chunk);
+        }
+    }
+    Ok(())
+}
+
+/// The upsert that adds summed increments `rows` to `table`, whose period column is `key`.
+fn upsert_into(script: &mut script::Script, table: &str, key: &str, rows: &[((&str, i64, &str), i64)]) {
+    script.statement(&format!(
+        "INSERT INTO {table} (department_id, {key}, metric, value) VALUES {}
+         ON CONFLICT (department_id, {key}, metric) DO UPDATE SET value = value + excluded.value",
+        vec!["(?, ?, ?, ?)"; rows.len()].join(", ")
+    ));
+    for ((d, k, m), v) in rows {
+        script.bind(*d).bind(*k).bind(*m).bind(*v);
+    }
 }
 
 impl SqliteStore {
