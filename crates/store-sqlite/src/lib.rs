@@ -226,34 +226,40 @@ pub(crate) fn bind_all<'q>(
 cityserve_store_sql::backend_helpers!();
 cityserve_store_sql::rollup_rebuild!();
 
-/// Keys one counter upsert writes at most.
-const DELTAS_PER_STATEMENT: usize = 250;
-
 /// Adds report-card counter increments to the daily rollups and to their months'
-/// `rollups_monthly` rows, in the caller's transaction: increments are summed per key first, then
-/// written with one multi-row upsert per table (per 250 keys), a query each. Not joined as
-/// [`deltas_into`] joins them: a bulk load's counters run to hundreds of statements, and a joined
-/// text is prepared, and kept, whole.
+/// `rollups_monthly` rows, in the caller's transaction ([`each_upsert`]), a query per upsert. Not
+/// joined as [`deltas_into`] joins them: a bulk load's counters run to hundreds of statements, and
+/// a joined text is prepared, and kept, whole.
 async fn apply_deltas(conn: &mut SqliteConnection, deltas: &[cityserve_domain::report::Delta]) -> StoreResult<()> {
-    let (daily, monthly) = cityserve_store_sql::sum_deltas(deltas)?;
-    for (table, key, summed) in [("rollups", "day", daily), ("rollups_monthly", "month", monthly)] {
-        let rows: Vec<_> = summed.into_iter().collect();
-        for chunk in rows.chunks(DELTAS_PER_STATEMENT) {
-            let mut script = script::Script::default();
-            upsert_into(&mut script, table, key, chunk);
-            script.run(conn).await?;
-        }
+    let mut upserts = Vec::new();
+    each_upsert(deltas, |table, key, rows| {
+        let mut script = script::Script::default();
+        upsert_into(&mut script, table, key, rows);
+        upserts.push(script);
+    })?;
+    for script in upserts {
+        script.run(conn).await?;
     }
     Ok(())
 }
 
-/// The statements of [`apply_deltas`], joined in `script`: a batch's counters at its commit.
+/// The upserts of [`apply_deltas`], joined in `script`: a batch's counters at its commit.
 fn deltas_into(script: &mut script::Script, deltas: &[cityserve_domain::report::Delta]) -> StoreResult<()> {
+    each_upsert(deltas, |table, key, rows| upsert_into(script, table, key, rows))
+}
+
+/// Calls `upsert` with each multi-row upsert that `deltas` make: increments summed per key first,
+/// then one upsert per table (its name, its period column) per 250 keys.
+fn each_upsert(
+    deltas: &[cityserve_domain::report::Delta],
+    mut upsert: impl FnMut(&str, &str, &[((&str, i64, &str), i64)]),
+) -> StoreResult<()> {
+    const KEYS_PER_STATEMENT: usize = 250;
     let (daily, monthly) = cityserve_store_sql::sum_deltas(deltas)?;
     for (table, key, summed) in [("rollups", "day", daily), ("rollups_monthly", "month", monthly)] {
         let rows: Vec<_> = summed.into_iter().collect();
-        for chunk in rows.chunks(DELTAS_PER_STATEMENT) {
-            upsert_into(script, table, key, chunk);
+        for chunk in rows.chunks(KEYS_PER_STATEMENT) {
+            upsert(table, key, chunk);
         }
     }
     Ok(())
